@@ -1,0 +1,65 @@
+"""The vocabulary: plain values shared by every part of Bastion. No I/O here.
+
+A :class:`Signal` always carries its evidence (which rule, which bytes or span, which distance) so that a
+verdict built from signals can explain itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Mapping
+
+
+@dataclass(frozen=True, slots=True)
+class Signal:
+    """One piece of evidence from one detector.
+
+    ``source`` names the detector family (``hash``, ``provenance``, ``text``); ``category`` what the
+    evidence indicates (e.g. ``hash_match``, ``ai_generated``, ``generator``, ``prompt``, ``minor``,
+    ``trade``, ``contact``). Text signals fill ``term``/``normalized``/``span``/``language``/``field``;
+    other detectors put what they need in ``evidence``.
+    """
+
+    source: str
+    category: str
+    weight: float = 1.0
+    term: str | None = None
+    normalized: str | None = None
+    span: tuple[int, int] | None = None
+    language: str | None = None
+    field: str | None = None
+    evidence: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["evidence"] = dict(self.evidence)
+        if self.span is not None:
+            d["span"] = list(self.span)
+        return {k: v for k, v in d.items() if v is not None and v != {}}
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    """A hash of a scanned file matched an entry of a bank."""
+
+    bank: str
+    bank_category: str
+    hash_type: str
+    value: str  # the bank entry's hash value
+    label: str | None
+    distance: int  # 0 for exact hashes
+    variant: str | None = None  # dihedral PDQ variant of the *query* that matched, e.g. "rot90"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "bank": self.bank,
+            "category": self.bank_category,
+            "hash_type": self.hash_type,
+            "hash": self.value,
+            "label": self.label,
+            "distance": self.distance,
+            "variant": self.variant,
+        }
+
+    def to_signal(self) -> Signal:
+        return Signal(source="hash", category="hash_match", weight=1.0, evidence=self.to_dict())
