@@ -63,3 +63,37 @@ class Match:
 
     def to_signal(self) -> Signal:
         return Signal(source="hash", category="hash_match", weight=1.0, evidence=self.to_dict())
+
+
+BANK_CATEGORIES = ("csam", "csam-generated", "known-benign", "test", "other")
+
+
+@dataclass(frozen=True, slots=True)
+class Bank:
+    """A named list of hashes. ``known-benign`` banks are allow-lists: their matches never count as hits."""
+
+    name: str
+    category: str = "test"
+    description: str = ""
+    source: str = ""
+    enabled: bool = True
+    pdq_threshold: int = 31
+    min_quality: int = 50
+    entry_count: int = 0
+
+    @property
+    def is_allow_list(self) -> bool:
+        return self.category == "known-benign"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class HashEntry:
+    """One hash of a bank (or one line of a hash-list file before it is stored)."""
+
+    hash_type: str  # "md5" | "sha1" | "sha256" | "pdq"
+    value: str  # lowercase hex
+    label: str | None = None
+    source_ref: str | None = None

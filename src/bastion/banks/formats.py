@@ -1,0 +1,189 @@
+"""Hash-list files: import and export.
+
+Three formats, each round-trips:
+
+``lines``
+    One hash a line, ``HASH`` or ``TYPE HASH``. Blank lines and ``#`` comments are ignored. A bare hash's
+    type comes from ``hash_type`` or its length (64 hex digits need the type: SHA-256 and PDQ share it).
+``csv``
+    A header row with at least ``hash_type`` and ``hash``; ``label`` and ``source_ref`` are optional.
+    Other columns are reported back as ignored, never silently.
+``te``
+    python-threatexchange's ``local_file`` format: ``pdq <hex>`` lines (``video_md5``/``md5`` lines are
+    read as MD5). Only PDQ is written.
+
+Reading is all-or-nothing: every invalid line is reported with its file and line number and nothing is
+imported, unless ``skip_invalid`` is set — then the invalid lines are still reported. Duplicates within a
+file are merged (the first non-empty label wins) and counted.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Iterable
+
+from bastion.banks.hashes import canonical_type, infer_type, normalize_hash
+from bastion.errors import InvalidHash, InvalidHashList
+from bastion.model import HashEntry
+
+FORMATS = ("lines", "csv", "te")
+CSV_COLUMNS = ("hash_type", "hash", "label", "source_ref")
+
+
+@dataclass
+class ParsedList:
+    entries: list[HashEntry] = field(default_factory=list)
+    invalid: list[tuple[str, int, str]] = field(default_factory=list)  # (file, line, message)
+    duplicates: int = 0
+    ignored_columns: list[str] = field(default_factory=list)
+
+
+def guess_format(path: Path) -> str:
+    return "csv" if path.suffix.lower() == ".csv" else "lines"
+
+
+class _Collector:
+    """Merges duplicates while keeping file order."""
+
+    def __init__(self, name: str):
+        self.name = name
+        self.result = ParsedList()
+        self._seen: dict[tuple[str, str], int] = {}
+
+    def add(self, entry: HashEntry) -> None:
+        key = (entry.hash_type, entry.value)
+        at = self._seen.get(key)
+        if at is None:
+            self._seen[key] = len(self.result.entries)
+            self.result.entries.append(entry)
+            return
+        self.result.duplicates += 1
+        kept = self.result.entries[at]
+        if not kept.label and entry.label:
+            self.result.entries[at] = HashEntry(kept.hash_type, kept.value, entry.label, kept.source_ref or entry.source_ref)
+
+    def bad(self, line: int, message: str) -> None:
+        self.result.invalid.append((self.name, line, message))
+
+
+def _read_text(source: Path | str | IO[str], name: str) -> str:
+    if isinstance(source, (str, Path)):
+        data = Path(source).read_bytes()
+        try:
+            return data.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise InvalidHashList([(name, data[: exc.start].count(b"\n") + 1, "not valid UTF-8")]) from exc
+    return source.read()
+
+
+def _parse_lines(text: str, col: _Collector, hash_type: str | None, te: bool) -> None:
+    default_type = canonical_type(hash_type) if hash_type else None
+    for lineno, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        parts = line.split()
+        try:
+            if len(parts) == 2:
+                t, v = canonical_type(parts[0]), parts[1]
+            elif len(parts) == 1 and not te:
+                v = parts[0]
+                t = default_type or infer_type(v)
+            else:
+                expected = "'pdq <hex>'" if te else "'HASH' or 'TYPE HASH'"
+                raise InvalidHash(f"expected {expected}, got {len(parts)} fields")
+            if te and t not in ("pdq", "md5"):
+                raise InvalidHash(f"signal type {parts[0]!r} is not supported in the te format (pdq, video_md5)")
+            t, v = normalize_hash(t, v)
+        except InvalidHash as exc:
+            col.bad(lineno, str(exc))
+            continue
+        col.add(HashEntry(t, v))
+
+
+def _parse_csv(text: str, col: _Collector, hash_type: str | None) -> None:
+    reader = csv.reader(io.StringIO(text))
+    try:
+        header = next(reader)
+    except StopIteration:
+        return
+    names = [h.strip().lower() for h in header]
+    if "hash" not in names or ("hash_type" not in names and not hash_type):
+        col.bad(1, f"CSV header must name the columns hash_type,hash[,label][,source_ref]; got {','.join(header)}")
+        return
+    col.result.ignored_columns = [h for h in names if h not in CSV_COLUMNS]
+    idx = {n: names.index(n) for n in CSV_COLUMNS if n in names}
+    for row in reader:
+        lineno = reader.line_num
+        if not row or all(not c.strip() for c in row):
+            continue
+        if len(row) != len(names):
+            col.bad(lineno, f"expected {len(names)} columns, got {len(row)}")
+            continue
+        try:
+            t = row[idx["hash_type"]] if "hash_type" in idx and row[idx["hash_type"]].strip() else hash_type
+            if not t:
+                raise InvalidHash("hash_type is empty")
+            t, v = normalize_hash(t, row[idx["hash"]])
+        except InvalidHash as exc:
+            col.bad(lineno, str(exc))
+            continue
+        label = row[idx["label"]].strip() or None if "label" in idx else None
+        ref = row[idx["source_ref"]].strip() or None if "source_ref" in idx else None
+        col.add(HashEntry(t, v, label, ref))
+
+
+def read_hash_list(
+    source: Path | str | IO[str],
+    fmt: str | None = None,
+    *,
+    hash_type: str | None = None,
+    skip_invalid: bool = False,
+    name: str | None = None,
+) -> ParsedList:
+    """Parse a hash list. Raises :class:`InvalidHashList` on any invalid line unless ``skip_invalid``."""
+    if name is None:
+        name = str(source) if isinstance(source, (str, Path)) else getattr(source, "name", "<stream>")
+    if fmt is None:
+        fmt = guess_format(Path(name))
+    if fmt not in FORMATS:
+        raise InvalidHashList([(name, 0, f"unknown format {fmt!r} (known: {', '.join(FORMATS)})")])
+    col = _Collector(name)
+    text = _read_text(source, name)
+    if fmt == "csv":
+        _parse_csv(text, col, hash_type)
+    else:
+        _parse_lines(text, col, hash_type, te=(fmt == "te"))
+    if col.result.invalid and not skip_invalid:
+        raise InvalidHashList(col.result.invalid)
+    return col.result
+
+
+def write_hash_list(entries: Iterable[HashEntry], out: IO[str], fmt: str) -> int:
+    """Write entries; returns how many were written. ``lines`` and ``te`` refuse what they cannot carry."""
+    entries = list(entries)
+    if fmt == "csv":
+        w = csv.writer(out, lineterminator="\n")
+        w.writerow(CSV_COLUMNS)
+        for e in entries:
+            w.writerow([e.hash_type, e.value, e.label or "", e.source_ref or ""])
+    elif fmt == "lines":
+        types = {e.hash_type for e in entries}
+        # Bare values only where a reader can tell the type back from the length alone.
+        bare = len(types) == 1 and next(iter(types)) in ("md5", "sha1")
+        for e in entries:
+            out.write(f"{e.value}\n" if bare else f"{e.hash_type} {e.value}\n")
+    elif fmt == "te":
+        other = sorted({e.hash_type for e in entries} - {"pdq"})
+        if other:
+            raise InvalidHash(
+                f"the te format carries PDQ only; this list also has {', '.join(other)} (use --type pdq or the csv format)"
+            )
+        for e in entries:
+            out.write(f"pdq {e.value}\n")
+    else:
+        raise InvalidHash(f"unknown format {fmt!r} (known: {', '.join(FORMATS)})")
+    return len(entries)

@@ -1,0 +1,157 @@
+"""Matching a file's hashes against every enabled bank.
+
+Exact hashes (MD5, SHA-1, SHA-256) are looked up in the store through its (hash_type, value) index: there is
+no point holding millions of hex strings in memory twice. PDQ hashes go through the in-memory
+:class:`~bastion.banks.index.PdqIndex`, built once from the store; only the entry ids and their bank are kept
+beside it (as arrays), and labels are read from the store for the few entries that match.
+
+Rules applied here, not in the index:
+
+* each bank has its own PDQ threshold; the index is searched at the largest one, then filtered per bank;
+* a PDQ hash whose quality is below a bank's ``min_quality`` (default 50) is not matched against that bank;
+* the 8 dihedral variants of the query (rotations, mirrors) are searched; each entry is reported once, with
+  the variant that came closest (the untransformed hash wins ties).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping
+
+import numpy as np
+from sqlalchemy import select
+
+from bastion.banks.hashes import EXACT_TYPES
+from bastion.banks.index import PdqIndex
+from bastion.model import Bank, Match
+from bastion.store.db import Store
+from bastion.store.schema import BankEntryRow, BankRow
+
+_LOAD_CHUNK = 200_000
+
+
+@dataclass(frozen=True)
+class _BankInfo:
+    id: int
+    bank: Bank
+
+
+class Matcher:
+    def __init__(self, store: Store, banks: list[_BankInfo], index: PdqIndex, entry_ids: np.ndarray, entry_bank: np.ndarray):
+        self.store = store
+        self._banks = {b.id: b.bank for b in banks}
+        self._index = index
+        self._entry_ids = entry_ids  # sorted int64
+        self._entry_bank = entry_bank  # bank id per entry, aligned with _entry_ids
+        self._max_threshold = max((b.bank.pdq_threshold for b in banks), default=31)
+
+    @property
+    def banks(self) -> list[Bank]:
+        return list(self._banks.values())
+
+    @property
+    def pdq_entries(self) -> int:
+        return len(self._entry_ids)
+
+    @classmethod
+    def from_store(cls, store: Store, bank_names: list[str] | None = None) -> "Matcher":
+        """Load every enabled bank (or the named ones, enabled or not) and build the PDQ index."""
+        with store.session() as s:
+            q = select(BankRow)
+            q = q.where(BankRow.name.in_(bank_names)) if bank_names else q.where(BankRow.enabled.is_(True))
+            rows = s.scalars(q).all()
+            if bank_names:
+                missing = set(bank_names) - {r.name for r in rows}
+                if missing:
+                    from bastion.errors import UnknownBank
+
+                    raise UnknownBank(f"no bank named {', '.join(sorted(missing))}")
+            banks = [
+                _BankInfo(
+                    r.id,
+                    Bank(r.name, r.category, r.description, r.source, r.enabled, r.pdq_threshold, r.min_quality),
+                )
+                for r in rows
+            ]
+            ids_parts: list[np.ndarray] = []
+            bank_parts: list[np.ndarray] = []
+            hash_parts: list[np.ndarray] = []
+            bank_ids = [b.id for b in banks]
+            if bank_ids:
+                q = (
+                    select(BankEntryRow.id, BankEntryRow.bank_id, BankEntryRow.value)
+                    .where(BankEntryRow.hash_type == "pdq", BankEntryRow.bank_id.in_(bank_ids))
+                    .order_by(BankEntryRow.id)
+                )
+                for part in s.execute(q).yield_per(_LOAD_CHUNK).partitions():
+                    ids, bids, values = zip(*part)
+                    ids_parts.append(np.fromiter(ids, dtype=np.int64, count=len(ids)))
+                    bank_parts.append(np.fromiter(bids, dtype=np.int64, count=len(bids)))
+                    # One hex decode per chunk instead of one per row.
+                    raw = bytes.fromhex("".join(values))
+                    hash_parts.append(np.frombuffer(raw, dtype=np.uint8).reshape(-1, 32))
+        entry_ids = np.concatenate(ids_parts) if ids_parts else np.empty(0, np.int64)
+        entry_bank = np.concatenate(bank_parts) if bank_parts else np.empty(0, np.int64)
+        hashes = np.concatenate(hash_parts) if hash_parts else np.empty((0, 32), np.uint8)
+        index = PdqIndex.from_arrays(entry_ids, hashes) if len(entry_ids) else PdqIndex()
+        return cls(store, banks, index, entry_ids, entry_bank)
+
+    def _bank_of(self, entry_id: int) -> Bank:
+        i = int(np.searchsorted(self._entry_ids, entry_id))
+        return self._banks[int(self._entry_bank[i])]
+
+    def match(
+        self,
+        exact: Mapping[str, str],
+        pdq_variants: Mapping[str, str] | None = None,
+        pdq_quality: int | None = None,
+    ) -> list[Match]:
+        """``exact``: hash type -> hex (md5/sha1/sha256). ``pdq_variants``: variant name -> hex, the
+        untransformed hash under ``"original"``. Returns matches, closest first."""
+        matches = self._match_exact(exact)
+        if pdq_variants and len(self._entry_ids):
+            matches.extend(self._match_pdq(pdq_variants, pdq_quality))
+        matches.sort(key=lambda m: (m.distance, m.bank, m.hash_type, m.value))
+        return matches
+
+    def _match_exact(self, exact: Mapping[str, str]) -> list[Match]:
+        pairs = [(t, v.lower()) for t, v in exact.items() if t in EXACT_TYPES and v]
+        if not pairs or not self._banks:
+            return []
+        out: list[Match] = []
+        with self.store.session() as s:
+            for t, v in pairs:
+                rows = s.execute(
+                    select(BankEntryRow.bank_id, BankEntryRow.value, BankEntryRow.label).where(
+                        BankEntryRow.hash_type == t, BankEntryRow.value == v, BankEntryRow.bank_id.in_(list(self._banks))
+                    )
+                ).all()
+                for bank_id, value, label in rows:
+                    bank = self._banks[bank_id]
+                    out.append(Match(bank.name, bank.category, t, value, label, 0, None))
+        return out
+
+    def _match_pdq(self, variants: Mapping[str, str], quality: int | None) -> list[Match]:
+        best: dict[int, tuple[int, int, str]] = {}  # entry id -> (distance, variant order, variant)
+        for order, (variant, hex_hash) in enumerate(sorted(variants.items(), key=lambda kv: kv[0] != "original")):
+            for entry_id, distance in self._index.search(hex_hash, self._max_threshold):
+                bank = self._bank_of(entry_id)
+                if distance > bank.pdq_threshold:
+                    continue
+                if quality is not None and quality < bank.min_quality:
+                    continue
+                cur = best.get(entry_id)
+                if cur is None or (distance, order) < cur[:2]:
+                    best[entry_id] = (distance, order, variant)
+        if not best:
+            return []
+        with self.store.session() as s:
+            rows = s.execute(
+                select(BankEntryRow.id, BankEntryRow.value, BankEntryRow.label).where(BankEntryRow.id.in_(list(best)))
+            ).all()
+        out = []
+        for entry_id, value, label in rows:
+            bank = self._bank_of(entry_id)
+            distance, _, variant = best[entry_id]
+            out.append(Match(bank.name, bank.category, "pdq", value, label, distance, variant))
+        return out

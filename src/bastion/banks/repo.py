@@ -1,0 +1,201 @@
+"""Banks and their entries in the store. The only place that knows the bank tables.
+
+Adding is idempotent: an entry already in the bank is merged (its label filled in if it had none), never
+doubled. Bulk operations work in chunks so a multi-million-line import does not hold everything twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterable, Iterator
+
+from sqlalchemy import delete, func, insert, select, update
+
+from bastion.banks.hashes import normalize_hash
+from bastion.errors import BankExists, BastionError, UnknownBank
+from bastion.model import BANK_CATEGORIES, Bank, HashEntry
+from bastion.store.db import Store
+from bastion.store.schema import BankEntryRow, BankRow, utcnow
+
+CHUNK = 2000
+
+
+@dataclass
+class AddResult:
+    added: int = 0
+    merged: int = 0  # already present (label filled in where it was missing)
+
+
+@dataclass
+class RemoveResult:
+    removed: int = 0
+    not_found: list[HashEntry] = field(default_factory=list)
+
+
+def _to_bank(row: BankRow, count: int = 0) -> Bank:
+    return Bank(
+        name=row.name,
+        category=row.category,
+        description=row.description,
+        source=row.source,
+        enabled=row.enabled,
+        pdq_threshold=row.pdq_threshold,
+        min_quality=row.min_quality,
+        entry_count=count,
+    )
+
+
+def validate_bank_fields(category: str | None = None, pdq_threshold: int | None = None, min_quality: int | None = None) -> None:
+    if category is not None and category not in BANK_CATEGORIES:
+        raise BastionError(f"unknown bank category {category!r} (known: {', '.join(BANK_CATEGORIES)})")
+    if pdq_threshold is not None and not 0 <= pdq_threshold <= 256:
+        raise BastionError(f"PDQ threshold must be between 0 and 256, got {pdq_threshold}")
+    if min_quality is not None and not 0 <= min_quality <= 100:
+        raise BastionError(f"minimum PDQ quality must be between 0 and 100, got {min_quality}")
+
+
+class BankRepository:
+    def __init__(self, store: Store):
+        self.store = store
+
+    # --- banks -----------------------------------------------------------------------------------
+
+    def _row(self, session, name: str) -> BankRow:
+        row = session.scalar(select(BankRow).where(BankRow.name == name))
+        if row is None:
+            raise UnknownBank(f"no bank named {name!r}")
+        return row
+
+    def create(self, bank: Bank) -> Bank:
+        validate_bank_fields(bank.category, bank.pdq_threshold, bank.min_quality)
+        if not bank.name.strip():
+            raise BastionError("a bank needs a name")
+        with self.store.session() as s, s.begin():
+            if s.scalar(select(BankRow.id).where(BankRow.name == bank.name)) is not None:
+                raise BankExists(f"a bank named {bank.name!r} exists already")
+            row = BankRow(
+                name=bank.name,
+                description=bank.description,
+                source=bank.source,
+                category=bank.category,
+                enabled=bank.enabled,
+                pdq_threshold=bank.pdq_threshold,
+                min_quality=bank.min_quality,
+            )
+            s.add(row)
+        return _to_bank(row)
+
+    def list(self) -> list[Bank]:
+        with self.store.session() as s:
+            counts = dict(s.execute(select(BankEntryRow.bank_id, func.count()).group_by(BankEntryRow.bank_id)).all())
+            rows = s.scalars(select(BankRow).order_by(BankRow.name)).all()
+            return [_to_bank(r, counts.get(r.id, 0)) for r in rows]
+
+    def get(self, name: str) -> Bank:
+        with self.store.session() as s:
+            row = self._row(s, name)
+            n = s.scalar(select(func.count()).select_from(BankEntryRow).where(BankEntryRow.bank_id == row.id))
+            return _to_bank(row, n or 0)
+
+    def update(self, name: str, **fields) -> Bank:
+        allowed = {"description", "source", "category", "enabled", "pdq_threshold", "min_quality"}
+        unknown = set(fields) - allowed
+        if unknown:
+            raise BastionError(f"cannot update bank field(s) {sorted(unknown)}")
+        validate_bank_fields(fields.get("category"), fields.get("pdq_threshold"), fields.get("min_quality"))
+        with self.store.session() as s, s.begin():
+            row = self._row(s, name)
+            for k, v in fields.items():
+                if v is not None:
+                    setattr(row, k, v)
+            row.updated_at = utcnow()
+        return self.get(name)
+
+    def delete(self, name: str) -> int:
+        """Delete a bank and its entries; returns how many entries went with it."""
+        with self.store.session() as s, s.begin():
+            row = self._row(s, name)
+            n = s.execute(delete(BankEntryRow).where(BankEntryRow.bank_id == row.id)).rowcount
+            s.delete(row)
+            return n or 0
+
+    # --- entries ---------------------------------------------------------------------------------
+
+    def add_entries(self, name: str, entries: Iterable[HashEntry]) -> AddResult:
+        result = AddResult()
+        with self.store.session() as s, s.begin():
+            bank_id = self._row(s, name).id
+            batch: dict[tuple[str, str], HashEntry] = {}
+            for e in entries:
+                t, v = normalize_hash(e.hash_type, e.value)
+                key = (t, v)
+                if key in batch:
+                    result.merged += 1
+                    if not batch[key].label and e.label:
+                        batch[key] = HashEntry(t, v, e.label, batch[key].source_ref or e.source_ref)
+                    continue
+                batch[key] = HashEntry(t, v, e.label, e.source_ref)
+                if len(batch) >= CHUNK:
+                    self._add_chunk(s, bank_id, batch, result)
+                    batch = {}
+            if batch:
+                self._add_chunk(s, bank_id, batch, result)
+            s.execute(update(BankRow).where(BankRow.id == bank_id).values(updated_at=utcnow()))
+        return result
+
+    @staticmethod
+    def _add_chunk(s, bank_id: int, batch: dict[tuple[str, str], HashEntry], result: AddResult) -> None:
+        values = {v for _, v in batch}
+        existing = s.execute(
+            select(BankEntryRow.id, BankEntryRow.hash_type, BankEntryRow.value, BankEntryRow.label).where(
+                BankEntryRow.bank_id == bank_id, BankEntryRow.value.in_(values)
+            )
+        ).all()
+        for row_id, t, v, label in existing:
+            e = batch.pop((t, v), None)
+            if e is None:
+                continue
+            result.merged += 1
+            if not label and e.label:
+                s.execute(update(BankEntryRow).where(BankEntryRow.id == row_id).values(label=e.label))
+        if batch:
+            now = utcnow()
+            s.execute(
+                insert(BankEntryRow),
+                [
+                    {"bank_id": bank_id, "hash_type": t, "value": v, "label": e.label, "source_ref": e.source_ref, "added_at": now}
+                    for (t, v), e in batch.items()
+                ],
+            )
+            result.added += len(batch)
+
+    def remove_entries(self, name: str, entries: Iterable[HashEntry]) -> RemoveResult:
+        result = RemoveResult()
+        with self.store.session() as s, s.begin():
+            bank_id = self._row(s, name).id
+            for e in entries:
+                t, v = normalize_hash(e.hash_type, e.value)
+                n = s.execute(
+                    delete(BankEntryRow).where(
+                        BankEntryRow.bank_id == bank_id, BankEntryRow.hash_type == t, BankEntryRow.value == v
+                    )
+                ).rowcount
+                if n:
+                    result.removed += n
+                else:
+                    result.not_found.append(HashEntry(t, v))
+        return result
+
+    def entries(self, name: str, hash_type: str | None = None) -> list[HashEntry]:
+        return list(self.iter_entries(name, hash_type))
+
+    def iter_entries(self, name: str, hash_type: str | None = None) -> Iterator[HashEntry]:
+        with self.store.session() as s:
+            bank_id = self._row(s, name).id
+            q = select(BankEntryRow.hash_type, BankEntryRow.value, BankEntryRow.label, BankEntryRow.source_ref).where(
+                BankEntryRow.bank_id == bank_id
+            )
+            if hash_type:
+                q = q.where(BankEntryRow.hash_type == hash_type)
+            for t, v, label, ref in s.execute(q.order_by(BankEntryRow.id)).yield_per(10_000):
+                yield HashEntry(t, v, label, ref)

@@ -1,0 +1,252 @@
+"""`bastion bank ...`: create, list, show, import, export, add, remove, delete, set."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+from rich.table import Table
+
+from bastion.banks.formats import FORMATS, read_hash_list, write_hash_list
+from bastion.banks.hashes import canonical_type, infer_type, normalize_hash
+from bastion.banks.repo import BankRepository
+from bastion.cli.app import app
+from bastion.cli.common import err, fail, handle_errors, out, store_of
+from bastion.errors import InvalidHash, InvalidHashList
+from bastion.model import BANK_CATEGORIES, Bank, HashEntry
+
+bank_app = typer.Typer(help="Hash banks: named lists of known hashes to match against.", no_args_is_help=True)
+app.add_typer(bank_app, name="bank")
+
+
+def _repo(ctx: typer.Context) -> BankRepository:
+    return BankRepository(store_of(ctx))
+
+
+def _bank_table(banks: list[Bank]) -> Table:
+    t = Table(title="Hash banks")
+    for col in ("name", "category", "enabled", "entries", "PDQ threshold", "min quality", "description"):
+        t.add_column(col)
+    for b in banks:
+        t.add_row(b.name, b.category, "yes" if b.enabled else "no", str(b.entry_count), str(b.pdq_threshold),
+                  str(b.min_quality), b.description)
+    return t
+
+
+@bank_app.command("create")
+@handle_errors
+def create(
+    ctx: typer.Context,
+    name: str = typer.Argument(..., help="Unique bank name."),
+    category: str = typer.Option("test", help=f"One of: {', '.join(BANK_CATEGORIES)}."),
+    description: str = typer.Option("", help="What this list is."),
+    source: str = typer.Option("", help="Where it comes from (organisation, feed, URL)."),
+    threshold: int = typer.Option(31, "--threshold", help="PDQ match threshold (Hamming distance, inclusive)."),
+    min_quality: int = typer.Option(50, "--min-quality", help="PDQ hashes below this quality are not matched."),
+    disabled: bool = typer.Option(False, "--disabled", help="Create the bank disabled."),
+) -> None:
+    """Create a bank."""
+    b = _repo(ctx).create(Bank(name, category, description, source, not disabled, threshold, min_quality))
+    out.print(f"created bank {b.name!r} ({b.category}, PDQ threshold {b.pdq_threshold})")
+
+
+@bank_app.command("set")
+@handle_errors
+def set_(
+    ctx: typer.Context,
+    name: str,
+    category: Optional[str] = typer.Option(None),
+    description: Optional[str] = typer.Option(None),
+    source: Optional[str] = typer.Option(None),
+    threshold: Optional[int] = typer.Option(None, "--threshold"),
+    min_quality: Optional[int] = typer.Option(None, "--min-quality"),
+    enabled: Optional[bool] = typer.Option(None, "--enable/--disable"),
+) -> None:
+    """Change a bank's settings."""
+    b = _repo(ctx).update(name, category=category, description=description, source=source, pdq_threshold=threshold,
+                          min_quality=min_quality, enabled=enabled)
+    out.print(json.dumps(b.to_dict()))
+
+
+@bank_app.command("list")
+@handle_errors
+def list_(ctx: typer.Context, as_json: bool = typer.Option(False, "--json", help="One JSON object per line.")) -> None:
+    """List banks with their entry counts."""
+    banks = _repo(ctx).list()
+    if as_json:
+        for b in banks:
+            print(json.dumps(b.to_dict()))
+    elif not banks:
+        out.print("no banks yet — create one with `bastion bank create NAME`")
+    else:
+        out.print(_bank_table(banks))
+
+
+@bank_app.command("show")
+@handle_errors
+def show(
+    ctx: typer.Context,
+    name: str,
+    as_json: bool = typer.Option(False, "--json"),
+    limit: int = typer.Option(20, help="How many entries to list (0 for none)."),
+) -> None:
+    """Show one bank and its first entries."""
+    repo = _repo(ctx)
+    b = repo.get(name)
+    entries = []
+    if limit:
+        for i, e in enumerate(repo.iter_entries(name)):
+            if i >= limit:
+                break
+            entries.append(e)
+    if as_json:
+        rows = [{"hash_type": e.hash_type, "hash": e.value, "label": e.label} for e in entries]
+        print(json.dumps({**b.to_dict(), "entries": rows}))
+        return
+    out.print(_bank_table([b]))
+    if entries:
+        t = Table(title=f"first {len(entries)} of {b.entry_count} entries")
+        for col in ("type", "hash", "label"):
+            t.add_column(col)
+        for e in entries:
+            t.add_row(e.hash_type, e.value, e.label or "")
+        out.print(t)
+
+
+def _import_report(added: int, merged: int, duplicates: int, invalid: list, ignored: list[str]) -> None:
+    out.print(f"added {added}, already present {merged}, duplicates in input {duplicates}, invalid {len(invalid)}")
+    for path, line, msg in invalid[:50]:
+        err.print(f"skipped {path}:{line}: {msg}")
+    if len(invalid) > 50:
+        err.print(f"... and {len(invalid) - 50} more invalid lines")
+    if ignored:
+        err.print(f"ignored CSV column(s): {', '.join(ignored)}")
+
+
+@bank_app.command("import")
+@handle_errors
+def import_(
+    ctx: typer.Context,
+    name: str,
+    files: List[Path] = typer.Argument(..., help="Hash-list files ('-' for standard input)."),
+    fmt: Optional[str] = typer.Option(None, "--format", help=f"One of {', '.join(FORMATS)} (default: csv for .csv, else lines)."),
+    hash_type: Optional[str] = typer.Option(None, "--type", help="Hash type of bare values (md5, sha1, sha256, pdq)."),
+    skip_invalid: bool = typer.Option(False, "--skip-invalid", help="Import the valid lines and report the rest."),
+    label: Optional[str] = typer.Option(None, help="Label for entries that have none."),
+) -> None:
+    """Import hash lists into a bank. Any invalid line aborts the whole import unless --skip-invalid."""
+    repo = _repo(ctx)
+    repo.get(name)  # fail early on an unknown bank, before reading anything
+    if fmt is not None and fmt not in FORMATS:
+        fail(f"unknown format {fmt!r} (known: {', '.join(FORMATS)})")
+    entries: list[HashEntry] = []
+    invalid: list = []
+    duplicates = 0
+    ignored: list[str] = []
+    problems: list = []
+    for f in files:
+        if str(f) != "-" and not f.is_file():
+            fail(f"{f}: no such file")
+        try:
+            parsed = (
+                read_hash_list(sys.stdin, fmt or "lines", hash_type=hash_type, skip_invalid=skip_invalid, name="<stdin>")
+                if str(f) == "-"
+                else read_hash_list(f, fmt, hash_type=hash_type, skip_invalid=skip_invalid)
+            )
+        except InvalidHashList as exc:
+            problems.extend(exc.problems)
+            continue
+        entries.extend(parsed.entries)
+        invalid.extend(parsed.invalid)
+        duplicates += parsed.duplicates
+        ignored.extend(parsed.ignored_columns)
+    if problems:
+        raise InvalidHashList(problems)
+    if label:
+        entries = [e if e.label else HashEntry(e.hash_type, e.value, label, e.source_ref) for e in entries]
+    res = repo.add_entries(name, entries)
+    _import_report(res.added, res.merged, duplicates, invalid, ignored)
+
+
+@bank_app.command("export")
+@handle_errors
+def export(
+    ctx: typer.Context,
+    name: str,
+    fmt: str = typer.Option("csv", "--format", help=f"One of {', '.join(FORMATS)}."),
+    hash_type: Optional[str] = typer.Option(None, "--type", help="Only this hash type."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="File to write (default: standard output)."),
+) -> None:
+    """Export a bank's entries."""
+    if fmt not in FORMATS:
+        fail(f"unknown format {fmt!r} (known: {', '.join(FORMATS)})")
+    repo = _repo(ctx)
+    entries = repo.entries(name, canonical_type(hash_type) if hash_type else None)
+    if output is None:
+        n = write_hash_list(entries, sys.stdout, fmt)
+    else:
+        with output.open("w", encoding="utf-8", newline="") as f:
+            n = write_hash_list(entries, f, fmt)
+    err.print(f"exported {n} entries of {name!r} as {fmt}")
+
+
+def _parse_values(values: list[str], hash_type: Optional[str], label: Optional[str]) -> list[HashEntry]:
+    entries, problems = [], []
+    for i, v in enumerate(values, start=1):
+        try:
+            t, h = normalize_hash(hash_type or infer_type(v), v)
+        except InvalidHash as exc:
+            problems.append(("<argument>", i, f"{v!r}: {exc}"))
+            continue
+        entries.append(HashEntry(t, h, label))
+    if problems:
+        raise InvalidHashList(problems)
+    return entries
+
+
+@bank_app.command("add")
+@handle_errors
+def add(
+    ctx: typer.Context,
+    name: str,
+    hashes: List[str] = typer.Argument(..., help="Hash values."),
+    hash_type: Optional[str] = typer.Option(None, "--type", help="md5, sha1, sha256 or pdq (needed for 64 hex digits)."),
+    label: Optional[str] = typer.Option(None),
+) -> None:
+    """Add hashes to a bank (duplicates are merged)."""
+    res = _repo(ctx).add_entries(name, _parse_values(hashes, hash_type, label))
+    out.print(f"added {res.added}, already present {res.merged}")
+
+
+@bank_app.command("remove")
+@handle_errors
+def remove(
+    ctx: typer.Context,
+    name: str,
+    hashes: List[str] = typer.Argument(..., help="Hash values."),
+    hash_type: Optional[str] = typer.Option(None, "--type"),
+) -> None:
+    """Remove hashes from a bank."""
+    res = _repo(ctx).remove_entries(name, _parse_values(hashes, hash_type, None))
+    out.print(f"removed {res.removed}, not found {len(res.not_found)}")
+    for e in res.not_found:
+        err.print(f"not in {name!r}: {e.hash_type} {e.value}")
+
+
+@bank_app.command("delete")
+@handle_errors
+def delete(
+    ctx: typer.Context,
+    name: str,
+    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
+) -> None:
+    """Delete a bank and all its entries."""
+    repo = _repo(ctx)
+    b = repo.get(name)
+    if not yes and not typer.confirm(f"delete bank {name!r} and its {b.entry_count} entries?"):
+        fail("not deleted")
+    n = repo.delete(name)
+    out.print(f"deleted bank {name!r} ({n} entries)")

@@ -1,0 +1,289 @@
+"""The one orchestrator: files in, hashes + signals + matches out.
+
+Split in two on purpose:
+
+* :func:`examine_file` is pure work on one file's bytes — hashes, PDQ with its dihedral variants,
+  provenance, text signals of embedded prompts. It runs in worker processes, never touches the store and
+  never raises for a bad file: errors come back as values, so one bad file never stops a scan.
+* :class:`Scanner` runs it over many files on all cores, matches each result against the banks in the
+  parent process (one index in memory, not one per worker) and records the hashes in the store.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import time
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator
+
+from bastion.errors import BastionError, MediaError
+from bastion.media.decode import DEFAULT_LIMITS, decode_rgb
+from bastion.media.hashing import MIN_MATCH_QUALITY, crypto_hashes, pdq_dihedral_from_image
+
+#: Files larger than this are hashed (MD5/SHA) as a stream but not decoded.
+MAX_DECODE_BYTES = 256 * 1024 * 1024
+#: PDQ downsamples to 64x64 internally; a reduced decode whose long side stays >= this is enough (see
+#: docs/decisions/0002-decoding-and-orientation.md for the drift measured).
+PDQ_MIN_SIDE = 1000
+
+
+@dataclass
+class FileResult:
+    path: str
+    size: int | None = None
+    sha256: str | None = None
+    md5: str | None = None
+    sha1: str | None = None
+    pdq: str | None = None
+    quality: int | None = None
+    pdq_variants: dict[str, str] = field(default_factory=dict)
+    media_format: str | None = None
+    width: int | None = None
+    height: int | None = None
+    provenance: dict[str, Any] | None = None
+    text: dict[str, Any] | None = None
+    signals: list[dict[str, Any]] = field(default_factory=list)
+    matches: list[dict[str, Any]] = field(default_factory=list)
+    errors: list[dict[str, str]] = field(default_factory=list)
+
+    def add_error(self, code: str, message: str, stage: str) -> None:
+        self.errors.append({"stage": stage, "code": code, "message": message})
+
+    @property
+    def matched(self) -> bool:
+        """True when something matched a bank that is not an allow-list."""
+        return any(m["category"] != "known-benign" for m in self.matches)
+
+    def to_json(self) -> dict[str, Any]:
+        d = asdict(self)
+        d.pop("pdq_variants")
+        d["format"] = d.pop("media_format")
+        if not d["provenance"]:
+            d.pop("provenance")
+        if not d["text"]:
+            d.pop("text")
+        if not d["signals"]:
+            d.pop("signals")
+        return d
+
+
+def _error_code(exc: BaseException) -> str:
+    return getattr(exc, "code", None) or type(exc).__name__
+
+
+def _hash_stream(path: Path) -> dict[str, str]:
+    import hashlib
+
+    hs = {"md5": hashlib.md5(), "sha1": hashlib.sha1(), "sha256": hashlib.sha256()}
+    with path.open("rb") as f:
+        while chunk := f.read(1 << 20):
+            for h in hs.values():
+                h.update(chunk)
+    return {k: h.hexdigest() for k, h in hs.items()}
+
+
+def examine_file(path: str, *, provenance: bool = True) -> FileResult:
+    """Everything Bastion learns from one file's bytes. Never raises for a bad file."""
+    res = FileResult(path=path)
+    p = Path(path)
+    try:
+        st = p.stat()
+        if not stat.S_ISREG(st.st_mode):
+            res.add_error("not-a-file", "not a regular file", "read")
+            return res
+        res.size = st.st_size
+        if st.st_size > MAX_DECODE_BYTES:
+            h = _hash_stream(p)
+            res.md5, res.sha1, res.sha256 = h["md5"], h["sha1"], h["sha256"]
+            res.add_error("too-large", f"{st.st_size} bytes: hashed, not decoded (limit {MAX_DECODE_BYTES})", "decode")
+            return res
+        data = p.read_bytes()
+    except OSError as exc:
+        res.add_error("unreadable", f"{exc.strerror or exc}", "read")
+        return res
+
+    ch = crypto_hashes(data)
+    res.md5, res.sha1, res.sha256 = ch.md5, ch.sha1, ch.sha256
+
+    image = None
+    try:
+        decoded = decode_rgb(data, limits=DEFAULT_LIMITS, min_side=PDQ_MIN_SIDE)
+        image = decoded.image
+        res.media_format, res.width, res.height = decoded.format, decoded.width, decoded.height
+        variants, quality = pdq_dihedral_from_image(image)
+        res.pdq_variants = variants
+        res.pdq, res.quality = variants["original"], quality
+    except MediaError as exc:
+        res.add_error(_error_code(exc), str(exc), "decode")
+    except Exception as exc:  # a decoder bug must not stop the scan; say what happened
+        res.add_error("internal-error", f"{type(exc).__name__}: {exc}", "decode")
+
+    if provenance:
+        _examine_provenance(res, data)
+    return res
+
+
+def _examine_provenance(res: FileResult, data: bytes) -> None:
+    """Provenance and the text signals of embedded prompts. Absence of provenance never lowers risk."""
+    try:
+        from bastion.media.provenance import inspect_bytes
+    except ImportError:  # pragma: no cover - provenance is part of the package
+        return
+    try:
+        report = inspect_bytes(data, filename=res.path)
+    except Exception as exc:
+        res.add_error(_error_code(exc), f"{type(exc).__name__}: {exc}", "provenance")
+        return
+    prov = report.to_dict()
+    if prov.get("provenances") or prov.get("c2pa") or prov.get("watermark") or prov.get("notes"):
+        res.provenance = prov
+    res.signals.extend(s.to_dict() for s in report.signals())
+    prompts = report.positive_prompts()
+    if prompts:
+        try:
+            from bastion.text import analyze_item
+        except ImportError:  # pragma: no cover
+            return
+        result = analyze_item([("prompt", p) for p in prompts])
+        res.text = result.to_dict()
+
+
+# --- file discovery --------------------------------------------------------------------------------
+
+
+def iter_files(paths: Iterable[str | Path]) -> Iterator[str]:
+    """Every regular file under the given files and folders, recursively, in a stable order.
+    Folder symlinks are not followed (loops); file symlinks are."""
+    for raw in paths:
+        p = Path(raw)
+        if p.is_dir():
+            for root, dirs, files in os.walk(p):
+                dirs.sort()
+                for name in sorted(files):
+                    yield os.path.join(root, name)
+        else:
+            yield str(p)
+
+
+# --- running many files ----------------------------------------------------------------------------
+
+
+def _worker_init() -> None:
+    try:
+        from bastion.media.alloc import tune_allocator
+
+        tune_allocator()
+    except ImportError:  # pragma: no cover
+        pass
+
+
+@dataclass
+class ScanSummary:
+    files: int = 0
+    matched: int = 0
+    errors: int = 0
+    error_codes: dict[str, int] = field(default_factory=dict)
+    low_quality: int = 0
+    seconds: float = 0.0
+
+    def count(self, res: FileResult) -> None:
+        self.files += 1
+        if res.matched:
+            self.matched += 1
+        if res.errors:
+            self.errors += 1
+            for e in res.errors:
+                self.error_codes[e["code"]] = self.error_codes.get(e["code"], 0) + 1
+        if res.quality is not None and res.quality < MIN_MATCH_QUALITY:
+            self.low_quality += 1
+
+
+class Scanner:
+    """Examine files on ``jobs`` processes, match in this one, hand each result to ``on_result``."""
+
+    def __init__(self, matcher=None, recorder=None, *, jobs: int | None = None, provenance: bool = True):
+        self.matcher = matcher
+        self.recorder = recorder
+        self.jobs = max(1, jobs or os.cpu_count() or 1)
+        self.provenance = provenance
+
+    def _finish(self, res: FileResult) -> FileResult:
+        if self.matcher is not None and (res.sha256 or res.pdq):
+            exact = {"md5": res.md5, "sha1": res.sha1, "sha256": res.sha256}
+            try:
+                ms = self.matcher.match(exact, res.pdq_variants or None, res.quality)
+                res.matches = [m.to_dict() for m in ms]
+                res.signals.extend(m.to_signal().to_dict() for m in ms)
+            except BastionError as exc:
+                res.add_error(_error_code(exc), str(exc), "match")
+        if self.recorder is not None:
+            self.recorder(res)
+        return res
+
+    def run(self, files: Iterable[str], on_result: Callable[[FileResult], None]) -> ScanSummary:
+        summary = ScanSummary()
+        t0 = time.perf_counter()
+
+        def done(res: FileResult) -> None:
+            res = self._finish(res)
+            summary.count(res)
+            on_result(res)
+
+        if self.jobs == 1:
+            _worker_init()
+            for f in files:
+                done(examine_file(f, provenance=self.provenance))
+        else:
+            self._run_pool(iter(files), done)
+        summary.seconds = time.perf_counter() - t0
+        return summary
+
+    def _run_pool(self, files: Iterator[str], done: Callable[[FileResult], None]) -> None:
+        window = self.jobs * 8
+        retry: list[str] = []  # files that were in flight when a worker died: tried again, one at a time
+        pool = ProcessPoolExecutor(self.jobs, initializer=_worker_init)
+        pending: dict[Future, str] = {}
+        try:
+            exhausted = False
+            while True:
+                while not exhausted and len(pending) < window:
+                    f = next(files, None)
+                    if f is None:
+                        exhausted = True
+                        break
+                    pending[pool.submit(examine_file, f, provenance=self.provenance)] = f
+                if not pending:
+                    break
+                finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+                broken = False
+                for fut in finished:
+                    path = pending.pop(fut)
+                    try:
+                        done(fut.result())
+                    except BrokenProcessPool:
+                        broken = True
+                        retry.append(path)
+                if broken:
+                    retry.extend(pending.values())
+                    pending.clear()
+                    pool.shutdown(wait=False, cancel_futures=True)
+                    pool = ProcessPoolExecutor(self.jobs, initializer=_worker_init)
+                    for path in retry:
+                        done(self._examine_isolated(path))
+                    retry.clear()
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    def _examine_isolated(self, path: str) -> FileResult:
+        """Re-examine one file in a pool of its own, so a crash is pinned on the file that caused it."""
+        with ProcessPoolExecutor(1, initializer=_worker_init) as solo:
+            try:
+                return solo.submit(examine_file, path, provenance=self.provenance).result()
+            except BrokenProcessPool:
+                res = FileResult(path=path)
+                res.add_error("worker-crashed", "the process examining this file died", "decode")
+                return res
