@@ -1,0 +1,402 @@
+"""Safe media decoding: bytes in, an RGB image (or a typed error) out.
+
+Media reaching Bastion is hostile by assumption: some files are broken, some are crafted to exhaust memory,
+and one bad file must never stop a scan. So every path here
+
+* sniffs the format from magic bytes (not from the file name) and accepts only the formats we hash
+  (JPEG, PNG, WebP, GIF, BMP, TIFF, HEIC, AVIF);
+* reads only the header first and refuses images that *declare* more pixels than :class:`DecodeLimits`
+  allows, before any pixel buffer is allocated;
+* maps every Pillow/pillow-heif exception and warning to :mod:`bastion.errors` types or to notes;
+* never touches Pillow's global state (``Image.MAX_IMAGE_PIXELS``, ``ImageFile.LOAD_TRUNCATED_IMAGES``,
+  registered plugins) so other code in the process is unaffected.
+
+Decisions (see ``docs/decisions/0002-decoding-and-orientation.md``):
+
+* **Truncated files raise** :class:`~bastion.errors.TruncatedMedia` even when Pillow could show a partial
+  image: a hash of a half-grey decode matches neither the original nor anything else reliably.
+* **EXIF orientation is applied**: the image is hashed as a viewer displays it. HEIC decoders already apply
+  their (irot/imir) transforms, so applying EXIF elsewhere makes every format agree. The original EXIF value
+  is reported in :attr:`DecodedImage.orientation`; every orientation is one of the 8 dihedral PDQ variants,
+  so a bank made from raw pixels still matches through ``pdq_dihedral``.
+* **Colour is converted explicitly** (CMYK, P, PA, LA, 1, I;16, I, F → RGB). Alpha is dropped, not composited:
+  the hash is of the colour channels, as python-threatexchange does for RGBA.
+* **Reduced decodes keep the short side** ``>= min_side``: PDQ reduces both axes to 64 samples, so the axis
+  with fewer pixels bounds the fidelity (a 4000×500 panorama must not drop below 64 rows).
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+import warnings
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+from PIL import (
+    AvifImagePlugin,
+    BmpImagePlugin,
+    GifImagePlugin,
+    Image,
+    ImageFile,
+    JpegImagePlugin,
+    PngImagePlugin,
+    TiffImagePlugin,
+    WebPImagePlugin,
+)
+
+from bastion.errors import DecompressionBomb, MediaError, TruncatedMedia, UnsupportedMedia
+
+__all__ = [
+    "DEFAULT_LIMITS",
+    "DecodeLimits",
+    "DecodedImage",
+    "SUPPORTED_FORMATS",
+    "decode_rgb",
+    "open_image",
+    "sniff_format",
+]
+
+SUPPORTED_FORMATS: tuple[str, ...] = ("jpeg", "png", "webp", "gif", "bmp", "tiff", "heic", "avif")
+
+
+@dataclass(frozen=True, slots=True)
+class DecodeLimits:
+    """What a file may declare before we refuse to decode it.
+
+    ``max_pixels`` defaults to 100 MP: above every common camera output (phones bin 50–200 MP sensors to
+    12 MP by default) while an RGB buffer stays under 300 MB per worker. ``max_side`` rejects absurd strips
+    (1 × 10⁸) that pass a pixel budget but make resampling pathological.
+    """
+
+    max_pixels: int = 100_000_000
+    max_side: int = 65_535
+
+    def __post_init__(self) -> None:
+        if self.max_pixels < 1 or self.max_side < 1:
+            raise ValueError("DecodeLimits values must be positive")
+
+
+DEFAULT_LIMITS = DecodeLimits()
+
+
+@dataclass(frozen=True, slots=True)
+class DecodedImage:
+    """An RGB image ready to hash, plus what is known about the file it came from.
+
+    ``width``/``height`` are the full size of the original *after* orientation, even when ``image`` is a
+    reduced decode. ``orientation`` is the EXIF value (1–8) that was applied (1 when absent or invalid).
+    ``notes`` records everything noteworthy but not fatal (frames ignored, invalid tags, decoder warnings),
+    so nothing is silently dropped.
+    """
+
+    image: Image.Image
+    width: int
+    height: int
+    format: str
+    orientation: int = 1
+    notes: tuple[str, ...] = field(default=())
+
+
+# --- sniffing ------------------------------------------------------------------------------------
+
+_HEIC_BRANDS = frozenset({b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1"})
+_AVIF_BRANDS = frozenset({b"avif", b"avis"})
+_BMP_DIB_HEADER_SIZES = frozenset({12, 40, 52, 56, 64, 108, 124})
+
+
+def _sniff_isobmff(data: bytes) -> str | None:
+    """HEIC and AVIF share the ISO-BMFF ``ftyp`` box; the brands say which codec is inside.
+
+    A generic ``mif1`` major brand is decided by the compatible brands, AVIF first since AVIF files
+    commonly list ``mif1`` too.
+    """
+    if len(data) < 16 or data[4:8] != b"ftyp":
+        return None
+    box_size = struct.unpack(">I", data[0:4])[0]
+    end = min(len(data), box_size if box_size >= 16 else len(data))
+    major = data[8:12]
+    compatible = {data[i : i + 4] for i in range(16, end - 3, 4)}
+    if major in _AVIF_BRANDS:
+        return "avif"
+    if major in _HEIC_BRANDS - {b"mif1", b"msf1"}:
+        return "heic"
+    brands = compatible | {major}
+    if brands & _AVIF_BRANDS:
+        return "avif"
+    if brands & _HEIC_BRANDS:
+        return "heic"
+    return None
+
+
+def sniff_format(data: bytes) -> str | None:
+    """Name the format from the magic bytes, or ``None`` if it is not one we decode.
+
+    Only the leading bytes are examined, so this is cheap enough to call on every file.
+    """
+    head = bytes(data[:64])
+    if head.startswith(b"\xff\xd8\xff"):
+        return "jpeg"
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "png"
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "webp"
+    if head[:6] in (b"GIF87a", b"GIF89a"):
+        return "gif"
+    if head[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):
+        return "tiff"
+    # "BM" alone is two ASCII letters; also require a known DIB header size to avoid text false positives.
+    if head[:2] == b"BM" and len(head) >= 18 and struct.unpack("<I", head[14:18])[0] in _BMP_DIB_HEADER_SIZES:
+        return "bmp"
+    return _sniff_isobmff(head)
+
+
+# --- opening -------------------------------------------------------------------------------------
+
+
+def _heif_factory(fp: io.BytesIO) -> Image.Image:
+    # Imported lazily: pillow-heif loads libheif, which scans of JPEG-only folders never need.
+    from pillow_heif.as_plugin import HeifImageFile
+
+    return HeifImageFile(fp)
+
+
+# Plugin classes are called directly instead of ``Image.open``: ``Image.open`` runs Pillow's own bomb
+# check (warning above MAX_IMAGE_PIXELS, error above twice that) before we could apply our limit with a
+# clearer message, and it would try every registered plugin instead of the one format we sniffed.
+_FACTORIES: dict[str, Callable[[io.BytesIO], Image.Image]] = {
+    "jpeg": JpegImagePlugin.JpegImageFile,
+    "png": PngImagePlugin.PngImageFile,
+    "webp": WebPImagePlugin.WebPImageFile,
+    "gif": GifImagePlugin.GifImageFile,
+    "bmp": BmpImagePlugin.BmpImageFile,
+    "tiff": TiffImagePlugin.TiffImageFile,
+    "heic": _heif_factory,
+    "avif": AvifImagePlugin.AvifImageFile,
+}
+
+
+class _Guard:
+    """Run Pillow code with its exceptions mapped to typed errors and its warnings kept as notes.
+
+    Pillow plugins raise almost anything on malformed input (``SyntaxError``, ``OSError``, ``struct.error``,
+    ``IndexError``, ``ValueError``, ``ZeroDivisionError`` ...), so everything but our own errors is mapped.
+    ``warnings.catch_warnings`` is process-global in Python 3.11; decoding runs one file per worker thread
+    of control, which is how the scanner uses it.
+    """
+
+    def __init__(self, fmt: str, stage: str, notes: list[str]):
+        self.fmt = fmt
+        self.stage = stage
+        self.notes = notes
+
+    def __enter__(self) -> "_Guard":
+        self._catcher = warnings.catch_warnings(record=True)
+        self._caught = self._catcher.__enter__()
+        warnings.simplefilter("always")
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        self._catcher.__exit__(None, None, None)
+        for w in self._caught:
+            if issubclass(w.category, Image.DecompressionBombWarning):
+                self.notes.append(f"pillow: image exceeds Pillow's MAX_IMAGE_PIXELS warning level: {w.message}")
+            else:
+                self.notes.append(f"{w.category.__name__}: {w.message}")
+        if exc is None or isinstance(exc, MediaError):
+            return False
+        if isinstance(exc, Image.DecompressionBombError):
+            raise DecompressionBomb(f"{self.fmt}: Pillow refused the image size: {exc}") from exc
+        if isinstance(exc, MemoryError):
+            raise DecompressionBomb(f"{self.fmt}: ran out of memory while {self.stage}") from exc
+        if isinstance(exc, Exception):
+            raise TruncatedMedia(f"{self.fmt}: truncated or corrupt file ({self.stage}): {exc}") from exc
+        return False
+
+
+def _check_declared_size(size: tuple[int, int], fmt: str, limits: DecodeLimits) -> None:
+    width, height = size
+    if width < 1 or height < 1:
+        raise TruncatedMedia(f"{fmt}: header declares an empty image ({width}×{height})")
+    pixels = width * height
+    if pixels > limits.max_pixels or max(width, height) > limits.max_side:
+        raise DecompressionBomb(
+            f"{fmt}: header declares {width}×{height} = {pixels:,} pixels; "
+            f"limit is {limits.max_pixels:,} pixels and {limits.max_side:,} per side"
+        )
+
+
+def _open(data: bytes, limits: DecodeLimits, notes: list[str]) -> tuple[Image.Image, str]:
+    if len(data) == 0:
+        raise UnsupportedMedia("empty file (0 bytes)")
+    fmt = sniff_format(data)
+    if fmt is None:
+        raise UnsupportedMedia(
+            f"unknown or unsupported format ({len(data):,} bytes, starts with {bytes(data[:8]).hex()}); "
+            f"supported: {', '.join(SUPPORTED_FORMATS)}"
+        )
+    with _Guard(fmt, "reading the header", notes):
+        im = _FACTORIES[fmt](io.BytesIO(data))
+    _check_declared_size(im.size, fmt, limits)
+    return im, fmt
+
+
+def open_image(data: bytes, limits: DecodeLimits = DEFAULT_LIMITS) -> Image.Image:
+    """Parse the header and check the declared size against ``limits``; pixels are NOT decoded.
+
+    Raises :class:`~bastion.errors.UnsupportedMedia` for empty or unknown files,
+    :class:`~bastion.errors.DecompressionBomb` when the declared size exceeds the limits, and
+    :class:`~bastion.errors.TruncatedMedia` when the header itself is broken.
+    """
+    return _open(data, limits, [])[0]
+
+
+# --- orientation ---------------------------------------------------------------------------------
+
+_EXIF_ORIENTATION_TAG = 0x0112
+
+#: EXIF orientation value → the transpose that turns stored pixels into the displayed image.
+ORIENTATION_TRANSPOSE: dict[int, Image.Transpose | None] = {
+    1: None,
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+
+
+def _read_orientation(im: Image.Image, fmt: str, notes: list[str]) -> tuple[int, bool]:
+    """Return (EXIF orientation, whether we still have to apply it).
+
+    pillow-heif applies the HEIF transforms while decoding and resets EXIF to 1, keeping the original value
+    in ``info["original_orientation"]``; we report it but must not rotate twice.
+    """
+    if fmt == "heic":
+        value = im.info.get("original_orientation") or 1
+        return (value if value in ORIENTATION_TRANSPOSE else 1), False
+    try:
+        value = im.getexif().get(_EXIF_ORIENTATION_TAG, 1)
+    except Exception as exc:  # corrupt EXIF must not cost us the image
+        notes.append(f"EXIF unreadable, orientation not applied: {exc}")
+        return 1, False
+    if value not in ORIENTATION_TRANSPOSE:
+        notes.append(f"invalid EXIF orientation {value!r} ignored")
+        return 1, False
+    return value, value != 1
+
+
+# --- colour --------------------------------------------------------------------------------------
+
+_DIRECT_TO_RGB = frozenset({"RGB", "RGBA", "RGBX", "RGBa", "CMYK", "YCbCr", "P", "PA", "L", "LA", "La", "1"})
+
+
+def _scale_to_uint8(arr: np.ndarray, sixteen_bit: bool) -> np.ndarray:
+    """Map high-bit-depth luminance to 0..255 linearly.
+
+    Pillow's own ``I;16 → L`` conversion clips at 255, which turns a normal 16-bit image almost white.
+    16-bit data is divided by 257 (65535 → 255); other ranges (float, odd 32-bit) are min–max scaled,
+    which leaves the PDQ hash unchanged because PDQ thresholds at the median.
+    """
+    a = arr.astype(np.float64)
+    if sixteen_bit:
+        scaled = np.clip(a, 0, 65535) / 257.0
+    else:
+        lo, hi = float(np.nanmin(a)), float(np.nanmax(a))
+        scaled = np.zeros_like(a) if hi <= lo else (a - lo) * (255.0 / (hi - lo))
+    return np.nan_to_num(np.rint(scaled), nan=0.0).astype(np.uint8)
+
+
+def to_rgb(im: Image.Image) -> Image.Image:
+    """Convert any decoded mode to 8-bit RGB, correctly.
+
+    Why not just ``convert("RGB")`` everywhere: high-bit-depth modes would be clipped (above). Why convert at
+    all: hashing raw CMYK or palette indices as if they were RGB moves PDQ by up to all 256 bits.
+    Alpha is dropped (the colour channels are hashed as stored).
+    """
+    mode = im.mode
+    if mode == "RGB":
+        return im
+    if mode in _DIRECT_TO_RGB:
+        return im.convert("RGB")
+    if mode.startswith("I;16") or mode == "I":
+        arr = np.asarray(im)
+        sixteen = mode.startswith("I;16") or (arr.size > 0 and arr.min() >= 0 and arr.max() <= 65535)
+        return Image.fromarray(_scale_to_uint8(arr, sixteen), "L").convert("RGB")
+    if mode == "F":
+        return Image.fromarray(_scale_to_uint8(np.asarray(im), False), "L").convert("RGB")
+    raise UnsupportedMedia(f"colour mode {mode} cannot be converted to RGB")
+
+
+# --- decoding ------------------------------------------------------------------------------------
+
+_JPEG_DRAFT_SCALES = (8, 4, 2)
+
+
+def _jpeg_draft_scale(size: tuple[int, int], min_side: int) -> int:
+    """Largest libjpeg DCT scale (1/8, 1/4, 1/2) keeping the short side >= min_side, else 1."""
+    short = min(size)
+    for scale in _JPEG_DRAFT_SCALES:
+        if short // scale >= min_side:
+            return scale
+    return 1
+
+
+def _frame_note(im: Image.Image, fmt: str) -> str | None:
+    """Say when only the first frame/page was used, so an animation is never silently reduced."""
+    try:
+        if fmt == "gif":
+            animated = bool(getattr(im, "is_animated", False))
+            return "animated GIF: first frame decoded" if animated else None
+        frames = int(getattr(im, "n_frames", 1))
+    except Exception as exc:  # the first frame decoded fine; a broken tail is worth a note, not a failure
+        return f"could not count frames: {exc}"
+    return f"{fmt}: {frames} frames/pages, first decoded" if frames > 1 else None
+
+
+def decode_rgb(data: bytes, *, limits: DecodeLimits = DEFAULT_LIMITS, min_side: int | None = None) -> DecodedImage:
+    """Decode the first frame of ``data`` to an oriented RGB image.
+
+    With ``min_side`` the decode may be reduced (JPEG DCT scaling via ``draft``, then an integer box
+    ``reduce`` for any format) as long as the image's short side stays ``>= min_side``. The reported
+    ``width``/``height`` are still those of the full oriented original.
+    """
+    if min_side is not None and min_side < 1:
+        raise ValueError("min_side must be >= 1")
+    notes: list[str] = []
+    im, fmt = _open(data, limits, notes)
+    orientation, must_transpose = _read_orientation(im, fmt, notes)
+    full_w, full_h = im.size
+    if orientation in (5, 6, 7, 8) and must_transpose:
+        full_w, full_h = full_h, full_w
+
+    with _Guard(fmt, "decoding pixels", notes):
+        if min_side is not None and fmt == "jpeg":
+            scale = _jpeg_draft_scale(im.size, min_side)
+            if scale > 1:
+                im.draft(im.mode, (max(1, im.size[0] // scale), max(1, im.size[1] // scale)))
+        im.load()
+        rgb = to_rgb(im)
+        # Counting frames may seek the file, so only after the first frame has been copied out.
+        frame_note = _frame_note(im, fmt)
+        if min_side is not None:
+            factor = min(rgb.size) // min_side
+            if factor >= 2:
+                rgb = rgb.reduce(factor)
+        transpose = ORIENTATION_TRANSPOSE[orientation] if must_transpose else None
+        if transpose is not None:
+            rgb = rgb.transpose(transpose)
+    if frame_note:
+        notes.append(frame_note)
+    im.close()
+    return DecodedImage(
+        image=rgb,
+        width=full_w,
+        height=full_h,
+        format=fmt,
+        orientation=orientation,
+        notes=tuple(notes),
+    )
