@@ -6,7 +6,8 @@ verdict built from signals can explain itself.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
+from dataclasses import field as dc_field  # `field` is also a Signal attribute
 from typing import Any, Mapping
 
 
@@ -28,7 +29,7 @@ class Signal:
     span: tuple[int, int] | None = None
     language: str | None = None
     field: str | None = None
-    evidence: Mapping[str, Any] = field(default_factory=dict)
+    evidence: Mapping[str, Any] = dc_field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
