@@ -1,0 +1,153 @@
+"""`bastion scan` and `bastion hash`."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from bastion.banks.matcher import Matcher
+from bastion.cli.app import app
+from bastion.cli.common import EXIT_MATCH, EXIT_OK, err, fail, handle_errors, out, store_of
+from bastion.scan import FileResult, Scanner, ScanSummary, examine_file, iter_files
+from bastion.store.media import MediaRecorder
+
+
+class _Rate(TextColumn):
+    """Files per second since the start."""
+
+    def __init__(self):
+        super().__init__("")
+
+    def render(self, task):  # noqa: D401
+        speed = task.finished_speed or task.speed
+        from rich.text import Text
+
+        return Text(f"{speed:,.1f} files/s" if speed else "… files/s", style="progress.data.speed")
+
+
+def summary_table(summary: ScanSummary, banks: int, pdq_entries: int) -> Table:
+    t = Table(title="Scan summary", show_header=False)
+    t.add_column("what")
+    t.add_column("value", justify="right")
+    rate = summary.files / summary.seconds if summary.seconds else 0.0
+    t.add_row("files", f"{summary.files:,}")
+    t.add_row("matched", f"[bold red]{summary.matched:,}[/]" if summary.matched else "0")
+    t.add_row("files with errors", f"{summary.errors:,}")
+    for code, n in sorted(summary.error_codes.items()):
+        t.add_row(f"  {code}", f"{n:,}")
+    t.add_row("PDQ quality below 50", f"{summary.low_quality:,}")
+    t.add_row("banks / PDQ entries", f"{banks} / {pdq_entries:,}")
+    t.add_row("time", f"{summary.seconds:.1f} s ({rate:,.1f} files/s)")
+    return t
+
+
+def _describe(res: FileResult) -> list[str]:
+    lines = []
+    for m in res.matches:
+        how = "exact" if m["hash_type"] != "pdq" else f"PDQ distance {m['distance']}"
+        if m.get("variant") and m["variant"] != "original":
+            how += f", {m['variant']}"
+        label = f" [{m['label']}]" if m.get("label") else ""
+        lines.append(f"[bold red]MATCH[/] {res.path}: bank {m['bank']} ({m['category']}){label}, {m['hash_type']} {how}")
+    for e in res.errors:
+        lines.append(f"[yellow]ERROR[/] {res.path}: {e['code']}: {e['message']}")
+    return lines
+
+
+@app.command("scan")
+@handle_errors
+def scan(
+    ctx: typer.Context,
+    paths: List[Path] = typer.Argument(..., help="Files and folders (searched recursively)."),
+    jsonl: bool = typer.Option(False, "--jsonl", help="Write one JSON object per file to standard output."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write the JSON lines to this file instead."),
+    bank: Optional[List[str]] = typer.Option(None, "--bank", help="Match only these banks (default: all enabled)."),
+    jobs: int = typer.Option(0, "--jobs", "-j", help="Worker processes (default: all cores)."),
+    record: bool = typer.Option(True, "--record/--no-record", help="Keep the hashes of scanned files in the store."),
+    provenance: bool = typer.Option(True, "--provenance/--no-provenance", help="Read AI-generation provenance."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar on standard error."),
+) -> None:
+    """Scan files against the hash banks. Exit 0: nothing matched; 1: something matched; 2: error."""
+    missing = [str(p) for p in paths if not p.exists()]
+    if missing:
+        fail(f"no such file or folder: {', '.join(missing)}")
+    store = store_of(ctx)
+    matcher = Matcher.from_store(store, bank or None)
+    files = list(iter_files(paths))
+    sink = None
+    if output is not None:
+        sink = output.open("w", encoding="utf-8")
+    elif jsonl:
+        sink = sys.stdout
+    reported: list[str] = []
+
+    def on_result(res: FileResult) -> None:
+        if sink is not None:
+            sink.write(json.dumps(res.to_json(), ensure_ascii=False) + "\n")
+            sink.flush()
+        reported.extend(_describe(res))
+
+    recorder = MediaRecorder(store) if record else None
+    scanner = Scanner(matcher, recorder, jobs=jobs or None, provenance=provenance)
+    show = progress and err.is_terminal
+    try:
+        with Progress(
+            TextColumn("scanning"), BarColumn(), MofNCompleteColumn(), _Rate(), TimeElapsedColumn(),
+            TextColumn("ETA"), TimeRemainingColumn(), console=err, disable=not show, transient=False,
+        ) as bar:
+            task = bar.add_task("scan", total=len(files))
+
+            def step(res: FileResult) -> None:
+                on_result(res)
+                bar.advance(task)
+
+            summary = scanner.run(files, step)
+    finally:
+        if recorder is not None:
+            recorder.flush()
+        if output is not None and sink is not None:
+            sink.close()
+    console = err if sink is sys.stdout else out
+    for line in reported:
+        console.print(line, markup=True, highlight=False)
+    console.print(summary_table(summary, len(matcher.banks), matcher.pdq_entries))
+    raise typer.Exit(EXIT_MATCH if summary.matched else EXIT_OK)
+
+
+@app.command("hash")
+@handle_errors
+def hash_(
+    files: List[Path] = typer.Argument(..., help="Files to hash."),
+    as_json: bool = typer.Option(False, "--json", help="One JSON object per file."),
+    dihedral: bool = typer.Option(False, "--dihedral", help="Also print the 8 rotated/mirrored PDQ variants."),
+) -> None:
+    """Print MD5, SHA-1, SHA-256 and PDQ (with quality) of files. Exit 2 if any file had an error (e.g. not an
+    image: its MD5/SHA are still printed)."""
+    failed = False
+    for f in files:
+        res = examine_file(str(f), provenance=False)
+        failed |= bool(res.errors)
+        if as_json:
+            d = {k: v for k, v in res.to_json().items() if k not in ("matches",)}
+            if dihedral:
+                d["pdq_variants"] = res.pdq_variants
+            print(json.dumps(d))
+            continue
+        out.print(f"[bold]{res.path}[/]")
+        for k in ("md5", "sha1", "sha256", "pdq", "quality", "media_format", "width", "height"):
+            v = getattr(res, k)
+            if v is not None:
+                out.print(f"  {k:8} {v}")
+        if dihedral:
+            for name, h in res.pdq_variants.items():
+                out.print(f"  pdq.{name:12} {h}")
+        for e in res.errors:
+            out.print(f"  [yellow]{e['code']}[/]: {e['message']}")
+    if failed:
+        raise typer.Exit(2)
