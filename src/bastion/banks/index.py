@@ -1,0 +1,529 @@
+"""Exact PDQ Hamming search: every stored hash within ``max_distance`` bits of the query, and nothing else.
+
+Two implementations with one interface:
+
+* :class:`PdqIndex` — the fast one. A multi-index hashing table set (11 disjoint chunks of up to 23 bits;
+  by pigeonhole a hash within 31 bits has some chunk within 2 bits of the query's) searched by a small C
+  kernel (``_pdqindex.c``) that overlaps the random memory reads with software prefetch. Beyond the radius
+  where probing buckets pays off the kernel falls back to a compiled linear scan, so the answer is exact for
+  every ``max_distance`` in 0..256. Incremental: adds go to a small append-only *delta* scanned linearly,
+  removals set a tombstone; neither rebuilds the tables. When the delta reaches ``delta_limit`` rows the
+  index is compacted (rebuilt from its live rows) — amortised, not per add; call :meth:`PdqIndex.compact`
+  yourself to choose the moment.
+* :class:`BruteForcePdqIndex` — the reference: a few lines of numpy, obviously right, used by tests (and
+  benchmarks) to check the fast one.
+
+Ids are arbitrary int64 values (bank entry ids). Adding an id that is already present **replaces** its
+hash, whether by :meth:`add`, :meth:`add_many` or duplicates inside :meth:`from_arrays` (the last one
+wins): an id names one bank entry, and an entry has one hash.
+
+Thread safety: searches release the GIL and may run in parallel threads (``search_many(..., workers=2)``
+does so). Mutations (add/remove/compact) must not run concurrently with each other; a search running while
+another thread mutates sees either the state before or after that mutation for each segment.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import zipfile
+from concurrent.futures import ThreadPoolExecutor
+from typing import Sequence, Union
+
+import numpy as np
+
+from bastion.banks import _pdqindex as _kernel
+from bastion.errors import BastionError, InvalidHash
+
+HASH_BYTES = 32
+NTABLES: int = _kernel.NTABLES
+MAX_BITS: int = _kernel.MAX_BITS
+
+#: a PDQ hash as 32 raw bytes or 64 hex characters (numpy uint8 arrays of 32 items are accepted too)
+HashLike = Union[bytes, bytearray, memoryview, str, np.ndarray]
+Hit = tuple[int, int]
+
+_FORMAT = "bastion-pdq-index"
+_FORMAT_VERSION = 1
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+
+
+class IndexFileError(BastionError):
+    """A saved index file is missing, truncated, of another format or inconsistent. Rebuild it from the store."""
+
+    code = "index-file-error"
+
+
+# --- input checking -------------------------------------------------------------------------------
+
+
+def parse_hash(value: HashLike) -> bytes:
+    """Return the 32 raw bytes of a PDQ hash given as raw bytes, 64 hex characters or a uint8 array.
+
+    Raises :class:`~bastion.errors.InvalidHash` (with the reason) for anything else, so a bad bank line
+    is reported, never silently matched as garbage.
+    """
+    if isinstance(value, str):
+        text = value.strip()
+        if len(text) != 2 * HASH_BYTES:
+            raise InvalidHash(f"PDQ hash must be {2 * HASH_BYTES} hex characters, got {len(text)}")
+        try:
+            return bytes.fromhex(text)
+        except ValueError:
+            raise InvalidHash(f"PDQ hash is not hexadecimal: {text!r}") from None
+    if isinstance(value, np.ndarray):
+        if value.dtype != np.uint8 or value.shape != (HASH_BYTES,):
+            raise InvalidHash(f"PDQ hash array must be uint8 of shape ({HASH_BYTES},), got {value.dtype} {value.shape}")
+        return value.tobytes()
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        raw = bytes(value)
+        if len(raw) != HASH_BYTES:
+            raise InvalidHash(f"PDQ hash must be {HASH_BYTES} bytes, got {len(raw)}")
+        return raw
+    raise InvalidHash(f"PDQ hash must be bytes or a hex string, got {type(value).__name__}")
+
+
+def _check_id(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"index ids are integers, got {type(value).__name__}")
+    ident = int(value)
+    if not _INT64_MIN <= ident <= _INT64_MAX:
+        raise ValueError(f"index id {ident} does not fit in int64")
+    return ident
+
+
+def _check_radius(max_distance: int) -> int:
+    if isinstance(max_distance, bool) or not isinstance(max_distance, (int, np.integer)):
+        raise TypeError(f"max_distance must be an int, got {type(max_distance).__name__}")
+    if not 0 <= max_distance <= 8 * HASH_BYTES:
+        raise ValueError(f"max_distance must be in 0..{8 * HASH_BYTES}, got {max_distance}")
+    return int(max_distance)
+
+
+def as_hash_matrix(hashes: np.ndarray | Sequence[HashLike]) -> np.ndarray:
+    """Return hashes as a C-contiguous (M, 32) uint8 array; a sequence of hex/bytes hashes is parsed."""
+    if isinstance(hashes, np.ndarray):
+        if hashes.dtype != np.uint8 or hashes.ndim != 2 or hashes.shape[1] != HASH_BYTES:
+            raise InvalidHash(f"hash array must be uint8 of shape (M, {HASH_BYTES}), got {hashes.dtype} {hashes.shape}")
+        return np.ascontiguousarray(hashes)
+    rows = [parse_hash(h) for h in hashes]
+    if not rows:
+        return np.empty((0, HASH_BYTES), dtype=np.uint8)
+    return np.frombuffer(b"".join(rows), dtype=np.uint8).reshape(-1, HASH_BYTES).copy()
+
+
+def _as_id_array(ids: np.ndarray | Sequence[int]) -> np.ndarray:
+    arr = np.asarray(ids)
+    if arr.ndim != 1:
+        raise ValueError(f"ids must be one-dimensional, got shape {arr.shape}")
+    if arr.size == 0:
+        return np.empty(0, dtype=np.int64)
+    if arr.dtype.kind not in "iu":
+        raise TypeError(f"ids must be integers, got dtype {arr.dtype}")
+    if arr.dtype == np.uint64 and arr.size and int(arr.max()) > _INT64_MAX:
+        raise ValueError("ids must fit in int64")
+    return np.ascontiguousarray(arr, dtype=np.int64)
+
+
+def _last_wins_sorted(ids: np.ndarray, hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sort by id, keeping only the last occurrence of a repeated id (a later add replaces an earlier one)."""
+    if ids.size > 1 and bool(np.all(ids[1:] > ids[:-1])):
+        return ids, hashes  # already sorted and unique: no copy of a possibly huge array
+    order = np.argsort(ids, kind="stable")
+    sorted_ids = ids[order]
+    keep = np.ones(sorted_ids.size, dtype=bool)
+    keep[:-1] = sorted_ids[1:] != sorted_ids[:-1]  # last of each run of equal ids
+    order = order[keep]
+    return sorted_ids[keep], hashes[order]
+
+
+def table_bits_for(n: int, min_table_rows: int = 32_768) -> int:
+    """Chunk width for n rows: about log2(n) so buckets hold ~1 row; 0 (no tables) when a scan is as cheap.
+
+    Wider chunks mean more bucket probes per query (C(bits, 2) per table at radius 31) but fewer false
+    candidates; ~1 row per bucket balances the two. 23 bits is the widest that 11 disjoint chunks allow.
+    """
+    if n < max(min_table_rows, 2):
+        return 0
+    return max(8, min(MAX_BITS, math.ceil(math.log2(n))))
+
+
+# --- the fast index -------------------------------------------------------------------------------
+
+
+class PdqIndex:
+    """Exact PDQ Hamming index: multi-index hashing tables + delta + tombstones, searched in C.
+
+    Parameters are for tuning and tests: ``delta_limit`` rows of the unindexed delta trigger a compaction;
+    ``min_table_rows`` is the size below which no tables are built (a scan is as fast); ``bits`` forces
+    the chunk width (1..23) instead of choosing it from the size.
+    """
+
+    def __init__(self, *, delta_limit: int = 32_768, min_table_rows: int = 32_768, bits: int | None = None):
+        if delta_limit < 1:
+            raise ValueError("delta_limit must be >= 1")
+        if bits is not None and not 1 <= bits <= MAX_BITS:
+            raise ValueError(f"bits must be in 1..{MAX_BITS}")
+        self.delta_limit = int(delta_limit)
+        self.min_table_rows = int(min_table_rows)
+        self.forced_bits = bits
+        self._set_main(np.empty(0, dtype=np.int64), np.empty((0, HASH_BYTES), dtype=np.uint8))
+        self._reset_delta()
+
+    # -- construction ----------------------------------------------------------------------------
+
+    @classmethod
+    def from_arrays(
+        cls, ids: np.ndarray | Sequence[int], hashes: np.ndarray | Sequence[HashLike], **options: int | None
+    ) -> PdqIndex:
+        """Bulk build from ``ids`` (N,) int64 and ``hashes`` (N, 32) uint8; repeated ids: the last wins."""
+        id_arr = _as_id_array(ids)
+        hash_arr = as_hash_matrix(hashes)
+        if id_arr.shape[0] != hash_arr.shape[0]:
+            raise ValueError(f"{id_arr.shape[0]} ids but {hash_arr.shape[0]} hashes")
+        index = cls(**options)  # type: ignore[arg-type]
+        index._set_main(*_last_wins_sorted(id_arr, hash_arr))
+        return index
+
+    def _bits_for(self, n: int) -> int:
+        if n == 0:
+            return 0
+        if self.forced_bits is not None:
+            return self.forced_bits
+        return table_bits_for(n, self.min_table_rows)
+
+    def _set_main(self, ids: np.ndarray, hashes: np.ndarray) -> None:
+        """Install (id-sorted, unique) rows as the main segment and build its tables in C."""
+        n = int(ids.shape[0])
+        bits = self._bits_for(n)
+        if bits:
+            offsets = np.empty((NTABLES, (1 << bits) + 1), dtype=np.uint32)
+            rows = np.empty((NTABLES, n), dtype=np.uint32)
+            _kernel.build_tables(hashes, n, bits, offsets, rows)
+        else:
+            offsets = rows = None
+        self._main_ids = ids
+        self._main_hashes = hashes
+        self._main_tomb = np.zeros(n, dtype=np.uint8)
+        self._main_live = n
+        self._bits = bits
+        self._offsets = offsets
+        self._rows = rows
+
+    def _reset_delta(self, capacity: int = 1024) -> None:
+        self._delta_ids = np.empty(capacity, dtype=np.int64)
+        self._delta_hashes = np.empty((capacity, HASH_BYTES), dtype=np.uint8)
+        self._delta_tomb = np.zeros(capacity, dtype=np.uint8)
+        self._delta_n = 0
+        self._delta_rows: dict[int, int] = {}  # id -> delta row, live rows only
+
+    def _grow_delta(self, needed: int) -> None:
+        capacity = self._delta_ids.shape[0]
+        if needed <= capacity:
+            return
+        capacity = max(needed, 2 * capacity)
+        # new arrays rather than in-place resize: a search running in another thread keeps the old ones
+        ids = np.empty(capacity, dtype=np.int64)
+        hashes = np.empty((capacity, HASH_BYTES), dtype=np.uint8)
+        tomb = np.zeros(capacity, dtype=np.uint8)
+        n = self._delta_n
+        ids[:n], hashes[:n], tomb[:n] = self._delta_ids[:n], self._delta_hashes[:n], self._delta_tomb[:n]
+        self._delta_ids, self._delta_hashes, self._delta_tomb = ids, hashes, tomb
+
+    # -- mutation --------------------------------------------------------------------------------
+
+    def _main_row(self, ident: int) -> int:
+        """Row of a live id in the main segment, or -1."""
+        ids = self._main_ids
+        i = int(np.searchsorted(ids, ident))
+        if i < ids.shape[0] and int(ids[i]) == ident and not self._main_tomb[i]:
+            return i
+        return -1
+
+    def _discard(self, ident: int) -> bool:
+        row = self._delta_rows.pop(ident, None)
+        if row is not None:
+            self._delta_tomb[row] = 1
+            return True
+        row = self._main_row(ident)
+        if row >= 0:
+            self._main_tomb[row] = 1
+            self._main_live -= 1
+            return True
+        return False
+
+    def add(self, id: int, hash: HashLike) -> None:  # noqa: A002 - the public API names them so
+        """Add (or replace) one entry: appended to the delta, searchable at once; no table is rebuilt."""
+        raw = parse_hash(hash)
+        ident = _check_id(id)
+        self._discard(ident)
+        self._grow_delta(self._delta_n + 1)
+        row = self._delta_n
+        self._delta_ids[row] = ident
+        self._delta_hashes[row] = np.frombuffer(raw, dtype=np.uint8)
+        self._delta_tomb[row] = 0
+        self._delta_n = row + 1
+        self._delta_rows[ident] = row
+        if self._delta_n >= self.delta_limit:
+            self.compact()
+
+    def add_many(self, ids: np.ndarray | Sequence[int], hashes: np.ndarray | Sequence[HashLike]) -> None:
+        """Add (or replace) many entries; within the batch a repeated id's last hash wins.
+
+        A batch at least as large as the delta limit is merged straight into the tables (one rebuild)
+        instead of passing through the delta.
+        """
+        id_arr = _as_id_array(ids)
+        hash_arr = as_hash_matrix(hashes)
+        if id_arr.shape[0] != hash_arr.shape[0]:
+            raise ValueError(f"{id_arr.shape[0]} ids but {hash_arr.shape[0]} hashes")
+        if id_arr.size == 0:
+            return
+        id_arr, hash_arr = _last_wins_sorted(id_arr, hash_arr)
+        if self._delta_n + id_arr.size >= self.delta_limit:
+            # new rows come after the live ones, so on a repeated id the new hash wins
+            live_ids, live_hashes = self._live_arrays()
+            self._reset_delta()
+            self._set_main(*_last_wins_sorted(np.concatenate([live_ids, id_arr]), np.concatenate([live_hashes, hash_arr])))
+            return
+        for ident in id_arr.tolist():
+            self._discard(ident)
+        start = self._delta_n
+        end = start + id_arr.size
+        self._grow_delta(end)
+        self._delta_ids[start:end] = id_arr
+        self._delta_hashes[start:end] = hash_arr
+        self._delta_tomb[start:end] = 0
+        self._delta_n = end
+        self._delta_rows.update(zip(id_arr.tolist(), range(start, end)))
+
+    def remove(self, id: int) -> bool:  # noqa: A002
+        """Remove an entry (tombstone; no rebuild). Returns False if the id was not present."""
+        return self._discard(_check_id(id))
+
+    def _live_arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        main_live = self._main_tomb == 0
+        n = self._delta_n
+        delta_live = self._delta_tomb[:n] == 0
+        ids = np.concatenate([self._main_ids[main_live], self._delta_ids[:n][delta_live]])
+        hashes = np.concatenate([self._main_hashes[main_live], self._delta_hashes[:n][delta_live]])
+        return ids, hashes
+
+    def compact(self) -> None:
+        """Fold the delta into the tables and drop removed rows (a rebuild: ~1 s per million rows here... see bench)."""
+        if self._delta_n == 0 and self._main_live == self._main_ids.shape[0] and self._bits == self._bits_for(self._main_live):
+            return
+        ids, hashes = self._live_arrays()
+        self._reset_delta()
+        self._set_main(*_last_wins_sorted(ids, hashes))
+
+    # -- queries ---------------------------------------------------------------------------------
+
+    def __len__(self) -> int:
+        return self._main_live + len(self._delta_rows)
+
+    def __contains__(self, id: object) -> bool:  # noqa: A002
+        if isinstance(id, bool) or not isinstance(id, (int, np.integer)):
+            return False
+        ident = int(id)
+        return ident in self._delta_rows or self._main_row(ident) >= 0
+
+    @property
+    def delta_size(self) -> int:
+        """Rows in the unindexed delta (including replaced/removed ones not yet compacted)."""
+        return self._delta_n
+
+    @property
+    def table_bits(self) -> int:
+        """Chunk width of the main tables; 0 when the main segment is small enough to scan."""
+        return self._bits
+
+    def _segments(self) -> tuple[tuple, ...]:
+        main = (self._main_hashes, self._main_ids, self._main_tomb, self._main_ids.shape[0], self._bits, self._offsets, self._rows)
+        if self._delta_n == 0:
+            return (main,)
+        delta = (self._delta_hashes, self._delta_ids, self._delta_tomb, self._delta_n, 0, None, None)
+        return (main, delta)
+
+    def search(self, hash: HashLike, max_distance: int = 31) -> list[Hit]:  # noqa: A002
+        """All (id, distance) with distance <= max_distance, sorted by distance then id."""
+        return _kernel.search(self._segments(), parse_hash(hash), 1, _check_radius(max_distance))[0]
+
+    def search_many(
+        self, hashes: np.ndarray | Sequence[HashLike], max_distance: int = 31, *, workers: int = 1
+    ) -> list[list[Hit]]:
+        """:meth:`search` for each row of an (M, 32) uint8 array, in one C call per worker thread."""
+        return self._search_matrix(as_hash_matrix(hashes), _check_radius(max_distance), 0, workers)
+
+    def _search_matrix(self, queries: np.ndarray, r: int, mode: int, workers: int = 1) -> list[list[Hit]]:
+        """mode 0 = cost-based choice, 1 = force multi-index, 2 = force linear scan (tests compare them)."""
+        segments = self._segments()
+        m = queries.shape[0]
+        if workers <= 1 or m < 2 * workers:
+            return _kernel.search(segments, queries, m, r, mode)
+        bounds = np.linspace(0, m, workers + 1).astype(int)
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            parts = pool.map(
+                lambda ab: _kernel.search(segments, queries[ab[0] : ab[1]], ab[1] - ab[0], r, mode),
+                zip(bounds[:-1], bounds[1:]),
+            )
+            return [hits for part in parts for hits in part]
+
+    # -- persistence -----------------------------------------------------------------------------
+
+    def save(self, path: str | os.PathLike[str], *, tables: bool = True) -> None:
+        """Write the whole state (uncompressed .npz) so :meth:`load` needs no rebuild; atomic replace.
+
+        ``tables=False`` writes only rows and tombstones (a third of the size); load then rebuilds the
+        tables, which takes about as long as :meth:`from_arrays`.
+        """
+        n = self._delta_n
+        arrays = {
+            "format": np.array(_FORMAT),
+            "version": np.array(_FORMAT_VERSION),
+            "bits": np.array(self._bits if tables else -1),
+            "params": np.array([self.delta_limit, self.min_table_rows, self.forced_bits or 0], dtype=np.int64),
+            "main_ids": self._main_ids,
+            "main_hashes": self._main_hashes,
+            "main_tomb": self._main_tomb,
+            "delta_ids": self._delta_ids[:n],
+            "delta_hashes": self._delta_hashes[:n],
+            "delta_tomb": self._delta_tomb[:n],
+        }
+        if tables and self._bits:
+            arrays["offsets"] = self._offsets
+            arrays["rows"] = self._rows
+        tmp = f"{os.fspath(path)}.tmp"
+        with open(tmp, "wb") as fh:
+            np.savez(fh, **arrays)
+        os.replace(tmp, path)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> PdqIndex:
+        """Read a file written by :meth:`save`; raises :class:`IndexFileError` if it is not a valid one."""
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                arrays = {name: data[name] for name in data.files}
+        except FileNotFoundError:
+            raise
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+            raise IndexFileError(f"{path}: not a readable index file ({exc})") from exc
+        return cls._from_saved(arrays, path)
+
+    @classmethod
+    def _from_saved(cls, a: dict[str, np.ndarray], path: object) -> PdqIndex:
+        def fail(why: str) -> IndexFileError:
+            return IndexFileError(f"{path}: {why}")
+
+        required = ("format", "version", "bits", "params", "main_ids", "main_hashes", "main_tomb", "delta_ids", "delta_hashes", "delta_tomb")
+        missing = [k for k in required if k not in a]
+        if missing:
+            raise fail(f"missing arrays {missing}")
+        if str(a["format"]) != _FORMAT or int(a["version"]) != _FORMAT_VERSION:
+            raise fail(f"format {a['format']!s} v{a['version']!s}, expected {_FORMAT} v{_FORMAT_VERSION}")
+        delta_limit, min_table_rows, forced = (int(x) for x in a["params"])
+        index = cls(delta_limit=delta_limit, min_table_rows=min_table_rows, bits=forced or None)
+        ids, hashes, tomb = a["main_ids"], a["main_hashes"], a["main_tomb"]
+        n = ids.shape[0]
+        if ids.dtype != np.int64 or hashes.dtype != np.uint8 or hashes.shape != (n, HASH_BYTES) or tomb.shape != (n,) or tomb.dtype != np.uint8:
+            raise fail("main arrays have inconsistent shapes or types")
+        if n > 1 and not bool(np.all(ids[1:] > ids[:-1])):
+            raise fail("main ids are not sorted and unique")
+        bits = int(a["bits"])
+        if bits >= 0 and bits == index._bits_for(n) and (bits == 0 or ("offsets" in a and "rows" in a)):
+            offsets, rows = (a["offsets"], a["rows"]) if bits else (None, None)
+            if bits and (
+                offsets.dtype != np.uint32 or offsets.shape != (NTABLES, (1 << bits) + 1)
+                or rows.dtype != np.uint32 or rows.shape != (NTABLES, n)
+                or int(offsets[:, -1].min()) != n or int(offsets[:, -1].max()) != n
+                or (n and int(rows.max()) >= n)
+            ):
+                raise fail("tables are inconsistent with the rows")
+            index._main_ids, index._main_hashes, index._bits = ids, hashes, bits
+            index._offsets, index._rows = offsets, rows
+        else:
+            index._set_main(ids, hashes)
+        index._main_tomb = np.ascontiguousarray(tomb)
+        index._main_live = int(n - np.count_nonzero(tomb))
+        d_ids, d_hashes, d_tomb = a["delta_ids"], a["delta_hashes"], a["delta_tomb"]
+        m = d_ids.shape[0]
+        if d_ids.dtype != np.int64 or d_hashes.shape != (m, HASH_BYTES) or d_hashes.dtype != np.uint8 or d_tomb.shape != (m,):
+            raise fail("delta arrays have inconsistent shapes or types")
+        index._grow_delta(m)
+        index._delta_ids[:m], index._delta_hashes[:m], index._delta_tomb[:m] = d_ids, d_hashes, d_tomb
+        index._delta_n = m
+        live = np.flatnonzero(d_tomb == 0)
+        index._delta_rows = dict(zip(d_ids[live].tolist(), live.tolist()))
+        if len(index._delta_rows) != live.size:
+            raise fail("delta has a live id twice")
+        return index
+
+
+# --- the reference ----------------------------------------------------------------------------------
+
+
+def _popcount_rows(x: np.ndarray) -> np.ndarray:
+    """Bits set per row of a (N, 32) uint8 array."""
+    if hasattr(np, "bitwise_count"):
+        return np.bitwise_count(x).sum(axis=1, dtype=np.int64)
+    return np.unpackbits(x, axis=1).sum(axis=1, dtype=np.int64)
+
+
+class BruteForcePdqIndex:
+    """Same interface as :class:`PdqIndex`, computed the obvious way: distance to every row, then filter.
+
+    Kept deliberately trivial (O(N) per add, remove and query) so that it can be trusted as the oracle the
+    fast index is tested against.
+    """
+
+    def __init__(self) -> None:
+        self._ids = np.empty(0, dtype=np.int64)
+        self._hashes = np.empty((0, HASH_BYTES), dtype=np.uint8)
+
+    @classmethod
+    def from_arrays(cls, ids: np.ndarray | Sequence[int], hashes: np.ndarray | Sequence[HashLike]) -> BruteForcePdqIndex:
+        index = cls()
+        index.add_many(ids, hashes)
+        return index
+
+    def add(self, id: int, hash: HashLike) -> None:  # noqa: A002
+        raw = np.frombuffer(parse_hash(hash), dtype=np.uint8)
+        ident = _check_id(id)
+        self.remove(ident)
+        self._ids = np.append(self._ids, np.int64(ident))
+        self._hashes = np.vstack([self._hashes, raw])
+
+    def add_many(self, ids: np.ndarray | Sequence[int], hashes: np.ndarray | Sequence[HashLike]) -> None:
+        id_arr = _as_id_array(ids)
+        hash_arr = as_hash_matrix(hashes)
+        if id_arr.shape[0] != hash_arr.shape[0]:
+            raise ValueError(f"{id_arr.shape[0]} ids but {hash_arr.shape[0]} hashes")
+        id_arr, hash_arr = _last_wins_sorted(id_arr, hash_arr)
+        keep = ~np.isin(self._ids, id_arr)
+        self._ids = np.concatenate([self._ids[keep], id_arr])
+        self._hashes = np.concatenate([self._hashes[keep], hash_arr])
+
+    def remove(self, id: int) -> bool:  # noqa: A002
+        keep = self._ids != _check_id(id)
+        if bool(keep.all()):
+            return False
+        self._ids, self._hashes = self._ids[keep], self._hashes[keep]
+        return True
+
+    def __len__(self) -> int:
+        return int(self._ids.shape[0])
+
+    def __contains__(self, id: object) -> bool:  # noqa: A002
+        return isinstance(id, (int, np.integer)) and not isinstance(id, bool) and bool(np.any(self._ids == int(id)))
+
+    def search(self, hash: HashLike, max_distance: int = 31) -> list[Hit]:  # noqa: A002
+        r = _check_radius(max_distance)
+        query = np.frombuffer(parse_hash(hash), dtype=np.uint8)
+        dist = _popcount_rows(self._hashes ^ query)
+        hit = np.flatnonzero(dist <= r)
+        order = np.lexsort((self._ids[hit], dist[hit]))
+        return [(int(self._ids[i]), int(dist[i])) for i in hit[order]]
+
+    def search_many(self, hashes: np.ndarray | Sequence[HashLike], max_distance: int = 31) -> list[list[Hit]]:
+        return [self.search(q, max_distance) for q in as_hash_matrix(hashes)]
+
