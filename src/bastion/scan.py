@@ -22,13 +22,10 @@ from typing import Any, Callable, Iterable, Iterator
 
 from bastion.errors import BastionError, MediaError
 from bastion.media.decode import DEFAULT_LIMITS, decode_rgb
-from bastion.media.hashing import MIN_MATCH_QUALITY, crypto_hashes, pdq_dihedral_from_image
+from bastion.media.hashing import MIN_MATCH_QUALITY, PDQ_FAST_MIN_SIDE, crypto_hashes, pdq_dihedral_from_image
 
 #: Files larger than this are hashed (MD5/SHA) as a stream but not decoded.
 MAX_DECODE_BYTES = 256 * 1024 * 1024
-#: PDQ downsamples to 64x64 internally; a reduced decode whose long side stays >= this is enough (see
-#: docs/decisions/0002-decoding-and-orientation.md for the drift measured).
-PDQ_MIN_SIDE = 1000
 
 
 @dataclass
@@ -49,6 +46,7 @@ class FileResult:
     signals: list[dict[str, Any]] = field(default_factory=list)
     matches: list[dict[str, Any]] = field(default_factory=list)
     errors: list[dict[str, str]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # noteworthy, not fatal (frames ignored, odd tags)
 
     def add_error(self, code: str, message: str, stage: str) -> None:
         self.errors.append({"stage": stage, "code": code, "message": message})
@@ -66,8 +64,9 @@ class FileResult:
             d.pop("provenance")
         if not d["text"]:
             d.pop("text")
-        if not d["signals"]:
-            d.pop("signals")
+        for key in ("signals", "notes"):
+            if not d[key]:
+                d.pop(key)
         return d
 
 
@@ -111,9 +110,10 @@ def examine_file(path: str, *, provenance: bool = True) -> FileResult:
 
     image = None
     try:
-        decoded = decode_rgb(data, limits=DEFAULT_LIMITS, min_side=PDQ_MIN_SIDE)
+        decoded = decode_rgb(data, limits=DEFAULT_LIMITS, min_side=PDQ_FAST_MIN_SIDE)
         image = decoded.image
         res.media_format, res.width, res.height = decoded.format, decoded.width, decoded.height
+        res.notes.extend(decoded.notes)
         variants, quality = pdq_dihedral_from_image(image)
         res.pdq_variants = variants
         res.pdq, res.quality = variants["original"], quality
