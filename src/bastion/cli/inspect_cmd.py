@@ -1,3 +1,102 @@
-"""`bastion inspect`: AI-generation provenance of files (issue 3; being built)."""
+"""`bastion inspect FILE...`: show the AI-generation provenance of files (generator, prompts, C2PA, watermark).
 
-from bastion.cli.app import app  # noqa: F401
+Readable output by default, one JSON object per file with ``--json`` (JSON Lines, so it streams and
+pipes into ``jq``). Exit status follows the CLI convention: 0 nothing found, 1 at least one file carries
+an AI-generation trace, 2 a file could not be read at all.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from bastion.cli.app import app
+from bastion.media.provenance import ProvenanceReport, ProvenanceSettings, inspect_bytes
+
+_console = Console(highlight=False, soft_wrap=True)
+
+
+@app.command("inspect")
+def inspect_command(
+    files: list[Path] = typer.Argument(..., help="Image files to inspect.", exists=False),
+    as_json: bool = typer.Option(False, "--json", help="One JSON object per file (JSON Lines)."),
+    no_pixels: bool = typer.Option(False, "--no-pixels", help="Metadata and C2PA only: skip the watermark and stealth checks (no pixel decode)."),
+    trust_anchors: Optional[Path] = typer.Option(None, "--trust-anchors", help="PEM file of trusted C2PA root certificates."),
+) -> None:
+    """Show AI-generation provenance: generator, prompts, model and seed, C2PA credentials, invisible watermark."""
+    anchors = None
+    if trust_anchors is not None:
+        try:
+            anchors = trust_anchors.read_text()
+        except OSError as exc:
+            typer.echo(f"error: cannot read trust anchors {trust_anchors}: {exc}", err=True)
+            raise typer.Exit(2)
+    settings = ProvenanceSettings(decode_pixels=not no_pixels, c2pa_trust_anchors_pem=anchors)
+    found = failed = False
+    for path in files:
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            failed = True
+            if as_json:
+                typer.echo(json.dumps({"file": str(path), "error": str(exc)}))
+            else:
+                typer.echo(f"error: {path}: {exc}", err=True)
+            continue
+        report = inspect_bytes(data, filename=None, settings=settings)
+        found = found or report.ai_generated
+        if as_json:
+            typer.echo(json.dumps({"file": str(path), **report.to_dict()}, ensure_ascii=False))
+        else:
+            _print_report(str(path), report)
+    raise typer.Exit(2 if failed else 1 if found else 0)
+
+
+def _print_report(name: str, r: ProvenanceReport) -> None:
+    p = _console.print
+    verdict = "[bold red]AI-generation trace found[/]" if r.ai_generated else "no AI-generation trace found (absence proves nothing)"
+    p(f"[bold]{escape(name)}[/] ({r.format}): {verdict}")
+    for prov in r.provenances:
+        p(f"  [bold]{escape(prov.generator)}[/] [dim]({prov.family}{', ' + escape(prov.version) if prov.version else ''})[/]"
+          f" {escape(prov.evidence)}")
+        for label, value in (("model", prov.model), ("model hash", prov.model_hash), ("seed", prov.seed),
+                             ("sampler", prov.sampler), ("scheduler", prov.scheduler), ("steps", prov.steps),
+                             ("cfg", prov.cfg),
+                             ("size", f"{prov.width}x{prov.height}" if prov.width and prov.height else None)):
+            if value is not None:
+                p(f"    {label:<11} {escape(str(value))}")
+        for lora in prov.loras:
+            p(f"    lora        {escape(lora.name)}{f' ({lora.weight:g})' if lora.weight is not None else ''}")
+        for text in prov.positive_prompts:
+            p(f"    [green]prompt[/]      {escape(text)}")
+        for text in prov.negative_prompts:
+            p(f"    [dim]negative    {escape(text)}[/]")
+        for field_name, where in prov.sources.items():
+            p(f"    [dim]{field_name} from {escape(where)}[/]")
+    if r.c2pa is not None:
+        c = r.c2pa
+        state = c.state + (" (tampered)" if c.tampered else "")
+        p(f"  [bold]C2PA[/] {state}; claim generator {escape(c.claim_generator or '?')}"
+          f"{'; AI: ' + escape(c.ai_evidence or '') if c.ai_generated else ''}")
+        if c.signer:
+            p(f"    signer      {escape(', '.join(f'{k}={v}' for k, v in c.signer.items()))}")
+        if c.failure_codes:
+            p(f"    failures    {escape(', '.join(c.failure_codes))}")
+        if c.remote_url:
+            p(f"    remote      {escape(c.remote_url)} (not fetched)")
+    if r.watermark is not None and r.watermark.checked:
+        if r.watermark.hits:
+            for h in r.watermark.hits:
+                p(f"  [bold]watermark[/] Stable Diffusion {h.scheme}: {h.matched}/{h.total} bits ({h.variant})")
+        else:
+            best = ", ".join(f"{k} {v.matched}/{v.total}" for k, v in r.watermark.scores.items())
+            p(f"  watermark   none ({best}; marks rarely survive re-encoding or resizing)")
+    if r.software:
+        p(f"  software    {escape(', '.join(r.software))}")
+    for note in r.notes:
+        p(f"  [yellow]note[/]        {escape(note)}")
