@@ -291,9 +291,6 @@ def _read_orientation(im: Image.Image, fmt: str, notes: list[str]) -> tuple[int,
 
 # --- colour --------------------------------------------------------------------------------------
 
-_DIRECT_TO_RGB = frozenset({"RGB", "RGBA", "RGBX", "RGBa", "CMYK", "YCbCr", "P", "PA", "L", "LA", "La", "1"})
-
-
 def _scale_to_uint8(arr: np.ndarray, sixteen_bit: bool) -> np.ndarray:
     """Map high-bit-depth luminance to 0..255 linearly.
 
@@ -320,15 +317,16 @@ def to_rgb(im: Image.Image) -> Image.Image:
     mode = im.mode
     if mode == "RGB":
         return im
-    if mode in _DIRECT_TO_RGB:
-        return im.convert("RGB")
     if mode.startswith("I;16") or mode == "I":
         arr = np.asarray(im)
         sixteen = mode.startswith("I;16") or (arr.size > 0 and arr.min() >= 0 and arr.max() <= 65535)
         return Image.fromarray(_scale_to_uint8(arr, sixteen), "L").convert("RGB")
     if mode == "F":
         return Image.fromarray(_scale_to_uint8(np.asarray(im), False), "L").convert("RGB")
-    raise UnsupportedMedia(f"colour mode {mode} cannot be converted to RGB")
+    try:  # CMYK (Adobe inversion handled by the JPEG decoder), P, PA, L, LA, 1, RGBA, YCbCr, LAB, HSV ...
+        return im.convert("RGB")
+    except ValueError as exc:
+        raise UnsupportedMedia(f"colour mode {mode} cannot be converted to RGB: {exc}") from exc
 
 
 # --- decoding ------------------------------------------------------------------------------------
@@ -368,10 +366,7 @@ def decode_rgb(data: bytes, *, limits: DecodeLimits = DEFAULT_LIMITS, min_side: 
         raise ValueError("min_side must be >= 1")
     notes: list[str] = []
     im, fmt = _open(data, limits, notes)
-    orientation, must_transpose = _read_orientation(im, fmt, notes)
     full_w, full_h = im.size
-    if orientation in (5, 6, 7, 8) and must_transpose:
-        full_w, full_h = full_h, full_w
 
     with _Guard(fmt, "decoding pixels", notes):
         if min_side is not None and fmt == "jpeg":
@@ -379,6 +374,8 @@ def decode_rgb(data: bytes, *, limits: DecodeLimits = DEFAULT_LIMITS, min_side: 
             if scale > 1:
                 im.draft(im.mode, (max(1, im.size[0] // scale), max(1, im.size[1] // scale)))
         im.load()
+        # After load: some plugins (PNG) would otherwise decode the whole image just to find EXIF.
+        orientation, must_transpose = _read_orientation(im, fmt, notes)
         rgb = to_rgb(im)
         # Counting frames may seek the file, so only after the first frame has been copied out.
         frame_note = _frame_note(im, fmt)
@@ -389,9 +386,10 @@ def decode_rgb(data: bytes, *, limits: DecodeLimits = DEFAULT_LIMITS, min_side: 
         transpose = ORIENTATION_TRANSPOSE[orientation] if must_transpose else None
         if transpose is not None:
             rgb = rgb.transpose(transpose)
+    if orientation in (5, 6, 7, 8) and must_transpose:
+        full_w, full_h = full_h, full_w
     if frame_note:
         notes.append(frame_note)
-    im.close()
     return DecodedImage(
         image=rgb,
         width=full_w,
