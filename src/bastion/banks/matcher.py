@@ -133,8 +133,11 @@ class Matcher:
 
     def _match_pdq(self, variants: Mapping[str, str], quality: int | None) -> list[Match]:
         best: dict[int, tuple[int, int, str]] = {}  # entry id -> (distance, variant order, variant)
-        for order, (variant, hex_hash) in enumerate(sorted(variants.items(), key=lambda kv: kv[0] != "original")):
-            for entry_id, distance in self._index.search(hex_hash, self._max_threshold):
+        ordered = sorted(variants.items(), key=lambda kv: kv[0] != "original")
+        # The variants go to the index in one call: one pass of the C kernel for all eight.
+        found = self._index.search_many([h for _, h in ordered], self._max_threshold)
+        for order, ((variant, _), hits) in enumerate(zip(ordered, found)):
+            for entry_id, distance in hits:
                 bank = self._bank_of(entry_id)
                 if distance > bank.pdq_threshold:
                     continue
