@@ -1,0 +1,193 @@
+"""From texts and their fields to explained signals and an item-level score.
+
+Pure functions: no I/O beyond the once-per-process load of the shipped lists. The steps, per text:
+fold and normalise (keeping offsets), match the lexicon, run the detectors (contacts, commerce, ages),
+drop nothing silently -- hits cancelled by a benign context, by a language mismatch for ``strict`` terms,
+or by a missing context for ``needs`` terms are returned in :attr:`TextResult.suppressed` with the why.
+Then all texts of an item are scored together, so "minor" in a title and "sexual" in a tag combine.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any, Iterable
+
+from bastion.model import Signal
+from bastion.text.detectors.ages import find_ages
+from bastion.text.detectors.commerce import find_commerce
+from bastion.text.detectors.contacts import find_contacts
+from bastion.text.errors import InvalidText, UnknownField
+from bastion.text.lexicon import Lexicon, default_lexicon
+from bastion.text.normalize import match_views
+from bastion.text.score import ScoringConfig, default_scoring_config, score_signals
+
+__all__ = ["FIELDS", "TextResult", "analyze", "analyze_item"]
+
+#: Fields a text can come from. ``negative_prompt`` hits are reported but never counted.
+FIELDS: tuple[str, ...] = ("title", "tag", "body", "comment", "prompt", "negative_prompt", "message")
+
+# Detector categories a benign context may cancel (contacts and payments stay whatever surrounds them).
+_CANCELLABLE = frozenset({"minor", "sexual", "trade", "coded", "price"})
+
+
+@dataclass
+class TextResult:
+    """Signals and score of one text or of all texts of one item."""
+
+    signals: list[Signal]
+    score: float
+    level: str  # "none" | "low" | "medium" | "high" | "critical"
+    reasons: list[str]
+    suppressed: list[Signal] = field(default_factory=list)
+    strengths: dict[str, float] = field(default_factory=dict)
+    combinations: list[str] = field(default_factory=list)
+
+    @property
+    def categories(self) -> set[str]:
+        """Categories of the signals that counted toward the score."""
+        return {s.category for s in self.signals if s.evidence.get("counted", True)}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "score": self.score,
+            "level": self.level,
+            "reasons": list(self.reasons),
+            "combinations": list(self.combinations),
+            "strengths": dict(self.strengths),
+            "signals": [s.to_dict() for s in self.signals],
+            "suppressed": [s.to_dict() for s in self.suppressed],
+        }
+
+
+def _check(field_name: str, text: object) -> None:
+    if field_name not in FIELDS:
+        raise UnknownField(f"unknown text field {field_name!r}; expected one of {', '.join(FIELDS)}")
+    if not isinstance(text, str):
+        raise InvalidText(f"text for field {field_name!r} must be str, got {type(text).__name__}")
+
+
+def _text_signals(
+    index: int, field_name: str, text: str, lexicon: Lexicon, language: str | None, counted: bool
+) -> tuple[list[Signal], list[Signal]]:
+    """Signals and suppressed signals of one text (before item-level context checks)."""
+    folded, views = match_views(text)
+    base_ev: dict[str, Any] = {"text_index": index}
+    if not counted:
+        base_ev["counted"] = False
+    signals: list[Signal] = []
+    benign: list[tuple[tuple[int, int], str]] = []
+    strict_hits = []
+    for h in lexicon.find(text, views, all_hashtag=field_name == "tag"):
+        e = h.entry
+        if e.category == "benign":
+            benign.append((h.span, e.term))
+            continue
+        ev = {**base_ev, "rule": f"lexicon:{e.source}", "match": h.how, "matched": text[h.span[0] : h.span[1]]}
+        if e.needs:
+            ev["needs"] = list(e.needs)
+        if e.strict:
+            ev["strict"] = True
+        sig = Signal("text", e.category, e.weight, e.term, h.normalized, h.span, e.language, field_name, ev)
+        signals.append(sig)
+        if e.strict:
+            strict_hits.append(sig)
+    for a in find_ages(folded):
+        ev = {**base_ev, "rule": f"age:{a.kind}", "age": a.age, "matched": text[a.span[0] : a.span[1]]}
+        signals.append(Signal("text", "minor", a.weight, a.value, a.value, a.span, a.language, field_name, ev))
+    for c in find_contacts(folded):
+        ev = {**base_ev, "rule": f"contact:{c.kind}", "matched": text[c.span[0] : c.span[1]]}
+        signals.append(Signal("text", c.category, c.weight, c.kind, c.value, c.span, None, field_name, ev))
+    for m in find_commerce(folded):
+        ev = {**base_ev, "rule": f"commerce:{m.kind}", "matched": text[m.span[0] : m.span[1]], **m.evidence}
+        signals.append(Signal("text", m.category, m.weight, m.kind, m.value, m.span, None, field_name, ev))
+
+    suppressed: list[Signal] = []
+    kept: list[Signal] = []
+    text_language = language
+    if strict_hits and text_language is None:
+        text_language = lexicon.guess_language(folded)
+    for s in signals:
+        why = None
+        if s.category in _CANCELLABLE and s.span is not None:
+            for (bs, be), term in benign:
+                if bs <= s.span[0] and s.span[1] <= be:
+                    why = f"benign context {term!r}"
+                    break
+        if why is None and s.evidence.get("strict") and text_language is not None and text_language != s.language:
+            why = f"term of language {s.language!r} in a text read as {text_language!r}"
+        if why is None and language is not None and s.evidence.get("strict") and s.language != language:
+            why = f"term of language {s.language!r}, text declared {language!r}"
+        if why is not None:
+            suppressed.append(replace(s, evidence={**s.evidence, "suppressed": why}))
+        else:
+            kept.append(s)
+    return _dedupe(kept), suppressed
+
+
+def _dedupe(signals: list[Signal]) -> list[Signal]:
+    """One signal per (category, span): the same word in several languages' lists counts once."""
+    best: dict[tuple[str, tuple[int, int] | None], Signal] = {}
+    for s in signals:
+        k = (s.category, s.span)
+        cur = best.get(k)
+        if cur is None or s.weight > cur.weight:
+            best[k] = s
+    return list(best.values())
+
+
+def analyze_item(
+    texts: Iterable[tuple[str, str]],
+    *,
+    lexicon: Lexicon | None = None,
+    config: ScoringConfig | None = None,
+    language: str | None = None,
+) -> TextResult:
+    """Analyse all ``(field, text)`` pairs of one item and score them together.
+
+    ``language`` (optional) declares the language of every text; otherwise it is guessed per text, and
+    only for ``strict`` terms. Raises :class:`UnknownField` / :class:`InvalidText` on bad input.
+    """
+    lexicon = lexicon if lexicon is not None else default_lexicon()
+    config = config if config is not None else default_scoring_config()
+    pairs = list(texts)
+    for f, t in pairs:
+        _check(f, t)
+    signals: list[Signal] = []
+    suppressed: list[Signal] = []
+    for i, (f, t) in enumerate(pairs):
+        counted = config.field_weights.get(f, 1.0) > 0
+        s, sup = _text_signals(i, f, t, lexicon, language, counted)
+        signals.extend(s)
+        suppressed.extend(sup)
+
+    # Item-level context: a `needs` term counts only next to a counted signal of a needed category.
+    counted_cats = {s.category for s in signals if s.evidence.get("counted", True)}
+    final: list[Signal] = []
+    for s in signals:
+        needs = s.evidence.get("needs")
+        if needs and s.evidence.get("counted", True) and not (set(needs) & (counted_cats - {s.category})):
+            suppressed.append(replace(s, evidence={**s.evidence, "suppressed": f"needs one of {needs} in the item"}))
+        else:
+            final.append(s)
+    final.sort(key=lambda s: (s.evidence.get("text_index", 0), s.span or (0, 0)))
+    result = score_signals((s for s in final if s.evidence.get("counted", True)), config)
+    reasons = list(result.reasons)
+    not_counted = [s for s in final if not s.evidence.get("counted", True)]
+    if not_counted:
+        fields = sorted({s.field or "" for s in not_counted})
+        reasons.append(f"{len(not_counted)} signal(s) in {', '.join(fields)} reported but not counted toward intent")
+    for s in suppressed:
+        reasons.append(f"not counted: {s.category} {s.term!r} ({s.evidence['suppressed']})")
+    return TextResult(final, result.score, result.level, reasons, suppressed, result.strengths, list(result.fired))
+
+
+def analyze(
+    text: str,
+    field: str = "body",
+    language: str | None = None,
+    *,
+    lexicon: Lexicon | None = None,
+    config: ScoringConfig | None = None,
+) -> TextResult:
+    """Analyse one text from one field (see :func:`analyze_item`)."""
+    return analyze_item([(field, text)], lexicon=lexicon, config=config, language=language)

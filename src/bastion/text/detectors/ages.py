@@ -1,0 +1,125 @@
+"""Age-mention detector: a number under 18 with an age unit, in each shipped language, and school grades.
+
+Why a detector and not lexicon terms: ages are numbers with units in many spellings ("12yo", "12 y/o",
+"12-year-old", "12 ans", "12 años", "12 Jahre alt", "12歳"), which a pattern covers and a word list cannot.
+Bare units that also measure durations ("12 ans" as in "for 12 years") are weaker and skipped after
+duration words ("depuis 12 ans", "seit 12 Jahren", "hace 12 años").
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from bastion.text.normalize import FoldedText
+
+__all__ = ["AgeHit", "find_ages", "MAX_MINOR_AGE"]
+
+#: Ages strictly below this are reported.
+MAX_MINOR_AGE = 18
+
+_WORDS = {
+    "en": "one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen seventeen",
+    "fr": "un deux trois quatre cinq six sept huit neuf dix onze douze treize quatorze quinze seize dix-sept",
+    "es": "uno dos tres cuatro cinco seis siete ocho nueve diez once doce trece catorce quince dieciseis diecisiete",
+    "de": "eins zwei drei vier funf sechs sieben acht neun zehn elf zwolf dreizehn vierzehn funfzehn sechzehn siebzehn",
+}
+_NUMBER_WORDS: dict[str, int] = {}
+for _lang, _words in _WORDS.items():
+    for _i, _w in enumerate(_words.split(), start=1):
+        _NUMBER_WORDS[_w] = _i
+_NUMBER_WORDS.update({"ein": 1, "une": 1, "una": 1, "un": 1})
+_KANJI = {"一": 1, "二": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9, "十": 10}
+
+_NUM = r"(?P<n>\d{1,2}|" + "|".join(sorted((re.escape(w) for w in _NUMBER_WORDS), key=len, reverse=True)) + r")"
+_KNUM = r"(?P<n>\d{1,2}|[一二三四五六七八九十]{1,3})"
+
+# (language, weight, pattern, strong). Folded text: lower case, diacritics removed ("años" -> "anos").
+_PATTERNS: list[tuple[str, float, re.Pattern[str]]] = [
+    ("en", 1.0, re.compile(rf"\b{_NUM}\s?[-\s]?(?:yo|y/o|y\.o\.?|yrs?\.?\s?old|years?[-\s]?old|yr[-\s]?old)(?![a-z])")),
+    ("en", 0.9, re.compile(rf"\b(?:aged?|age:)\s?{_NUM}\b(?!\s?(?:%|percent|years? (?:ago|of)|hours?|minutes?|days?))")),
+    ("en", 0.8, re.compile(r"\b(?P<n>\d{1,2})(?:st|nd|rd|th)[-\s]?grade(?:r|rs)?\b|\bgrade\s?(?P<g>\d{1,2})\b")),
+    ("fr", 0.9, re.compile(rf"\b(?:age|agee)e?s?\s(?:de\s)?{_NUM}\s?ans\b")),
+    ("fr", 0.7, re.compile(rf"\b{_NUM}\s?ans\b")),
+    ("es", 0.9, re.compile(rf"\b(?:tengo|tiene|de)\s{_NUM}\s?anos\b")),
+    ("es", 0.7, re.compile(rf"\b{_NUM}\s?anos\b")),
+    ("de", 1.0, re.compile(rf"\b{_NUM}\s?(?:jahre|j\.)\s?alt\b|\b{_NUM.replace('<n>', '<m>')}[-\s]?jahrige[rn]?\b")),
+    ("de", 0.7, re.compile(rf"\b{_NUM}\s?jahre\b")),
+    ("de", 0.8, re.compile(r"\b(?P<n>\d{1,2})\.\s?klasse\b|\bklasse\s?(?P<g>\d{1,2})\b")),
+    ("ja", 1.0, re.compile(rf"{_KNUM}\s?(?:歳|才|さい)")),
+    ("ja", 0.9, re.compile(r"(?:小学|小)(?P<g>[1-6一二三四五六])年?生?|(?:中学|中)(?P<h>[1-3一二三])年?生")),
+]
+# Duration contexts ("for 12 years", "since ...") that precede a bare unit.
+_DURATION_BEFORE = re.compile(
+    r"(?:depuis|pendant|il y a|apres|en|durant|desde|hace|durante|por|seit|vor|fur|nach|uber|ueber|since|for|ago)\s?$"
+)
+_DURATION_AFTER = re.compile(r"^\s?(?:d'|de |experience|experiencia|erfahrung|lang|plus tard|despues|spater|ago)")
+_HINT_RE = re.compile(r"\d|歳|才|さい|年生|years?|yo\b|ans\b|anos\b|jahr|grade|klasse")
+
+
+@dataclass(frozen=True, slots=True)
+class AgeHit:
+    age: int
+    kind: str  # "age" or "grade"
+    language: str
+    value: str
+    span: tuple[int, int]  # original offsets
+    weight: float
+
+
+def _to_int(s: str) -> int | None:
+    if s.isdigit():
+        return int(s)
+    if s in _NUMBER_WORDS:
+        return _NUMBER_WORDS[s]
+    if s and all(c in _KANJI for c in s):
+        if "十" not in s:
+            return _KANJI[s] if len(s) == 1 else None
+        tens, _, ones = s.partition("十")
+        return (_KANJI.get(tens, 0) if tens else 1) * 10 + (_KANJI.get(ones, 0) if ones else 0)
+    return None
+
+
+def _grade_age(lang: str, grade: int, junior: bool = False) -> int:
+    """Typical age at the start of a school grade (approximate; good enough to say 'under 18')."""
+    if lang == "ja":
+        return grade + (12 if junior else 6)
+    return grade + 5
+
+
+def find_ages(folded: FoldedText) -> list[AgeHit]:
+    """Every age under 18 and every school grade mentioned, with spans in the original."""
+    text = folded.text
+    if not _HINT_RE.search(text):
+        return []
+    out: list[AgeHit] = []
+    taken: list[tuple[int, int]] = []
+    for lang, weight, pattern in _PATTERNS:
+        for m in pattern.finditer(text):
+            s, e = m.span()
+            if any(s < te and ts < e for ts, te in taken):
+                continue
+            groups = m.groupdict()
+            grade_raw = groups.get("g") or groups.get("h")
+            if grade_raw:
+                g = _to_int(grade_raw)
+                if g is None or not 1 <= g <= 12:
+                    continue
+                age, kind = _grade_age(lang, g, junior=bool(groups.get("h"))), "grade"
+            else:
+                raw = groups.get("n") or groups.get("m")
+                n = _to_int(raw) if raw else None
+                if n is None:
+                    continue
+                age, kind = n, "age"
+                if kind == "age" and pattern.pattern.startswith(r"\b(?:aged?") is False and weight < 0.8:
+                    # bare unit that also measures durations
+                    if _DURATION_BEFORE.search(text[max(0, s - 12) : s]) or _DURATION_AFTER.match(text[e : e + 14]):
+                        continue
+                if "grade" in m.group() or "klasse" in m.group():
+                    age, kind = _grade_age(lang, n), "grade"
+            if not 1 <= age < MAX_MINOR_AGE:
+                continue
+            taken.append((s, e))
+            out.append(AgeHit(age, kind, lang, m.group(), folded.span(s, e), weight))
+    return out

@@ -1,0 +1,121 @@
+"""Commerce detector: prices, per-unit pricing, payment handles and cryptocurrency addresses.
+
+Why: selling is what turns interest into a market. A price on its own is ordinary on an art platform
+(commissions are priced), so prices are a weak category (``price``) that matters in combination;
+per-unit phrasing ("per set", "per pack") is reported as ``trade``; payment handles and wallet addresses
+as ``payment``. Wallet addresses are read from the *original* text because their case is part of the
+checksum; everything else from the folded text.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from bastion.text.detectors.crypto import eth_checksum_status, valid_btc_base58, valid_btc_bech32, valid_xmr
+from bastion.text.normalize import FoldedText
+
+__all__ = ["CommerceHit", "find_commerce"]
+
+
+@dataclass(frozen=True, slots=True)
+class CommerceHit:
+    kind: str  # price, price_unit, paypal, cashapp, cashtag, venmo, creator_payment, btc, eth, xmr
+    category: str  # price | trade | payment
+    value: str
+    span: tuple[int, int]  # original offsets
+    weight: float
+    evidence: dict[str, object]
+
+
+_NUM = r"\d{1,7}(?:[.,' ]\d{3})*(?:[.,]\d{1,2})?(?:\s?k(?![a-z]))?"
+_CUR_BEFORE = r"(?:us\$|ca\$|au\$|a\$|c\$|r\$|[$€£¥₹₽₩₺]|usd|eur|gbp|jpy|cad|aud|chf|btc|eth|xmr|usdt)"
+_CUR_AFTER = (
+    r"(?:[$€£¥₹₽₩₺円元]|usd|eur|euros?|gbp|jpy|yen|cad|aud|chf|dollars?|bucks|pounds?|quid|rub|btc|eth|xmr|usdt"
+    r"|ドル|ユーロ|pesos?|reais|zl|kr)"
+)
+_PRICE_RE = re.compile(
+    rf"(?<![\w$€£¥])(?:{_CUR_BEFORE}\s?{_NUM}(?![\d])|{_NUM}\s?{_CUR_AFTER}(?![a-z]))"
+)
+_UNIT_RE = re.compile(
+    r"\b(?:per|each|a|an|le|la|el|pro|por|par|the|je|für|pour)\s?(?:/\s?)?(?:set|sets|pack|packs|vid|vids|video|videos"
+    r"|pic|pics|photo|photos|folder|folders|gb|link|links|paket|pack|lot|lote|tier)\b"
+    r"|(?<=\d)\s?/\s?(?:set|pack|vid|video|pic|photo|folder|gb|link)\b"
+    r"|(?:1|一)\s?(?:セット|パック|枚)"
+)
+_PAYMENT_PATTERNS: list[tuple[str, float, re.Pattern[str]]] = [
+    ("paypal", 0.7, re.compile(r"\b(?:paypal\.me|paypal\.com/paypalme)/[\w.-]{2,}")),
+    ("cashapp", 0.7, re.compile(r"\b(?:cash\.app/\$?[a-z][\w-]{0,19}|cash\s?app\s*[:=\-]?\s*\$[a-z][\w-]{0,19})")),
+    ("venmo", 0.6, re.compile(r"\b(?:venmo\.com/(?:u/)?[\w-]{2,}|venmo\s*[:=\-]?\s*@[\w-]{2,})")),
+    # Creator-payment pages are ordinary for artists: weak on their own.
+    ("creator_payment", 0.3, re.compile(r"\b(?:ko-fi\.com|buymeacoffee\.com|patreon\.com|gumroad\.com|fanbox\.cc|boosty\.to|subscribestar\.\w+)/[\w.-]{2,}")),
+    # A bare $cashtag; weaker than an explicit Cash App mention. Must start with a letter ("$50" is a price).
+    ("cashtag", 0.4, re.compile(r"(?<![\w$])\$[a-z][a-z0-9_-]{2,19}\b")),
+]
+_HINT_RE = re.compile(r"\d|\$|paypal|cash|venmo|ko-fi|coffee|patreon|gumroad|fanbox|boosty|subscribestar")
+
+_WALLET_RE = re.compile(
+    r"(?<![0-9A-Za-z])(?:"
+    r"(?P<btc>[13][1-9A-HJ-NP-Za-km-z]{25,34})"
+    r"|(?P<bech>(?:bc1|BC1)[02-9ac-hj-np-zAC-HJ-NP-Z]{11,87})"
+    r"|(?P<eth>0x[0-9a-fA-F]{40})"
+    r"|(?P<xmr>[48][1-9A-HJ-NP-Za-km-z]{94}(?:[1-9A-HJ-NP-Za-km-z]{11})?)"
+    r")(?![0-9A-Za-z])"
+)
+_LONG_TOKEN_RE = re.compile(r"[0-9A-Za-z]{26,}")
+
+
+def _wallets(original: str) -> list[CommerceHit]:
+    if not _LONG_TOKEN_RE.search(original):
+        return []
+    out: list[CommerceHit] = []
+    for m in _WALLET_RE.finditer(original):
+        kind = m.lastgroup or ""
+        value = m.group()
+        if kind == "btc":
+            ok = valid_btc_base58(value)
+            status = "valid" if ok else "invalid"
+        elif kind == "bech":
+            kind = "btc"
+            ok = valid_btc_bech32(value)
+            status = "valid" if ok else "invalid"
+        elif kind == "eth":
+            status = eth_checksum_status(value)
+            ok = status != "invalid"
+        else:
+            ok = valid_xmr(value)
+            status = "valid" if ok else "invalid"
+        if not ok:
+            continue  # looks like an address but the checksum fails: most likely an ordinary token
+        weight = 0.9 if status == "valid" else 0.6
+        out.append(CommerceHit(kind, "payment", value, m.span(), weight, {"checksum": status}))
+    return out
+
+
+def find_commerce(folded: FoldedText) -> list[CommerceHit]:
+    """Prices, per-unit phrasing, payment handles and checksum-valid wallet addresses."""
+    out = _wallets(folded.original)
+    text = folded.text
+    if not _HINT_RE.search(text) and not _UNIT_RE.search(text):
+        return out
+    taken = [h.span for h in out]
+
+    def free(span: tuple[int, int]) -> bool:
+        return not any(span[0] < e and s < span[1] for s, e in taken)
+
+    for kind, weight, pattern in _PAYMENT_PATTERNS:
+        for m in pattern.finditer(text):
+            span = folded.span(*m.span())
+            if free(span):
+                taken.append(span)
+                out.append(CommerceHit(kind, "payment", m.group(), span, weight, {}))
+    for m in _PRICE_RE.finditer(text):
+        span = folded.span(*m.span())
+        if free(span):
+            taken.append(span)
+            out.append(CommerceHit("price", "price", m.group().strip(), span, 0.6, {}))
+    for m in _UNIT_RE.finditer(text):
+        span = folded.span(*m.span())
+        if free(span):
+            out.append(CommerceHit("price_unit", "trade", m.group().strip(), span, 0.6, {}))
+    return out

@@ -1,0 +1,117 @@
+"""Off-platform contact detector: messenger handles and invites, e-mails, file lockers, onion addresses.
+
+Why: moving a conversation off the platform is the step that precedes most trades, so a contact next to
+other indicators raises the score. A bare ``@name`` is usually an on-platform mention, so it is reported
+as the weaker category ``mention`` and does not take part in the default combinations.
+
+Runs over the folded text (case and look-alikes folded, digits and punctuation kept) after writing-out
+of dots ("t[.]me", "t dot me") has been undone, keeping offsets into the original.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from bastion.text.normalize import FoldedText
+
+__all__ = ["ContactHit", "find_contacts"]
+
+
+@dataclass(frozen=True, slots=True)
+class ContactHit:
+    kind: str  # telegram, discord, session, messenger, email, file_locker, onion, mention
+    category: str  # "contact" or "mention"
+    value: str  # the normalised contact (what a moderator would look up)
+    span: tuple[int, int]  # original offsets
+    weight: float
+
+
+# "t[.]me", "t (dot) me", "t . me" -> "t.me". Applied only to the detector's copy of the text.
+_DOT_RE = re.compile(r"\s*(?:\[\s*(?:\.|dot)\s*\]|\(\s*(?:\.|dot)\s*\)|\{\s*(?:\.|dot)\s*\}|\s+dot\s+)\s*")
+_AT_RE = re.compile(r"\s*(?:\[\s*(?:@|at)\s*\]|\(\s*(?:@|at)\s*\)|\{\s*(?:@|at)\s*\})\s*")
+
+# Names that are also ordinary words ("line", "wire", "session") only count in "add me on ..." phrasing.
+_MESSENGERS = r"(?:whatsapp|threema|wickr(?:\s*me)?|kik|snapchat|snap|signal|telegram|tg|skype)"
+_MESSENGERS_LOOSE = r"(?:whatsapp|threema|wickr|kik|snapchat|snap|session|signal|telegram|tg|wire|element|skype|line)"
+
+_PATTERNS: list[tuple[str, str, float, re.Pattern[str]]] = [
+    ("telegram", "contact", 0.9, re.compile(r"\b(?:t|telegram)\.(?:me|dog)/(?:joinchat/|\+)?[\w+-]{3,}")),
+    ("discord", "contact", 0.9, re.compile(r"\b(?:discord(?:app)?\.(?:gg|com/invite|me)|dsc\.gg)/[\w-]{2,}")),
+    ("whatsapp", "contact", 0.9, re.compile(r"\b(?:wa\.me|chat\.whatsapp\.com)/[\w+]{5,}")),
+    # Session IDs: 66 hex characters starting with 05.
+    ("session", "contact", 0.9, re.compile(r"\b05[0-9a-f]{64}\b")),
+    ("onion", "contact", 0.9, re.compile(r"\b(?:[a-z2-7]{56}|[a-z2-7]{16})\.onion\b")),
+    (
+        "file_locker",
+        "contact",
+        0.8,
+        re.compile(
+            r"\b(?:mega\.(?:nz|co\.nz|io)|mediafire\.com|gofile\.io|pixeldrain\.com|files\.fm|anonfiles\.com"
+            r"|krakenfiles\.com|workupload\.com|sendspace\.com|dropmefiles\.com|filechan\.org|bayfiles\.com"
+            r"|zippyshare\.com|catbox\.moe|uploadhaven\.com|terabox\.com|rapidgator\.net|k2s\.cc)(?:/[^\s]*)?"
+        ),
+    ),
+    ("email", "contact", 0.7, re.compile(r"\b[a-z0-9][a-z0-9._%+-]{0,63}@[a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,24}\b")),
+    # "telegram: name", "wickr me - name", "session id: ..."
+    (
+        "messenger",
+        "contact",
+        0.8,
+        re.compile(rf"\b{_MESSENGERS}\s*(?:id|me|user(?:name)?|handle)?\s*[:=\-]+\s*@?[\w.\-]{{3,}}"),
+    ),
+    # "add me on kik", "hmu on telegram", "message me via signal"
+    (
+        "messenger",
+        "contact",
+        0.7,
+        re.compile(
+            rf"\b(?:add|message|msg|dm|text|contact|hmu|find|reach|write)\s+(?:me\s+)?(?:on|at|via|in)\s+{_MESSENGERS_LOOSE}\b"
+        ),
+    ),
+    # Threema IDs are 8 characters; only count them next to the word.
+    ("threema", "contact", 0.8, re.compile(r"\bthreema\b[^a-z0-9]{0,5}[a-z0-9*]{8}\b")),
+    ("mention", "mention", 0.2, re.compile(r"(?<![\w@.])@[a-z_][a-z0-9_.]{3,31}\b")),
+]
+# Cheap guard: texts without any of these cannot hold a contact.
+_HINT_RE = re.compile(r"[@/]|\.(?:me|gg|nz|io|com|onion|org|net|fm|moe|cc)|dot|whatsapp|threema|wickr|kik|snap|session|signal|telegram|\btg\b|wire|element|skype|line|[0-9a-f]{60}")
+
+
+def _undo_written_dots(folded: FoldedText) -> tuple[str, list[int]]:
+    """Return the folded text with written-out dots/ats replaced, plus a map to folded indices."""
+    text = folded.text
+    index = list(range(len(text)))
+    for pattern, repl in ((_DOT_RE, "."), (_AT_RE, "@")):
+        if not pattern.search(text):
+            continue
+        out: list[str] = []
+        new_index: list[int] = []
+        last = 0
+        for m in pattern.finditer(text):
+            out.append(text[last : m.start()])
+            new_index.extend(index[last : m.start()])
+            out.append(repl)
+            new_index.append(index[m.start()])
+            last = m.end()
+        out.append(text[last:])
+        new_index.extend(index[last:])
+        text, index = "".join(out), new_index
+    return text, index
+
+
+def find_contacts(folded: FoldedText) -> list[ContactHit]:
+    """All contacts in a folded text, with spans in the original. Overlaps keep the strongest kind."""
+    if not _HINT_RE.search(folded.text):
+        return []
+    text, index = _undo_written_dots(folded)
+    hits: list[ContactHit] = []
+    taken: list[tuple[int, int]] = []
+    for kind, category, weight, pattern in _PATTERNS:
+        for m in pattern.finditer(text):
+            s, e = m.start(), m.end()
+            if any(s < te and ts < e for ts, te in taken):
+                continue  # e.g. the "@name" inside an e-mail already reported
+            taken.append((s, e))
+            span = folded.span(index[s], index[e - 1] + 1)
+            hits.append(ContactHit(kind, category, m.group(), span, weight))
+    return hits

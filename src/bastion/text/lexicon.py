@@ -1,0 +1,512 @@
+"""Lexicons as data: loading, validation, merging, and Aho-Corasick matching over the match view.
+
+Why data: the field's keyword lists change weekly and differ per platform, so terms, weights and
+semantics live in YAML (or CSV) files, never in code. The shipped lists in ``lexicons/<lang>.yaml`` hold
+indicator words only; a platform's own list in the same format merges over them at load time.
+
+File format (YAML)::
+
+    language: en                 # default language of every term in the file
+    source: my-platform          # optional name shown in evidence (default: the file name)
+    stopwords: [the, and, ...]   # optional: used to guess a text's language for `strict` terms
+    categories:
+      minor:                     # category name
+        weight: 0.8              # default weight of the category's terms
+        match: word              # `word` (whole words) or `substring`
+        terms:
+          - child                # a bare term takes the category defaults
+          - {term: teen, weight: 0.6, strict: true, needs: [sexual], language: en}
+
+CSV: a header line with ``term,category`` and optionally ``weight,language,match,strict,needs``
+(``needs`` separated by ``|``). A term with weight 0 removes the same term from earlier lists.
+
+One automaton holds every term: word terms padded with a space on each side (the match view turns
+every separator into a space, so padding *is* the whole-word test and inner hits never surface), and
+substring terms as they are (Japanese, coded tags). A second automaton, run only inside hashtags,
+holds every term unpadded so run-together hashtags can be segmented.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import ahocorasick
+import yaml
+
+from bastion.text.errors import InvalidLexicon
+from bastion.text.normalize import FoldedText, MatchView, fold, hashtags, normalize
+
+__all__ = [
+    "LexiconEntry",
+    "Lexicon",
+    "LexiconHit",
+    "load_lexicon",
+    "default_lexicon",
+    "check_lexicon_file",
+    "DEFAULT_LANGUAGES",
+    "KNOWN_CATEGORIES",
+]
+
+#: Languages whose lists ship with Bastion (``lexicons/<lang>.yaml``).
+DEFAULT_LANGUAGES: tuple[str, ...] = ("en", "fr", "es", "de", "ja")
+#: Categories the default scoring understands. Other names load (with a warning from `check`).
+KNOWN_CATEGORIES: frozenset[str] = frozenset(
+    {"minor", "sexual", "trade", "coded", "benign", "vocab", "contact", "payment", "price"}
+)
+# The C loader is ~10x faster; fall back to the pure-Python one where libyaml is missing.
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_CATEGORY_RE = re.compile(r"^[a-z][a-z0-9_]*$")
+_LANGUAGE_RE = re.compile(r"^(?:[a-z]{2,3}|und)$")
+_MATCH_KINDS = ("word", "substring")
+
+
+@dataclass(frozen=True, slots=True)
+class LexiconEntry:
+    """One term of one list, with its semantics.
+
+    ``strict`` terms are ordinary words in another language (German "kind"), so they only count when the
+    text is in the term's language. ``needs`` lists categories at least one of which must also be present
+    in the item for the term to count (e.g. an ambiguous acronym that is only an indicator in context).
+    """
+
+    term: str
+    category: str
+    weight: float
+    language: str
+    match: str = "word"
+    strict: bool = False
+    needs: tuple[str, ...] = ()
+    source: str = "default"
+    # Derived from the term by the same normalisation as texts:
+    key: str = ""
+    runs: tuple[int, ...] = ()
+    digits: tuple[int, ...] = ()  # key positions the term wrote as digits
+
+
+@dataclass(frozen=True, slots=True)
+class LexiconHit:
+    """A lexicon entry found in a text: match-view and original spans."""
+
+    entry: LexiconEntry
+    span: tuple[int, int]  # original text offsets
+    normalized: str
+    how: str  # "plain", "joined" or "hashtag"
+
+
+def _derive(entry: LexiconEntry) -> LexiconEntry:
+    view = normalize(entry.term)
+    key = view.text.strip()
+    lead = len(view.text) - len(view.text.lstrip())
+    runs = tuple(view.run(i) for i in range(lead, lead + len(key)))
+    digits = tuple(k for k in range(len(key)) if view.was_digit(lead + k))
+    return LexiconEntry(
+        entry.term, entry.category, entry.weight, entry.language, entry.match, entry.strict, entry.needs,
+        entry.source, key, runs, digits,
+    )
+
+
+@dataclass
+class Lexicon:
+    """A merged set of entries plus stopwords, with lazily built automata."""
+
+    entries: tuple[LexiconEntry, ...]
+    stopwords: dict[str, frozenset[str]] = field(default_factory=dict)
+    sources: tuple[str, ...] = ()
+    _main: Any = field(default=None, repr=False)
+    _tags: Any = field(default=None, repr=False)
+
+    # -- building --------------------------------------------------------------------------------
+
+    def merged(self, other: "Lexicon") -> "Lexicon":
+        """Entries of ``other`` override same (key, category, language, match) entries of ``self``;
+        a weight of 0 removes the entry."""
+        table: dict[tuple[str, str, str, str], LexiconEntry] = {}
+        for e in (*self.entries, *other.entries):
+            k = (e.key, e.category, e.language, e.match)
+            if e.weight == 0:
+                table.pop(k, None)
+            else:
+                table[k] = e
+        stop = dict(self.stopwords)
+        for lang, words in other.stopwords.items():
+            stop[lang] = stop.get(lang, frozenset()) | words
+        return Lexicon(tuple(table.values()), stop, self.sources + other.sources)
+
+    def _build(self) -> None:
+        main = ahocorasick.Automaton()
+        tags = ahocorasick.Automaton()
+        main_values: dict[str, list[LexiconEntry]] = {}
+        tag_values: dict[str, list[LexiconEntry]] = {}
+        for e in self.entries:
+            if e.weight == 0:
+                continue
+            if e.category != "vocab":  # segmentation words only help inside hashtags
+                k = f" {e.key} " if e.match == "word" else e.key
+                main_values.setdefault(k, []).append(e)
+            tag_values.setdefault(e.key, []).append(e)
+        for k, v in main_values.items():
+            main.add_word(k, (len(k), k.startswith(" ") and k.endswith(" ") and len(k) > 2, tuple(v)))
+        for k, v in tag_values.items():
+            tags.add_word(k, (len(k), tuple(v)))
+        if main_values:
+            main.make_automaton()
+        if tag_values:
+            tags.make_automaton()
+        self._main = main if main_values else None
+        self._tags = tags if tag_values else None
+
+    def prepare(self) -> "Lexicon":
+        """Build the automata now (they are built on first use otherwise)."""
+        if self._main is None and self._tags is None:
+            self._build()
+        return self
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    # -- matching --------------------------------------------------------------------------------
+
+    def find(self, original: str, views: Sequence[MatchView], *, all_hashtag: bool = False) -> list[LexiconHit]:
+        """Every entry found in any match view of ``original`` (deduplicated by entry and span).
+
+        ``all_hashtag`` treats the whole text as hashtags (the ``tag`` field), so run-together words
+        are segmented everywhere in it.
+        """
+        self.prepare()
+        seen: set[tuple[int, tuple[int, int]]] = set()
+        hits: list[LexiconHit] = []
+        tag_ranges: list[tuple[int, int]] | None = None
+        for view in views:
+            how = "joined" if view.joined else "plain"
+            if self._main is not None:
+                padded = f" {view.text} "
+                for end, (length, word, entries) in self._main.iter(padded):
+                    if word:
+                        start, stop = end - length + 1, end - 1  # view coordinates, pads excluded
+                    else:
+                        start, stop = end - length, end
+                    self._accept(view, start, stop, entries, how, seen, hits)
+            if self._tags is not None and ("#" in original or all_hashtag):
+                if tag_ranges is None:
+                    tag_ranges = [(0, len(original))] if all_hashtag else hashtags(original)
+                self._find_in_hashtags(original, view, tag_ranges, seen, hits)
+        return hits
+
+    def _accept(
+        self,
+        view: MatchView,
+        start: int,
+        stop: int,
+        entries: tuple[LexiconEntry, ...],
+        how: str,
+        seen: set[tuple[int, tuple[int, int]]],
+        hits: list[LexiconHit],
+    ) -> None:
+        for e in entries:
+            if not _shape_ok(view, start, e):
+                continue
+            span = view.span(start, stop)
+            k = (id(e), span)
+            if k in seen:
+                continue
+            seen.add(k)
+            if e.category == "vocab":
+                continue
+            hits.append(LexiconHit(e, span, view.text[start:stop], how))
+
+    def _find_in_hashtags(
+        self,
+        original: str,
+        view: MatchView,
+        ranges: list[tuple[int, int]],
+        seen: set[tuple[int, tuple[int, int]]],
+        hits: list[LexiconHit],
+    ) -> None:
+        """Segment run-together hashtags: a term inside a hashtag counts when both its ends sit on a
+        word edge, a #CamelCase boundary, or the edge of another known word (vocab words included)."""
+        from bastion.text.normalize import camel_boundaries
+
+        camel = camel_boundaries(original)
+        text = view.text
+        for o_start, o_end in ranges:
+            # view range covering the original hashtag range
+            idx = [i for i in range(len(text)) if o_start <= view.span(i, i + 1)[0] < o_end]
+            if not idx:
+                continue
+            a, b = idx[0], idx[-1] + 1
+            cands: list[tuple[int, int, tuple[LexiconEntry, ...]]] = []
+            for end, (length, entries) in self._tags.iter(text, a, b):
+                cands.append((end - length + 1, end + 1, entries))
+            if not cands:
+                continue
+            starts = {s for s, _, _ in cands}
+            ends = {e for _, e, _ in cands}
+
+            def edge(i: int) -> bool:
+                return i <= a or i >= b or text[i - 1] == " " or text[i] == " " or view.span(i, i + 1)[0] in camel
+
+            for s, e, entries in cands:
+                if (edge(s) or s in ends) and (edge(e) or e in starts):
+                    self._accept(view, s, e, entries, "hashtag", seen, hits)
+
+    # -- language guess --------------------------------------------------------------------------
+
+    def guess_language(self, folded: FoldedText) -> str | None:
+        """Guess a text's language from stopwords (and script for Japanese); None when unsure.
+
+        Only needed for ``strict`` terms, so it runs only when one of them matched.
+        """
+        t = folded.text
+        if _KANA_RE.search(t):
+            return "ja"
+        words = set(_WORD_RE.findall(t))
+        best, best_n, tie = None, 0, False
+        for lang, stop in self.stopwords.items():
+            n = len(words & stop)
+            if n > best_n:
+                best, best_n, tie = lang, n, False
+            elif n == best_n and n > 0:
+                tie = True
+        return None if tie or best_n == 0 else best
+
+
+_KANA_RE = re.compile(r"[\u3040-\u30ff]")
+_WORD_RE = re.compile(r"[^\W\d_]+")
+
+
+def _shape_ok(view: MatchView, start: int, e: LexiconEntry) -> bool:
+    """Squeezing and leetspeak only ever make texts *look* closer to terms; undo false meetings:
+    each character must have repeated at least as often as in the term, and term digits must be digits."""
+    if view.runs is not None:
+        for k, r in enumerate(e.runs):
+            if r > 1 and view.runs[start + k] < r:
+                return False
+    elif any(r > 1 for r in e.runs):
+        return False
+    for k in e.digits:
+        if not view.was_digit(start + k):
+            return False
+    return True
+
+
+# --- loading -------------------------------------------------------------------------------------
+
+
+def _as_bool(v: Any) -> bool | None:
+    if isinstance(v, bool):
+        return v
+    if isinstance(v, str) and v.strip().lower() in ("true", "yes", "1", "false", "no", "0", ""):
+        return v.strip().lower() in ("true", "yes", "1")
+    return None
+
+
+def _entry(
+    raw: Any, category: str, defaults: dict[str, Any], language: str, source: str, where: str,
+    problems: list[tuple[str, str, str]], path: str,
+) -> LexiconEntry | None:
+    if isinstance(raw, str):
+        raw = {"term": raw}
+    if not isinstance(raw, dict):
+        problems.append((path, where, f"a term must be a string or a mapping, got {type(raw).__name__}"))
+        return None
+    unknown = set(raw) - {"term", "weight", "language", "match", "strict", "needs"}
+    if unknown:
+        problems.append((path, where, f"unknown keys {sorted(unknown)}"))
+    term = raw.get("term")
+    if not isinstance(term, str) or not term.strip():
+        problems.append((path, where, "missing or empty 'term'"))
+        return None
+    weight = raw.get("weight", defaults.get("weight", 1.0))
+    try:
+        weight = float(weight)
+    except (TypeError, ValueError):
+        problems.append((path, where, f"weight {weight!r} is not a number"))
+        return None
+    if not 0.0 <= weight <= 1.0:
+        problems.append((path, where, f"weight {weight} outside [0, 1]"))
+        return None
+    lang = str(raw.get("language", language) or "").strip().lower()
+    if not _LANGUAGE_RE.match(lang):
+        problems.append((path, where, f"language {lang!r} is not a 2-3 letter code or 'und'"))
+        return None
+    match = raw.get("match", defaults.get("match", "word"))
+    if match not in _MATCH_KINDS:
+        problems.append((path, where, f"match must be one of {_MATCH_KINDS}, got {match!r}"))
+        return None
+    strict = _as_bool(raw.get("strict", defaults.get("strict", False)))
+    if strict is None:
+        problems.append((path, where, "strict must be true or false"))
+        return None
+    needs = raw.get("needs", defaults.get("needs", ()))
+    if isinstance(needs, str):
+        needs = [n for n in needs.replace("|", ",").split(",") if n.strip()]
+    if not isinstance(needs, (list, tuple)) or not all(isinstance(n, str) and _CATEGORY_RE.match(n.strip()) for n in needs):
+        problems.append((path, where, f"needs must be a list of category names, got {needs!r}"))
+        return None
+    e = _derive(LexiconEntry(term.strip(), category, weight, lang, match, strict, tuple(n.strip() for n in needs), source))
+    if not e.key:
+        problems.append((path, where, f"term {term!r} is empty after normalisation"))
+        return None
+    if e.match == "word" and sum(e.runs) - e.key.count(" ") < 2:
+        problems.append((path, where, f"term {term!r} is too short to match safely"))
+        return None
+    return e
+
+
+def _parse_yaml(data: Any, path: str, problems: list[tuple[str, str, str]]) -> Lexicon:
+    if not isinstance(data, dict):
+        problems.append((path, "top", "a lexicon file must be a mapping with 'language' and 'categories'"))
+        return Lexicon(())
+    unknown = set(data) - {"language", "source", "stopwords", "categories", "version", "description"}
+    if unknown:
+        problems.append((path, "top", f"unknown keys {sorted(unknown)}"))
+    language = str(data.get("language", "")).strip().lower()
+    if not _LANGUAGE_RE.match(language):
+        problems.append((path, "language", f"language {language!r} is not a 2-3 letter code or 'und'"))
+        language = "und"
+    source = str(data.get("source") or Path(path).stem)
+    cats = data.get("categories")
+    if not isinstance(cats, dict) or not cats:
+        problems.append((path, "categories", "missing or empty 'categories' mapping"))
+        cats = {}
+    entries: list[LexiconEntry] = []
+    for cat, block in cats.items():
+        if not isinstance(cat, str) or not _CATEGORY_RE.match(cat):
+            problems.append((path, f"categories.{cat}", "category names are lower-case identifiers"))
+            continue
+        if isinstance(block, list):
+            block = {"terms": block}
+        if not isinstance(block, dict) or not isinstance(block.get("terms"), list):
+            problems.append((path, f"categories.{cat}", "expected a list of terms or a mapping with 'terms'"))
+            continue
+        defaults = {k: block[k] for k in ("weight", "match", "strict", "needs") if k in block}
+        for i, raw in enumerate(block["terms"]):
+            e = _entry(raw, cat, defaults, language, source, f"categories.{cat}.terms[{i}]", problems, path)
+            if e is not None:
+                entries.append(e)
+    stop = data.get("stopwords", [])
+    stopwords: dict[str, frozenset[str]] = {}
+    if stop:
+        if not isinstance(stop, list) or not all(isinstance(w, str) for w in stop):
+            problems.append((path, "stopwords", "stopwords must be a list of words"))
+        else:
+            stopwords[language] = frozenset(fold(w).text for w in stop)
+    return Lexicon(tuple(entries), stopwords, (source,))
+
+
+def _parse_csv(text: str, path: str, problems: list[tuple[str, str, str]]) -> Lexicon:
+    reader = csv.DictReader(io.StringIO(text))
+    fields = [f.strip() for f in (reader.fieldnames or [])]
+    if "term" not in fields or "category" not in fields:
+        problems.append((path, "line 1", "CSV header must contain 'term' and 'category'"))
+        return Lexicon(())
+    source = Path(path).stem
+    entries: list[LexiconEntry] = []
+    for row in reader:
+        row = {(k or "").strip(): (v or "").strip() for k, v in row.items()}
+        where = f"line {reader.line_num}"
+        cat = row.get("category", "")
+        if not _CATEGORY_RE.match(cat):
+            problems.append((path, where, f"category {cat!r} is not a lower-case identifier"))
+            continue
+        raw: dict[str, Any] = {"term": row.get("term", "")}
+        for k in ("weight", "language", "match", "strict", "needs"):
+            if row.get(k):
+                raw[k] = row[k]
+        e = _entry(raw, cat, {}, row.get("language") or "und", source, where, problems, path)
+        if e is not None:
+            entries.append(e)
+    return Lexicon(tuple(entries), {}, (source,))
+
+
+def parse_lexicon_file(path: str | Path) -> tuple[Lexicon, list[tuple[str, str, str]]]:
+    """Parse one YAML or CSV lexicon file; return it with every problem found (nothing is dropped
+    silently: an invalid term is a problem, not a skip)."""
+    p = Path(path)
+    problems: list[tuple[str, str, str]] = []
+    try:
+        text = p.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        return Lexicon(()), [(str(p), "file", f"cannot read: {exc}")]
+    if p.suffix.lower() == ".csv":
+        return _parse_csv(text, str(p), problems), problems
+    try:
+        data = yaml.load(text, Loader=_YAML_LOADER)
+    except yaml.YAMLError as exc:
+        return Lexicon(()), [(str(p), "yaml", f"not valid YAML: {exc}")]
+    return _parse_yaml(data, str(p), problems), problems
+
+
+def check_lexicon_file(path: str | Path) -> tuple[Lexicon, list[tuple[str, str, str]], list[str]]:
+    """Validate one file: (lexicon, problems, warnings). Warnings note categories the default scoring
+    does not use and duplicate terms."""
+    lex, problems = parse_lexicon_file(path)
+    warnings: list[str] = []
+    seen: set[tuple[str, str, str]] = set()
+    for e in lex.entries:
+        if e.category not in KNOWN_CATEGORIES:
+            warnings.append(f"{e.term!r}: category {e.category!r} is not used by the default scoring")
+        k = (e.key, e.category, e.language)
+        if k in seen:
+            warnings.append(f"{e.term!r}: duplicate of an earlier term in {e.category!r} after normalisation")
+        seen.add(k)
+    return lex, problems, warnings
+
+
+def _default_file(lang: str) -> tuple[str, str]:
+    ref = resources.files("bastion.text").joinpath("lexicons", f"{lang}.yaml")
+    return str(ref), ref.read_text(encoding="utf-8")
+
+
+@lru_cache(maxsize=None)
+def _load_default(languages: tuple[str, ...]) -> Lexicon:
+    lex = Lexicon(())
+    problems: list[tuple[str, str, str]] = []
+    for lang in languages:
+        path, text = _default_file(lang)
+        lex = lex.merged(_parse_yaml(yaml.load(text, Loader=_YAML_LOADER), path, problems))
+    if problems:
+        raise InvalidLexicon(problems)
+    return lex.prepare()
+
+
+def default_lexicon() -> Lexicon:
+    """The shipped lists for every default language, loaded and compiled once per process."""
+    return _load_default(DEFAULT_LANGUAGES)
+
+
+def load_lexicon(
+    paths: Iterable[str | Path] = (),
+    *,
+    include_default: bool = True,
+    languages: Sequence[str] | None = None,
+) -> Lexicon:
+    """Load the shipped lists (unless ``include_default`` is False) and merge platform lists over them.
+
+    Raises :class:`InvalidLexicon` listing every problem when any file is invalid. With no arguments
+    this returns the cached default lexicon.
+    """
+    paths = [Path(p) for p in paths]
+    langs = tuple(languages) if languages is not None else DEFAULT_LANGUAGES
+    unknown = [l for l in langs if l not in DEFAULT_LANGUAGES]
+    if unknown:
+        raise InvalidLexicon([("(languages)", "argument", f"no shipped list for {unknown}; ship one or pass a file")])
+    base = _load_default(langs) if include_default else Lexicon(())
+    if not paths:
+        return base
+    problems: list[tuple[str, str, str]] = []
+    lex = base
+    for p in paths:
+        more, probs = parse_lexicon_file(p)
+        problems.extend(probs)
+        lex = lex.merged(more)
+    if problems:
+        raise InvalidLexicon(problems)
+    return lex.prepare()

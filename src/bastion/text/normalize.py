@@ -1,0 +1,307 @@
+"""Text normalisation that defeats obfuscation while keeping a map back to the original offsets.
+
+Why a map: a reviewer must see *which characters of the original text* fired a rule, so every normalised
+character remembers the half-open range ``[start, end)`` of the original text it came from. Deleted
+characters (zero-width, separators between single letters) simply have no image; expanded characters
+(``ß`` -> ``ss``, ``ﬁ`` -> ``fi``) give several normalised characters the same range.
+
+Two layers:
+
+* :func:`fold` -- the *folded* view: NFKC, casefold, homoglyph folding (Cyrillic/Greek look-alikes,
+  letter-like emoji, enclosed letters), invisible characters removed, diacritics folded, kana width
+  unified. Digits and punctuation are kept, so detectors for ages, prices, addresses and contacts read it.
+* :func:`normalize` -- the *match* view used by the lexicon: the folded view, optionally with letters
+  separated by dots/spaces/underscores joined, then leetspeak mapped, punctuation turned into spaces and
+  every run of a repeated character squeezed to one character. The run lengths are kept so a match can
+  insist that the text had *at least* the repeats the term has ("teeen" matches "teen", "ten" does not),
+  and the origin of every character is kept so a term written with digits ("r18") only matches digits.
+
+Lexicon terms go through exactly the same functions, so text and terms always meet in the same form.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from functools import lru_cache
+
+__all__ = [
+    "FoldedText",
+    "MatchView",
+    "fold",
+    "normalize",
+    "camel_boundaries",
+    "match_views",
+    "hashtags",
+    "needs_join",
+    "INVISIBLE",
+]
+
+# --- character tables ----------------------------------------------------------------------------
+
+#: Characters with no visible glyph that are used to split words invisibly. Removed outright.
+INVISIBLE: frozenset[str] = frozenset(
+    [chr(c) for c in (0x00AD, 0x034F, 0x061C, 0x115F, 0x1160, 0x17B4, 0x17B5, 0x180E, 0x3164, 0xFEFF, 0xFFA0)]
+    + [chr(c) for c in range(0x200B, 0x2010)]  # zero-width space/joiners, LRM/RLM
+    + [chr(c) for c in range(0x202A, 0x202F)]  # bidi embeddings
+    + [chr(c) for c in range(0x2060, 0x2070)]  # word joiner, invisible operators, bidi isolates
+    + [chr(c) for c in range(0xFE00, 0xFE10)]  # variation selectors
+    + [chr(c) for c in range(0xE0000, 0xE0080)]  # tag characters
+    + [chr(c) for c in range(0xE0100, 0xE01F0)]  # variation selectors supplement
+)
+
+# Look-alikes that NFKC leaves alone. Keys are already casefolded (we fold case first).
+_HOMOGLYPHS: dict[str, str] = {
+    # Cyrillic
+    "а": "a", "в": "b", "е": "e", "ё": "e", "к": "k", "м": "m", "н": "h", "о": "o", "р": "p", "с": "c",
+    "т": "t", "у": "y", "х": "x", "ѕ": "s", "і": "i", "ї": "i", "ј": "j", "ԁ": "d", "ӏ": "l", "ԛ": "q",
+    "ԝ": "w", "ь": "b", "ɡ": "g", "һ": "h", "ү": "y", "ѵ": "v", "ԍ": "g", "ҝ": "k", "ո": "n", "ս": "u",
+    # Greek
+    "α": "a", "β": "b", "ε": "e", "η": "n", "ι": "i", "κ": "k", "ν": "v", "ο": "o", "ρ": "p", "τ": "t",
+    "υ": "u", "χ": "x", "ω": "w", "ϲ": "c", "ϳ": "j", "µ": "u", "μ": "u", "γ": "y", "ς": "c",
+    # Latin look-alikes, IPA and small capitals
+    "ı": "i", "ȷ": "j", "ɑ": "a", "ɩ": "i", "ʟ": "l", "ɪ": "i", "ᴀ": "a", "ʙ": "b", "ᴄ": "c", "ᴅ": "d",
+    "ᴇ": "e", "ғ": "f", "ɢ": "g", "ʜ": "h", "ᴊ": "j", "ᴋ": "k", "ᴍ": "m", "ɴ": "n", "ᴏ": "o", "ᴘ": "p",
+    "ʀ": "r", "ꜱ": "s", "ᴛ": "t", "ᴜ": "u", "ᴠ": "v", "ᴡ": "w", "ʏ": "y", "ᴢ": "z", "ø": "o", "đ": "d",
+    "ł": "l", "ħ": "h", "ŧ": "t", "ƀ": "b", "ɨ": "i", "ʉ": "u", "æ": "ae", "œ": "oe",
+}
+
+# Kana voicing marks are combining characters (Mn) but carry meaning: keep them, strip other marks.
+_KEEP_MARKS = frozenset("\u3099\u309a")
+
+
+def _letter_emoji(ch: str) -> str | None:
+    """Letter-like emoji and enclosed letters that NFKC does not decompose."""
+    cp = ord(ch)
+    if 0x1F1E6 <= cp <= 0x1F1FF:  # regional indicators 🇦..🇿
+        return chr(ord("a") + cp - 0x1F1E6)
+    for base in (0x1F130, 0x1F150, 0x1F170):  # squared, negative circled, negative squared latin
+        if base <= cp < base + 26:
+            return chr(ord("a") + cp - base)
+    return None
+
+
+@lru_cache(maxsize=65536)
+def fold_char(ch: str) -> str:
+    """Fold one original character to its canonical form ('' when it should disappear)."""
+    if ch in INVISIBLE:
+        return ""
+    emoji = _letter_emoji(ch)
+    if emoji is not None:
+        return emoji
+    out = []
+    for c in unicodedata.normalize("NFD", unicodedata.normalize("NFKC", ch).casefold()):
+        if c in INVISIBLE:
+            continue
+        if unicodedata.category(c) == "Mn" and c not in _KEEP_MARKS:
+            continue  # diacritic
+        c = _HOMOGLYPHS.get(c, c)
+        out.append(c)
+    folded = "".join(out)
+    # A second pass catches homoglyphs that NFKC produced (e.g. mathematical Greek letters).
+    return "".join(_HOMOGLYPHS.get(c, c) for c in folded)
+
+
+# --- views ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class FoldedText:
+    """The folded view of a text and, per folded character, the original range it came from.
+
+    ``starts``/``ends`` are ``None`` when the view is the identity on offsets (pure ASCII input), which
+    keeps the common case cheap; use :meth:`span` rather than reading them directly.
+    """
+
+    original: str
+    text: str
+    starts: list[int] | None
+    ends: list[int] | None
+
+    def span(self, start: int, end: int) -> tuple[int, int]:
+        """Original ``[start, end)`` range covered by folded characters ``[start, end)``."""
+        if self.starts is None or self.ends is None:
+            return (start, end)
+        if end <= start:
+            pos = self.starts[start] if start < len(self.starts) else len(self.original)
+            return (pos, pos)
+        return (self.starts[start], self.ends[end - 1])
+
+
+def fold(text: str) -> FoldedText:
+    """Return the folded view of ``text`` (see module docstring)."""
+    if text.isascii():
+        # casefold == lower for ASCII, and it preserves length: offsets are the identity.
+        return FoldedText(text, text.lower(), None, None)
+    pieces: list[str] = []
+    starts: list[int] = []
+    ends: list[int] = []
+    for i, ch in enumerate(text):
+        f = ch.lower() if ch.isascii() else fold_char(ch)
+        if not f:
+            continue
+        pieces.append(f)
+        if len(f) == 1:
+            starts.append(i)
+            ends.append(i + 1)
+        else:
+            starts.extend([i] * len(f))
+            ends.extend([i + 1] * len(f))
+    return FoldedText(text, "".join(pieces), starts, ends)
+
+
+# Leetspeak: digits and symbols standing in for letters. Mapped 1:1 so offsets do not move.
+_LEET_DIGITS = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "8": "b"})
+# The letter 'l' and the digit '1' are written for each other; fold both to 'i' in the match view.
+_SKELETON = str.maketrans({"l": "i"})
+# Symbols only count as letters inside a word: "$ex" or "n@ked", but not "$50" or "wow!".
+_LEET_SYMBOL_RE = re.compile(r"(?<=[^\W_])[@$!|](?=[^\W_])|(?<![^\W_])[@$](?=[^\W\d_])")
+_LEET_SYMBOLS = {"@": "a", "$": "s", "!": "i", "|": "i"}
+# Everything that is not a letter, digit, '+' (kept for "18+") or a kana mark separates words.
+_SEPARATOR_RE = re.compile(r"[^\w+\u3099\u309a]|_")
+# Single letters separated by one or two separator characters: "n.s.f.w", "n s f w", "n_s_f_w".
+_SPACED_LETTERS_RE = re.compile(r"(?<![^\W_])(?:[^\W_][ ._\-*·•/|~,]{1,2}){2,}[^\W_](?![^\W_])")
+# A dot, underscore, asterisk or hyphen inside a word: "nu.de", "nu_de".
+_INNER_SEPARATOR_RE = re.compile(r"(?<=[^\W\d_])[._*\-·•~]+(?=[^\W\d_])")
+_SQUEEZE_RE = re.compile(r"(.)\1+", re.DOTALL)
+
+
+@dataclass(frozen=True, slots=True)
+class MatchView:
+    """The match view: what the lexicon automaton runs over.
+
+    ``base[i]``/``base_end[i]`` give the folded range that match-view character ``i`` stands for (several
+    folded characters after squeezing); ``runs[i]`` is how many repeats it stood for. All three are
+    ``None`` when the view is the identity on the folded text.
+    """
+
+    folded: FoldedText
+    text: str
+    base: list[int] | None
+    base_end: list[int] | None
+    runs: list[int] | None
+    joined: bool  # whether separators between letters were removed
+
+    def span(self, start: int, end: int) -> tuple[int, int]:
+        """Original ``[start, end)`` range covered by match-view characters ``[start, end)``."""
+        if self.base is None or self.base_end is None:
+            return self.folded.span(start, end)
+        if end <= start:
+            return self.folded.span(self.base[start], self.base[start])
+        return self.folded.span(self.base[start], self.base_end[end - 1])
+
+    def folded_index(self, i: int) -> int:
+        return i if self.base is None else self.base[i]
+
+    def run(self, i: int) -> int:
+        return 1 if self.runs is None else self.runs[i]
+
+    def was_digit(self, i: int) -> bool:
+        """True when match-view character ``i`` was written as a digit in the folded text."""
+        return self.folded.text[self.folded_index(i)].isdigit()
+
+
+def _delete(text: str, base: list[int] | None, pattern: re.Pattern[str], whole: bool) -> tuple[str, list[int] | None]:
+    """Delete separator characters (all of each match of ``pattern`` when ``whole`` is False, or the
+    non-alphanumeric characters inside each match when it is True), keeping the index map."""
+    if pattern.search(text) is None:
+        return text, base
+    if base is None:
+        base = list(range(len(text)))
+    keep = [True] * len(text)
+    for m in pattern.finditer(text):
+        for k in range(m.start(), m.end()):
+            if not whole or not text[k].isalnum():
+                keep[k] = False
+    new_text = "".join(c for c, k in zip(text, keep) if k)
+    new_base = [b for b, k in zip(base, keep) if k]
+    return new_text, new_base
+
+
+def _leet(text: str) -> str:
+    """Map leetspeak digits and in-word symbols to letters; 1:1, so offsets are untouched."""
+    text = text.translate(_LEET_DIGITS).translate(_SKELETON)
+    if _LEET_SYMBOL_RE.search(text):
+        text = _LEET_SYMBOL_RE.sub(lambda m: _LEET_SYMBOLS[m.group()], text)
+    return text
+
+
+def _squeeze(
+    text: str, base: list[int] | None
+) -> tuple[str, list[int] | None, list[int] | None, list[int] | None]:
+    """Squeeze every run of one repeated character to a single character, remembering run lengths."""
+    if _SQUEEZE_RE.search(text) is None:
+        if base is None:
+            return text, None, None, None
+        return text, base, [b + 1 for b in base], None
+    if base is None:
+        base = list(range(len(text)))
+    out: list[str] = []
+    new_base: list[int] = []
+    new_end: list[int] = []
+    runs: list[int] = []
+    prev = None
+    for i, c in enumerate(text):
+        if c == prev:
+            runs[-1] += 1
+            new_end[-1] = base[i] + 1
+            continue
+        prev = c
+        out.append(c)
+        new_base.append(base[i])
+        new_end.append(base[i] + 1)
+        runs.append(1)
+    return "".join(out), new_base, new_end, runs
+
+
+def _match_view(folded: FoldedText, join: bool) -> MatchView:
+    text, base = folded.text, None
+    if join:
+        text, base = _delete(text, base, _SPACED_LETTERS_RE, whole=True)
+        text, base = _delete(text, base, _INNER_SEPARATOR_RE, whole=False)
+    text = _SEPARATOR_RE.sub(" ", _leet(text))  # 1:1 again
+    text, base, base_end, runs = _squeeze(text, base)
+    return MatchView(folded, text, base, base_end, runs, join)
+
+
+def normalize(text: str, *, join: bool = False) -> MatchView:
+    """Return the match view of ``text``.
+
+    ``join=False`` gives the plain view (words stay apart); ``join=True`` also joins letters separated
+    by dots/spaces/underscores and removes separators inside words. The lexicon matches both views.
+    """
+    return _match_view(fold(text), join)
+
+
+def needs_join(folded: FoldedText) -> bool:
+    """Whether the joined view can differ from the plain one (saves a second pass on most texts)."""
+    return bool(_SPACED_LETTERS_RE.search(folded.text) or _INNER_SEPARATOR_RE.search(folded.text))
+
+
+def match_views(text: str) -> tuple[FoldedText, list[MatchView]]:
+    """The folded view plus every match view worth scanning (plain, and joined when it differs)."""
+    folded = fold(text)
+    views = [_match_view(folded, False)]
+    if needs_join(folded):
+        views.append(_match_view(folded, True))
+    return folded, views
+
+
+def camel_boundaries(original: str) -> set[int]:
+    """Original offsets where a ``#CamelCase`` hashtag starts a new word (lower -> upper transition)."""
+    out: set[int] = set()
+    for m in _HASHTAG_RE.finditer(original):
+        tag = m.group()
+        for k in range(1, len(tag)):
+            if tag[k].isupper() and tag[k - 1].islower():
+                out.add(m.start() + k)
+    return out
+
+
+_HASHTAG_RE = re.compile(r"#[^\s#]+")
+
+
+def hashtags(original: str) -> list[tuple[int, int]]:
+    """Original ``[start, end)`` ranges of hashtags (without the ``#``)."""
+    return [(m.start() + 1, m.end()) for m in _HASHTAG_RE.finditer(original) if m.end() > m.start() + 1]

@@ -1,0 +1,169 @@
+"""Item-level scoring of text signals, driven by a configuration file rather than code.
+
+Why combinations: single indicator words are everywhere in ordinary life ("my kid", "nude palette",
+"commission open"); what marks abuse promotion is their *co-occurrence* in one item. So each category
+gets a strength (noisy-or of its counted signals, field-weighted), and named combinations of categories
+set the level. Every fired combination becomes a human-readable reason.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Iterable
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from bastion.model import Signal
+from bastion.text.errors import InvalidLexicon
+
+__all__ = ["Combination", "ScoringConfig", "Score", "load_scoring_config", "default_scoring_config", "score_signals", "LEVELS"]
+
+LEVELS: tuple[str, ...] = ("none", "low", "medium", "high", "critical")
+
+
+class Combination(BaseModel):
+    """A named co-occurrence of categories that sets a minimum score."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    all: tuple[str, ...] = ()
+    any: tuple[str, ...] = ()
+    score: float = Field(ge=0.0, le=1.0)
+    reason: str = ""
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> "Combination":
+        if not self.all and not self.any:
+            raise ValueError(f"combination {self.name!r} needs 'all' or 'any' categories")
+        return self
+
+
+class ScoringConfig(BaseModel):
+    """Weights, thresholds and combinations; loaded from YAML (``lexicons/scoring.yaml`` by default)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    version: int = 1
+    field_weights: dict[str, float]
+    min_strength: float = Field(0.5, ge=0.0, le=1.0)
+    levels: dict[str, float]
+    solo: dict[str, float] = {}
+    combinations: tuple[Combination, ...] = ()
+
+    @field_validator("levels")
+    @classmethod
+    def _levels(cls, v: dict[str, float]) -> dict[str, float]:
+        need = list(LEVELS[1:])
+        if sorted(v) != sorted(need):
+            raise ValueError(f"levels must define exactly {need}")
+        values = [v[k] for k in need]
+        if values != sorted(values) or not all(0.0 < x <= 1.0 for x in values):
+            raise ValueError("level thresholds must be increasing and in (0, 1]")
+        return v
+
+    @field_validator("field_weights")
+    @classmethod
+    def _fields(cls, v: dict[str, float]) -> dict[str, float]:
+        if any(not 0.0 <= w <= 1.0 for w in v.values()):
+            raise ValueError("field weights must be in [0, 1]")
+        return v
+
+    def level_of(self, score: float) -> str:
+        level = "none"
+        for name in LEVELS[1:]:
+            if score >= self.levels[name]:
+                level = name
+        return level
+
+
+def load_scoring_config(path: str | Path) -> ScoringConfig:
+    """Load and validate a scoring file; raises :class:`InvalidLexicon` with every problem."""
+    p = Path(path)
+    try:
+        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise InvalidLexicon([(str(p), "file", f"cannot read scoring config: {exc}")]) from exc
+    return _validate(data, str(p))
+
+
+def _validate(data: object, where: str) -> ScoringConfig:
+    try:
+        return ScoringConfig.model_validate(data)
+    except ValidationError as exc:
+        raise InvalidLexicon(
+            [(where, ".".join(str(x) for x in err["loc"]) or "top", err["msg"]) for err in exc.errors()]
+        ) from exc
+
+
+@lru_cache(maxsize=1)
+def default_scoring_config() -> ScoringConfig:
+    """The shipped scoring configuration, loaded once per process."""
+    ref = resources.files("bastion.text").joinpath("lexicons", "scoring.yaml")
+    return _validate(yaml.safe_load(ref.read_text(encoding="utf-8")), str(ref))
+
+
+@dataclass(frozen=True, slots=True)
+class Score:
+    score: float
+    level: str
+    strengths: dict[str, float]
+    fired: tuple[str, ...]
+    reasons: tuple[str, ...]
+
+
+def _fmt(s: Signal) -> str:
+    where = f" in {s.field}" if s.field else ""
+    return f"{s.category} {s.term!r}{where}"
+
+
+def score_signals(signals: Iterable[Signal], config: ScoringConfig) -> Score:
+    """Score counted signals. Signals whose field weight is 0 (``negative_prompt``) add nothing."""
+    remaining: dict[str, float] = {}
+    best_by_cat: dict[str, Signal] = {}
+    for s in signals:
+        fw = config.field_weights.get(s.field or "body", 1.0)
+        w = max(0.0, min(1.0, s.weight * fw))
+        if w <= 0:
+            continue
+        remaining[s.category] = remaining.get(s.category, 1.0) * (1.0 - w)
+        cur = best_by_cat.get(s.category)
+        if cur is None or s.weight > cur.weight:
+            best_by_cat[s.category] = s
+    strengths = {c: round(1.0 - r, 4) for c, r in remaining.items()}
+
+    reasons: list[str] = []
+    score = 0.0
+    solo_cat = None
+    for c, st in strengths.items():
+        v = st * config.solo.get(c, 0.0)
+        if v > score:
+            score, solo_cat = v, c
+    if solo_cat is not None:
+        reasons.append(f"strongest single indicator: {_fmt(best_by_cat[solo_cat])} (strength {strengths[solo_cat]:.2f})")
+
+    fired: list[str] = []
+    present = {c for c, st in strengths.items() if st >= config.min_strength}
+    for combo in config.combinations:
+        if not all(c in present for c in combo.all):
+            continue
+        hit_any = [c for c in combo.any if c in present]
+        if combo.any and not hit_any:
+            continue
+        fired.append(combo.name)
+        cats = list(combo.all) + hit_any[:1]
+        evidence = ", ".join(_fmt(best_by_cat[c]) for c in cats)
+        reasons.append(f"{combo.name}: {combo.reason or ' + '.join(cats)} [{evidence}]")
+        score = max(score, combo.score)
+    level = config.level_of(score)
+    if fired:
+        # The strongest combination first: it is the one that set the level.
+        order = {c.name: c.score for c in config.combinations}
+        head = [r for r in reasons if not r.startswith("strongest single")]
+        head.sort(key=lambda r: -order.get(r.split(":", 1)[0], 0.0))
+        reasons = head + [r for r in reasons if r.startswith("strongest single")]
+    return Score(round(score, 4), level, strengths, tuple(fired), tuple(reasons))
