@@ -84,3 +84,15 @@ def test_small_images_are_not_checked_and_say_so():
 def test_non_rgb_input_is_refused_gracefully():
     res = detect(np.zeros((300, 300), np.uint8))
     assert not res.checked and res.note
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.float32])
+def test_fast_haar_band_is_bit_identical_to_pywavelets(dtype):
+    from bastion.media.provenance.watermark import haar_approximation, haar_approximation_reference
+
+    rng = np.random.default_rng(7)
+    for _ in range(40):
+        h, w = (int(v) * 2 for v in rng.integers(4, 120, 2))
+        x = rng.integers(0, 256, (h, w)).astype(dtype) if dtype == np.uint8 else rng.uniform(-150, 300, (h, w)).astype(dtype)
+        fast, ref = haar_approximation(x), haar_approximation_reference(x)
+        assert fast.dtype == ref.dtype and np.array_equal(fast, ref)

@@ -71,11 +71,34 @@ class WatermarkResult:
         return d
 
 
+_HAAR = 0.7071067811865476  # pywt's Haar low-pass coefficient, 1/sqrt(2)
+
+
+def haar_approximation(x: np.ndarray) -> np.ndarray:
+    """The approximation band of ``pywt.dwt2(x, "haar")``, bit for bit, about 5x faster.
+
+    pywt filters axis 0 then axis 1 with two equal taps, in float32 for float32 input and float64
+    otherwise; doing the same multiplications in the same order gives identical floats (tested against
+    pywt), which matters because the decoder thresholds ``value % 36`` and a last-bit difference can
+    flip a bit that sits exactly on the threshold.
+    """
+    dtype = np.float32 if x.dtype == np.float32 else np.float64
+    c = dtype(_HAAR)
+    x = x.astype(dtype, copy=False)
+    rows = c * x[0::2, :] + c * x[1::2, :]
+    return c * rows[:, 0::2] + c * rows[:, 1::2]
+
+
+def haar_approximation_reference(x: np.ndarray) -> np.ndarray:
+    """The same band computed by PyWavelets: the trivial reference the fast version is tested against."""
+    return pywt.dwt2(x, "haar")[0]
+
+
 def block_scores(bgr: np.ndarray) -> np.ndarray:
     """Per-block 0/1 scores of the dwtDct scheme, in the encoder's block order. ``bgr`` is uint8 or float32."""
     rows, cols = bgr.shape[:2]
     yuv = cv2.cvtColor(bgr, cv2.COLOR_BGR2YUV)
-    ca1, _ = pywt.dwt2(yuv[: rows // 4 * 4, : cols // 4 * 4, 1], "haar")
+    ca1 = haar_approximation(yuv[: rows // 4 * 4, : cols // 4 * 4, 1])
     nr, nc = ca1.shape[0] // BLOCK, ca1.shape[1] // BLOCK
     blocks = ca1[: nr * BLOCK, : nc * BLOCK].reshape(nr, BLOCK, nc, BLOCK).transpose(0, 2, 1, 3).reshape(-1, BLOCK * BLOCK)
     pos = np.argmax(np.abs(blocks[:, 1:]), axis=1) + 1
