@@ -9,6 +9,7 @@ Then all texts of an item are scored together, so "minor" in a title and "sexual
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, replace
 from typing import Any, Iterable
 
@@ -18,7 +19,7 @@ from bastion.text.detectors.commerce import find_commerce
 from bastion.text.detectors.contacts import find_contacts
 from bastion.text.errors import InvalidText, UnknownField
 from bastion.text.lexicon import Lexicon, default_lexicon
-from bastion.text.normalize import match_views
+from bastion.text.normalize import fold, may_need_join, plain_text_unsqueezed, views_of
 from bastion.text.score import ScoringConfig, default_scoring_config, score_signals
 
 __all__ = ["FIELDS", "TextResult", "analyze", "analyze_item"]
@@ -27,6 +28,8 @@ __all__ = ["FIELDS", "TextResult", "analyze", "analyze_item"]
 FIELDS: tuple[str, ...] = ("title", "tag", "body", "comment", "prompt", "negative_prompt", "message")
 
 # Detector categories a benign context may cancel (contacts and payments stay whatever surrounds them).
+# Characters that make the pattern detectors worth running (words are hinted by the lexicon automaton).
+_DETECTOR_CHARS = re.compile(r"[\d@/$€£¥₹₽₩₺#]")
 _CANCELLABLE = frozenset({"minor", "sexual", "trade", "coded", "price"})
 
 
@@ -70,14 +73,20 @@ def _text_signals(
     index: int, field_name: str, text: str, lexicon: Lexicon, language: str | None, counted: bool
 ) -> tuple[list[Signal], list[Signal]]:
     """Signals and suppressed signals of one text (before item-level context checks)."""
-    folded, views = match_views(text)
+    folded = fold(text)
+    plain = plain_text_unsqueezed(folded)
+    any_hit, hints, squeezed = lexicon.quick_scan(plain)
+    lexicon_hits = []
+    if any_hit or field_name == "tag" or "#" in text or may_need_join(folded, squeezed):
+        lexicon_hits = lexicon.find(text, views_of(folded), all_hashtag=field_name == "tag")
+    chars = _DETECTOR_CHARS.search(folded.text) is not None
     base_ev: dict[str, Any] = {"text_index": index}
     if not counted:
         base_ev["counted"] = False
     signals: list[Signal] = []
     benign: list[tuple[tuple[int, int], str]] = []
     strict_hits = []
-    for h in lexicon.find(text, views, all_hashtag=field_name == "tag"):
+    for h in lexicon_hits:
         e = h.entry
         if e.category == "benign":
             benign.append((h.span, e.term))
@@ -91,13 +100,13 @@ def _text_signals(
         signals.append(sig)
         if e.strict:
             strict_hits.append(sig)
-    for a in find_ages(folded):
+    for a in find_ages(folded) if chars or "age" in hints else ():
         ev = {**base_ev, "rule": f"age:{a.kind}", "age": a.age, "matched": text[a.span[0] : a.span[1]]}
         signals.append(Signal("text", "minor", a.weight, a.value, a.value, a.span, a.language, field_name, ev))
-    for c in find_contacts(folded):
+    for c in find_contacts(folded) if chars or "contact" in hints else ():
         ev = {**base_ev, "rule": f"contact:{c.kind}", "matched": text[c.span[0] : c.span[1]]}
         signals.append(Signal("text", c.category, c.weight, c.kind, c.value, c.span, None, field_name, ev))
-    for m in find_commerce(folded):
+    for m in find_commerce(folded) if chars or "commerce" in hints else ():
         ev = {**base_ev, "rule": f"commerce:{m.kind}", "matched": text[m.span[0] : m.span[1]], **m.evidence}
         signals.append(Signal("text", m.category, m.weight, m.kind, m.value, m.span, None, field_name, ev))
 
@@ -125,14 +134,27 @@ def _text_signals(
 
 
 def _dedupe(signals: list[Signal]) -> list[Signal]:
-    """One signal per (category, span): the same word in several languages' lists counts once."""
+    """One signal per (category, span): the same word in several languages' lists counts once, and a
+    hit inside a longer hit of the same category ("dm" inside "dm me") gives way to the longer one."""
+    if len(signals) < 2:
+        return signals
     best: dict[tuple[str, tuple[int, int] | None], Signal] = {}
     for s in signals:
         k = (s.category, s.span)
         cur = best.get(k)
         if cur is None or s.weight > cur.weight:
             best[k] = s
-    return list(best.values())
+    out = list(best.values())
+    return [
+        s
+        for s in out
+        if s.span is None
+        or not any(
+            o is not s and o.category == s.category and o.span is not None
+            and o.span[0] <= s.span[0] and s.span[1] <= o.span[1] and o.span != s.span
+            for o in out
+        )
+    ]
 
 
 def analyze_item(
@@ -149,16 +171,18 @@ def analyze_item(
     """
     lexicon = lexicon if lexicon is not None else default_lexicon()
     config = config if config is not None else default_scoring_config()
-    pairs = list(texts)
+    pairs = texts if isinstance(texts, (list, tuple)) else list(texts)
     for f, t in pairs:
         _check(f, t)
+    weights = config.field_weights
     signals: list[Signal] = []
     suppressed: list[Signal] = []
     for i, (f, t) in enumerate(pairs):
-        counted = config.field_weights.get(f, 1.0) > 0
-        s, sup = _text_signals(i, f, t, lexicon, language, counted)
+        s, sup = _text_signals(i, f, t, lexicon, language, weights.get(f, 1.0) > 0)
         signals.extend(s)
         suppressed.extend(sup)
+    if not signals and not suppressed:
+        return TextResult([], 0.0, "none", [])
 
     # Item-level context: a `needs` term counts only next to a counted signal of a needed category.
     counted_cats = {s.category for s in signals if s.evidence.get("counted", True)}
@@ -170,7 +194,7 @@ def analyze_item(
         else:
             final.append(s)
     final.sort(key=lambda s: (s.evidence.get("text_index", 0), s.span or (0, 0)))
-    result = score_signals((s for s in final if s.evidence.get("counted", True)), config)
+    result = score_signals([s for s in final if s.evidence.get("counted", True)], config)
     reasons = list(result.reasons)
     not_counted = [s for s in final if not s.evidence.get("counted", True)]
     if not_counted:

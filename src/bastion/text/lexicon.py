@@ -41,7 +41,7 @@ import ahocorasick
 import yaml
 
 from bastion.text.errors import InvalidLexicon
-from bastion.text.normalize import FoldedText, MatchView, fold, hashtags, normalize
+from bastion.text.normalize import FoldedText, MatchView, fold, hashtags, normalize, squeeze_at
 
 __all__ = [
     "LexiconEntry",
@@ -62,6 +62,21 @@ KNOWN_CATEGORIES: frozenset[str] = frozenset(
 )
 # The C loader is ~10x faster; fall back to the pure-Python one where libyaml is missing.
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+# Characters the fast text can contain doubled (lower-case letters except 'l', kept digits, '+', space).
+_DOUBLE_ALPHABET = "abcdefghijkmnopqrstuvwxyz2369+ "
+#: Substrings (in fast-text form: leetspeak applied, punctuation as spaces) that make a detector worth
+#: running even without a digit or one of the characters @ / $ #. Only a speed guard: a false hint costs
+#: one detector run, a missing one would lose a detection, so the lists are generous.
+DETECTOR_HINTS: dict[str, tuple[str, ...]] = {
+    "contact": ("teiegram", "whatsap", "whatsapp", "threema", "wickr", "kik", "snap", "session", "signai",
+                " tg ", "wire", "eiement", "skype", "iine", " dot ", "onion", "mega",
+                "discord", "mediafire", "gofiie"),
+    "commerce": ("paypai", "cash", "venmo", "ko fi", "coffee", "patreon", "gumroad", "fanbox", "boosty",
+                 "subscribestar", "set", "pack", "vid", "pic", "photo", "foider", "gb", "iink", "paket", "iot",
+                 "tier", "セット", "パック", "枚"),
+    "age": ("year", "yo ", "y o", "ans", "anos", "jahr", "grade", "kiasse", "歳", "才", "さい", "年生",
+            "aged", "age ", "小", "中"),
+}
 _CATEGORY_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 _LANGUAGE_RE = re.compile(r"^(?:[a-z]{2,3}|und)$")
 _MATCH_KINDS = ("word", "substring")
@@ -140,27 +155,66 @@ class Lexicon:
         return Lexicon(tuple(table.values()), stop, self.sources + other.sources)
 
     def _build(self) -> None:
+        """Compile the automata.
+
+        The main automaton also carries two kinds of helper keys so one pass over the fast text answers
+        every cheap question: doubled characters ("ee": does the text need squeezing?) and detector hint
+        words ("telegram", "paypal", "years": is it worth running a detector?). Their values have no
+        entries and are ignored by :meth:`find`.
+        """
         main = ahocorasick.Automaton()
         tags = ahocorasick.Automaton()
-        main_values: dict[str, list[LexiconEntry]] = {}
+        values: dict[str, list[Any]] = {}  # key -> [entries, double, hints]
         tag_values: dict[str, list[LexiconEntry]] = {}
         for e in self.entries:
             if e.weight == 0:
                 continue
             if e.category != "vocab":  # segmentation words only help inside hashtags
                 k = f" {e.key} " if e.match == "word" else e.key
-                main_values.setdefault(k, []).append(e)
+                values.setdefault(k, [[], False, set()])[0].append(e)
             tag_values.setdefault(e.key, []).append(e)
-        for k, v in main_values.items():
-            main.add_word(k, (len(k), k.startswith(" ") and k.endswith(" ") and len(k) > 2, tuple(v)))
+        for c in _DOUBLE_ALPHABET:
+            values.setdefault(c + c, [[], False, set()])[1] = True
+        for group, words in DETECTOR_HINTS.items():
+            for w in words:
+                values.setdefault(w, [[], False, set()])[2].add(group)
+        for k, (entries, double, hints) in values.items():
+            word = bool(entries) and entries[0].match == "word"
+            main.add_word(k, (len(k), word, tuple(entries), double, frozenset(hints)))
         for k, v in tag_values.items():
             tags.add_word(k, (len(k), tuple(v)))
-        if main_values:
-            main.make_automaton()
+        main.make_automaton()
         if tag_values:
             tags.make_automaton()
-        self._main = main if main_values else None
+        self._main = main
         self._tags = tags if tag_values else None
+
+    def quick_scan(self, plain_unsqueezed: str) -> tuple[bool, frozenset[str], str]:
+        """One or two automaton passes over the fast (map-free) plain text.
+
+        Returns (whether any lexicon key matched, detector hint groups seen, the squeezed text).
+        """
+        self.prepare()
+        padded = f" {plain_unsqueezed} "
+        hit = False
+        doubles: list[int] = []
+        hints: set[str] = set()
+        for end, (_length, _word, entries, double, h) in self._main.iter(padded):
+            if entries:
+                hit = True
+            if double:
+                doubles.append(end)
+            if h:
+                hints |= h
+        if not doubles:
+            return hit, frozenset(hints), plain_unsqueezed
+        squeezed = squeeze_at(padded, doubles)[1:-1]
+        hit = False
+        for _end, (_length, _word, entries, _double, _h) in self._main.iter(f" {squeezed} "):
+            if entries:
+                hit = True
+                break
+        return hit, frozenset(hints), squeezed
 
     def prepare(self) -> "Lexicon":
         """Build the automata now (they are built on first use otherwise)."""
@@ -187,7 +241,9 @@ class Lexicon:
             how = "joined" if view.joined else "plain"
             if self._main is not None:
                 padded = f" {view.text} "
-                for end, (length, word, entries) in self._main.iter(padded):
+                for end, (length, word, entries, _double, _hints) in self._main.iter(padded):
+                    if not entries:
+                        continue
                     if word:
                         start, stop = end - length + 1, end - 1  # view coordinates, pads excluded
                     else:

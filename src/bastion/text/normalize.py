@@ -33,6 +33,7 @@ __all__ = [
     "normalize",
     "camel_boundaries",
     "match_views",
+    "views_of",
     "hashtags",
     "needs_join",
     "INVISIBLE",
@@ -282,10 +283,15 @@ def needs_join(folded: FoldedText) -> bool:
 def match_views(text: str) -> tuple[FoldedText, list[MatchView]]:
     """The folded view plus every match view worth scanning (plain, and joined when it differs)."""
     folded = fold(text)
+    return folded, views_of(folded)
+
+
+def views_of(folded: FoldedText) -> list[MatchView]:
+    """Every match view of a folded text worth scanning (plain, and joined when it differs)."""
     views = [_match_view(folded, False)]
     if needs_join(folded):
         views.append(_match_view(folded, True))
-    return folded, views
+    return views
 
 
 def camel_boundaries(original: str) -> set[int]:
@@ -305,3 +311,57 @@ _HASHTAG_RE = re.compile(r"#[^\s#]+")
 def hashtags(original: str) -> list[tuple[int, int]]:
     """Original ``[start, end)`` ranges of hashtags (without the ``#``)."""
     return [(m.start() + 1, m.end()) for m in _HASHTAG_RE.finditer(original) if m.end() > m.start() + 1]
+
+
+# --- fast path -----------------------------------------------------------------------------------
+# Most texts match nothing. These functions compute the plain match-view *text* with C-level string
+# operations and no offset maps, so a text is only mapped character by character when something hit.
+# They must agree exactly with `_match_view(fold(t), join=False).text` (a property test checks it).
+
+_ASCII_TABLE = bytes(
+    (
+        c
+        if chr(c).isalnum() or chr(c) == "+"
+        else 0x20
+    )
+    for c in range(128)
+).translate(bytes.maketrans(b"013457", b"oieast")).translate(bytes.maketrans(b"8l", b"bi")) + bytes(
+    range(128, 256)
+)
+_FAST_INNER_RE = re.compile(r"[a-z][._*\-~]+[a-z]")
+_FAST_SPACED_RE = re.compile(r" [^ ] [^ ] [^ ] ")
+
+
+def plain_text_unsqueezed(folded: FoldedText) -> str:
+    """The plain match-view text before squeezing (leetspeak mapped, separators turned into spaces)."""
+    t = folded.text
+    if "@" in t or "$" in t or "!" in t or "|" in t:
+        t = _LEET_SYMBOL_RE.sub(lambda m: _LEET_SYMBOLS[m.group()], t)
+    if t.isascii():
+        return t.encode("ascii").translate(_ASCII_TABLE).decode("ascii")
+    return _SEPARATOR_RE.sub(" ", t.translate(_LEET_DIGITS).translate(_SKELETON))
+
+
+def squeeze_at(text: str, ends: list[int]) -> str:
+    """Delete the characters at ``ends`` (second characters of doubled pairs, any order, duplicates ok)."""
+    out: list[str] = []
+    last = 0
+    for i in sorted(set(ends)):
+        out.append(text[last:i])
+        last = i + 1
+    out.append(text[last:])
+    return "".join(out)
+
+
+def squeeze_text(text: str) -> str:
+    """Squeeze runs of a repeated character (no maps)."""
+    return _SQUEEZE_RE.sub(r"\1", text)
+
+
+def may_need_join(folded: FoldedText, squeezed_plain: str) -> bool:
+    """Cheap, conservative version of :func:`needs_join` (False means the joined view cannot differ)."""
+    t = folded.text
+    if t.isascii():
+        inner = ("." in t or "_" in t or "*" in t or "-" in t or "~" in t) and _FAST_INNER_RE.search(t) is not None
+        return inner or _FAST_SPACED_RE.search(f" {squeezed_plain} ") is not None
+    return needs_join(folded)

@@ -116,6 +116,9 @@ class Score:
     reasons: tuple[str, ...]
 
 
+_EMPTY = Score(0.0, "none", {}, (), ())
+
+
 def _fmt(s: Signal) -> str:
     where = f" in {s.field}" if s.field else ""
     return f"{s.category} {s.term!r}{where}"
@@ -123,6 +126,9 @@ def _fmt(s: Signal) -> str:
 
 def score_signals(signals: Iterable[Signal], config: ScoringConfig) -> Score:
     """Score counted signals. Signals whose field weight is 0 (``negative_prompt``) add nothing."""
+    signals = list(signals)
+    if not signals:
+        return _EMPTY
     remaining: dict[str, float] = {}
     best_by_cat: dict[str, Signal] = {}
     for s in signals:
