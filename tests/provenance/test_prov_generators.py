@@ -385,3 +385,24 @@ def test_plain_image_has_no_provenance_and_no_signals():
     r = inspect_bytes(png_with_text({}), settings=ProvenanceSettings(decode_pixels=False))
     assert r.provenances == [] and r.signals() == [] and not r.ai_generated and r.notes == [
         "pixels not decoded (decode_pixels is off): watermark and stealth not checked"]
+
+
+# --- Easy Diffusion ------------------------------------------------------------------------------
+
+
+def test_easydiffusion_png_keys_not_mistaken_for_comfyui():
+    keys = {"prompt": POSITIVE, "negative_prompt": NEGATIVE, "seed": "2468", "use_stable_diffusion_model": "sd-v1-5",
+            "num_inference_steps": "25", "guidance_scale": "7.5", "sampler_name": "euler_a", "width": "512",
+            "height": "640", "use_lora_model": "paintstyle", "lora_alpha": "0.5"}
+    r = inspect_bytes(png_with_text(keys), settings=META_ONLY)
+    assert [p.family for p in r.provenances] == ["easydiffusion"]
+    assert r.notes == []
+    p = r.provenances[0]
+    assert p.positive_prompts == [POSITIVE] and p.negative_prompts == [NEGATIVE]
+    assert (p.seed, p.steps, p.cfg, p.sampler, p.model, p.width, p.height) == (2468, 25, 7.5, "euler_a", "sd-v1-5", 512, 640)
+    assert [(lr.name, lr.weight) for lr in p.loras] == [("paintstyle", 0.5)]
+
+
+def test_filename_prefixes_notes():
+    r = inspect_bytes(png_with_text({"invokeai_metadata": "[1, 2"}), filename="upload-17.png", settings=META_ONLY)
+    assert r.notes and all(n.startswith("upload-17.png: ") for n in r.notes)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import zlib
 
 import pytest
@@ -142,8 +143,9 @@ def test_fuzzed_damage_never_raises(garbage, position, fmt):
     pos = min(position, len(base))
     damaged = base[:pos] + garbage + base[pos + len(garbage):]
     report = inspect_bytes(damaged, settings=ProvenanceSettings(decode_pixels=True))
-    report.to_dict()
-    report.signals()
+    json.dumps(report.to_dict())
+    for s in report.signals():
+        json.dumps(s.to_dict())
     assert isinstance(report.notes, list)
 
 

@@ -96,3 +96,10 @@ def test_fast_haar_band_is_bit_identical_to_pywavelets(dtype):
         x = rng.integers(0, 256, (h, w)).astype(dtype) if dtype == np.uint8 else rng.uniform(-150, 300, (h, w)).astype(dtype)
         fast, ref = haar_approximation(x), haar_approximation_reference(x)
         assert fast.dtype == ref.dtype and np.array_equal(fast, ref)
+
+
+def test_images_larger_than_generators_write_are_not_checked():
+    buf = io.BytesIO()
+    Image.fromarray(np.tile(rgb("cat_sdxl_rgb.png"), (2, 2, 1))).save(buf, "PNG")
+    r = inspect_bytes(buf.getvalue(), settings=ProvenanceSettings(max_watermark_pixels=400 * 400))
+    assert not r.watermark.checked and any("larger than generators write" in n for n in r.notes)

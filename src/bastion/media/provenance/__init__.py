@@ -2,7 +2,7 @@
 watermarks and stealth PNG info, read as pure functions from a file's bytes.
 
 Entry point: :func:`inspect_bytes`. One module per family (``a1111``, ``comfyui``, ``novelai``,
-``invokeai``, ``fooocus``, ``swarmui``, ``xmp`` for Draw Things, ``generic``), plus ``raw`` (the metadata
+``invokeai``, ``fooocus``, ``swarmui``, ``easydiffusion``, ``xmp`` for Draw Things, ``generic``), plus ``raw`` (the metadata
 reader), ``c2pa``, ``watermark`` and ``stealth``. Metadata and C2PA need no pixel decode; the watermark
 and stealth checks do, and use the caller's decoded image when given one.
 
@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
-from bastion.media.provenance import a1111, comfyui, fooocus, generic, invokeai, novelai, swarmui
+from bastion.media.provenance import a1111, comfyui, easydiffusion, fooocus, generic, invokeai, novelai, swarmui
 from bastion.media.provenance.c2pa import C2paResult, read_c2pa
 from bastion.media.provenance.raw import RawMetadata, TextField, read_metadata
 from bastion.media.provenance.report import ProvenanceReport
@@ -41,6 +41,7 @@ _METADATA_PARSERS: list[tuple[str, Callable[[RawMetadata], ParseResult]]] = [
     ("invokeai", invokeai.parse),
     ("novelai", novelai.parse),
     ("comfyui", comfyui.parse),
+    ("easydiffusion", easydiffusion.parse),
     ("a1111", a1111.parse),
 ]
 
@@ -59,10 +60,11 @@ def inspect_bytes(
     """
     settings = settings or ProvenanceSettings()
     meta = read_metadata(data, max_total_bytes=settings.max_metadata_bytes, max_field_bytes=settings.max_field_bytes)
-    label = f"{filename}: " if filename else ""
-    report = ProvenanceReport(format=meta.format, notes=[label + n for n in meta.notes] if label else list(meta.notes))
-
-    xmp = parse_xmp(meta.xmp) if meta.xmp else XmpInfo()
+    report = ProvenanceReport(format=meta.format, notes=list(meta.notes))
+    try:
+        xmp = parse_xmp(meta.xmp) if meta.xmp else XmpInfo()
+    except Exception as exc:  # deliberate: a hostile XMP packet must not break a scan
+        xmp = XmpInfo(notes=[f"xmp: unreadable ({type(exc).__name__}: {str(exc)[:120]})"])
     report.notes.extend(xmp.notes)
     parsers: list[tuple[str, Callable[[], ParseResult]]] = [(n, (lambda f=f: f(meta))) for n, f in _METADATA_PARSERS]
     parsers.append(("drawthings", lambda: parse_drawthings(xmp)))
@@ -73,7 +75,10 @@ def inspect_bytes(
 
     remote_ref = (xmp.first("dcterms:provenance") or "").strip()
     if settings.c2pa and (meta.has_c2pa_box or meta.format in ("isobmff", "gif", "tiff")):
-        report.c2pa = read_c2pa(data, meta.format, trust_anchors_pem=settings.c2pa_trust_anchors_pem)
+        try:
+            report.c2pa = read_c2pa(data, meta.format, trust_anchors_pem=settings.c2pa_trust_anchors_pem)
+        except Exception as exc:  # deliberate: an unexpected manifest shape must not break a scan
+            report.c2pa = C2paResult(state="Unreadable", notes=[f"c2pa: unreadable ({type(exc).__name__}: {str(exc)[:120]})"])
         if report.c2pa is not None:
             report.notes.extend(report.c2pa.notes)
     if report.c2pa is None and remote_ref:
@@ -87,10 +92,16 @@ def inspect_bytes(
             if settings.stealth:
                 _run_parser("stealth", lambda: _stealth(pixels, settings), report)
             if settings.watermark:
-                rgb = np.ascontiguousarray(pixels[:, :, :3])
-                report.watermark = detect_watermark(rgb)
+                if pixels.shape[0] * pixels.shape[1] > settings.max_watermark_pixels:
+                    report.watermark = WatermarkResult(checked=False, note=(
+                        f"watermark: {pixels.shape[1]}x{pixels.shape[0]} is larger than generators write "
+                        f"(limit {settings.max_watermark_pixels} pixels); not checked"))
+                else:
+                    report.watermark = detect_watermark(np.ascontiguousarray(pixels[:, :, :3]))
                 if report.watermark.note:
                     report.notes.append(report.watermark.note)
+    if filename:
+        report.notes = [f"{filename}: {n}" for n in report.notes]
     return report
 
 

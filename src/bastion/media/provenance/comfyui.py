@@ -84,6 +84,8 @@ _MAX_DEPTH = 64
 def parse(meta: RawMetadata) -> ParseResult:
     notes: list[str] = []
     prompt_field, workflow_field = _find(meta, "prompt"), _find(meta, "workflow")
+    if prompt_field is not None and not prompt_field.value.lstrip().startswith("{"):
+        prompt_field = None  # a plain-text "prompt" key belongs to another tool (e.g. Easy Diffusion)
     if prompt_field is None and workflow_field is None:
         return None, notes
     graph: Graph | None = None

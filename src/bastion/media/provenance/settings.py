@@ -23,3 +23,6 @@ class ProvenanceSettings(BaseModel):
     max_metadata_bytes: int = Field(default=16 * 1024 * 1024, gt=0)
     max_field_bytes: int = Field(default=8 * 1024 * 1024, gt=0)
     max_decode_pixels: int = Field(default=50_000_000, gt=0)
+    #: Generators write at most ~2k x 2k; larger images are upscaled (which destroys the mark anyway),
+    #: and the decode costs ~80 ms per megapixel-ish, so bigger images are not checked (with a note).
+    max_watermark_pixels: int = Field(default=4_194_304, gt=0)
