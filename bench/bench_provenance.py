@@ -39,15 +39,25 @@ def corpus() -> dict[str, bytes]:
     im = photo(1024, 768)
     info = PngImagePlugin.PngInfo()
     info.add_text("parameters", INFOTEXT)
-    buf = io.BytesIO(); im.save(buf, "PNG", pnginfo=info); files["a1111.png"] = buf.getvalue()
+    buf = io.BytesIO()
+    im.save(buf, "PNG", pnginfo=info)
+    files["a1111.png"] = buf.getvalue()
     graph = {str(i): {"class_type": "CLIPTextEncode", "inputs": {"text": f"a red cube {i}"}} for i in range(40)}
     graph["99"] = {"class_type": "KSampler", "inputs": {"positive": ["1", 0], "negative": ["2", 0], "seed": 1}}
     info = PngImagePlugin.PngInfo()
-    info.add_text("prompt", json.dumps(graph)); info.add_text("workflow", json.dumps({"nodes": [], "links": []}))
-    buf = io.BytesIO(); im.save(buf, "PNG", pnginfo=info); files["comfyui.png"] = buf.getvalue()
-    exif = Image.Exif(); exif[0x0131] = "bench"
-    buf = io.BytesIO(); im.save(buf, "JPEG", quality=90, exif=exif.tobytes()); files["plain.jpg"] = buf.getvalue()
-    buf = io.BytesIO(); im.save(buf, "WEBP", quality=85); files["plain.webp"] = buf.getvalue()
+    info.add_text("prompt", json.dumps(graph))
+    info.add_text("workflow", json.dumps({"nodes": [], "links": []}))
+    buf = io.BytesIO()
+    im.save(buf, "PNG", pnginfo=info)
+    files["comfyui.png"] = buf.getvalue()
+    exif = Image.Exif()
+    exif[0x0131] = "bench"
+    buf = io.BytesIO()
+    im.save(buf, "JPEG", quality=90, exif=exif.tobytes())
+    files["plain.jpg"] = buf.getvalue()
+    buf = io.BytesIO()
+    im.save(buf, "WEBP", quality=85)
+    files["plain.webp"] = buf.getvalue()
     return files
 
 
@@ -96,11 +106,14 @@ def unmarked_images(rng: np.random.Generator) -> list[tuple[str, np.ndarray]]:
         yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
         kind = i % 8
         if kind == 0:  # linear gradient, random angle and colours
-            a = rng.uniform(0, np.pi); t = (np.cos(a) * xx + np.sin(a) * yy); t = (t - t.min()) / (np.ptp(t) + 1e-6)
+            a = rng.uniform(0, np.pi)
+            t = (np.cos(a) * xx + np.sin(a) * yy)
+            t = (t - t.min()) / (np.ptp(t) + 1e-6)
             c0, c1 = rng.uniform(0, 255, 3), rng.uniform(0, 255, 3)
             img = c0 + t[..., None] * (c1 - c0)
         elif kind == 1:  # radial gradient
-            r = np.hypot(xx - rng.uniform(0, w), yy - rng.uniform(0, h)); r /= r.max()
+            r = np.hypot(xx - rng.uniform(0, w), yy - rng.uniform(0, h))
+            r /= r.max()
             img = rng.uniform(0, 255, 3) * (1 - r[..., None]) + rng.uniform(0, 255, 3) * r[..., None]
         elif kind == 2:  # shapes on a background
             import cv2
@@ -110,18 +123,21 @@ def unmarked_images(rng: np.random.Generator) -> list[tuple[str, np.ndarray]]:
                 if rng.random() < 0.5:
                     cv2.circle(img, (int(rng.integers(0, w)), int(rng.integers(0, h))), int(rng.integers(10, 120)), colour, -1)
                 else:
-                    p = rng.integers(0, [w, h, w, h]); cv2.rectangle(img, (int(p[0]), int(p[1])), (int(p[2]), int(p[3])), colour, -1)
+                    p = rng.integers(0, [w, h, w, h])
+                    cv2.rectangle(img, (int(p[0]), int(p[1])), (int(p[2]), int(p[3])), colour, -1)
         elif kind == 3:  # uniform noise
             img = rng.uniform(0, 255, (h, w, 3))
         elif kind == 4:  # smooth noise
             import cv2
             img = cv2.GaussianBlur(rng.uniform(0, 255, (h, w, 3)).astype(np.float32), (0, 0), float(rng.uniform(2, 12)))
         elif kind == 5:  # checkerboard
-            s = int(rng.integers(4, 64)); img = (((xx // s + yy // s) % 2)[..., None] * rng.uniform(0, 255, 3))
+            s = int(rng.integers(4, 64))
+            img = (((xx // s + yy // s) % 2)[..., None] * rng.uniform(0, 255, 3))
         elif kind == 6:  # solid colour (degenerate: every block reads the same bit)
             img = np.full((h, w, 3), rng.uniform(0, 255, 3))
         else:  # sine pattern
-            f = rng.uniform(0.01, 0.3, 2); img = 127.5 + 127.5 * np.sin(f[0] * xx + f[1] * yy)[..., None] * np.array([1, 0.6, 0.3])
+            f = rng.uniform(0.01, 0.3, 2)
+            img = 127.5 + 127.5 * np.sin(f[0] * xx + f[1] * yy)[..., None] * np.array([1, 0.6, 0.3])
         imgs.append((f"generated-{kind}-{i}", np.clip(img, 0, 255).astype(np.uint8)))
     samples = {n: getattr(skdata, n)() for n in ("coffee", "chelsea", "rocket", "hubble_deep_field", "immunohistochemistry",
                                                  "colorwheel", "retina", "moon", "coins", "brick", "grass", "gravel",
@@ -145,7 +161,8 @@ def unmarked_images(rng: np.random.Generator) -> list[tuple[str, np.ndarray]]:
 
 
 def jpeg(arr: np.ndarray, q: int) -> np.ndarray:
-    buf = io.BytesIO(); Image.fromarray(arr).save(buf, "JPEG", quality=q)
+    buf = io.BytesIO()
+    Image.fromarray(arr).save(buf, "JPEG", quality=q)
     return np.asarray(Image.open(buf).convert("RGB"))
 
 
@@ -157,7 +174,9 @@ def false_positives() -> dict:
     hits = 0
     times = []
     for name, arr in images:
-        t = time.perf_counter(); res = detect(arr); times.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        res = detect(arr)
+        times.append(time.perf_counter() - t)
         hits += bool(res.hits)
         for scheme, h in res.scores.items():
             if scheme not in worst or h.matched > worst[scheme][0]:
@@ -188,7 +207,9 @@ def robustness() -> dict:
 
 
 def _png(a: np.ndarray) -> bytes:
-    buf = io.BytesIO(); Image.fromarray(a).save(buf, "PNG"); return buf.getvalue()
+    buf = io.BytesIO()
+    Image.fromarray(a).save(buf, "PNG")
+    return buf.getvalue()
 
 
 def main() -> None:

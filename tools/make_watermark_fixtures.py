@@ -20,9 +20,8 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
-
 import types
+from pathlib import Path
 
 import cv2
 import numpy as np

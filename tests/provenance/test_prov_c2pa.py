@@ -38,7 +38,7 @@ def _usage(**on: bool) -> x509.KeyUsage:
 
 @pytest.fixture(scope="module")
 def chain():
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     root_key, leaf_key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
     root = (x509.CertificateBuilder().subject_name(_name("Test Root")).issuer_name(_name("Test Root"))
             .public_key(root_key.public_key()).serial_number(x509.random_serial_number())

@@ -5,8 +5,18 @@ from __future__ import annotations
 import json
 
 import pytest
-from prov_builders import (NEGATIVE, POSITIVE, a1111_infotext, exif_bytes, itxt_chunk, jpeg_with_segments,
-                           png_with_text, user_comment_unicode, webp_with_exif, xmp_packet)
+from prov_builders import (
+    NEGATIVE,
+    POSITIVE,
+    a1111_infotext,
+    exif_bytes,
+    itxt_chunk,
+    jpeg_with_segments,
+    png_with_text,
+    user_comment_unicode,
+    webp_with_exif,
+    xmp_packet,
+)
 
 from bastion.media.provenance import ProvenanceSettings, inspect_bytes
 

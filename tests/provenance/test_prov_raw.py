@@ -4,13 +4,25 @@ from __future__ import annotations
 
 import io
 import json
-import zlib
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image
-from prov_builders import (POSITIVE, a1111_infotext, chunk, exif_bytes, gradient, insert_chunks_after_idat, itxt_chunk,
-                           jpeg_with_segments, png_with_text, text_chunk, user_comment_unicode, ztxt_chunk)
+from prov_builders import (
+    POSITIVE,
+    a1111_infotext,
+    chunk,
+    exif_bytes,
+    gradient,
+    insert_chunks_after_idat,
+    itxt_chunk,
+    jpeg_with_segments,
+    png_with_text,
+    text_chunk,
+    user_comment_unicode,
+    ztxt_chunk,
+)
 
 from bastion.media.provenance import ProvenanceSettings, inspect_bytes
 from bastion.media.provenance.raw import decode_user_comment, read_metadata

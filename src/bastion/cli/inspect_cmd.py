@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.console import Console
@@ -25,8 +24,9 @@ _console = Console(highlight=False, soft_wrap=True)
 def inspect_command(
     files: list[Path] = typer.Argument(..., help="Image files to inspect.", exists=False),
     as_json: bool = typer.Option(False, "--json", help="One JSON object per file (JSON Lines)."),
-    no_pixels: bool = typer.Option(False, "--no-pixels", help="Metadata and C2PA only: skip the watermark and stealth checks (no pixel decode)."),
-    trust_anchors: Optional[Path] = typer.Option(None, "--trust-anchors", help="PEM file of trusted C2PA root certificates."),
+    no_pixels: bool = typer.Option(
+        False, "--no-pixels", help="Metadata and C2PA only: skip the watermark and stealth checks (no pixel decode)."),
+    trust_anchors: Path | None = typer.Option(None, "--trust-anchors", help="PEM file of trusted C2PA root certificates."),
 ) -> None:
     """Show AI-generation provenance: generator, prompts, model and seed, C2PA credentials, invisible watermark."""
     anchors = None
@@ -35,7 +35,7 @@ def inspect_command(
             anchors = trust_anchors.read_text()
         except OSError as exc:
             typer.echo(f"error: cannot read trust anchors {trust_anchors}: {exc}", err=True)
-            raise typer.Exit(2)
+            raise typer.Exit(2) from None
     settings = ProvenanceSettings(decode_pixels=not no_pixels, c2pa_trust_anchors_pem=anchors)
     found = failed = False
     for path in files:
@@ -59,7 +59,8 @@ def inspect_command(
 
 def _print_report(name: str, r: ProvenanceReport) -> None:
     p = _console.print
-    verdict = "[bold red]AI-generation trace found[/]" if r.ai_generated else "no AI-generation trace found (absence proves nothing)"
+    verdict = ("[bold red]AI-generation trace found[/]" if r.ai_generated
+               else "no AI-generation trace found (absence proves nothing)")
     p(f"[bold]{escape(name)}[/] ({r.format}): {verdict}")
     for prov in r.provenances:
         p(f"  [bold]{escape(prov.generator)}[/] [dim]({prov.family}{', ' + escape(prov.version) if prov.version else ''})[/]"

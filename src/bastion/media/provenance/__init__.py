@@ -12,18 +12,20 @@ Malformed input never raises: every problem becomes a note on the report and rea
 from __future__ import annotations
 
 import io
-from typing import TYPE_CHECKING, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from bastion.media.provenance import a1111, comfyui, easydiffusion, fooocus, generic, invokeai, novelai, swarmui
 from bastion.media.provenance.c2pa import C2paResult, read_c2pa
-from bastion.media.provenance.raw import RawMetadata, TextField, read_metadata
+from bastion.media.provenance.raw import RawMetadata, read_metadata
 from bastion.media.provenance.report import ProvenanceReport
 from bastion.media.provenance.settings import ProvenanceSettings
 from bastion.media.provenance.stealth import read_stealth
 from bastion.media.provenance.values import LoraRef, ParseResult, Provenance
-from bastion.media.provenance.watermark import WatermarkHit, WatermarkResult, detect as detect_watermark
+from bastion.media.provenance.watermark import WatermarkHit, WatermarkResult
+from bastion.media.provenance.watermark import detect as detect_watermark
 from bastion.media.provenance.xmp import XmpInfo, parse_drawthings, parse_xmp
 
 if TYPE_CHECKING:
@@ -50,7 +52,7 @@ def inspect_bytes(
     data: bytes,
     *,
     filename: str | None = None,
-    image: "Image.Image | None" = None,
+    image: Image.Image | None = None,
     settings: ProvenanceSettings | None = None,
 ) -> ProvenanceReport:
     """Inspect one file's bytes for AI-generation provenance. Never raises on malformed metadata.
@@ -117,7 +119,7 @@ def _run_parser(name: str, run: Callable[[], ParseResult], report: ProvenanceRep
         report.provenances.append(prov)
 
 
-def _pixels(data: bytes, meta: RawMetadata, image: "Image.Image | None", settings: ProvenanceSettings,
+def _pixels(data: bytes, meta: RawMetadata, image: Image.Image | None, settings: ProvenanceSettings,
             report: ProvenanceReport) -> np.ndarray | None:
     """RGB(A) uint8 pixels from the caller's image or our own bounded decode; None (with a note) if unavailable."""
     from PIL import Image
@@ -143,7 +145,7 @@ def _pixels(data: bytes, meta: RawMetadata, image: "Image.Image | None", setting
         return None
 
 
-def _as_array(im: "Image.Image") -> np.ndarray:
+def _as_array(im: Image.Image) -> np.ndarray:
     has_alpha = im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info)
     return np.asarray(im.convert("RGBA" if has_alpha else "RGB"))
 

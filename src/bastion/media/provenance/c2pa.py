@@ -89,7 +89,8 @@ def read_c2pa(data: bytes, fmt: str, *, trust_anchors_pem: str | None = None) ->
         msg = str(exc)
         if "remote" in msg.lower():
             return C2paResult(state="Remote", notes=[f"c2pa: remote manifest not fetched ({msg[:120]})"])
-        return C2paResult(state="Unreadable", notes=[f"c2pa: manifest present but unreadable ({type(exc).__name__}: {msg[:160]})"])
+        return C2paResult(state="Unreadable",
+                          notes=[f"c2pa: manifest present but unreadable ({type(exc).__name__}: {msg[:160]})"])
     if reader is None:
         return None
     try:

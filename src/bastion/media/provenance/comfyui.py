@@ -242,7 +242,7 @@ class _Tracer:
             parts.extend(self.string_value(v, depth + 1, seen))
         return [" ".join(p for p in parts if p.strip())] if parts else []
 
-    def upstream(self, link: Any, want: set[str] | dict[str, Any], through: tuple[str, ...], depth: int = 0) -> list[tuple[str, dict]]:
+    def upstream(self, link: Any, want: set[str], through: tuple[str, ...], depth: int = 0) -> list[tuple[str, dict]]:
         """Nodes of the wanted classes found walking back through the named inputs (e.g. model chain)."""
         found = self.node(link)
         if found is None or depth > _MAX_DEPTH:
@@ -259,10 +259,10 @@ def trace_graph(graph: Graph, where: str) -> Provenance:
     """Trace prompts and parameters through an API-shaped graph."""
     t = _Tracer(graph)
     prov = Provenance(family="comfyui", generator="ComfyUI", evidence="ComfyUI workflow graph")
-    samplers = [(nid, n) for nid, n in sorted(graph.items(), key=lambda kv: _sort_key(kv[0]))
+    samplers = [n for nid, n in sorted(graph.items(), key=lambda kv: _sort_key(kv[0]))
                 if n.get("class_type") in SAMPLERS]
     primary: dict[str, Any] | None = None
-    for nid, n in samplers:
+    for n in samplers:
         inputs = n.get("inputs") or {}
         pos_link, neg_link = inputs.get("positive"), inputs.get("negative")
         guider = t.node(inputs.get("guider"))
@@ -281,7 +281,7 @@ def trace_graph(graph: Graph, where: str) -> Provenance:
             primary = n
     if not samplers:
         # No sampler we know: fall back to text encoders, marked as unplaced (neither side is known).
-        for nid, n in graph.items():
+        for n in graph.values():
             if n.get("class_type") in TEXT_ENCODERS:
                 for name in TEXT_ENCODERS[n["class_type"]]:
                     for text in t.string_value((n.get("inputs") or {}).get(name), 0, set()):

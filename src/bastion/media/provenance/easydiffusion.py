@@ -8,7 +8,8 @@ Its ``prompt`` key clashes with ComfyUI's; the two are told apart by content (Co
 from __future__ import annotations
 
 import json
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from bastion.media.provenance.raw import RawMetadata
 from bastion.media.provenance.values import LoraRef, ParseResult, Provenance, add_prompt, to_float, to_int, to_str

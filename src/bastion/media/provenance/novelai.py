@@ -7,7 +7,8 @@ captions) and the negative in ``v4_negative_prompt``; we read both shapes.
 from __future__ import annotations
 
 import json
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from bastion.media.provenance.raw import RawMetadata
 from bastion.media.provenance.values import ParseResult, Provenance, add_prompt, to_float, to_int, to_str

@@ -441,7 +441,7 @@ def _read_jpeg(data: bytes, meta: RawMetadata, budget: _Budget) -> None:
                 text, _ = decode_text(seg.rstrip(b"\x00"))
                 meta.fields.append(TextField("Comment", text, "jpeg:COM"))
         pos += 2 + max(length, 2)
-    for guid, parts in ext_xmp.items():
+    for parts in ext_xmp.values():
         meta.xmp.append(decode_text(b"".join(parts[k] for k in sorted(parts)))[0])
 
 

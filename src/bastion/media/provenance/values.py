@@ -8,8 +8,9 @@ are kept apart from the start so nothing downstream can mistake an exclusion for
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 #: A parser reads raw metadata and returns what it found (or None) plus notes about malformed input.
 ParseResult = tuple["Provenance | None", list[str]]
