@@ -112,9 +112,11 @@ def _text_signals(
 
     suppressed: list[Signal] = []
     kept: list[Signal] = []
-    text_language = language
-    if strict_hits and text_language is None:
-        text_language = lexicon.guess_language(folded)
+    # Strict terms: the guessed language of this very text wins; a declared language is the fallback
+    # when the guess is unsure (a German platform's users also write English sentences).
+    text_language = None
+    if strict_hits:
+        text_language = lexicon.guess_language(folded) or language
     for s in signals:
         why = None
         if s.category in _CANCELLABLE and s.span is not None:
@@ -124,8 +126,6 @@ def _text_signals(
                     break
         if why is None and s.evidence.get("strict") and text_language is not None and text_language != s.language:
             why = f"term of language {s.language!r} in a text read as {text_language!r}"
-        if why is None and language is not None and s.evidence.get("strict") and s.language != language:
-            why = f"term of language {s.language!r}, text declared {language!r}"
         if why is not None:
             suppressed.append(replace(s, evidence={**s.evidence, "suppressed": why}))
         else:

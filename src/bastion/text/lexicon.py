@@ -173,6 +173,8 @@ class Lexicon:
                 k = f" {e.key} " if e.match == "word" else e.key
                 values.setdefault(k, [[], False, set()])[0].append(e)
             tag_values.setdefault(e.key, []).append(e)
+            if " " in e.key:  # "baby dragon" is written "#BabyDragon" in a hashtag
+                tag_values.setdefault(e.key.replace(" ", ""), []).append(e)
         for c in _DOUBLE_ALPHABET:
             values.setdefault(c + c, [[], False, set()])[1] = True
         for group, words in DETECTOR_HINTS.items():
@@ -264,11 +266,16 @@ class Lexicon:
         how: str,
         seen: set[tuple[int, tuple[int, int]]],
         hits: list[LexiconHit],
+        trim: tuple[bool, bool] = (False, False),
     ) -> None:
         for e in entries:
             if not _shape_ok(view, start, e):
                 continue
             span = view.span(start, stop)
+            if (trim[0] or trim[1]) and view.base is not None and view.base_end is not None:
+                f0 = view.base_end[start] - 1 if trim[0] else view.base[start]
+                f1 = view.base[stop - 1] + 1 if trim[1] else view.base_end[stop - 1]
+                span = view.folded.span(f0, f1)
             k = (id(e), span)
             if k in seen:
                 continue
@@ -308,9 +315,19 @@ class Lexicon:
             def edge(i: int) -> bool:
                 return i <= a or i >= b or text[i - 1] == " " or text[i] == " " or view.span(i, i + 1)[0] in camel
 
+            def left_ok(s: int) -> bool:
+                # Squeezing merges a letter shared by two words ("preteen"+"nude" -> "pretenude"), so a
+                # word may also start on the last character of another when that character was doubled.
+                return edge(s) or s in ends or (s + 1 in ends and view.run(s) >= 2)
+
+            def right_ok(e: int) -> bool:
+                return edge(e) or e in starts or (e - 1 in starts and view.run(e - 1) >= 2)
+
             for s, e, entries in cands:
-                if (edge(s) or s in ends) and (edge(e) or e in starts):
-                    self._accept(view, s, e, entries, "hashtag", seen, hits)
+                if left_ok(s) and right_ok(e):
+                    # A doubled letter shared with a neighbouring word belongs to each word once.
+                    trim = (not edge(s) and s not in ends, not edge(e) and e not in starts)
+                    self._accept(view, s, e, entries, "hashtag", seen, hits, trim)
 
     # -- language guess --------------------------------------------------------------------------
 

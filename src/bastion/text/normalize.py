@@ -162,7 +162,10 @@ _LEET_SYMBOLS = {"@": "a", "$": "s", "!": "i", "|": "i"}
 # Everything that is not a letter, digit, '+' (kept for "18+") or a kana mark separates words.
 _SEPARATOR_RE = re.compile(r"[^\w+\u3099\u309a]|_")
 # Single letters separated by one or two separator characters: "n.s.f.w", "n s f w", "n_s_f_w".
-_SPACED_LETTERS_RE = re.compile(r"(?<![^\W_])(?:[^\W_][ ._\-*·•/|~,]{1,2}){2,}[^\W_](?![^\W_])")
+# The separator must be the same throughout the run, so "y/o n.s.f.w" joins only "n.s.f.w".
+_SPACED_LETTERS_RE = re.compile(
+    r"(?<![^\W_])[^\W_](?P<sep>[ ._\-*·•/|~,]{1,2})(?:[^\W_](?P=sep))+[^\W_](?![^\W_])"
+)
 # A dot, underscore, asterisk or hyphen inside a word: "nu.de", "nu_de".
 _INNER_SEPARATOR_RE = re.compile(r"(?<=[^\W\d_])[._*\-·•~]+(?=[^\W\d_])")
 _SQUEEZE_RE = re.compile(r"(.)\1+", re.DOTALL)

@@ -37,12 +37,14 @@ _CUR_AFTER = (
 _PRICE_RE = re.compile(
     rf"(?<![\w$€£¥])(?:{_CUR_BEFORE}\s?{_NUM}(?![\d])|{_NUM}\s?{_CUR_AFTER}(?![a-z]))"
 )
+_UNITS = r"(?:set|sets|pack|packs|vid|vids|video|videos|pic|pics|photo|photos|folder|folders|gb|link|links|paket|lot|lote|tier)"
 _UNIT_RE = re.compile(
-    r"\b(?:per|each|a|an|le|la|el|pro|por|par|the|je|für|pour)\s?(?:/\s?)?(?:set|sets|pack|packs|vid|vids|video|videos"
-    r"|pic|pics|photo|photos|folder|folders|gb|link|links|paket|pack|lot|lote|tier)\b"
+    rf"\b(?:per|each|pro|por|par|je|für|pour)\s?(?:/\s?)?{_UNITS}\b"
     r"|(?<=\d)\s?/\s?(?:set|pack|vid|video|pic|photo|folder|gb|link)\b"
     r"|(?:1|一)\s?(?:セット|パック|枚)"
 )
+# "a pack", "le pack": only pricing when the text also states a price ("$10 a pack").
+_WEAK_UNIT_RE = re.compile(rf"\b(?:a|an|le|la|el)\s{_UNITS}\b")
 _PAYMENT_PATTERNS: list[tuple[str, float, re.Pattern[str]]] = [
     ("paypal", 0.7, re.compile(r"\b(?:paypal\.me|paypal\.com/paypalme)/[\w.-]{2,}")),
     ("cashapp", 0.7, re.compile(r"\b(?:cash\.app/\$?[a-z][\w-]{0,19}|cash\s?app\s*[:=\-]?\s*\$[a-z][\w-]{0,19})")),
@@ -114,8 +116,11 @@ def find_commerce(folded: FoldedText) -> list[CommerceHit]:
         if free(span):
             taken.append(span)
             out.append(CommerceHit("price", "price", m.group().strip(), span, 0.6, {}))
-    for m in _UNIT_RE.finditer(text):
-        span = folded.span(*m.span())
-        if free(span):
-            out.append(CommerceHit("price_unit", "trade", m.group().strip(), span, 0.6, {}))
+    has_price = any(h.kind == "price" for h in out)
+    for pattern in (_UNIT_RE, _WEAK_UNIT_RE) if has_price else (_UNIT_RE,):
+        for m in pattern.finditer(text):
+            span = folded.span(*m.span())
+            if free(span):
+                taken.append(span)
+                out.append(CommerceHit("price_unit", "trade", m.group().strip(), span, 0.6, {}))
     return out
