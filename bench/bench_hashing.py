@@ -10,7 +10,8 @@ Everything is compared against a baseline measured in the same run:
   * reference = Pillow full decode → RGB → ``pdqhash.compute`` (what python-threatexchange does);
   * ours      = ``bastion.media.hashing.pdq_hash(data, fast=True)``;
   * drift     = Hamming distance between the two hashes of the same file;
-  * sweep     = drift and time per ``min_side`` candidate, which is how PDQ_FAST_MIN_SIDE was chosen;
+  * sweep     = drift and time per ``min_side`` candidate, which is how PDQ_FAST_MIN_SIDE was chosen
+                (JPEG path, PNG path, and the box ``reduce`` alone on the 20 full decodes);
   * procs     = images/s of ``pdq_hash`` with 1 and 2 worker processes, with and without mallopt tuning.
 The last line printed is one JSON object with the figures.
 """
@@ -164,6 +165,26 @@ def sweep(files: list[tuple[str, bytes]], refs: dict[str, str]) -> dict:
     return out
 
 
+def reduce_sweep(files: list[tuple[str, bytes]], refs: dict[str, str]) -> dict:
+    """The non-JPEG path in isolation: integer box ``reduce`` of the full decode, no DCT scaling.
+
+    Measured on the JPEG set's full decodes so that 20 large images need no slow PNG encoding; the format
+    does not matter once pixels are decoded.
+    """
+    out: dict[str, dict] = {}
+    for name, data in files:
+        full = decode_rgb(data).image
+        for min_side in SWEEP:
+            factor = min(full.size) // min_side
+            t0 = time.perf_counter()
+            h, _q = pdq_from_image(full.reduce(factor) if factor >= 2 else full)
+            row = out.setdefault(str(min_side), {"drifts": [], "s": 0.0})
+            row["s"] += time.perf_counter() - t0
+            row["drifts"].append(hamming(refs[name], h))
+    return {k: {"drift_mean": round(statistics.mean(v["drifts"]), 2), "drift_max": max(v["drifts"]),
+                "ms_per_img": round(v["s"] / len(files) * 1e3, 1)} for k, v in out.items()}
+
+
 # --- processes -----------------------------------------------------------------------------------
 
 
@@ -178,16 +199,30 @@ def _worker_hash(path: str) -> str:
     return pdq_hash(Path(path).read_bytes(), fast=True).hash
 
 
-def throughput(paths: list[str], workers: int, tune: bool, passes: int) -> float:
+def throughput(paths: list[str], workers: int, passes: int) -> dict[str, dict[str, float]]:
+    """Images/s with and without allocator tuning, passes interleaved (A, B, A, B ...).
+
+    The machine is shared, so load changes during a run; alternating the two pools exposes both to the
+    same conditions, and we report the best and the median pass of each.
+    """
     import multiprocessing as mp
 
-    with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_worker_init,
-                             initargs=(tune,)) as pool:
-        list(pool.map(_worker_hash, paths[: workers * 2]))  # warm-up: imports, first allocations
-        t0 = time.perf_counter()
+    ctx = mp.get_context("spawn")
+    pools = {label: ProcessPoolExecutor(workers, mp_context=ctx, initializer=_worker_init, initargs=(tune,))
+             for label, tune in (("default", False), ("tuned", True))}
+    rates: dict[str, list[float]] = {label: [] for label in pools}
+    try:
+        for pool in pools.values():
+            list(pool.map(_worker_hash, paths[: workers * 2]))  # warm-up: imports, first allocations
         for _ in range(passes):
-            list(pool.map(_worker_hash, paths, chunksize=2))
-        return round(len(paths) * passes / (time.perf_counter() - t0), 2)
+            for label, pool in pools.items():
+                t0 = time.perf_counter()
+                list(pool.map(_worker_hash, paths, chunksize=2))
+                rates[label].append(len(paths) / (time.perf_counter() - t0))
+    finally:
+        for pool in pools.values():
+            pool.shutdown()
+    return {label: {"best": round(max(r), 2), "median": round(statistics.median(r), 2)} for label, r in rates.items()}
 
 
 def main() -> None:
@@ -195,7 +230,7 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=20)
     parser.add_argument("--png-images", type=int, default=6)
     parser.add_argument("--reps", type=int, default=3)
-    parser.add_argument("--passes", type=int, default=3)
+    parser.add_argument("--passes", type=int, default=4)
     parser.add_argument("--no-procs", action="store_true")
     args = parser.parse_args()
 
@@ -209,6 +244,7 @@ def main() -> None:
     jpeg = compare(jpegs, args.reps)
     refs = {name: reference_pdq(data) for name, data in jpegs}
     jpeg_sweep = sweep(jpegs, refs)
+    box_sweep = reduce_sweep(jpegs, refs)
     png = compare(pngs, args.reps)
     png_refs = {name: reference_pdq(data) for name, data in pngs}
     png_sweep = sweep(pngs, png_refs)
@@ -222,9 +258,8 @@ def main() -> None:
                 p.write_bytes(data)
                 paths.append(str(p))
             for workers in (1, 2):
-                for tune in (False, True):
-                    procs[f"{workers}p_{'tuned' if tune else 'default'}"] = throughput(
-                        paths, workers, tune, args.passes)
+                for label, figures in throughput(paths, workers, args.passes).items():
+                    procs[f"{workers}p_{label}"] = figures
 
     for label, res in (("JPEG", jpeg), ("PNG", png)):
         print(f"{label}: {res['images']} images  reference {res['ref_img_s']} img/s  ours {res['ours_img_s']} img/s"
@@ -234,6 +269,7 @@ def main() -> None:
                   f"  drift {row['drift']}")
     print("min_side sweep (JPEG):", json.dumps(jpeg_sweep))
     print("min_side sweep (PNG):", json.dumps(png_sweep))
+    print("min_side sweep (box reduce of full decodes, reduce+PDQ time):", json.dumps(box_sweep))
     if procs:
         print("processes (img/s):", json.dumps(procs))
 
@@ -246,6 +282,7 @@ def main() -> None:
         "png": {k: v for k, v in png.items() if k != "per_image"},
         "sweep_jpeg": jpeg_sweep,
         "sweep_png": png_sweep,
+        "sweep_box_reduce": box_sweep,
         "procs_img_s": procs,
     }
     sys.stdout.flush()
