@@ -39,7 +39,6 @@ from PIL import (
     BmpImagePlugin,
     GifImagePlugin,
     Image,
-    ImageFile,
     JpegImagePlugin,
     PngImagePlugin,
     TiffImagePlugin,
