@@ -9,11 +9,14 @@
  *
  * Index layout (multi-index hashing, Norouzi et al.): NTABLES=11 disjoint chunks of `bits` (<= 23) bits
  * taken at offsets 0, 23, 46, ... of the 256-bit hash. By pigeonhole, if the full distance is <= r then
- * some chunk differs in <= s = r / 11 bits, so probing, per table, every bucket within s bit flips of the
- * query's chunk finds every match. Each table is CSR: offsets[2^bits + 1] (uint32) and rows[n] (uint32
- * row numbers sorted by chunk value). A row found in several tables is reported only from the first
- * table in which its chunk is within s: that check needs only the row's hash, which verification
- * reads anyway, so no visited set is needed.
+ * some chunk t differs in <= s_t bits (s_t about r / 11, see make_plan), so probing, per table, every
+ * bucket within s_t bit flips of the query's chunk finds every match. Each table is CSR:
+ * offsets[2^bits + 1] (uint32) and rows[n] (uint32 row numbers sorted by chunk value). A row found in
+ * several tables is reported only from the first table in which its chunk is within budget: that check
+ * needs only the row's hash, which verification reads anyway, so no visited set is needed.
+ *
+ * Beyond the radius where probing pays (cost model in choose_mih) the search is a linear scan, so every
+ * radius 0..256 is exact.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -26,7 +29,17 @@
 #define STRIDE 23
 #define MAX_BITS 23
 #define MAX_FLIPS 6    /* beyond this many flips per chunk a linear scan always wins */
-#define PF_DIST 16     /* software prefetch distance, in items of the current stage */
+/* Software prefetch distances, in items of each stage: far enough ahead to cover DRAM latency, near
+ * enough not to run out of miss buffers (measured: larger distances were slower here). */
+#ifndef PF_DIST
+#define PF_DIST 16
+#endif
+#ifndef PF_DIST2
+#define PF_DIST2 PF_DIST
+#endif
+#ifndef PF_DIST3
+#define PF_DIST3 PF_DIST
+#endif
 
 /* Function multi-versioning: pick a POPCNT build at load time where the CPU has it, without
  * compiling the whole module with -march (which would crash on older CPUs). */
@@ -184,19 +197,45 @@ HOT static int scan_linear(const segment_t *seg, const uint8_t *queries, size_t 
     return 0;
 }
 
+/* Per-table flip budgets for radius r (generalised pigeonhole, Qin et al. 2018): if every chunk t
+ * differed in more than s_t bits the distance would be at least sum(s_t + 1); so choosing budgets with
+ * sum(s_t + 1) = r + 1 guarantees some chunk within its budget. With 11 tables that gives, at r = 31,
+ * ten tables at 2 flips and one at 1; at r = 0 a single table at 0 flips (s_t = -1: table skipped). */
 typedef struct {
-    uint32_t *keys;   /* NTABLES * nmasks */
-    uint64_t *ranges; /* (start << 32 | end), NTABLES * nmasks */
-    uint8_t *rtab;    /* table of each range */
-    uint64_t *cand;   /* row << 4 | table */
+    int flips[NTABLES];
+    size_t nmasks[NTABLES];
+    int max_flips;
+    size_t total; /* probes per query */
+} plan_t;
+
+static void make_plan(int bits, int r, plan_t *p) {
+    int a = (r + 1) / NTABLES, extra = (r + 1) % NTABLES;
+    p->max_flips = -1;
+    p->total = 0;
+    for (int t = 0; t < NTABLES; t++) {
+        int f = t < extra ? a : a - 1;
+        if (f > bits) f = bits; /* every bucket of the table: still exact */
+        p->flips[t] = f;
+        p->nmasks[t] = f < 0 ? 0 : count_masks(bits, f);
+        p->total += p->nmasks[t];
+        if (f > p->max_flips) p->max_flips = f;
+    }
+}
+
+typedef struct {
+    const uint32_t **probe; /* address of each probed bucket's offset */
+    uint8_t *ptab;          /* table of each probe */
+    uint64_t *ranges;       /* (start << 32 | end) of non-empty probed buckets */
+    uint8_t *rtab;          /* table of each range */
+    uint64_t *cand;         /* row << 4 | table */
     size_t cand_cap;
 } scratch_t;
 
 /* Multi-index search of one query; see the file comment for why it is exact. Three pipelined stages
- * (bucket offsets, bucket rows, candidate hashes), each prefetching PF_DIST items ahead, so that
- * many independent cache misses are in flight instead of one at a time. */
+ * (bucket offsets, bucket rows, candidate hashes), each prefetching a few items ahead so that many
+ * independent cache misses are in flight instead of one at a time. */
 HOT static int search_mih_one(const segment_t *seg, const uint8_t *query, int r, const uint32_t *masks,
-                              size_t nmasks, int flips, scratch_t *sc, hits_t *out) {
+                              const plan_t *plan, scratch_t *sc, hits_t *out) {
     const int bits = seg->bits;
     const size_t nb1 = ((size_t)1 << bits) + 1;
     uint64_t qw[4];
@@ -204,31 +243,30 @@ HOT static int search_mih_one(const segment_t *seg, const uint8_t *query, int r,
     load_words(query, qw);
     for (int t = 0; t < NTABLES; t++) qc[t] = chunk_of(qw, t, bits);
 
-    /* stage 1: bucket keys -> non-empty row ranges */
-    const size_t P = (size_t)NTABLES * nmasks;
-    for (int t = 0; t < NTABLES; t++)
-        for (size_t j = 0; j < nmasks; j++) sc->keys[t * nmasks + j] = qc[t] ^ masks[j];
+    /* stage 1: probed buckets -> non-empty row ranges */
+    size_t P = 0;
+    for (int t = 0; t < NTABLES; t++) {
+        const uint32_t *off_t = seg->offsets + (size_t)t * nb1;
+        for (size_t j = 0; j < plan->nmasks[t]; j++) {
+            sc->probe[P] = off_t + (qc[t] ^ masks[j]);
+            sc->ptab[P++] = (uint8_t)t;
+        }
+    }
     size_t nr = 0;
     for (size_t k = 0; k < P; k++) {
-        if (k + PF_DIST < P) {
-            size_t kk = k + PF_DIST;
-            PREFETCH(seg->offsets + (kk / nmasks) * nb1 + sc->keys[kk]);
-        }
-        size_t t = k / nmasks;
-        const uint32_t *off = seg->offsets + t * nb1 + sc->keys[k];
-        uint32_t s0 = off[0], s1 = off[1];
+        if (k + PF_DIST < P) PREFETCH(sc->probe[k + PF_DIST]);
+        uint32_t s0 = sc->probe[k][0], s1 = sc->probe[k][1];
         if (s1 > s0) {
             sc->ranges[nr] = ((uint64_t)s0 << 32) | s1;
-            sc->rtab[nr] = (uint8_t)t;
-            nr++;
+            sc->rtab[nr++] = sc->ptab[k];
         }
     }
 
     /* stage 2: ranges -> candidate rows */
     size_t nc = 0;
     for (size_t k = 0; k < nr; k++) {
-        if (k + PF_DIST < nr) {
-            size_t kk = k + PF_DIST;
+        if (k + PF_DIST2 < nr) {
+            size_t kk = k + PF_DIST2;
             PREFETCH(seg->rows + (size_t)sc->rtab[kk] * seg->n + (sc->ranges[kk] >> 32));
         }
         uint32_t s0 = (uint32_t)(sc->ranges[k] >> 32), s1 = (uint32_t)sc->ranges[k];
@@ -246,18 +284,17 @@ HOT static int search_mih_one(const segment_t *seg, const uint8_t *query, int r,
 
     /* stage 3: verify candidates; report each row from the first table that can see it */
     for (size_t k = 0; k < nc; k++) {
-        if (k + PF_DIST < nc) PREFETCH(seg->hashes + (sc->cand[k + PF_DIST] >> 4) * HASH_BYTES);
+        if (k + PF_DIST3 < nc) PREFETCH(seg->hashes + (sc->cand[k + PF_DIST3] >> 4) * HASH_BYTES);
         size_t row = (size_t)(sc->cand[k] >> 4);
         int t = (int)(sc->cand[k] & 15);
-        const uint8_t *h = seg->hashes + row * HASH_BYTES;
         uint64_t hw[4];
-        load_words(h, hw);
+        load_words(seg->hashes + row * HASH_BYTES, hw);
         int d = POPCNT64(qw[0] ^ hw[0]) + POPCNT64(qw[1] ^ hw[1]) + POPCNT64(qw[2] ^ hw[2]) +
                 POPCNT64(qw[3] ^ hw[3]);
         if (d > r) continue;
         int seen_earlier = 0;
         for (int u = 0; u < t; u++) {
-            if (POPCNT64((uint64_t)(qc[u] ^ chunk_of(hw, u, bits))) <= flips) {
+            if (POPCNT64((uint64_t)(qc[u] ^ chunk_of(hw, u, bits))) <= plan->flips[u]) {
                 seen_earlier = 1;
                 break;
             }
@@ -266,26 +303,22 @@ HOT static int search_mih_one(const segment_t *seg, const uint8_t *query, int r,
         if (seg->tomb && seg->tomb[row]) continue;
         if (hits_push(out, seg->ids[row], d)) return -1;
     }
-    (void)nmasks;
     return 0;
 }
 
 /* Cost model (nanoseconds, measured on the project's 2-core machine): a bucket probe costs about two
- * cache misses, a candidate about one, a linear-scan row about one nanosecond of streaming. */
-#define COST_PROBE 12.0
-#define COST_CAND 8.0
-#define COST_ROW 1.0
+ * cache misses, a candidate about one, a linear-scan row about two nanoseconds of streaming. */
+#define COST_PROBE 40.0
+#define COST_CAND 50.0
+#define COST_ROW 2.4
 
-static int choose_mih(const segment_t *seg, int r, int mode, int *flips_out, size_t *nmasks_out) {
+static int choose_mih(const segment_t *seg, int r, int mode, plan_t *plan) {
     if (seg->bits == 0 || seg->n == 0) return 0;
-    int flips = r / NTABLES;
-    if (flips > MAX_FLIPS || flips > seg->bits) return 0;
-    size_t nm = count_masks(seg->bits, flips);
-    *flips_out = flips;
-    *nmasks_out = nm;
+    make_plan(seg->bits, r, plan);
+    if (plan->max_flips > MAX_FLIPS) return 0;
     if (mode == 1) return 1;
     if (mode == 2) return 0;
-    double probes = (double)NTABLES * (double)nm;
+    double probes = (double)plan->total;
     double cands = probes * (double)seg->n / (double)((size_t)1 << seg->bits);
     return probes * COST_PROBE + cands * COST_CAND < (double)seg->n * COST_ROW;
 }
@@ -293,27 +326,30 @@ static int choose_mih(const segment_t *seg, int r, int mode, int *flips_out, siz
 /* Search one segment for all queries, appending hits to out[q]. Called without the GIL. */
 static int search_segment(const segment_t *seg, const uint8_t *queries, size_t nq, int r, int mode,
                           hits_t *out) {
-    int flips = 0;
-    size_t nm = 0;
+    plan_t plan;
     if (seg->n == 0) return 0;
-    if (!choose_mih(seg, r, mode, &flips, &nm)) return scan_linear(seg, queries, nq, r, out);
+    if (!choose_mih(seg, r, mode, &plan)) return scan_linear(seg, queries, nq, r, out);
+    if (plan.total == 0) return 0;
     int rc = -1;
+    size_t nm = count_masks(seg->bits, plan.max_flips);
     uint32_t *masks = (uint32_t *)malloc(nm * sizeof(uint32_t));
     scratch_t sc = {0};
-    sc.keys = (uint32_t *)malloc(NTABLES * nm * sizeof(uint32_t));
-    sc.ranges = (uint64_t *)malloc(NTABLES * nm * sizeof(uint64_t));
-    sc.rtab = (uint8_t *)malloc(NTABLES * nm);
+    sc.probe = (const uint32_t **)malloc(plan.total * sizeof(uint32_t *));
+    sc.ptab = (uint8_t *)malloc(plan.total);
+    sc.ranges = (uint64_t *)malloc(plan.total * sizeof(uint64_t));
+    sc.rtab = (uint8_t *)malloc(plan.total);
     sc.cand_cap = 4096;
     sc.cand = (uint64_t *)malloc(sc.cand_cap * sizeof(uint64_t));
-    if (!masks || !sc.keys || !sc.ranges || !sc.rtab || !sc.cand) goto done;
-    fill_masks(masks, seg->bits, flips);
+    if (!masks || !sc.probe || !sc.ptab || !sc.ranges || !sc.rtab || !sc.cand) goto done;
+    fill_masks(masks, seg->bits, plan.max_flips);
     for (size_t q = 0; q < nq; q++) {
-        if (search_mih_one(seg, queries + q * HASH_BYTES, r, masks, nm, flips, &sc, &out[q])) goto done;
+        if (search_mih_one(seg, queries + q * HASH_BYTES, r, masks, &plan, &sc, &out[q])) goto done;
     }
     rc = 0;
 done:
     free(masks);
-    free(sc.keys);
+    free(sc.probe);
+    free(sc.ptab);
     free(sc.ranges);
     free(sc.rtab);
     free(sc.cand);
@@ -346,6 +382,55 @@ static void release(Py_buffer *v) {
     if (v->obj) PyBuffer_Release(v);
 }
 
+/* Sort the rows of one table by chunk with a two-pass LSD radix sort (low half, then high half of
+ * the chunk bits). A direct counting sort over 2^23 buckets would make two random accesses per row into
+ * 32 MB arrays; the radix passes scatter into at most 4096 sequential streams, which stay in cache.
+ * Offsets are then filled by one sequential sweep over the sorted chunk values. */
+static void build_table(const uint8_t *hashes, size_t n, int bits, int t, uint32_t *off, uint32_t *rows,
+                        uint32_t *keys, uint64_t *tmp, uint32_t *cnt) {
+    const int lo_bits = bits / 2, hi_bits = bits - lo_bits;
+    const size_t nlo = (size_t)1 << lo_bits, nhi = (size_t)1 << hi_bits, nb = (size_t)1 << bits;
+    const uint32_t lo_mask = (uint32_t)(nlo - 1);
+    memset(cnt, 0, (nlo + 1) * sizeof(uint32_t));
+    for (size_t i = 0; i < n; i++) {
+        uint64_t w[4];
+        load_words(hashes + i * HASH_BYTES, w);
+        keys[i] = chunk_of(w, t, bits);
+        cnt[(keys[i] & lo_mask) + 1]++;
+    }
+    for (size_t b = 0; b < nlo; b++) cnt[b + 1] += cnt[b];
+    for (size_t i = 0; i < n; i++) tmp[cnt[keys[i] & lo_mask]++] = ((uint64_t)keys[i] << 32) | (uint64_t)i;
+    memset(cnt, 0, (nhi + 1) * sizeof(uint32_t));
+    for (size_t i = 0; i < n; i++) cnt[(uint32_t)(tmp[i] >> 32 >> lo_bits) + 1]++;
+    for (size_t b = 0; b < nhi; b++) cnt[b + 1] += cnt[b];
+    for (size_t i = 0; i < n; i++) {
+        uint32_t key = (uint32_t)(tmp[i] >> 32);
+        uint32_t pos = cnt[key >> lo_bits]++;
+        rows[pos] = (uint32_t)tmp[i];
+        keys[pos] = key;
+    }
+    size_t pos = 0;
+    for (size_t b = 0; b <= nb; b++) {
+        while (pos < n && keys[pos] < b) pos++;
+        off[b] = (uint32_t)pos;
+    }
+}
+
+static int build_all(const uint8_t *hashes, size_t n, int bits, uint32_t *offsets, uint32_t *rows) {
+    const size_t nb = (size_t)1 << bits;
+    uint32_t *keys = (uint32_t *)malloc((n ? n : 1) * sizeof(uint32_t));
+    uint64_t *tmp = (uint64_t *)malloc((n ? n : 1) * sizeof(uint64_t));
+    uint32_t *cnt = (uint32_t *)malloc((((size_t)1 << (bits - bits / 2)) + 1) * sizeof(uint32_t));
+    int oom = !keys || !tmp || !cnt;
+    if (!oom)
+        for (int t = 0; t < NTABLES; t++)
+            build_table(hashes, n, bits, t, offsets + (size_t)t * (nb + 1), rows + (size_t)t * n, keys, tmp, cnt);
+    free(keys);
+    free(tmp);
+    free(cnt);
+    return oom;
+}
+
 PyDoc_STRVAR(build_doc,
              "build_tables(hashes, n, bits, offsets, rows)\n--\n\n"
              "Counting-sort the n hashes into NTABLES CSR tables of 2**bits buckets. `offsets` must be a\n"
@@ -373,30 +458,7 @@ static PyObject *py_build_tables(PyObject *self, PyObject *args) {
     }
     int oom = 0;
     Py_BEGIN_ALLOW_THREADS;
-    uint32_t *chunks = (uint32_t *)malloc((n ? n : 1) * sizeof(uint32_t));
-    uint32_t *cursor = (uint32_t *)malloc(nb * sizeof(uint32_t));
-    if (!chunks || !cursor) {
-        oom = 1;
-    } else {
-        const uint8_t *hp = (const uint8_t *)h.buf;
-        for (int t = 0; t < NTABLES; t++) {
-            uint32_t *off = (uint32_t *)o.buf + (size_t)t * (nb + 1);
-            uint32_t *rows = (uint32_t *)rw.buf + (size_t)t * (size_t)n;
-            memset(off, 0, (nb + 1) * sizeof(uint32_t));
-            for (Py_ssize_t i = 0; i < n; i++) {
-                uint64_t w[4];
-                load_words(hp + (size_t)i * HASH_BYTES, w);
-                uint32_t c = chunk_of(w, t, bits);
-                chunks[i] = c;
-                off[c + 1]++;
-            }
-            for (size_t b = 0; b < nb; b++) off[b + 1] += off[b];
-            memcpy(cursor, off, nb * sizeof(uint32_t));
-            for (Py_ssize_t i = 0; i < n; i++) rows[cursor[chunks[i]]++] = (uint32_t)i;
-        }
-    }
-    free(chunks);
-    free(cursor);
+    oom = build_all((const uint8_t *)h.buf, (size_t)n, bits, (uint32_t *)o.buf, (uint32_t *)rw.buf);
     Py_END_ALLOW_THREADS;
     release(&h);
     release(&o);
@@ -529,9 +591,9 @@ static PyObject *py_plan(PyObject *self, PyObject *args) {
     segment_t seg = {0};
     seg.n = (size_t)n;
     seg.bits = bits;
-    int flips;
-    size_t nm;
-    return PyUnicode_FromString(choose_mih(&seg, r, 0, &flips, &nm) ? "mih" : "linear");
+    plan_t plan;
+    if (bits < 0 || bits > MAX_BITS || r < 0 || r > 256) return PyErr_Format(PyExc_ValueError, "bits or radius out of range");
+    return PyUnicode_FromString(choose_mih(&seg, r, 0, &plan) ? "mih" : "linear");
 }
 
 static PyMethodDef methods[] = {
