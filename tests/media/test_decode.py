@@ -361,6 +361,16 @@ def test_invalid_orientation_is_ignored_with_a_note() -> None:
     assert any("invalid EXIF orientation 9" in n for n in out.notes)
 
 
+def test_corrupt_exif_becomes_a_note_and_the_image_still_decodes() -> None:
+    data = encode(gradient_rgb(), "PNG", exif=b"Exif\x00\x00II*\x00\x08\x00\x00\x00\xff\xff\x12\x01")
+    for as_error in (True, False):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error" if as_error else "always")
+            out = decode_rgb(data)
+        assert out.orientation == 1 and out.image.size == (120, 80)
+        assert any("EXIF" in n for n in out.notes), out.notes
+
+
 def test_heic_and_avif_come_out_in_displayed_orientation_like_jpeg() -> None:
     src = gradient_rgb(120, 80)
     jpeg = decode_rgb(with_orientation(src, "JPEG", 6, quality=95))

@@ -259,3 +259,26 @@ def test_hamming_counts_differing_bits() -> None:
 def test_hamming_rejects_what_is_not_two_equal_length_hex_strings(a, b) -> None:
     with pytest.raises(InvalidHash):
         hamming(a, b)
+
+
+# --- allocator tuning (used by hashing workers) ----------------------------------------------------
+
+
+def test_allocator_tuning_applies_on_glibc_in_a_fresh_process() -> None:
+    import platform
+    import subprocess
+    import sys
+
+    if platform.libc_ver()[0] != "glibc":
+        pytest.skip("glibc only")
+    code = "from bastion.media.alloc import tune_allocator as t; r = t(); print(r.applied, r.mmap_threshold, r.libc)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out[:3] == ["True", str(64 * 1024 * 1024), "glibc"]
+
+
+def test_allocator_tuning_is_a_no_op_off_linux(monkeypatch: pytest.MonkeyPatch) -> None:
+    from bastion.media import alloc
+
+    monkeypatch.setattr(alloc.sys, "platform", "darwin")
+    result = alloc.tune_allocator()
+    assert not result.applied and result.libc is None and result.reason == "not glibc"

@@ -181,8 +181,9 @@ class _Guard:
 
     Pillow plugins raise almost anything on malformed input (``SyntaxError``, ``OSError``, ``struct.error``,
     ``IndexError``, ``ValueError``, ``ZeroDivisionError`` ...), so everything but our own errors is mapped.
-    ``warnings.catch_warnings`` is process-global in Python 3.11; decoding runs one file per worker thread
-    of control, which is how the scanner uses it.
+    ``warnings.catch_warnings`` is process-global in Python 3.11: this is exact when a process decodes one
+    file at a time (the scanner's worker pool); threads decoding concurrently in one process could swap
+    each other's notes, never lose an error.
     """
 
     def __init__(self, fmt: str, stage: str, notes: list[str]):
