@@ -35,7 +35,6 @@ from typing import Callable
 
 import numpy as np
 from PIL import (
-    AvifImagePlugin,
     BmpImagePlugin,
     GifImagePlugin,
     Image,
@@ -161,6 +160,15 @@ def _heif_factory(fp: io.BytesIO) -> Image.Image:
     return HeifImageFile(fp)
 
 
+def _avif_factory(fp: io.BytesIO) -> Image.Image:
+    # Pillow reads AVIF natively from 11.3 on; older Pillow gets a clear error instead of an ImportError.
+    try:
+        from PIL.AvifImagePlugin import AvifImageFile
+    except ImportError as exc:
+        raise UnsupportedMedia("avif: this Pillow has no AVIF support (needs Pillow >= 11.3 with libavif)") from exc
+    return AvifImageFile(fp)
+
+
 # Plugin classes are called directly instead of ``Image.open``: ``Image.open`` runs Pillow's own bomb
 # check (warning above MAX_IMAGE_PIXELS, error above twice that) before we could apply our limit with a
 # clearer message, and it would try every registered plugin instead of the one format we sniffed.
@@ -172,7 +180,7 @@ _FACTORIES: dict[str, Callable[[io.BytesIO], Image.Image]] = {
     "bmp": BmpImagePlugin.BmpImageFile,
     "tiff": TiffImagePlugin.TiffImageFile,
     "heic": _heif_factory,
-    "avif": AvifImagePlugin.AvifImageFile,
+    "avif": _avif_factory,
 }
 
 
