@@ -228,7 +228,8 @@ def worker_bastion(kind: str, n: int, m: int, sample: int, save_dir: str | None)
 # --- python-threatexchange PDQIndex, run with another venv's python ------------------------------
 
 
-def worker_threatexchange(kind: str, n: int, m: int, sample: int) -> dict:
+def worker_threatexchange(kind: str, n: int, m: int, sample: int, limit: int) -> dict:
+    """Same data and queries as worker_bastion (same m), timing only the first ``limit`` queries."""
     import threatexchange  # noqa: F401 - only to fail early with a clear error
     from importlib.metadata import version
 
@@ -246,10 +247,10 @@ def worker_threatexchange(kind: str, n: int, m: int, sample: int) -> dict:
     build_s = time.perf_counter() - t
     rss = _rss_mb()
     del entries
-    qhex = [q.tobytes().hex() for q in queries]
+    qhex = [q.tobytes().hex() for q in queries[: max(limit, sample)]]
     t = time.perf_counter()
     results = [idx.query(q) for q in qhex]
-    per_s = m / (time.perf_counter() - t)
+    per_s = len(qhex) / (time.perf_counter() - t)
     return {
         "version": version("threatexchange"),
         "faiss_version": version("faiss-cpu") if _has_dist("faiss-cpu") else None,
@@ -294,6 +295,7 @@ def main() -> None:
     ap.add_argument("--te-python", default=None, help="python of a throw-away venv with threatexchange")
     ap.add_argument("--te-sizes", default=None, help="sizes for threatexchange (default: all --sizes)")
     ap.add_argument("--save-dir", default=None, help="also time save/load through this directory")
+    ap.add_argument("--te-queries", type=int, default=1000, help="queries timed for threatexchange")
     ap.add_argument("--worker", nargs="*", help=argparse.SUPPRESS)
     a = ap.parse_args()
 
@@ -302,7 +304,7 @@ def main() -> None:
         if which == "bastion":
             res = worker_bastion(kind, n, a.queries, a.sample, a.save_dir)
         else:
-            res = worker_threatexchange(kind, n, a.queries, a.sample)
+            res = worker_threatexchange(kind, n, a.queries, a.sample, a.te_queries)
         print(json.dumps(res))
         return
 
@@ -318,7 +320,8 @@ def main() -> None:
             res["wall_s"] = round(time.perf_counter() - t, 1)
             expected = res.pop("sample_expected", None)
             if a.te_python and n in te_sizes:
-                te = _run_worker(a.te_python, ["te", kind, str(n), "--queries", str(min(a.queries, 1000)), "--sample", str(a.sample)])
+                te_args = ["--queries", str(a.queries), "--sample", str(a.sample), "--te-queries", str(a.te_queries)]
+                te = _run_worker(a.te_python, ["te", kind, str(n), *te_args])
                 found = te.pop("sample_found", None)
                 if expected is not None and found is not None:
                     want = sum(len(e) for e in expected)
