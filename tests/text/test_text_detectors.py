@@ -213,3 +213,32 @@ def test_ages_under_18_in_each_language(text: str, age: int, language: str) -> N
 )
 def test_adult_ages_and_durations_are_not_age_mentions(text: str) -> None:
     assert find_ages(fold(text)) == []
+
+
+# --- the speed guards never hide a detection -------------------------------------------------------
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from bastion.text import default_lexicon  # noqa: E402
+from bastion.text.analyze import detector_hits  # noqa: E402
+from bastion.text.normalize import plain_text_unsqueezed  # noqa: E402
+
+_PIECES = st.sampled_from(
+    ["12", "7", "0", "05" + "ab" * 32, "yo", " y/o", "-year-old", " years old", "aged ", "grade ", ". Klasse", "ans",
+     " años", " Jahre alt", "jährige", "歳", "十二", "小", "中", "年生", "twelve", "$", "€", "¥", "円", "usd", "k", " bucks",
+     "per set", "a pack", "/pack", "paypal.me/x_y", "cashapp $abc", "venmo @ab", "ko-fi.com/ab", "t.me/abc_d",
+     "discord.gg/ab", "@user_x", "mail@ex.com", "mega.nz", "add me on kik", "telegram: abc", "threema ABCD1234",
+     ".onion", "abcdefghijklmnop", " ", ".", ",", "-", "x", "the", "Ｔ．ｍｅ／ａｂｃ", "１２歳", BTC_LEGACY, ETH]
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(_PIECES, max_size=8).map("".join))
+def test_guards_never_hide_a_detector_hit(text: str) -> None:
+    folded = fold(text)
+    _, hints, _, _ = default_lexicon().quick_scan(plain_text_unsqueezed(folded))
+    ages, contacts_, commerce_ = detector_hits(folded, hints)
+    assert ages == find_ages(folded)
+    assert contacts_ == find_contacts(folded)
+    assert commerce_ == find_commerce(folded)

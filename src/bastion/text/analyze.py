@@ -14,12 +14,21 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Iterable
 
 from bastion.model import Signal
-from bastion.text.detectors.ages import find_ages
-from bastion.text.detectors.commerce import find_commerce
-from bastion.text.detectors.contacts import find_contacts
+from bastion.text.detectors.ages import AgeHit, find_ages
+from bastion.text.detectors.commerce import CommerceHit, find_commerce
+from bastion.text.detectors.contacts import ContactHit, find_contacts
 from bastion.text.errors import InvalidText, UnknownField
 from bastion.text.lexicon import Lexicon, default_lexicon
-from bastion.text.normalize import fold, may_need_join, plain_text_unsqueezed, views_of
+from bastion.text.normalize import (
+    FoldedText,
+    MatchView,
+    PlainView,
+    fold,
+    joined_view,
+    may_need_join,
+    needs_join,
+    plain_text_unsqueezed,
+)
 from bastion.text.score import ScoringConfig, default_scoring_config, score_signals
 
 __all__ = ["FIELDS", "TextResult", "analyze", "analyze_item"]
@@ -28,8 +37,12 @@ __all__ = ["FIELDS", "TextResult", "analyze", "analyze_item"]
 FIELDS: tuple[str, ...] = ("title", "tag", "body", "comment", "prompt", "negative_prompt", "message")
 
 # Detector categories a benign context may cancel (contacts and payments stay whatever surrounds them).
-# Characters that make the pattern detectors worth running (words are hinted by the lexicon automaton).
-_DETECTOR_CHARS = re.compile(r"[\d@/$€£¥₹₽₩₺#]")
+# Guards that make a pattern detector worth running; words ("telegram", "years", "paypal") are hinted by
+# the lexicon automaton instead. Guards may fire needlessly (costing one detector run) but must never
+# miss what the detector would find: tests run the detectors with and without them.
+_AGE_GUARD = re.compile(r"\d[\s\-]{0,2}(?:[yaj歳才さ]|\.\s?k)|(?:age|grade|klasse|[小中])[\s:]{0,2}[\d一二三四五六七八九十]|[一二三四五六七八九十]\s?[歳才]")
+_CONTACT_GUARD = re.compile(r"[@/]|\.[a-z]{2,6}\b|05[0-9a-f]{64}")
+_COMMERCE_GUARD = re.compile(r"[$€£¥₹₽₩₺円元]|\d\s?(?:k\b|[a-z]{3})|[a-z]{3}\s?\d|[0-9a-z]{26}|/")
 _CANCELLABLE = frozenset({"minor", "sexual", "trade", "coded", "price"})
 
 
@@ -69,17 +82,32 @@ def _check(field_name: str, text: object) -> None:
         raise InvalidText(f"text for field {field_name!r} must be str, got {type(text).__name__}")
 
 
+def detector_hits(
+    folded: FoldedText, hints: frozenset[str]
+) -> tuple[list[AgeHit], list[ContactHit], list[CommerceHit]]:
+    """Run each pattern detector whose guard (or lexicon hint) says it may find something."""
+    ft = folded.text
+    ages = find_ages(folded) if "age" in hints or _AGE_GUARD.search(ft) else []
+    contacts = find_contacts(folded) if "contact" in hints or _CONTACT_GUARD.search(ft) else []
+    commerce = find_commerce(folded) if "commerce" in hints or _COMMERCE_GUARD.search(ft) else []
+    return ages, contacts, commerce
+
+
 def _text_signals(
     index: int, field_name: str, text: str, lexicon: Lexicon, language: str | None, counted: bool
 ) -> tuple[list[Signal], list[Signal]]:
     """Signals and suppressed signals of one text (before item-level context checks)."""
     folded = fold(text)
     plain = plain_text_unsqueezed(folded)
-    any_hit, hints, squeezed = lexicon.quick_scan(plain)
+    any_hit, hints, squeezed, dels = lexicon.quick_scan(plain)
     lexicon_hits = []
-    if any_hit or field_name == "tag" or "#" in text or may_need_join(folded, squeezed):
-        lexicon_hits = lexicon.find(text, views_of(folded), all_hashtag=field_name == "tag")
-    chars = _DETECTOR_CHARS.search(folded.text) is not None
+    join = may_need_join(folded, squeezed) and needs_join(folded)
+    if any_hit or join or field_name == "tag" or "#" in text:
+        views: list[MatchView | PlainView] = [PlainView(folded, squeezed, dels)]
+        if join:
+            views.append(joined_view(folded))
+        lexicon_hits = lexicon.find(text, views, all_hashtag=field_name == "tag")
+    ages, contacts, commerce = detector_hits(folded, hints)
     base_ev: dict[str, Any] = {"text_index": index}
     if not counted:
         base_ev["counted"] = False
@@ -100,13 +128,13 @@ def _text_signals(
         signals.append(sig)
         if e.strict:
             strict_hits.append(sig)
-    for a in find_ages(folded) if chars or "age" in hints else ():
+    for a in ages:
         ev = {**base_ev, "rule": f"age:{a.kind}", "age": a.age, "matched": text[a.span[0] : a.span[1]]}
         signals.append(Signal("text", "minor", a.weight, a.value, a.value, a.span, a.language, field_name, ev))
-    for c in find_contacts(folded) if chars or "contact" in hints else ():
+    for c in contacts:
         ev = {**base_ev, "rule": f"contact:{c.kind}", "matched": text[c.span[0] : c.span[1]]}
         signals.append(Signal("text", c.category, c.weight, c.kind, c.value, c.span, None, field_name, ev))
-    for m in find_commerce(folded) if chars or "commerce" in hints else ():
+    for m in commerce:
         ev = {**base_ev, "rule": f"commerce:{m.kind}", "matched": text[m.span[0] : m.span[1]], **m.evidence}
         signals.append(Signal("text", m.category, m.weight, m.kind, m.value, m.span, None, field_name, ev))
 

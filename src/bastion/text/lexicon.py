@@ -28,6 +28,7 @@ holds every term unpadded so run-together hashtags can be segmented.
 
 from __future__ import annotations
 
+import bisect
 import csv
 import io
 import re
@@ -41,7 +42,7 @@ import ahocorasick
 import yaml
 
 from bastion.text.errors import InvalidLexicon
-from bastion.text.normalize import FoldedText, MatchView, fold, hashtags, normalize, squeeze_at
+from bastion.text.normalize import FoldedText, MatchView, PlainView, fold, hashtags, normalize, squeeze_at
 
 __all__ = [
     "LexiconEntry",
@@ -191,32 +192,35 @@ class Lexicon:
         self._main = main
         self._tags = tags if tag_values else None
 
-    def quick_scan(self, plain_unsqueezed: str) -> tuple[bool, frozenset[str], str]:
+    def quick_scan(self, plain_unsqueezed: str) -> tuple[bool, frozenset[str], str, list[int]]:
         """One or two automaton passes over the fast (map-free) plain text.
 
-        Returns (whether any lexicon key matched, detector hint groups seen, the squeezed text).
+        Returns (whether any lexicon key matched, detector hint groups seen, the squeezed text, and the
+        positions squeezing deleted -- enough to build a :class:`PlainView` without another scan).
         """
         self.prepare()
         padded = f" {plain_unsqueezed} "
+        n = len(plain_unsqueezed)
         hit = False
-        doubles: list[int] = []
+        dels: list[int] = []
         hints: set[str] = set()
         for end, (_length, _word, entries, double, h) in self._main.iter(padded):
             if entries:
                 hit = True
-            if double:
-                doubles.append(end)
+            if double and 2 <= end <= n:  # both characters inside the text, not the padding
+                dels.append(end - 1)
             if h:
                 hints |= h
-        if not doubles:
-            return hit, frozenset(hints), plain_unsqueezed
-        squeezed = squeeze_at(padded, doubles)[1:-1]
+        if not dels:
+            return hit, frozenset(hints), plain_unsqueezed, dels
+        dels = sorted(set(dels))
+        squeezed = squeeze_at(plain_unsqueezed, dels)
         hit = False
         for _end, (_length, _word, entries, _double, _h) in self._main.iter(f" {squeezed} "):
             if entries:
                 hit = True
                 break
-        return hit, frozenset(hints), squeezed
+        return hit, frozenset(hints), squeezed, dels
 
     def prepare(self) -> "Lexicon":
         """Build the automata now (they are built on first use otherwise)."""
@@ -229,7 +233,7 @@ class Lexicon:
 
     # -- matching --------------------------------------------------------------------------------
 
-    def find(self, original: str, views: Sequence[MatchView], *, all_hashtag: bool = False) -> list[LexiconHit]:
+    def find(self, original: str, views: Sequence[MatchView | PlainView], *, all_hashtag: bool = False) -> list[LexiconHit]:
         """Every entry found in any match view of ``original`` (deduplicated by entry and span).
 
         ``all_hashtag`` treats the whole text as hashtags (the ``tag`` field), so run-together words
@@ -259,7 +263,7 @@ class Lexicon:
 
     def _accept(
         self,
-        view: MatchView,
+        view: MatchView | PlainView,
         start: int,
         stop: int,
         entries: tuple[LexiconEntry, ...],
@@ -272,9 +276,9 @@ class Lexicon:
             if not _shape_ok(view, start, e):
                 continue
             span = view.span(start, stop)
-            if (trim[0] or trim[1]) and view.base is not None and view.base_end is not None:
-                f0 = view.base_end[start] - 1 if trim[0] else view.base[start]
-                f1 = view.base[stop - 1] + 1 if trim[1] else view.base_end[stop - 1]
+            if trim[0] or trim[1]:
+                f0 = view.folded_end(start) - 1 if trim[0] else view.folded_index(start)
+                f1 = view.folded_index(stop - 1) + 1 if trim[1] else view.folded_end(stop - 1)
                 span = view.folded.span(f0, f1)
             k = (id(e), span)
             if k in seen:
@@ -287,7 +291,7 @@ class Lexicon:
     def _find_in_hashtags(
         self,
         original: str,
-        view: MatchView,
+        view: MatchView | PlainView,
         ranges: list[tuple[int, int]],
         seen: set[tuple[int, tuple[int, int]]],
         hits: list[LexiconHit],
@@ -300,10 +304,14 @@ class Lexicon:
         text = view.text
         for o_start, o_end in ranges:
             # view range covering the original hashtag range
-            idx = [i for i in range(len(text)) if o_start <= view.span(i, i + 1)[0] < o_end]
-            if not idx:
+            # View spans grow monotonically with the index: binary-search the hashtag's view range.
+            def origin(i: int) -> int:
+                return view.span(i, i + 1)[0]
+
+            a = bisect.bisect_left(range(len(text)), o_start, key=origin)
+            b = bisect.bisect_left(range(len(text)), o_end, key=origin)
+            if a >= b:
                 continue
-            a, b = idx[0], idx[-1] + 1
             cands: list[tuple[int, int, tuple[LexiconEntry, ...]]] = []
             for end, (length, entries) in self._tags.iter(text, a, b):
                 cands.append((end - length + 1, end + 1, entries))
@@ -354,12 +362,12 @@ _KANA_RE = re.compile(r"[\u3040-\u30ff]")
 _WORD_RE = re.compile(r"[^\W\d_]+")
 
 
-def _shape_ok(view: MatchView, start: int, e: LexiconEntry) -> bool:
+def _shape_ok(view: MatchView | PlainView, start: int, e: LexiconEntry) -> bool:
     """Squeezing and leetspeak only ever make texts *look* closer to terms; undo false meetings:
     each character must have repeated at least as often as in the term, and term digits must be digits."""
-    if view.runs is not None:
+    if view.squeezed:
         for k, r in enumerate(e.runs):
-            if r > 1 and view.runs[start + k] < r:
+            if r > 1 and view.run(start + k) < r:
                 return False
     elif any(r > 1 for r in e.runs):
         return False

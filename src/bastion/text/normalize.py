@@ -21,6 +21,7 @@ Lexicon terms go through exactly the same functions, so text and terms always me
 
 from __future__ import annotations
 
+import bisect
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -29,11 +30,14 @@ from functools import lru_cache
 __all__ = [
     "FoldedText",
     "MatchView",
+    "PlainView",
+    "plain_view",
     "fold",
     "normalize",
     "camel_boundaries",
     "match_views",
     "views_of",
+    "joined_view",
     "hashtags",
     "needs_join",
     "INVISIBLE",
@@ -198,12 +202,81 @@ class MatchView:
     def folded_index(self, i: int) -> int:
         return i if self.base is None else self.base[i]
 
+    def folded_end(self, i: int) -> int:
+        return i + 1 if self.base_end is None else self.base_end[i]
+
     def run(self, i: int) -> int:
         return 1 if self.runs is None else self.runs[i]
+
+    @property
+    def squeezed(self) -> bool:
+        return self.runs is not None
 
     def was_digit(self, i: int) -> bool:
         """True when match-view character ``i`` was written as a digit in the folded text."""
         return self.folded.text[self.folded_index(i)].isdigit()
+
+
+class PlainView:
+    """The plain match view (no joining) with *sparse* maps: only the positions squeezing deleted.
+
+    Why: the plain view is 1:1 with the folded text except for squeezing, so instead of per-character
+    lists (built for every text with a hit) it keeps the sorted deleted positions and maps on demand,
+    which costs per hit rather than per character. Same interface as :class:`MatchView`.
+    """
+
+    __slots__ = ("folded", "text", "dels", "joined")
+
+    def __init__(self, folded: FoldedText, text: str, dels: list[int]):
+        self.folded = folded
+        self.text = text
+        self.dels = dels  # sorted folded indices removed by squeezing
+        self.joined = False
+
+    @property
+    def squeezed(self) -> bool:
+        return bool(self.dels)
+
+    def folded_index(self, i: int) -> int:
+        dels = self.dels
+        if not dels or dels[0] > i:
+            return i
+        k = 0
+        while k < len(dels) and dels[k] <= i + k:
+            k += 1
+        return i + k
+
+    def run(self, i: int) -> int:
+        if not self.dels:
+            return 1
+        u = self.folded_index(i)
+        k = bisect.bisect_right(self.dels, u)
+        r = 1
+        while k < len(self.dels) and self.dels[k] == u + r:
+            r += 1
+            k += 1
+        return r
+
+    def folded_end(self, i: int) -> int:
+        return self.folded_index(i) + self.run(i)
+
+    def span(self, start: int, end: int) -> tuple[int, int]:
+        if end <= start:
+            f = self.folded_index(start) if start < len(self.text) else len(self.folded.text)
+            return self.folded.span(f, f)
+        return self.folded.span(self.folded_index(start), self.folded_end(end - 1))
+
+    def was_digit(self, i: int) -> bool:
+        return self.folded.text[self.folded_index(i)].isdigit()
+
+
+def plain_view(folded: FoldedText) -> PlainView:
+    """The plain match view with sparse maps (see :class:`PlainView`)."""
+    unsqueezed = plain_text_unsqueezed(folded)
+    if _SQUEEZE_RE.search(unsqueezed) is None:
+        return PlainView(folded, unsqueezed, [])
+    dels = [m.start() + 1 + k for m in _SQUEEZE_RE.finditer(unsqueezed) for k in range(len(m.group()) - 1)]
+    return PlainView(folded, squeeze_at(unsqueezed, dels), dels)
 
 
 def _delete(text: str, base: list[int] | None, pattern: re.Pattern[str], whole: bool) -> tuple[str, list[int] | None]:
@@ -283,18 +356,23 @@ def needs_join(folded: FoldedText) -> bool:
     return bool(_SPACED_LETTERS_RE.search(folded.text) or _INNER_SEPARATOR_RE.search(folded.text))
 
 
-def match_views(text: str) -> tuple[FoldedText, list[MatchView]]:
+def match_views(text: str) -> tuple[FoldedText, list[MatchView | PlainView]]:
     """The folded view plus every match view worth scanning (plain, and joined when it differs)."""
     folded = fold(text)
     return folded, views_of(folded)
 
 
-def views_of(folded: FoldedText) -> list[MatchView]:
+def views_of(folded: FoldedText) -> list[MatchView | PlainView]:
     """Every match view of a folded text worth scanning (plain, and joined when it differs)."""
-    views = [_match_view(folded, False)]
+    views: list[MatchView | PlainView] = [plain_view(folded)]
     if needs_join(folded):
-        views.append(_match_view(folded, True))
+        views.append(joined_view(folded))
     return views
+
+
+def joined_view(folded: FoldedText) -> MatchView:
+    """The joined match view (letters separated by dots/spaces joined, in-word separators removed)."""
+    return _match_view(folded, True)
 
 
 def camel_boundaries(original: str) -> set[int]:
@@ -339,7 +417,8 @@ def plain_text_unsqueezed(folded: FoldedText) -> str:
     """The plain match-view text before squeezing (leetspeak mapped, separators turned into spaces)."""
     t = folded.text
     if "@" in t or "$" in t or "!" in t or "|" in t:
-        t = _LEET_SYMBOL_RE.sub(lambda m: _LEET_SYMBOLS[m.group()], t)
+        # Same order as the mapped view: digits first, so "$3x" reads as "sex".
+        t = _LEET_SYMBOL_RE.sub(lambda m: _LEET_SYMBOLS[m.group()], t.translate(_LEET_DIGITS).translate(_SKELETON))
     if t.isascii():
         return t.encode("ascii").translate(_ASCII_TABLE).decode("ascii")
     return _SEPARATOR_RE.sub(" ", t.translate(_LEET_DIGITS).translate(_SKELETON))

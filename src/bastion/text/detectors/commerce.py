@@ -45,14 +45,15 @@ _UNIT_RE = re.compile(
 )
 # "a pack", "le pack": only pricing when the text also states a price ("$10 a pack").
 _WEAK_UNIT_RE = re.compile(rf"\b(?:a|an|le|la|el)\s{_UNITS}\b")
-_PAYMENT_PATTERNS: list[tuple[str, float, re.Pattern[str]]] = [
-    ("paypal", 0.7, re.compile(r"\b(?:paypal\.me|paypal\.com/paypalme)/[\w.-]{2,}")),
-    ("cashapp", 0.7, re.compile(r"\b(?:cash\.app/\$?[a-z][\w-]{0,19}|cash\s?app\s*[:=\-]?\s*\$[a-z][\w-]{0,19})")),
-    ("venmo", 0.6, re.compile(r"\b(?:venmo\.com/(?:u/)?[\w-]{2,}|venmo\s*[:=\-]?\s*@[\w-]{2,})")),
+# (kind, weight, pattern, substring the pattern cannot match without: a cheap pre-check)
+_PAYMENT_PATTERNS: list[tuple[str, float, re.Pattern[str], str]] = [
+    ("paypal", 0.7, re.compile(r"\b(?:paypal\.me|paypal\.com/paypalme)/[\w.-]{2,}"), "paypal"),
+    ("cashapp", 0.7, re.compile(r"\b(?:cash\.app/\$?[a-z][\w-]{0,19}|cash\s?app\s*[:=\-]?\s*\$[a-z][\w-]{0,19})"), "cash"),
+    ("venmo", 0.6, re.compile(r"\b(?:venmo\.com/(?:u/)?[\w-]{2,}|venmo\s*[:=\-]?\s*@[\w-]{2,})"), "venmo"),
     # Creator-payment pages are ordinary for artists: weak on their own.
-    ("creator_payment", 0.3, re.compile(r"\b(?:ko-fi\.com|buymeacoffee\.com|patreon\.com|gumroad\.com|fanbox\.cc|boosty\.to|subscribestar\.\w+)/[\w.-]{2,}")),
+    ("creator_payment", 0.3, re.compile(r"\b(?:ko-fi\.com|buymeacoffee\.com|patreon\.com|gumroad\.com|fanbox\.cc|boosty\.to|subscribestar\.\w+)/[\w.-]{2,}"), "/"),
     # A bare $cashtag; weaker than an explicit Cash App mention. Must start with a letter ("$50" is a price).
-    ("cashtag", 0.4, re.compile(r"(?<![\w$])\$[a-z][a-z0-9_-]{2,19}\b")),
+    ("cashtag", 0.4, re.compile(r"(?<![\w$])\$[a-z][a-z0-9_-]{2,19}\b"), "$"),
 ]
 _HINT_RE = re.compile(r"\d|\$|paypal|cash|venmo|ko-fi|coffee|patreon|gumroad|fanbox|boosty|subscribestar")
 
@@ -105,7 +106,9 @@ def find_commerce(folded: FoldedText) -> list[CommerceHit]:
     def free(span: tuple[int, int]) -> bool:
         return not any(span[0] < e and s < span[1] for s, e in taken)
 
-    for kind, weight, pattern in _PAYMENT_PATTERNS:
+    for kind, weight, pattern, needed in _PAYMENT_PATTERNS:
+        if needed not in text:
+            continue
         for m in pattern.finditer(text):
             span = folded.span(*m.span())
             if free(span):
