@@ -295,6 +295,7 @@ def main() -> None:
     ap.add_argument("--te-python", default=None, help="python of a throw-away venv with threatexchange")
     ap.add_argument("--te-sizes", default=None, help="sizes for threatexchange (default: all --sizes)")
     ap.add_argument("--save-dir", default=None, help="also time save/load through this directory")
+    ap.add_argument("--te-sets", default=None, help="sets for threatexchange (default: all --sets)")
     ap.add_argument("--te-queries", type=int, default=1000, help="queries timed for threatexchange")
     ap.add_argument("--worker", nargs="*", help=argparse.SUPPRESS)
     a = ap.parse_args()
@@ -309,6 +310,7 @@ def main() -> None:
         return
 
     te_sizes = {int(s) for s in (a.te_sizes or a.sizes).split(",")}
+    te_sets = set((a.te_sets or a.sets).split(","))
     runs = []
     for n in (int(s) for s in a.sizes.split(",")):
         for kind in a.sets.split(","):
@@ -319,7 +321,7 @@ def main() -> None:
             res = _run_worker(sys.executable, ["bastion", kind, str(n), *extra])
             res["wall_s"] = round(time.perf_counter() - t, 1)
             expected = res.pop("sample_expected", None)
-            if a.te_python and n in te_sizes:
+            if a.te_python and n in te_sizes and kind in te_sets:
                 te_args = ["--queries", str(a.queries), "--sample", str(a.sample), "--te-queries", str(a.te_queries)]
                 te = _run_worker(a.te_python, ["te", kind, str(n), *te_args])
                 found = te.pop("sample_found", None)

@@ -32,13 +32,13 @@
 /* Software prefetch distances, in items of each stage: far enough ahead to cover DRAM latency, near
  * enough not to run out of miss buffers (measured: larger distances were slower here). */
 #ifndef PF_DIST
-#define PF_DIST 16
+#define PF_DIST 32
 #endif
 #ifndef PF_DIST2
 #define PF_DIST2 PF_DIST
 #endif
 #ifndef PF_DIST3
-#define PF_DIST3 PF_DIST
+#define PF_DIST3 16
 #endif
 
 /* Function multi-versioning: pick a POPCNT build at load time where the CPU has it, without
