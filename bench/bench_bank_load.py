@@ -38,7 +38,7 @@ def main() -> None:
     repo.create(Bank("bench", "test"))
     rng = np.random.default_rng(1)
     hashes = rng.integers(0, 256, size=(args.n, 32), dtype=np.uint8)
-    hexes = [h.hex() for h in hashes]
+    hexes = [h.tobytes().hex() for h in hashes]
 
     t = time.perf_counter()
     repo.add_entries("bench", (HashEntry("pdq", h) for h in hexes))

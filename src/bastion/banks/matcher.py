@@ -73,23 +73,32 @@ class Matcher:
                 )
                 for r in rows
             ]
-            ids_parts: list[np.ndarray] = []
-            bank_parts: list[np.ndarray] = []
-            hash_parts: list[np.ndarray] = []
             bank_ids = [b.id for b in banks]
-            if bank_ids:
-                q = (
-                    select(BankEntryRow.id, BankEntryRow.bank_id, BankEntryRow.value)
-                    .where(BankEntryRow.hash_type == "pdq", BankEntryRow.bank_id.in_(bank_ids))
-                    .order_by(BankEntryRow.id)
-                )
-                for part in s.execute(q).yield_per(_LOAD_CHUNK).partitions():
-                    ids, bids, values = zip(*part)
-                    ids_parts.append(np.fromiter(ids, dtype=np.int64, count=len(ids)))
-                    bank_parts.append(np.fromiter(bids, dtype=np.int64, count=len(bids)))
-                    # One hex decode per chunk instead of one per row.
-                    raw = bytes.fromhex("".join(values))
-                    hash_parts.append(np.frombuffer(raw, dtype=np.uint8).reshape(-1, 32))
+        ids_parts: list[np.ndarray] = []
+        bank_parts: list[np.ndarray] = []
+        hash_parts: list[np.ndarray] = []
+        if bank_ids:
+            # Millions of rows: go through the DB-API cursor directly (SQLAlchemy's Row objects cost several
+            # times the fetch itself) and decode the hex one chunk at a time.
+            marks = ", ".join(str(int(b)) for b in bank_ids)
+            sql = (
+                "SELECT id, bank_id, value FROM bank_entries "
+                f"WHERE hash_type = 'pdq' AND bank_id IN ({marks}) ORDER BY id"
+            )
+            with store.engine.connect() as conn:
+                raw_conn = conn.connection.driver_connection
+                # PostgreSQL: a server-side cursor, so ten million rows are streamed, not buffered at once.
+                cur = raw_conn.cursor(name="bastion_pdq_load") if store.engine.dialect.name == "postgresql" else raw_conn.cursor()
+                try:
+                    cur.execute(sql)
+                    while part := cur.fetchmany(_LOAD_CHUNK):
+                        ids, bids, values = zip(*part)
+                        ids_parts.append(np.fromiter(ids, dtype=np.int64, count=len(ids)))
+                        bank_parts.append(np.fromiter(bids, dtype=np.int64, count=len(bids)))
+                        raw = bytes.fromhex("".join(values))
+                        hash_parts.append(np.frombuffer(raw, dtype=np.uint8).reshape(-1, 32))
+                finally:
+                    cur.close()
         entry_ids = np.concatenate(ids_parts) if ids_parts else np.empty(0, np.int64)
         entry_bank = np.concatenate(bank_parts) if bank_parts else np.empty(0, np.int64)
         hashes = np.concatenate(hash_parts) if hash_parts else np.empty((0, 32), np.uint8)

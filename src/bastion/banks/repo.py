@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Iterable, Iterator
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import bindparam, delete, func, select, update
 
 from bastion.banks.hashes import normalize_hash
 from bastion.errors import BankExists, BastionError, UnknownBank
@@ -122,52 +122,61 @@ class BankRepository:
     # --- entries ---------------------------------------------------------------------------------
 
     def add_entries(self, name: str, entries: Iterable[HashEntry]) -> AddResult:
-        result = AddResult()
+        """Add entries; those already in the bank are merged (a missing label is filled in), never doubled.
+
+        One ``INSERT .. ON CONFLICT DO NOTHING`` per chunk (SQLite and PostgreSQL both have it) instead of a
+        lookup per row; what was added is counted from the bank's size before and after.
+        """
         with self.store.session() as s, s.begin():
             bank_id = self._row(s, name).id
+            before = self._count(s, bank_id)
+            seen = 0
             batch: dict[tuple[str, str], HashEntry] = {}
             for e in entries:
                 t, v = normalize_hash(e.hash_type, e.value)
-                key = (t, v)
-                if key in batch:
-                    result.merged += 1
-                    if not batch[key].label and e.label:
-                        batch[key] = HashEntry(t, v, e.label, batch[key].source_ref or e.source_ref)
+                seen += 1
+                prev = batch.get((t, v))
+                if prev is not None:
+                    if not prev.label and e.label:
+                        batch[(t, v)] = HashEntry(t, v, e.label, prev.source_ref or e.source_ref)
                     continue
-                batch[key] = HashEntry(t, v, e.label, e.source_ref)
+                batch[(t, v)] = HashEntry(t, v, e.label, e.source_ref)
                 if len(batch) >= CHUNK:
-                    self._add_chunk(s, bank_id, batch, result)
+                    self._add_chunk(s, bank_id, batch)
                     batch = {}
             if batch:
-                self._add_chunk(s, bank_id, batch, result)
+                self._add_chunk(s, bank_id, batch)
+            added = self._count(s, bank_id) - before
             s.execute(update(BankRow).where(BankRow.id == bank_id).values(updated_at=utcnow()))
-        return result
+        return AddResult(added=added, merged=seen - added)
 
     @staticmethod
-    def _add_chunk(s, bank_id: int, batch: dict[tuple[str, str], HashEntry], result: AddResult) -> None:
-        values = {v for _, v in batch}
-        existing = s.execute(
-            select(BankEntryRow.id, BankEntryRow.hash_type, BankEntryRow.value, BankEntryRow.label).where(
-                BankEntryRow.bank_id == bank_id, BankEntryRow.value.in_(values)
-            )
-        ).all()
-        for row_id, t, v, label in existing:
-            e = batch.pop((t, v), None)
-            if e is None:
-                continue
-            result.merged += 1
-            if not label and e.label:
-                s.execute(update(BankEntryRow).where(BankEntryRow.id == row_id).values(label=e.label))
-        if batch:
-            now = utcnow()
+    def _count(s, bank_id: int) -> int:
+        return s.scalar(select(func.count()).select_from(BankEntryRow).where(BankEntryRow.bank_id == bank_id)) or 0
+
+    def _add_chunk(self, s, bank_id: int, batch: dict[tuple[str, str], HashEntry]) -> None:
+        now = utcnow()
+        dialect = self.store.engine.dialect.name
+        if dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as upsert
+        else:
+            from sqlalchemy.dialects.sqlite import insert as upsert
+        table = BankEntryRow.__table__
+        rows = [
+            {"bank_id": bank_id, "hash_type": t, "value": v, "label": e.label, "source_ref": e.source_ref, "added_at": now}
+            for (t, v), e in batch.items()
+        ]
+        s.execute(upsert(table).on_conflict_do_nothing(index_elements=["bank_id", "hash_type", "value"]), rows)
+        labelled = [{"b": bank_id, "t": t, "v": v, "l": e.label} for (t, v), e in batch.items() if e.label]
+        if labelled:
+            # Fill in labels of entries that were already there without one; never overwrite a label.
+            c = table.c
             s.execute(
-                insert(BankEntryRow),
-                [
-                    {"bank_id": bank_id, "hash_type": t, "value": v, "label": e.label, "source_ref": e.source_ref, "added_at": now}
-                    for (t, v), e in batch.items()
-                ],
+                update(table)
+                .where(c.bank_id == bindparam("b"), c.hash_type == bindparam("t"), c.value == bindparam("v"), c.label.is_(None))
+                .values(label=bindparam("l")),
+                labelled,
             )
-            result.added += len(batch)
 
     def remove_entries(self, name: str, entries: Iterable[HashEntry]) -> RemoveResult:
         result = RemoveResult()
@@ -184,6 +193,7 @@ class BankRepository:
                     result.removed += n
                 else:
                     result.not_found.append(HashEntry(t, v))
+            s.execute(update(BankRow).where(BankRow.id == bank_id).values(updated_at=utcnow()))
         return result
 
     def entries(self, name: str, hash_type: str | None = None) -> list[HashEntry]:

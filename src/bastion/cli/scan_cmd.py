@@ -72,6 +72,10 @@ def scan(
     record: bool = typer.Option(True, "--record/--no-record", help="Keep the hashes of scanned files in the store."),
     provenance: bool = typer.Option(True, "--provenance/--no-provenance", help="Read AI-generation provenance."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar on standard error."),
+    watermark: str = typer.Option(
+        "lossless", "--watermark",
+        help="Look for invisible SD watermarks in: lossless (PNG/WebP/BMP/TIFF; they do not survive JPEG), all, off.",
+    ),
 ) -> None:
     """Scan files against the hash banks. Exit 0: nothing matched; 1: something matched; 2: error."""
     missing = [str(p) for p in paths if not p.exists()]
@@ -94,7 +98,7 @@ def scan(
         reported.extend(_describe(res))
 
     recorder = MediaRecorder(store) if record else None
-    scanner = Scanner(matcher, recorder, jobs=jobs or None, provenance=provenance)
+    scanner = Scanner(matcher, recorder, jobs=jobs or None, provenance=provenance, watermark=watermark)
     show = progress and err.is_terminal
     try:
         with Progress(

@@ -36,6 +36,8 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA busy_timeout=10000")
+    # 256 MB page cache (default 2 MB): index inserts of random hashes thrash a small cache.
+    cur.execute("PRAGMA cache_size=-262144")
     cur.close()
 
 

@@ -66,7 +66,8 @@ class BankEntryRow(Base):
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    bank_id: Mapped[int] = mapped_column(ForeignKey("banks.id", ondelete="CASCADE"), index=True)
+    # No index of its own: the unique (bank_id, hash_type, value) index starts with it (migration 0003).
+    bank_id: Mapped[int] = mapped_column(ForeignKey("banks.id", ondelete="CASCADE"))
     hash_type: Mapped[str] = mapped_column(String(16))
     value: Mapped[str] = mapped_column(String(128))
     label: Mapped[str | None] = mapped_column(String(500), nullable=True)
