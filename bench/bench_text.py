@@ -8,7 +8,8 @@ folding, invisible-character removal, leetspeak, separators, squeezing, the Aho-
 detector guards and the detectors they let through, scoring. (Offset maps are built only for texts where
 something matched; that is how the library always runs, not a benchmark shortcut.)
 
-Baselines measured in the same run, reported as ratios: ``lower+AC`` = ``str.lower`` and one automaton
+Rates are CPU seconds of this process (``time.process_time``), so other load on the machine does not
+count against them. Baselines measured in the same run, reported as ratios: ``lower+AC`` = ``str.lower`` and one automaton
 pass over the raw text (no normalisation, no detectors, no scoring).
 
 The shipped lexicon (~370 terms) is padded with neutral synthetic terms (made-up syllable words) to
@@ -73,13 +74,17 @@ def padded_lexicon_file(target_terms: int, rng: random.Random, base_terms: int) 
     return path
 
 
+# CPU time of this process, not wall time: the machine is shared, and "per core" means CPU seconds.
+clock = time.process_time
+
+
 def best_rate(fn, texts: list[str], repeat: int) -> float:
     best = 0.0
     for _ in range(repeat):
-        t = time.perf_counter()
+        t = clock()
         for x in texts:
             fn(x)
-        best = max(best, len(texts) / (time.perf_counter() - t))
+        best = max(best, len(texts) / (clock() - t))
     return best
 
 
@@ -129,6 +134,15 @@ def main() -> int:
     rate_full = best_rate(full, texts, args.repeat)
     flagged = sum(analyze(x, lexicon=lex).level in ("high", "critical") for x in texts)
 
+    # Split: texts where nothing was found (the common case on a real platform) vs texts with signals,
+    # each group timed as its own batch.
+    quiet, noisy = [], []
+    for x in texts:
+        r = analyze(x, lexicon=lex)
+        (noisy if r.signals or r.suppressed else quiet).append(x)
+    rate_quiet = best_rate(full, quiet, args.repeat) if quiet else None
+    rate_noisy = best_rate(full, noisy, args.repeat) if noisy else None
+
     # Dev-corpus evaluation with the shipped lexicon.
     from bastion.text.evaluate import evaluate, read_corpus
 
@@ -146,8 +160,12 @@ def main() -> int:
         "texts_per_s_normalise_only": round(rate_norm),
         "texts_per_s_baseline_lower_ac": round(rate_baseline),
         "full_vs_baseline": round(rate_full / rate_baseline, 3),
+        "share_texts_with_signals": round(len(noisy) / len(texts), 3),
+        "texts_per_s_without_signals": round(rate_quiet) if rate_quiet else None,
+        "texts_per_s_with_signals": round(rate_noisy) if rate_noisy else None,
         "target_texts_per_s": 50_000,
         "target_met": rate_full >= 50_000,
+        "cpu_load_1min_at_start": round(__import__("os").getloadavg()[0], 2),
         "flagged_high_or_critical": flagged,
         "import_s": round(import_s, 3),
         "default_lexicon_first_load_s": round(first_load_s, 3),

@@ -226,7 +226,8 @@ from bastion.text.normalize import plain_text_unsqueezed  # noqa: E402
 
 _PIECES = st.sampled_from(
     ["12", "7", "0", "05" + "ab" * 32, "yo", " y/o", "-year-old", " years old", "aged ", "grade ", ". Klasse", "ans",
-     " años", " Jahre alt", "jährige", "歳", "十二", "小", "中", "年生", "twelve", "$", "€", "¥", "円", "usd", "k", " bucks",
+     " años", " Jahre alt", "jährige", "歳", "十二", "小", "中", "年生", "twelve", "$", "€", "¥", "円", "usd", "eur", "gbp", "btc", "k", " bucks", " euros", " yen", " pounds", " zl",
+     "kr", " pesos", "usdt", "ドル",
      "per set", "a pack", "/pack", "paypal.me/x_y", "cashapp $abc", "venmo @ab", "ko-fi.com/ab", "t.me/abc_d",
      "discord.gg/ab", "@user_x", "mail@ex.com", "mega.nz", "add me on kik", "telegram: abc", "threema ABCD1234",
      ".onion", "abcdefghijklmnop", " ", ".", ",", "-", "x", "the", "Ｔ．ｍｅ／ａｂｃ", "１２歳", BTC_LEGACY, ETH]

@@ -42,7 +42,11 @@ FIELDS: tuple[str, ...] = ("title", "tag", "body", "comment", "prompt", "negativ
 # miss what the detector would find: tests run the detectors with and without them.
 _AGE_GUARD = re.compile(r"\d[\s\-]{0,2}(?:[yaj歳才さ]|\.\s?k)|(?:age|grade|klasse|[小中])[\s:]{0,2}[\d一二三四五六七八九十]|[一二三四五六七八九十]\s?[歳才]")
 _CONTACT_GUARD = re.compile(r"[@/]|\.[a-z]{2,6}\b|05[0-9a-f]{64}")
-_COMMERCE_GUARD = re.compile(r"[$€£¥₹₽₩₺円元]|\d\s?(?:k\b|[a-z]{3})|[a-z]{3}\s?\d|[0-9a-z]{26}|/")
+_COMMERCE_GUARD = re.compile(
+    r"[$€£¥₹₽₩₺円元/]|[0-9a-z]{26}"
+    r"|(?:usd|eur|gbp|jpy|cad|aud|chf|btc|eth|xmr|usdt)\s?\d"
+    r"|\d\s?(?:k\b|usd|eur|gbp|jpy|yen|cad|aud|chf|dollar|buck|pound|quid|rub|btc|eth|xmr|usdt|peso|reais|zl\b|kr\b|ドル|ユーロ)"
+)
 _CANCELLABLE = frozenset({"minor", "sexual", "trade", "coded", "price"})
 
 

@@ -134,11 +134,33 @@ class FoldedText:
         return (self.starts[start], self.ends[end - 1])
 
 
+# Per-character fold results learnt on first sight: a translate table for the characters that fold to
+# exactly one character, and the set of those that do not (deleted or expanded), which need offset maps.
+_FOLD_TABLE: dict[int, str] = {}
+_KNOWN: set[str] = set()
+_NOT_ONE_TO_ONE: set[str] = set()
+
+
+def _learn(chars: set[str]) -> None:
+    for ch in chars:
+        f = ch.lower() if ch.isascii() else fold_char(ch)
+        _FOLD_TABLE[ord(ch)] = f
+        if len(f) != 1:
+            _NOT_ONE_TO_ONE.add(ch)
+        _KNOWN.add(ch)
+
+
 def fold(text: str) -> FoldedText:
     """Return the folded view of ``text`` (see module docstring)."""
     if text.isascii():
         # casefold == lower for ASCII, and it preserves length: offsets are the identity.
         return FoldedText(text, text.lower(), None, None)
+    chars = set(text)
+    if not chars <= _KNOWN:
+        _learn(chars - _KNOWN)
+    if chars.isdisjoint(_NOT_ONE_TO_ONE):
+        # Every character folds to exactly one character: offsets are the identity again.
+        return FoldedText(text, text.translate(_FOLD_TABLE), None, None)
     pieces: list[str] = []
     starts: list[int] = []
     ends: list[int] = []
