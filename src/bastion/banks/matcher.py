@@ -15,19 +15,61 @@ Rules applied here, not in the index:
 
 from __future__ import annotations
 
+import hashlib
+import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Mapping
 
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from bastion.banks.hashes import EXACT_TYPES
-from bastion.banks.index import PdqIndex
+from bastion.banks.index import IndexFileError, PdqIndex
 from bastion.model import Bank, Match
 from bastion.store.db import Store
 from bastion.store.schema import BankEntryRow, BankRow
 
 _LOAD_CHUNK = 200_000
+
+
+def _fingerprint(s, store: Store, rows: list[BankRow]) -> str:
+    ids = sorted(r.id for r in rows)
+    count, top = s.execute(
+        select(func.count(), func.max(BankEntryRow.id)).where(
+            BankEntryRow.hash_type == "pdq", BankEntryRow.bank_id.in_(ids)
+        )
+    ).one()
+    parts = [store.url] + [f"{r.id}:{r.updated_at.isoformat() if r.updated_at else ''}" for r in sorted(rows, key=lambda r: r.id)]
+    parts += [str(count), str(top)]
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:24]
+
+
+def _read_cache(path: Path):
+    try:
+        index = PdqIndex.load(path)
+        with np.load(path.with_suffix(".entries.npz"), allow_pickle=False) as a:
+            entry_ids, entry_bank = a["ids"], a["banks"]
+    except (FileNotFoundError, IndexFileError, OSError, KeyError, ValueError):
+        return None
+    if len(entry_ids) != len(index) or len(entry_bank) != len(entry_ids):
+        return None
+    return index, entry_ids, entry_bank
+
+
+def _write_cache(path: Path, index: PdqIndex, entry_ids: np.ndarray, entry_bank: np.ndarray) -> None:
+    """Best effort: a read-only or full disk only costs the next load its speed."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        for old in path.parent.glob("pdq-*.npz"):
+            old.unlink(missing_ok=True)
+        tmp = path.with_suffix(".entries.tmp")
+        with open(tmp, "wb") as fh:
+            np.savez(fh, ids=entry_ids, banks=entry_bank)
+        os.replace(tmp, path.with_suffix(".entries.npz"))
+        index.save(path)
+    except OSError:
+        pass
 
 
 @dataclass(frozen=True)
@@ -54,8 +96,14 @@ class Matcher:
         return len(self._entry_ids)
 
     @classmethod
-    def from_store(cls, store: Store, bank_names: list[str] | None = None) -> "Matcher":
-        """Load every enabled bank (or the named ones, enabled or not) and build the PDQ index."""
+    def from_store(cls, store: Store, bank_names: list[str] | None = None, *, cache_dir: Path | None = None) -> "Matcher":
+        """Load every enabled bank (or the named ones, enabled or not) and build the PDQ index.
+
+        With ``cache_dir`` the built index is kept on disk under a fingerprint of what it was built from
+        (the banks, their last change, the count and highest id of their PDQ entries); the next load with
+        the same fingerprint reads the file instead of every row. Any change to the banks through Bastion
+        changes the fingerprint. A damaged cache file is ignored and rebuilt.
+        """
         with store.session() as s:
             q = select(BankRow)
             q = q.where(BankRow.name.in_(bank_names)) if bank_names else q.where(BankRow.enabled.is_(True))
@@ -74,6 +122,13 @@ class Matcher:
                 for r in rows
             ]
             bank_ids = [b.id for b in banks]
+            cache_file = None
+            if cache_dir is not None and bank_ids:
+                cache_file = Path(cache_dir) / f"pdq-{_fingerprint(s, store, rows)}.npz"
+                cached = _read_cache(cache_file)
+                if cached is not None:
+                    index, entry_ids, entry_bank = cached
+                    return cls(store, banks, index, entry_ids, entry_bank)
         ids_parts: list[np.ndarray] = []
         bank_parts: list[np.ndarray] = []
         hash_parts: list[np.ndarray] = []
@@ -103,6 +158,8 @@ class Matcher:
         entry_bank = np.concatenate(bank_parts) if bank_parts else np.empty(0, np.int64)
         hashes = np.concatenate(hash_parts) if hash_parts else np.empty((0, 32), np.uint8)
         index = PdqIndex.from_arrays(entry_ids, hashes) if len(entry_ids) else PdqIndex()
+        if cache_file is not None:
+            _write_cache(cache_file, index, entry_ids, entry_bank)
         return cls(store, banks, index, entry_ids, entry_bank)
 
     def _bank_of(self, entry_id: int) -> Bank:

@@ -13,7 +13,7 @@ from rich.table import Table
 
 from bastion.banks.matcher import Matcher
 from bastion.cli.app import app
-from bastion.cli.common import EXIT_MATCH, EXIT_OK, err, fail, handle_errors, out, store_of
+from bastion.cli.common import EXIT_MATCH, EXIT_OK, err, fail, handle_errors, out, settings_of, store_of
 from bastion.scan import FileResult, Scanner, ScanSummary, examine_file, iter_files
 from bastion.store.media import MediaRecorder
 
@@ -72,6 +72,9 @@ def scan(
     record: bool = typer.Option(True, "--record/--no-record", help="Keep the hashes of scanned files in the store."),
     provenance: bool = typer.Option(True, "--provenance/--no-provenance", help="Read AI-generation provenance."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar on standard error."),
+    index_cache: bool = typer.Option(
+        True, "--index-cache/--no-index-cache", help="Keep the built PDQ index on disk (BASTION_HOME/cache) for a fast next load."
+    ),
     watermark: str = typer.Option(
         "lossless", "--watermark",
         help="Look for invisible SD watermarks in: lossless (PNG/WebP/BMP/TIFF; they do not survive JPEG), all, off.",
@@ -82,7 +85,8 @@ def scan(
     if missing:
         fail(f"no such file or folder: {', '.join(missing)}")
     store = store_of(ctx)
-    matcher = Matcher.from_store(store, bank or None)
+    cache_dir = settings_of(ctx).home / "cache" if index_cache else None
+    matcher = Matcher.from_store(store, bank or None, cache_dir=cache_dir)
     files = list(iter_files(paths))
     sink = None
     if output is not None:
