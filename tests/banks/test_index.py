@@ -272,3 +272,36 @@ def test_random_operation_sequences_match_reference(seed, ops, radius):
     queries = np.vstack([pool[:5], base[:3]])
     for mode in MODES.values():
         assert fast._search_matrix(queries, radius, mode) == ref.search_many(queries, radius)
+
+
+def test_searches_in_threads_while_the_index_changes(rng):
+    """Searches release the GIL; one running during adds, removes and compactions sees a consistent state."""
+    import threading
+
+    ids, hashes = clustered_set(rng, 6000, 40)
+    fast = PdqIndex.from_arrays(ids[:3000], hashes[:3000], bits=11, delta_limit=700)
+    queries = queries_for(rng, hashes, 40)
+    errors: list[BaseException] = []
+    stop = threading.Event()
+
+    def search_loop() -> None:
+        try:
+            while not stop.is_set():
+                for hits in fast.search_many(queries, 31):
+                    assert hits == sorted(hits, key=lambda h: (h[1], h[0]))
+        except BaseException as exc:  # reported below, with the main thread's result
+            errors.append(exc)
+
+    thread = threading.Thread(target=search_loop)
+    thread.start()
+    try:
+        for ident, h in zip(ids[3000:].tolist(), hashes[3000:]):
+            fast.add(ident, h.tobytes())
+        for ident in ids[:500].tolist():
+            fast.remove(ident)
+    finally:
+        stop.set()
+        thread.join()
+    assert not errors, errors
+    ref = BruteForcePdqIndex.from_arrays(ids[500:], hashes[500:])
+    assert fast.search_many(queries, 31) == ref.search_many(queries, 31)

@@ -28,6 +28,7 @@ import math
 import os
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Sequence, Union
 
 import numpy as np
@@ -151,6 +152,59 @@ def table_bits_for(n: int, min_table_rows: int = 32_768) -> int:
 # --- the fast index -------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class _Main:
+    """The indexed segment: rows sorted by id, their tables, and tombstones (the only part mutated in place).
+
+    Replaced as a whole, so a search in another thread always sees one consistent segment.
+    """
+
+    ids: np.ndarray  # (n,) int64, sorted, unique
+    hashes: np.ndarray  # (n, 32) uint8
+    tomb: np.ndarray  # (n,) uint8, 1 = removed
+    bits: int  # chunk width; 0 = no tables (scanned)
+    offsets: np.ndarray | None  # (NTABLES, 2**bits + 1) uint32
+    rows: np.ndarray | None  # (NTABLES, n) uint32
+
+    def as_segment(self) -> tuple:
+        return (self.hashes, self.ids, self.tomb, self.ids.shape[0], self.bits, self.offsets, self.rows)
+
+
+@dataclass(frozen=True)
+class _Delta:
+    """The unindexed, append-only rows; arrays have spare capacity beyond ``n``.
+
+    A new ``_Delta`` (sharing the arrays) is installed after each append, so a concurrent search reads rows
+    ``[0, n)`` that are fully written.
+    """
+
+    ids: np.ndarray
+    hashes: np.ndarray
+    tomb: np.ndarray
+    n: int
+
+    @classmethod
+    def empty(cls, capacity: int = 1024) -> _Delta:
+        return cls(
+            np.empty(capacity, dtype=np.int64),
+            np.empty((capacity, HASH_BYTES), dtype=np.uint8),
+            np.zeros(capacity, dtype=np.uint8),
+            0,
+        )
+
+    def with_capacity(self, needed: int) -> _Delta:
+        capacity = self.ids.shape[0]
+        if needed <= capacity:
+            return self
+        grown = _Delta.empty(max(needed, 2 * capacity))  # new arrays: searches keep the old ones
+        n = self.n
+        grown.ids[:n], grown.hashes[:n], grown.tomb[:n] = self.ids[:n], self.hashes[:n], self.tomb[:n]
+        return _Delta(grown.ids, grown.hashes, grown.tomb, n)
+
+    def as_segment(self) -> tuple:
+        return (self.hashes, self.ids, self.tomb, self.n, 0, None, None)
+
+
 class PdqIndex:
     """Exact PDQ Hamming index: multi-index hashing tables + delta + tombstones, searched in C.
 
@@ -196,58 +250,36 @@ class PdqIndex:
         """Install (id-sorted, unique) rows as the main segment and build its tables in C."""
         n = int(ids.shape[0])
         bits = self._bits_for(n)
+        offsets = rows = None
         if bits:
             offsets = np.empty((NTABLES, (1 << bits) + 1), dtype=np.uint32)
             rows = np.empty((NTABLES, n), dtype=np.uint32)
             _kernel.build_tables(hashes, n, bits, offsets, rows)
-        else:
-            offsets = rows = None
-        self._main_ids = ids
-        self._main_hashes = hashes
-        self._main_tomb = np.zeros(n, dtype=np.uint8)
+        self._main = _Main(ids, hashes, np.zeros(n, dtype=np.uint8), bits, offsets, rows)
         self._main_live = n
-        self._bits = bits
-        self._offsets = offsets
-        self._rows = rows
 
-    def _reset_delta(self, capacity: int = 1024) -> None:
-        self._delta_ids = np.empty(capacity, dtype=np.int64)
-        self._delta_hashes = np.empty((capacity, HASH_BYTES), dtype=np.uint8)
-        self._delta_tomb = np.zeros(capacity, dtype=np.uint8)
-        self._delta_n = 0
+    def _reset_delta(self) -> None:
+        self._delta = _Delta.empty()
         self._delta_rows: dict[int, int] = {}  # id -> delta row, live rows only
-
-    def _grow_delta(self, needed: int) -> None:
-        capacity = self._delta_ids.shape[0]
-        if needed <= capacity:
-            return
-        capacity = max(needed, 2 * capacity)
-        # new arrays rather than in-place resize: a search running in another thread keeps the old ones
-        ids = np.empty(capacity, dtype=np.int64)
-        hashes = np.empty((capacity, HASH_BYTES), dtype=np.uint8)
-        tomb = np.zeros(capacity, dtype=np.uint8)
-        n = self._delta_n
-        ids[:n], hashes[:n], tomb[:n] = self._delta_ids[:n], self._delta_hashes[:n], self._delta_tomb[:n]
-        self._delta_ids, self._delta_hashes, self._delta_tomb = ids, hashes, tomb
 
     # -- mutation --------------------------------------------------------------------------------
 
     def _main_row(self, ident: int) -> int:
         """Row of a live id in the main segment, or -1."""
-        ids = self._main_ids
-        i = int(np.searchsorted(ids, ident))
-        if i < ids.shape[0] and int(ids[i]) == ident and not self._main_tomb[i]:
+        main = self._main
+        i = int(np.searchsorted(main.ids, ident))
+        if i < main.ids.shape[0] and int(main.ids[i]) == ident and not main.tomb[i]:
             return i
         return -1
 
     def _discard(self, ident: int) -> bool:
         row = self._delta_rows.pop(ident, None)
         if row is not None:
-            self._delta_tomb[row] = 1
+            self._delta.tomb[row] = 1
             return True
         row = self._main_row(ident)
         if row >= 0:
-            self._main_tomb[row] = 1
+            self._main.tomb[row] = 1
             self._main_live -= 1
             return True
         return False
@@ -257,21 +289,20 @@ class PdqIndex:
         raw = parse_hash(hash)
         ident = _check_id(id)
         self._discard(ident)
-        self._grow_delta(self._delta_n + 1)
-        row = self._delta_n
-        self._delta_ids[row] = ident
-        self._delta_hashes[row] = np.frombuffer(raw, dtype=np.uint8)
-        self._delta_tomb[row] = 0
-        self._delta_n = row + 1
+        delta = self._delta.with_capacity(self._delta.n + 1)
+        row = delta.n
+        delta.ids[row] = ident
+        delta.hashes[row] = np.frombuffer(raw, dtype=np.uint8)
+        delta.tomb[row] = 0
+        self._delta = _Delta(delta.ids, delta.hashes, delta.tomb, row + 1)
         self._delta_rows[ident] = row
-        if self._delta_n >= self.delta_limit:
+        if row + 1 >= self.delta_limit:
             self.compact()
 
     def add_many(self, ids: np.ndarray | Sequence[int], hashes: np.ndarray | Sequence[HashLike]) -> None:
         """Add (or replace) many entries; within the batch a repeated id's last hash wins.
 
-        A batch at least as large as the delta limit is merged straight into the tables (one rebuild)
-        instead of passing through the delta.
+        A batch that would fill the delta is merged straight into the tables (one rebuild) instead.
         """
         id_arr = _as_id_array(ids)
         hash_arr = as_hash_matrix(hashes)
@@ -280,21 +311,20 @@ class PdqIndex:
         if id_arr.size == 0:
             return
         id_arr, hash_arr = _last_wins_sorted(id_arr, hash_arr)
-        if self._delta_n + id_arr.size >= self.delta_limit:
+        if self._delta.n + id_arr.size >= self.delta_limit:
             # new rows come after the live ones, so on a repeated id the new hash wins
             live_ids, live_hashes = self._live_arrays()
-            self._reset_delta()
             self._set_main(*_last_wins_sorted(np.concatenate([live_ids, id_arr]), np.concatenate([live_hashes, hash_arr])))
+            self._reset_delta()
             return
         for ident in id_arr.tolist():
             self._discard(ident)
-        start = self._delta_n
-        end = start + id_arr.size
-        self._grow_delta(end)
-        self._delta_ids[start:end] = id_arr
-        self._delta_hashes[start:end] = hash_arr
-        self._delta_tomb[start:end] = 0
-        self._delta_n = end
+        delta = self._delta.with_capacity(self._delta.n + id_arr.size)
+        start, end = delta.n, delta.n + id_arr.size
+        delta.ids[start:end] = id_arr
+        delta.hashes[start:end] = hash_arr
+        delta.tomb[start:end] = 0
+        self._delta = _Delta(delta.ids, delta.hashes, delta.tomb, end)
         self._delta_rows.update(zip(id_arr.tolist(), range(start, end)))
 
     def remove(self, id: int) -> bool:  # noqa: A002
@@ -302,20 +332,21 @@ class PdqIndex:
         return self._discard(_check_id(id))
 
     def _live_arrays(self) -> tuple[np.ndarray, np.ndarray]:
-        main_live = self._main_tomb == 0
-        n = self._delta_n
-        delta_live = self._delta_tomb[:n] == 0
-        ids = np.concatenate([self._main_ids[main_live], self._delta_ids[:n][delta_live]])
-        hashes = np.concatenate([self._main_hashes[main_live], self._delta_hashes[:n][delta_live]])
+        main, delta = self._main, self._delta
+        main_live = main.tomb == 0
+        delta_live = delta.tomb[: delta.n] == 0
+        ids = np.concatenate([main.ids[main_live], delta.ids[: delta.n][delta_live]])
+        hashes = np.concatenate([main.hashes[main_live], delta.hashes[: delta.n][delta_live]])
         return ids, hashes
 
     def compact(self) -> None:
-        """Fold the delta into the tables and drop removed rows (a rebuild: ~1 s per million rows here... see bench)."""
-        if self._delta_n == 0 and self._main_live == self._main_ids.shape[0] and self._bits == self._bits_for(self._main_live):
+        """Fold the delta into the tables and drop removed rows: a full rebuild (see bench for its cost)."""
+        main = self._main
+        if self._delta.n == 0 and self._main_live == main.ids.shape[0] and main.bits == self._bits_for(self._main_live):
             return
         ids, hashes = self._live_arrays()
-        self._reset_delta()
         self._set_main(*_last_wins_sorted(ids, hashes))
+        self._reset_delta()
 
     # -- queries ---------------------------------------------------------------------------------
 
@@ -331,19 +362,18 @@ class PdqIndex:
     @property
     def delta_size(self) -> int:
         """Rows in the unindexed delta (including replaced/removed ones not yet compacted)."""
-        return self._delta_n
+        return self._delta.n
 
     @property
     def table_bits(self) -> int:
         """Chunk width of the main tables; 0 when the main segment is small enough to scan."""
-        return self._bits
+        return self._main.bits
 
     def _segments(self) -> tuple[tuple, ...]:
-        main = (self._main_hashes, self._main_ids, self._main_tomb, self._main_ids.shape[0], self._bits, self._offsets, self._rows)
-        if self._delta_n == 0:
-            return (main,)
-        delta = (self._delta_hashes, self._delta_ids, self._delta_tomb, self._delta_n, 0, None, None)
-        return (main, delta)
+        main, delta = self._main, self._delta  # one read each: consistent even if another thread mutates
+        if delta.n == 0:
+            return (main.as_segment(),)
+        return (main.as_segment(), delta.as_segment())
 
     def search(self, hash: HashLike, max_distance: int = 31) -> list[Hit]:  # noqa: A002
         """All (id, distance) with distance <= max_distance, sorted by distance then id."""
@@ -377,22 +407,23 @@ class PdqIndex:
         ``tables=False`` writes only rows and tombstones (a third of the size); load then rebuilds the
         tables, which takes about as long as :meth:`from_arrays`.
         """
-        n = self._delta_n
+        main, delta = self._main, self._delta
+        n = delta.n
         arrays = {
             "format": np.array(_FORMAT),
             "version": np.array(_FORMAT_VERSION),
-            "bits": np.array(self._bits if tables else -1),
+            "bits": np.array(main.bits if tables else -1),
             "params": np.array([self.delta_limit, self.min_table_rows, self.forced_bits or 0], dtype=np.int64),
-            "main_ids": self._main_ids,
-            "main_hashes": self._main_hashes,
-            "main_tomb": self._main_tomb,
-            "delta_ids": self._delta_ids[:n],
-            "delta_hashes": self._delta_hashes[:n],
-            "delta_tomb": self._delta_tomb[:n],
+            "main_ids": main.ids,
+            "main_hashes": main.hashes,
+            "main_tomb": main.tomb,
+            "delta_ids": delta.ids[:n],
+            "delta_hashes": delta.hashes[:n],
+            "delta_tomb": delta.tomb[:n],
         }
-        if tables and self._bits:
-            arrays["offsets"] = self._offsets
-            arrays["rows"] = self._rows
+        if tables and main.bits:
+            arrays["offsets"] = main.offsets
+            arrays["rows"] = main.rows
         tmp = f"{os.fspath(path)}.tmp"
         with open(tmp, "wb") as fh:
             np.savez(fh, **arrays)
@@ -439,19 +470,18 @@ class PdqIndex:
                 or (n and int(rows.max()) >= n)
             ):
                 raise fail("tables are inconsistent with the rows")
-            index._main_ids, index._main_hashes, index._bits = ids, hashes, bits
-            index._offsets, index._rows = offsets, rows
+            index._main = _Main(ids, hashes, np.ascontiguousarray(tomb), bits, offsets, rows)
         else:
             index._set_main(ids, hashes)
-        index._main_tomb = np.ascontiguousarray(tomb)
+            index._main = _Main(ids, hashes, np.ascontiguousarray(tomb), index._main.bits, index._main.offsets, index._main.rows)
         index._main_live = int(n - np.count_nonzero(tomb))
         d_ids, d_hashes, d_tomb = a["delta_ids"], a["delta_hashes"], a["delta_tomb"]
         m = d_ids.shape[0]
-        if d_ids.dtype != np.int64 or d_hashes.shape != (m, HASH_BYTES) or d_hashes.dtype != np.uint8 or d_tomb.shape != (m,):
+        if d_ids.dtype != np.int64 or d_hashes.shape != (m, HASH_BYTES) or d_hashes.dtype != np.uint8 or d_tomb.shape != (m,) or d_tomb.dtype != np.uint8:
             raise fail("delta arrays have inconsistent shapes or types")
-        index._grow_delta(m)
-        index._delta_ids[:m], index._delta_hashes[:m], index._delta_tomb[:m] = d_ids, d_hashes, d_tomb
-        index._delta_n = m
+        delta = _Delta.empty(max(m, 1024))
+        delta.ids[:m], delta.hashes[:m], delta.tomb[:m] = d_ids, d_hashes, d_tomb
+        index._delta = _Delta(delta.ids, delta.hashes, delta.tomb, m)
         live = np.flatnonzero(d_tomb == 0)
         index._delta_rows = dict(zip(d_ids[live].tolist(), live.tolist()))
         if len(index._delta_rows) != live.size:
