@@ -10,7 +10,7 @@ Then all texts of an item are scored together, so "minor" in a title and "sexual
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 from bastion.model import Signal
@@ -45,7 +45,7 @@ _CONTACT_GUARD = re.compile(r"[@/]|\.[a-z]{2,6}\b|05[0-9a-f]{64}")
 _COMMERCE_GUARD = re.compile(
     r"[$€£¥₹₽₩₺円元/]|[0-9a-z]{26}"
     r"|(?:usd|eur|gbp|jpy|cad|aud|chf|btc|eth|xmr|usdt)\s?\d"
-    r"|\d\s?(?:k\b|usd|eur|gbp|jpy|yen|cad|aud|chf|dollar|buck|pound|quid|rub|btc|eth|xmr|usdt|peso|reais|zl\b|kr\b|ドル|ユーロ)"
+    r"|\d\s?(?:k|usd|eur|gbp|jpy|yen|cad|aud|chf|dollar|buck|pound|quid|rub|btc|eth|xmr|usdt|peso|reais|zl|kr|ドル|ユーロ)"
 )
 _CANCELLABLE = frozenset({"minor", "sexual", "trade", "coded", "price"})
 
@@ -159,10 +159,15 @@ def _text_signals(
         if why is None and s.evidence.get("strict") and text_language is not None and text_language != s.language:
             why = f"term of language {s.language!r} in a text read as {text_language!r}"
         if why is not None:
-            suppressed.append(replace(s, evidence={**s.evidence, "suppressed": why}))
+            suppressed.append(_with_evidence(s, suppressed=why))
         else:
             kept.append(s)
     return _dedupe(kept), suppressed
+
+
+def _with_evidence(s: Signal, **extra: Any) -> Signal:
+    """A copy of a signal with more evidence (``dataclasses.replace`` is several times slower)."""
+    return Signal(s.source, s.category, s.weight, s.term, s.normalized, s.span, s.language, s.field, {**s.evidence, **extra})
 
 
 def _dedupe(signals: list[Signal]) -> list[Signal]:
@@ -222,7 +227,7 @@ def analyze_item(
     for s in signals:
         needs = s.evidence.get("needs")
         if needs and s.evidence.get("counted", True) and not (set(needs) & (counted_cats - {s.category})):
-            suppressed.append(replace(s, evidence={**s.evidence, "suppressed": f"needs one of {needs} in the item"}))
+            suppressed.append(_with_evidence(s, suppressed=f"needs one of {needs} in the item"))
         else:
             final.append(s)
     final.sort(key=lambda s: (s.evidence.get("text_index", 0), s.span or (0, 0)))
