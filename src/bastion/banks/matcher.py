@@ -174,31 +174,39 @@ class Matcher:
     ) -> list[Match]:
         """``exact``: hash type -> hex (md5/sha1/sha256). ``pdq_variants``: variant name -> hex, the
         untransformed hash under ``"original"``. Returns matches, closest first."""
-        matches = self._match_exact(exact)
-        if pdq_variants and len(self._entry_ids):
-            matches.extend(self._match_pdq(pdq_variants, pdq_quality))
+        pairs = {(t, v.lower()) for t, v in exact.items() if t in EXACT_TYPES and v}
+        best = self._search_pdq(pdq_variants, pdq_quality) if pdq_variants and len(self._entry_ids) else {}
+        if not self._banks or (not pairs and not best):
+            return []
+        matches: list[Match] = []
+        # One connection and at most two indexed queries per file: this runs once for every scanned file.
+        with self.store.engine.connect() as conn:
+            if pairs:
+                rows = conn.execute(
+                    select(BankEntryRow.bank_id, BankEntryRow.hash_type, BankEntryRow.value, BankEntryRow.label).where(
+                        BankEntryRow.hash_type.in_(sorted({t for t, _ in pairs})),
+                        BankEntryRow.value.in_(sorted({v for _, v in pairs})),
+                        BankEntryRow.bank_id.in_(list(self._banks)),
+                    )
+                ).all()
+                for bank_id, t, value, label in rows:
+                    if (t, value) in pairs:
+                        bank = self._banks[bank_id]
+                        matches.append(Match(bank.name, bank.category, t, value, label, 0, None))
+            if best:
+                rows = conn.execute(
+                    select(BankEntryRow.id, BankEntryRow.value, BankEntryRow.label).where(BankEntryRow.id.in_(list(best)))
+                ).all()
+                for entry_id, value, label in rows:
+                    bank = self._bank_of(entry_id)
+                    distance, _, variant = best[entry_id]
+                    matches.append(Match(bank.name, bank.category, "pdq", value, label, distance, variant))
         matches.sort(key=lambda m: (m.distance, m.bank, m.hash_type, m.value))
         return matches
 
-    def _match_exact(self, exact: Mapping[str, str]) -> list[Match]:
-        pairs = [(t, v.lower()) for t, v in exact.items() if t in EXACT_TYPES and v]
-        if not pairs or not self._banks:
-            return []
-        out: list[Match] = []
-        with self.store.session() as s:
-            for t, v in pairs:
-                rows = s.execute(
-                    select(BankEntryRow.bank_id, BankEntryRow.value, BankEntryRow.label).where(
-                        BankEntryRow.hash_type == t, BankEntryRow.value == v, BankEntryRow.bank_id.in_(list(self._banks))
-                    )
-                ).all()
-                for bank_id, value, label in rows:
-                    bank = self._banks[bank_id]
-                    out.append(Match(bank.name, bank.category, t, value, label, 0, None))
-        return out
-
-    def _match_pdq(self, variants: Mapping[str, str], quality: int | None) -> list[Match]:
-        best: dict[int, tuple[int, int, str]] = {}  # entry id -> (distance, variant order, variant)
+    def _search_pdq(self, variants: Mapping[str, str], quality: int | None) -> dict[int, tuple[int, int, str]]:
+        """Entry id -> (distance, variant order, variant) of the closest variant, after each bank's rules."""
+        best: dict[int, tuple[int, int, str]] = {}
         ordered = sorted(variants.items(), key=lambda kv: kv[0] != "original")
         # The variants go to the index in one call: one pass of the C kernel for all eight.
         found = self._index.search_many([h for _, h in ordered], self._max_threshold)
@@ -212,15 +220,4 @@ class Matcher:
                 cur = best.get(entry_id)
                 if cur is None or (distance, order) < cur[:2]:
                     best[entry_id] = (distance, order, variant)
-        if not best:
-            return []
-        with self.store.session() as s:
-            rows = s.execute(
-                select(BankEntryRow.id, BankEntryRow.value, BankEntryRow.label).where(BankEntryRow.id.in_(list(best)))
-            ).all()
-        out = []
-        for entry_id, value, label in rows:
-            bank = self._bank_of(entry_id)
-            distance, _, variant = best[entry_id]
-            out.append(Match(bank.name, bank.category, "pdq", value, label, distance, variant))
-        return out
+        return best
