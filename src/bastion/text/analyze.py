@@ -18,7 +18,7 @@ from bastion.text.detectors.ages import AgeHit, find_ages
 from bastion.text.detectors.commerce import CommerceHit, find_commerce
 from bastion.text.detectors.contacts import ContactHit, find_contacts
 from bastion.text.errors import InvalidText, UnknownField
-from bastion.text.lexicon import Lexicon, default_lexicon
+from bastion.text.lexicon import Lexicon, LexiconHit, default_lexicon
 from bastion.text.normalize import (
     FoldedText,
     MatchView,
@@ -104,7 +104,7 @@ def _text_signals(
     folded = fold(text)
     plain = plain_text_unsqueezed(folded)
     any_hit, hints, squeezed, dels = lexicon.quick_scan(plain)
-    lexicon_hits = []
+    lexicon_hits: list[LexiconHit] = []
     join = may_need_join(folded, squeezed) and needs_join(folded)
     if any_hit or join or field_name == "tag" or "#" in text:
         views: list[MatchView | PlainView] = [PlainView(folded, squeezed, dels)]
@@ -118,6 +118,14 @@ def _text_signals(
     signals: list[Signal] = []
     benign: list[tuple[tuple[int, int], str]] = []
     strict_hits = []
+    if len(lexicon_hits) > 1:
+        # The same word in several languages' lists: keep the heaviest before building signals.
+        best: dict[tuple[str, tuple[int, int]], LexiconHit] = {}
+        for h in lexicon_hits:
+            k = (h.entry.category, h.span)
+            if k not in best or h.entry.weight > best[k].entry.weight:
+                best[k] = h
+        lexicon_hits = list(best.values())
     for h in lexicon_hits:
         e = h.entry
         if e.category == "benign":

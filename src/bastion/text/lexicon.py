@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, NamedTuple, Sequence
 
 import ahocorasick
 import yaml
@@ -106,9 +106,8 @@ class LexiconEntry:
     digits: tuple[int, ...] = ()  # key positions the term wrote as digits
 
 
-@dataclass(frozen=True, slots=True)
-class LexiconHit:
-    """A lexicon entry found in a text: match-view and original spans."""
+class LexiconHit(NamedTuple):
+    """A lexicon entry found in a text (a tuple: created for every hit, so it must be cheap)."""
 
     entry: LexiconEntry
     span: tuple[int, int]  # original text offsets
@@ -272,14 +271,17 @@ class Lexicon:
         hits: list[LexiconHit],
         trim: tuple[bool, bool] = (False, False),
     ) -> None:
+        span = None
         for e in entries:
             if not _shape_ok(view, start, e):
                 continue
-            span = view.span(start, stop)
-            if trim[0] or trim[1]:
-                f0 = view.folded_end(start) - 1 if trim[0] else view.folded_index(start)
-                f1 = view.folded_index(stop - 1) + 1 if trim[1] else view.folded_end(stop - 1)
-                span = view.folded.span(f0, f1)
+            if span is None:  # one span for every entry sharing this key
+                if trim[0] or trim[1]:
+                    f0 = view.folded_end(start) - 1 if trim[0] else view.folded_index(start)
+                    f1 = view.folded_index(stop - 1) + 1 if trim[1] else view.folded_end(stop - 1)
+                    span = view.folded.span(f0, f1)
+                else:
+                    span = view.span(start, stop)
             k = (id(e), span)
             if k in seen:
                 continue

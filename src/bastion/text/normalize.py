@@ -242,45 +242,54 @@ class MatchView:
 class PlainView:
     """The plain match view (no joining) with *sparse* maps: only the positions squeezing deleted.
 
-    Why: the plain view is 1:1 with the folded text except for squeezing, so instead of per-character
-    lists (built for every text with a hit) it keeps the sorted deleted positions and maps on demand,
-    which costs per hit rather than per character. Same interface as :class:`MatchView`.
+    Why: the plain view is 1:1 with the folded text except for squeezing, so it keeps the sorted deleted
+    positions and builds the per-character maps only if a hit asks for them (most texts have none).
+    Same interface as :class:`MatchView`.
     """
 
-    __slots__ = ("folded", "text", "dels", "joined")
+    __slots__ = ("folded", "text", "dels", "joined", "_base", "_runs")
 
     def __init__(self, folded: FoldedText, text: str, dels: list[int]):
         self.folded = folded
         self.text = text
         self.dels = dels  # sorted folded indices removed by squeezing
         self.joined = False
+        self._base: list[int] | None = None
+        self._runs: list[int] | None = None
 
     @property
     def squeezed(self) -> bool:
         return bool(self.dels)
 
+    def _dense(self) -> tuple[list[int], list[int]]:
+        if self._base is None or self._runs is None:
+            deleted = set(self.dels)
+            base: list[int] = []
+            runs: list[int] = []
+            for u in range(len(self.text) + len(self.dels)):
+                if u in deleted:
+                    runs[-1] += 1
+                else:
+                    base.append(u)
+                    runs.append(1)
+            self._base, self._runs = base, runs
+        return self._base, self._runs
+
     def folded_index(self, i: int) -> int:
-        dels = self.dels
-        if not dels or dels[0] > i:
+        if not self.dels or self.dels[0] > i:
             return i
-        k = 0
-        while k < len(dels) and dels[k] <= i + k:
-            k += 1
-        return i + k
+        return self._dense()[0][i]
 
     def run(self, i: int) -> int:
         if not self.dels:
             return 1
-        u = self.folded_index(i)
-        k = bisect.bisect_right(self.dels, u)
-        r = 1
-        while k < len(self.dels) and self.dels[k] == u + r:
-            r += 1
-            k += 1
-        return r
+        return self._dense()[1][i]
 
     def folded_end(self, i: int) -> int:
-        return self.folded_index(i) + self.run(i)
+        if not self.dels:
+            return i + 1
+        base, runs = self._dense()
+        return base[i] + runs[i]
 
     def span(self, start: int, end: int) -> tuple[int, int]:
         if end <= start:
