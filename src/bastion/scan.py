@@ -99,7 +99,8 @@ def examine_file(path: str, *, provenance: bool = True, watermark: str = "lossle
     try:
         st = p.stat()
         if not stat.S_ISREG(st.st_mode):
-            res.add_error("not-a-file", "not a regular file", "read")
+            what = "a linked folder (not followed)" if p.is_dir() else "not a regular file"
+            res.add_error("not-a-file", what, "read")
             return res
         res.size = st.st_size
         if st.st_size > MAX_DECODE_BYTES:
@@ -173,6 +174,10 @@ def iter_files(paths: Iterable[str | Path]) -> Iterator[str]:
         if p.is_dir():
             for root, dirs, files in os.walk(p):
                 dirs.sort()
+                for name in dirs:
+                    if os.path.islink(os.path.join(root, name)):
+                        # Not descended (it could loop), but reported, never silently left out.
+                        yield os.path.join(root, name)
                 for name in sorted(files):
                     yield os.path.join(root, name)
         else:

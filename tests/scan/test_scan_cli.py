@@ -168,3 +168,21 @@ def test_demo_corpus_transformed_copies_match_and_distractors_do_not(tmp_path):
     for e in expectations:
         ok, why = check(e, by_rel[e.path])
         assert ok, f"{e.path}: {why}"
+
+
+def test_linked_folders_and_special_files_are_reported_not_dropped(tmp_path):
+    import os
+
+    from bastion.scan import examine_file, iter_files
+
+    d = tmp_path / "d"
+    (d / "real").mkdir(parents=True)
+    generated_pattern(1).save(d / "real" / "a.png")
+    os.symlink(d / "real", d / "link")  # would loop if it pointed upwards; never followed
+    os.mkfifo(d / "pipe")
+    files = list(iter_files([d]))
+    assert sorted(os.path.relpath(f, d) for f in files) == ["link", "pipe", "real/a.png"]
+    errors = {os.path.basename(f): examine_file(f).errors for f in files}
+    assert errors["a.png"] == []
+    assert errors["link"][0]["code"] == "not-a-file" and "linked folder" in errors["link"][0]["message"]
+    assert errors["pipe"][0]["code"] == "not-a-file"
