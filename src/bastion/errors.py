@@ -58,18 +58,27 @@ class InvalidHash(BastionError):
     code = "invalid-hash"
 
 
-class InvalidHashList(BastionError):
-    """A hash-list file with invalid lines. Carries every problem, each with its file and line number."""
+class ProblemList(BastionError):
+    """Base of errors that carry every problem found in some input, each with its file and place (line
+    number, key path), so a user fixes all of them in one go instead of one per run."""
 
-    code = "invalid-hash-list"
+    title = "invalid input"
+    shown = 20
 
-    def __init__(self, problems: list[tuple[str, int, str]]):
+    def __init__(self, problems: list[tuple]):
         self.problems = problems
-        lines = [f"{path}:{line}: {msg}" for path, line, msg in problems[:20]]
+        lines = [f"{path}:{where}: {msg}" for path, where, msg in problems[: self.shown]]
         more = len(problems) - len(lines)
         if more > 0:
             lines.append(f"... and {more} more")
-        super().__init__("invalid hash list:\n" + "\n".join(lines))
+        super().__init__(f"{self.title}:\n" + "\n".join(lines))
+
+
+class InvalidHashList(ProblemList):
+    """A hash-list file with invalid lines: ``(file, line number, message)`` for each."""
+
+    code = "invalid-hash-list"
+    title = "invalid hash list"
 
 
 class ConfigError(BastionError):
