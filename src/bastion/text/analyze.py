@@ -39,12 +39,18 @@ FIELDS: tuple[str, ...] = ("title", "tag", "body", "comment", "prompt", "negativ
 # Detector categories a benign context may cancel (contacts and payments stay whatever surrounds them).
 # Guards that make a pattern detector worth running; words ("telegram", "years", "paypal") are hinted by
 # the lexicon automaton instead. Guards may fire needlessly (costing one detector run) but must never
-# miss what the detector would find: tests run the detectors with and without them.
+# miss what the detector would find: a property test runs the detectors with and without them. They are
+# layered so the common text pays for a few single-character-class scans only.
+_DIGIT = re.compile(r"\d")
+_KANJI_NUMBER = re.compile(r"[一二三四五六七八九十]")
 _AGE_GUARD = re.compile(r"\d[\s\-]{0,2}(?:[yaj歳才さ]|\.\s?k)|(?:age|grade|klasse|[小中])[\s:]{0,2}[\d一二三四五六七八九十]|[一二三四五六七八九十]\s?[歳才]")
-_CONTACT_GUARD = re.compile(r"[@/]|\.[a-z]{2,6}\b|05[0-9a-f]{64}")
+_DOMAIN = re.compile(r"\.[a-z]{2,6}\b")
+_SESSION = re.compile(r"05[0-9a-f]{64}")
+_MONEY_SYMBOL = re.compile(r"[$€£¥₹₽₩₺円元/]")
+# With a digit: a currency code next to a number, or a long token that may be a wallet address (every
+# supported address format contains a digit, and none is shorter than 26 characters).
 _COMMERCE_GUARD = re.compile(
-    r"[$€£¥₹₽₩₺円元/]|[0-9a-z]{26}"
-    r"|(?:usd|eur|gbp|jpy|cad|aud|chf|btc|eth|xmr|usdt)\s?\d"
+    r"(?:usd|eur|gbp|jpy|cad|aud|chf|btc|eth|xmr|usdt)\s?\d"
     r"|\d\s?(?:k|usd|eur|gbp|jpy|yen|cad|aud|chf|dollar|buck|pound|quid|rub|btc|eth|xmr|usdt|peso|reais|zl|kr|ドル|ユーロ)"
 )
 _CANCELLABLE = frozenset({"minor", "sexual", "trade", "coded", "price"})
@@ -86,14 +92,58 @@ def _check(field_name: str, text: object) -> None:
         raise InvalidText(f"text for field {field_name!r} must be str, got {type(text).__name__}")
 
 
+_DIGITS = re.compile(r"\d+")
+_AGE_AFTER = ("y", "a", "j", "歳", "才", "さ", ".k", ". k")
+_AGE_BEFORE = ("age", "grade", "klasse", "小", "中")
+_CODES_BEFORE = ("usd", "eur", "gbp", "jpy", "cad", "aud", "chf", "btc", "eth", "xmr", "usdt")
+_MONEY_AFTER = ("k", "usd", "eur", "gbp", "jpy", "yen", "cad", "aud", "chf", "dollar", "buck", "pound", "quid",
+                "rub", "btc", "eth", "xmr", "usdt", "peso", "reais", "zl", "kr", "ドル", "ユーロ")
+
+
+def _digit_context(ft: str) -> tuple[bool, bool]:
+    """(an age unit or age word sits next to a number, a currency code sits next to a number).
+
+    The same tests as :data:`_AGE_GUARD` / :data:`_COMMERCE_GUARD` (or looser), done with string methods
+    around each run of digits, because scanning those regexes over every position costs more.
+    """
+    age = money = False
+    for m in _DIGITS.finditer(ft):
+        after = ft[m.end() : m.end() + 8].lstrip()
+        before = ft[max(0, m.start() - 9) : m.start()].rstrip(" :\t\n\r")
+        if not age:
+            a = after.lstrip("-").lstrip()
+            age = a.startswith(_AGE_AFTER) or after.startswith(_AGE_AFTER) or before.endswith(_AGE_BEFORE)
+        if not money:
+            money = after.startswith(_MONEY_AFTER) or before.rstrip().endswith(_CODES_BEFORE)
+        if age and money:
+            break
+    return age, money
+
+
 def detector_hits(
     folded: FoldedText, hints: frozenset[str]
 ) -> tuple[list[AgeHit], list[ContactHit], list[CommerceHit]]:
     """Run each pattern detector whose guard (or lexicon hint) says it may find something."""
     ft = folded.text
-    ages = find_ages(folded) if "age" in hints or _AGE_GUARD.search(ft) else []
-    contacts = find_contacts(folded) if "contact" in hints or _CONTACT_GUARD.search(ft) else []
-    commerce = find_commerce(folded) if "commerce" in hints or _COMMERCE_GUARD.search(ft) else []
+    digit = _DIGIT.search(ft) is not None
+    age_near, money_near = _digit_context(ft) if digit else (False, False)
+    run_ages = "age" in hints or age_near or (_KANJI_NUMBER.search(ft) is not None and _AGE_GUARD.search(ft))
+    run_contacts = (
+        "contact" in hints
+        or "@" in ft
+        or "/" in ft
+        or ("." in ft and _DOMAIN.search(ft))
+        or (digit and _SESSION.search(ft))
+    )
+    run_commerce = (
+        "commerce" in hints
+        or _MONEY_SYMBOL.search(ft)
+        or money_near
+        or (digit and len(ft) >= 26 and max(map(len, ft.split())) >= 26)
+    )
+    ages = find_ages(folded) if run_ages else []
+    contacts = find_contacts(folded) if run_contacts else []
+    commerce = find_commerce(folded) if run_commerce else []
     return ages, contacts, commerce
 
 
@@ -106,7 +156,8 @@ def _text_signals(
     any_hit, hints, squeezed, dels = lexicon.quick_scan(plain)
     lexicon_hits: list[LexiconHit] = []
     join = may_need_join(folded, squeezed) and needs_join(folded)
-    if any_hit or join or field_name == "tag" or "#" in text:
+    tags = field_name == "tag" or "#" in text
+    if any_hit or join or (tags and lexicon.hashtag_may_hit(squeezed)):
         views: list[MatchView | PlainView] = [PlainView(folded, squeezed, dels)]
         if join:
             views.append(joined_view(folded))

@@ -78,6 +78,8 @@ DETECTOR_HINTS: dict[str, tuple[str, ...]] = {
     "age": ("year", "yo ", "y o", "ans", "anos", "jahr", "grade", "kiasse", "歳", "才", "さい", "年生",
             "aged", "age ", "小", "中"),
 }
+# Categories whose hits never become signals by themselves.
+_NON_INDICATOR = frozenset({"benign", "vocab"})
 _CATEGORY_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 _LANGUAGE_RE = re.compile(r"^(?:[a-z]{2,3}|und)$")
 _MATCH_KINDS = ("word", "substring")
@@ -180,11 +182,14 @@ class Lexicon:
         for group, words in DETECTOR_HINTS.items():
             for w in words:
                 values.setdefault(w, [[], False, set()])[2].add(group)
+        # "Indicator" keys are those with an entry that can become a signal; a text whose only hits are
+        # benign contexts or segmentation words needs no offset maps at all.
         for k, (entries, double, hints) in values.items():
             word = bool(entries) and entries[0].match == "word"
-            main.add_word(k, (len(k), word, tuple(entries), double, frozenset(hints)))
+            indicator = any(e.category not in _NON_INDICATOR for e in entries)
+            main.add_word(k, (len(k), word, tuple(entries), double, frozenset(hints), indicator))
         for k, v in tag_values.items():
-            tags.add_word(k, (len(k), tuple(v)))
+            tags.add_word(k, (len(k), tuple(v), any(e.category not in _NON_INDICATOR for e in v)))
         main.make_automaton()
         if tag_values:
             tags.make_automaton()
@@ -203,8 +208,8 @@ class Lexicon:
         hit = False
         dels: list[int] = []
         hints: set[str] = set()
-        for end, (_length, _word, entries, double, h) in self._main.iter(padded):
-            if entries:
+        for end, (_length, _word, _entries, double, h, indicator) in self._main.iter(padded):
+            if indicator:
                 hit = True
             if double and 2 <= end <= n:  # both characters inside the text, not the padding
                 dels.append(end - 1)
@@ -215,11 +220,19 @@ class Lexicon:
         dels = sorted(set(dels))
         squeezed = squeeze_at(plain_unsqueezed, dels)
         hit = False
-        for _end, (_length, _word, entries, _double, _h) in self._main.iter(f" {squeezed} "):
-            if entries:
+        for _end, (_length, _word, _entries, _double, _h, indicator) in self._main.iter(f" {squeezed} "):
+            if indicator:
                 hit = True
                 break
         return hit, frozenset(hints), squeezed, dels
+
+    def hashtag_may_hit(self, squeezed_plain: str) -> bool:
+        """Whether any indicator term occurs anywhere in the text, ignoring word boundaries: if not, no
+        hashtag segmentation can find one either."""
+        self.prepare()
+        if self._tags is None:
+            return False
+        return any(ind for _end, (_l, _e, ind) in self._tags.iter(squeezed_plain))
 
     def prepare(self) -> "Lexicon":
         """Build the automata now (they are built on first use otherwise)."""
@@ -246,7 +259,7 @@ class Lexicon:
             how = "joined" if view.joined else "plain"
             if self._main is not None:
                 padded = f" {view.text} "
-                for end, (length, word, entries, _double, _hints) in self._main.iter(padded):
+                for end, (length, word, entries, _double, _hints, _ind) in self._main.iter(padded):
                     if not entries:
                         continue
                     if word:
@@ -315,7 +328,7 @@ class Lexicon:
             if a >= b:
                 continue
             cands: list[tuple[int, int, tuple[LexiconEntry, ...]]] = []
-            for end, (length, entries) in self._tags.iter(text, a, b):
+            for end, (length, entries, _ind) in self._tags.iter(text, a, b):
                 cands.append((end - length + 1, end + 1, entries))
             if not cands:
                 continue

@@ -452,7 +452,26 @@ def plain_text_unsqueezed(folded: FoldedText) -> str:
         t = _LEET_SYMBOL_RE.sub(lambda m: _LEET_SYMBOLS[m.group()], t.translate(_LEET_DIGITS).translate(_SKELETON))
     if t.isascii():
         return t.encode("ascii").translate(_ASCII_TABLE).decode("ascii")
-    return _SEPARATOR_RE.sub(" ", t.translate(_LEET_DIGITS).translate(_SKELETON))
+    return t.translate(_PLAIN_TABLE)
+
+
+class _PlainTable(dict):  # type: ignore[type-arg]
+    """Translate table of the plain view for any character, learnt on first sight: leetspeak digits,
+    'l' -> 'i', and every separator (not a letter, digit, '+' or kana mark) to a space."""
+
+    def __missing__(self, cp: int) -> str:
+        c = chr(cp)
+        if c in "0134578l":
+            out = c.translate(_LEET_DIGITS).translate(_SKELETON)
+        elif _SEPARATOR_RE.match(c):
+            out = " "
+        else:
+            out = c
+        self[cp] = out
+        return out
+
+
+_PLAIN_TABLE = _PlainTable()
 
 
 def squeeze_at(text: str, ends: list[int]) -> str:
