@@ -13,6 +13,7 @@ from bastion.text.normalize import (
     match_views,
     may_need_join,
     needs_join,
+    plain_view,
     plain_text_unsqueezed,
     squeeze_text,
 )
@@ -172,3 +173,16 @@ def test_signal_span_is_exactly_the_disguised_term(prefix: str, term: str, suffi
     assert (start, start + len(term)) in spans
     for s in res.signals:
         assert s.span is not None and text[s.span[0] : s.span[1]] == s.evidence["matched"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(_TEXT)
+def test_sparse_plain_view_agrees_with_dense_view(text: str) -> None:
+    """The plain view keeps only squeezed positions; it must map exactly like the dense view."""
+    f = fold(text)
+    sparse, dense = plain_view(f), _match_view(f, join=False)
+    assert sparse.text == dense.text
+    for i in range(len(dense.text)):
+        assert sparse.span(i, i + 1) == dense.span(i, i + 1)
+        assert sparse.run(i) == dense.run(i)
+        assert sparse.was_digit(i) == dense.was_digit(i)

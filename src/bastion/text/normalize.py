@@ -263,15 +263,16 @@ class PlainView:
 
     def _dense(self) -> tuple[list[int], list[int]]:
         if self._base is None or self._runs is None:
-            deleted = set(self.dels)
             base: list[int] = []
-            runs: list[int] = []
-            for u in range(len(self.text) + len(self.dels)):
-                if u in deleted:
-                    runs[-1] += 1
-                else:
-                    base.append(u)
-                    runs.append(1)
+            prev = 0
+            for d in self.dels:
+                base.extend(range(prev, d))
+                prev = d + 1
+            base.extend(range(prev, len(self.text) + len(self.dels)))
+            runs = [1] * len(base)
+            for j, d in enumerate(self.dels):
+                # j deletions precede d, so the kept character that owns it has index d - j - 1.
+                runs[d - j - 1] += 1
             self._base, self._runs = base, runs
         return self._base, self._runs
 
