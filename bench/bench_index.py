@@ -11,8 +11,10 @@ baseline after imports is reported and subtracted). Baselines measured in the sa
 range search on the same sample; python-threatexchange ``PDQIndex`` (only if ``--te-python`` names a
 throw-away venv that has it: it is never a Bastion dependency) in its own subprocess.
 
-Data are synthetic 256-bit hashes: ``random`` (uniform) and ``clustered`` (half uniform singletons, half
-near-duplicates of heavy-tailed clusters at ~0..40 bits, as real bank lists have). Queries: half
+Data are synthetic 256-bit hashes: ``random`` (uniform); ``clustered`` (half uniform singletons, half
+near-duplicates at ~0..40 bits of clusters whose sizes follow Zipf(1.5) capped at 5000); ``hotspot`` (a
+stress case: the same but with n/200 clusters weighted Zipf(0.9), the largest holding ~5 % of the members,
+so near-duplicate queries return hundreds of hits). Queries: half
 near-duplicates (~0..40 bits) of stored hashes, half unrelated random hashes. Radius 31.
 
 The script ends by printing one JSON line with every figure.
@@ -55,15 +57,22 @@ def make_set(kind: str, n: int, seed: int = 1) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(seed)
     ids = rng.permutation(n).astype(np.int64) * 13 + 1_000_000
     hashes = rng.integers(0, 256, size=(n, 32), dtype=np.uint8)
+    members = n // 2
     if kind == "clustered":
-        members = n // 2
+        # cluster sizes Zipf(1.5) capped at 5000: mostly small clusters, some with thousands of members
+        sizes = np.minimum(rng.zipf(1.5, size=members), 5000)
+        centres = int(np.searchsorted(np.cumsum(sizes), members)) + 1
+        owner = np.repeat(np.arange(centres), sizes[:centres])[:members]
+        centre_hashes = rng.integers(0, 256, size=(centres, 32), dtype=np.uint8)
+    elif kind == "hotspot":
+        # stress case: n/200 clusters with Zipf(0.9) weights; the largest holds ~5 % of all members
         centres = max(1, n // 200)
-        # heavy-tailed cluster sizes: a few clusters with thousands of near-duplicates
+        centre_hashes = rng.integers(0, 256, size=(centres, 32), dtype=np.uint8)
         weights = 1.0 / np.arange(1, centres + 1) ** 0.9
         owner = rng.choice(centres, size=members, p=weights / weights.sum())
-        hashes[n - members :] = _flip_about(rng, hashes[owner], rng.integers(0, 41, size=members))
-        order = rng.permutation(n)
-        hashes = hashes[order]
+    if kind in ("clustered", "hotspot"):
+        hashes[n - members :] = _flip_about(rng, centre_hashes[owner], rng.integers(0, 41, size=members))
+        hashes = hashes[rng.permutation(n)]
     elif kind != "random":
         raise ValueError(kind)
     return ids, hashes
