@@ -63,15 +63,14 @@ def make_set(kind: str, n: int, seed: int = 1) -> tuple[np.ndarray, np.ndarray]:
         sizes = np.minimum(rng.zipf(1.5, size=members), 5000)
         centres = int(np.searchsorted(np.cumsum(sizes), members)) + 1
         owner = np.repeat(np.arange(centres), sizes[:centres])[:members]
-        centre_hashes = rng.integers(0, 256, size=(centres, 32), dtype=np.uint8)
     elif kind == "hotspot":
         # stress case: n/200 clusters with Zipf(0.9) weights; the largest holds ~5 % of all members
         centres = max(1, n // 200)
-        centre_hashes = rng.integers(0, 256, size=(centres, 32), dtype=np.uint8)
         weights = 1.0 / np.arange(1, centres + 1) ** 0.9
         owner = rng.choice(centres, size=members, p=weights / weights.sum())
     if kind in ("clustered", "hotspot"):
-        hashes[n - members :] = _flip_about(rng, centre_hashes[owner], rng.integers(0, 41, size=members))
+        # the first `centres` rows (uniform, stored too, like an original beside its copies) are the centres
+        hashes[n - members :] = _flip_about(rng, hashes[owner], rng.integers(0, 41, size=members))
         hashes = hashes[rng.permutation(n)]
     elif kind != "random":
         raise ValueError(kind)
