@@ -34,7 +34,7 @@ _KANJI = {"一": 1, "二": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, 
 _NUM = r"(?P<n>\d{1,2}|" + "|".join(sorted((re.escape(w) for w in _NUMBER_WORDS), key=len, reverse=True)) + r")"
 _KNUM = r"(?P<n>\d{1,2}|[一二三四五六七八九十]{1,3})"
 
-# (language, weight, pattern, strong). Folded text: lower case, diacritics removed ("años" -> "anos").
+# (language, weight, pattern). Folded text: lower case, diacritics removed ("años" -> "anos").
 _PATTERNS: list[tuple[str, float, re.Pattern[str]]] = [
     ("en", 1.0, re.compile(rf"\b{_NUM}\s?[-\s]?(?:yo|y/o|y\.o\.?|yrs?\.?\s?old|years?[-\s]?old|yr[-\s]?old)(?![a-z])")),
     ("en", 0.9, re.compile(rf"\b(?:aged?|age:)\s?{_NUM}\b(?!\s?(?:%|percent|years? (?:ago|of)|hours?|minutes?|days?))")),
@@ -49,6 +49,13 @@ _PATTERNS: list[tuple[str, float, re.Pattern[str]]] = [
     ("ja", 1.0, re.compile(rf"{_KNUM}\s?(?:歳|才|さい)")),
     ("ja", 0.9, re.compile(r"(?:小学|小)(?P<g>[1-6一二三四五六])年?生?|(?:中学|中)(?P<h>[1-3一二三])年?生")),
 ]
+# Substrings without which each pattern above cannot match: a cheap pre-check per pattern.
+_NEEDS: list[tuple[str, ...]] = [
+    ("y",), ("age",), ("grade",), ("age",), ("ans",), ("anos",), ("anos",), ("jahr", "j."), ("jahre",),
+    ("klasse",), ("歳", "才", "さい"), ("小", "中"),
+]
+assert len(_NEEDS) == len(_PATTERNS)
+
 # Duration contexts ("for 12 years", "since ...") that precede a bare unit.
 _DURATION_BEFORE = re.compile(
     r"(?:depuis|pendant|il y a|apres|en|durant|desde|hace|durante|por|seit|vor|fur|nach|uber|ueber|since|for|ago)\s?$"
@@ -94,7 +101,9 @@ def find_ages(folded: FoldedText) -> list[AgeHit]:
         return []
     out: list[AgeHit] = []
     taken: list[tuple[int, int]] = []
-    for lang, weight, pattern in _PATTERNS:
+    for (lang, weight, pattern), needs in zip(_PATTERNS, _NEEDS):
+        if not any(n in text for n in needs):
+            continue
         for m in pattern.finditer(text):
             s, e = m.span()
             if any(s < te and ts < e for ts, te in taken):

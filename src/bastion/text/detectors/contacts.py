@@ -73,6 +73,16 @@ _PATTERNS: list[tuple[str, str, float, re.Pattern[str]]] = [
     ("threema", "contact", 0.8, re.compile(r"\bthreema\b[^a-z0-9]{0,5}[a-z0-9*]{8}\b")),
     ("mention", "mention", 0.2, re.compile(r"(?<![\w@.])@[a-z_][a-z0-9_.]{3,31}\b")),
 ]
+_NAMES = ("whatsapp", "threema", "wickr", "kik", "snap", "signal", "telegram", "tg", "skype")
+# Substrings without which each pattern above cannot match: a cheap pre-check per pattern.
+_NEEDS: list[tuple[str, ...]] = [
+    ("/",), ("discord", "dsc.gg"), ("wa.me", "whatsapp.com"), ("05",), (".onion",),
+    ("mega.", "mediafire", "gofile", "pixeldrain", "files.fm", "anonfiles", "krakenfiles", "workupload",
+     "sendspace", "dropmefiles", "filechan", "bayfiles", "zippyshare", "catbox", "uploadhaven", "terabox",
+     "rapidgator", "k2s.cc"),
+    ("@",), _NAMES, _NAMES + ("session", "wire", "element", "line"), ("threema",), ("@",),
+]
+assert len(_NEEDS) == len(_PATTERNS)
 # Cheap guard: texts without any of these cannot hold a contact.
 _HINT_RE = re.compile(r"[@/]|\.(?:me|gg|nz|io|com|onion|org|net|fm|moe|cc)|dot|whatsapp|threema|wickr|kik|snap|session|signal|telegram|\btg\b|wire|element|skype|line|[0-9a-f]{60}")
 
@@ -106,7 +116,9 @@ def find_contacts(folded: FoldedText) -> list[ContactHit]:
     text, index = _undo_written_dots(folded)
     hits: list[ContactHit] = []
     taken: list[tuple[int, int]] = []
-    for kind, category, weight, pattern in _PATTERNS:
+    for (kind, category, weight, pattern), needs in zip(_PATTERNS, _NEEDS):
+        if not any(n in text for n in needs):
+            continue
         for m in pattern.finditer(text):
             s, e = m.start(), m.end()
             if any(s < te and ts < e for ts, te in taken):
