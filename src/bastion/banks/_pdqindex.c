@@ -50,7 +50,10 @@
 #endif
 
 #if defined(__GNUC__)
-#define PREFETCH(p) __builtin_prefetch((const void *)(p), 0, 1)
+#ifndef PF_HINT
+#define PF_HINT 1
+#endif
+#define PREFETCH(p) __builtin_prefetch((const void *)(p), 0, PF_HINT)
 #define POPCNT64(x) __builtin_popcountll(x)
 #else
 #define PREFETCH(p) ((void)0)
