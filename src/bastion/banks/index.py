@@ -340,7 +340,7 @@ class PdqIndex:
         return ids, hashes
 
     def compact(self) -> None:
-        """Fold the delta into the tables and drop removed rows: a full rebuild (see bench for its cost)."""
+        """Fold the delta into the tables and drop removed rows: a full rebuild (~6-10 s at 10M rows here)."""
         main = self._main
         if self._delta.n == 0 and self._main_live == main.ids.shape[0] and main.bits == self._bits_for(self._main_live):
             return
