@@ -243,3 +243,40 @@ def test_guards_never_hide_a_detector_hit(text: str) -> None:
     assert ages == find_ages(folded)
     assert contacts_ == find_contacts(folded)
     assert commerce_ == find_commerce(folded)
+
+
+# --- long and repetitive inputs --------------------------------------------------------------------
+
+from bastion.text import analyze  # noqa: E402
+from bastion.text.detectors._spans import SpanSet  # noqa: E402
+
+
+def test_span_set_rejects_overlaps_only() -> None:
+    taken = SpanSet([(10, 20)])
+    assert taken.overlaps(15, 25) and taken.overlaps(0, 11) and taken.overlaps(12, 13)
+    assert not taken.overlaps(20, 30) and not taken.overlaps(0, 10)
+    assert taken.add(20, 30) and taken.add(0, 10) and not taken.add(5, 12)
+
+
+@pytest.mark.parametrize(
+    ("text", "category", "span"),
+    [
+        # These shapes once made regular expressions backtrack for minutes (runs of spaces before a
+        # written-out dot) or made overlap checks quadratic; they must simply complete, correctly.
+        (" " * 20000 + "@inkfox", "mention", (20000, 20007)),
+        ("a." * 10000 + " t dot me/abc_chan", "contact", (20001, 20018)),
+        ("1 000 " * 4000 + "12yo", "minor", (24000, 24004)),
+        ("\u200b" * 20000 + "nsfw", "sexual", (20000, 20004)),
+    ],
+)
+def test_long_adversarial_inputs_complete_with_correct_spans(text: str, category: str, span: tuple[int, int]) -> None:
+    res = analyze(text)
+    assert span in [s.span for s in res.signals if s.category == category]
+
+
+def test_thousands_of_hits_are_all_reported() -> None:
+    text = "12yo nsfw t.me/abc_chan $20 " * 2000
+    res = analyze(text)
+    assert res.level == "critical"
+    counts = {c: sum(s.category == c for s in res.signals) for c in ("minor", "sexual", "contact", "price")}
+    assert counts == {"minor": 2000, "sexual": 2000, "contact": 2000, "price": 2000}

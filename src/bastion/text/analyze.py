@@ -9,6 +9,7 @@ Then all texts of an item are scored together, so "minor" in a title and "sexual
 
 from __future__ import annotations
 
+import bisect
 import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable
@@ -53,6 +54,8 @@ _COMMERCE_GUARD = re.compile(
     r"(?:usd|eur|gbp|jpy|cad|aud|chf|btc|eth|xmr|usdt)\s?\d"
     r"|\d\s?(?:k|usd|eur|gbp|jpy|yen|cad|aud|chf|dollar|buck|pound|quid|rub|btc|eth|xmr|usdt|peso|reais|zl|kr|ドル|ユーロ)"
 )
+# Reasons list at most this many suppressed hits; every one stays in `TextResult.suppressed`.
+_MAX_SUPPRESSED_REASONS = 20
 _CANCELLABLE = frozenset({"minor", "sexual", "trade", "coded", "price"})
 
 
@@ -208,13 +211,13 @@ def _text_signals(
     text_language = None
     if strict_hits:
         text_language = lexicon.guess_language(folded) or language
+    benign_spans = _BenignSpans(benign) if benign else None
     for s in signals:
         why = None
-        if s.category in _CANCELLABLE and s.span is not None:
-            for (bs, be), term in benign:
-                if bs <= s.span[0] and s.span[1] <= be:
-                    why = f"benign context {term!r}"
-                    break
+        if benign_spans is not None and s.category in _CANCELLABLE and s.span is not None:
+            term = benign_spans.covering(*s.span)
+            if term is not None:
+                why = f"benign context {term!r}"
         if why is None and s.evidence.get("strict") and text_language is not None and text_language != s.language:
             why = f"term of language {s.language!r} in a text read as {text_language!r}"
         if why is not None:
@@ -231,7 +234,9 @@ def _with_evidence(s: Signal, **extra: Any) -> Signal:
 
 def _dedupe(signals: list[Signal]) -> list[Signal]:
     """One signal per (category, span): the same word in several languages' lists counts once, and a
-    hit inside a longer hit of the same category ("dm" inside "dm me") gives way to the longer one."""
+    hit inside a longer hit of the same category ("dm" inside "dm me") gives way to the longer one.
+
+    A sweep over spans sorted by (start, -end), so a text with thousands of hits stays O(n log n)."""
     if len(signals) < 2:
         return signals
     best: dict[tuple[str, tuple[int, int] | None], Signal] = {}
@@ -241,16 +246,36 @@ def _dedupe(signals: list[Signal]) -> list[Signal]:
         if cur is None or s.weight > cur.weight:
             best[k] = s
     out = list(best.values())
-    return [
-        s
-        for s in out
-        if s.span is None
-        or not any(
-            o is not s and o.category == s.category and o.span is not None
-            and o.span[0] <= s.span[0] and s.span[1] <= o.span[1] and o.span != s.span
-            for o in out
-        )
-    ]
+    drop: set[int] = set()
+    reach: dict[str, int] = {}  # per category: furthest end among spans that started earlier
+    for s in sorted((s for s in out if s.span is not None), key=lambda s: (s.span[0], -s.span[1])):  # type: ignore[index]
+        start, end = s.span  # type: ignore[misc]
+        if reach.get(s.category, -1) >= end:
+            drop.add(id(s))  # an earlier-starting (or same-start, longer) span covers it
+        else:
+            reach[s.category] = end
+    return [s for s in out if id(s) not in drop]
+
+
+class _BenignSpans:
+    """Benign spans sorted by start with a running maximum of their ends: "is [s, e) inside one of
+    them?" in O(log n), so long texts with many benign and indicator hits stay fast."""
+
+    def __init__(self, spans: list[tuple[tuple[int, int], str]]):
+        spans = sorted(spans)
+        self.starts = [sp[0] for sp, _ in spans]
+        self.best: list[tuple[int, str]] = []
+        top = (-1, "")
+        for (_, end), term in spans:
+            if end > top[0]:
+                top = (end, term)
+            self.best.append(top)
+
+    def covering(self, start: int, end: int) -> str | None:
+        i = bisect.bisect_right(self.starts, start) - 1
+        if i >= 0 and self.best[i][0] >= end:
+            return self.best[i][1]
+        return None
 
 
 def analyze_item(
@@ -296,8 +321,10 @@ def analyze_item(
     if not_counted:
         fields = sorted({s.field or "" for s in not_counted})
         reasons.append(f"{len(not_counted)} signal(s) in {', '.join(fields)} reported but not counted toward intent")
-    for s in suppressed:
+    for s in suppressed[:_MAX_SUPPRESSED_REASONS]:
         reasons.append(f"not counted: {s.category} {s.term!r} ({s.evidence['suppressed']})")
+    if len(suppressed) > _MAX_SUPPRESSED_REASONS:
+        reasons.append(f"... and {len(suppressed) - _MAX_SUPPRESSED_REASONS} more not counted (see `suppressed`)")
     return TextResult(final, result.score, result.level, reasons, suppressed, result.strengths, list(result.fired))
 
 

@@ -21,7 +21,6 @@ Lexicon terms go through exactly the same functions, so text and terms always me
 
 from __future__ import annotations
 
-import bisect
 import re
 import unicodedata
 from dataclasses import dataclass

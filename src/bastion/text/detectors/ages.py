@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from bastion.text.detectors._spans import SpanSet
 from bastion.text.normalize import FoldedText
 
 __all__ = ["AgeHit", "find_ages", "MAX_MINOR_AGE"]
@@ -100,13 +101,13 @@ def find_ages(folded: FoldedText) -> list[AgeHit]:
     if not _HINT_RE.search(text):
         return []
     out: list[AgeHit] = []
-    taken: list[tuple[int, int]] = []
+    taken = SpanSet()
     for (lang, weight, pattern), needs in zip(_PATTERNS, _NEEDS):
         if not any(n in text for n in needs):
             continue
         for m in pattern.finditer(text):
             s, e = m.span()
-            if any(s < te and ts < e for ts, te in taken):
+            if taken.overlaps(s, e):
                 continue
             groups = m.groupdict()
             grade_raw = groups.get("g") or groups.get("h")
@@ -129,6 +130,6 @@ def find_ages(folded: FoldedText) -> list[AgeHit]:
                     age, kind = _grade_age(lang, n), "grade"
             if not 1 <= age < MAX_MINOR_AGE:
                 continue
-            taken.append((s, e))
+            taken.add(s, e)
             out.append(AgeHit(age, kind, lang, m.group(), folded.span(s, e), weight))
     return out

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from bastion.text.detectors._spans import SpanSet
 from bastion.text.detectors.crypto import eth_checksum_status, valid_btc_base58, valid_btc_bech32, valid_xmr
 from bastion.text.normalize import FoldedText
 
@@ -101,29 +102,23 @@ def find_commerce(folded: FoldedText) -> list[CommerceHit]:
     text = folded.text
     if not _HINT_RE.search(text) and not _UNIT_RE.search(text):
         return out
-    taken = [h.span for h in out]
-
-    def free(span: tuple[int, int]) -> bool:
-        return not any(span[0] < e and s < span[1] for s, e in taken)
+    taken = SpanSet([h.span for h in out])
 
     for kind, weight, pattern, needed in _PAYMENT_PATTERNS:
         if needed not in text:
             continue
         for m in pattern.finditer(text):
             span = folded.span(*m.span())
-            if free(span):
-                taken.append(span)
+            if taken.add(*span):
                 out.append(CommerceHit(kind, "payment", m.group(), span, weight, {}))
     for m in _PRICE_RE.finditer(text):
         span = folded.span(*m.span())
-        if free(span):
-            taken.append(span)
+        if taken.add(*span):
             out.append(CommerceHit("price", "price", m.group().strip(), span, 0.6, {}))
     has_price = any(h.kind == "price" for h in out)
     for pattern in (_UNIT_RE, _WEAK_UNIT_RE) if has_price else (_UNIT_RE,):
         for m in pattern.finditer(text):
             span = folded.span(*m.span())
-            if free(span):
-                taken.append(span)
+            if taken.add(*span):
                 out.append(CommerceHit("price_unit", "trade", m.group().strip(), span, 0.6, {}))
     return out

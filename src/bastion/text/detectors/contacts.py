@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from bastion.text.detectors._spans import SpanSet
 from bastion.text.normalize import FoldedText
 
 __all__ = ["ContactHit", "find_contacts"]
@@ -28,8 +29,16 @@ class ContactHit:
 
 
 # "t[.]me", "t (dot) me", "t . me" -> "t.me". Applied only to the detector's copy of the text.
-_DOT_RE = re.compile(r"\s*(?:\[\s*(?:\.|dot)\s*\]|\(\s*(?:\.|dot)\s*\)|\{\s*(?:\.|dot)\s*\}|\s+dot\s+)\s*")
-_AT_RE = re.compile(r"\s*(?:\[\s*(?:@|at)\s*\]|\(\s*(?:@|at)\s*\)|\{\s*(?:@|at)\s*\})\s*")
+# Quantifiers are bounded ({0,3}): an unbounded "\s*" on both sides of an alternation backtracks
+# polynomially on long runs of spaces (measured: 100 s on 5,000 spaces).
+_DOT_RE = re.compile(
+    r"[ \t]{0,3}(?:\[[ \t]{0,3}(?:\.|dot)[ \t]{0,3}\]|\([ \t]{0,3}(?:\.|dot)[ \t]{0,3}\)"
+    r"|\{[ \t]{0,3}(?:\.|dot)[ \t]{0,3}\}|[ \t]dot[ \t])[ \t]{0,3}"
+)
+_AT_RE = re.compile(
+    r"[ \t]{0,3}(?:\[[ \t]{0,3}(?:@|at)[ \t]{0,3}\]|\([ \t]{0,3}(?:@|at)[ \t]{0,3}\)"
+    r"|\{[ \t]{0,3}(?:@|at)[ \t]{0,3}\})[ \t]{0,3}"
+)
 
 # Names that are also ordinary words ("line", "wire", "session") only count in "add me on ..." phrasing.
 _MESSENGERS = r"(?:whatsapp|threema|wickr(?:\s*me)?|kik|snapchat|snap|signal|telegram|tg|skype)"
@@ -115,15 +124,14 @@ def find_contacts(folded: FoldedText) -> list[ContactHit]:
         return []
     text, index = _undo_written_dots(folded)
     hits: list[ContactHit] = []
-    taken: list[tuple[int, int]] = []
+    taken = SpanSet()
     for (kind, category, weight, pattern), needs in zip(_PATTERNS, _NEEDS):
         if not any(n in text for n in needs):
             continue
         for m in pattern.finditer(text):
             s, e = m.start(), m.end()
-            if any(s < te and ts < e for ts, te in taken):
+            if not taken.add(s, e):
                 continue  # e.g. the "@name" inside an e-mail already reported
-            taken.append((s, e))
             span = folded.span(index[s], index[e - 1] + 1)
             hits.append(ContactHit(kind, category, m.group(), span, weight))
     return hits
