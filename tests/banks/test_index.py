@@ -125,14 +125,18 @@ def test_adds_and_removes_without_rebuild_stay_exact(rng, kind):
     assert_same(fast, ref, queries, radii=(0, 31, 64))
 
 
-def test_delta_limit_triggers_compaction_and_stays_exact(rng):
+@pytest.mark.parametrize("background", [False, True])
+def test_delta_limit_triggers_compaction_and_stays_exact(rng, background):
     ids, hashes = clustered_set(rng, 1500, 20)
-    fast = PdqIndex(delta_limit=100, min_table_rows=200)
+    fast = PdqIndex(delta_limit=100, min_table_rows=200, background_compaction=background)
     ref = BruteForcePdqIndex()
     for ident, h in zip(ids.tolist(), hashes):
         fast.add(ident, h.tobytes())
         ref.add(ident, h.tobytes())
-    assert fast.delta_size < 100 and fast.table_bits > 0
+    fast.wait_for_compaction()
+    assert fast.table_bits > 0 and fast.delta_size < 1500
+    if not background:
+        assert fast.delta_size < 100
     assert_same(fast, ref, queries_for(rng, hashes, 30), radii=(0, 31, 40))
 
 
@@ -251,13 +255,14 @@ def test_load_rejects_bad_files(tmp_path, rng):
     seed=st.integers(0, 2**32 - 1),
     ops=st.lists(st.tuples(st.sampled_from(["add", "remove", "compact"]), st.integers(0, 40)), max_size=60),
     radius=st.sampled_from(RADII),
+    background=st.booleans(),
 )
-def test_random_operation_sequences_match_reference(seed, ops, radius):
+def test_random_operation_sequences_match_reference(seed, ops, radius, background):
     """Any mix of adds (with replacement), removes and compactions; tiny chunks force crowded buckets."""
     rng = np.random.default_rng(seed)
     base = rng.integers(0, 256, size=(8, 32), dtype=np.uint8)
     pool = flip_bits(rng, base[rng.integers(0, 8, size=41)], rng.integers(0, 41, size=41))
-    fast = PdqIndex.from_arrays(np.arange(20), pool[:20], bits=3, delta_limit=15)
+    fast = PdqIndex.from_arrays(np.arange(20), pool[:20], bits=3, delta_limit=15, background_compaction=background)
     ref = BruteForcePdqIndex.from_arrays(np.arange(20), pool[:20])
     for op, k in ops:
         if op == "add":
@@ -270,6 +275,9 @@ def test_random_operation_sequences_match_reference(seed, ops, radius):
             fast.compact()
     assert len(fast) == len(ref)
     queries = np.vstack([pool[:5], base[:3]])
+    assert fast.search_many(queries, radius) == ref.search_many(queries, radius)  # build may be running
+    fast.wait_for_compaction()
+    assert len(fast) == len(ref)
     for mode in MODES.values():
         assert fast._search_matrix(queries, radius, mode) == ref.search_many(queries, radius)
 
@@ -305,3 +313,50 @@ def test_searches_in_threads_while_the_index_changes(rng):
     assert not errors, errors
     ref = BruteForcePdqIndex.from_arrays(ids[500:], hashes[500:])
     assert fast.search_many(queries, 31) == ref.search_many(queries, 31)
+
+
+def test_background_compaction_keeps_changes_made_during_the_build(rng, monkeypatch):
+    """Adds, replacements and removes made while the new tables are being built all survive the swap."""
+    import threading
+
+    ids, hashes = clustered_set(rng, 4000, 40)
+    fast = PdqIndex.from_arrays(ids[:2000], hashes[:2000], bits=10, delta_limit=500, background_compaction=True)
+    ref = BruteForcePdqIndex.from_arrays(ids[:2000], hashes[:2000])
+    gate = threading.Event()
+    real_make_main = fast._make_main
+
+    def slow_make_main(*args):
+        assert gate.wait(30)
+        return real_make_main(*args)
+
+    monkeypatch.setattr(fast, "_make_main", slow_make_main)
+    queries = queries_for(rng, hashes, 30)
+
+    def both(op, *args):
+        a, b = getattr(fast, op)(*args), getattr(ref, op)(*args)
+        assert a == b
+
+    for ident, h in zip(ids[2000:2500].tolist(), hashes[2000:2500]):  # the 500th add starts the build
+        both("add", ident, h.tobytes())
+    assert fast._pending is not None and fast._pending.thread.is_alive()
+    # while it is blocked: new ids, replacements of main and of snapshot-delta rows, removes of both
+    for ident, h in zip(ids[2500:2700].tolist(), hashes[2500:2700]):
+        both("add", ident, h.tobytes())
+    changed = flip_bits(rng, hashes[[5, 6, 2100, 2101]], np.array([3, 5, 7, 9]))
+    for ident, h in zip(ids[[5, 6, 2100, 2101]].tolist(), changed):
+        both("add", ident, h.tobytes())
+    for ident in ids[[7, 8, 2102, 2103, 2600]].tolist():
+        both("remove", ident)
+    assert fast.search_many(queries, 31) == ref.search_many(queries, 31)  # searches go on meanwhile
+    gate.set()
+    fast.wait_for_compaction()
+    # the delta now holds only rows appended after the snapshot: 200 new + 4 replacements - 1 removed
+    assert fast._pending is None and fast.delta_size == 203
+    assert len(fast) == len(ref)
+    assert_same(fast, ref, np.vstack([queries, changed]), radii=(0, 31, 40))
+    # later operations keep working, including another background round
+    monkeypatch.undo()
+    for ident, h in zip(ids[2700:].tolist(), hashes[2700:]):
+        both("add", ident, h.tobytes())
+    fast.wait_for_compaction()
+    assert_same(fast, ref, queries, radii=(31,))

@@ -28,7 +28,8 @@ import math
 import os
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 from typing import Sequence, Union
 
 import numpy as np
@@ -205,15 +206,34 @@ class _Delta:
         return (self.hashes, self.ids, self.tomb, self.n, 0, None, None)
 
 
+@dataclass(eq=False)
+class _PendingCompaction:
+    """A main segment being rebuilt in a thread from a snapshot of the index (see PdqIndex._start_compaction)."""
+
+    snap_n: int  # delta rows [0, snap_n) are folded into the new main
+    thread: threading.Thread = field(init=False)
+    touched: list[int] = field(default_factory=list)  # ids added or removed after the snapshot
+    result: _Main | None = None
+    error: BaseException | None = None
+
+
 class PdqIndex:
     """Exact PDQ Hamming index: multi-index hashing tables + delta + tombstones, searched in C.
 
     Parameters are for tuning and tests: ``delta_limit`` rows of the unindexed delta trigger a compaction;
     ``min_table_rows`` is the size below which no tables are built (a scan is as fast); ``bits`` forces
-    the chunk width (1..23) instead of choosing it from the size.
+    the chunk width (1..23) instead of choosing it from the size; ``background_compaction`` rebuilds in a
+    thread instead of inside the add that fills the delta, so no add waits for a rebuild.
     """
 
-    def __init__(self, *, delta_limit: int = 32_768, min_table_rows: int = 32_768, bits: int | None = None):
+    def __init__(
+        self,
+        *,
+        delta_limit: int = 32_768,
+        min_table_rows: int = 32_768,
+        bits: int | None = None,
+        background_compaction: bool = False,
+    ):
         if delta_limit < 1:
             raise ValueError("delta_limit must be >= 1")
         if bits is not None and not 1 <= bits <= MAX_BITS:
@@ -221,8 +241,21 @@ class PdqIndex:
         self.delta_limit = int(delta_limit)
         self.min_table_rows = int(min_table_rows)
         self.forced_bits = bits
-        self._set_main(np.empty(0, dtype=np.int64), np.empty((0, HASH_BYTES), dtype=np.uint8))
-        self._reset_delta()
+        self.background_compaction = bool(background_compaction)
+        self._pending: _PendingCompaction | None = None
+        self._state = (self._make_main(np.empty(0, dtype=np.int64), np.empty((0, HASH_BYTES), dtype=np.uint8)), _Delta.empty())
+        self._main_live = 0
+        self._delta_rows: dict[int, int] = {}  # id -> delta row, live rows only
+
+    # The main segment and the delta are published together as one tuple, so a search in another thread
+    # never sees a new main with the old delta (which would report folded rows twice).
+    @property
+    def _main(self) -> _Main:
+        return self._state[0]
+
+    @property
+    def _delta(self) -> _Delta:
+        return self._state[1]
 
     # -- construction ----------------------------------------------------------------------------
 
@@ -246,8 +279,8 @@ class PdqIndex:
             return self.forced_bits
         return table_bits_for(n, self.min_table_rows)
 
-    def _set_main(self, ids: np.ndarray, hashes: np.ndarray) -> None:
-        """Install (id-sorted, unique) rows as the main segment and build its tables in C."""
+    def _make_main(self, ids: np.ndarray, hashes: np.ndarray) -> _Main:
+        """A main segment of (id-sorted, unique) rows with its tables built in C (GIL released)."""
         n = int(ids.shape[0])
         bits = self._bits_for(n)
         offsets = rows = None
@@ -255,12 +288,14 @@ class PdqIndex:
             offsets = np.empty((NTABLES, (1 << bits) + 1), dtype=np.uint32)
             rows = np.empty((NTABLES, n), dtype=np.uint32)
             _kernel.build_tables(hashes, n, bits, offsets, rows)
-        self._main = _Main(ids, hashes, np.zeros(n, dtype=np.uint8), bits, offsets, rows)
-        self._main_live = n
+        return _Main(ids, hashes, np.zeros(n, dtype=np.uint8), bits, offsets, rows)
 
-    def _reset_delta(self) -> None:
-        self._delta = _Delta.empty()
-        self._delta_rows: dict[int, int] = {}  # id -> delta row, live rows only
+    def _set_main(self, ids: np.ndarray, hashes: np.ndarray) -> None:
+        """Replace everything by these (id-sorted, unique) rows, with an empty delta."""
+        main = self._make_main(ids, hashes)
+        self._state = (main, _Delta.empty())
+        self._main_live = int(ids.shape[0])
+        self._delta_rows = {}
 
     # -- mutation --------------------------------------------------------------------------------
 
@@ -294,10 +329,14 @@ class PdqIndex:
         delta.ids[row] = ident
         delta.hashes[row] = np.frombuffer(raw, dtype=np.uint8)
         delta.tomb[row] = 0
-        self._delta = _Delta(delta.ids, delta.hashes, delta.tomb, row + 1)
+        self._state = (self._main, _Delta(delta.ids, delta.hashes, delta.tomb, row + 1))
         self._delta_rows[ident] = row
-        if row + 1 >= self.delta_limit:
-            self.compact()
+        self._note_change([ident])
+        if self._delta.n >= self.delta_limit and self._pending is None:
+            if self.background_compaction:
+                self._start_compaction()
+            else:
+                self.compact()
 
     def add_many(self, ids: np.ndarray | Sequence[int], hashes: np.ndarray | Sequence[HashLike]) -> None:
         """Add (or replace) many entries; within the batch a repeated id's last hash wins.
@@ -312,24 +351,30 @@ class PdqIndex:
             return
         id_arr, hash_arr = _last_wins_sorted(id_arr, hash_arr)
         if self._delta.n + id_arr.size >= self.delta_limit:
+            self._finish_compaction(wait=True)
             # new rows come after the live ones, so on a repeated id the new hash wins
             live_ids, live_hashes = self._live_arrays()
             self._set_main(*_last_wins_sorted(np.concatenate([live_ids, id_arr]), np.concatenate([live_hashes, hash_arr])))
-            self._reset_delta()
             return
-        for ident in id_arr.tolist():
+        id_list = id_arr.tolist()
+        for ident in id_list:
             self._discard(ident)
         delta = self._delta.with_capacity(self._delta.n + id_arr.size)
         start, end = delta.n, delta.n + id_arr.size
         delta.ids[start:end] = id_arr
         delta.hashes[start:end] = hash_arr
         delta.tomb[start:end] = 0
-        self._delta = _Delta(delta.ids, delta.hashes, delta.tomb, end)
-        self._delta_rows.update(zip(id_arr.tolist(), range(start, end)))
+        self._state = (self._main, _Delta(delta.ids, delta.hashes, delta.tomb, end))
+        self._delta_rows.update(zip(id_list, range(start, end)))
+        self._note_change(id_list)
 
     def remove(self, id: int) -> bool:  # noqa: A002
         """Remove an entry (tombstone; no rebuild). Returns False if the id was not present."""
-        return self._discard(_check_id(id))
+        ident = _check_id(id)
+        removed = self._discard(ident)
+        if removed:
+            self._note_change([ident])
+        return removed
 
     def _live_arrays(self) -> tuple[np.ndarray, np.ndarray]:
         main, delta = self._main, self._delta
@@ -340,13 +385,81 @@ class PdqIndex:
         return ids, hashes
 
     def compact(self) -> None:
-        """Fold the delta into the tables and drop removed rows: a full rebuild (~6-10 s at 10M rows here)."""
+        """Fold the delta into the tables and drop removed rows: a full rebuild (~6-10 s at 10M rows here).
+
+        Waits for a background compaction in progress first.
+        """
+        self._finish_compaction(wait=True)
         main = self._main
         if self._delta.n == 0 and self._main_live == main.ids.shape[0] and main.bits == self._bits_for(self._main_live):
             return
         ids, hashes = self._live_arrays()
         self._set_main(*_last_wins_sorted(ids, hashes))
-        self._reset_delta()
+
+    # -- background compaction -------------------------------------------------------------------
+    #
+    # With background_compaction=True the add that fills the delta starts a thread that builds a new main
+    # segment from a snapshot (the main's live rows + the first `snap_n` delta rows); the C build releases
+    # the GIL, so adds and searches go on meanwhile (the delta grows past its limit until then). Every id
+    # added or removed after the snapshot is logged; when the build is done (checked at the next add or
+    # remove, or by wait_for_compaction) those ids are tombstoned in the new main, the delta rows appended
+    # after the snapshot become the new delta, and both are published in one assignment.
+
+    def _note_change(self, ids: list[int]) -> None:
+        pending = self._pending
+        if pending is None:
+            return
+        pending.touched.extend(ids)
+        if not pending.thread.is_alive():
+            self._finish_compaction(wait=False)
+
+    def _start_compaction(self) -> None:
+        main, delta = self._state
+        pending = _PendingCompaction(snap_n=delta.n)
+
+        def build() -> None:
+            try:
+                live_m = main.tomb == 0
+                live_d = delta.tomb[: pending.snap_n] == 0
+                ids = np.concatenate([main.ids[live_m], delta.ids[: pending.snap_n][live_d]])
+                hashes = np.concatenate([main.hashes[live_m], delta.hashes[: pending.snap_n][live_d]])
+                pending.result = self._make_main(*_last_wins_sorted(ids, hashes))
+            except BaseException as exc:  # handed to the thread that finishes the compaction
+                pending.error = exc
+
+        pending.thread = threading.Thread(target=build, name="pdq-index-compaction", daemon=True)
+        self._pending = pending
+        pending.thread.start()
+
+    def wait_for_compaction(self) -> None:
+        """Block until a background compaction (if any) is built and published."""
+        self._finish_compaction(wait=True)
+
+    def _finish_compaction(self, wait: bool) -> None:
+        pending = self._pending
+        if pending is None:
+            return
+        if wait:
+            pending.thread.join()
+        elif pending.thread.is_alive():
+            return
+        self._pending = None
+        if pending.error is not None:
+            raise pending.error  # the index is unchanged: still the old main + the (larger) delta
+        new_main = pending.result
+        assert new_main is not None
+        for ident in set(pending.touched):  # changed since the snapshot: the build may hold a stale row
+            i = int(np.searchsorted(new_main.ids, ident))
+            if i < new_main.ids.shape[0] and int(new_main.ids[i]) == ident:
+                new_main.tomb[i] = 1
+        old = self._delta
+        later = np.flatnonzero(old.tomb[pending.snap_n : old.n] == 0) + pending.snap_n
+        new_delta = _Delta.empty(max(1024, 2 * later.size))
+        new_delta.ids[: later.size] = old.ids[later]
+        new_delta.hashes[: later.size] = old.hashes[later]
+        self._state = (new_main, _Delta(new_delta.ids, new_delta.hashes, new_delta.tomb, int(later.size)))
+        self._main_live = int(new_main.ids.shape[0] - np.count_nonzero(new_main.tomb))
+        self._delta_rows = dict(zip(new_delta.ids[: later.size].tolist(), range(later.size)))
 
     # -- queries ---------------------------------------------------------------------------------
 
@@ -370,7 +483,7 @@ class PdqIndex:
         return self._main.bits
 
     def _segments(self) -> tuple[tuple, ...]:
-        main, delta = self._main, self._delta  # one read each: consistent even if another thread mutates
+        main, delta = self._state  # one read: consistent even if another thread mutates
         if delta.n == 0:
             return (main.as_segment(),)
         return (main.as_segment(), delta.as_segment())
@@ -407,13 +520,15 @@ class PdqIndex:
         ``tables=False`` writes only rows and tombstones (a third of the size); load then rebuilds the
         tables, which takes about as long as :meth:`from_arrays`.
         """
-        main, delta = self._main, self._delta
+        main, delta = self._state
         n = delta.n
         arrays = {
             "format": np.array(_FORMAT),
             "version": np.array(_FORMAT_VERSION),
             "bits": np.array(main.bits if tables else -1),
-            "params": np.array([self.delta_limit, self.min_table_rows, self.forced_bits or 0], dtype=np.int64),
+            "params": np.array(
+                [self.delta_limit, self.min_table_rows, self.forced_bits or 0, int(self.background_compaction)], dtype=np.int64
+            ),
             "main_ids": main.ids,
             "main_hashes": main.hashes,
             "main_tomb": main.tomb,
@@ -452,8 +567,11 @@ class PdqIndex:
             raise fail(f"missing arrays {missing}")
         if str(a["format"]) != _FORMAT or int(a["version"]) != _FORMAT_VERSION:
             raise fail(f"format {a['format']!s} v{a['version']!s}, expected {_FORMAT} v{_FORMAT_VERSION}")
-        delta_limit, min_table_rows, forced = (int(x) for x in a["params"])
-        index = cls(delta_limit=delta_limit, min_table_rows=min_table_rows, bits=forced or None)
+        params = [int(x) for x in a["params"]]
+        if len(params) != 4:
+            raise fail("params array has the wrong length")
+        delta_limit, min_table_rows, forced, background = params
+        index = cls(delta_limit=delta_limit, min_table_rows=min_table_rows, bits=forced or None, background_compaction=bool(background))
         ids, hashes, tomb = a["main_ids"], a["main_hashes"], a["main_tomb"]
         n = ids.shape[0]
         if ids.dtype != np.int64 or hashes.dtype != np.uint8 or hashes.shape != (n, HASH_BYTES) or tomb.shape != (n,) or tomb.dtype != np.uint8:
@@ -470,10 +588,10 @@ class PdqIndex:
                 or (n and int(rows.max()) >= n)
             ):
                 raise fail("tables are inconsistent with the rows")
-            index._main = _Main(ids, hashes, np.ascontiguousarray(tomb), bits, offsets, rows)
+            main = _Main(ids, hashes, np.ascontiguousarray(tomb), bits, offsets, rows)
         else:
-            index._set_main(ids, hashes)
-            index._main = _Main(ids, hashes, np.ascontiguousarray(tomb), index._main.bits, index._main.offsets, index._main.rows)
+            built = index._make_main(ids, hashes)
+            main = _Main(ids, hashes, np.ascontiguousarray(tomb), built.bits, built.offsets, built.rows)
         index._main_live = int(n - np.count_nonzero(tomb))
         d_ids, d_hashes, d_tomb = a["delta_ids"], a["delta_hashes"], a["delta_tomb"]
         m = d_ids.shape[0]
@@ -481,7 +599,7 @@ class PdqIndex:
             raise fail("delta arrays have inconsistent shapes or types")
         delta = _Delta.empty(max(m, 1024))
         delta.ids[:m], delta.hashes[:m], delta.tomb[:m] = d_ids, d_hashes, d_tomb
-        index._delta = _Delta(delta.ids, delta.hashes, delta.tomb, m)
+        index._state = (main, _Delta(delta.ids, delta.hashes, delta.tomb, m))
         live = np.flatnonzero(d_tomb == 0)
         index._delta_rows = dict(zip(d_ids[live].tolist(), live.tolist()))
         if len(index._delta_rows) != live.size:
