@@ -216,6 +216,21 @@ def worker_bastion(kind: str, n: int, m: int, sample: int, save_dir: str | None)
     out["add_that_compacts_s"] = round(time.perf_counter() - t, 2)
     out["delta_rows_after"] = idx.delta_size
 
+    # the same with background compaction: the add that fills the delta only starts a build thread
+    idx.background_compaction = True
+    lat = []
+    base_id = -(10**10)
+    for i in range(idx.delta_limit + 5000):
+        h = new[i % len(new)].tobytes()
+        t = time.perf_counter()
+        idx.add(base_id - i, h)
+        lat.append(time.perf_counter() - t)
+    out["add_background_compaction"] = _pcts(lat)
+    t = time.perf_counter()
+    idx.wait_for_compaction()
+    out["background_compaction_wait_s"] = round(time.perf_counter() - t, 2)
+    idx.background_compaction = False
+
     if save_dir:
         path = os.path.join(save_dir, f"bench-index-{kind}-{n}.npz")
         t = time.perf_counter()
