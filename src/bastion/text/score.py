@@ -124,52 +124,79 @@ def _fmt(s: Signal) -> str:
     return f"{s.category} {s.term!r}{where}"
 
 
+class _Compiled:
+    """A config's combinations as plain tuples, strongest first (computed once per config object)."""
+
+    __slots__ = ("config", "combos", "levels")
+
+    def __init__(self, config: ScoringConfig):
+        self.config = config  # keeps the object alive so its id() is not reused while cached
+        ordered = sorted(config.combinations, key=lambda c: -c.score)
+        self.combos = tuple((c.name, frozenset(c.all), c.all, c.any, c.score, c.reason) for c in ordered)
+        self.levels = tuple((config.levels[name], name) for name in LEVELS[1:])
+
+
+_COMPILED: dict[int, _Compiled] = {}
+
+
+def _compiled(config: ScoringConfig) -> _Compiled:
+    c = _COMPILED.get(id(config))
+    if c is None or c.config is not config:
+        if len(_COMPILED) > 64:
+            _COMPILED.clear()
+        c = _COMPILED[id(config)] = _Compiled(config)
+    return c
+
+
 def score_signals(signals: Iterable[Signal], config: ScoringConfig) -> Score:
     """Score counted signals. Signals whose field weight is 0 (``negative_prompt``) add nothing."""
     signals = list(signals)
     if not signals:
         return _EMPTY
+    compiled = _compiled(config)
+    field_weights = config.field_weights
     remaining: dict[str, float] = {}
     best_by_cat: dict[str, Signal] = {}
     for s in signals:
-        fw = config.field_weights.get(s.field or "body", 1.0)
-        w = max(0.0, min(1.0, s.weight * fw))
+        w = s.weight * field_weights.get(s.field or "body", 1.0)
         if w <= 0:
             continue
-        remaining[s.category] = remaining.get(s.category, 1.0) * (1.0 - w)
-        cur = best_by_cat.get(s.category)
+        c = s.category
+        remaining[c] = remaining.get(c, 1.0) * (1.0 - min(1.0, w))
+        cur = best_by_cat.get(c)
         if cur is None or s.weight > cur.weight:
-            best_by_cat[s.category] = s
+            best_by_cat[c] = s
     strengths = {c: round(1.0 - r, 4) for c, r in remaining.items()}
 
-    reasons: list[str] = []
     score = 0.0
     solo_cat = None
+    solo = config.solo
     for c, st in strengths.items():
-        v = st * config.solo.get(c, 0.0)
+        v = st * solo.get(c, 0.0)
         if v > score:
             score, solo_cat = v, c
+
+    # Combinations, strongest first: the first reason is the one that set the level.
+    reasons: list[str] = []
+    fired: list[str] = []
+    min_strength = config.min_strength
+    present = {c for c, st in strengths.items() if st >= min_strength}
+    for name, all_set, all_cats, any_cats, combo_score, reason in compiled.combos:
+        if not all_set <= present:
+            continue
+        hit_any = [c for c in any_cats if c in present]
+        if any_cats and not hit_any:
+            continue
+        fired.append(name)
+        cats = list(all_cats) + hit_any[:1]
+        evidence = ", ".join(_fmt(best_by_cat[c]) for c in cats)
+        reasons.append(f"{name}: {reason or ' + '.join(cats)} [{evidence}]")
+        if combo_score > score:
+            score = combo_score
     if solo_cat is not None:
         reasons.append(f"strongest single indicator: {_fmt(best_by_cat[solo_cat])} (strength {strengths[solo_cat]:.2f})")
-
-    fired: list[str] = []
-    present = {c for c, st in strengths.items() if st >= config.min_strength}
-    for combo in config.combinations:
-        if not all(c in present for c in combo.all):
-            continue
-        hit_any = [c for c in combo.any if c in present]
-        if combo.any and not hit_any:
-            continue
-        fired.append(combo.name)
-        cats = list(combo.all) + hit_any[:1]
-        evidence = ", ".join(_fmt(best_by_cat[c]) for c in cats)
-        reasons.append(f"{combo.name}: {combo.reason or ' + '.join(cats)} [{evidence}]")
-        score = max(score, combo.score)
-    level = config.level_of(score)
-    if fired:
-        # The strongest combination first: it is the one that set the level.
-        order = {c.name: c.score for c in config.combinations}
-        head = [r for r in reasons if not r.startswith("strongest single")]
-        head.sort(key=lambda r: -order.get(r.split(":", 1)[0], 0.0))
-        reasons = head + [r for r in reasons if r.startswith("strongest single")]
+    level = "none"
+    for threshold, name in compiled.levels:
+        if score >= threshold:
+            level = name
     return Score(round(score, 4), level, strengths, tuple(fired), tuple(reasons))
