@@ -360,3 +360,17 @@ def test_background_compaction_keeps_changes_made_during_the_build(rng, monkeypa
         both("add", ident, h.tobytes())
     fast.wait_for_compaction()
     assert_same(fast, ref, queries, radii=(31,))
+
+
+def test_merge_rows_skips_removed_rows_and_lets_the_delta_win():
+    a_ids = np.array([1, 3, 5, 7], dtype=np.int64)
+    a_hashes = np.arange(4, dtype=np.uint8).repeat(32).reshape(4, 32)
+    a_tomb = np.array([0, 1, 0, 0], dtype=np.uint8)
+    b_ids = np.array([2, 5, 9], dtype=np.int64)
+    b_hashes = np.full((3, 32), 200, dtype=np.uint8) + np.arange(3, dtype=np.uint8)[:, None]
+    out_ids = np.empty(7, dtype=np.int64)
+    out_hashes = np.empty((7, 32), dtype=np.uint8)
+    k = _pdqindex.merge_rows(a_hashes, a_ids, a_tomb, 4, b_hashes, b_ids, 3, out_hashes, out_ids)
+    assert k == 5
+    assert out_ids[:k].tolist() == [1, 2, 5, 7, 9]
+    assert out_hashes[:k, 0].tolist() == [0, 200, 201, 3, 202]

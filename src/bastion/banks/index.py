@@ -376,6 +376,23 @@ class PdqIndex:
             self._note_change([ident])
         return removed
 
+    @staticmethod
+    def _compacted_rows(main: _Main, delta: _Delta, upto: int) -> tuple[np.ndarray, np.ndarray]:
+        """Live rows of ``main`` and of ``delta[:upto]``, id-sorted and unique, ready for a new main.
+
+        The big part (the main segment, already sorted) is merged in C without the GIL; only the small
+        delta is sorted here.
+        """
+        live = np.flatnonzero(delta.tomb[:upto] == 0)
+        d_ids, d_hashes = _last_wins_sorted(delta.ids[live], delta.hashes[live])
+        n = main.ids.shape[0] + d_ids.shape[0]
+        out_ids = np.empty(n, dtype=np.int64)
+        out_hashes = np.empty((n, HASH_BYTES), dtype=np.uint8)
+        k = _kernel.merge_rows(
+            main.hashes, main.ids, main.tomb, main.ids.shape[0], d_hashes, d_ids, d_ids.shape[0], out_hashes, out_ids
+        )
+        return out_ids[:k], out_hashes[:k]
+
     def _live_arrays(self) -> tuple[np.ndarray, np.ndarray]:
         main, delta = self._main, self._delta
         main_live = main.tomb == 0
@@ -393,8 +410,8 @@ class PdqIndex:
         main = self._main
         if self._delta.n == 0 and self._main_live == main.ids.shape[0] and main.bits == self._bits_for(self._main_live):
             return
-        ids, hashes = self._live_arrays()
-        self._set_main(*_last_wins_sorted(ids, hashes))
+        main, delta = self._state
+        self._set_main(*self._compacted_rows(main, delta, delta.n))
 
     # -- background compaction -------------------------------------------------------------------
     #
@@ -419,11 +436,7 @@ class PdqIndex:
 
         def build() -> None:
             try:
-                live_m = main.tomb == 0
-                live_d = delta.tomb[: pending.snap_n] == 0
-                ids = np.concatenate([main.ids[live_m], delta.ids[: pending.snap_n][live_d]])
-                hashes = np.concatenate([main.hashes[live_m], delta.hashes[: pending.snap_n][live_d]])
-                pending.result = self._make_main(*_last_wins_sorted(ids, hashes))
+                pending.result = self._make_main(*self._compacted_rows(main, delta, pending.snap_n))
             except BaseException as exc:  # handed to the thread that finishes the compaction
                 pending.error = exc
 
