@@ -6,21 +6,15 @@ here because ``bastion/errors.py`` belongs to the lead (to be moved there if the
 
 from __future__ import annotations
 
-from bastion.errors import BastionError, ConfigError
+from bastion.errors import BastionError, ConfigError, ProblemList
 
 
-class InvalidLexicon(ConfigError):
-    """A lexicon or scoring file with problems. Carries every problem with its file and location."""
+class InvalidLexicon(ProblemList, ConfigError):
+    """A lexicon or scoring file with problems: ``(file, place, message)`` for each."""
 
     code = "invalid-lexicon"
-
-    def __init__(self, problems: list[tuple[str, str, str]]):
-        self.problems = problems
-        lines = [f"{path}:{where}: {msg}" for path, where, msg in problems[:30]]
-        more = len(problems) - len(lines)
-        if more > 0:
-            lines.append(f"... and {more} more")
-        super().__init__("invalid lexicon:\n" + "\n".join(lines))
+    title = "invalid lexicon"
+    shown = 30
 
 
 class UnknownField(BastionError):
