@@ -402,7 +402,7 @@ class PdqIndex:
         return ids, hashes
 
     def compact(self) -> None:
-        """Fold the delta into the tables and drop removed rows: a full rebuild (~6-10 s at 10M rows here).
+        """Fold the delta into the tables and drop removed rows: a full rebuild (~5-10 s at 10M rows here).
 
         Waits for a background compaction in progress first.
         """
