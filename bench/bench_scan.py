@@ -2,7 +2,7 @@
 
     python bench/bench_scan.py [--files 120] [--bank 100000]
 
-Corpus: N benign 1024x768 JPEGs (scikit-image sample photos and generated patterns, quality 90) and N/4
+Corpus: N benign JPEGs (1024x768 by default, `--size`) (scikit-image sample photos and generated patterns, quality 90) and N/4
 PNGs with generator metadata, in a temp folder. A bank of B random PDQ hashes plus the corpus' own hashes
 for 10 % of the files. Measured in the same run:
 
@@ -40,12 +40,13 @@ from bastion.store.db import open_store
 from bastion.store.media import MediaRecorder
 
 
-def make_corpus(root: Path, n: int) -> list[Path]:
-    photos = [_sample(name).resize((1024, 768)) for name in KNOWN + DISTRACTORS]
+def make_corpus(root: Path, n: int, size: tuple[int, int] = (1024, 768)) -> list[Path]:
+    w, h = size
+    photos = [_sample(name).resize(size) for name in KNOWN + DISTRACTORS]
     paths = []
     for i in range(n):
-        img = photos[i % len(photos)] if i % 2 else generated_pattern(i, (1024, 768))
-        arr = np.asarray(img).astype(np.int16) + np.random.default_rng(i).integers(-6, 7, (768, 1024, 3))
+        img = photos[i % len(photos)] if i % 2 else generated_pattern(i, size)
+        arr = np.asarray(img).astype(np.int16) + np.random.default_rng(i).integers(-6, 7, (h, w, 3))
         p = root / f"img-{i:04d}.jpg"
         Image.fromarray(arr.clip(0, 255).astype(np.uint8)).save(p, "JPEG", quality=90)
         paths.append(p)
@@ -73,10 +74,12 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--files", type=int, default=120)
     ap.add_argument("--bank", type=int, default=100_000)
+    ap.add_argument("--size", default="1024x768", help="JPEG size, e.g. 3000x2000 for 6 MP")
     args = ap.parse_args()
+    size = tuple(int(x) for x in args.size.split("x"))
     tmp = Path(tempfile.mkdtemp())
     (tmp / "corpus").mkdir()
-    paths = make_corpus(tmp / "corpus", args.files)
+    paths = make_corpus(tmp / "corpus", args.files, size)
 
     store = open_store(f"sqlite:///{tmp / 'b.db'}")
     repo = BankRepository(store)
@@ -91,7 +94,7 @@ def main() -> None:
 
     ref = reference(paths)
     figures = {"bench": "scan", "date": time.strftime("%Y-%m-%d"),
-               "machine": f"{platform.machine()} {os.cpu_count()} cores", "files": len(paths),
+               "machine": f"{platform.machine()} {os.cpu_count()} cores", "files": len(paths), "jpeg_size": args.size,
                "bank_pdq_entries": matcher.pdq_entries, "reference_files_per_s": round(ref, 1)}
     for jobs in (1, 2):
         matched = []
