@@ -50,19 +50,20 @@ def test_scan_reports_every_file_and_exits_by_outcome(database_url, folder, tmp_
     assert len(good["pdq"]) == 64 and good["quality"] >= 50 and good["errors"] == [] and good["matches"] == []
 
     # the known image's PDQ goes into the bank: the original and its resized JPEG copy now match
-    assert cli(database_url, "bank", "add", "known", good["pdq"], "--type", "pdq", "--label", "pattern one").exit_code == 0
+    assert cli(database_url, "bank", "add", "known", good["pdq"], "--type", "pdq", "--label", "[pattern one]").exit_code == 0
     out = tmp_path / "out.jsonl"
     r = cli(database_url, "scan", str(folder), "-o", str(out), "--jobs", "1")
     assert r.exit_code == 1, r.output
     rows = jsonl(out.read_text())
     assert rows["known.png"]["matches"][0] | {} == {
-        "bank": "known", "category": "test", "hash_type": "pdq", "hash": good["pdq"], "label": "pattern one",
+        "bank": "known", "category": "test", "hash_type": "pdq", "hash": good["pdq"], "label": "[pattern one]",
         "distance": 0, "variant": "original",
     }
     small = rows["known-small.jpg"]["matches"]
     assert small and 0 < small[0]["distance"] <= 31
     assert rows["other.png"]["matches"] == []
     assert "MATCH" in r.stdout and "decompression-bomb" in r.stdout
+    assert "label '[pattern one]'" in r.stdout  # user data is printed, never read as console markup
 
 
 def test_scan_exact_md5_and_missing_path(database_url, folder):

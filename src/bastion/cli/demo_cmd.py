@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from bastion.banks.matcher import Matcher
@@ -88,7 +89,8 @@ def demo(
         res = results.get(path)
         ok, why = (False, "not reported by the scan") if res is None else check(exp, res)
         failures += not ok
-        table.add_row(exp.path, exp.story, "[green]as expected[/]" if ok else "[bold red]UNEXPECTED[/]", why)
+        verdict = "[green]as expected[/]" if ok else "[bold red]UNEXPECTED[/]"
+        table.add_row(escape(exp.path), escape(exp.story), verdict, escape(why))
     out.print(table)
     out.print(summary_table(summary, len(matcher.banks), matcher.pdq_entries))
     if failures:

@@ -9,6 +9,7 @@ from typing import List, Optional
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.markup import escape
 from rich.table import Table
 
 from bastion.banks.matcher import Matcher
@@ -48,15 +49,19 @@ def summary_table(summary: ScanSummary, banks: int, pdq_entries: int) -> Table:
 
 
 def _describe(res: FileResult) -> list[str]:
+    """Console lines for a file's matches and errors. Paths, labels and messages are user data: escaped, so
+    a ``[label]`` is printed, not taken for console markup."""
+    path = escape(res.path)
     lines = []
     for m in res.matches:
-        how = "exact" if m["hash_type"] != "pdq" else f"PDQ distance {m['distance']}"
+        how = "exact" if m["hash_type"] != "pdq" else f"distance {m['distance']}"
         if m.get("variant") and m["variant"] != "original":
-            how += f", {m['variant']}"
-        label = f" [{m['label']}]" if m.get("label") else ""
-        lines.append(f"[bold red]MATCH[/] {res.path}: bank {m['bank']} ({m['category']}){label}, {m['hash_type']} {how}")
+            how += f", variant {m['variant']}"
+        label = f" label {escape(repr(m['label']))}" if m.get("label") else ""
+        tag = "[green]ALLOW[/]" if m["category"] == "known-benign" else "[bold red]MATCH[/]"
+        lines.append(f"{tag} {path}: bank {escape(m['bank'])} ({m['category']}){label}, {m['hash_type']} {how}")
     for e in res.errors:
-        lines.append(f"[yellow]ERROR[/] {res.path}: {e['code']}: {e['message']}")
+        lines.append(f"[yellow]ERROR[/] {path}: {e['code']}: {escape(e['message'])}")
     return lines
 
 
