@@ -26,6 +26,7 @@ from sqlalchemy import func, select
 
 from bastion.banks.hashes import EXACT_TYPES
 from bastion.banks.index import IndexFileError, PdqIndex
+from bastion.banks.repo import bank_from_row
 from bastion.model import Bank, Match
 from bastion.store.db import Store
 from bastion.store.schema import BankEntryRow, BankRow
@@ -114,13 +115,7 @@ class Matcher:
                     from bastion.errors import UnknownBank
 
                     raise UnknownBank(f"no bank named {', '.join(sorted(missing))}")
-            banks = [
-                _BankInfo(
-                    r.id,
-                    Bank(r.name, r.category, r.description, r.source, r.enabled, r.pdq_threshold, r.min_quality),
-                )
-                for r in rows
-            ]
+            banks = [_BankInfo(r.id, bank_from_row(r)) for r in rows]
             bank_ids = [b.id for b in banks]
             cache_file = None
             if cache_dir is not None and bank_ids:

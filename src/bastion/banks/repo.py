@@ -32,17 +32,12 @@ class RemoveResult:
     not_found: list[HashEntry] = field(default_factory=list)
 
 
-def _to_bank(row: BankRow, count: int = 0) -> Bank:
-    return Bank(
-        name=row.name,
-        category=row.category,
-        description=row.description,
-        source=row.source,
-        enabled=row.enabled,
-        pdq_threshold=row.pdq_threshold,
-        min_quality=row.min_quality,
-        entry_count=count,
-    )
+#: The settings a bank row and a :class:`Bank` value share.
+BANK_FIELDS = ("name", "description", "source", "category", "enabled", "pdq_threshold", "min_quality")
+
+
+def bank_from_row(row: BankRow, count: int = 0) -> Bank:
+    return Bank(**{f: getattr(row, f) for f in BANK_FIELDS}, entry_count=count)
 
 
 def validate_bank_fields(category: str | None = None, pdq_threshold: int | None = None, min_quality: int | None = None) -> None:
@@ -73,29 +68,21 @@ class BankRepository:
         with self.store.session() as s, s.begin():
             if s.scalar(select(BankRow.id).where(BankRow.name == bank.name)) is not None:
                 raise BankExists(f"a bank named {bank.name!r} exists already")
-            row = BankRow(
-                name=bank.name,
-                description=bank.description,
-                source=bank.source,
-                category=bank.category,
-                enabled=bank.enabled,
-                pdq_threshold=bank.pdq_threshold,
-                min_quality=bank.min_quality,
-            )
+            row = BankRow(**{f: getattr(bank, f) for f in BANK_FIELDS})
             s.add(row)
-        return _to_bank(row)
+        return bank_from_row(row)
 
     def list(self) -> list[Bank]:
         with self.store.session() as s:
             counts = dict(s.execute(select(BankEntryRow.bank_id, func.count()).group_by(BankEntryRow.bank_id)).all())
             rows = s.scalars(select(BankRow).order_by(BankRow.name)).all()
-            return [_to_bank(r, counts.get(r.id, 0)) for r in rows]
+            return [bank_from_row(r, counts.get(r.id, 0)) for r in rows]
 
     def get(self, name: str) -> Bank:
         with self.store.session() as s:
             row = self._row(s, name)
             n = s.scalar(select(func.count()).select_from(BankEntryRow).where(BankEntryRow.bank_id == row.id))
-            return _to_bank(row, n or 0)
+            return bank_from_row(row, n or 0)
 
     def update(self, name: str, **fields) -> Bank:
         allowed = {"description", "source", "category", "enabled", "pdq_threshold", "min_quality"}
