@@ -12,6 +12,7 @@ from __future__ import annotations
 import bisect
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, Iterable
 
 from bastion.model import Signal
@@ -166,6 +167,8 @@ def _text_signals(
             views.append(joined_view(folded))
         lexicon_hits = lexicon.find(text, views, all_hashtag=field_name == "tag")
     ages, contacts, commerce = detector_hits(folded, hints)
+    if not lexicon_hits and not ages and not contacts and not commerce:
+        return [], []  # the common case: nothing to build, check or deduplicate
     base_ev: dict[str, Any] = {"text_index": index}
     if not counted:
         base_ev["counted"] = False
@@ -185,7 +188,7 @@ def _text_signals(
         if e.category == "benign":
             benign.append((h.span, e.term))
             continue
-        ev = {**base_ev, "rule": f"lexicon:{e.source}", "match": h.how, "matched": text[h.span[0] : h.span[1]]}
+        ev = {**base_ev, "rule": _lexicon_rule(e.source), "match": h.how, "matched": text[h.span[0] : h.span[1]]}
         if e.needs:
             ev["needs"] = list(e.needs)
         if e.strict:
@@ -227,6 +230,12 @@ def _text_signals(
     return _dedupe(kept), suppressed
 
 
+@lru_cache(maxsize=1024)
+def _lexicon_rule(source: str) -> str:
+    """The evidence rule of a list's hits, formatted once per list rather than once per hit."""
+    return f"lexicon:{source}"
+
+
 def _with_evidence(s: Signal, **extra: Any) -> Signal:
     """A copy of a signal with more evidence (``dataclasses.replace`` is several times slower)."""
     return Signal(s.source, s.category, s.weight, s.term, s.normalized, s.span, s.language, s.field, {**s.evidence, **extra})
@@ -239,6 +248,8 @@ def _dedupe(signals: list[Signal]) -> list[Signal]:
     A sweep over spans sorted by (start, -end), so a text with thousands of hits stays O(n log n)."""
     if len(signals) < 2:
         return signals
+    if len({s.category for s in signals}) == len(signals):
+        return signals  # one signal per category: no key repeats and no span can cover another
     best: dict[tuple[str, tuple[int, int] | None], Signal] = {}
     for s in signals:
         k = (s.category, s.span)

@@ -187,9 +187,9 @@ class Lexicon:
         for k, (entries, double, hints) in values.items():
             word = bool(entries) and entries[0].match == "word"
             indicator = any(e.category not in _NON_INDICATOR for e in entries)
-            main.add_word(k, (len(k), word, tuple(entries), double, frozenset(hints), indicator))
+            main.add_word(k, (len(k), word, tuple(entries), double, frozenset(hints), indicator, _shapes(entries)))
         for k, v in tag_values.items():
-            tags.add_word(k, (len(k), tuple(v), any(e.category not in _NON_INDICATOR for e in v)))
+            tags.add_word(k, (len(k), tuple(v), any(e.category not in _NON_INDICATOR for e in v), _shapes(v)))
         main.make_automaton()
         if tag_values:
             tags.make_automaton()
@@ -208,7 +208,7 @@ class Lexicon:
         hit = False
         dels: list[int] = []
         hints: set[str] = set()
-        for end, (_length, _word, _entries, double, h, indicator) in self._main.iter(padded):
+        for end, (_length, _word, _entries, double, h, indicator, _shapes) in self._main.iter(padded):
             if indicator:
                 hit = True
             if double and 2 <= end <= n:  # both characters inside the text, not the padding
@@ -220,7 +220,7 @@ class Lexicon:
         dels = sorted(set(dels))
         squeezed = squeeze_at(plain_unsqueezed, dels)
         hit = False
-        for _end, (_length, _word, _entries, _double, _h, indicator) in self._main.iter(f" {squeezed} "):
+        for _end, (_length, _word, _entries, _double, _h, indicator, _shapes) in self._main.iter(f" {squeezed} "):
             if indicator:
                 hit = True
                 break
@@ -232,7 +232,7 @@ class Lexicon:
         self.prepare()
         if self._tags is None:
             return False
-        return any(ind for _end, (_l, _e, ind) in self._tags.iter(squeezed_plain))
+        return any(ind for _end, (_l, _e, ind, _s) in self._tags.iter(squeezed_plain))
 
     def prepare(self) -> "Lexicon":
         """Build the automata now (they are built on first use otherwise)."""
@@ -259,14 +259,14 @@ class Lexicon:
             how = "joined" if view.joined else "plain"
             if self._main is not None:
                 padded = f" {view.text} "
-                for end, (length, word, entries, _double, _hints, _ind) in self._main.iter(padded):
+                for end, (length, word, entries, _double, _hints, _ind, shapes) in self._main.iter(padded):
                     if not entries:
                         continue
                     if word:
                         start, stop = end - length + 1, end - 1  # view coordinates, pads excluded
                     else:
                         start, stop = end - length, end
-                    self._accept(view, start, stop, entries, how, seen, hits)
+                    self._accept(view, start, stop, entries, shapes, how, seen, hits)
             if self._tags is not None and ("#" in original or all_hashtag):
                 if tag_ranges is None:
                     tag_ranges = [(0, len(original))] if all_hashtag else hashtags(original)
@@ -279,14 +279,16 @@ class Lexicon:
         start: int,
         stop: int,
         entries: tuple[LexiconEntry, ...],
+        shapes: tuple["_Shape | None", ...],
         how: str,
         seen: set[tuple[int, tuple[int, int]]],
         hits: list[LexiconHit],
         trim: tuple[bool, bool] = (False, False),
     ) -> None:
         span = None
-        for e in entries:
-            if not _shape_ok(view, start, e):
+        squeezed = view.squeezed
+        for e, shape in zip(entries, shapes):
+            if shape is not None and not _shape_fits(view, start, squeezed, shape):
                 continue
             if span is None:  # one span for every entry sharing this key
                 if trim[0] or trim[1]:
@@ -327,13 +329,13 @@ class Lexicon:
             b = bisect.bisect_left(range(len(text)), o_end, key=origin)
             if a >= b:
                 continue
-            cands: list[tuple[int, int, tuple[LexiconEntry, ...]]] = []
-            for end, (length, entries, _ind) in self._tags.iter(text, a, b):
-                cands.append((end - length + 1, end + 1, entries))
+            cands: list[tuple[int, int, tuple[LexiconEntry, ...], tuple[_Shape | None, ...]]] = []
+            for end, (length, entries, _ind, shapes) in self._tags.iter(text, a, b):
+                cands.append((end - length + 1, end + 1, entries, shapes))
             if not cands:
                 continue
-            starts = {s for s, _, _ in cands}
-            ends = {e for _, e, _ in cands}
+            starts = {c[0] for c in cands}
+            ends = {c[1] for c in cands}
 
             def edge(i: int) -> bool:
                 return i <= a or i >= b or text[i - 1] == " " or text[i] == " " or view.span(i, i + 1)[0] in camel
@@ -346,11 +348,11 @@ class Lexicon:
             def right_ok(e: int) -> bool:
                 return edge(e) or e in starts or (e - 1 in starts and view.run(e - 1) >= 2)
 
-            for s, e, entries in cands:
+            for s, e, entries, shapes in cands:
                 if left_ok(s) and right_ok(e):
                     # A doubled letter shared with a neighbouring word belongs to each word once.
                     trim = (not edge(s) and s not in ends, not edge(e) and e not in starts)
-                    self._accept(view, s, e, entries, "hashtag", seen, hits, trim)
+                    self._accept(view, s, e, entries, shapes, "hashtag", seen, hits, trim)
 
     # -- language guess --------------------------------------------------------------------------
 
@@ -377,19 +379,41 @@ _KANA_RE = re.compile(r"[\u3040-\u30ff]")
 _WORD_RE = re.compile(r"[^\W\d_]+")
 
 
-def _shape_ok(view: MatchView | PlainView, start: int, e: LexiconEntry) -> bool:
+# Per entry, what :func:`_shape_fits` must check: key positions with a run above one (with that run),
+# and key positions written as digits. ``None`` when there is nothing to check (most terms), so a hit on
+# such a term costs no per-character test at all.
+_Shape = tuple[tuple[tuple[int, int], ...], tuple[int, ...]]
+
+
+def _shape_of(e: LexiconEntry) -> _Shape | None:
+    multi = tuple((k, r) for k, r in enumerate(e.runs) if r > 1)
+    return (multi, e.digits) if multi or e.digits else None
+
+
+def _shapes(entries: Iterable[LexiconEntry]) -> tuple[_Shape | None, ...]:
+    return tuple(_shape_of(e) for e in entries)
+
+
+def _shape_fits(view: MatchView | PlainView, start: int, squeezed: bool, shape: _Shape) -> bool:
     """Squeezing and leetspeak only ever make texts *look* closer to terms; undo false meetings:
     each character must have repeated at least as often as in the term, and term digits must be digits."""
-    if view.squeezed:
-        for k, r in enumerate(e.runs):
-            if r > 1 and view.run(start + k) < r:
+    multi, digits = shape
+    if multi:
+        if not squeezed:
+            return False
+        for k, r in multi:
+            if view.run(start + k) < r:
                 return False
-    elif any(r > 1 for r in e.runs):
-        return False
-    for k in e.digits:
+    for k in digits:
         if not view.was_digit(start + k):
             return False
     return True
+
+
+def _shape_ok(view: MatchView | PlainView, start: int, e: LexiconEntry) -> bool:
+    """:func:`_shape_fits` for one entry (the reference form; matching uses precomputed shapes)."""
+    shape = _shape_of(e)
+    return shape is None or _shape_fits(view, start, view.squeezed, shape)
 
 
 # --- loading -------------------------------------------------------------------------------------

@@ -295,7 +295,16 @@ class PlainView:
         if end <= start:
             f = self.folded_index(start) if start < len(self.text) else len(self.folded.text)
             return self.folded.span(f, f)
-        return self.folded.span(self.folded_index(start), self.folded_end(end - 1))
+        # Called for every hit: one map lookup pair instead of three method calls.
+        if not self.dels:
+            f0, f1 = start, end
+        else:
+            base, runs = self._dense()
+            f0, f1 = base[start], base[end - 1] + runs[end - 1]
+        folded = self.folded
+        if folded.starts is None or folded.ends is None:
+            return (f0, f1)
+        return (folded.starts[f0], folded.ends[f1 - 1])
 
     def was_digit(self, i: int) -> bool:
         return self.folded.text[self.folded_index(i)].isdigit()
