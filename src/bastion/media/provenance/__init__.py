@@ -15,6 +15,7 @@ import io
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+import cv2
 import numpy as np
 
 from bastion.media.provenance import a1111, comfyui, easydiffusion, fooocus, generic, invokeai, novelai, swarmui
@@ -54,11 +55,15 @@ def inspect_bytes(
     filename: str | None = None,
     image: Image.Image | None = None,
     settings: ProvenanceSettings | None = None,
+    decoded_rgb: Image.Image | None = None,
 ) -> ProvenanceReport:
     """Inspect one file's bytes for AI-generation provenance. Never raises on malformed metadata.
 
-    ``image`` is the caller's already-decoded image (saves a decode for the pixel checks);
-    ``filename`` is used only in notes.
+    ``image`` is the caller's already-decoded image of the file as stored (full size, with its alpha);
+    it is trusted and saves our decode for the pixel checks. ``decoded_rgb`` is weaker: an RGB decode
+    the caller made for its own purpose (e.g. the scanner's hashing decode, which drops alpha and may be
+    reduced). It is used only when it provably equals the stored pixels (see :func:`reusable_rgb`);
+    otherwise we decode as usual, so results never depend on it. ``filename`` is used only in notes.
     """
     settings = settings or ProvenanceSettings()
     meta = read_metadata(data, max_total_bytes=settings.max_metadata_bytes, max_field_bytes=settings.max_field_bytes)
@@ -89,6 +94,8 @@ def inspect_bytes(
         report.notes.append(f"c2pa: remote manifest at {remote_ref} not fetched")
 
     if settings.watermark or settings.stealth:
+        if image is None and decoded_rgb is not None and reusable_rgb(data, meta.format, decoded_rgb):
+            image = decoded_rgb
         pixels = _pixels(data, meta, image, settings, report)
         if pixels is not None:
             if settings.stealth:
@@ -99,7 +106,7 @@ def inspect_bytes(
                         f"watermark: {pixels.shape[1]}x{pixels.shape[0]} is larger than generators write "
                         f"(limit {settings.max_watermark_pixels} pixels); not checked"))
                 else:
-                    report.watermark = detect_watermark(np.ascontiguousarray(pixels[:, :, :3]))
+                    report.watermark = detect_watermark(_rgb_channels(pixels))
                 if report.watermark.note:
                     report.notes.append(report.watermark.note)
     if filename:
@@ -146,8 +153,38 @@ def _pixels(data: bytes, meta: RawMetadata, image: Image.Image | None, settings:
 
 
 def _as_array(im: Image.Image) -> np.ndarray:
+    """RGB or RGBA uint8 pixels. 8-bit RGB/RGBA images are read as they are: ``convert`` to the same mode
+    would only add a full copy (same pixels)."""
     has_alpha = im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info)
-    return np.asarray(im.convert("RGBA" if has_alpha else "RGB"))
+    mode = "RGBA" if has_alpha else "RGB"
+    return np.asarray(im if im.mode == mode else im.convert(mode))
+
+
+def _rgb_channels(pixels: np.ndarray) -> np.ndarray:
+    """The colour channels as a contiguous (H, W, 3) array; OpenCV drops alpha faster than a numpy copy."""
+    if pixels.shape[2] == 4:
+        return cv2.cvtColor(np.ascontiguousarray(pixels), cv2.COLOR_RGBA2RGB)
+    return np.ascontiguousarray(pixels)
+
+
+def reusable_rgb(data: bytes, fmt: str, decoded_rgb: Image.Image) -> bool:
+    """Whether a caller's RGB decode is exactly the file's stored pixels, so our own decode can be skipped.
+
+    True only when the file is one we would decode ourselves (``fmt`` from :func:`read_metadata`), its
+    header (read without decoding) says plain 8-bit RGB with no transparency, so dropping alpha lost nothing
+    and no colour conversion happened, and the decode has the stored size (not reduced; a reduced
+    or 90-degree-turned decode is refused here). A same-size flip or 180-degree turn from EXIF orientation
+    cannot be seen here: the caller must pass only decodes it did not re-orient.
+    """
+    from PIL import Image
+
+    if fmt in ("unknown", "isobmff") or decoded_rgb.mode != "RGB":
+        return False
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            return im.mode == "RGB" and "transparency" not in im.info and im.size == decoded_rgb.size
+    except Exception:  # deliberate: an unreadable header just means "decode as usual" (which notes the error)
+        return False
 
 
 def _stealth(pixels: np.ndarray, settings: ProvenanceSettings) -> ParseResult:

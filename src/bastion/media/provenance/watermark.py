@@ -73,6 +73,10 @@ class WatermarkResult:
 
 _HAAR = 0.7071067811865476  # pywt's Haar low-pass coefficient, 1/sqrt(2)
 
+#: The three ways the decoder reads an RGB uint8 image: (variant name, as float32, in BGR order). SD 1.x and
+#: SD 2.x share the first reading; SDXL is tried in the other two.
+READINGS = (("uint8-bgr", False, True), ("float32-bgr", True, True), ("float32-rgb", True, False))
+
 
 def haar_approximation(x: np.ndarray) -> np.ndarray:
     """The approximation band of ``pywt.dwt2(x, "haar")``, bit for bit, about 5x faster.
@@ -80,13 +84,17 @@ def haar_approximation(x: np.ndarray) -> np.ndarray:
     pywt filters axis 0 then axis 1 with two equal taps, in float32 for float32 input and float64
     otherwise; doing the same multiplications in the same order gives identical floats (tested against
     pywt), which matters because the decoder thresholds ``value % 36`` and a last-bit difference can
-    flip a bit that sits exactly on the threshold.
+    flip a bit that sits exactly on the threshold. ``x`` may be a strided view (one channel of a colour
+    image): the products are written straight into two half-size buffers, so no full-size copy or
+    float64 promotion of the input is made, and the sums are taken in place (same order, same floats).
     """
     dtype = np.float32 if x.dtype == np.float32 else np.float64
     c = dtype(_HAAR)
-    x = x.astype(dtype, copy=False)
-    rows = c * x[0::2, :] + c * x[1::2, :]
-    return c * rows[:, 0::2] + c * rows[:, 1::2]
+    rows = np.multiply(x[0::2, :], c, dtype=dtype)
+    rows += np.multiply(x[1::2, :], c, dtype=dtype)
+    out = np.multiply(rows[:, 0::2], c, dtype=dtype)
+    out += np.multiply(rows[:, 1::2], c, dtype=dtype)
+    return out
 
 
 def haar_approximation_reference(x: np.ndarray) -> np.ndarray:
@@ -94,16 +102,57 @@ def haar_approximation_reference(x: np.ndarray) -> np.ndarray:
     return pywt.dwt2(x, "haar")[0]
 
 
+def _scores_from_u(u: np.ndarray) -> np.ndarray:
+    """Per-block 0/1 scores from the U plane (any dtype, possibly a strided view), in the encoder's block order.
+
+    The reference takes, in each 4x4 block of the Haar band, the largest-magnitude coefficient except the
+    first (via argmax) and reads its magnitude. Only that magnitude matters, and it is simply the block's
+    maximum of ``|c|`` over those 15 positions, so it is found with six elementwise ``maximum`` calls over
+    strided views instead of a block-transposing copy and a row-wise argmax (identical values, tested).
+    """
+    rows, cols = u.shape
+    ca1 = haar_approximation(u[: rows // 4 * 4, : cols // 4 * 4])
+    nr, nc = ca1.shape[0] // BLOCK, ca1.shape[1] // BLOCK
+    mag = np.abs(ca1, out=ca1)[: nr * BLOCK, : nc * BLOCK]  # ca1 is our own buffer
+    mag[0::BLOCK, 0::BLOCK] = -1.0  # the first (DC) coefficient never counts; magnitudes are >= 0
+    across = np.maximum(mag[:, 0::BLOCK], mag[:, 1::BLOCK])
+    for j in range(2, BLOCK):
+        np.maximum(across, mag[:, j::BLOCK], out=across)
+    val = np.maximum(across[0::BLOCK], across[1::BLOCK])
+    for i in range(2, BLOCK):
+        np.maximum(val, across[i::BLOCK], out=val)
+    return ((val.ravel() % SCALE) > 0.5 * SCALE).astype(np.float64)
+
+
 def block_scores(bgr: np.ndarray) -> np.ndarray:
     """Per-block 0/1 scores of the dwtDct scheme, in the encoder's block order. ``bgr`` is uint8 or float32."""
-    rows, cols = bgr.shape[:2]
-    yuv = cv2.cvtColor(bgr, cv2.COLOR_BGR2YUV)
-    ca1 = haar_approximation(yuv[: rows // 4 * 4, : cols // 4 * 4, 1])
-    nr, nc = ca1.shape[0] // BLOCK, ca1.shape[1] // BLOCK
-    blocks = ca1[: nr * BLOCK, : nc * BLOCK].reshape(nr, BLOCK, nc, BLOCK).transpose(0, 2, 1, 3).reshape(-1, BLOCK * BLOCK)
-    pos = np.argmax(np.abs(blocks[:, 1:]), axis=1) + 1
-    val = np.abs(blocks[np.arange(blocks.shape[0]), pos])
-    return ((val % SCALE) > 0.5 * SCALE).astype(np.float64)
+    return _scores_from_u(cv2.cvtColor(np.ascontiguousarray(bgr), cv2.COLOR_BGR2YUV)[:, :, 1])
+
+
+def reading_scores(rgb: np.ndarray, readings=READINGS) -> dict[str, np.ndarray]:
+    """Block scores of an RGB uint8 image for each reading, each computed once and shared by all schemes.
+
+    Same results as converting each reading's image with ``np.ascontiguousarray`` and ``block_scores``
+    (tested), but cheaper: numpy's reversed-channel copies were the largest cost. Instead
+
+    - uint8 BGR: ``COLOR_RGB2YUV`` on the RGB pixels gives the same U plane as ``COLOR_BGR2YUV`` on the
+      reversed copy (OpenCV's integer path is symmetric; checked for every 8-bit colour in the tests);
+    - float32: OpenCV's float path is *not* symmetric (the two codes round differently), so the BGR
+      image is really built, but by OpenCV's channel swap on the float32 array, several times faster
+      than a numpy copy of a reversed view; the RGB reading uses the float32 array as it is.
+    """
+    out: dict[str, np.ndarray] = {}
+    f32_rgb: np.ndarray | None = None
+    for variant, as_float, bgr_order in readings:
+        if not as_float:
+            img, code = rgb, (cv2.COLOR_RGB2YUV if bgr_order else cv2.COLOR_BGR2YUV)
+        else:
+            if f32_rgb is None:
+                f32_rgb = rgb.astype(np.float32)
+            img = cv2.cvtColor(f32_rgb, cv2.COLOR_RGB2BGR) if bgr_order else f32_rgb
+            code = cv2.COLOR_BGR2YUV
+        out[variant] = _scores_from_u(cv2.cvtColor(img, code)[:, :, 1])
+    return out
 
 
 def bits_from_scores(scores: np.ndarray, length: int) -> np.ndarray:
@@ -118,9 +167,23 @@ def bits_from_scores(scores: np.ndarray, length: int) -> np.ndarray:
 
 def decode_bits(rgb: np.ndarray, length: int, *, as_float: bool, bgr_order: bool = True) -> np.ndarray:
     """The reference decoder's bits for an RGB uint8 image, read in uint8 or float32 and either channel order."""
+    variant = f"{'float32' if as_float else 'uint8'}-{'bgr' if bgr_order else 'rgb'}"
+    scores = reading_scores(np.ascontiguousarray(rgb), ((variant, as_float, bgr_order),))[variant]
+    return bits_from_scores(scores, length)
+
+
+def decode_bits_reference(rgb: np.ndarray, length: int, *, as_float: bool, bgr_order: bool = True) -> np.ndarray:
+    """The straightforward reading (explicit reversed copy, PyWavelets): what the fast path is tested against."""
     img = rgb.astype(np.float32) if as_float else rgb
-    img = img[:, :, ::-1] if bgr_order else img
-    return bits_from_scores(block_scores(np.ascontiguousarray(img)), length)
+    img = np.ascontiguousarray(img[:, :, ::-1] if bgr_order else img)
+    u = cv2.cvtColor(img, cv2.COLOR_BGR2YUV)[:, :, 1]
+    rows, cols = u.shape
+    ca1 = haar_approximation_reference(u[: rows // 4 * 4, : cols // 4 * 4])
+    nr, nc = ca1.shape[0] // BLOCK, ca1.shape[1] // BLOCK
+    blocks = ca1[: nr * BLOCK, : nc * BLOCK].reshape(nr, BLOCK, nc, BLOCK).transpose(0, 2, 1, 3).reshape(-1, BLOCK * BLOCK)
+    pos = np.argmax(np.abs(blocks[:, 1:]), axis=1) + 1
+    val = np.abs(blocks[np.arange(blocks.shape[0]), pos])
+    return bits_from_scores(((val % SCALE) > 0.5 * SCALE).astype(np.float64), length)
 
 
 def detect(rgb: np.ndarray) -> WatermarkResult:
@@ -130,14 +193,14 @@ def detect(rgb: np.ndarray) -> WatermarkResult:
     if rgb.shape[0] * rgb.shape[1] < MIN_SIDE * MIN_SIDE:
         return WatermarkResult(checked=False, note="watermark: image under 256x256 pixels cannot carry the mark")
     result = WatermarkResult()
-    u8 = block_scores(np.ascontiguousarray(rgb[:, :, ::-1]))
+    scores = reading_scores(np.ascontiguousarray(rgb))
+    u8 = scores["uint8-bgr"]
     candidates = [
         WatermarkHit("sd1", int((bits_from_scores(u8, 136) == SD1_BITS).sum()), 136, "uint8-bgr"),
         WatermarkHit("sd2", int((bits_from_scores(u8, 32) == SD2_BITS).sum()), 32, "uint8-bgr"),
     ]
-    f32 = rgb.astype(np.float32)
-    for variant, img in (("float32-bgr", f32[:, :, ::-1]), ("float32-rgb", f32)):
-        bits = bits_from_scores(block_scores(np.ascontiguousarray(img)), 48)
+    for variant in ("float32-bgr", "float32-rgb"):
+        bits = bits_from_scores(scores[variant], 48)
         candidates.append(WatermarkHit("sdxl", int((bits == SDXL_BITS).sum()), 48, variant))
     for hit in candidates:
         best = result.scores.get(hit.scheme)
