@@ -1,5 +1,7 @@
-"""Provenance benchmark: metadata-only inspection speed next to a full decode, the watermark false-positive
-bound on unmarked benign images, and how the watermark survives JPEG re-encoding and downscaling.
+"""Provenance benchmark: metadata-only inspection speed next to a full decode, the cost of the pixel checks
+(watermark + stealth) in a scan before/after the fast path, the watermark false-positive bound on unmarked
+benign images (with a check that the fast decoder agrees with the previous one on every image), and how the
+watermark survives JPEG re-encoding and downscaling.
 
 Run by hand: ``.venv/bin/python bench/bench_provenance.py``. Ends with one JSON line of figures.
 Everything is benign and generated here (gradients, shapes, noise, scikit-image sample photos).
@@ -19,8 +21,13 @@ import numpy as np
 from PIL import Image, PngImagePlugin
 from skimage import data as skdata
 
+import bastion.media.provenance as provenance
+from bastion.media.decode import decode_rgb
+from bastion.media.hashing import PDQ_FAST_MIN_SIDE
 from bastion.media.provenance import ProvenanceSettings, inspect_bytes, read_metadata
-from bastion.media.provenance.watermark import THRESHOLDS, detect
+from bastion.media.provenance.watermark import (
+    SD1_BITS, SD2_BITS, SDXL_BITS, THRESHOLDS, WatermarkHit, WatermarkResult, bits_from_scores, detect, haar_approximation,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 WM = ROOT / "tests" / "provenance" / "fixtures" / "watermark"
@@ -95,6 +102,106 @@ def speed() -> dict[str, float]:
     }
     out["metadata_only_vs_full_decode"] = out["inspect_metadata_only_files_per_s"] / out["full_decode_files_per_s"]
     out["with_pixels_vs_full_decode"] = out["inspect_with_pixels_files_per_s"] / out["full_decode_files_per_s"]
+    return out
+
+
+# --- the previous pixel path, verbatim: the same-run baseline for the fast one ---------------------------
+
+def legacy_block_scores(bgr: np.ndarray) -> np.ndarray:
+    import cv2
+
+    rows, cols = bgr.shape[:2]
+    yuv = cv2.cvtColor(bgr, cv2.COLOR_BGR2YUV)
+    ca1 = haar_approximation(yuv[: rows // 4 * 4, : cols // 4 * 4, 1])
+    nr, nc = ca1.shape[0] // 4, ca1.shape[1] // 4
+    blocks = ca1[: nr * 4, : nc * 4].reshape(nr, 4, nc, 4).transpose(0, 2, 1, 3).reshape(-1, 16)
+    pos = np.argmax(np.abs(blocks[:, 1:]), axis=1) + 1
+    val = np.abs(blocks[np.arange(blocks.shape[0]), pos])
+    return ((val % 36) > 18).astype(np.float64)
+
+
+def legacy_detect(rgb: np.ndarray) -> WatermarkResult:
+    if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
+        return WatermarkResult(checked=False, note="watermark: image is not 8-bit RGB; not checked")
+    if rgb.shape[0] * rgb.shape[1] < 256 * 256:
+        return WatermarkResult(checked=False, note="watermark: image under 256x256 pixels cannot carry the mark")
+    result = WatermarkResult()
+    u8 = legacy_block_scores(np.ascontiguousarray(rgb[:, :, ::-1]))
+    candidates = [
+        WatermarkHit("sd1", int((bits_from_scores(u8, 136) == SD1_BITS).sum()), 136, "uint8-bgr"),
+        WatermarkHit("sd2", int((bits_from_scores(u8, 32) == SD2_BITS).sum()), 32, "uint8-bgr"),
+    ]
+    f32 = rgb.astype(np.float32)
+    for variant, img in (("float32-bgr", f32[:, :, ::-1]), ("float32-rgb", f32)):
+        bits = bits_from_scores(legacy_block_scores(np.ascontiguousarray(img)), 48)
+        candidates.append(WatermarkHit("sdxl", int((bits == SDXL_BITS).sum()), 48, variant))
+    for hit in candidates:
+        best = result.scores.get(hit.scheme)
+        if best is None or hit.matched > best.matched:
+            result.scores[hit.scheme] = hit
+    result.hits = [h for h in result.scores.values() if h.matched >= THRESHOLDS[h.scheme]]
+    return result
+
+
+def legacy_as_array(im: Image.Image) -> np.ndarray:
+    has_alpha = im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info)
+    return np.asarray(im.convert("RGBA" if has_alpha else "RGB"))
+
+
+class legacy_pixels:
+    """Context: inspect_bytes with the previous decode-to-array and watermark functions patched back in."""
+
+    def __enter__(self):
+        self.saved = (provenance._as_array, provenance.detect_watermark, provenance._rgb_channels)
+        provenance._as_array, provenance.detect_watermark = legacy_as_array, legacy_detect
+        provenance._rgb_channels = lambda px: np.ascontiguousarray(px[:, :, :3])
+
+    def __exit__(self, *exc):
+        provenance._as_array, provenance.detect_watermark, provenance._rgb_channels = self.saved
+
+
+def scan_like(data: bytes, *, reuse: bool) -> None:
+    """What ``scan.examine_file`` does for a lossless image: the hashing decode, then provenance with pixels.
+    With ``reuse`` the hashing decode is offered to ``inspect_bytes`` under the conditions scan.py would check."""
+    decoded = decode_rgb(data, min_side=PDQ_FAST_MIN_SIDE)
+    offer = reuse and decoded.orientation == 1 and decoded.image.size == (decoded.width, decoded.height)
+    inspect_bytes(data, decoded_rgb=decoded.image if offer else None)
+
+
+def pixel_checks(rounds: int = 25) -> dict:
+    """Per-image cost (median ms, interleaved rounds) before/after, on RGB PNGs of typical generator sizes."""
+    from bastion.media.alloc import tune_allocator
+
+    tune_allocator()  # scan workers do this (MEASURED.md: glibc churn on large buffers)
+    out: dict[str, dict] = {}
+    for w, h in ((512, 512), (768, 512), (1024, 1024)):
+        data = _png(np.asarray(photo(w, h)))
+        rgb = np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
+        runs: dict[str, list[float]] = {k: [] for k in ("detect_before", "detect_after", "decode_only", "scan_before",
+                                                        "scan_after", "scan_after_reuse")}
+        for _ in range(rounds):
+            for key, fn in (
+                ("detect_before", lambda: legacy_detect(rgb)),
+                ("detect_after", lambda: detect(rgb)),
+                ("decode_only", lambda: decode_rgb(data, min_side=PDQ_FAST_MIN_SIDE)),
+                ("scan_after", lambda: scan_like(data, reuse=False)),
+                ("scan_after_reuse", lambda: scan_like(data, reuse=True)),
+            ):
+                t = time.perf_counter()
+                fn()
+                runs[key].append(time.perf_counter() - t)
+            with legacy_pixels():
+                t = time.perf_counter()
+                scan_like(data, reuse=False)
+                runs["scan_before"].append(time.perf_counter() - t)
+        ms = {k: 1000 * statistics.median(v) for k, v in runs.items()}
+        ms["detect_speedup"] = ms["detect_before"] / ms["detect_after"]
+        ms["scan_speedup"] = ms["scan_before"] / ms["scan_after"]
+        ms["scan_speedup_with_reuse"] = ms["scan_before"] / ms["scan_after_reuse"]
+        # The extra cost of provenance pixel checks over the hashing decode alone, before and after.
+        ms["pixel_overhead_before"] = ms["scan_before"] - ms["decode_only"]
+        ms["pixel_overhead_after_reuse"] = ms["scan_after_reuse"] - ms["decode_only"]
+        out[f"{w}x{h}"] = ms
     return out
 
 
@@ -173,17 +280,20 @@ def false_positives() -> dict:
     worst: dict[str, tuple[int, str]] = {}
     hits = 0
     times = []
+    differ = 0
     for name, arr in images:
         t = time.perf_counter()
         res = detect(arr)
         times.append(time.perf_counter() - t)
+        differ += res.to_dict() != legacy_detect(arr).to_dict()
         hits += bool(res.hits)
         for scheme, h in res.scores.items():
             if scheme not in worst or h.matched > worst[scheme][0]:
                 worst[scheme] = (h.matched, name)
     return {"unmarked_images": len(images), "false_positives": hits,
             "max_matched": {k: {"bits": v[0], "of": {"sd1": 136, "sd2": 32, "sdxl": 48}[k], "image": v[1]} for k, v in worst.items()},
-            "thresholds": THRESHOLDS, "detect_ms_median": 1000 * statistics.median(times)}
+            "thresholds": THRESHOLDS, "detect_ms_median": 1000 * statistics.median(times),
+            "differ_from_previous_decoder": differ}
 
 
 def robustness() -> dict:
@@ -201,8 +311,12 @@ def robustness() -> dict:
         "png_resave": lambda a: np.asarray(Image.open(io.BytesIO(_png(a))).convert("RGB")),
     }
     out = {"marked_fixtures": len(marked), "detected_as_saved": len(detected)}
+    differ = sum(detect(a).to_dict() != legacy_detect(a).to_dict() for a in base.values())
     for tname, fn in transforms.items():
-        out[tname] = sum(s in {h.scheme for h in detect(fn(base[n])).hits} for n, s in detected)
+        changed = {n: fn(base[n]) for n, _ in detected}
+        differ += sum(detect(a).to_dict() != legacy_detect(a).to_dict() for a in changed.values())
+        out[tname] = sum(s in {h.scheme for h in detect(changed[n]).hits} for n, s in detected)
+    out["differ_from_previous_decoder"] = differ
     return out
 
 
@@ -216,10 +330,13 @@ def main() -> None:
     result = {"bench": "provenance", "date": time.strftime("%Y-%m-%d"), "python": platform.python_version(),
               "machine": platform.machine()}
     result["speed"] = speed()
+    result["pixel_checks_ms"] = pixel_checks()
     result["watermark_false_positive"] = false_positives()
     result["watermark_robustness"] = robustness()
     for k, v in result["speed"].items():
         print(f"{k:40s} {v:10.2f}", file=sys.stderr)
+    for size, figs in result["pixel_checks_ms"].items():
+        print(size, " ".join(f"{k}={v:.2f}" for k, v in figs.items()), file=sys.stderr)
     print(json.dumps(result, sort_keys=True))
 
 
