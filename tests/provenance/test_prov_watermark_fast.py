@@ -167,3 +167,33 @@ def test_rgba_pixels_read_the_same_colour_channels_as_before():
     data = png(rgba, "RGBA")
     r = inspect_bytes(data, settings=ProvenanceSettings(stealth=False))
     assert r.watermark.to_dict() == detect(np.ascontiguousarray(rgba[:, :, :3])).to_dict()
+
+
+def test_strips_give_the_whole_image_scores(monkeypatch):
+    from bastion.media.provenance import watermark
+
+    images = benign_images() + fixture_images()[:3]
+    strips = [watermark.reading_scores(img) for img in images]
+    monkeypatch.setattr(watermark, "STRIP_PIXELS", 1 << 40)  # one strip: the whole image at once
+    for img, got in zip(images, strips, strict=True):
+        whole = watermark.reading_scores(img)
+        assert all(np.array_equal(got[k], whole[k]) for k in whole), img.shape
+    monkeypatch.setattr(watermark, "STRIP_PIXELS", 1)  # the smallest strip: one block row (8 pixel rows)
+    for img, got in zip(images, strips, strict=True):
+        thin = watermark.reading_scores(img)
+        assert all(np.array_equal(got[k], thin[k]) for k in thin), img.shape
+
+
+def test_opencv_float_yuv_does_not_depend_on_where_a_pixel_sits():
+    """Strips start OpenCV's vector loop at other offsets than the whole image; for every 8-bit colour (as
+    float32, both codes) the U value must be the same either way."""
+    codes = np.arange(1 << 24, dtype=np.uint32)
+    rgb = np.stack([(codes >> 16) & 255, (codes >> 8) & 255, codes & 255], -1).astype(np.uint8)
+    width = 4093
+    img = rgb[: rgb.shape[0] // width * width].reshape(-1, width, 3)
+    for top in range(0, img.shape[0], 512):
+        part = img[top : top + 512].astype(np.float32)
+        for code in (cv2.COLOR_BGR2YUV, cv2.COLOR_RGB2YUV):
+            whole = cv2.cvtColor(part, code)[:, :, 1]
+            strips = np.concatenate([cv2.cvtColor(part[r : r + 8], code)[:, :, 1] for r in range(0, part.shape[0], 8)])
+            assert np.array_equal(whole, strips), (top, code)

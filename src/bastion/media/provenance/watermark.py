@@ -129,6 +129,12 @@ def block_scores(bgr: np.ndarray) -> np.ndarray:
     return _scores_from_u(cv2.cvtColor(np.ascontiguousarray(bgr), cv2.COLOR_BGR2YUV)[:, :, 1])
 
 
+#: Pixels per horizontal strip (rounded to whole 8-row block rows). Every step is local to an 8x8 pixel
+#: block, so strips give the same scores; their buffers stay in cache (~1.5 MB of float32 at 128 Ki
+#: pixels), which halved the time at 1024x1024 on this machine.
+STRIP_PIXELS = 128 * 1024
+
+
 def reading_scores(rgb: np.ndarray, readings=READINGS) -> dict[str, np.ndarray]:
     """Block scores of an RGB uint8 image for each reading, each computed once and shared by all schemes.
 
@@ -140,7 +146,21 @@ def reading_scores(rgb: np.ndarray, readings=READINGS) -> dict[str, np.ndarray]:
     - float32: OpenCV's float path is *not* symmetric (the two codes round differently), so the BGR
       image is really built, but by OpenCV's channel swap on the float32 array, several times faster
       than a numpy copy of a reversed view; the RGB reading uses the float32 array as it is.
+
+    The image is processed in strips of whole block rows (:data:`STRIP_PIXELS`). Blocks are numbered row by
+    row, so concatenating the strips' scores gives the whole image's order. Rows past the last whole
+    block row are never read by the decoder and are skipped, as the whole-image path does.
     """
+    rows_used = rgb.shape[0] // (2 * BLOCK) * (2 * BLOCK)
+    step = max(2 * BLOCK, STRIP_PIXELS // max(rgb.shape[1], 1) // (2 * BLOCK) * (2 * BLOCK))
+    if rows_used == 0:  # no whole block row: the (empty) result of the whole-image path
+        return _strip_scores(rgb, readings)
+    parts = [_strip_scores(rgb[top : min(top + step, rows_used)], readings) for top in range(0, rows_used, step)]
+    return {variant: np.concatenate([p[variant] for p in parts]) for variant, _, _ in readings}
+
+
+def _strip_scores(rgb: np.ndarray, readings) -> dict[str, np.ndarray]:
+    """Block scores of one strip (or a whole image) for each reading; see :func:`reading_scores`."""
     out: dict[str, np.ndarray] = {}
     f32_rgb: np.ndarray | None = None
     for variant, as_float, bgr_order in readings:
