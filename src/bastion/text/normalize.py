@@ -326,14 +326,25 @@ def _delete(text: str, base: list[int] | None, pattern: re.Pattern[str], whole: 
         return text, base
     if base is None:
         base = list(range(len(text)))
-    keep = [True] * len(text)
+    deleted: list[int] = []
     for m in pattern.finditer(text):
-        for k in range(m.start(), m.end()):
-            if not whole or not text[k].isalnum():
-                keep[k] = False
-    new_text = "".join(c for c, k in zip(text, keep) if k)
-    new_base = [b for b, k in zip(base, keep) if k]
-    return new_text, new_base
+        if whole:
+            deleted.extend(k for k in range(m.start(), m.end()) if not text[k].isalnum())
+        else:
+            deleted.extend(range(m.start(), m.end()))
+    # Copy the kept stretches between deleted characters as slices: Python work per deleted
+    # character, C work per kept one.
+    pieces: list[str] = []
+    new_base: list[int] = []
+    last = 0
+    for k in deleted:  # increasing: matches do not overlap and come in order
+        if k > last:
+            pieces.append(text[last:k])
+            new_base.extend(base[last:k])
+        last = k + 1
+    pieces.append(text[last:])
+    new_base.extend(base[last:])
+    return "".join(pieces), new_base
 
 
 def _leet(text: str) -> str:
@@ -354,22 +365,25 @@ def _squeeze(
         return text, base, [b + 1 for b in base], None
     if base is None:
         base = list(range(len(text)))
-    out: list[str] = []
+    # Stretches without repeats are copied as slices; only each run of a repeated character is
+    # handled in Python (one entry per run, standing for all its characters).
     new_base: list[int] = []
     new_end: list[int] = []
     runs: list[int] = []
-    prev = None
-    for i, c in enumerate(text):
-        if c == prev:
-            runs[-1] += 1
-            new_end[-1] = base[i] + 1
-            continue
-        prev = c
-        out.append(c)
-        new_base.append(base[i])
-        new_end.append(base[i] + 1)
-        runs.append(1)
-    return "".join(out), new_base, new_end, runs
+    last = 0
+    for m in _SQUEEZE_RE.finditer(text):
+        s, e = m.span()
+        new_base.extend(base[last:s])
+        new_end.extend([b + 1 for b in base[last:s]])
+        runs.extend([1] * (s - last))
+        new_base.append(base[s])
+        new_end.append(base[e - 1] + 1)
+        runs.append(e - s)
+        last = e
+    new_base.extend(base[last:])
+    new_end.extend([b + 1 for b in base[last:]])
+    runs.extend([1] * (len(text) - last))
+    return _SQUEEZE_RE.sub(r"\1", text), new_base, new_end, runs
 
 
 def _match_view(folded: FoldedText, join: bool) -> MatchView:

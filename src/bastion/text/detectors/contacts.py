@@ -98,9 +98,15 @@ _NEEDS_RE: list[re.Pattern[str]] = [re.compile("|".join(map(re.escape, n))) for 
 _HINT_RE = re.compile(r"[@/]|\.(?:me|gg|nz|io|com|onion|org|net|fm|moe|cc)|dot|whatsapp|threema|wickr|kik|snap|session|signal|telegram|\btg\b|wire|element|skype|line|[0-9a-f]{60}")
 
 
-def _undo_written_dots(folded: FoldedText) -> tuple[str, list[int]]:
-    """Return the folded text with written-out dots/ats replaced, plus a map to folded indices."""
+def _undo_written_dots(folded: FoldedText) -> tuple[str, list[int] | None]:
+    """Return the folded text with written-out dots/ats replaced, plus a map to folded indices (``None``
+    when nothing was written out: the map is then the identity, and most texts take that path)."""
     text = folded.text
+    # Every written-out form has a bracket or the word "dot"; the patterns themselves start with an
+    # optional run of spaces, so searching them costs an attempt at every position.
+    bracket = "[" in text or "(" in text or "{" in text
+    if not bracket and "dot" not in text:
+        return text, None
     index = list(range(len(text)))
     for pattern, repl in ((_DOT_RE, "."), (_AT_RE, "@")):
         if not pattern.search(text):
@@ -117,7 +123,7 @@ def _undo_written_dots(folded: FoldedText) -> tuple[str, list[int]]:
         out.append(text[last:])
         new_index.extend(index[last:])
         text, index = "".join(out), new_index
-    return text, index
+    return text, (None if len(index) == len(folded.text) and text == folded.text else index)
 
 
 def find_contacts(folded: FoldedText) -> list[ContactHit]:
@@ -134,6 +140,6 @@ def find_contacts(folded: FoldedText) -> list[ContactHit]:
             s, e = m.start(), m.end()
             if not taken.add(s, e):
                 continue  # e.g. the "@name" inside an e-mail already reported
-            span = folded.span(index[s], index[e - 1] + 1)
+            span = folded.span(s, e) if index is None else folded.span(index[s], index[e - 1] + 1)
             hits.append(ContactHit(kind, category, m.group(), span, weight))
     return hits

@@ -1,0 +1,168 @@
+"""The throughput work (issue 4, item 6) must not change behaviour: each faster routine is checked against
+a straightforward reference implementation -- the code it replaced -- on generated inputs, and the whole
+pipeline against itself with the per-entry shape checks recomputed from the entries."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bastion.text import analyze, default_lexicon, fold
+from bastion.text.detectors import contacts
+from bastion.text.lexicon import LexiconEntry, _shape_fits, _shape_of
+from bastion.text.normalize import (
+    _INNER_SEPARATOR_RE,
+    _SPACED_LETTERS_RE,
+    _SQUEEZE_RE,
+    _delete,
+    _match_view,
+    _squeeze,
+    plain_view,
+)
+
+_ALPHABET = st.sampled_from(
+    list("abcdeilmnost aab  0123 .._-*·/|~,#@$!(){}[]")
+    + ["é", "ß", "ﬁ", "а", "ｗ", "𝐚", "🇦", "ｶ", "ガ", "\u200b", "\u0301", "\t"]
+    + ["dot", " dot ", "[.]", "(dot)", "{at}", "(@)", "[ . ]"]
+)
+_TEXT = st.lists(_ALPHABET, max_size=30).map("".join)
+
+
+# --- reference implementations (the per-character loops the fast versions replaced) ------------------
+
+
+def _reference_squeeze(text: str, base: list[int] | None):
+    if _SQUEEZE_RE.search(text) is None:
+        if base is None:
+            return text, None, None, None
+        return text, base, [b + 1 for b in base], None
+    if base is None:
+        base = list(range(len(text)))
+    out: list[str] = []
+    new_base: list[int] = []
+    new_end: list[int] = []
+    runs: list[int] = []
+    prev = None
+    for i, c in enumerate(text):
+        if c == prev:
+            runs[-1] += 1
+            new_end[-1] = base[i] + 1
+            continue
+        prev = c
+        out.append(c)
+        new_base.append(base[i])
+        new_end.append(base[i] + 1)
+        runs.append(1)
+    return "".join(out), new_base, new_end, runs
+
+
+def _reference_delete(text: str, base: list[int] | None, pattern: re.Pattern[str], whole: bool):
+    if pattern.search(text) is None:
+        return text, base
+    if base is None:
+        base = list(range(len(text)))
+    keep = [True] * len(text)
+    for m in pattern.finditer(text):
+        for k in range(m.start(), m.end()):
+            if not whole or not text[k].isalnum():
+                keep[k] = False
+    return "".join(c for c, k in zip(text, keep) if k), [b for b, k in zip(base, keep) if k]
+
+
+def _reference_undo_written_dots(text: str) -> tuple[str, list[int]]:
+    index = list(range(len(text)))
+    for pattern, repl in ((contacts._DOT_RE, "."), (contacts._AT_RE, "@")):
+        if not pattern.search(text):
+            continue
+        out: list[str] = []
+        new_index: list[int] = []
+        last = 0
+        for m in pattern.finditer(text):
+            out.append(text[last : m.start()])
+            new_index.extend(index[last : m.start()])
+            out.append(repl)
+            new_index.append(index[m.start()])
+            last = m.end()
+        out.append(text[last:])
+        new_index.extend(index[last:])
+        text, index = "".join(out), new_index
+    return text, index
+
+
+def _reference_shape_ok(view, start: int, e: LexiconEntry) -> bool:
+    if view.squeezed:
+        for k, r in enumerate(e.runs):
+            if r > 1 and view.run(start + k) < r:
+                return False
+    elif any(r > 1 for r in e.runs):
+        return False
+    for k in e.digits:
+        if not view.was_digit(start + k):
+            return False
+    return True
+
+
+# --- properties -------------------------------------------------------------------------------------
+
+
+@settings(max_examples=300, deadline=None)
+@given(_TEXT, st.booleans())
+def test_squeeze_agrees_with_the_character_loop(text: str, with_base: bool) -> None:
+    base = [2 * i + 1 for i in range(len(text))] if with_base else None  # a non-identity map
+    assert _squeeze(text, base) == _reference_squeeze(text, base)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_TEXT, st.booleans())
+def test_separator_deletion_agrees_with_the_character_loop(text: str, with_base: bool) -> None:
+    t = fold(text).text
+    base = [3 * i for i in range(len(t))] if with_base else None
+    for pattern, whole in ((_SPACED_LETTERS_RE, True), (_INNER_SEPARATOR_RE, False)):
+        assert _delete(t, base, pattern, whole) == _reference_delete(t, base, pattern, whole)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_TEXT)
+def test_written_out_dots_agree_with_the_full_index_map(text: str) -> None:
+    """The fast path returns no map when nothing was written out; it must mean the identity map."""
+    t = fold(text).text
+    got_text, got_index = contacts._undo_written_dots(fold(text))
+    want_text, want_index = _reference_undo_written_dots(t)
+    assert got_text == want_text
+    assert (got_index if got_index is not None else list(range(len(got_text)))) == want_index
+
+
+@pytest.mark.parametrize("text", ["t dot me/abcde", "t[.]me/abcde", "t (dot) me/abcde", "t.me/abcde"])
+def test_written_out_dots_still_found(text: str) -> None:
+    res = analyze(text)
+    assert [s.category for s in res.signals] == ["contact"]
+    s = res.signals[0]
+    assert s.span == (0, len(text))
+    assert s.evidence["matched"] == text
+
+
+@settings(max_examples=200, deadline=None)
+@given(_TEXT)
+def test_precomputed_term_shapes_agree_with_the_entry_check(text: str) -> None:
+    """Every entry's precomputed shape accepts exactly where the per-entry check does, at every start."""
+    entries = [e for e in default_lexicon().entries if e.digits or any(r > 1 for r in e.runs)][:40]
+    entries.append(default_lexicon().entries[0])
+    for view in (plain_view(fold(text)), _match_view(fold(text), join=True)):
+        for e in entries:
+            shape = _shape_of(e)
+            for start in range(0, len(view.text) - len(e.key) + 1):
+                want = _reference_shape_ok(view, start, e)
+                got = shape is None or _shape_fits(view, start, view.squeezed, shape)
+                assert got == want, (text, e.term, start)
+
+
+def test_shape_checks_still_refuse_false_meetings() -> None:
+    """'teen' needs its doubled letter in the text, and digits in a term must be digits in the text."""
+    lex = default_lexicon()
+    teen = [e for e in lex.entries if e.term == "teen"]
+    assert teen and _shape_of(teen[0]) is not None
+    assert "teen" in {s.term for s in analyze("teen nsfw").signals}
+    assert "teen" not in {s.term for s in analyze("ten nsfw").signals}
