@@ -165,7 +165,7 @@ def scan_like(data: bytes, *, reuse: bool) -> None:
     With ``reuse`` the hashing decode is offered to ``inspect_bytes`` under the conditions scan.py would check."""
     decoded = decode_rgb(data, min_side=PDQ_FAST_MIN_SIDE)
     offer = reuse and decoded.orientation == 1 and decoded.image.size == (decoded.width, decoded.height)
-    inspect_bytes(data, decoded_rgb=decoded.image if offer else None)
+    inspect_bytes(data, decoded=decoded.image if offer else None)
 
 
 def pixel_checks(rounds: int = 25) -> dict:

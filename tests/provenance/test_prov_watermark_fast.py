@@ -16,7 +16,7 @@ import pytest
 from PIL import Image
 from skimage import data as skdata
 
-from bastion.media.provenance import ProvenanceSettings, inspect_bytes, reusable_rgb
+from bastion.media.provenance import ProvenanceSettings, inspect_bytes, reusable_decode
 from bastion.media.provenance.stealth import encode_stealth
 from bastion.media.provenance.watermark import (
     SD1_BITS, SD2_BITS, SDXL_BITS, THRESHOLDS, _scores_from_u, decode_bits, decode_bits_reference, detect,
@@ -123,9 +123,9 @@ def test_a_same_size_rgb_decode_is_reused_and_gives_the_same_report():
     data = (FIXTURES / "cat_sdxl_rgb.png").read_bytes()
     own = inspect_bytes(data)
     rgb = Image.open(io.BytesIO(data)).convert("RGB")
-    assert reusable_rgb(data, "png", rgb)
+    assert reusable_decode(data, "png", rgb)
     # decode_pixels=False forbids our own decode: a watermark result proves the caller's decode was used.
-    reused = inspect_bytes(data, decoded_rgb=rgb, settings=ProvenanceSettings(decode_pixels=False))
+    reused = inspect_bytes(data, decoded=rgb, settings=ProvenanceSettings(decode_pixels=False))
     assert reused.watermark is not None and reused.watermark.to_dict() == own.watermark.to_dict()
     assert reused.watermark.found
 
@@ -134,20 +134,31 @@ def test_a_reduced_decode_is_not_reused_and_the_result_is_unchanged():
     data = (FIXTURES / "cat_sd1.png").read_bytes()
     full = Image.open(io.BytesIO(data)).convert("RGB")
     reduced = full.reduce(2)
-    assert not reusable_rgb(data, "png", reduced)
-    off = inspect_bytes(data, decoded_rgb=reduced, settings=ProvenanceSettings(decode_pixels=False))
+    assert not reusable_decode(data, "png", reduced)
+    off = inspect_bytes(data, decoded=reduced, settings=ProvenanceSettings(decode_pixels=False))
     assert off.watermark is None and any("decode_pixels is off" in n for n in off.notes)
-    assert inspect_bytes(data, decoded_rgb=reduced).watermark.to_dict() == inspect_bytes(data).watermark.to_dict()
+    assert inspect_bytes(data, decoded=reduced).watermark.to_dict() == inspect_bytes(data).watermark.to_dict()
 
 
 def test_an_alpha_file_is_decoded_again_so_an_alpha_stealth_payload_is_still_found():
     rgba = np.dstack([np.asarray(Image.fromarray(skdata.coffee()).resize((320, 256))), np.full((256, 320), 255, np.uint8)])
     data = png(encode_stealth(rgba, "a red cube\nSteps: 20, Seed: 7", mode="alpha"), "RGBA")
     dropped = Image.open(io.BytesIO(data)).convert("RGB")  # what the scanner's hashing decode keeps
-    assert not reusable_rgb(data, "png", dropped)
-    r = inspect_bytes(data, decoded_rgb=dropped)
+    assert not reusable_decode(data, "png", dropped)
+    r = inspect_bytes(data, decoded=dropped)
     found = [p for p in r.provenances if p.sources.get("positive_prompts", "").startswith("stealth:alpha")]
     assert len(found) == 1 and found[0].positive_prompts == ["a red cube"] and found[0].seed == 7
+    assert r.watermark.to_dict() == inspect_bytes(data).watermark.to_dict()
+
+
+def test_a_stored_rgba_decode_is_reused_with_its_alpha():
+    rgba = np.dstack([np.asarray(Image.fromarray(skdata.coffee()).resize((320, 256))), np.full((256, 320), 255, np.uint8)])
+    data = png(encode_stealth(rgba, "a red cube\nSteps: 20, Seed: 7", mode="alpha"), "RGBA")
+    stored = Image.open(io.BytesIO(data))
+    stored.load()
+    assert reusable_decode(data, "png", stored)
+    r = inspect_bytes(data, decoded=stored, settings=ProvenanceSettings(decode_pixels=False))
+    assert [p.seed for p in r.provenances if p.sources.get("positive_prompts", "").startswith("stealth:alpha")] == [7]
     assert r.watermark.to_dict() == inspect_bytes(data).watermark.to_dict()
 
 
@@ -156,9 +167,9 @@ def test_palette_with_transparency_and_non_images_are_not_reused():
     buf = io.BytesIO()
     pal.save(buf, "PNG", transparency=0)
     data = buf.getvalue()
-    assert not reusable_rgb(data, "png", pal.convert("RGB"))
-    assert not reusable_rgb(b"not an image at all", "unknown", Image.new("RGB", (300, 300)))
-    assert not reusable_rgb(b"\x89PNG\r\n\x1a\n garbage", "png", Image.new("RGB", (300, 300)))
+    assert not reusable_decode(data, "png", pal.convert("RGB"))
+    assert not reusable_decode(b"not an image at all", "unknown", Image.new("RGB", (300, 300)))
+    assert not reusable_decode(b"\x89PNG\r\n\x1a\n garbage", "png", Image.new("RGB", (300, 300)))
 
 
 def test_rgba_pixels_read_the_same_colour_channels_as_before():

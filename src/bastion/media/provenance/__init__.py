@@ -55,14 +55,14 @@ def inspect_bytes(
     filename: str | None = None,
     image: Image.Image | None = None,
     settings: ProvenanceSettings | None = None,
-    decoded_rgb: Image.Image | None = None,
+    decoded: Image.Image | None = None,
 ) -> ProvenanceReport:
     """Inspect one file's bytes for AI-generation provenance. Never raises on malformed metadata.
 
     ``image`` is the caller's already-decoded image of the file as stored (full size, with its alpha);
-    it is trusted and saves our decode for the pixel checks. ``decoded_rgb`` is weaker: an RGB decode
-    the caller made for its own purpose (e.g. the scanner's hashing decode, which drops alpha and may be
-    reduced). It is used only when it provably equals the stored pixels (see :func:`reusable_rgb`);
+    it is trusted and saves our decode for the pixel checks. ``decoded`` is weaker: a decode the caller
+    made for its own purpose (e.g. the scanner's hashing decode, which drops alpha and may be reduced). It
+    is used only when it provably equals what our own decode would give (see :func:`reusable_decode`);
     otherwise we decode as usual, so results never depend on it. ``filename`` is used only in notes.
     """
     settings = settings or ProvenanceSettings()
@@ -94,8 +94,8 @@ def inspect_bytes(
         report.notes.append(f"c2pa: remote manifest at {remote_ref} not fetched")
 
     if settings.watermark or settings.stealth:
-        if image is None and decoded_rgb is not None and reusable_rgb(data, meta.format, decoded_rgb):
-            image = decoded_rgb
+        if image is None and decoded is not None and reusable_decode(data, meta.format, decoded):
+            image = decoded
         pixels = _pixels(data, meta, image, settings, report)
         if pixels is not None:
             if settings.stealth:
@@ -167,22 +167,22 @@ def _rgb_channels(pixels: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(pixels)
 
 
-def reusable_rgb(data: bytes, fmt: str, decoded_rgb: Image.Image) -> bool:
-    """Whether a caller's RGB decode is exactly the file's stored pixels, so our own decode can be skipped.
+def reusable_decode(data: bytes, fmt: str, decoded: Image.Image) -> bool:
+    """Whether a caller's decode is exactly the file's stored pixels, so our own decode can be skipped.
 
-    True only when the file is one we would decode ourselves (``fmt`` from :func:`read_metadata`), its
-    header (read without decoding) says plain 8-bit RGB with no transparency, so dropping alpha lost nothing
-    and no colour conversion happened, and the decode has the stored size (not reduced; a reduced
-    or 90-degree-turned decode is refused here). A same-size flip or 180-degree turn from EXIF orientation
-    cannot be seen here: the caller must pass only decodes it did not re-orient.
+    True only when the file is one we would decode ourselves (``fmt`` from :func:`read_metadata`) and its
+    header (read without decoding) has the decode's mode, RGB or RGBA, and size. So an RGB decode of an
+    RGBA file (alpha dropped: an alpha stealth payload would be lost), a palette or 16-bit file converted
+    to RGB, and a reduced or 90-degree-turned decode are all refused. A same-size flip or 180-degree turn
+    from EXIF orientation cannot be seen here: the caller must offer only decodes it did not re-orient.
     """
     from PIL import Image
 
-    if fmt in ("unknown", "isobmff") or decoded_rgb.mode != "RGB":
+    if fmt in ("unknown", "isobmff") or decoded.mode not in ("RGB", "RGBA"):
         return False
     try:
         with Image.open(io.BytesIO(data)) as im:
-            return im.mode == "RGB" and "transparency" not in im.info and im.size == decoded_rgb.size
+            return im.mode == decoded.mode and im.size == decoded.size
     except Exception:  # deliberate: an unreadable header just means "decode as usual" (which notes the error)
         return False
 
