@@ -166,3 +166,25 @@ def test_shape_checks_still_refuse_false_meetings() -> None:
     assert teen and _shape_of(teen[0]) is not None
     assert "teen" in {s.term for s in analyze("teen nsfw").signals}
     assert "teen" not in {s.term for s in analyze("ten nsfw").signals}
+
+
+_UNITISH = st.lists(
+    st.sampled_from(["per", "set", "pack", "/", "1", "一", "セット", "枚", "each", "pic", "photo", " ", "$", "5", "gb",
+                     "a", "tier", "lot", "lote", "vid", "x", "folder", "link", "paket", "für", "je", "パック"]),
+    max_size=8,
+).map("".join)
+
+
+@settings(max_examples=400, deadline=None)
+@given(_UNITISH)
+def test_unit_word_precheck_never_hides_a_unit_match(text: str) -> None:
+    from bastion.text.detectors import commerce
+
+    t = fold(text).text
+    if commerce._UNIT_RE.search(t) or commerce._WEAK_UNIT_RE.search(t):
+        assert commerce._UNIT_WORD_RE.search(t)
+
+
+@pytest.mark.parametrize("text", ["$10 per pack", "1セット 500円", "$5 a pic"])
+def test_unit_phrasing_still_found(text: str) -> None:
+    assert ("trade", "price_unit") in {(s.category, s.term) for s in analyze(text).signals}

@@ -289,6 +289,16 @@ class _BenignSpans:
         return None
 
 
+def _position(s: Signal) -> tuple[int, tuple[int, int]]:
+    """Where a signal sits in an item: text first, then span (the order signals are reported in)."""
+    return (s.evidence.get("text_index", 0), s.span or (0, 0))
+
+
+def _span_or_start(s: Signal) -> tuple[int, int]:
+    """:func:`_position` within one text, where every signal has the same text index."""
+    return s.span or (0, 0)
+
+
 def analyze_item(
     texts: Iterable[tuple[str, str]],
     *,
@@ -309,26 +319,39 @@ def analyze_item(
     weights = config.field_weights
     signals: list[Signal] = []
     suppressed: list[Signal] = []
+    all_counted = True  # no text from a zero-weight field: every signal counts, nothing to filter
     for i, (f, t) in enumerate(pairs):
-        s, sup = _text_signals(i, f, t, lexicon, language, weights.get(f, 1.0) > 0)
+        counted = weights.get(f, 1.0) > 0
+        all_counted = all_counted and counted
+        s, sup = _text_signals(i, f, t, lexicon, language, counted)
         signals.extend(s)
         suppressed.extend(sup)
     if not signals and not suppressed:
         return TextResult([], 0.0, "none", [])
 
     # Item-level context: a `needs` term counts only next to a counted signal of a needed category.
-    counted_cats = {s.category for s in signals if s.evidence.get("counted", True)}
-    final: list[Signal] = []
-    for s in signals:
-        needs = s.evidence.get("needs")
-        if needs and s.evidence.get("counted", True) and not (set(needs) & (counted_cats - {s.category})):
-            suppressed.append(_with_evidence(s, suppressed=f"needs one of {needs} in the item"))
-        else:
-            final.append(s)
-    final.sort(key=lambda s: (s.evidence.get("text_index", 0), s.span or (0, 0)))
-    result = score_signals([s for s in final if s.evidence.get("counted", True)], config)
+    if all_counted:
+        counted_cats = {s.category for s in signals}
+    else:
+        counted_cats = {s.category for s in signals if s.evidence.get("counted", True)}
+    final: list[Signal] = signals
+    if any("needs" in s.evidence for s in signals):
+        final = []
+        for s in signals:
+            needs = s.evidence.get("needs")
+            if needs and s.evidence.get("counted", True) and not (set(needs) & (counted_cats - {s.category})):
+                suppressed.append(_with_evidence(s, suppressed=f"needs one of {needs} in the item"))
+            else:
+                final.append(s)
+    if len(final) > 1:
+        final.sort(key=_position if len(pairs) > 1 else _span_or_start)
+    if all_counted:
+        result = score_signals(final, config)
+        not_counted: list[Signal] = []
+    else:
+        result = score_signals([s for s in final if s.evidence.get("counted", True)], config)
+        not_counted = [s for s in final if not s.evidence.get("counted", True)]
     reasons = list(result.reasons)
-    not_counted = [s for s in final if not s.evidence.get("counted", True)]
     if not_counted:
         fields = sorted({s.field or "" for s in not_counted})
         reasons.append(f"{len(not_counted)} signal(s) in {', '.join(fields)} reported but not counted toward intent")

@@ -127,13 +127,17 @@ def _fmt(s: Signal) -> str:
 class _Compiled:
     """A config's combinations as plain tuples, strongest first (computed once per config object)."""
 
-    __slots__ = ("config", "combos", "levels")
+    __slots__ = ("config", "combos", "levels", "field_weights", "solo", "min_strength")
 
     def __init__(self, config: ScoringConfig):
         self.config = config  # keeps the object alive so its id() is not reused while cached
         ordered = sorted(config.combinations, key=lambda c: -c.score)
         self.combos = tuple((c.name, frozenset(c.all), c.all, c.any, c.score, c.reason) for c in ordered)
         self.levels = tuple((config.levels[name], name) for name in LEVELS[1:])
+        # The same objects as the config's (a frozen model), read here without model attribute lookups.
+        self.field_weights = config.field_weights
+        self.solo = config.solo
+        self.min_strength = config.min_strength
 
 
 _COMPILED: dict[int, _Compiled] = {}
@@ -154,7 +158,7 @@ def score_signals(signals: Iterable[Signal], config: ScoringConfig) -> Score:
     if not signals:
         return _EMPTY
     compiled = _compiled(config)
-    field_weights = config.field_weights
+    field_weights = compiled.field_weights
     remaining: dict[str, float] = {}
     best_by_cat: dict[str, Signal] = {}
     for s in signals:
@@ -162,7 +166,7 @@ def score_signals(signals: Iterable[Signal], config: ScoringConfig) -> Score:
         if w <= 0:
             continue
         c = s.category
-        remaining[c] = remaining.get(c, 1.0) * (1.0 - min(1.0, w))
+        remaining[c] = remaining.get(c, 1.0) * (1.0 - (w if w < 1.0 else 1.0))
         cur = best_by_cat.get(c)
         if cur is None or s.weight > cur.weight:
             best_by_cat[c] = s
@@ -170,7 +174,7 @@ def score_signals(signals: Iterable[Signal], config: ScoringConfig) -> Score:
 
     score = 0.0
     solo_cat = None
-    solo = config.solo
+    solo = compiled.solo
     for c, st in strengths.items():
         v = st * solo.get(c, 0.0)
         if v > score:
@@ -179,7 +183,7 @@ def score_signals(signals: Iterable[Signal], config: ScoringConfig) -> Score:
     # Combinations, strongest first: the first reason is the one that set the level.
     reasons: list[str] = []
     fired: list[str] = []
-    min_strength = config.min_strength
+    min_strength = compiled.min_strength
     present = {c for c, st in strengths.items() if st >= min_strength}
     for name, all_set, all_cats, any_cats, combo_score, reason in compiled.combos:
         if not all_set <= present:

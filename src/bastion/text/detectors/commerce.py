@@ -44,6 +44,9 @@ _UNIT_RE = re.compile(
     r"|(?<=\d)\s?/\s?(?:set|pack|vid|video|pic|photo|folder|gb|link)\b"
     r"|(?:1|一)\s?(?:セット|パック|枚)"
 )
+# Every match of _UNIT_RE and _WEAK_UNIT_RE contains one of these (a unit word or a Japanese counter):
+# one cheap search rules out both patterns, which are slow to scan because of their lookbehind branch.
+_UNIT_WORD_RE = re.compile(r"set|pack|vid|pic|photo|folder|gb|link|paket|lot|tier|セット|パック|枚")
 # "a pack", "le pack": only pricing when the text also states a price ("$10 a pack").
 _WEAK_UNIT_RE = re.compile(rf"\b(?:a|an|le|la|el)\s{_UNITS}\b")
 # (kind, weight, pattern, substring the pattern cannot match without: a cheap pre-check)
@@ -100,7 +103,8 @@ def find_commerce(folded: FoldedText) -> list[CommerceHit]:
     """Prices, per-unit phrasing, payment handles and checksum-valid wallet addresses."""
     out = _wallets(folded.original)
     text = folded.text
-    if not _HINT_RE.search(text) and not _UNIT_RE.search(text):
+    units = _UNIT_WORD_RE.search(text) is not None
+    if not _HINT_RE.search(text) and not (units and _UNIT_RE.search(text)):
         return out
     taken = SpanSet([h.span for h in out])
 
@@ -116,7 +120,7 @@ def find_commerce(folded: FoldedText) -> list[CommerceHit]:
         if taken.add(*span):
             out.append(CommerceHit("price", "price", m.group().strip(), span, 0.6, {}))
     has_price = any(h.kind == "price" for h in out)
-    for pattern in (_UNIT_RE, _WEAK_UNIT_RE) if has_price else (_UNIT_RE,):
+    for pattern in ((_UNIT_RE, _WEAK_UNIT_RE) if has_price else (_UNIT_RE,)) if units else ():
         for m in pattern.finditer(text):
             span = folded.span(*m.span())
             if taken.add(*span):
