@@ -116,10 +116,14 @@ def examine_file(path: str, *, provenance: bool = True, watermark: str = "lossle
     ch = crypto_hashes(data)
     res.md5, res.sha1, res.sha256 = ch.md5, ch.sha1, ch.sha256
 
-    image = None
+    reusable = None  # our decode, when provenance's pixel checks may use it instead of decoding again
     try:
         decoded = decode_rgb(data, limits=DEFAULT_LIMITS, min_side=PDQ_FAST_MIN_SIDE)
         image = decoded.image
+        # Only a full-size, unrotated decode is the same pixels provenance would read itself (a flip or a
+        # 180-degree turn keeps the size, so it cannot tell); it still checks mode and size against the file.
+        if decoded.orientation == 1 and image.size == (decoded.width, decoded.height):
+            reusable = image
         res.media_format, res.width, res.height = decoded.format, decoded.width, decoded.height
         res.notes.extend(decoded.notes)
         variants, quality = pdq_dihedral_from_image(image)
@@ -132,17 +136,17 @@ def examine_file(path: str, *, provenance: bool = True, watermark: str = "lossle
 
     if provenance:
         check_pixels = watermark == "all" or (watermark == "lossless" and res.media_format in WATERMARK_FORMATS)
-        _examine_provenance(res, data, check_pixels)
+        _examine_provenance(res, data, check_pixels, reusable)
     return res
 
 
-def _examine_provenance(res: FileResult, data: bytes, check_pixels: bool) -> None:
+def _examine_provenance(res: FileResult, data: bytes, check_pixels: bool, decoded=None) -> None:
     """Provenance and the text signals of embedded prompts. Absence of provenance never lowers risk."""
     from bastion.media.provenance import ProvenanceSettings, inspect_bytes
 
     settings = ProvenanceSettings(watermark=check_pixels, stealth=check_pixels)
     try:
-        report = inspect_bytes(data, filename=res.path, settings=settings)
+        report = inspect_bytes(data, filename=res.path, settings=settings, decoded=decoded)
     except Exception as exc:
         res.add_error(_error_code(exc), f"{type(exc).__name__}: {exc}", "provenance")
         return
