@@ -16,6 +16,7 @@ from functools import lru_cache
 from typing import Any, Iterable
 
 from bastion.model import Signal
+from bastion.text._fast import frozen_builder
 from bastion.text.detectors.ages import AgeHit, find_ages
 from bastion.text.detectors.commerce import CommerceHit, find_commerce
 from bastion.text.detectors.contacts import ContactHit, find_contacts
@@ -55,6 +56,8 @@ _COMMERCE_GUARD = re.compile(
     r"(?:usd|eur|gbp|jpy|cad|aud|chf|btc|eth|xmr|usdt)\s?\d"
     r"|\d\s?(?:k|usd|eur|gbp|jpy|yen|cad|aud|chf|dollar|buck|pound|quid|rub|btc|eth|xmr|usdt|peso|reais|zl|kr|ドル|ユーロ)"
 )
+# Signals are built for every hit: see bastion.text._fast.
+_new_signal = frozen_builder(Signal)
 # Reasons list at most this many suppressed hits; every one stays in `TextResult.suppressed`.
 _MAX_SUPPRESSED_REASONS = 20
 _CANCELLABLE = frozenset({"minor", "sexual", "trade", "coded", "price"})
@@ -193,19 +196,19 @@ def _text_signals(
             ev["needs"] = list(e.needs)
         if e.strict:
             ev["strict"] = True
-        sig = Signal("text", e.category, e.weight, e.term, h.normalized, h.span, e.language, field_name, ev)
+        sig = _new_signal("text", e.category, e.weight, e.term, h.normalized, h.span, e.language, field_name, ev)
         signals.append(sig)
         if e.strict:
             strict_hits.append(sig)
     for a in ages:
         ev = {**base_ev, "rule": f"age:{a.kind}", "age": a.age, "matched": text[a.span[0] : a.span[1]]}
-        signals.append(Signal("text", "minor", a.weight, a.value, a.value, a.span, a.language, field_name, ev))
+        signals.append(_new_signal("text", "minor", a.weight, a.value, a.value, a.span, a.language, field_name, ev))
     for c in contacts:
         ev = {**base_ev, "rule": f"contact:{c.kind}", "matched": text[c.span[0] : c.span[1]]}
-        signals.append(Signal("text", c.category, c.weight, c.kind, c.value, c.span, None, field_name, ev))
+        signals.append(_new_signal("text", c.category, c.weight, c.kind, c.value, c.span, None, field_name, ev))
     for m in commerce:
         ev = {**base_ev, "rule": f"commerce:{m.kind}", "matched": text[m.span[0] : m.span[1]], **m.evidence}
-        signals.append(Signal("text", m.category, m.weight, m.kind, m.value, m.span, None, field_name, ev))
+        signals.append(_new_signal("text", m.category, m.weight, m.kind, m.value, m.span, None, field_name, ev))
 
     suppressed: list[Signal] = []
     kept: list[Signal] = []
@@ -238,7 +241,7 @@ def _lexicon_rule(source: str) -> str:
 
 def _with_evidence(s: Signal, **extra: Any) -> Signal:
     """A copy of a signal with more evidence (``dataclasses.replace`` is several times slower)."""
-    return Signal(s.source, s.category, s.weight, s.term, s.normalized, s.span, s.language, s.field, {**s.evidence, **extra})
+    return _new_signal(s.source, s.category, s.weight, s.term, s.normalized, s.span, s.language, s.field, {**s.evidence, **extra})
 
 
 def _dedupe(signals: list[Signal]) -> list[Signal]:

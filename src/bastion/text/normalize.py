@@ -25,6 +25,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
+from bastion.text._fast import frozen_builder
 
 __all__ = [
     "FoldedText",
@@ -133,6 +134,10 @@ class FoldedText:
         return (self.starts[start], self.ends[end - 1])
 
 
+# Built on every hit: see bastion.text._fast.
+_new_foldedtext = frozen_builder(FoldedText)
+
+
 # Per-character fold results learnt on first sight: a translate table for the characters that fold to
 # exactly one character, and the set of those that do not (deleted or expanded), which need offset maps.
 _FOLD_TABLE: dict[int, str] = {}
@@ -153,13 +158,13 @@ def fold(text: str) -> FoldedText:
     """Return the folded view of ``text`` (see module docstring)."""
     if text.isascii():
         # casefold == lower for ASCII, and it preserves length: offsets are the identity.
-        return FoldedText(text, text.lower(), None, None)
+        return _new_foldedtext(text, text.lower(), None, None)
     chars = set(text)
     if not chars <= _KNOWN:
         _learn(chars - _KNOWN)
     if chars.isdisjoint(_NOT_ONE_TO_ONE):
         # Every character folds to exactly one character: offsets are the identity again.
-        return FoldedText(text, text.translate(_FOLD_TABLE), None, None)
+        return _new_foldedtext(text, text.translate(_FOLD_TABLE), None, None)
     pieces: list[str] = []
     starts: list[int] = []
     ends: list[int] = []
@@ -174,7 +179,7 @@ def fold(text: str) -> FoldedText:
         else:
             starts.extend([i] * len(f))
             ends.extend([i + 1] * len(f))
-    return FoldedText(text, "".join(pieces), starts, ends)
+    return _new_foldedtext(text, "".join(pieces), starts, ends)
 
 
 # Leetspeak: digits and symbols standing in for letters. Mapped 1:1 so offsets do not move.

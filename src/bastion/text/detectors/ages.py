@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass
 
 from bastion.text.detectors._spans import SpanSet
+from bastion.text._fast import frozen_builder
 from bastion.text.normalize import FoldedText
 
 __all__ = ["AgeHit", "find_ages", "MAX_MINOR_AGE"]
@@ -77,6 +78,10 @@ class AgeHit:
     weight: float
 
 
+# Built on every hit: see bastion.text._fast.
+_new_agehit = frozen_builder(AgeHit)
+
+
 def _to_int(s: str) -> int | None:
     if s.isdigit():
         return int(s)
@@ -133,5 +138,5 @@ def find_ages(folded: FoldedText) -> list[AgeHit]:
             if not 1 <= age < MAX_MINOR_AGE:
                 continue
             taken.add(s, e)
-            out.append(AgeHit(age, kind, lang, m.group(), folded.span(s, e), weight))
+            out.append(_new_agehit(age, kind, lang, m.group(), folded.span(s, e), weight))
     return out

@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass
 
 from bastion.text.detectors._spans import SpanSet
+from bastion.text._fast import frozen_builder
 from bastion.text.detectors.crypto import eth_checksum_status, valid_btc_base58, valid_btc_bech32, valid_xmr
 from bastion.text.normalize import FoldedText
 
@@ -27,6 +28,10 @@ class CommerceHit:
     span: tuple[int, int]  # original offsets
     weight: float
     evidence: dict[str, object]
+
+
+# Built on every hit: see bastion.text._fast.
+_new_commercehit = frozen_builder(CommerceHit)
 
 
 _NUM = r"\d{1,7}(?:[.,' ]\d{3})*(?:[.,]\d{1,2})?(?:\s?k(?![a-z]))?"
@@ -95,7 +100,7 @@ def _wallets(original: str) -> list[CommerceHit]:
         if not ok:
             continue  # looks like an address but the checksum fails: most likely an ordinary token
         weight = 0.9 if status == "valid" else 0.6
-        out.append(CommerceHit(kind, "payment", value, m.span(), weight, {"checksum": status}))
+        out.append(_new_commercehit(kind, "payment", value, m.span(), weight, {"checksum": status}))
     return out
 
 
@@ -114,15 +119,15 @@ def find_commerce(folded: FoldedText) -> list[CommerceHit]:
         for m in pattern.finditer(text):
             span = folded.span(*m.span())
             if taken.add(*span):
-                out.append(CommerceHit(kind, "payment", m.group(), span, weight, {}))
+                out.append(_new_commercehit(kind, "payment", m.group(), span, weight, {}))
     for m in _PRICE_RE.finditer(text):
         span = folded.span(*m.span())
         if taken.add(*span):
-            out.append(CommerceHit("price", "price", m.group().strip(), span, 0.6, {}))
+            out.append(_new_commercehit("price", "price", m.group().strip(), span, 0.6, {}))
     has_price = any(h.kind == "price" for h in out)
     for pattern in ((_UNIT_RE, _WEAK_UNIT_RE) if has_price else (_UNIT_RE,)) if units else ():
         for m in pattern.finditer(text):
             span = folded.span(*m.span())
             if taken.add(*span):
-                out.append(CommerceHit("price_unit", "trade", m.group().strip(), span, 0.6, {}))
+                out.append(_new_commercehit("price_unit", "trade", m.group().strip(), span, 0.6, {}))
     return out

@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass
 
 from bastion.text.detectors._spans import SpanSet
+from bastion.text._fast import frozen_builder
 from bastion.text.normalize import FoldedText
 
 __all__ = ["ContactHit", "find_contacts"]
@@ -26,6 +27,10 @@ class ContactHit:
     value: str  # the normalised contact (what a moderator would look up)
     span: tuple[int, int]  # original offsets
     weight: float
+
+
+# Built on every hit: see bastion.text._fast.
+_new_contacthit = frozen_builder(ContactHit)
 
 
 # "t[.]me", "t (dot) me", "t . me" -> "t.me". Applied only to the detector's copy of the text.
@@ -141,5 +146,5 @@ def find_contacts(folded: FoldedText) -> list[ContactHit]:
             if not taken.add(s, e):
                 continue  # e.g. the "@name" inside an e-mail already reported
             span = folded.span(s, e) if index is None else folded.span(index[s], index[e - 1] + 1)
-            hits.append(ContactHit(kind, category, m.group(), span, weight))
+            hits.append(_new_contacthit(kind, category, m.group(), span, weight))
     return hits
