@@ -14,15 +14,24 @@ pass over the raw text (no normalisation, no detectors, no scoring).
 
 The shipped lexicon (~370 terms) is padded with neutral synthetic terms (made-up syllable words) to
 reach the requested term count. Ends by printing ONE JSON line of figures.
+
+``--compare-rev REV`` also loads ``src/bastion`` as it was at git revision REV (``git archive`` into a
+temporary directory, imported in this same process under the same module names) and times its
+``analyze()`` on the same texts, interleaved with the current code in chunks of 500 texts so that load
+from other jobs on the machine falls on both alike. It reports the ratio, and whether both versions return
+identical results (``to_dict()``) for every distinct text of the stream.
 """
 
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import platform
 import random
+import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 from pathlib import Path
@@ -88,13 +97,62 @@ def best_rate(fn, texts: list[str], repeat: int) -> float:
     return best
 
 
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _drop_bastion_modules() -> None:
+    for name in [m for m in sys.modules if m == "bastion" or m.startswith("bastion.")]:
+        del sys.modules[name]
+
+
+def load_text_package_at(rev: str):
+    """``bastion.text`` as it was at git revision ``rev``, imported from a temporary extract.
+
+    The modules are removed from ``sys.modules`` again afterwards, so the current code imports normally;
+    the returned package keeps working through its own references."""
+    data = subprocess.run(["git", "-C", str(REPO), "archive", rev, "src/bastion"], check=True, capture_output=True).stdout
+    root = Path(tempfile.mkdtemp(prefix="bench_text_rev_"))
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        tar.extractall(root)
+    _drop_bastion_modules()
+    sys.path.insert(0, str(root / "src"))
+    try:
+        import bastion.text as text_then
+    finally:
+        sys.path.remove(str(root / "src"))
+        _drop_bastion_modules()
+    assert text_then.__file__.startswith(str(root)), text_then.__file__
+    return text_then
+
+
+def interleaved_rates(fn_then, fn_now, texts: list[str], repeat: int, chunk: int = 500) -> tuple[float, float]:
+    """CPU-time rates of two functions over the same texts, alternating every ``chunk`` texts."""
+    then_s = now_s = 0.0
+    for _ in range(repeat):
+        for k in range(0, len(texts), chunk):
+            part = texts[k : k + chunk]
+            t0 = clock()
+            for x in part:
+                fn_then(x)
+            t1 = clock()
+            for x in part:
+                fn_now(x)
+            t2 = clock()
+            then_s += t1 - t0
+            now_s += t2 - t1
+    n = repeat * len(texts)
+    return n / then_s, n / now_s
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--texts", type=int, default=50_000)
     ap.add_argument("--terms", type=int, default=1_000)
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--compare-rev", default=None, help="git revision whose analyze() to time alongside")
     args = ap.parse_args()
     rng = random.Random(4)
+    text_then = load_text_package_at(args.compare_rev) if args.compare_rev else None
 
     t0 = time.perf_counter()
     from bastion.text import analyze, default_lexicon, load_lexicon
@@ -107,7 +165,8 @@ def main() -> int:
     default_lexicon()
     cached_load_us = (time.perf_counter() - t0) * 1e6
 
-    lex = load_lexicon([padded_lexicon_file(args.terms, rng, len(default))]).prepare()
+    pad_path = padded_lexicon_file(args.terms, rng, len(default))
+    lex = load_lexicon([pad_path]).prepare()
     texts = make_texts(args.texts, rng)
     mean_chars = sum(map(len, texts)) / len(texts)
 
@@ -143,6 +202,28 @@ def main() -> int:
     rate_quiet = best_rate(full, quiet, args.repeat) if quiet else None
     rate_noisy = best_rate(full, noisy, args.repeat) if noisy else None
 
+    compare: dict[str, object] = {}
+    if text_then is not None:
+        lex_then = text_then.load_lexicon([pad_path]).prepare()
+        analyze_then = text_then.analyze
+
+        def full_then(x: str) -> None:
+            analyze_then(x, lexicon=lex_then)
+
+        distinct = sorted(set(texts))
+        identical = all(analyze_then(x, lexicon=lex_then).to_dict() == analyze(x, lexicon=lex).to_dict() for x in distinct)
+        for x in texts[:2000]:
+            full_then(x)
+        rate_then, rate_now = interleaved_rates(full_then, full, texts, args.repeat)
+        compare = {
+            "compare_rev": args.compare_rev,
+            "texts_per_s_full_then_interleaved": round(rate_then),
+            "texts_per_s_full_now_interleaved": round(rate_now),
+            "speedup_vs_rev": round(rate_now / rate_then, 2),
+            "results_identical_to_rev": identical,
+            "distinct_texts_compared": len(distinct),
+        }
+
     # Dev-corpus evaluation with the shipped lexicon.
     from bastion.text.evaluate import evaluate, read_corpus
 
@@ -167,9 +248,11 @@ def main() -> int:
         "target_met": rate_full >= 50_000,
         "cpu_load_1min_at_start": round(__import__("os").getloadavg()[0], 2),
         "flagged_high_or_critical": flagged,
-        "import_s": round(import_s, 3),
+        # With --compare-rev the older copy was imported first (shared dependencies already loaded).
+        "import_s": round(import_s, 3) if text_then is None else None,
         "default_lexicon_first_load_s": round(first_load_s, 3),
         "default_lexicon_cached_load_us": round(cached_load_us, 2),
+        **compare,
         "eval_texts": rep.total,
         "eval_overall": rep.overall.to_dict(),
         "eval_harmful": rep.per_category["harmful"].to_dict(),
