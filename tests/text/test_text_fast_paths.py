@@ -188,3 +188,21 @@ def test_unit_word_precheck_never_hides_a_unit_match(text: str) -> None:
 @pytest.mark.parametrize("text", ["$10 per pack", "1セット 500円", "$5 a pic"])
 def test_unit_phrasing_still_found(text: str) -> None:
     assert ("trade", "price_unit") in {(s.category, s.term) for s in analyze(text).signals}
+
+
+@settings(max_examples=400, deadline=None)
+@given(_TEXT)
+def test_joined_text_is_the_joined_view_text(text: str) -> None:
+    """The map-free joined text decides whether the joined view is built; it must be that view's text."""
+    from bastion.text.normalize import joined_text
+
+    f = fold(text)
+    assert joined_text(f) == _match_view(f, join=True).text
+
+
+@pytest.mark.parametrize("text", ["n.s.f.w", "n s f w art", "nsfw, n.s.f.w"])
+def test_joined_only_terms_still_found(text: str) -> None:
+    res = analyze(text)
+    joined = [s for s in res.signals + res.suppressed if s.evidence.get("match") == "joined"]
+    assert [(s.category, s.term) for s in joined] == [("sexual", "nsfw")]
+    assert joined[0].evidence["matched"] in ("n.s.f.w", "n s f w")

@@ -27,6 +27,7 @@ from bastion.text.normalize import (
     MatchView,
     PlainView,
     fold,
+    joined_text,
     joined_view,
     may_need_join,
     needs_join,
@@ -160,15 +161,17 @@ def _text_signals(
     """Signals and suppressed signals of one text (before item-level context checks)."""
     folded = fold(text)
     plain = plain_text_unsqueezed(folded)
-    any_hit, hints, squeezed, dels = lexicon.quick_scan(plain)
+    any_hit, hints, squeezed, dels, plain_matches = lexicon.scan(plain)
     lexicon_hits: list[LexiconHit] = []
     join = may_need_join(folded, squeezed) and needs_join(folded)
     tags = field_name == "tag" or "#" in text
     if any_hit or join or (tags and lexicon.hashtag_may_hit(squeezed)):
         views: list[MatchView | PlainView] = [PlainView(folded, squeezed, dels)]
-        if join:
+        # The joined view's maps cost more than the rest of the text's analysis: build them only when
+        # its text can match a term, or when hashtags are segmented (which runs over every view).
+        if join and (tags or lexicon.matches_entry(joined_text(folded))):
             views.append(joined_view(folded))
-        lexicon_hits = lexicon.find(text, views, all_hashtag=field_name == "tag")
+        lexicon_hits = lexicon.find(text, views, all_hashtag=field_name == "tag", plain_matches=plain_matches)
     ages, contacts, commerce = detector_hits(folded, hints)
     if not lexicon_hits and not ages and not contacts and not commerce:
         return [], []  # the common case: nothing to build, check or deduplicate

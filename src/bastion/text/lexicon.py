@@ -202,29 +202,49 @@ class Lexicon:
         Returns (whether any lexicon key matched, detector hint groups seen, the squeezed text, and the
         positions squeezing deleted -- enough to build a :class:`PlainView` without another scan).
         """
+        return self.scan(plain_unsqueezed)[:4]  # type: ignore[return-value]
+
+    def scan(self, plain_unsqueezed: str) -> tuple[bool, frozenset[str], str, list[int], list[tuple[int, Any]]]:
+        """:meth:`quick_scan` plus the automaton matches that carry entries in the squeezed plain text.
+
+        Those matches are exactly what :meth:`find` would compute again for the plain view; passing them
+        on (``plain_matches``) saves that pass for every text with a hit.
+        """
         self.prepare()
         padded = f" {plain_unsqueezed} "
         n = len(plain_unsqueezed)
         hit = False
         dels: list[int] = []
         hints: set[str] = set()
-        for end, (_length, _word, _entries, double, h, indicator, _shapes) in self._main.iter(padded):
-            if indicator:
-                hit = True
+        matches: list[tuple[int, Any]] = []
+        for end, value in self._main.iter(padded):
+            _length, _word, entries, double, h, indicator, _shapes = value
+            if entries:
+                matches.append((end, value))
+                if indicator:
+                    hit = True
             if double and 2 <= end <= n:  # both characters inside the text, not the padding
                 dels.append(end - 1)
             if h:
                 hints |= h
         if not dels:
-            return hit, frozenset(hints), plain_unsqueezed, dels
+            return hit, frozenset(hints), plain_unsqueezed, dels, matches
         dels = sorted(set(dels))
         squeezed = squeeze_at(plain_unsqueezed, dels)
         hit = False
-        for _end, (_length, _word, _entries, _double, _h, indicator, _shapes) in self._main.iter(f" {squeezed} "):
-            if indicator:
-                hit = True
-                break
-        return hit, frozenset(hints), squeezed, dels
+        matches = []
+        for end, value in self._main.iter(f" {squeezed} "):
+            if value[2]:
+                matches.append((end, value))
+                if value[5]:
+                    hit = True
+        return hit, frozenset(hints), squeezed, dels, matches
+
+    def matches_entry(self, view_text: str) -> bool:
+        """Whether any entry's key (a term, not a helper key) occurs in a match-view text as
+        :meth:`find` scans it; if not, that view can only contribute hashtag hits."""
+        self.prepare()
+        return any(value[2] for _end, value in self._main.iter(f" {view_text} "))
 
     def hashtag_may_hit(self, squeezed_plain: str) -> bool:
         """Whether any indicator term occurs anywhere in the text, ignoring word boundaries: if not, no
@@ -245,21 +265,29 @@ class Lexicon:
 
     # -- matching --------------------------------------------------------------------------------
 
-    def find(self, original: str, views: Sequence[MatchView | PlainView], *, all_hashtag: bool = False) -> list[LexiconHit]:
+    def find(
+        self,
+        original: str,
+        views: Sequence[MatchView | PlainView],
+        *,
+        all_hashtag: bool = False,
+        plain_matches: list[tuple[int, Any]] | None = None,
+    ) -> list[LexiconHit]:
         """Every entry found in any match view of ``original`` (deduplicated by entry and span).
 
         ``all_hashtag`` treats the whole text as hashtags (the ``tag`` field), so run-together words
-        are segmented everywhere in it.
+        are segmented everywhere in it. ``plain_matches`` (from :meth:`scan`) are the automaton's matches
+        over the first view's text, when the caller has them already.
         """
         self.prepare()
         seen: set[tuple[int, tuple[int, int]]] = set()
         hits: list[LexiconHit] = []
         tag_ranges: list[tuple[int, int]] | None = None
-        for view in views:
+        for i, view in enumerate(views):
             how = "joined" if view.joined else "plain"
             if self._main is not None:
-                padded = f" {view.text} "
-                for end, (length, word, entries, _double, _hints, _ind, shapes) in self._main.iter(padded):
+                found = plain_matches if i == 0 and plain_matches is not None else self._main.iter(f" {view.text} ")
+                for end, (length, word, entries, _double, _hints, _ind, shapes) in found:
                     if not entries:
                         continue
                     if word:

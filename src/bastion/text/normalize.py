@@ -434,6 +434,18 @@ def joined_view(folded: FoldedText) -> MatchView:
     return _match_view(folded, True)
 
 
+def _alnum_only(m: re.Match[str]) -> str:
+    return "".join(c for c in m.group() if c.isalnum())
+
+
+def joined_text(folded: FoldedText) -> str:
+    """The text of :func:`joined_view` without its offset maps (the same steps as whole-string
+    substitutions): enough to learn whether the joined view can match anything before paying for maps."""
+    text = _SPACED_LETTERS_RE.sub(_alnum_only, folded.text)
+    text = _INNER_SEPARATOR_RE.sub("", text)
+    return squeeze_text(_SEPARATOR_RE.sub(" ", _leet(text)))
+
+
 def camel_boundaries(original: str) -> set[int]:
     """Original offsets where a ``#CamelCase`` hashtag starts a new word (lower -> upper transition)."""
     out: set[int] = set()
