@@ -213,6 +213,8 @@ def _text_signals(
         ev = {**base_ev, "rule": f"commerce:{m.kind}", "matched": text[m.span[0] : m.span[1]], **m.evidence}
         signals.append(_new_signal("text", m.category, m.weight, m.kind, m.value, m.span, None, field_name, ev))
 
+    if not benign and not strict_hits:
+        return _dedupe(signals), []  # nothing can be suppressed here
     suppressed: list[Signal] = []
     kept: list[Signal] = []
     # Strict terms: the guessed language of this very text wins; a declared language is the fallback
@@ -334,7 +336,13 @@ def analyze_item(
         suppressed.extend(sup)
     if not signals and not suppressed:
         return TextResult([], 0.0, "none", [])
+    return _assemble(signals, suppressed, config, all_counted, len(pairs) > 1)
 
+
+def _assemble(
+    signals: list[Signal], suppressed: list[Signal], config: ScoringConfig, all_counted: bool, many_texts: bool
+) -> TextResult:
+    """Item-level context checks, ordering, scoring and reasons over the signals of all texts."""
     # Item-level context: a `needs` term counts only next to a counted signal of a needed category.
     if all_counted:
         counted_cats = {s.category for s in signals}
@@ -350,7 +358,7 @@ def analyze_item(
             else:
                 final.append(s)
     if len(final) > 1:
-        final.sort(key=_position if len(pairs) > 1 else _span_or_start)
+        final.sort(key=_position if many_texts else _span_or_start)
     if all_counted:
         result = score_signals(final, config)
         not_counted: list[Signal] = []
@@ -377,4 +385,12 @@ def analyze(
     config: ScoringConfig | None = None,
 ) -> TextResult:
     """Analyse one text from one field (see :func:`analyze_item`)."""
-    return analyze_item([(field, text)], lexicon=lexicon, config=config, language=language)
+    # The same steps as analyze_item for a one-pair item, without building and walking the pair list.
+    lexicon = lexicon if lexicon is not None else default_lexicon()
+    config = config if config is not None else default_scoring_config()
+    _check(field, text)
+    counted = config.field_weights.get(field, 1.0) > 0
+    signals, suppressed = _text_signals(0, field, text, lexicon, language, counted)
+    if not signals and not suppressed:
+        return TextResult([], 0.0, "none", [])
+    return _assemble(signals, suppressed, config, counted, False)

@@ -18,6 +18,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from bastion.model import Signal
+from bastion.text._fast import frozen_builder
 from bastion.text.errors import InvalidLexicon
 
 __all__ = ["Combination", "ScoringConfig", "Score", "load_scoring_config", "default_scoring_config", "score_signals", "LEVELS"]
@@ -117,6 +118,8 @@ class Score:
 
 
 _EMPTY = Score(0.0, "none", {}, (), ())
+# Built for every item with a signal: see bastion.text._fast.
+_new_score = frozen_builder(Score)
 
 
 def _fmt(s: Signal) -> str:
@@ -154,7 +157,8 @@ def _compiled(config: ScoringConfig) -> _Compiled:
 
 def score_signals(signals: Iterable[Signal], config: ScoringConfig) -> Score:
     """Score counted signals. Signals whose field weight is 0 (``negative_prompt``) add nothing."""
-    signals = list(signals)
+    if not isinstance(signals, list):
+        signals = list(signals)
     if not signals:
         return _EMPTY
     compiled = _compiled(config)
@@ -203,4 +207,4 @@ def score_signals(signals: Iterable[Signal], config: ScoringConfig) -> Score:
     for threshold, name in compiled.levels:
         if score >= threshold:
             level = name
-    return Score(round(score, 4), level, strengths, tuple(fired), tuple(reasons))
+    return _new_score(round(score, 4), level, strengths, tuple(fired), tuple(reasons))
