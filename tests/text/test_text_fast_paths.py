@@ -206,3 +206,18 @@ def test_joined_only_terms_still_found(text: str) -> None:
     joined = [s for s in res.signals + res.suppressed if s.evidence.get("match") == "joined"]
     assert [(s.category, s.term) for s in joined] == [("sexual", "nsfw")]
     assert joined[0].evidence["matched"] in ("n.s.f.w", "n s f w")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(list("aabbeeoo  tt#12")), max_size=30).map("".join))
+def test_plain_view_binary_searches_agree_with_its_dense_maps(text: str) -> None:
+    """PlainView answers map questions by binary search over the deleted positions; its dense maps
+    (built on request) are the reference."""
+    view = plain_view(fold(text))
+    base, runs = view._dense()
+    for i in range(len(view.text)):
+        assert view.folded_index(i) == base[i]
+        assert view.run(i) == runs[i]
+        assert view.folded_end(i) == base[i] + runs[i]
+        for j in range(i + 1, len(view.text) + 1):
+            assert view.span(i, j) == view.folded.span(base[i], base[j - 1] + runs[j - 1])

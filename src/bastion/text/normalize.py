@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
 from functools import lru_cache
 from bastion.text._fast import frozen_builder
@@ -251,7 +252,7 @@ class PlainView:
     Same interface as :class:`MatchView`.
     """
 
-    __slots__ = ("folded", "text", "dels", "joined", "_base", "_runs")
+    __slots__ = ("folded", "text", "dels", "joined", "_base", "_runs", "_owner")
 
     def __init__(self, folded: FoldedText, text: str, dels: list[int]):
         self.folded = folded
@@ -260,6 +261,18 @@ class PlainView:
         self.joined = False
         self._base: list[int] | None = None
         self._runs: list[int] | None = None
+        self._owner: list[int] | None = None
+
+    def _owners(self) -> list[int]:
+        """Per deleted position (in order), the index of the kept view character whose run it extends.
+
+        With it, every map question is two binary searches: view character ``i`` sits at folded index
+        ``i + #owners < i`` and its run ends at ``i + #owners <= i + 1`` -- no per-character map is built.
+        """
+        if self._owner is None:
+            # j deletions precede d, so the kept character that owns it has index d - j - 1.
+            self._owner = [d - j - 1 for j, d in enumerate(self.dels)]
+        return self._owner
 
     @property
     def squeezed(self) -> bool:
@@ -280,19 +293,28 @@ class PlainView:
             self._base, self._runs = base, runs
         return self._base, self._runs
 
+    # Out-of-range indices go through the dense maps so they behave exactly as list indexing does.
+
     def folded_index(self, i: int) -> int:
         if not self.dels or self.dels[0] > i:
             return i
+        if 0 <= i < len(self.text):
+            return i + bisect_left(self._owners(), i)
         return self._dense()[0][i]
 
     def run(self, i: int) -> int:
         if not self.dels:
             return 1
+        if 0 <= i < len(self.text):
+            owner = self._owners()
+            return 1 + bisect_right(owner, i) - bisect_left(owner, i)
         return self._dense()[1][i]
 
     def folded_end(self, i: int) -> int:
         if not self.dels:
             return i + 1
+        if 0 <= i < len(self.text):
+            return i + bisect_right(self._owners(), i) + 1
         base, runs = self._dense()
         return base[i] + runs[i]
 
@@ -300,9 +322,12 @@ class PlainView:
         if end <= start:
             f = self.folded_index(start) if start < len(self.text) else len(self.folded.text)
             return self.folded.span(f, f)
-        # Called for every hit: one map lookup pair instead of three method calls.
+        # Called for every hit: two binary searches instead of three method calls.
         if not self.dels:
             f0, f1 = start, end
+        elif 0 <= start and end <= len(self.text):
+            owner = self._owners()
+            f0, f1 = start + bisect_left(owner, start), end + bisect_right(owner, end - 1)
         else:
             base, runs = self._dense()
             f0, f1 = base[start], base[end - 1] + runs[end - 1]
