@@ -221,3 +221,21 @@ def test_plain_view_binary_searches_agree_with_its_dense_maps(text: str) -> None
         assert view.folded_end(i) == base[i] + runs[i]
         for j in range(i + 1, len(view.text) + 1):
             assert view.span(i, j) == view.folded.span(base[i], base[j - 1] + runs[j - 1])
+
+
+_NEEDY = st.lists(
+    st.sampled_from(["05", "@", "/", "t.me", "discord", "dsc.gg", "wa.me", ".onion", "mega.", "kik", "tg", "line",
+                     "session", "threema", "y", "age", "grade", "ans", "anos", "jahr", "j.", "klasse", "歳", "さい",
+                     "小", "中", "a", " ", "x", "e", "s", "n"]),
+    max_size=10,
+).map("".join)
+
+
+@settings(max_examples=400, deadline=None)
+@given(_NEEDY)
+def test_needs_index_is_the_substring_pre_check(text: str) -> None:
+    from bastion.text.detectors import ages
+
+    for module in (contacts, ages):
+        want = {i for i, needs in enumerate(module._NEEDS) if any(n in text for n in needs)}
+        assert module._NEEDS_INDEX.possible(text) == want

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from bastion.text.detectors._needs import NeedsIndex
 from bastion.text.detectors._spans import SpanSet
 from bastion.text._fast import frozen_builder
 from bastion.text.normalize import FoldedText
@@ -57,8 +58,8 @@ _NEEDS: list[tuple[str, ...]] = [
     ("klasse",), ("歳", "才", "さい"), ("小", "中"),
 ]
 assert len(_NEEDS) == len(_PATTERNS)
-# The same pre-checks as one compiled alternation each: a C-level scan instead of a Python loop of `in` tests.
-_NEEDS_RE: list[re.Pattern[str]] = [re.compile("|".join(map(re.escape, n))) for n in _NEEDS]
+# The same pre-checks, answered for every pattern by one automaton pass.
+_NEEDS_INDEX = NeedsIndex(_NEEDS)
 
 # Duration contexts ("for 12 years", "since ...") that precede a bare unit.
 _DURATION_BEFORE = re.compile(
@@ -109,8 +110,9 @@ def find_ages(folded: FoldedText) -> list[AgeHit]:
         return []
     out: list[AgeHit] = []
     taken = SpanSet()
-    for (lang, weight, pattern), needs in zip(_PATTERNS, _NEEDS_RE):
-        if needs.search(text) is None:
+    possible = _NEEDS_INDEX.possible(text)
+    for i, (lang, weight, pattern) in enumerate(_PATTERNS):
+        if i not in possible:
             continue
         for m in pattern.finditer(text):
             s, e = m.span()

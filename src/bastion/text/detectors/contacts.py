@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from bastion.text.detectors._needs import NeedsIndex
 from bastion.text.detectors._spans import SpanSet
 from bastion.text._fast import frozen_builder
 from bastion.text.normalize import FoldedText
@@ -97,8 +98,8 @@ _NEEDS: list[tuple[str, ...]] = [
     ("@",), _NAMES, _NAMES + ("session", "wire", "element", "line"), ("threema",), ("@",),
 ]
 assert len(_NEEDS) == len(_PATTERNS)
-# The same pre-checks as one compiled alternation each: a C-level scan instead of a Python loop of `in` tests.
-_NEEDS_RE: list[re.Pattern[str]] = [re.compile("|".join(map(re.escape, n))) for n in _NEEDS]
+# The same pre-checks, answered for every pattern by one automaton pass.
+_NEEDS_INDEX = NeedsIndex(_NEEDS)
 # Cheap guard: texts without any of these cannot hold a contact.
 _HINT_RE = re.compile(r"[@/]|\.(?:me|gg|nz|io|com|onion|org|net|fm|moe|cc)|dot|whatsapp|threema|wickr|kik|snap|session|signal|telegram|\btg\b|wire|element|skype|line|[0-9a-f]{60}")
 
@@ -138,8 +139,9 @@ def find_contacts(folded: FoldedText) -> list[ContactHit]:
     text, index = _undo_written_dots(folded)
     hits: list[ContactHit] = []
     taken = SpanSet()
-    for (kind, category, weight, pattern), needs in zip(_PATTERNS, _NEEDS_RE):
-        if needs.search(text) is None:
+    possible = _NEEDS_INDEX.possible(text)
+    for i, (kind, category, weight, pattern) in enumerate(_PATTERNS):
+        if i not in possible:
             continue
         for m in pattern.finditer(text):
             s, e = m.start(), m.end()
