@@ -109,8 +109,9 @@ def show(
     out.print(_bank_table([b]))
     if entries:
         t = Table(title=f"first {len(entries)} of {b.entry_count} entries")
-        for col in ("type", "hash", "label"):
-            t.add_column(col)
+        t.add_column("type")
+        t.add_column("hash", overflow="fold")  # a hash is only useful whole
+        t.add_column("label", overflow="fold")
         for e in entries:
             t.add_row(e.hash_type, e.value, e.label or "")
         out.print(t)
