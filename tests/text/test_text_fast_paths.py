@@ -239,3 +239,13 @@ def test_needs_index_is_the_substring_pre_check(text: str) -> None:
     for module in (contacts, ages):
         want = {i for i, needs in enumerate(module._NEEDS) if any(n in text for n in needs)}
         assert module._NEEDS_INDEX.possible(text) == want
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.sampled_from(list("@$!|ab9_ é٣²Ⅻ.-") + ["$3", "n@k", "@x"]), max_size=14).map("".join))
+def test_leet_symbols_agree_with_the_pattern(text: str) -> None:
+    """Symbols read as letters exactly where the original lookaround pattern says so (digits of other
+    scripts, superscripts, Roman numerals and underscores included)."""
+    from bastion.text.normalize import _LEET_SYMBOL_RE, _LEET_SYMBOLS, _leet_symbols
+
+    assert _leet_symbols(text) == _LEET_SYMBOL_RE.sub(lambda m: _LEET_SYMBOLS[m.group()], text)
