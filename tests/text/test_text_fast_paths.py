@@ -249,3 +249,15 @@ def test_leet_symbols_agree_with_the_pattern(text: str) -> None:
     from bastion.text.normalize import _LEET_SYMBOL_RE, _LEET_SYMBOLS, _leet_symbols
 
     assert _leet_symbols(text) == _LEET_SYMBOL_RE.sub(lambda m: _LEET_SYMBOLS[m.group()], text)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_TEXT)
+def test_may_need_join_is_exact_for_non_ascii_text(text: str) -> None:
+    """_text_signals skips the second needs_join call for non-ASCII text because the cheap test is the
+    exact one there."""
+    from bastion.text.normalize import may_need_join, needs_join, plain_text_unsqueezed, squeeze_text
+
+    f = fold(text)
+    if not f.text.isascii():
+        assert may_need_join(f, squeeze_text(plain_text_unsqueezed(f))) == needs_join(f)

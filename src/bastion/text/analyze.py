@@ -163,7 +163,8 @@ def _text_signals(
     plain = plain_text_unsqueezed(folded)
     any_hit, hints, squeezed, dels, plain_matches = lexicon.scan(plain)
     lexicon_hits: list[LexiconHit] = []
-    join = may_need_join(folded, squeezed) and needs_join(folded)
+    # may_need_join is the exact test itself for non-ASCII text: do not run that twice.
+    join = may_need_join(folded, squeezed) and (not folded.text.isascii() or needs_join(folded))
     tags = field_name == "tag" or "#" in text
     if any_hit or join or (tags and lexicon.hashtag_may_hit(squeezed)):
         views: list[MatchView | PlainView] = [PlainView(folded, squeezed, dels)]
