@@ -189,7 +189,8 @@ class Lexicon:
             indicator = any(e.category not in _NON_INDICATOR for e in entries)
             main.add_word(k, (len(k), word, tuple(entries), double, frozenset(hints), indicator, _shapes(entries)))
         for k, v in tag_values.items():
-            tags.add_word(k, (len(k), tuple(v), any(e.category not in _NON_INDICATOR for e in v), _shapes(v)))
+            shapes = tuple(_shape_of(e, drop_spaces=(e.key != k)) for e in v)
+            tags.add_word(k, (len(k), tuple(v), any(e.category not in _NON_INDICATOR for e in v), shapes))
         main.make_automaton()
         if tag_values:
             tags.make_automaton()
@@ -413,9 +414,16 @@ _WORD_RE = re.compile(r"[^\W\d_]+")
 _Shape = tuple[tuple[tuple[int, int], ...], tuple[int, ...]]
 
 
-def _shape_of(e: LexiconEntry) -> _Shape | None:
-    multi = tuple((k, r) for k, r in enumerate(e.runs) if r > 1)
-    return (multi, e.digits) if multi or e.digits else None
+def _shape_of(e: LexiconEntry, drop_spaces: bool = False) -> _Shape | None:
+    """``drop_spaces``: positions in the key written without its spaces, as a hashtag writes a multi-word
+    term ("cp 2077" -> "#cp2077"); the checks must index that key, not the spaced one."""
+    runs, digits = e.runs, e.digits
+    if drop_spaces:
+        at = {k: i for i, k in enumerate(k for k, ch in enumerate(e.key) if ch != " ")}
+        runs = tuple(r for k, r in enumerate(runs) if k in at)
+        digits = tuple(at[k] for k in digits if k in at)
+    multi = tuple((k, r) for k, r in enumerate(runs) if r > 1)
+    return (multi, digits) if multi or digits else None
 
 
 def _shapes(entries: Iterable[LexiconEntry]) -> tuple[_Shape | None, ...]:
