@@ -163,7 +163,11 @@ def _examine_provenance(res: FileResult, data: bytes, check_pixels: bool, decode
             from bastion.text import analyze_item
         except ImportError:  # pragma: no cover
             return
-        result = analyze_item([("prompt", p) for p in prompts])
+        try:
+            result = analyze_item([("prompt", p) for p in prompts])
+        except Exception as exc:  # a detector bug must not stop the scan; the prompts are in `provenance`
+            res.add_error("internal-error", f"text analysis failed: {type(exc).__name__}: {exc}", "text")
+            return
         res.text = result.to_dict()
 
 
@@ -259,7 +263,12 @@ class Scanner:
         if self.jobs == 1:
             _worker_init()
             for f in files:
-                done(examine_file(f, provenance=self.provenance, watermark=self.watermark))
+                try:
+                    res = examine_file(f, provenance=self.provenance, watermark=self.watermark)
+                except Exception as exc:  # as in the pool: a bug is reported against its file, the scan goes on
+                    res = FileResult(path=f)
+                    res.add_error("internal-error", f"{type(exc).__name__}: {exc}", "examine")
+                done(res)
         else:
             self._run_pool(iter(files), done)
         summary.seconds = time.perf_counter() - t0
@@ -286,10 +295,15 @@ class Scanner:
                 for fut in finished:
                     path = pending.pop(fut)
                     try:
-                        done(fut.result())
+                        res = fut.result()
                     except BrokenProcessPool:
                         broken = True
                         retry.append(path)
+                        continue
+                    except Exception as exc:  # examine_file returns errors as values; this is a bug, not the file
+                        res = FileResult(path=path)
+                        res.add_error("internal-error", f"{type(exc).__name__}: {exc}", "examine")
+                    done(res)
                 if broken:
                     retry.extend(pending.values())
                     pending.clear()
