@@ -32,7 +32,12 @@ def test_lines_roundtrip_mixed_and_single_type():
     write_hash_list(md5s, buf, "lines")
     assert buf.getvalue() == MD5 + "\n"  # one bare hash per line when the length tells the type
     pdqs = [HashEntry("pdq", h) for h in PDQ]
-    assert roundtrip(pdqs, "lines") == pdqs
+    buf = io.StringIO()
+    write_hash_list(pdqs, buf, "lines")
+    assert buf.getvalue().splitlines() == PDQ  # one bare hash per line
+    assert roundtrip(pdqs, "lines", hash_type="pdq") == pdqs
+    with pytest.raises(InvalidHashList, match="give the type"):
+        roundtrip(pdqs, "lines")  # 64 hex digits: SHA-256 or PDQ, the reader must say
 
 
 def test_te_roundtrip_and_refuses_other_types():

@@ -5,6 +5,7 @@ Three formats, each round-trips:
 ``lines``
     One hash a line, ``HASH`` or ``TYPE HASH``. Blank lines and ``#`` comments are ignored. A bare hash's
     type comes from ``hash_type`` or its length (64 hex digits need the type: SHA-256 and PDQ share it).
+    Written bare when the list has a single type, as ``TYPE HASH`` when it mixes types.
 ``csv``
     A header row with at least ``hash_type`` and ``hash``; ``label`` and ``source_ref`` are optional.
     Other columns are reported back as ignored, never silently.
@@ -171,9 +172,9 @@ def write_hash_list(entries: Iterable[HashEntry], out: IO[str], fmt: str) -> int
         for e in entries:
             w.writerow([e.hash_type, e.value, e.label or "", e.source_ref or ""])
     elif fmt == "lines":
-        types = {e.hash_type for e in entries}
-        # Bare values only where a reader can tell the type back from the length alone.
-        bare = len(types) == 1 and next(iter(types)) in ("md5", "sha1")
+        # One hash a line when the list has one type (a reader gives --type for 64-digit SHA-256/PDQ
+        # values); a mixed list says each line's type.
+        bare = len({e.hash_type for e in entries}) == 1
         for e in entries:
             out.write(f"{e.value}\n" if bare else f"{e.hash_type} {e.value}\n")
     elif fmt == "te":
