@@ -159,10 +159,8 @@ def _examine_provenance(res: FileResult, data: bytes, check_pixels: bool, decode
     res.signals.extend(s.to_dict() for s in report.signals())
     prompts = report.positive_prompts()
     if prompts:
-        try:
-            from bastion.text import analyze_item
-        except ImportError:  # pragma: no cover
-            return
+        from bastion.text import analyze_item  # imported here: files without prompts never need it
+
         try:
             result = analyze_item([("prompt", p) for p in prompts])
         except Exception as exc:  # a detector bug must not stop the scan; the prompts are in `provenance`
