@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
 from pathlib import Path
 
 import typer
+from PIL import Image
 from rich.markup import escape
 from rich.table import Table
 
@@ -53,9 +55,7 @@ def demo(
     entries = []
     for f in sorted(originals.iterdir()):
         data = f.read_bytes()
-        from PIL import Image
-
-        with Image.open(f) as im:
+        with Image.open(io.BytesIO(data)) as im:  # the bytes already read, not the file again
             pdq, _quality = pdq_from_image(im.convert("RGB"))
         entries += [HashEntry("pdq", pdq, f.stem), HashEntry("md5", crypto_hashes(data).md5, f.stem)]
     repo.add_entries("demo-known", entries)

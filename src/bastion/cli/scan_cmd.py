@@ -11,6 +11,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from bastion.banks.matcher import Matcher
 from bastion.cli.app import app
@@ -27,8 +28,6 @@ class _Rate(TextColumn):
 
     def render(self, task):  # noqa: D401
         speed = task.finished_speed or task.speed
-        from rich.text import Text
-
         return Text(f"{speed:,.1f} files/s" if speed else "… files/s", style="progress.data.speed")
 
 
