@@ -41,6 +41,29 @@ class DecompressionBomb(MediaError):
     code = "decompression-bomb"
 
 
+class VideoLimitExceeded(MediaError):
+    """A video is over one of its decode limits (bytes, duration, frame count, frame size); refused or stopped
+    before it could exhaust a worker. The file's MD5/SHA are still recorded."""
+
+    code = "video-limit"
+
+
+class VideoTooLarge(VideoLimitExceeded):
+    code = "video-too-large"
+
+
+class VideoTooLong(VideoLimitExceeded):
+    code = "video-too-long"
+
+
+class VideoTooManyFrames(VideoLimitExceeded):
+    code = "video-too-many-frames"
+
+
+class VideoResolutionTooLarge(VideoLimitExceeded):
+    code = "video-resolution-too-large"
+
+
 # --- banks ---------------------------------------------------------------------------------------
 
 

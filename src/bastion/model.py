@@ -50,9 +50,14 @@ class Match:
     label: str | None
     distance: int  # 0 for exact hashes
     variant: str | None = None  # dihedral PDQ variant of the *query* that matched, e.g. "rot90"
+    #: vPDQ only: share of the query video's unique frames that match the entry, and of the entry's frames
+    #: that match the query (the video matches at query >= 80 %). ``distance`` is then the largest of the
+    #: matched frames' best distances, and ``value`` the SHA-256 key of the entry's signal.
+    query_match_percent: float | None = None
+    compared_match_percent: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        d = {
             "bank": self.bank,
             "category": self.bank_category,
             "hash_type": self.hash_type,
@@ -61,6 +66,10 @@ class Match:
             "distance": self.distance,
             "variant": self.variant,
         }
+        if self.query_match_percent is not None:
+            d["query_match_percent"] = self.query_match_percent
+            d["compared_match_percent"] = self.compared_match_percent
+        return d
 
     def to_signal(self) -> Signal:
         return Signal(source="hash", category="hash_match", weight=1.0, evidence=self.to_dict())

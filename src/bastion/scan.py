@@ -43,6 +43,7 @@ class FileResult:
     height: int | None = None
     provenance: dict[str, Any] | None = None
     text: dict[str, Any] | None = None
+    video: dict[str, Any] | None = None  # videos: vPDQ frames ("hash,quality,seconds") and what was decoded
     signals: list[dict[str, Any]] = field(default_factory=list)
     matches: list[dict[str, Any]] = field(default_factory=list)
     errors: list[dict[str, str]] = field(default_factory=list)
@@ -64,6 +65,8 @@ class FileResult:
             d.pop("provenance")
         if not d["text"]:
             d.pop("text")
+        if not d["video"]:
+            d.pop("video")
         for key in ("signals", "notes"):
             if not d[key]:
                 d.pop(key)
@@ -112,9 +115,29 @@ def examine_file(path: str, *, provenance: bool = True, watermark: str = "lossle
     except OSError as exc:
         res.add_error("unreadable", f"{exc.strerror or exc}", "read")
         return res
+    return _examine_data(res, data, provenance=provenance, watermark=watermark)
 
+
+def examine_bytes(name: str, data: bytes, *, provenance: bool = True, watermark: str = "lossless") -> FileResult:
+    """:func:`examine_file` for bytes read from elsewhere (object storage); ``name`` is reported as the path."""
+    res = FileResult(path=name, size=len(data))
+    if len(data) > MAX_DECODE_BYTES:
+        ch = crypto_hashes(data)
+        res.md5, res.sha1, res.sha256 = ch.md5, ch.sha1, ch.sha256
+        res.add_error("too-large", f"{len(data)} bytes: hashed, not decoded (limit {MAX_DECODE_BYTES})", "decode")
+        return res
+    return _examine_data(res, data, provenance=provenance, watermark=watermark)
+
+
+def _examine_data(res: FileResult, data: bytes, *, provenance: bool, watermark: str) -> FileResult:
     ch = crypto_hashes(data)
     res.md5, res.sha1, res.sha256 = ch.md5, ch.sha1, ch.sha256
+
+    from bastion.media.video import sniff_video
+
+    if sniff_video(data):
+        _examine_video(res, data)
+        return res
 
     reusable = None  # our decode, when provenance's pixel checks may use it instead of decoding again
     try:
@@ -138,6 +161,29 @@ def examine_file(path: str, *, provenance: bool = True, watermark: str = "lossle
         check_pixels = watermark == "all" or (watermark == "lossless" and res.media_format in WATERMARK_FORMATS)
         _examine_provenance(res, data, check_pixels, reusable)
     return res
+
+
+def _examine_video(res: FileResult, data: bytes) -> None:
+    """vPDQ of an MP4/MOV/WebM/MKV video (bastion.media.video); its MD5/SHA are already in ``res``."""
+    from bastion.media.video import sniff_video, vpdq_hash
+
+    res.media_format = sniff_video(data)
+    try:
+        vh = vpdq_hash(data)
+    except MediaError as exc:
+        res.add_error(_error_code(exc), str(exc), "decode")
+        return
+    except Exception as exc:  # a decoder bug must not stop the scan
+        res.add_error("internal-error", f"{type(exc).__name__}: {exc}", "decode")
+        return
+    res.width, res.height = vh.width, vh.height
+    res.notes.extend(vh.notes)
+    res.video = {
+        "duration": vh.duration,
+        "decoded_frames": vh.decoded_frames,
+        "sampled_frames": vh.sampled_frames,
+        "vpdq": [str(f) for f in vh.frames],
+    }
 
 
 def _examine_provenance(res: FileResult, data: bytes, check_pixels: bool, decoded=None) -> None:
@@ -240,7 +286,12 @@ class Scanner:
         if self.matcher is not None and (res.sha256 or res.pdq):
             exact = {"md5": res.md5, "sha1": res.sha1, "sha256": res.sha256}
             try:
-                ms = self.matcher.match(exact, res.pdq_variants or None, res.quality)
+                frames = None
+                if res.video and res.video.get("vpdq"):
+                    from bastion.media.video import parse_signal
+
+                    frames = parse_signal(res.video["vpdq"])
+                ms = self.matcher.match(exact, res.pdq_variants or None, res.quality, vpdq=frames)
                 res.matches = [m.to_dict() for m in ms]
                 res.signals.extend(m.to_signal().to_dict() for m in ms)
             except BastionError as exc:

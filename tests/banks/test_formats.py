@@ -46,7 +46,7 @@ def test_te_roundtrip_and_refuses_other_types():
     write_hash_list(pdqs, buf, "te")
     assert buf.getvalue().splitlines()[0] == f"pdq {PDQ[0]}"
     assert roundtrip(pdqs, "te") == pdqs
-    with pytest.raises(InvalidHash, match="PDQ only"):
+    with pytest.raises(InvalidHash, match="PDQ and vPDQ only"):
         write_hash_list([HashEntry("md5", MD5)], io.StringIO(), "te")
 
 

@@ -10,8 +10,11 @@ Three formats, each round-trips:
     A header row with at least ``hash_type`` and ``hash``; ``label`` and ``source_ref`` are optional.
     Other columns are reported back as ignored, never silently.
 ``te``
-    python-threatexchange's ``local_file`` format: ``pdq <hex>`` lines (``video_md5``/``md5`` lines are
-    read as MD5). Only PDQ is written.
+    python-threatexchange's ``local_file`` format: ``pdq <hex>`` and ``vpdq <signal>`` lines
+    (``video_md5``/``md5`` lines are read as MD5). PDQ and vPDQ are written.
+
+A vPDQ value (video) is python-threatexchange's ``vpdq`` signal, a JSON list of ``"hash,quality,seconds"``
+strings; it is the rest of its line in ``lines`` and ``te`` (spaces allowed) and one quoted cell in ``csv``.
 
 Reading is all-or-nothing: every invalid line is reported with its file and line number and nothing is
 imported, unless ``skip_invalid`` is set — then the invalid lines are still reported. Duplicates within a
@@ -86,7 +89,9 @@ def _parse_lines(text: str, col: _Collector, hash_type: str | None, te: bool) ->
         line = raw.strip()
         if not line or line.startswith("#"):
             continue
-        parts = line.split()
+        parts = [line] if line.startswith("[") else line.split(None, 1)
+        if len(parts) == 2 and not parts[1].lstrip().startswith("[") and len(parts[1].split()) > 1:
+            parts = line.split()  # only a vPDQ value may hold spaces
         try:
             if len(parts) == 2:
                 t, v = canonical_type(parts[0]), parts[1]
@@ -96,8 +101,8 @@ def _parse_lines(text: str, col: _Collector, hash_type: str | None, te: bool) ->
             else:
                 expected = "'pdq <hex>'" if te else "'HASH' or 'TYPE HASH'"
                 raise InvalidHash(f"expected {expected}, got {len(parts)} fields")
-            if te and t not in ("pdq", "md5"):
-                raise InvalidHash(f"signal type {parts[0]!r} is not supported in the te format (pdq, video_md5)")
+            if te and t not in ("pdq", "md5", "vpdq"):
+                raise InvalidHash(f"signal type {parts[0]!r} is not supported in the te format (pdq, vpdq, video_md5)")
             t, v = normalize_hash(t, v)
         except InvalidHash as exc:
             col.bad(lineno, str(exc))
@@ -178,13 +183,13 @@ def write_hash_list(entries: Iterable[HashEntry], out: IO[str], fmt: str) -> int
         for e in entries:
             out.write(f"{e.value}\n" if bare else f"{e.hash_type} {e.value}\n")
     elif fmt == "te":
-        other = sorted({e.hash_type for e in entries} - {"pdq"})
+        other = sorted({e.hash_type for e in entries} - {"pdq", "vpdq"})
         if other:
             raise InvalidHash(
-                f"the te format carries PDQ only; this list also has {', '.join(other)} (use --type pdq or the csv format)"
+                f"the te format carries PDQ and vPDQ only; this list also has {', '.join(other)} (use --type pdq or the csv format)"
             )
         for e in entries:
-            out.write(f"pdq {e.value}\n")
+            out.write(f"{e.hash_type} {e.value}\n")
     else:
         raise InvalidHash(f"unknown format {fmt!r} (known: {', '.join(FORMATS)})")
     return len(entries)

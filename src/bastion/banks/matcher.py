@@ -10,7 +10,8 @@ Rules applied here, not in the index:
 * each bank has its own PDQ threshold; the index is searched at the largest one, then filtered per bank;
 * a PDQ hash whose quality is below a bank's ``min_quality`` (default 50) is not matched against that bank;
 * the 8 dihedral variants of the query (rotations, mirrors) are searched; each entry is reported once, with
-  the variant that came closest (the untransformed hash wins ties).
+  the variant that came closest (the untransformed hash wins ties);
+* videos are matched by their vPDQ frames against the banks' ``vpdq`` entries (:mod:`bastion.banks.video`).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from sqlalchemy import func, select
 from bastion.banks.hashes import EXACT_TYPES
 from bastion.banks.index import IndexFileError, PdqIndex
 from bastion.banks.repo import bank_from_row
+from bastion.banks.video import MIN_FRAME_QUALITY, VideoIndex, unique_hashes
 from bastion.model import Bank, Match
 from bastion.store.db import Store
 from bastion.store.schema import BankEntryRow, BankRow
@@ -79,9 +81,28 @@ class _BankInfo:
     bank: Bank
 
 
+def _load_video_index(store: Store, banks: list[_BankInfo]) -> VideoIndex:
+    """Every vPDQ entry of these banks, its frames filtered by the bank's minimum quality and deduplicated."""
+    from bastion.media.video import parse_signal
+
+    by_id = {b.id: b.bank for b in banks}
+    entries = []
+    if by_id:
+        with store.session() as s:
+            q = select(BankEntryRow.id, BankEntryRow.bank_id, BankEntryRow.payload).where(
+                BankEntryRow.hash_type == "vpdq", BankEntryRow.bank_id.in_(list(by_id))
+            )
+            for entry_id, bank_id, payload in s.execute(q.order_by(BankEntryRow.id)):
+                if payload:
+                    entries.append((entry_id, bank_id, unique_hashes(parse_signal(payload), by_id[bank_id].min_quality)))
+    return VideoIndex(entries, {i: b.pdq_threshold for i, b in by_id.items()})
+
+
 class Matcher:
-    def __init__(self, store: Store, banks: list[_BankInfo], index: PdqIndex, entry_ids: np.ndarray, entry_bank: np.ndarray):
+    def __init__(self, store: Store, banks: list[_BankInfo], index: PdqIndex, entry_ids: np.ndarray, entry_bank: np.ndarray,
+                 video: VideoIndex | None = None):
         self.store = store
+        self._video = video if video is not None else _load_video_index(store, banks)
         self._banks = {b.id: b.bank for b in banks}
         self._index = index
         self._entry_ids = entry_ids  # sorted int64
@@ -95,6 +116,10 @@ class Matcher:
     @property
     def pdq_entries(self) -> int:
         return len(self._entry_ids)
+
+    @property
+    def vpdq_entries(self) -> int:
+        return len(self._video)
 
     @classmethod
     def from_store(cls, store: Store, bank_names: list[str] | None = None, *, cache_dir: Path | None = None) -> "Matcher":
@@ -166,12 +191,15 @@ class Matcher:
         exact: Mapping[str, str],
         pdq_variants: Mapping[str, str] | None = None,
         pdq_quality: int | None = None,
+        vpdq=None,
     ) -> list[Match]:
         """``exact``: hash type -> hex (md5/sha1/sha256). ``pdq_variants``: variant name -> hex, the
-        untransformed hash under ``"original"``. Returns matches, closest first."""
+        untransformed hash under ``"original"``. ``vpdq``: a video's frames (objects with ``hash``,
+        ``quality``). Returns matches, closest first."""
         pairs = {(t, v.lower()) for t, v in exact.items() if t in EXACT_TYPES and v}
         best = self._search_pdq(pdq_variants, pdq_quality) if pdq_variants and len(self._entry_ids) else {}
-        if not self._banks or (not pairs and not best):
+        videos = self._video.search(unique_hashes(vpdq, MIN_FRAME_QUALITY)) if vpdq and len(self._video) else []
+        if not self._banks or (not pairs and not best and not videos):
             return []
         matches: list[Match] = []
         # One connection and at most two indexed queries per file: this runs once for every scanned file.
@@ -196,6 +224,16 @@ class Matcher:
                     bank = self._bank_of(entry_id)
                     distance, _, variant = best[entry_id]
                     matches.append(Match(bank.name, bank.category, "pdq", value, label, distance, variant))
+            if videos:
+                hits = {h.entry_id: h for h in videos}
+                rows = conn.execute(
+                    select(BankEntryRow.id, BankEntryRow.value, BankEntryRow.label).where(BankEntryRow.id.in_(list(hits)))
+                ).all()
+                for entry_id, value, label in rows:
+                    h = hits[entry_id]
+                    bank = self._banks[h.bank_id]
+                    matches.append(Match(bank.name, bank.category, "vpdq", value, label, h.distance, None,
+                                         h.query_match_percent, h.compared_match_percent))
         matches.sort(key=lambda m: (m.distance, m.bank, m.hash_type, m.value))
         return matches
 

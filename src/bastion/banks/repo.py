@@ -11,7 +11,7 @@ from typing import Iterable, Iterator
 
 from sqlalchemy import bindparam, delete, func, select, update
 
-from bastion.banks.hashes import normalize_hash
+from bastion.banks.hashes import VPDQ, normalize_hash, storage_form
 from bastion.errors import BankExists, BastionError, UnknownBank
 from bastion.model import BANK_CATEGORIES, Bank, HashEntry
 from bastion.store.db import Store
@@ -150,11 +150,13 @@ class BankRepository:
             from sqlalchemy.dialects.sqlite import insert as upsert
         table = BankEntryRow.__table__
         rows = [
-            {"bank_id": bank_id, "hash_type": t, "value": v, "label": e.label, "source_ref": e.source_ref, "added_at": now}
+            {"bank_id": bank_id, "hash_type": t, "value": stored, "payload": payload, "label": e.label,
+             "source_ref": e.source_ref, "added_at": now}
             for (t, v), e in batch.items()
+            for stored, payload in [storage_form(t, v)]
         ]
         s.execute(upsert(table).on_conflict_do_nothing(index_elements=["bank_id", "hash_type", "value"]), rows)
-        labelled = [{"b": bank_id, "t": t, "v": v, "l": e.label} for (t, v), e in batch.items() if e.label]
+        labelled = [{"b": bank_id, "t": t, "v": storage_form(t, v)[0], "l": e.label} for (t, v), e in batch.items() if e.label]
         if labelled:
             # Fill in labels of entries that were already there without one; never overwrite a label.
             c = table.c
@@ -171,9 +173,10 @@ class BankRepository:
             bank_id = self._row(s, name).id
             for e in entries:
                 t, v = normalize_hash(e.hash_type, e.value)
+                stored = storage_form(t, v)[0]
                 n = s.execute(
                     delete(BankEntryRow).where(
-                        BankEntryRow.bank_id == bank_id, BankEntryRow.hash_type == t, BankEntryRow.value == v
+                        BankEntryRow.bank_id == bank_id, BankEntryRow.hash_type == t, BankEntryRow.value == stored
                     )
                 ).rowcount
                 if n:
@@ -189,10 +192,12 @@ class BankRepository:
     def iter_entries(self, name: str, hash_type: str | None = None) -> Iterator[HashEntry]:
         with self.store.session() as s:
             bank_id = self._row(s, name).id
-            q = select(BankEntryRow.hash_type, BankEntryRow.value, BankEntryRow.label, BankEntryRow.source_ref).where(
+            q = select(
+                BankEntryRow.hash_type, BankEntryRow.value, BankEntryRow.label, BankEntryRow.source_ref, BankEntryRow.payload
+            ).where(
                 BankEntryRow.bank_id == bank_id
             )
             if hash_type:
                 q = q.where(BankEntryRow.hash_type == hash_type)
-            for t, v, label, ref in s.execute(q.order_by(BankEntryRow.id)).yield_per(10_000):
-                yield HashEntry(t, v, label, ref)
+            for t, v, label, ref, payload in s.execute(q.order_by(BankEntryRow.id)).yield_per(10_000):
+                yield HashEntry(t, payload if t == VPDQ and payload else v, label, ref)

@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     DateTime,
     ForeignKey,
@@ -72,6 +73,8 @@ class BankEntryRow(Base):
     value: Mapped[str] = mapped_column(String(128))
     label: Mapped[str | None] = mapped_column(String(500), nullable=True)
     source_ref: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    #: The full value when it is too long for ``value`` (vPDQ: ``value`` is the SHA-256 of this signal).
+    payload: Mapped[str | None] = mapped_column(Text, nullable=True)
     added_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     bank: Mapped[BankRow] = relationship(back_populates="entries")
@@ -96,3 +99,51 @@ class MediaRow(Base):
     last_path: Mapped[str | None] = mapped_column(Text, nullable=True)
     first_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     last_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ScanRunRow(Base):
+    """One archive scan (``bastion scan --engine ...``): what it scans, so ``--resume RUN_ID`` can go on."""
+
+    __tablename__ = "scan_runs"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    sources: Mapped[str] = mapped_column(Text)  # JSON list of source specs
+    shard_size: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16), default="running")  # running | finished
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class ScanShardRow(Base):
+    """The ledger: a shard of a run whose every file's result is recorded. Written in the same transaction as
+    the shard's last results, so a finished shard is never scanned again and an unfinished one always is."""
+
+    __tablename__ = "scan_shards"
+
+    run_id: Mapped[str] = mapped_column(ForeignKey("scan_runs.id", ondelete="CASCADE"), primary_key=True)
+    source_no: Mapped[int] = mapped_column(Integer, primary_key=True)
+    shard_no: Mapped[int] = mapped_column(Integer, primary_key=True)
+    first_key: Mapped[str] = mapped_column(Text)
+    last_key: Mapped[str] = mapped_column(Text)
+    files: Mapped[int] = mapped_column(Integer)
+    finished_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ScanResultRow(Base):
+    """One file of a run: its hashes, whether it matched, its errors. Keyed by (run, key), so recording it
+    twice (a shard redone after a crash) leaves one row."""
+
+    __tablename__ = "scan_results"
+
+    run_id: Mapped[str] = mapped_column(ForeignKey("scan_runs.id", ondelete="CASCADE"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(1024), primary_key=True)
+    sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    md5: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    size: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    media_format: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    pdq: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    pdq_quality: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    matched: Mapped[bool] = mapped_column(Boolean, default=False)
+    error_code: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    result: Mapped[str] = mapped_column(Text)  # the JSON line `bastion scan --jsonl` prints for this file
+    recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
