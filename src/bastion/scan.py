@@ -282,6 +282,10 @@ class Scanner:
         self.provenance = provenance
         self.watermark = watermark
 
+    def finish(self, res: FileResult) -> FileResult:
+        """Match one examined file against the banks and record it: the part that runs in the client."""
+        return self._finish(res)
+
     def _finish(self, res: FileResult) -> FileResult:
         if self.matcher is not None and (res.sha256 or res.pdq):
             exact = {"md5": res.md5, "sha1": res.sha1, "sha256": res.sha256}

@@ -68,7 +68,7 @@ def _describe(res: FileResult) -> list[str]:
 @handle_errors
 def scan(
     ctx: typer.Context,
-    paths: List[Path] = typer.Argument(..., help="Files and folders (searched recursively)."),
+    paths: List[str] = typer.Argument(..., help="Files and folders (searched recursively), or s3://bucket/prefix."),
     jsonl: bool = typer.Option(False, "--jsonl", help="Write one JSON object per file to standard output."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write the JSON lines to this file instead."),
     bank: Optional[List[str]] = typer.Option(None, "--bank", help="Match only these banks (default: all enabled)."),
@@ -83,9 +83,28 @@ def scan(
         "lossless", "--watermark",
         help="Look for invisible SD watermarks in: lossless (PNG/WebP/BMP/TIFF; they do not survive JPEG), all, off.",
     ),
+    engine: Optional[str] = typer.Option(
+        None, "--engine", help="Archive mode (sharded, recorded per run, resumable): local (process pool) or dask."
+    ),
+    scheduler: Optional[str] = typer.Option(None, "--scheduler", help="Dask scheduler address (default: a local cluster)."),
+    resume: Optional[str] = typer.Option(None, "--resume", help="Continue the archive run RUN_ID (same sources)."),
+    shard_size: int = typer.Option(5000, "--shard-size", help="Keys per shard of an archive run (the resume unit)."),
+    s3_endpoint: Optional[str] = typer.Option(None, "--s3-endpoint", help="S3-compatible endpoint URL (default: AWS_ENDPOINT_URL)."),
+    s3_region: Optional[str] = typer.Option(None, "--s3-region", help="S3 region (default: AWS_REGION / AWS_DEFAULT_REGION)."),
+    s3_profile: Optional[str] = typer.Option(None, "--s3-profile", help="AWS profile for S3 credentials (default: AWS_PROFILE)."),
 ) -> None:
-    """Scan files against the hash banks. Exit 0: nothing matched; 1: something matched; 2: error."""
-    missing = [str(p) for p in paths if not p.exists()]
+    """Scan files against the hash banks. Exit 0: nothing matched; 1: something matched; 2: error.
+
+    With --engine, --resume or an s3:// source the scan runs in archive mode (docs/archive.md)."""
+    if engine is not None or resume is not None or scheduler is not None or any(p.startswith("s3://") for p in paths):
+        from bastion.cli.archive_cmd import scan_archive
+
+        scan_archive(ctx, paths, jsonl=jsonl, output=output, bank=bank, jobs=jobs, record=record, provenance=provenance,
+                     progress=progress, index_cache=index_cache, watermark=watermark, engine=engine or "local",
+                     scheduler=scheduler, resume=resume, shard_size=shard_size, s3_endpoint=s3_endpoint,
+                     s3_region=s3_region, s3_profile=s3_profile)
+        return
+    missing = [str(p) for p in paths if not Path(p).exists()]
     if missing:
         fail(f"no such file or folder: {', '.join(missing)}")
     store = store_of(ctx)

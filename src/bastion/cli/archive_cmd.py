@@ -1,0 +1,71 @@
+"""`bastion scan` in archive mode: sharded, on the local pool or Dask, from folders or S3, resumable."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.progress import Progress, TextColumn, TimeElapsedColumn
+
+from bastion.banks.matcher import Matcher
+from bastion.cli.common import EXIT_MATCH, EXIT_OK, err, out, settings_of, store_of
+from bastion.scan import FileResult, Scanner
+from bastion.store.media import MediaRecorder
+
+
+def scan_archive(
+    ctx: typer.Context, paths: list[str], *, jsonl: bool, output: Optional[Path], bank, jobs: int, record: bool,
+    provenance: bool, progress: bool, index_cache: bool, watermark: str, engine: str, scheduler: Optional[str],
+    resume: Optional[str], shard_size: int, s3_endpoint: Optional[str], s3_region: Optional[str],
+    s3_profile: Optional[str],
+) -> None:
+    from bastion.archive import run_archive
+    from bastion.cli.scan_cmd import _describe, _Rate, summary_table
+    from bastion.engines import make_engine
+    from bastion.sources import S3Options, parse_source
+
+    s3 = S3Options(s3_endpoint, s3_region, s3_profile)
+    sources = [parse_source(p, s3) for p in paths]
+    store = store_of(ctx)
+    cache_dir = settings_of(ctx).home / "cache" if index_cache else None
+    matcher = Matcher.from_store(store, bank or None, cache_dir=cache_dir)
+    sink = output.open("w", encoding="utf-8") if output is not None else (sys.stdout if jsonl else None)
+    reported: list[str] = []
+    media = MediaRecorder(store) if record else None
+    scanner = Scanner(matcher, media, jobs=jobs or None, provenance=provenance, watermark=watermark)
+    show = progress and err.is_terminal
+    eng = make_engine(engine, jobs=jobs or None, scheduler=scheduler)
+    try:
+        with Progress(TextColumn("scanning"), TextColumn("{task.completed:,} files"), _Rate(), TimeElapsedColumn(),
+                      console=err, disable=not show, transient=False) as bar:
+            task = bar.add_task("scan", total=None)
+
+            def on_result(res: FileResult) -> None:
+                if sink is not None:
+                    sink.write(json.dumps(res.to_json(), ensure_ascii=False) + "\n")
+                    sink.flush()
+                reported.extend(_describe(res))
+                bar.advance(task)
+
+            def on_run(run_id: str) -> None:
+                verb = "resuming" if resume else "started"
+                err.print(f"{verb} scan run {run_id} on engine {engine} ({eng.workers} workers); "
+                          f"continue it after an interruption with --resume {run_id}", highlight=False)
+
+            run_id, summary = run_archive(store, sources, eng, scanner, on_result, run_id=resume,
+                                          shard_size=shard_size, on_run=on_run)
+    finally:
+        eng.close()
+        if media is not None:
+            media.flush()
+        if output is not None and sink is not None:
+            sink.close()
+    console = err if sink is sys.stdout else out
+    for line in reported:
+        console.print(line, markup=True, highlight=False)
+    console.print(summary_table(summary, len(matcher.banks), matcher.pdq_entries))
+    console.print(f"scan run {run_id} finished", highlight=False)
+    raise typer.Exit(EXIT_MATCH if summary.matched else EXIT_OK)

@@ -1,0 +1,92 @@
+"""The Dask engine: the same tasks on Dask distributed.
+
+Without a scheduler address it starts a ``LocalCluster`` of ``jobs`` single-threaded worker processes (the
+work is CPU-bound Python and C holding the GIL part of the time) and closes it at the end. With one, it
+connects to an existing cluster, whose workers need Bastion installed and their own S3 credentials.
+
+Tasks are submitted ``window`` at a time and collected with ``as_completed``, so the scheduler never holds
+more than that many batches, whatever the size of the archive. Dask re-runs the tasks of a worker that died
+(up to its ``allowed-failures``); a batch that still fails is split into single keys, and a key that fails
+alone is reported as ``worker-crashed`` — never dropped.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Iterator
+
+from bastion.engines import Task, crashed, examine_keys
+from bastion.errors import ConfigError
+
+
+class DaskEngine:
+    name = "dask"
+
+    def __init__(self, jobs: int | None = None, scheduler: str | None = None, window: int | None = None):
+        try:
+            from distributed import Client, LocalCluster
+        except ImportError as exc:  # pragma: no cover - a dependency
+            raise ConfigError("--engine dask needs dask[distributed]") from exc
+        self._cluster = None
+        if scheduler:
+            try:
+                self.client = Client(scheduler, timeout="30s")
+            except (OSError, TimeoutError) as exc:
+                raise ConfigError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from exc
+        else:
+            n = max(1, jobs or os.cpu_count() or 1)
+            self._cluster = LocalCluster(
+                n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=40
+            )
+            self.client = Client(self._cluster)
+        self.workers = max(1, sum(w.get("nthreads", 1) for w in self.client.scheduler_info()["workers"].values()))
+        self.window = window or self.workers * 4
+
+    def run(self, tasks: Iterator[Task], *, provenance: bool, watermark: str) -> Iterator[tuple[Task, list]]:
+        from distributed import as_completed
+
+        client = self.client
+        pending: dict = {}
+        ac = as_completed()
+
+        def submit(task: Task, keys=None) -> None:
+            fut = client.submit(examine_keys, task.source, keys or task.keys, provenance, watermark, pure=False)
+            pending[fut.key] = (task, keys)
+            ac.add(fut)
+
+        split: dict[int, list] = {}  # task id -> results of its keys examined one by one
+        for _ in range(self.window):
+            task = next(tasks, None)
+            if task is None:
+                break
+            submit(task)
+        for fut in ac:
+            task, keys = pending.pop(fut.key)
+            try:
+                results = fut.result()
+            except Exception:  # KilledWorker after its retries, or a lost connection to the worker
+                results = None
+            fut.release()
+            if keys is None:
+                if results is None and len(task.keys) > 1:
+                    split[task.id] = []
+                    for key in task.keys:
+                        submit(task, (key,))
+                    continue
+                yield task, results if results is not None else crashed(task.keys)
+            else:
+                done = split[task.id]
+                done.extend(results if results is not None else crashed(keys))
+                if len(done) == len(task.keys):
+                    del split[task.id]
+                    yield task, done
+            nxt = next(tasks, None)
+            if nxt is not None:
+                submit(nxt)
+
+    def close(self) -> None:
+        try:
+            self.client.close()
+        finally:
+            if self._cluster is not None:
+                self._cluster.close()
