@@ -58,3 +58,21 @@ def encode(frames, *, fps: int = 10, container: str = "mp4", codec: str | None =
         for packet in stream.encode():
             out.mux(packet)
     return buf.getvalue()
+
+
+def decode_frames(data: bytes, start: float = 0.0, end: float | None = None):
+    """The RGB frames of a video between ``start`` and ``end`` seconds."""
+    import av
+
+    with av.open(io.BytesIO(data)) as c:
+        for f in c.decode(c.streams.video[0]):
+            t = f.time or 0.0
+            if t + 1e-6 < start or (end is not None and t >= end):
+                continue
+            yield f.to_ndarray(format="rgb24")
+
+
+def reencode(data: bytes, *, container: str = "mp4", size=None, start: float = 0.0, end: float | None = None,
+             fps: int = 8) -> bytes:
+    """Decode and encode again: another container/codec, another size, or a trimmed part."""
+    return encode(decode_frames(data, start, end), fps=fps, container=container, size=size)

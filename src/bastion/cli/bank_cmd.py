@@ -213,12 +213,31 @@ def _parse_values(values: list[str], hash_type: Optional[str], label: Optional[s
 def add(
     ctx: typer.Context,
     name: str,
-    hashes: List[str] = typer.Argument(..., help="Hash values."),
-    hash_type: Optional[str] = typer.Option(None, "--type", help="md5, sha1, sha256 or pdq (needed for 64 hex digits)."),
+    hashes: Optional[List[str]] = typer.Argument(None, help="Hash values."),
+    hash_type: Optional[str] = typer.Option(None, "--type", help="md5, sha1, sha256, pdq or vpdq (needed for 64 hex digits)."),
     label: Optional[str] = typer.Option(None),
+    files: Optional[List[Path]] = typer.Option(
+        None, "--file", help="Add this image's (MD5, SHA-256, PDQ) or video's (MD5, SHA-256, vPDQ) hashes. Repeatable."
+    ),
 ) -> None:
-    """Add hashes to a bank (duplicates are merged)."""
-    res = _repo(ctx).add_entries(name, _parse_values(hashes, hash_type, label))
+    """Add hashes to a bank (duplicates are merged), given as values or computed from files."""
+    if not hashes and not files:
+        fail("give hash values or --file FILE")
+    entries = _parse_values(hashes, hash_type, label) if hashes else []
+    repo = _repo(ctx)
+    repo.get(name)  # fail early on an unknown bank, before hashing anything
+    for f in files or []:
+        from bastion.banks.from_files import entries_from_file
+
+        if not f.is_file():
+            fail(f"{f}: no such file")
+        got = entries_from_file(f, label)
+        entries.extend(got.entries)
+        kinds = ", ".join(e.hash_type for e in got.entries)
+        out.print(f"{f}: {kinds}", markup=False, highlight=False)
+        for p in got.problems:
+            err.print(f"note {f}: {p}", markup=False, highlight=False)
+    res = repo.add_entries(name, entries)
     out.print(f"added {res.added}, already present {res.merged}")
 
 
