@@ -8,7 +8,7 @@ from __future__ import annotations
 from bastion.cli.app import app
 
 # Command modules register themselves on import.
-from bastion.cli import bank_cmd, demo_cmd, inspect_cmd, scan_cmd, text_cmd  # noqa: E402,F401
+from bastion.cli import bank_cmd, demo_cmd, inspect_cmd, policy_cmd, scan_cmd, text_cmd  # noqa: E402,F401
 
 
 def main() -> None:
