@@ -155,9 +155,15 @@ def describe_signal(s: dict[str, Any]) -> str:
 
 def _stored(session: Any) -> Iterator[tuple[str, dict, dict]]:
     """``(item_external_id, facts_dict, verdict_dict)`` of every stored item (the cases service's reader)."""
-    from bastion.cases.service import iter_item_facts
-
+    try:
+        from bastion.cases.service import iter_item_facts
+    except ImportError as exc:  # the cases service lands separately (issue 7)
+        raise ReplayUnavailable(f"replay needs the service's stored items (bastion.cases.service): {exc}") from None
     return iter_item_facts(session)
+
+
+class ReplayUnavailable(BastionError):
+    code = "replay-unavailable"
 
 
 @policy_app.command("replay")
@@ -207,6 +213,9 @@ def replay(
                         out.print(f"{escape(str(ext_id))}: {mark}: {old_action} (priority {old.get('priority', '-')}, "
                                   f"{', '.join(map(str, old_rules)) or 'no rule'}) -> {new.action} (priority "
                                   f"{new.priority}, {', '.join(new.rules) or 'no rule'})")
+    except BastionError as exc:
+        err.print(f"[bold red]error:[/] {escape(str(exc))}")
+        raise typer.Exit(EXIT_ERROR) from None
     finally:
         store.close()
     summary = {"items": seen, "changed": changed, "unreadable": bad, "policy_version": policy.version,
