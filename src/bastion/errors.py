@@ -106,3 +106,26 @@ class InvalidHashList(ProblemList):
 
 class ConfigError(BastionError):
     code = "config-error"
+
+
+# --- service -------------------------------------------------------------------------------------
+
+
+class InvalidInput(BastionError):
+    """A request or a file that does not have the required shape (mapped to HTTP 422)."""
+
+    code = "invalid-input"
+
+
+class NotFound(BastionError):
+    code = "not-found"
+
+
+class Conflict(BastionError):
+    """The request contradicts what is stored (mapped to HTTP 409), e.g. a retry with another body."""
+
+    code = "conflict"
+
+
+class Forbidden(BastionError):
+    code = "forbidden"

@@ -49,6 +49,15 @@ def validate_bank_fields(category: str | None = None, pdq_threshold: int | None 
         raise BastionError(f"minimum PDQ quality must be between 0 and 100, got {min_quality}")
 
 
+def log_change(session, bank_id: int, op: str, *, first: int | None = None, last: int | None = None,
+               entries: list | None = None) -> None:
+    """Append to the bank change log in the caller's transaction (see bastion.cases.models.BankChangeRow)."""
+    from bastion.cases.models import BankChangeRow
+
+    session.add(BankChangeRow(bank_id=bank_id, op=op, first_entry_id=first, last_entry_id=last, entries=entries,
+                              at=utcnow(), retro_done=op != "add"))
+
+
 class BankRepository:
     def __init__(self, store: Store):
         self.store = store
@@ -70,6 +79,8 @@ class BankRepository:
                 raise BankExists(f"a bank named {bank.name!r} exists already")
             row = BankRow(**{f: getattr(bank, f) for f in BANK_FIELDS})
             s.add(row)
+            s.flush()
+            log_change(s, row.id, "update")
         return bank_from_row(row)
 
     def list(self) -> list[Bank]:
@@ -96,6 +107,7 @@ class BankRepository:
                 if v is not None:
                     setattr(row, k, v)
             row.updated_at = utcnow()
+            log_change(s, row.id, "update")
         return self.get(name)
 
     def delete(self, name: str) -> int:
@@ -103,6 +115,7 @@ class BankRepository:
         with self.store.session() as s, s.begin():
             row = self._row(s, name)
             n = s.execute(delete(BankEntryRow).where(BankEntryRow.bank_id == row.id)).rowcount
+            log_change(s, row.id, "delete")
             s.delete(row)
             return n or 0
 
@@ -117,6 +130,7 @@ class BankRepository:
         with self.store.session() as s, s.begin():
             bank_id = self._row(s, name).id
             before = self._count(s, bank_id)
+            top_before = s.scalar(select(func.max(BankEntryRow.id))) or 0
             seen = 0
             batch: dict[tuple[str, str], HashEntry] = {}
             for e in entries:
@@ -135,6 +149,10 @@ class BankRepository:
                 self._add_chunk(s, bank_id, batch)
             added = self._count(s, bank_id) - before
             s.execute(update(BankRow).where(BankRow.id == bank_id).values(updated_at=utcnow()))
+            if added:
+                # Every process's index and the retro-matcher read this; new ids are above the old maximum.
+                top_after = s.scalar(select(func.max(BankEntryRow.id))) or 0
+                log_change(s, bank_id, "add", first=top_before + 1, last=top_after)
         return AddResult(added=added, merged=seen - added)
 
     @staticmethod
@@ -169,21 +187,25 @@ class BankRepository:
 
     def remove_entries(self, name: str, entries: Iterable[HashEntry]) -> RemoveResult:
         result = RemoveResult()
+        removed: list[list] = []
         with self.store.session() as s, s.begin():
             bank_id = self._row(s, name).id
             for e in entries:
                 t, v = normalize_hash(e.hash_type, e.value)
                 stored = storage_form(t, v)[0]
-                n = s.execute(
-                    delete(BankEntryRow).where(
-                        BankEntryRow.bank_id == bank_id, BankEntryRow.hash_type == t, BankEntryRow.value == stored
-                    )
-                ).rowcount
-                if n:
-                    result.removed += n
+                gone = s.execute(
+                    delete(BankEntryRow)
+                    .where(BankEntryRow.bank_id == bank_id, BankEntryRow.hash_type == t, BankEntryRow.value == stored)
+                    .returning(BankEntryRow.id)
+                ).scalars().all()
+                if gone:
+                    result.removed += len(gone)
+                    removed.extend([i, t, stored] for i in gone)
                 else:
                     result.not_found.append(HashEntry(t, v))
             s.execute(update(BankRow).where(BankRow.id == bank_id).values(updated_at=utcnow()))
+            if removed:
+                log_change(s, bank_id, "remove", entries=removed)
         return result
 
     def entries(self, name: str, hash_type: str | None = None) -> list[HashEntry]:

@@ -8,7 +8,14 @@ from __future__ import annotations
 from bastion.cli.app import app
 
 # Command modules register themselves on import.
-from bastion.cli import bank_cmd, demo_cmd, inspect_cmd, policy_cmd, scan_cmd, text_cmd  # noqa: E402,F401
+# One module per line, so that adding a command group never conflicts with another.
+from bastion.cli import bank_cmd  # noqa: E402,F401
+from bastion.cli import demo_cmd  # noqa: E402,F401
+from bastion.cli import inspect_cmd  # noqa: E402,F401
+from bastion.cli import policy_cmd  # noqa: E402,F401
+from bastion.cli import scan_cmd  # noqa: E402,F401
+from bastion.cli import serve_cmd  # noqa: E402,F401
+from bastion.cli import text_cmd  # noqa: E402,F401
 
 
 def main() -> None:

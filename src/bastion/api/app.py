@@ -1,0 +1,205 @@
+"""The app factory. Everything a request needs hangs off ``app.state`` (store, service, token cache); no
+module-level globals, so tests start as many independent apps as they need."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+
+from bastion.api.problems import install as install_problems
+from bastion.api.settings import ServeSettings
+
+log = logging.getLogger("bastion.api")
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        d: dict[str, Any] = {"ts": round(record.created, 3), "level": record.levelname.lower(), "logger": record.name,
+                             "msg": record.getMessage()}
+        for key in ("method", "path", "status", "ms", "item_id", "user"):
+            if hasattr(record, key):
+                d[key] = getattr(record, key)
+        if record.exc_info:
+            d["exc"] = self.formatException(record.exc_info)
+        return json.dumps(d, ensure_ascii=False)
+
+
+def configure_logging(json_logs: bool = True, level: int = logging.INFO) -> None:
+    root = logging.getLogger("bastion")
+    if any(getattr(h, "_bastion", False) for h in root.handlers):
+        return
+    h = logging.StreamHandler(sys.stderr)
+    h._bastion = True  # type: ignore[attr-defined]
+    h.setFormatter(JsonFormatter() if json_logs else logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    root.addHandler(h)
+    root.setLevel(level)
+    root.propagate = False
+
+
+class BodyLimit:
+    """Refuse bodies over the limit with 413 before reading them whole (Content-Length, or counted while
+    streaming when the client sends none)."""
+
+    def __init__(self, app, limit: int):
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        for k, v in scope.get("headers", ()):
+            if k == b"content-length":
+                try:
+                    n = int(v)
+                except ValueError:
+                    n = -1
+                if n < 0 or n > self.limit:
+                    return await _send_413(send, self.limit)
+        seen = 0
+        too_big = False
+
+        async def limited_receive():
+            nonlocal seen, too_big
+            msg = await receive()
+            if msg["type"] == "http.request":
+                seen += len(msg.get("body", b""))
+                if seen > self.limit:
+                    too_big = True
+                    raise _TooLarge()
+            return msg
+
+        try:
+            return await self.app(scope, limited_receive, send)
+        except _TooLarge:
+            return await _send_413(send, self.limit)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+async def _send_413(send, limit: int) -> None:
+    body = json.dumps({"type": "https://bastion.invalid/problems/too-large", "title": "Request too large",
+                       "status": 413, "detail": f"the request body is larger than {limit} bytes"}).encode()
+    await send({"type": "http.response.start", "status": 413,
+                "headers": [(b"content-type", b"application/problem+json"), (b"content-length", str(len(body)).encode()),
+                            (b"connection", b"close")]})
+    await send({"type": "http.response.body", "body": body})
+
+
+def build_service(settings: ServeSettings):
+    """The per-process service state: store (migrated), live matcher, policy, holding folder."""
+    from bastion.banks.live import LiveMatcher
+    from bastion.cases.holding import MediaHolding
+    from bastion.cases.ingest import Service
+    from bastion.policy import default_policy, load_policy
+    from bastion.store.db import open_store
+
+    store = open_store(settings=settings.store_settings())
+    policy = load_policy(settings.policy_path) if settings.policy_path else default_policy()
+    matcher = LiveMatcher(store, cache_dir=settings.home / "cache")
+    fetch = None
+    if settings.url_media_hosts:
+        from bastion.effects.fetch import fetch_media
+
+        hosts = settings.url_media_hosts
+
+        def fetch(url: str) -> bytes:
+            return fetch_media(url, allow_hosts=hosts)
+
+    return Service(store, matcher, policy, MediaHolding(settings.holding), fetch_url=fetch)
+
+
+def create_app(settings: ServeSettings | None = None) -> FastAPI:
+    settings = settings or ServeSettings.from_env()
+    configure_logging(settings.json_logs)
+    from bastion.api import metrics
+    from bastion.api.deps import TokenCache
+    from bastion.api.routes import router
+
+    service = build_service(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        loops = None
+        if settings.background:
+            loops = start_background(app)
+        try:
+            yield
+        finally:
+            if loops is not None:
+                loops.close()
+            service.store.close()
+
+    app = FastAPI(title="Bastion", version=_version(), lifespan=lifespan, docs_url=None, redoc_url=None,
+                  openapi_url=None)
+    app.state.settings = settings
+    app.state.service = service
+    app.state.store = service.store
+    app.state.tokens = TokenCache(service.store)
+    app.state.metrics = metrics.Metrics()
+    install_problems(app)
+    app.include_router(router)
+    try:
+        from bastion import console
+    except ImportError:  # the console lands separately
+        console = None
+    if console is not None and hasattr(console, "mount"):
+        console.mount(app, app.state)
+
+    @app.middleware("http")
+    async def _observe(request, call_next):
+        t0 = time.perf_counter()
+        response = await call_next(request)
+        ms = (time.perf_counter() - t0) * 1000
+        route = request.scope.get("route")
+        app.state.metrics.observe(request.method, getattr(route, "path", "unmatched"), response.status_code, ms / 1000)
+        if response.status_code >= 500:
+            log.warning("request failed", extra={"method": request.method, "path": request.url.path,
+                                                 "status": response.status_code, "ms": round(ms, 2)})
+        return response
+
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    return app
+
+
+def start_background(app: FastAPI):
+    from bastion.api.background import Loops
+    from bastion.cases import jobs, retro
+
+    st = app.state
+    svc = st.service
+    s = st.settings
+    loops = Loops()
+    loops.every("index-sync", s.poll_seconds, svc.matcher.refresh)
+    loops.every("retro-match", s.poll_seconds, lambda: retro.run(svc.store, svc.policy).changes)
+    loops.every("batch-jobs", s.poll_seconds, lambda: jobs.work(svc, lease_seconds=s.job_lease_seconds))
+    try:
+        from bastion.effects import webhooks
+    except ImportError:
+        webhooks = None
+    if webhooks is not None and hasattr(webhooks, "deliver_due"):
+        loops.every("webhooks", s.poll_seconds, lambda: webhooks.deliver_due(svc.store))
+    st.loops = loops
+    return loops
+
+
+def _version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("bastion")
+    except Exception:
+        return "0"
+
+
+def app_from_env() -> FastAPI:
+    """uvicorn's factory for ``bastion serve``: each worker process builds its app from the environment."""
+    import os
+
+    return create_app(ServeSettings.from_env(background=os.environ.get("BASTION_BACKGROUND", "1") != "0"))

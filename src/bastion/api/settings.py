@@ -1,0 +1,56 @@
+"""Settings of ``bastion serve``: one pydantic object, from the environment and flags, passed explicitly."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+
+from bastion.config import Settings, default_home
+
+
+def _hosts(env: str | None) -> tuple[str, ...]:
+    return tuple(h.strip().lower() for h in (env or "").split(",") if h.strip())
+
+
+class ServeSettings(BaseModel):
+    home: Path = Field(default_factory=default_home)
+    database_url: str | None = None
+    #: YAML policy file; None = the shipped default
+    policy_path: Path | None = None
+    #: the restricted folder for bytes of media a person must see; default BASTION_HOME/holding
+    holding_dir: Path | None = None
+    #: request bodies larger than this are refused with 413 before they are read whole
+    max_body_bytes: int = 64 * 1024 * 1024
+    max_batch: int = 1000
+    #: hosts URL media may be fetched from (`example.com`, `*.cdn.example.com`); empty = URL media off
+    url_media_hosts: tuple[str, ...] = ()
+    #: run the batch worker, retro-matcher, index sync and webhook delivery in this process
+    background: bool = True
+    #: seconds between polls of the bank change log, the job queue and the outbox
+    poll_seconds: float = 1.0
+    #: a claimed batch job not finished within this time is taken over by another worker
+    job_lease_seconds: int = 300
+    json_logs: bool = True
+
+    @classmethod
+    def from_env(cls, **overrides) -> "ServeSettings":
+        base = Settings.from_env()
+        values = {
+            "home": base.home,
+            "database_url": base.database_url,
+            "policy_path": os.environ.get("BASTION_POLICY") or None,
+            "url_media_hosts": _hosts(os.environ.get("BASTION_URL_MEDIA_HOSTS")),
+        }
+        if os.environ.get("BASTION_MAX_BODY_BYTES"):
+            values["max_body_bytes"] = int(os.environ["BASTION_MAX_BODY_BYTES"])
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+    def store_settings(self) -> Settings:
+        return Settings(home=self.home, database_url=self.database_url)
+
+    @property
+    def holding(self) -> Path:
+        return self.holding_dir or (self.home / "holding")

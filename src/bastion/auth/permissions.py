@@ -1,0 +1,51 @@
+"""The one permission table: which role may do which action. Handlers, the console and the CLI ask
+:func:`allowed`; nothing else in the code compares role names.
+
+* ``admin`` — everything.
+* ``lead`` — reviews, second looks, banks, policy, reports, evidence, statistics, the audit log.
+* ``reviewer`` — works the queue: reads and decides cases, reveals media within an exposure budget.
+* ``auditor`` — reads everything that is not media or evidence, changes nothing.
+* ``integration`` — a platform's service account: submits and reads items, reads banks.
+"""
+
+from __future__ import annotations
+
+ROLES = ("admin", "lead", "reviewer", "auditor", "integration")
+
+_ALL = frozenset(ROLES)
+_STAFF = frozenset({"admin", "lead", "reviewer", "auditor"})
+
+PERMISSIONS: dict[str, frozenset[str]] = {
+    "items.submit": frozenset({"admin", "integration"}),
+    "items.read": frozenset({"admin", "lead", "reviewer", "auditor", "integration"}),
+    "cases.read": _STAFF,
+    "cases.claim": frozenset({"admin", "lead", "reviewer"}),
+    "cases.decide": frozenset({"admin", "lead", "reviewer"}),
+    "cases.second_look": frozenset({"admin", "lead"}),
+    "accounts.read": _STAFF,
+    "banks.read": _ALL,
+    "banks.write": frozenset({"admin", "lead"}),
+    "policy.read": _STAFF,
+    "policy.write": frozenset({"admin"}),
+    "users.manage": frozenset({"admin"}),
+    "tokens.manage": frozenset({"admin"}),
+    "webhooks.manage": frozenset({"admin"}),
+    "audit.read": frozenset({"admin", "auditor", "lead"}),
+    "media.reveal": frozenset({"admin", "lead", "reviewer"}),
+    "vault.read": frozenset({"admin", "lead"}),
+    "reports.read": frozenset({"admin", "lead", "auditor"}),
+    "reports.submit": frozenset({"admin", "lead"}),
+    "stats.read": _STAFF,
+    "metrics.read": frozenset({"admin", "auditor", "integration"}),
+}
+
+ACTIONS = tuple(PERMISSIONS)
+
+
+def allowed(role: str | None, action: str) -> bool:
+    """True when ``role`` may perform ``action``. An unknown action is a programming error."""
+    try:
+        roles = PERMISSIONS[action]
+    except KeyError:
+        raise KeyError(f"unknown action {action!r}; add it to bastion.auth.permissions.PERMISSIONS") from None
+    return role in roles

@@ -1,0 +1,364 @@
+"""Items in, explained verdicts out: the flow behind ``POST /v1/items`` and the batch workers.
+
+1. Look for the item (by its id, or the ``Idempotency-Key``): a retry gets the stored answer, a different
+   body under the same key is a :class:`~bastion.errors.Conflict`.
+2. Scan outside any transaction: hashes + bank matches, provenance, text on title/body/tags and on the
+   positive prompts found in the media; price/tier and account history are context.
+3. Evaluate the policy over the item's :class:`~bastion.policy.Facts` (stored with the item, so a new policy
+   can be replayed without re-scanning).
+4. ONE transaction: account, item, media hashes, account keys and links, case, outbox rows. The answer is
+   sent only after it commits, so an acknowledged item survives a crash; webhooks go out from the outbox.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from bastion.cases import accounts as acc
+from bastion.cases.holding import MediaHolding
+from bastion.cases.models import AccountRow, CaseItemRow, CaseRow, ItemMediaRow, ItemRow
+from bastion.cases.schemas import ItemIn
+from bastion.errors import Conflict, InvalidInput, MediaError
+from bastion.model import Signal
+from bastion.store.db import Store
+from bastion.store.schema import utcnow
+
+#: actions after which a person must look: the item opens or extends a case
+CASE_ACTIONS = frozenset({"review", "remove", "report", "preserve", "suspend_account"})
+_TEXT_FIELD = {"post": "body", "profile": "body", "comment": "comment", "message": "message"}
+#: media decode errors that make an item unacceptable (a 4xx): the platform must know it sent bad bytes
+_BAD_MEDIA = ("unsupported-media", "truncated-media", "decompression-bomb", "too-large")
+
+
+@dataclass
+class Upload:
+    filename: str | None
+    data: bytes
+
+
+@dataclass
+class Scanned:
+    facts: Any  # bastion.policy.Facts
+    verdict: Any  # bastion.policy.Verdict
+    media: list[dict[str, Any]]  # per file: hashes + result
+    languages: list[str]
+
+
+class Service:
+    """Per-process state the flow needs: the store, the live bank matcher, the policy, the holding folder.
+    Built once by the app factory (or a worker) and passed explicitly."""
+
+    def __init__(self, store: Store, matcher, policy, holding: MediaHolding, *, fetch_url: Callable[[str], bytes] | None = None):
+        self.store = store
+        self.matcher = matcher
+        self.policy = policy
+        self.holding = holding
+        self.fetch_url = fetch_url
+        # SQLite has one writer: serialise this process's write transactions so the read-then-write of a
+        # case lookup cannot race another thread (other processes wait on SQLite's own lock).
+        self._write_lock = threading.Lock() if store.engine.dialect.name == "sqlite" else None
+
+    # --- the flow --------------------------------------------------------------------------------
+
+    def submit(self, item: ItemIn, uploads: list[Upload] | None = None, idempotency_key: str | None = None) -> dict[str, Any]:
+        uploads = list(uploads or []) + self._inline_media(item)
+        digest = request_digest(item, uploads)
+        with self.store.session() as s:
+            stored = find_existing(s, item.id, idempotency_key, digest)
+            if stored is not None:
+                return stored
+            account_facts = self._account_facts(s, item)
+        scanned = self.scan(item, uploads, account_facts)
+        try:
+            return self._commit(item, uploads, idempotency_key, digest, scanned)
+        except IntegrityError:
+            # Another request stored the same item (or key) first: answer as a retry would be answered.
+            with self.store.session() as s:
+                stored = find_existing(s, item.id, idempotency_key, digest)
+            if stored is None:
+                raise
+            return stored
+
+    def _inline_media(self, item: ItemIn) -> list[Upload]:
+        out = []
+        for i, m in enumerate(item.media):
+            if m.data is not None:
+                try:
+                    out.append(Upload(m.filename, m.decoded()))
+                except ValueError as exc:
+                    raise InvalidInput(f"media[{i}]: {exc}") from None
+            else:
+                if self.fetch_url is None:
+                    raise InvalidInput(f"media[{i}]: URL media is switched off on this server (set BASTION_URL_MEDIA_HOSTS)")
+                out.append(Upload(m.filename or m.url, self.fetch_url(m.url)))
+        return out
+
+    def _account_facts(self, s: Session, item: ItemIn):
+        from bastion.policy import AccountFacts
+
+        if item.account is None:
+            return None
+        row = s.scalar(select(AccountRow).where(AccountRow.external_id == item.account.id))
+        if row is None:
+            return AccountFacts(id=item.account.id, age_days=_age(item), items=0, prior_confirmed=0, risk=0.0, linked_flagged=0)
+        return AccountFacts(id=row.external_id, age_days=acc.age_days(row), items=row.item_count,
+                            prior_confirmed=row.confirmed_count, risk=row.risk_score,
+                            linked_flagged=acc.linked_flagged(s, row.id))
+
+    def scan(self, item: ItemIn, uploads: list[Upload], account_facts) -> Scanned:
+        from bastion.policy import Facts, PriceFacts
+        from bastion.scan import examine_bytes
+        from bastion.text import analyze_item
+
+        media: list[dict[str, Any]] = []
+        signals: list[Signal] = []
+        prompts: list[str] = []
+        bad: list[str] = []
+        for i, up in enumerate(uploads):
+            res = examine_bytes(up.filename or f"media-{i}", up.data)
+            for e in res.errors:
+                if e["code"] in _BAD_MEDIA or (e["stage"] == "decode" and not res.pdq):
+                    bad.append(f"media[{i}] ({up.filename or 'unnamed'}): {e['message']}")
+            if self.matcher is not None:
+                exact = {"md5": res.md5, "sha1": res.sha1, "sha256": res.sha256}
+                for m in self.matcher.match(exact, res.pdq_variants or None, res.quality):
+                    sig = m.to_signal()
+                    signals.append(Signal(sig.source, sig.category, sig.weight, evidence={**sig.evidence, "media": i}))
+            for d in res.signals:
+                if d.get("category") == "prompt":
+                    prompts.append((d.get("evidence") or {}).get("text", ""))
+                    continue
+                signals.append(_signal(d, media=i))
+            media.append({
+                "position": i, "filename": up.filename, "sha256": res.sha256, "md5": res.md5, "pdq": res.pdq,
+                "quality": res.quality, "media_format": res.media_format, "width": res.width, "height": res.height,
+                "size": res.size, "result": {
+                    "matches": [s.evidence for s in signals if s.source == "hash" and s.evidence.get("media") == i],
+                    "provenance": res.provenance, "errors": res.errors, "notes": res.notes[:50]},
+            })
+        if bad:
+            raise InvalidInput("media that cannot be read: " + "; ".join(bad))
+        texts: list[tuple[str, str]] = []
+        if item.title:
+            texts.append(("title", item.title))
+        if item.body:
+            texts.append((_TEXT_FIELD[item.kind], item.body))
+        texts.extend(("tag", t) for t in item.tags if t)
+        texts.extend(("prompt", p) for p in prompts if p)
+        text = analyze_item(texts) if texts else None
+        if text is not None:
+            signals = list(text.signals) + signals
+        price = None
+        if item.price is not None:
+            price = PriceFacts(amount=item.price.amount, currency=item.price.currency, tier=item.price.tier)
+        facts = Facts(
+            item_id=item.id, kind=item.kind, signals=tuple(signals),
+            text_level=text.level if text else "none", text_score=text.score if text else 0.0,
+            text_combinations=tuple(text.combinations) if text else (),
+            price=price, media_count=len(uploads), account=account_facts,
+        )
+        verdict = self.policy.evaluate(facts)
+        languages = sorted({s.language for s in signals if s.language})
+        return Scanned(facts, verdict, media, languages)
+
+    def _commit(self, item: ItemIn, uploads: list[Upload], key: str | None, digest: str, sc: Scanned) -> dict[str, Any]:
+        verdict = sc.verdict.to_dict()
+        opens_case = bool(CASE_ACTIONS & set(verdict["actions"]))
+        hold = opens_case or "preserve" in verdict["actions"]
+        held: list[str] = []
+        if hold:  # bytes first: a crash after this leaves an orphan file, never a case without its media
+            for up, m in zip(uploads, sc.media):
+                if m["sha256"]:
+                    self.holding.put(m["sha256"], up.data)
+                    held.append(m["sha256"])
+        lock = self._write_lock
+        if lock is not None:
+            lock.acquire()
+        try:
+            with self.store.session() as s, s.begin():
+                now = utcnow()
+                account = self._upsert_account(s, item, now) if item.account else None
+                row = ItemRow(
+                    external_id=item.id, idempotency_key=key, request_sha256=digest, kind=item.kind,
+                    account_id=account.id if account else None, parent_external_id=item.parent_id,
+                    title=item.title, body=item.body, tags=list(item.tags),
+                    price=item.price.model_dump() if item.price else None, platform_created_at=item.created_at,
+                    received_at=now, facts=sc.facts.to_dict(), verdict=verdict, action=verdict["action"],
+                    priority=verdict["priority"], policy_version=getattr(self.policy, "version", "") or "",
+                )
+                s.add(row)
+                s.flush()  # the unique item id / key is checked here, before anything else is written
+                for m in sc.media:
+                    s.add(ItemMediaRow(item_id=row.id, held=m["sha256"] in held, **{k: m[k] for k in (
+                        "position", "filename", "sha256", "md5", "pdq", "quality", "media_format", "width",
+                        "height", "size", "result")}))
+                signal_dicts = [x.to_dict() for x in sc.facts.signals]
+                if account is not None:
+                    account.item_count += 1
+                    if verdict["action"] != "allow":
+                        account.flagged_count += 1
+                    media_keys = [{**m, "provenance": m["result"].get("provenance")} for m in sc.media]
+                    acc.record_keys(s, account.id, acc.keys_of(signal_dicts, media_keys), item.id)
+                    account.risk_score = acc.risk_of(account.confirmed_count, account.flagged_count,
+                                                     acc.linked_flagged(s, account.id))
+                case = None
+                if opens_case:
+                    case = open_or_extend_case(s, row, account, verdict, signal_dicts, sc.languages, now)
+                    row.case_id = case.id
+                _enqueue(s, "verdict", item_answer(row))
+        except BaseException:
+            for sha in held:  # nothing half-written: bytes of an item that was not stored go too
+                with self.store.session() as s:
+                    still = s.scalar(select(ItemMediaRow.id).where(ItemMediaRow.sha256 == sha, ItemMediaRow.held.is_(True)).limit(1))
+                if still is None:
+                    self.holding.delete(sha)
+            raise
+        finally:
+            if lock is not None:
+                lock.release()
+        return item_answer(row)
+
+    def _upsert_account(self, s: Session, item: ItemIn, now) -> AccountRow:
+        a = item.account
+        q = select(AccountRow).where(AccountRow.external_id == a.id)
+        if s.bind.dialect.name == "postgresql":
+            q = q.with_for_update()  # one writer per account at a time: case dedupe and counters stay right
+        row = s.scalar(q)
+        if row is None:
+            ins = _upsert(s).values(external_id=a.id, handle=a.handle, platform_created_at=a.created_at,
+                                    first_seen=now, last_seen=now, item_count=0, flagged_count=0,
+                                    confirmed_count=0, risk_score=0.0, status="active")
+            s.execute(ins.on_conflict_do_nothing(index_elements=["external_id"]))
+            row = s.scalar(q)
+        row.last_seen = now
+        if a.handle:
+            row.handle = a.handle
+        if a.created_at and row.platform_created_at is None:
+            row.platform_created_at = a.created_at
+        return row
+
+
+def _upsert(s: Session):
+    if s.bind.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert(AccountRow)
+
+
+def _age(item: ItemIn) -> float | None:
+    if item.account is None or item.account.created_at is None:
+        return None
+    created = item.account.created_at
+    if created.tzinfo is None:
+        from datetime import timezone
+
+        created = created.replace(tzinfo=timezone.utc)
+    return max(0.0, (utcnow() - created).total_seconds() / 86400)
+
+
+def _signal(d: dict[str, Any], **extra: Any) -> Signal:
+    span = d.get("span")
+    return Signal(d["source"], d["category"], d.get("weight", 1.0), d.get("term"), d.get("normalized"),
+                  tuple(span) if span else None, d.get("language"), d.get("field"),
+                  {**(d.get("evidence") or {}), **extra})
+
+
+def _enqueue(s: Session, event: str, payload: dict[str, Any]) -> None:
+    try:
+        from bastion.effects import webhooks
+    except ImportError:  # pragma: no cover - before the effects package lands
+        return
+    webhooks.enqueue(s, event, payload)
+
+
+def request_digest(item: ItemIn, uploads: list[Upload]) -> str:
+    """SHA-256 of the item in canonical form, with each file as its SHA-256: the same item sent as JSON with
+    base64 or as multipart has the same digest, and a retry with other content does not."""
+    body = item.model_dump(mode="json", exclude={"media"})
+    body["media"] = [{"filename": u.filename, "sha256": hashlib.sha256(u.data).hexdigest()} for u in uploads]
+    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def item_answer(row: ItemRow) -> dict[str, Any]:
+    v = row.verdict
+    return {
+        "item_id": row.external_id,
+        "verdict": {"action": v["action"], "actions": v["actions"], "priority": v["priority"], "reasons": v["reasons"]},
+        "signals": (row.facts or {}).get("signals", []),
+        "case_id": row.case_id,
+    }
+
+
+def find_existing(s: Session, external_id: str, key: str | None, digest: str) -> dict[str, Any] | None:
+    """The stored answer for a retry, None for a new item, Conflict for a different body under the same id or key."""
+    row = s.scalar(select(ItemRow).where(ItemRow.external_id == external_id))
+    if row is None and key:
+        row = s.scalar(select(ItemRow).where(ItemRow.idempotency_key == key))
+    if row is None:
+        return None
+    if row.request_sha256 != digest:
+        what = f"item id {external_id!r}" if row.external_id == external_id else f"Idempotency-Key {key!r}"
+        raise Conflict(f"{what} was already submitted with a different body")
+    if key and row.idempotency_key not in (None, key):
+        raise Conflict(f"item id {external_id!r} was already submitted under another Idempotency-Key")
+    return item_answer(row)
+
+
+def open_or_extend_case(s: Session, item: ItemRow, account: AccountRow | None, verdict: dict[str, Any],
+                        signals: list[dict[str, Any]], languages: list[str], now, reason: str | None = None) -> CaseRow:
+    """One open case per account (and per item without an account): a new item joins its account's open
+    case, raising its priority; otherwise a case is opened. Fires ``case.opened`` for a new case."""
+    case = None
+    if account is not None:
+        case = s.scalar(
+            select(CaseRow).where(CaseRow.account_id == account.id, CaseRow.status.in_(("open", "in_review")))
+            .order_by(CaseRow.id).limit(1))
+    if item.case_id is not None and case is None:
+        existing = s.get(CaseRow, item.case_id)
+        if existing is not None and existing.status in ("open", "in_review"):
+            case = existing
+    new = case is None
+    if new:
+        case = CaseRow(status="open", priority=0, account_id=account.id if account else None, opened_at=now,
+                       updated_at=now, sources="", banks="", languages="", summary="")
+        s.add(case)
+        s.flush()
+    case.priority = max(case.priority or 0, int(verdict.get("priority", 0)))
+    case.updated_at = now
+    sources = {"hash" if x.get("source") == "hash" else x.get("source") for x in signals if x.get("source")}
+    if account is not None and account.confirmed_count:
+        sources.add("account")
+    case.sources = _merge(case.sources, sources)
+    case.banks = _merge(case.banks, {(x.get("evidence") or {}).get("bank") for x in signals if x.get("source") == "hash"})
+    case.languages = _merge(case.languages, set(languages))
+    strongest = verdict.get("action")
+    if strongest == "remove" or (case.automated_action is None and strongest in ("remove",)):
+        case.automated_action = "remove"
+    if not case.summary:
+        reasons = verdict.get("reasons") or []
+        case.summary = "; ".join(r.get("description") or r.get("rule", "") for r in reasons[:3])[:1000]
+    link_reason = reason or ", ".join(r.get("rule", "") for r in (verdict.get("reasons") or []))
+    already = s.scalar(select(CaseItemRow.id).where(CaseItemRow.case_id == case.id, CaseItemRow.item_id == item.id))
+    if already is None:
+        s.add(CaseItemRow(case_id=case.id, item_id=item.id, added_at=now, reason=link_reason[:2000]))
+    s.flush()
+    if new:
+        _enqueue(s, "case.opened", {"case_id": case.id, "priority": case.priority, "item_id": item.external_id,
+                                   "account_id": account.external_id if account else None,
+                                   "sources": case.sources.split(",") if case.sources else []})
+    return case
+
+
+def _merge(current: str, new: set) -> str:
+    have = {x for x in (current or "").split(",") if x}
+    have |= {str(x) for x in new if x}
+    return ",".join(sorted(have))

@@ -1,0 +1,145 @@
+"""Retro-matching: hashes added to a bank are matched against every stored media hash of every item,
+without re-reading media. Works off the ``add`` rows of the bank change log that are not ``retro_done``, so
+a crash part-way only repeats work (matches are idempotent: an item already linked to its case is not
+linked twice and its signal is not added twice).
+
+PDQ: the new entries go into a small :class:`~bastion.banks.index.PdqIndex`, and the stored hashes stream
+past it in chunks (one C-kernel call per chunk). Exact hashes: indexed lookups of ``item_media.md5/sha256``.
+A hit adds a hash signal to the item's stored facts, re-evaluates the policy over them, opens or extends a
+case if the new verdict needs people, and enqueues a ``retro_match`` webhook — all in one transaction per
+change row.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from sqlalchemy import select
+
+from bastion.banks.index import PdqIndex
+from bastion.cases.ingest import CASE_ACTIONS, _enqueue, open_or_extend_case
+from bastion.cases.models import AccountRow, BankChangeRow, ItemMediaRow, ItemRow
+from bastion.model import Match
+from bastion.store.db import Store
+from bastion.store.schema import BankEntryRow, BankRow, utcnow
+
+CHUNK = 50_000
+
+
+@dataclass
+class RetroResult:
+    changes: int = 0
+    entries: int = 0
+    matches: list[dict[str, Any]] = field(default_factory=list)
+    cases: set[int] = field(default_factory=set)
+
+
+def pending(store: Store) -> int:
+    with store.session() as s:
+        return len(s.scalars(select(BankChangeRow.id).where(BankChangeRow.op == "add", BankChangeRow.retro_done.is_(False))).all())
+
+
+def run(store: Store, policy, *, max_changes: int = 100) -> RetroResult:
+    out = RetroResult()
+    with store.session() as s:
+        changes = s.scalars(select(BankChangeRow).where(BankChangeRow.op == "add", BankChangeRow.retro_done.is_(False))
+                            .order_by(BankChangeRow.id).limit(max_changes)).all()
+    for ch in changes:
+        _one(store, policy, ch, out)
+        out.changes += 1
+    return out
+
+
+def _hits(store: Store, bank: BankRow, entries: list[tuple[int, str, str, str | None]]) -> list[tuple[int, Match]]:
+    """(item_media id, match) for every stored media hash that matches one of the new entries."""
+    out: list[tuple[int, Match]] = []
+    exact: dict[str, dict[str, str | None]] = {}
+    pdq_ids, pdq_vals, labels = [], [], {}
+    for eid, t, v, label in entries:
+        if t == "pdq":
+            pdq_ids.append(eid)
+            pdq_vals.append(v)
+            labels[eid] = (v, label)
+        else:
+            exact.setdefault(t, {})[v] = label
+    with store.session() as s:
+        for t, values in exact.items():
+            col = {"md5": ItemMediaRow.md5, "sha256": ItemMediaRow.sha256}.get(t)
+            if col is None:
+                continue  # sha1 is not kept per item
+            keys = list(values)
+            for i in range(0, len(keys), 1000):
+                for mid, v in s.execute(select(ItemMediaRow.id, col).where(col.in_(keys[i:i + 1000]))):
+                    out.append((mid, Match(bank.name, bank.category, t, v, values[v], 0, None)))
+    if not pdq_ids:
+        return out
+    index = PdqIndex.from_arrays(np.array(pdq_ids, dtype=np.int64),
+                                 np.frombuffer(bytes.fromhex("".join(pdq_vals)), dtype=np.uint8).reshape(-1, 32))
+    with store.engine.connect() as conn:
+        raw = conn.connection.driver_connection
+        cur = raw.cursor(name="bastion_retro") if store.engine.dialect.name == "postgresql" else raw.cursor()
+        try:
+            cur.execute("SELECT id, pdq, quality FROM item_media WHERE pdq IS NOT NULL ORDER BY id")
+            while part := cur.fetchmany(CHUNK):
+                ids, hexes, quals = zip(*part)
+                found = index.search_many(list(hexes), bank.pdq_threshold)
+                for mid, q, hits in zip(ids, quals, found):
+                    if not hits or (q is not None and q < bank.min_quality):
+                        continue
+                    for eid, dist in hits:
+                        v, label = labels[int(eid)]
+                        out.append((mid, Match(bank.name, bank.category, "pdq", v, label, int(dist), "original")))
+        finally:
+            cur.close()
+    return out
+
+
+def _one(store: Store, policy, ch: BankChangeRow, out: RetroResult) -> None:
+    from bastion.policy import Facts
+    from bastion.cases.ingest import _signal
+
+    with store.session() as s:
+        bank = s.get(BankRow, ch.bank_id)
+        entries = [] if bank is None else s.execute(
+            select(BankEntryRow.id, BankEntryRow.hash_type, BankEntryRow.value, BankEntryRow.label).where(
+                BankEntryRow.bank_id == ch.bank_id, BankEntryRow.id >= ch.first_entry_id,
+                BankEntryRow.id <= ch.last_entry_id)).all()
+    out.entries += len(entries)
+    # An allow-list never opens a case, and a disabled bank matches nothing until it is enabled.
+    hits = _hits(store, bank, entries) if bank is not None and bank.enabled and bank.category != "known-benign" else []
+    with store.session() as s, s.begin():
+        now = utcnow()
+        by_item: dict[int, list[tuple[ItemMediaRow, Match]]] = {}
+        for mid, m in hits:
+            media = s.get(ItemMediaRow, mid)
+            if media is not None:
+                by_item.setdefault(media.item_id, []).append((media, m))
+        for item_id, found in sorted(by_item.items()):
+            item = s.get(ItemRow, item_id)
+            facts = dict(item.facts)
+            signals = list(facts.get("signals", []))
+            have = {(x.get("evidence", {}).get("bank"), x.get("evidence", {}).get("hash"), x.get("evidence", {}).get("media"))
+                    for x in signals if x.get("source") == "hash"}
+            new = []
+            for media, m in found:
+                ev = {**m.to_dict(), "media": media.position, "retro": True}
+                if (m.bank, m.value, media.position) in have:
+                    continue
+                new.append({"source": "hash", "category": "hash_match", "weight": 1.0, "evidence": ev})
+            if not new:
+                continue
+            facts["signals"] = signals + new
+            verdict = policy.evaluate(Facts.from_dict(facts)).to_dict()
+            item.facts, item.verdict, item.action, item.priority = facts, verdict, verdict["action"], verdict["priority"]
+            account = s.get(AccountRow, item.account_id) if item.account_id else None
+            if CASE_ACTIONS & set(verdict["actions"]):
+                case = open_or_extend_case(s, item, account, verdict, new, [], now, reason="retro_match")
+                item.case_id = case.id
+                out.cases.add(case.id)
+            for x in new:
+                out.matches.append({"item_id": item.external_id, **x["evidence"]})
+            _enqueue(s, "retro_match", {"item_id": item.external_id, "case_id": item.case_id,
+                                        "matches": [x["evidence"] for x in new], "verdict": verdict})
+        s.get(BankChangeRow, ch.id).retro_done = True

@@ -1,0 +1,171 @@
+"""``bastion serve`` and the service's users and tokens: ``bastion user ...``, ``bastion token ...``."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from bastion.cli.app import app
+from bastion.cli.common import err, fail, handle_errors, out, settings_of, store_of
+
+user_app = typer.Typer(help="Users of the service and the console (roles: admin, lead, reviewer, auditor, integration).",
+                       no_args_is_help=True)
+token_app = typer.Typer(help="API tokens: shown once, stored hashed, revocable.", no_args_is_help=True)
+app.add_typer(user_app, name="user")
+app.add_typer(token_app, name="token")
+
+
+@app.command()
+@handle_errors
+def serve(
+    ctx: typer.Context,
+    host: str = typer.Option("127.0.0.1", help="Address to listen on."),
+    port: int = typer.Option(8080, min=1, max=65535, help="Port to listen on."),
+    workers: int = typer.Option(1, min=1, max=64, help="HTTP worker processes (PostgreSQL recommended above 1)."),
+    policy: Optional[Path] = typer.Option(None, "--policy", exists=True, dir_okay=False, envvar="BASTION_POLICY",
+                                          help="Policy YAML (default: the shipped policy)."),
+    background: bool = typer.Option(True, "--background/--no-background",
+                                    help="Run batch jobs, retro-matching, index sync and webhook delivery here."),
+) -> None:
+    """Run the HTTP service: items in, explained verdicts out (see the README for a curl example)."""
+    import os
+
+    import uvicorn
+
+    from bastion.api.settings import ServeSettings
+
+    settings = settings_of(ctx)
+    if policy is not None:
+        from bastion.policy import load_policy
+
+        load_policy(policy)  # a bad policy is refused before the server starts, with every problem listed
+    # Worker processes build their app from the environment (uvicorn's factory mode), so pass it on.
+    os.environ["BASTION_HOME"] = str(settings.home)
+    if settings.database_url:
+        os.environ["BASTION_DATABASE_URL"] = settings.database_url
+    if policy is not None:
+        os.environ["BASTION_POLICY"] = str(policy.resolve())
+    os.environ["BASTION_BACKGROUND"] = "1" if background else "0"
+    from bastion.store.db import open_store
+
+    open_store(settings=settings).close()  # migrate once, before the workers start
+    err.print(f"bastion serve on http://{host}:{port}  store: {_masked(settings)}")
+    uvicorn.run("bastion.api.app:app_from_env", factory=True, host=host, port=port, workers=workers,
+                access_log=False, log_level="warning", timeout_graceful_shutdown=10)
+
+
+def _masked(settings) -> str:
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(settings.resolved_database_url()).render_as_string(hide_password=True)
+    except Exception:
+        return "(invalid database URL)"
+
+
+def _password(stdin: bool) -> str | None:
+    if stdin:
+        pw = sys.stdin.readline().rstrip("\n")
+        if not pw:
+            fail("no password on standard input")
+        return pw
+    if not sys.stdin.isatty():
+        return None
+    return typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+
+
+@user_app.command("create")
+@handle_errors
+def user_create(
+    ctx: typer.Context,
+    name: str = typer.Argument(..., help="User name."),
+    role: str = typer.Option(..., "--role", help="admin, lead, reviewer, auditor or integration."),
+    password_stdin: bool = typer.Option(False, "--password-stdin", help="Read the password from standard input."),
+    no_password: bool = typer.Option(False, "--no-password", help="No password: the user works with API tokens only."),
+) -> None:
+    """Create a user. The password comes from a prompt or --password-stdin (never from the command line)."""
+    from bastion.auth import service as auth
+
+    password = None if no_password else _password(password_stdin)
+    if password is None and not no_password:
+        fail("give a password at the prompt, with --password-stdin, or choose --no-password")
+    store = store_of(ctx)
+    with store.session() as s, s.begin():
+        u = auth.create_user(s, name, role, password, actor="cli")
+    out.print(f"created user {u.name} ({u.role})", markup=False)
+
+
+@user_app.command("list")
+@handle_errors
+def user_list(ctx: typer.Context) -> None:
+    """List users and their roles."""
+    from bastion.auth import service as auth
+
+    with store_of(ctx).session() as s:
+        for u in auth.list_users(s):
+            out.print(f"{u.name}\t{u.role}\t{'disabled' if u.disabled else 'active'}", markup=False)
+
+
+@user_app.command("set")
+@handle_errors
+def user_set(
+    ctx: typer.Context,
+    name: str = typer.Argument(...),
+    role: Optional[str] = typer.Option(None, "--role"),
+    disabled: Optional[bool] = typer.Option(None, "--disabled/--enabled"),
+    password_stdin: bool = typer.Option(False, "--password-stdin", help="Set a new password read from standard input."),
+) -> None:
+    """Change a user's role, disable or enable them, or set a new password."""
+    from bastion.auth import service as auth
+
+    with store_of(ctx).session() as s, s.begin():
+        if role is not None:
+            auth.set_role(s, name, role, actor="cli")
+        if disabled is not None:
+            auth.set_disabled(s, name, disabled, actor="cli")
+        if password_stdin:
+            auth.set_password(s, name, _password(True), actor="cli")
+        u = auth.get_user(s, name)
+        out.print(f"{u.name}\t{u.role}\t{'disabled' if u.disabled else 'active'}", markup=False)
+
+
+@token_app.command("create")
+@handle_errors
+def token_create(
+    ctx: typer.Context,
+    user: str = typer.Option(..., "--user", help="The user the token acts as (it has that user's role)."),
+    name: Optional[str] = typer.Option(None, "--name", help="A label, e.g. the integration that uses it."),
+) -> None:
+    """Create an API token and print it. It is shown this once and stored only as a hash."""
+    from bastion.auth import service as auth
+
+    with store_of(ctx).session() as s, s.begin():
+        row, token = auth.create_token(s, user, name, actor="cli")
+    err.print(f"token {row.id} for {user}: store it now, it is not shown again", markup=False)
+    out.print(token, markup=False)
+
+
+@token_app.command("list")
+@handle_errors
+def token_list(ctx: typer.Context, user: Optional[str] = typer.Option(None, "--user")) -> None:
+    """List tokens (id, user, label, prefix, state) — never the tokens themselves."""
+    from bastion.auth import service as auth
+
+    with store_of(ctx).session() as s:
+        for t, u in auth.list_tokens(s, user):
+            state = f"revoked {t.revoked_at:%Y-%m-%d}" if t.revoked_at else "active"
+            out.print(f"{t.id}\t{u}\t{t.name or ''}\t{t.prefix}…\t{state}", markup=False)
+
+
+@token_app.command("revoke")
+@handle_errors
+def token_revoke(ctx: typer.Context, token_id: int = typer.Argument(...)) -> None:
+    """Revoke a token (in effect within seconds on every server)."""
+    from bastion.auth import service as auth
+
+    with store_of(ctx).session() as s, s.begin():
+        auth.revoke_token(s, token_id, actor="cli")
+    out.print(f"revoked token {token_id}", markup=False)
