@@ -101,7 +101,6 @@ class MediaRow(Base):
     last_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
-<<<<<<< HEAD
 class ScanRunRow(Base):
     """One archive scan (``bastion scan --engine ...``): what it scans, so ``--resume RUN_ID`` can go on."""
 
@@ -148,9 +147,9 @@ class ScanResultRow(Base):
     error_code: Mapped[str | None] = mapped_column(String(64), nullable=True)
     result: Mapped[str] = mapped_column(Text)  # the JSON line `bastion scan --jsonl` prints for this file
     recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-=======
+
+
 # Tables of the service live beside their domain (Dispatch-style: each noun a folder with models.py); they are
 # imported here so that ``Base.metadata`` — Alembic's target — always knows every table.
 import bastion.auth.models  # noqa: E402,F401
 import bastion.cases.models  # noqa: E402,F401
->>>>>>> 645621f (service: schema (users, tokens, accounts, items, cases, decisions, jobs, bank change log), auth, item ingest flow, cases, retro-matching, batch jobs, live index, FastAPI app and bastion serve/user/token)
