@@ -206,9 +206,11 @@ class Service:
                     if verdict["action"] != "allow":
                         account.flagged_count += 1
                     media_keys = [{**m, "provenance": m["result"].get("provenance")} for m in sc.media]
-                    acc.record_keys(s, account.id, acc.keys_of(signal_dicts, media_keys), item.id)
-                    account.risk_score = acc.risk_of(account.confirmed_count, account.flagged_count,
-                                                     acc.linked_flagged(s, account.id))
+                    new_links = acc.record_keys(s, account.id, acc.keys_of(signal_dicts, media_keys), item.id)
+                    linked = sc.facts.account.linked_flagged if sc.facts.account is not None else 0
+                    if new_links:  # only new links can change it; otherwise the count read before the scan holds
+                        linked = acc.linked_flagged(s, account.id)
+                    account.risk_score = acc.risk_of(account.confirmed_count, account.flagged_count, linked)
                 case = None
                 if opens_case:
                     case = open_or_extend_case(s, row, account, verdict, signal_dicts, sc.languages, now)
