@@ -134,6 +134,7 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
         finally:
             if loops is not None:
                 loops.close()
+            service.writer.close()
             service.store.close()
 
     app = FastAPI(title="Bastion", version=_version(), lifespan=lifespan, docs_url=None, redoc_url=None,

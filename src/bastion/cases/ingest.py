@@ -14,11 +14,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import threading
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -26,6 +25,7 @@ from bastion.cases import accounts as acc
 from bastion.cases.holding import MediaHolding
 from bastion.cases.models import AccountRow, CaseItemRow, CaseRow, ItemMediaRow, ItemRow
 from bastion.cases.schemas import ItemIn
+from bastion.cases.writer import GroupCommitter
 from bastion.errors import Conflict, InvalidInput, MediaError
 from bastion.model import Signal
 from bastion.store.db import Store
@@ -62,9 +62,10 @@ class Service:
         self.policy = policy
         self.holding = holding
         self.fetch_url = fetch_url
-        # SQLite has one writer: serialise this process's write transactions so the read-then-write of a
-        # case lookup cannot race another thread (other processes wait on SQLite's own lock).
-        self._write_lock = threading.Lock() if store.engine.dialect.name == "sqlite" else None
+        # Every item write of this process goes through one writer thread that commits items arriving
+        # together in one transaction (cases/writer.py): one commit for many, and no two threads of this
+        # process race on a case lookup (other processes: SQLite's lock, PostgreSQL's row locks).
+        self.writer = GroupCommitter(store)
 
     # --- the flow --------------------------------------------------------------------------------
 
@@ -179,43 +180,43 @@ class Service:
                 if m["sha256"]:
                     self.holding.put(m["sha256"], up.data)
                     held.append(m["sha256"])
-        lock = self._write_lock
-        if lock is not None:
-            lock.acquire()
+        def write(s: Session) -> dict[str, Any]:
+            now = utcnow()
+            account = self._upsert_account(s, item, now) if item.account else None
+            row = ItemRow(
+                external_id=item.id, idempotency_key=key, request_sha256=digest, kind=item.kind,
+                account_id=account.id if account else None, parent_external_id=item.parent_id,
+                title=item.title, body=item.body, tags=list(item.tags),
+                price=item.price.model_dump() if item.price else None, platform_created_at=item.created_at,
+                received_at=now, facts=sc.facts.to_dict(), verdict=verdict, action=verdict["action"],
+                priority=verdict["priority"], policy_version=getattr(self.policy, "version", "") or "",
+            )
+            s.add(row)
+            s.flush()  # the unique item id / key is checked here, before anything else is written
+            for m in sc.media:
+                s.add(ItemMediaRow(item_id=row.id, held=m["sha256"] in held, **{k: m[k] for k in (
+                    "position", "filename", "sha256", "md5", "pdq", "quality", "media_format", "width",
+                    "height", "size", "result")}))
+            signal_dicts = [x.to_dict() for x in sc.facts.signals]
+            if account is not None:
+                account.item_count += 1
+                if verdict["action"] != "allow":
+                    account.flagged_count += 1
+                media_keys = [{**m, "provenance": m["result"].get("provenance")} for m in sc.media]
+                new_links = acc.record_keys(s, account.id, acc.keys_of(signal_dicts, media_keys), item.id)
+                linked = sc.facts.account.linked_flagged if sc.facts.account is not None else 0
+                if new_links:  # only new links can change it; otherwise the count read before the scan holds
+                    linked = acc.linked_flagged(s, account.id)
+                account.risk_score = acc.risk_of(account.confirmed_count, account.flagged_count, linked)
+            if opens_case:
+                case = open_or_extend_case(s, row, account, verdict, signal_dicts, sc.languages, now)
+                row.case_id = case.id
+            answer = item_answer(row)
+            _enqueue(s, "verdict", answer)
+            return answer
+
         try:
-            with self.store.session() as s, s.begin():
-                now = utcnow()
-                account = self._upsert_account(s, item, now) if item.account else None
-                row = ItemRow(
-                    external_id=item.id, idempotency_key=key, request_sha256=digest, kind=item.kind,
-                    account_id=account.id if account else None, parent_external_id=item.parent_id,
-                    title=item.title, body=item.body, tags=list(item.tags),
-                    price=item.price.model_dump() if item.price else None, platform_created_at=item.created_at,
-                    received_at=now, facts=sc.facts.to_dict(), verdict=verdict, action=verdict["action"],
-                    priority=verdict["priority"], policy_version=getattr(self.policy, "version", "") or "",
-                )
-                s.add(row)
-                s.flush()  # the unique item id / key is checked here, before anything else is written
-                for m in sc.media:
-                    s.add(ItemMediaRow(item_id=row.id, held=m["sha256"] in held, **{k: m[k] for k in (
-                        "position", "filename", "sha256", "md5", "pdq", "quality", "media_format", "width",
-                        "height", "size", "result")}))
-                signal_dicts = [x.to_dict() for x in sc.facts.signals]
-                if account is not None:
-                    account.item_count += 1
-                    if verdict["action"] != "allow":
-                        account.flagged_count += 1
-                    media_keys = [{**m, "provenance": m["result"].get("provenance")} for m in sc.media]
-                    new_links = acc.record_keys(s, account.id, acc.keys_of(signal_dicts, media_keys), item.id)
-                    linked = sc.facts.account.linked_flagged if sc.facts.account is not None else 0
-                    if new_links:  # only new links can change it; otherwise the count read before the scan holds
-                        linked = acc.linked_flagged(s, account.id)
-                    account.risk_score = acc.risk_of(account.confirmed_count, account.flagged_count, linked)
-                case = None
-                if opens_case:
-                    case = open_or_extend_case(s, row, account, verdict, signal_dicts, sc.languages, now)
-                    row.case_id = case.id
-                _enqueue(s, "verdict", item_answer(row))
+            return self.writer.run(write)
         except BaseException:
             for sha in held:  # nothing half-written: bytes of an item that was not stored go too
                 with self.store.session() as s:
@@ -223,10 +224,6 @@ class Service:
                 if still is None:
                     self.holding.delete(sha)
             raise
-        finally:
-            if lock is not None:
-                lock.release()
-        return item_answer(row)
 
     def _upsert_account(self, s: Session, item: ItemIn, now) -> AccountRow:
         a = item.account
