@@ -185,3 +185,22 @@ def test_retro_matching_opens_cases_for_stored_media_without_reading_it_again(ap
     # and the live index matches the new hash for new uploads after one refresh
     api.app.state.service.matcher.refresh()
     assert api.submit({"id": "new-1", "media": [{"data": b64(seen)}]}).json()["verdict"]["action"] == "remove"
+
+
+def test_accounts_sharing_a_generation_seed_and_model_are_linked(api):
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parents[1] / "provenance"))
+    from prov_builders import a1111_infotext, gradient, png_with_text  # benign placeholder prompts
+
+    one = png_with_text({"parameters": a1111_infotext()}, image=gradient(64, 64))
+    two = png_with_text({"parameters": a1111_infotext()}, image=gradient(80, 48))
+    r = api.submit({"id": "g1", "media": [{"data": b64(one)}], "account": {"id": "gen-1"}}).json()
+    api.submit({"id": "g2", "media": [{"data": b64(two)}], "account": {"id": "gen-2"}})
+    cats = {(s["source"], s["category"]) for s in r["signals"]}
+    assert ("provenance", "ai_generated") in cats  # generator metadata read from the upload
+    v = api.client.get("/v1/accounts/gen-1", headers=api.h("reviewer")).json()
+    evidence = {(e["kind"], e["value"]) for l in v["links"] if l["account_id"] == "gen-2" for e in l["evidence"]}
+    assert ("seed", "1234567") in evidence
+    assert any(k == "model" for k, _ in evidence)
