@@ -204,3 +204,23 @@ def test_accounts_sharing_a_generation_seed_and_model_are_linked(api):
     evidence = {(e["kind"], e["value"]) for l in v["links"] if l["account_id"] == "gen-2" for e in l["evidence"]}
     assert ("seed", "1234567") in evidence
     assert any(k == "model" for k, _ in evidence)
+
+
+def test_prompts_embedded_in_uploads_are_analysed_and_negative_prompts_never_count(api):
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parents[1] / "provenance"))
+    from prov_builders import a1111_infotext, gradient, png_with_text
+
+    flagged = png_with_text({"parameters": a1111_infotext(positive="teen nsfw", negative="blurry")}, image=gradient(64, 64))
+    r = api.submit({"id": "pr1", "media": [{"data": b64(flagged)}]}).json()
+    assert r["verdict"]["action"] == "review"
+    rules = {x["rule"] for x in r["verdict"]["reasons"]}
+    assert "ai-generated-minor-sexual-prompt" in rules
+    assert {s["field"] for s in r["signals"] if s["source"] == "text"} == {"prompt"}
+    # the same words only in the negative prompt: recorded in provenance, never counted
+    neg = png_with_text({"parameters": a1111_infotext(positive="a watercolor landscape", negative="teen nsfw")},
+                        image=gradient(64, 64))
+    r = api.submit({"id": "pr2", "media": [{"data": b64(neg)}]}).json()
+    assert r["verdict"]["action"] == "allow"
