@@ -182,3 +182,15 @@ def test_verdict_dict_shape_matches_the_contract():
     assert set(d) == {"action", "actions", "priority", "reasons"}
     assert all(set(r) == {"rule", "description", "actions", "priority", "signals"} for r in d["reasons"])
     assert Verdict.from_dict(d) == v
+
+
+def test_policy_to_dict_is_json_safe_and_keeps_each_rule_as_written():
+    import json
+
+    d = json.loads(json.dumps(POLICY.to_dict()))
+    assert d["version"] == POLICY.version and len(d["rules"]) == len(POLICY.rules)
+    first = d["rules"][0]
+    assert first["name"] == "known-abuse-hash" and first["line"] > 1
+    assert first["when"] == {"hash_match": {"bank_category": ["csam", "csam-generated"]}}
+    assert first["actions"] == ["remove", "report", "preserve"]
+    assert d["rules"][-1]["raise_priority"] == 5 and d["rules"][-1]["actions"] == []

@@ -107,6 +107,13 @@ class Policy:
         version = hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
         return cls(parsed.name, parsed.description, parsed.rules, version, path, parsed.warnings)
 
+    def to_dict(self) -> dict[str, Any]:
+        """The policy as JSON-safe data (for the console and the API): each rule as written, with its line."""
+        return {"name": self.name, "description": self.description, "version": self.version, "path": self.path,
+                "rules": [{"name": r.name, "description": r.description, "when": r.when, "actions": list(r.actions),
+                           "priority": r.priority, "raise_priority": r.raise_priority, "line": r.line}
+                          for r in self.rules]}
+
     def __repr__(self) -> str:
         return f"Policy({self.name!r}, {len(self.rules)} rules, version {self.version})"
 
