@@ -304,3 +304,38 @@ def test_facts_round_trip_through_json():
 def test_facts_from_dict_names_what_is_wrong(bad, words):
     with pytest.raises(InvalidFacts, match=words.replace("[", r"\[").replace("]", r"\]")):
         Facts.from_dict(bad)
+
+
+# --- property: any facts survive the JSON round trip -------------------------------------------------
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from bastion.model import Signal  # noqa: E402
+
+_names = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), min_size=1, max_size=8)
+_json = st.recursive(st.none() | st.booleans() | st.integers(-10**6, 10**6) | st.floats(allow_nan=False, allow_infinity=False) | _names,
+                     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_names, inner, max_size=3), max_leaves=6)
+_signals = st.builds(
+    Signal, source=st.sampled_from(["text", "hash", "provenance"]), category=_names,
+    weight=st.floats(0, 1), term=st.none() | _names, normalized=st.none() | _names,
+    span=st.none() | st.tuples(st.integers(0, 500), st.integers(0, 500)), language=st.none() | _names,
+    field=st.none() | st.sampled_from(["title", "body", "tag", "prompt"]),
+    evidence=st.dictionaries(_names, _json, max_size=4))
+_facts = st.builds(
+    Facts, item_id=_names, kind=st.sampled_from(["post", "comment", "message", "profile"]),
+    signals=st.lists(_signals, max_size=5).map(tuple),
+    text_level=st.sampled_from(["none", "low", "medium", "high", "critical"]), text_score=st.floats(0, 1),
+    text_combinations=st.lists(_names, max_size=3).map(tuple),
+    price=st.none() | st.builds(PriceFacts, amount=st.none() | st.floats(0, 1e6), currency=st.none() | _names,
+                                tier=st.none() | _names),
+    media_count=st.integers(0, 50),
+    account=st.none() | st.builds(AccountFacts, id=_names, age_days=st.none() | st.floats(0, 1e4),
+                                  items=st.integers(0, 10**6), prior_confirmed=st.integers(0, 100),
+                                  risk=st.floats(0, 1), linked_flagged=st.integers(0, 100)))
+
+
+@settings(max_examples=150, deadline=None)
+@given(_facts)
+def test_any_facts_round_trip_through_json(f):
+    assert Facts.from_dict(json.loads(json.dumps(f.to_dict()))) == f
