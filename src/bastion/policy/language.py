@@ -174,7 +174,8 @@ class _Reader:
             self.err(node, f"{what}: expected a whole number, got {_kind(node, self)}")
             return None
         if v < lo or (hi is not None and v > hi):
-            self.err(node, f"{what}: {v} is out of range ({lo}..{hi if hi is not None else ''})")
+            self.err(node, f"{what}: {v} is out of range ({lo}..{hi})" if hi is not None
+                     else f"{what}: {v} is out of range (at least {lo})")
             return None
         return v
 
@@ -184,7 +185,9 @@ class _Reader:
             self.err(node, f"{what}: expected a number, got {_kind(node, self)}")
             return None
         if (lo is not None and v < lo) or (hi is not None and v > hi):
-            self.err(node, f"{what}: {v} is out of range ({lo if lo is not None else ''}..{hi if hi is not None else ''})")
+            rng = (f"{lo}..{hi}" if lo is not None and hi is not None
+                   else f"at least {lo}" if lo is not None else f"at most {hi}")
+            self.err(node, f"{what}: {v} is out of range ({rng})")
             return None
         return float(v)
 
