@@ -129,3 +129,66 @@ class Conflict(BastionError):
 
 class Forbidden(BastionError):
     code = "forbidden"
+
+
+# --- evidence vault and reports ------------------------------------------------------------------
+
+
+class VaultError(BastionError):
+    code = "vault-error"
+
+
+class VaultKeyError(ConfigError):
+    """A vault key is missing, malformed, or the active key is not among the configured keys."""
+
+    code = "vault-key"
+
+
+class VaultIntegrityError(VaultError):
+    """A blob failed authentication: tampered, swapped with another blob, or encrypted under another key.
+    Never answered with bytes."""
+
+    code = "vault-integrity"
+
+
+class UnknownBlob(VaultError, NotFound):
+    code = "unknown-blob"
+
+
+class VaultAccessDenied(VaultError, Forbidden):
+    """The user's role may not read evidence (only the configured roles may, ``lead`` and ``admin`` by default)."""
+
+    code = "vault-access-denied"
+
+
+class ReportError(BastionError):
+    code = "report-error"
+
+
+class NcmecError(ReportError):
+    """NCMEC's API (or a server speaking its protocol) answered with an error or could not be reached."""
+
+    code = "ncmec-error"
+
+    def __init__(self, message: str, *, response_code: int | None = None, status: int | None = None):
+        self.response_code = response_code
+        self.status = status
+        super().__init__(message)
+
+
+class ReportStateError(ReportError):
+    """A report is not in a state that allows the step asked for (e.g. a submission whose outcome is
+    unknown after a crash: a person must check before anything is sent again)."""
+
+    code = "report-state"
+
+
+class InvalidStatement(ProblemList):
+    """A DSA statement of reasons that breaks the Transparency Database's rules: ``(puid, field, message)``."""
+
+    code = "invalid-statement"
+    title = "invalid statement of reasons"
+
+
+class DsaSubmitError(ReportError):
+    code = "dsa-submit-error"

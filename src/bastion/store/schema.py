@@ -153,3 +153,5 @@ class ScanResultRow(Base):
 # imported here so that ``Base.metadata`` — Alembic's target — always knows every table.
 import bastion.auth.models  # noqa: E402,F401
 import bastion.cases.models  # noqa: E402,F401
+import bastion.reports.models  # noqa: E402,F401
+import bastion.vault.models  # noqa: E402,F401

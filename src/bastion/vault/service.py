@@ -1,0 +1,318 @@
+"""The evidence vault: preserve, read, hold, report, purge — plain functions of a :class:`Vault` over the
+caller's ``Session``, so the blob row, its custody rows and the audit rows commit with the change that caused
+them (a decision, a report).
+
+Rules it keeps:
+
+* Bytes are sealed (AES-256-GCM) before they touch storage; only ciphertext is written.
+* Only the configured roles (``lead`` and ``admin`` by default) may read, and every read leaves a custody row
+  and an audit row naming who, when, why and which case. A refused read is recorded too.
+* Retention: a blob is kept for one year (configurable) from its preservation and, once the case is reported,
+  for one year from the report (REPORT Act 2024), whichever is later. A legal hold keeps it past that until
+  the hold is released. ``purge`` removes only what has expired and is not held, and says what it removed.
+* A tampered, swapped or wrong-key blob raises :class:`~bastion.errors.VaultIntegrityError`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Callable, Iterable
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from bastion.config import Settings
+from bastion.errors import MediaError, UnknownBlob, VaultAccessDenied, VaultError
+from bastion.vault.crypto import Keyring, open_sealed, seal
+from bastion.vault.models import VaultBlobRow, VaultCustodyRow
+from bastion.vault.storage import LocalFolderStorage, Storage
+
+DEFAULT_READERS = ("lead", "admin")
+DEFAULT_RETENTION_DAYS = 365
+
+
+def _utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def aware(dt: datetime | None) -> datetime | None:
+    """SQLite hands timestamps back without their zone; every timestamp Bastion writes is UTC."""
+    if dt is None or dt.tzinfo is not None:
+        return dt
+    return dt.replace(tzinfo=timezone.utc)
+
+
+@dataclass(frozen=True)
+class PurgedBlob:
+    id: str
+    case_id: int | None
+    sha256: str
+    size: int
+    retain_until: datetime
+    file_removed: bool
+
+    def to_dict(self) -> dict:
+        return {
+            "id": self.id,
+            "case_id": self.case_id,
+            "sha256": self.sha256,
+            "size": self.size,
+            "retain_until": self.retain_until.isoformat(),
+            "file_removed": self.file_removed,
+        }
+
+
+def blob_to_dict(row: VaultBlobRow) -> dict:
+    return {
+        "id": row.id,
+        "case_id": row.case_id,
+        "item": row.item_external_id,
+        "filename": row.filename,
+        "sha256": row.sha256,
+        "md5": row.md5,
+        "pdq": row.pdq,
+        "pdq_quality": row.pdq_quality,
+        "size": row.size,
+        "format": row.media_format,
+        "key_id": row.key_id,
+        "created_at": aware(row.created_at).isoformat(),
+        "created_by": row.created_by,
+        "reason": row.reason,
+        "reported_at": aware(row.reported_at).isoformat() if row.reported_at else None,
+        "retain_until": aware(row.retain_until).isoformat(),
+        "legal_hold": row.legal_hold,
+        "hold_reason": row.hold_reason,
+        "purged_at": aware(row.purged_at).isoformat() if row.purged_at else None,
+    }
+
+
+def _reference_pdq(data: bytes) -> tuple[str | None, int | None, str | None]:
+    """PDQ of the full decode (the reference, ``fast=False``): hashes that leave Bastion must agree bit for
+    bit with partners' tools. Not an image -> no PDQ (the exact hashes still identify the file)."""
+    from bastion.media.hashing import pdq_hash
+
+    try:
+        h = pdq_hash(data, fast=False)
+    except MediaError:
+        return None, None, None
+    return h.hash, h.quality, h.format
+
+
+@dataclass
+class Vault:
+    keyring: Keyring
+    storage: Storage
+    readers: tuple[str, ...] = DEFAULT_READERS
+    retention: timedelta = field(default_factory=lambda: timedelta(days=DEFAULT_RETENTION_DAYS))
+    clock: Callable[[], datetime] = _utcnow
+
+    @classmethod
+    def from_settings(cls, settings: Settings | None = None, **overrides) -> "Vault":
+        """Configuration from the environment: ``BASTION_VAULT_KEYS`` (``id:base64key,...``),
+        ``BASTION_VAULT_ACTIVE_KEY``, ``BASTION_VAULT_DIR`` (default ``BASTION_HOME/vault``),
+        ``BASTION_VAULT_READERS`` (default ``lead,admin``), ``BASTION_VAULT_RETENTION_DAYS`` (default 365)."""
+        settings = settings or Settings.from_env()
+        folder = Path(os.environ.get("BASTION_VAULT_DIR") or settings.home / "vault")
+        readers = tuple(r.strip() for r in os.environ.get("BASTION_VAULT_READERS", ",".join(DEFAULT_READERS)).split(",") if r.strip())
+        days_text = os.environ.get("BASTION_VAULT_RETENTION_DAYS", str(DEFAULT_RETENTION_DAYS))
+        try:
+            days = int(days_text)
+        except ValueError:
+            from bastion.errors import ConfigError
+
+            raise ConfigError(f"BASTION_VAULT_RETENTION_DAYS must be a whole number of days, not {days_text!r}") from None
+        kwargs = dict(
+            keyring=Keyring.from_env(),
+            storage=LocalFolderStorage(folder),
+            readers=readers,
+            retention=timedelta(days=days),
+        )
+        kwargs.update(overrides)
+        return cls(**kwargs)
+
+    # --- writing --------------------------------------------------------------------------------
+
+    def preserve(
+        self,
+        session: Session,
+        data: bytes,
+        *,
+        actor: str,
+        reason: str,
+        case_id: int | None = None,
+        item_external_id: str | None = None,
+        filename: str | None = None,
+    ) -> VaultBlobRow:
+        """Seal and store ``data``; returns its row. The same bytes preserved again for the same case return
+        the blob already kept (with a new custody row), never a second copy."""
+        if not reason or not reason.strip():
+            raise VaultError("preserving evidence needs a reason (it goes into the chain of custody)")
+        sha256 = hashlib.sha256(data).hexdigest()
+        existing = session.scalars(
+            select(VaultBlobRow).where(
+                VaultBlobRow.sha256 == sha256,
+                VaultBlobRow.purged_at.is_(None),
+                VaultBlobRow.case_id.is_(None) if case_id is None else VaultBlobRow.case_id == case_id,
+            )
+        ).first()
+        if existing is not None:
+            self._custody(session, existing, actor, "preserve", reason)
+            return existing
+        now = self.clock()
+        blob_id = uuid.uuid4().hex
+        key_id, sealed = seal(self.keyring, blob_id, data)
+        pdq, quality, fmt = _reference_pdq(data)
+        row = VaultBlobRow(
+            id=blob_id,
+            case_id=case_id,
+            item_external_id=item_external_id,
+            filename=filename,
+            sha256=sha256,
+            md5=hashlib.md5(data).hexdigest(),
+            pdq=pdq,
+            pdq_quality=quality,
+            size=len(data),
+            media_format=fmt,
+            key_id=key_id,
+            created_at=now,
+            created_by=actor,
+            reason=reason,
+            retain_until=now + self.retention,
+            legal_hold=False,
+        )
+        # Storage first: if the transaction then fails, an unreferenced ciphertext is left (swept by purge),
+        # never a row pointing at nothing.
+        self.storage.put(blob_id, sealed)
+        session.add(row)
+        session.flush()
+        self._custody(session, row, actor, "preserve", reason)
+        return row
+
+    def hold(self, session: Session, blob_id: str, *, actor: str, reason: str, on: bool = True) -> VaultBlobRow:
+        """Place (or release, ``on=False``) a legal hold: a held blob is never purged."""
+        if not reason or not reason.strip():
+            raise VaultError("a legal hold (or its release) needs a reason")
+        row = self._live(session, blob_id)
+        row.legal_hold = on
+        row.hold_reason = reason if on else None
+        self._custody(session, row, actor, "hold" if on else "release", reason)
+        return row
+
+    def mark_reported(
+        self, session: Session, *, actor: str, reported_at: datetime, case_id: int | None = None, blob_ids: Iterable[str] = ()
+    ) -> list[VaultBlobRow]:
+        """The case (or these blobs) were reported: keep them one retention period from the report."""
+        q = select(VaultBlobRow).where(VaultBlobRow.purged_at.is_(None))
+        ids = list(blob_ids)
+        if case_id is not None:
+            q = q.where(VaultBlobRow.case_id == case_id)
+        elif ids:
+            q = q.where(VaultBlobRow.id.in_(ids))
+        else:
+            raise VaultError("mark_reported needs a case id or blob ids")
+        rows = list(session.scalars(q))
+        until = reported_at + self.retention
+        for row in rows:
+            row.reported_at = reported_at
+            row.retain_until = max(aware(row.retain_until), until)
+            self._custody(session, row, actor, "reported", f"reported {reported_at.isoformat()}; kept until {row.retain_until.isoformat()}")
+        return rows
+
+    def reseal(self, session: Session, blob_id: str, *, actor: str) -> VaultBlobRow:
+        """Re-encrypt a blob under the active key (key rotation); the old key may be retired once no blob
+        names it."""
+        row = self._live(session, blob_id)
+        data = open_sealed(self.keyring, row.id, self.storage.get(row.id), key_id=row.key_id, sha256=row.sha256)
+        old = row.key_id
+        key_id, sealed = seal(self.keyring, row.id, data)
+        self.storage.put(row.id, sealed)
+        row.key_id = key_id
+        self._custody(session, row, actor, "reseal", f"re-sealed from key {old} to key {key_id}")
+        return row
+
+    def purge(self, session: Session, *, actor: str, dry_run: bool = False) -> list[PurgedBlob]:
+        """Remove every blob whose retention has ended and that is not under a legal hold. The rows stay
+        (marked purged, with a custody row) so the record of what was kept and removed survives."""
+        now = self.clock()
+        rows = session.scalars(
+            select(VaultBlobRow)
+            .where(VaultBlobRow.purged_at.is_(None), VaultBlobRow.legal_hold.is_(False), VaultBlobRow.retain_until <= now)
+            .order_by(VaultBlobRow.retain_until, VaultBlobRow.id)
+        ).all()
+        purged = []
+        for row in rows:
+            removed = False if dry_run else self.storage.delete(row.id)
+            purged.append(PurgedBlob(row.id, row.case_id, row.sha256, row.size, aware(row.retain_until), removed))
+            if not dry_run:
+                row.purged_at = now
+                self._custody(session, row, actor, "purge", f"retention ended {aware(row.retain_until).isoformat()}")
+        return purged
+
+    def orphans(self, session: Session) -> list[str]:
+        """Stored files no row refers to (left by a transaction that failed after the file was written)."""
+        known = set(session.scalars(select(VaultBlobRow.id).where(VaultBlobRow.purged_at.is_(None))))
+        return [n for n in self.storage.names() if n not in known]
+
+    # --- reading --------------------------------------------------------------------------------
+
+    def may_read(self, role: str | None) -> bool:
+        return role is not None and role in self.readers
+
+    def read(self, session: Session, blob_id: str, *, actor: str, role: str | None, reason: str) -> bytes:
+        """The original bytes, for a reader with an allowed role. Every call is recorded, refused or not."""
+        row = self._row(session, blob_id)
+        if not self.may_read(role):
+            self._custody(session, row, actor, "read-denied", f"role {role!r} may not read evidence; asked: {reason}")
+            session.flush()
+            raise VaultAccessDenied(f"{actor} (role {role!r}) may not read evidence; allowed roles: {', '.join(self.readers)}")
+        if not reason or not reason.strip():
+            raise VaultError("reading evidence needs a reason (it goes into the chain of custody)")
+        if row.purged_at is not None:
+            raise UnknownBlob(f"blob {blob_id} was purged on {aware(row.purged_at).isoformat()}")
+        data = open_sealed(self.keyring, row.id, self.storage.get(row.id), key_id=row.key_id, sha256=row.sha256)
+        self._custody(session, row, actor, "read", reason)
+        return data
+
+    def blobs(self, session: Session, *, case_id: int | None = None, include_purged: bool = False) -> list[VaultBlobRow]:
+        q = select(VaultBlobRow).order_by(VaultBlobRow.created_at, VaultBlobRow.id)
+        if case_id is not None:
+            q = q.where(VaultBlobRow.case_id == case_id)
+        if not include_purged:
+            q = q.where(VaultBlobRow.purged_at.is_(None))
+        return list(session.scalars(q))
+
+    def custody(self, session: Session, blob_id: str) -> list[VaultCustodyRow]:
+        return list(session.scalars(select(VaultCustodyRow).where(VaultCustodyRow.blob_id == blob_id).order_by(VaultCustodyRow.id)))
+
+    # --- internals ------------------------------------------------------------------------------
+
+    def _row(self, session: Session, blob_id: str) -> VaultBlobRow:
+        row = session.get(VaultBlobRow, blob_id)
+        if row is None:
+            raise UnknownBlob(f"no blob {blob_id!r} in the vault")
+        return row
+
+    def _live(self, session: Session, blob_id: str) -> VaultBlobRow:
+        row = self._row(session, blob_id)
+        if row.purged_at is not None:
+            raise UnknownBlob(f"blob {blob_id} was purged on {aware(row.purged_at).isoformat()}")
+        return row
+
+    def _custody(self, session: Session, row: VaultBlobRow, actor: str, action: str, reason: str) -> None:
+        session.add(VaultCustodyRow(blob_id=row.id, at=self.clock(), actor=actor, action=action, reason=reason, case_id=row.case_id))
+        _audit(session, actor, f"vault.{action}", "vault_blob", row.id, {"case_id": row.case_id, "reason": reason, "sha256": row.sha256})
+
+
+def _audit(session: Session, actor: str, action: str, target_type: str, target_id: str, details: dict) -> None:
+    """The service-wide audit chain (helper ``effects``), in the caller's transaction. The custody table is
+    the vault's own record either way."""
+    try:
+        from bastion.effects import audit
+    except ImportError:  # the audit chain is not part of this installation yet: custody rows are the record
+        return
+    audit.append(session, actor, action, target_type, target_id, details)
