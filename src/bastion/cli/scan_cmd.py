@@ -157,15 +157,25 @@ def hash_(
     files: List[Path] = typer.Argument(..., help="Files to hash."),
     as_json: bool = typer.Option(False, "--json", help="One JSON object per file."),
     dihedral: bool = typer.Option(False, "--dihedral", help="Also print the 8 rotated/mirrored PDQ variants."),
+    reference: bool = typer.Option(
+        False, "--reference", help="PDQ from the full decode (the reference computation partners' tools use; what exports and reports send)."
+    ),
 ) -> None:
     """Print MD5, SHA-1, SHA-256 and PDQ (with quality) of files. Exit 2 if any file had an error (e.g. not an
     image: its MD5/SHA are still printed)."""
     failed = False
     for f in files:
         res = examine_file(str(f), provenance=False)
+        if reference and res.pdq is not None:
+            from bastion.media.hashing import pdq_dihedral
+
+            res.pdq_variants, res.quality = pdq_dihedral(Path(f).read_bytes(), fast=False)
+            res.pdq = res.pdq_variants["original"]
         failed |= bool(res.errors)
         if as_json:
             d = {k: v for k, v in res.to_json().items() if k not in ("matches",)}
+            if res.pdq is not None:
+                d["pdq_mode"] = "reference" if reference else "fast"
             if dihedral:
                 d["pdq_variants"] = res.pdq_variants
             print(json.dumps(d))
@@ -175,6 +185,8 @@ def hash_(
             v = getattr(res, k)
             if v is not None:
                 out.print(f"  {k:8} {v}")
+        if res.pdq is not None:
+            out.print(f"  pdq_mode {'reference' if reference else 'fast'}")
         if dihedral:
             for name, h in res.pdq_variants.items():
                 out.print(f"  pdq.{name:12} {h}")

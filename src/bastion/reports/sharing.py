@@ -1,0 +1,102 @@
+"""Hash sharing with partners: the hashes Bastion's decisions confirmed, out as a partner list
+(python-threatexchange ``local_file``, or CSV with labels); partners' lists in, each entry keeping where it
+came from.
+
+Hashes that leave Bastion are computed with the reference PDQ (full decode, ``fast=False``), never the fast
+path used for matching, so a partner's tools compute the same 256 bits from the same file. A confirmed file
+whose bytes Bastion no longer has (not in the vault nor in the holding folder) is shared by its MD5 and
+SHA-256 only; its fast-path PDQ is never sent.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Iterable
+
+from bastion.banks.formats import read_hash_list, write_hash_list
+from bastion.banks.repo import AddResult, BankRepository
+from bastion.errors import InvalidHash, MediaError, UnknownBank
+from bastion.model import Bank, HashEntry
+
+CONFIRMED_SOURCE = "bastion decisions"
+
+
+def reference_pdq(data: bytes) -> tuple[str, int] | None:
+    """PDQ hash and quality of the reference computation, or None when ``data`` is not a decodable image."""
+    from bastion.media.hashing import pdq_hash
+
+    try:
+        h = pdq_hash(data, fast=False)
+    except MediaError:
+        return None
+    return h.hash, h.quality
+
+
+@dataclass(frozen=True)
+class ConfirmedMedia:
+    """One file of a case a decision confirmed. ``pdq`` must come from the reference computation."""
+
+    sha256: str
+    md5: str | None
+    pdq: str | None
+    category: str | None
+    decision_id: int
+    case_id: int | None = None
+
+
+def confirmed_entries(media: Iterable[ConfirmedMedia]) -> list[HashEntry]:
+    """Bank entries for confirmed files: MD5, SHA-256 and (reference) PDQ, labelled with the decision's
+    category, ``source_ref`` naming the decision (kept in Bastion; stripped by :func:`write_partner_list`)."""
+    out: dict[tuple[str, str], HashEntry] = {}
+    for m in media:
+        label = m.category or "confirmed"
+        ref = f"decision:{m.decision_id}"
+        for kind, value in (("md5", m.md5), ("sha256", m.sha256), ("pdq", m.pdq)):
+            if value:
+                out.setdefault((kind, value.lower()), HashEntry(kind, value.lower(), label, ref))
+    return list(out.values())
+
+
+def write_partner_list(entries: Iterable[HashEntry], out: IO[str], fmt: str = "csv") -> int:
+    """A list for partners: labels kept, Bastion's internal references removed. ``te`` (threatexchange
+    ``local_file``) carries PDQ only, so the other types are left out of it rather than refused."""
+    entries = [HashEntry(e.hash_type, e.value, e.label, None) for e in entries]
+    if fmt == "te":
+        entries = [e for e in entries if e.hash_type == "pdq"]
+    return write_hash_list(entries, out, fmt)
+
+
+def sync_confirmed_bank(repo: BankRepository, name: str, media: Iterable[ConfirmedMedia], *, category: str = "csam") -> AddResult:
+    """Bring bank ``name`` up to date with every confirmed file (created if missing); already-present
+    entries are merged, never doubled."""
+    try:
+        repo.get(name)
+    except UnknownBank:
+        repo.create(Bank(name=name, category=category, source=CONFIRMED_SOURCE, description="hashes confirmed by Bastion decisions"))
+    return repo.add_entries(name, confirmed_entries(media))
+
+
+def import_partner_list(
+    repo: BankRepository,
+    bank: str,
+    path: Path | str,
+    *,
+    partner: str,
+    fmt: str | None = None,
+    hash_type: str | None = None,
+    category: str = "csam",
+    skip_invalid: bool = False,
+) -> AddResult:
+    """Import a partner's list into ``bank`` (created with the partner as its source if missing). Each
+    entry's ``source_ref`` becomes ``partner`` or ``partner:<their reference>``, so where a hash came from
+    survives merging lists from several partners into one bank."""
+    if not partner or not partner.strip():
+        raise InvalidHash("a partner list needs the partner's name (it is kept as each entry's source)")
+    parsed = read_hash_list(path, fmt, hash_type=hash_type, skip_invalid=skip_invalid)
+    entries = [HashEntry(e.hash_type, e.value, e.label, f"{partner}:{e.source_ref}" if e.source_ref else partner) for e in parsed.entries]
+    try:
+        repo.get(bank)
+    except UnknownBank:
+        repo.create(Bank(name=bank, category=category, source=partner, description=f"hash list shared by {partner}"))
+    return repo.add_entries(bank, entries)
