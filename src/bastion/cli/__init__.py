@@ -13,6 +13,7 @@ from bastion.cli import bank_cmd  # noqa: E402,F401
 from bastion.cli import demo_cmd  # noqa: E402,F401
 from bastion.cli import inspect_cmd  # noqa: E402,F401
 from bastion.cli import policy_cmd  # noqa: E402,F401
+from bastion.cli import report_cmd  # noqa: E402,F401
 from bastion.cli import scan_cmd  # noqa: E402,F401
 from bastion.cli import serve_cmd  # noqa: E402,F401
 from bastion.cli import text_cmd  # noqa: E402,F401

@@ -180,17 +180,35 @@ def export(
     fmt: str = typer.Option("csv", "--format", help=f"One of {', '.join(FORMATS)}."),
     hash_type: Optional[str] = typer.Option(None, "--type", help="Only this hash type."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="File to write (default: standard output)."),
+    confirmed: bool = typer.Option(
+        False, "--confirmed", help="First bring bank NAME up to date with every hash a confirming decision backs (reference PDQ), then export it as a partner list."
+    ),
 ) -> None:
     """Export a bank's entries."""
     if fmt not in FORMATS:
         fail(f"unknown format {fmt!r} (known: {', '.join(FORMATS)})")
     repo = _repo(ctx)
+    writer = write_hash_list
+    if confirmed:
+        from bastion.cli.report_cmd import _holding
+        from bastion.reports.from_cases import confirmed_media
+        from bastion.reports.sharing import sync_confirmed_bank, write_partner_list
+
+        with repo.store.session() as s:
+            media, without_pdq = confirmed_media(s, _holding(ctx))
+        res = sync_confirmed_bank(repo, name, media)
+        err.print(f"{name!r}: {res.added} new confirmed hash(es) from {len(media)} confirmed file(s)")
+        if without_pdq:
+            err.print(f"{without_pdq} confirmed image(s) have no bytes left for a reference PDQ: shared by MD5/SHA-256 only")
+        writer = write_partner_list
+        if fmt == "te" and not hash_type:
+            hash_type = "pdq"
     entries = repo.entries(name, canonical_type(hash_type) if hash_type else None)
     if output is None:
-        n = write_hash_list(entries, sys.stdout, fmt)
+        n = writer(entries, sys.stdout, fmt)
     else:
         with output.open("w", encoding="utf-8", newline="") as f:
-            n = write_hash_list(entries, f, fmt)
+            n = writer(entries, f, fmt)
     err.print(f"exported {n} entries of {name!r} as {fmt}")
 
 
