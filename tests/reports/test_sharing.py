@@ -113,3 +113,13 @@ def test_hash_reference_cli_shows_the_reference_pdq(images, tmp_path):
     assert fast["pdq_mode"] == "fast" and fast["pdq"] == pdq_hash(images[0], fast=True).hash
     text = CliRunner().invoke(app, ["hash", str(f), "--reference"]).output
     assert partner_reference(images[0]) in text and "reference" in text
+
+
+def test_bank_import_partner_option(database_url, tmp_path):
+    run = lambda *a: CliRunner().invoke(app, ["--database-url", database_url, *a], catch_exceptions=False)  # noqa: E731
+    assert run("bank", "create", "partners", "--category", "csam").exit_code == 0
+    lst = tmp_path / "p.csv"
+    lst.write_text("hash_type,hash,label,source_ref\nmd5," + "3" * 32 + ",csam,ref-1\nmd5," + "4" * 32 + ",,\n")
+    assert run("bank", "import", "partners", str(lst), "--partner", "hotline-c").exit_code == 0
+    r = run("bank", "export", "partners", "--format", "csv")
+    assert "hotline-c:ref-1" in r.output and ",hotline-c\n" in r.output

@@ -137,6 +137,7 @@ def import_(
     hash_type: Optional[str] = typer.Option(None, "--type", help="Hash type of bare values (md5, sha1, sha256, pdq)."),
     skip_invalid: bool = typer.Option(False, "--skip-invalid", help="Import the valid lines and report the rest."),
     label: Optional[str] = typer.Option(None, help="Label for entries that have none."),
+    partner: Optional[str] = typer.Option(None, "--partner", help="A partner's list: each entry's source becomes PARTNER or PARTNER:<their ref>."),
 ) -> None:
     """Import hash lists into a bank. Any invalid line aborts the whole import unless --skip-invalid."""
     repo = _repo(ctx)
@@ -168,6 +169,10 @@ def import_(
         raise InvalidHashList(problems)
     if label:
         entries = [e if e.label else HashEntry(e.hash_type, e.value, label, e.source_ref) for e in entries]
+    if partner:
+        from bastion.reports.sharing import with_partner_source
+
+        entries = with_partner_source(entries, partner)
     res = repo.add_entries(name, entries)
     _import_report(res.added, res.merged, duplicates, invalid, ignored)
 

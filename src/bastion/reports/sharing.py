@@ -77,6 +77,14 @@ def sync_confirmed_bank(repo: BankRepository, name: str, media: Iterable[Confirm
     return repo.add_entries(name, confirmed_entries(media))
 
 
+def with_partner_source(entries: Iterable[HashEntry], partner: str) -> list[HashEntry]:
+    """Each entry's ``source_ref`` becomes ``partner`` or ``partner:<their reference>``."""
+    partner = partner.strip()
+    if not partner:
+        raise InvalidHash("a partner list needs the partner's name (it is kept as each entry's source)")
+    return [HashEntry(e.hash_type, e.value, e.label, f"{partner}:{e.source_ref}" if e.source_ref else partner) for e in entries]
+
+
 def import_partner_list(
     repo: BankRepository,
     bank: str,
@@ -94,7 +102,7 @@ def import_partner_list(
     if not partner or not partner.strip():
         raise InvalidHash("a partner list needs the partner's name (it is kept as each entry's source)")
     parsed = read_hash_list(path, fmt, hash_type=hash_type, skip_invalid=skip_invalid)
-    entries = [HashEntry(e.hash_type, e.value, e.label, f"{partner}:{e.source_ref}" if e.source_ref else partner) for e in parsed.entries]
+    entries = with_partner_source(parsed.entries, partner)
     try:
         repo.get(bank)
     except UnknownBank:
