@@ -209,8 +209,10 @@ def test_cli_report_dsa_and_stats(store, env, database_url, monkeypatch):
 def test_cli_vault_roles_custody_hold_purge(store, env, database_url):
     c = seed(store, env, images=IMAGES[:1])
     vault = vault_of(env)
-    with store.session() as s, s.begin():
-        blob_id = from_cases.preserve_case(s, vault, MediaHolding(env / "home" / "holding"), c, actor="lee", reason="decision")[0].id
+    assert cli(database_url, "vault", "preserve", str(c), "--reason", "decision", "--user", "rita").exit_code == 2
+    r = cli(database_url, "vault", "preserve", str(c), "--reason", "decision", "--user", "lee")
+    assert r.exit_code == 0, r.output
+    blob_id = json.loads(r.output.splitlines()[0])["id"]
     r = cli(database_url, "vault", "list", "--user", "lee")
     assert r.exit_code == 0 and json.loads(r.output.splitlines()[0])["id"] == blob_id
     out = env / "copy.png"

@@ -259,6 +259,27 @@ def vault_list(
             out.print(json.dumps(blob_to_dict(row)))
 
 
+@vault_app.command("preserve")
+@handle_errors
+def vault_preserve(
+    ctx: typer.Context,
+    case_id: int = typer.Argument(..., help="The case whose held media to preserve."),
+    reason: str = typer.Option(..., "--reason", help="Why (kept in the chain of custody)."),
+    user: Optional[str] = USER,
+) -> None:
+    """Seal a case's held media into the vault (what a decision's `preserve` asks for)."""
+    from bastion.reports.from_cases import preserve_case
+    from bastion.vault import blob_to_dict
+
+    vault = _vault(ctx)
+    with store_of(ctx).session() as s, s.begin():
+        acting = _acting(s, user, "vault.read")
+        rows = preserve_case(s, vault, _holding(ctx), case_id, actor=acting.name, reason=reason)
+        for row in rows:
+            out.print(json.dumps(blob_to_dict(row)))
+    err.print(f"{len(rows)} file(s) of case {case_id} in the vault")
+
+
 @vault_app.command("get")
 @handle_errors
 def vault_get(
