@@ -257,3 +257,40 @@ def test_files_must_be_in_the_vault(store, server):
     with store.session() as s:
         with pytest.raises(ReportError, match="vault"):
             flow.create_report(s, report_input([NcmecFile("a.png", "0" * 64, "0" * 32)]), created_by="x", base_url=server.url)
+
+
+def test_lost_upload_answer_waits_for_a_person(store, server):
+    row_id = make_draft(store, server)
+
+    class DiesAfterUpload(NcmecClient):
+        def upload(self, report_id, filename, data):
+            super().upload(report_id, filename, data)  # NCMEC has the file, the answer is lost
+            raise OutcomeUnknown("answer lost")
+
+    with pytest.raises(OutcomeUnknown):
+        flow.send(store, row_id, DiesAfterUpload(server.url, server.username, server.password, sleep=lambda s: None), read_file)
+    with pytest.raises(ReportStateError, match="upload"):
+        flow.send(store, row_id, client_for(server), read_file)
+    assert server.count("/ispws/upload") == 1
+    # the person finds the file at NCMEC and records its id: nothing is uploaded twice
+    (remote,) = server.reports.values()
+    (arrived,) = remote.files
+    flow.resolve_uploads(store, row_id, arrived)
+    assert flow.send(store, row_id, client_for(server), read_file).state == "finished"
+    assert server.count("/ispws/upload") == 2  # the second file only
+    with pytest.raises(ReportStateError):
+        flow.resolve_uploads(store, row_id)
+
+
+def test_lost_upload_that_never_arrived_is_sent_again(store, server):
+    row_id = make_draft(store, server)
+
+    class DiesBeforeUpload(NcmecClient):
+        def upload(self, report_id, filename, data):
+            raise OutcomeUnknown("connection dropped")
+
+    with pytest.raises(OutcomeUnknown):
+        flow.send(store, row_id, DiesBeforeUpload(server.url, server.username, server.password), read_file)
+    flow.resolve_uploads(store, row_id)
+    assert flow.send(store, row_id, client_for(server), read_file).state == "finished"
+    assert server.count("/ispws/upload") == 2

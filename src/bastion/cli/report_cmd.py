@@ -76,8 +76,9 @@ def report_ncmec(
     xml: bool = typer.Option(False, "--xml", help="Print the <report> XML (and each file's <fileDetails> draft)."),
     submit: bool = typer.Option(False, "--submit", help="Send it: submit, upload, fileinfo, finish. Resumes an interrupted report."),
     retract: bool = typer.Option(False, "--retract", help="Retract this case's opened, unfinished report."),
-    resolve: bool = typer.Option(False, "--resolve", help="After checking NCMEC: an interrupted submission did (--report-id) or did not arrive."),
+    resolve: bool = typer.Option(False, "--resolve", help="After checking NCMEC: an interrupted submission (--report-id) or upload (--file-id) arrived, or (neither) did not."),
     report_id: Optional[int] = typer.Option(None, "--report-id", help="NCMEC's report id, with --resolve."),
+    file_id: Optional[str] = typer.Option(None, "--file-id", help="NCMEC's file id of an interrupted upload that arrived, with --resolve."),
     ip_events: Optional[Path] = typer.Option(None, "--ip-events", exists=True, dir_okay=False, help="JSON list of IP capture events for the reported account."),
     user: Optional[str] = USER,
 ) -> None:
@@ -108,8 +109,10 @@ def report_ncmec(
         if retract:
             with NcmecClient(settings.base_url, settings.username, settings.password) as client:
                 row = flow.retract(store, row.id, client)
-        else:
+        elif row.state == "submitting":
             row = flow.resolve_submission(store, row.id, report_id)
+        else:
+            row = flow.resolve_uploads(store, row.id, file_id)
         out.print(json.dumps(flow.report_state(store, row.id)))
         return
 

@@ -128,7 +128,7 @@ def send(
     if stuck:
         raise ReportStateError(
             f"NCMEC report #{row_id}: the upload of {', '.join(f.filename for f in stuck)} was sent but its answer was never "
-            "recorded. Retract the report and make a new one, or resolve the upload after checking."
+            "recorded. Retract the report and make a new one, or, after checking, resolve it (the file is uploaded again)."
         )
 
     if row.state == "draft":
@@ -197,6 +197,23 @@ def resolve_submission(store: Store, row_id: int, ncmec_report_id: int | None) -
     if ncmec_report_id is None:
         return _set(store, row_id, state="draft", last_error=None)
     return _set(store, row_id, state="submitted", ncmec_report_id=ncmec_report_id, submitted_at=_now(), last_error=None)
+
+
+def resolve_uploads(store: Store, row_id: int, file_id: str | None = None) -> NcmecReportRow:
+    """A person checked an upload whose answer was lost: it arrived (``file_id``, as NCMEC shows it; one
+    stuck upload at a time) or it did not (``None``: the file is uploaded again)."""
+    row, files = _load(store, row_id)
+    stuck = [f for f in files if f.state == "uploading"]
+    if not stuck:
+        raise ReportStateError(f"NCMEC report #{row_id} has no upload waiting to be resolved")
+    if file_id is not None:
+        if len(stuck) != 1:
+            raise ReportStateError(f"NCMEC report #{row_id} has {len(stuck)} interrupted uploads; resolve them one at a time")
+        _set_file(store, stuck[0].id, state="uploaded", ncmec_file_id=file_id)
+    else:
+        for f in stuck:
+            _set_file(store, f.id, state="pending")
+    return _set(store, row_id, last_error=None)
 
 
 def report_state(store: Store, row_id: int) -> dict:
