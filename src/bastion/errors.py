@@ -192,3 +192,50 @@ class InvalidStatement(ProblemList):
 
 class DsaSubmitError(ReportError):
     code = "dsa-submit-error"
+
+
+# --- effects: URL media, webhooks, audit ---------------------------------------------------------
+
+
+class UrlRefused(InvalidInput):
+    """A media URL that policy forbids fetching: fetching disabled, scheme, host not on the allow-list, an
+    address that is not public (loopback, private, link-local, metadata...), a redirect to such a place, a
+    content type or size over the limits. ``reason`` is a short machine-readable word."""
+
+    code = "url-refused"
+
+    def __init__(self, message: str, reason: str = "refused"):
+        super().__init__(message)
+        self.reason = reason
+
+
+class UrlFetchFailed(BastionError):
+    """An allowed URL could not be fetched: connection refused, timeout, TLS failure, HTTP error status."""
+
+    code = "url-fetch-failed"
+
+
+class UnknownWebhookEvent(InvalidInput):
+    code = "unknown-webhook-event"
+
+
+class InvalidWebhook(InvalidInput):
+    """A subscription that cannot be created as asked (bad URL, no events, bad secret)."""
+
+    code = "invalid-webhook"
+
+
+class WebhookNotFound(NotFound):
+    code = "webhook-not-found"
+
+
+class InvalidSignature(BastionError):
+    """A webhook signature header that does not verify (malformed, wrong signature, too old)."""
+
+    code = "invalid-signature"
+
+
+class AuditError(BastionError):
+    """The audit chain cannot be appended to (its head record is missing while rows exist)."""
+
+    code = "audit-error"
