@@ -239,3 +239,9 @@ class AuditError(BastionError):
     """The audit chain cannot be appended to (its head record is missing while rows exist)."""
 
     code = "audit-error"
+
+
+class InvalidCursor(InvalidInput):
+    """A pagination cursor that this list did not hand out."""
+
+    code = "invalid-cursor"
