@@ -9,6 +9,7 @@ from bastion.cli.app import app
 
 # Command modules register themselves on import.
 # One module per line, so that adding a command group never conflicts with another.
+from bastion.cli import audit_cmd  # noqa: E402,F401
 from bastion.cli import bank_cmd  # noqa: E402,F401
 from bastion.cli import demo_cmd  # noqa: E402,F401
 from bastion.cli import inspect_cmd  # noqa: E402,F401
@@ -17,6 +18,7 @@ from bastion.cli import report_cmd  # noqa: E402,F401
 from bastion.cli import scan_cmd  # noqa: E402,F401
 from bastion.cli import serve_cmd  # noqa: E402,F401
 from bastion.cli import text_cmd  # noqa: E402,F401
+from bastion.cli import webhook_cmd  # noqa: E402,F401
 
 
 def main() -> None:
