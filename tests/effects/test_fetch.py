@@ -405,3 +405,17 @@ def test_https_to_http_downgrade_on_redirect_is_refused(tls):
     with pytest.raises(UrlRefused) as e:
         fetcher(loopback_policy(), ssl_context=client_ctx).fetch(s.url("/r", host="media.test"))
     assert e.value.reason == "downgrade"
+
+
+def test_fetch_media_entry_point_refuses_non_public_addresses_and_unlisted_hosts():
+    from bastion.effects.fetch import fetch_media
+
+    with pytest.raises(UrlRefused) as e:
+        fetch_media("http://127.0.0.1/a.png", allow_hosts=["127.0.0.1"])
+    assert e.value.reason == "loopback"
+    with pytest.raises(UrlRefused) as e:
+        fetch_media("https://localhost/a.png", allow_hosts=["localhost"])
+    assert e.value.reason == "loopback"
+    with pytest.raises(UrlRefused) as e:
+        fetch_media("https://elsewhere.test/a.png", allow_hosts=["media.test"])
+    assert e.value.reason == "host"

@@ -417,3 +417,10 @@ def test_prune_delivered(store, receiver):
 
 def test_http_post_reports_bad_urls_without_raising():
     assert http_post("http://127.0.0.1:notaport/x", {}, b"", 1).error
+
+
+def test_module_level_deliver_due(store, receiver):
+    subscribe(store, receiver.url)
+    enqueue(store, now=datetime.now(timezone.utc))
+    assert webhooks.deliver_due(store).delivered == 1
+    assert receiver.verified == [True]

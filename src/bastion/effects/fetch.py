@@ -420,3 +420,9 @@ class UrlFetcher:
 def fetch_url(url: str, policy: FetchPolicy, **kwargs) -> FetchedMedia:
     """Fetch one media URL under ``policy`` (see the module docstring for every rule)."""
     return UrlFetcher(policy, **kwargs).fetch(url)
+
+
+def fetch_media(url: str, *, allow_hosts: Iterable[str], **policy: object) -> bytes:
+    """The service's entry point: fetch ``url`` with fetching enabled for ``allow_hosts`` (exact hosts and
+    ``*.suffix``) and the default limits (override any FetchPolicy field by keyword); returns the bytes."""
+    return UrlFetcher(FetchPolicy(enabled=True, allowed_hosts=tuple(allow_hosts), **policy)).fetch(url).data  # type: ignore[arg-type]
