@@ -340,11 +340,11 @@ def test_http_errors_and_connection_refused_are_fetch_failures(server):
 
 def test_from_env_is_off_unless_an_allow_list_is_set():
     assert FetchPolicy.from_env({}).enabled is False
-    p = FetchPolicy.from_env({"BASTION_URL_MEDIA_ALLOW": "media.test, *.cdn.test", "BASTION_URL_MEDIA_MAX_BYTES": "10"})
+    p = FetchPolicy.from_env({"BASTION_URL_MEDIA_HOSTS": "media.test, *.cdn.test", "BASTION_URL_MEDIA_MAX_BYTES": "10"})
     assert p.enabled and p.allowed_hosts == ("media.test", "*.cdn.test") and p.max_bytes == 10
     assert p.unsafe_allow_networks == ()
     with pytest.raises(ConfigError):
-        FetchPolicy.from_env({"BASTION_URL_MEDIA_ALLOW": "x.test", "BASTION_URL_MEDIA_TIMEOUT": "soon"})
+        FetchPolicy.from_env({"BASTION_URL_MEDIA_HOSTS": "x.test", "BASTION_URL_MEDIA_TIMEOUT": "soon"})
 
 
 # --- HTTPS: connect to the vetted IP, SNI and certificate check by name ------------------------------

@@ -159,10 +159,10 @@ class FetchPolicy:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "FetchPolicy":
-        """``BASTION_URL_MEDIA_ALLOW`` (comma-separated hosts / ``*.suffix``; setting it turns fetching on),
+        """``BASTION_URL_MEDIA_HOSTS`` (comma-separated hosts / ``*.suffix``; setting it turns fetching on),
         ``BASTION_URL_MEDIA_MAX_BYTES``, ``BASTION_URL_MEDIA_TIMEOUT`` (seconds)."""
         env = os.environ if environ is None else environ
-        hosts = tuple(h for h in (env.get("BASTION_URL_MEDIA_ALLOW") or "").split(",") if h.strip())
+        hosts = tuple(h for h in (env.get("BASTION_URL_MEDIA_HOSTS") or "").split(",") if h.strip())
         kw: dict = {"enabled": bool(hosts), "allowed_hosts": hosts}
         try:
             if env.get("BASTION_URL_MEDIA_MAX_BYTES"):
@@ -424,5 +424,9 @@ def fetch_url(url: str, policy: FetchPolicy, **kwargs) -> FetchedMedia:
 
 def fetch_media(url: str, *, allow_hosts: Iterable[str], **policy: object) -> bytes:
     """The service's entry point: fetch ``url`` with fetching enabled for ``allow_hosts`` (exact hosts and
-    ``*.suffix``) and the default limits (override any FetchPolicy field by keyword); returns the bytes."""
-    return UrlFetcher(FetchPolicy(enabled=True, allowed_hosts=tuple(allow_hosts), **policy)).fetch(url).data  # type: ignore[arg-type]
+    ``*.suffix``), the limits from the environment (``BASTION_URL_MEDIA_MAX_BYTES``,
+    ``BASTION_URL_MEDIA_TIMEOUT``) or the defaults, any FetchPolicy field overridable by keyword. Returns the
+    bytes."""
+    env = FetchPolicy.from_env()
+    kw: dict = {"max_bytes": env.max_bytes, "timeout": env.timeout, **policy}
+    return UrlFetcher(FetchPolicy(enabled=True, allowed_hosts=tuple(allow_hosts), **kw)).fetch(url).data
