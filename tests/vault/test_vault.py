@@ -254,3 +254,21 @@ def test_storage_refuses_names_that_leave_the_folder(tmp_path):
     st = LocalFolderStorage(tmp_path)
     with pytest.raises(VaultError):
         st.put("../../etc/x", b"")
+
+
+def test_vault_actions_go_to_the_audit_chain(store, vault):
+    from bastion.effects import audit
+
+    with store.session() as s, s.begin():
+        blob_id = vault.preserve(s, b"audited placeholder", actor="system", reason="policy preserve", case_id=8).id
+    with store.session() as s, s.begin():
+        vault.read(s, blob_id, actor="lee", role="lead", reason="second review")
+    with store.session() as s:
+        with pytest.raises(VaultAccessDenied):
+            vault.read(s, blob_id, actor="rita", role="reviewer", reason="curious")
+        s.commit()
+    with store.session() as s:
+        entries, _ = audit.list_entries(s, target_type="vault_blob", target_id=blob_id)
+        assert [(e["actor"], e["action"]) for e in entries] == [("rita", "vault.read-denied"), ("lee", "vault.read"), ("system", "vault.preserve")]
+        assert entries[1]["details"]["reason"] == "second review" and entries[1]["details"]["case_id"] == 8
+        assert audit.verify(s).ok

@@ -6,7 +6,8 @@ Rules it keeps:
 
 * Bytes are sealed (AES-256-GCM) before they touch storage; only ciphertext is written.
 * Only the configured roles (``lead`` and ``admin`` by default) may read, and every read leaves a custody row
-  and an audit row naming who, when, why and which case. A refused read is recorded too.
+  and an entry in the audit chain (:mod:`bastion.effects.audit`) naming who, when, why and which case. A
+  refused read is recorded too.
 * Retention: a blob is kept for one year (configurable) from its preservation and, once the case is reported,
   for one year from the report (REPORT Act 2024), whichever is later. A legal hold keeps it past that until
   the hold is released. ``purge`` removes only what has expired and is not held, and says what it removed.
@@ -27,6 +28,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bastion.config import Settings
+from bastion.effects import audit
 from bastion.errors import MediaError, UnknownBlob, VaultAccessDenied, VaultError
 from bastion.vault.crypto import Keyring, open_sealed, seal
 from bastion.vault.models import VaultBlobRow, VaultCustodyRow
@@ -309,10 +311,5 @@ class Vault:
 
 
 def _audit(session: Session, actor: str, action: str, target_type: str, target_id: str, details: dict) -> None:
-    """The service-wide audit chain (helper ``effects``), in the caller's transaction. The custody table is
-    the vault's own record either way."""
-    try:
-        from bastion.effects import audit
-    except ImportError:  # the audit chain is not part of this installation yet: custody rows are the record
-        return
+    """The service-wide audit chain, in the caller's transaction (commits with the change it records)."""
     audit.append(session, actor, action, target_type, target_id, details)
