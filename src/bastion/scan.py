@@ -12,9 +12,12 @@ Split in two on purpose:
 from __future__ import annotations
 
 import os
+import signal
 import stat
+import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures import TimeoutError as FutureTimeout
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -26,6 +29,47 @@ from bastion.media.hashing import MIN_MATCH_QUALITY, PDQ_FAST_MIN_SIDE, crypto_h
 
 #: Files larger than this are hashed (MD5/SHA) as a stream but not decoded.
 MAX_DECODE_BYTES = 256 * 1024 * 1024
+
+#: Seconds one file may take before it is stopped and reported (``time-budget``); the scan goes on. An
+#: ordinary image takes well under a second; a 100 MP decode a few seconds on a slow core.
+DEFAULT_FILE_BUDGET = 60.0
+#: A worker that does not return within ``budget * HARD_FACTOR + HARD_GRACE`` seconds is stuck where the
+#: soft stop cannot reach (inside a C library): the parent kills it and pins the file.
+HARD_FACTOR = 2.0
+HARD_GRACE = 5.0
+
+
+class _OverBudget(BaseException):
+    """Raised by the timer inside :func:`examine_file`. A ``BaseException`` on purpose: the per-stage
+    ``except Exception`` handlers must not swallow it and carry on with the next stage."""
+
+
+class _Budget:
+    """A soft per-file deadline: SIGALRM raises :class:`_OverBudget` in whatever Python code runs (regex
+    matching included, which checks for signals). Only in a process's main thread (where signals are
+    delivered); elsewhere it does nothing and the parent's hard deadline is the only bound."""
+
+    def __init__(self, seconds: float | None):
+        self.seconds = seconds
+        self._armed = False
+
+    def __enter__(self) -> "_Budget":
+        if (self.seconds and self.seconds > 0 and hasattr(signal, "setitimer")
+                and threading.current_thread() is threading.main_thread()):
+            self._previous = signal.signal(signal.SIGALRM, self._fire)
+            signal.setitimer(signal.ITIMER_REAL, self.seconds)
+            self._armed = True
+        return self
+
+    @staticmethod
+    def _fire(_signum, _frame) -> None:
+        raise _OverBudget()
+
+    def __exit__(self, *exc) -> None:
+        if self._armed:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, self._previous)
+            self._armed = False
 
 
 @dataclass
@@ -73,6 +117,14 @@ class FileResult:
         return d
 
 
+def damaged_media_signal(why: str) -> dict[str, Any]:
+    """The signal of a file whose strict decode failed but whose pixels a tolerant decode still read.
+    Policy can raise it: damage is a way to slip past a strict scanner."""
+    from bastion.model import Signal
+
+    return Signal(source="media", category="damaged-media", weight=0.5, evidence={"reason": why}).to_dict()
+
+
 def _error_code(exc: BaseException) -> str:
     return getattr(exc, "code", None) or type(exc).__name__
 
@@ -95,10 +147,42 @@ WATERMARK_FORMATS = frozenset({"png", "webp", "bmp", "tiff"})
 WATERMARK_MODES = ("lossless", "all", "off")
 
 
-def examine_file(path: str, *, provenance: bool = True, watermark: str = "lossless") -> FileResult:
-    """Everything Bastion learns from one file's bytes. Never raises for a bad file."""
+def examine_file(path: str, *, provenance: bool = True, watermark: str = "lossless",
+                 time_budget: float | None = None) -> FileResult:
+    """Everything Bastion learns from one file's bytes. Never raises for a bad file.
+
+    With ``time_budget`` (seconds) a file that takes longer is stopped and reported with the error code
+    ``time-budget``; whatever was learnt before (hashes, PDQ) is kept, so it can still match."""
     res = FileResult(path=path)
-    p = Path(path)
+    return _within_budget(res, time_budget, lambda stage: _examine_path(res, provenance, watermark, stage))
+
+
+def examine_bytes(name: str, data: bytes, *, provenance: bool = True, watermark: str = "lossless",
+                  time_budget: float | None = None) -> FileResult:
+    """:func:`examine_file` for bytes read from elsewhere (object storage); ``name`` is reported as the path."""
+    res = FileResult(path=name, size=len(data))
+    if len(data) > MAX_DECODE_BYTES:
+        ch = crypto_hashes(data)
+        res.md5, res.sha1, res.sha256 = ch.md5, ch.sha1, ch.sha256
+        res.add_error("too-large", f"{len(data)} bytes: hashed, not decoded (limit {MAX_DECODE_BYTES})", "decode")
+        return res
+    return _within_budget(res, time_budget, lambda stage: _examine_data(
+        res, data, provenance=provenance, watermark=watermark, stage=stage))
+
+
+def _within_budget(res: FileResult, time_budget: float | None, work: Callable[[list[str]], Any]) -> FileResult:
+    stage = ["read"]
+    try:
+        with _Budget(time_budget):
+            work(stage)
+    except _OverBudget:
+        res.add_error("time-budget", f"stopped after {time_budget:g} s while in the {stage[0]} stage; "
+                      "what was found before is kept", stage[0])
+    return res
+
+
+def _examine_path(res: FileResult, provenance: bool, watermark: str, stage: list[str]) -> FileResult:
+    p = Path(res.path)
     try:
         st = p.stat()
         if not stat.S_ISREG(st.st_mode):
@@ -115,21 +199,13 @@ def examine_file(path: str, *, provenance: bool = True, watermark: str = "lossle
     except OSError as exc:
         res.add_error("unreadable", f"{exc.strerror or exc}", "read")
         return res
-    return _examine_data(res, data, provenance=provenance, watermark=watermark)
+    return _examine_data(res, data, provenance=provenance, watermark=watermark, stage=stage)
 
 
-def examine_bytes(name: str, data: bytes, *, provenance: bool = True, watermark: str = "lossless") -> FileResult:
-    """:func:`examine_file` for bytes read from elsewhere (object storage); ``name`` is reported as the path."""
-    res = FileResult(path=name, size=len(data))
-    if len(data) > MAX_DECODE_BYTES:
-        ch = crypto_hashes(data)
-        res.md5, res.sha1, res.sha256 = ch.md5, ch.sha1, ch.sha256
-        res.add_error("too-large", f"{len(data)} bytes: hashed, not decoded (limit {MAX_DECODE_BYTES})", "decode")
-        return res
-    return _examine_data(res, data, provenance=provenance, watermark=watermark)
-
-
-def _examine_data(res: FileResult, data: bytes, *, provenance: bool, watermark: str) -> FileResult:
+def _examine_data(res: FileResult, data: bytes, *, provenance: bool, watermark: str,
+                  stage: list[str] | None = None) -> FileResult:
+    stage = stage if stage is not None else ["decode"]
+    stage[0] = "decode"
     ch = crypto_hashes(data)
     res.md5, res.sha1, res.sha256 = ch.md5, ch.sha1, ch.sha256
 
@@ -149,6 +225,9 @@ def _examine_data(res: FileResult, data: bytes, *, provenance: bool, watermark: 
             reusable = image
         res.media_format, res.width, res.height = decoded.format, decoded.width, decoded.height
         res.notes.extend(decoded.notes)
+        if decoded.damaged:
+            # Damage a viewer tolerates is itself suspicious; the image is still hashed and matched.
+            res.signals.append(damaged_media_signal(decoded.damaged))
         variants, quality = pdq_dihedral_from_image(image)
         res.pdq_variants = variants
         res.pdq, res.quality = variants["original"], quality
@@ -158,8 +237,9 @@ def _examine_data(res: FileResult, data: bytes, *, provenance: bool, watermark: 
         res.add_error("internal-error", f"{type(exc).__name__}: {exc}", "decode")
 
     if provenance:
+        stage[0] = "provenance"
         check_pixels = watermark == "all" or (watermark == "lossless" and res.media_format in WATERMARK_FORMATS)
-        _examine_provenance(res, data, check_pixels, reusable)
+        _examine_provenance(res, data, check_pixels, reusable, stage)
     return res
 
 
@@ -186,7 +266,8 @@ def _examine_video(res: FileResult, data: bytes) -> None:
     }
 
 
-def _examine_provenance(res: FileResult, data: bytes, check_pixels: bool, decoded=None) -> None:
+def _examine_provenance(res: FileResult, data: bytes, check_pixels: bool, decoded=None,
+                        stage: list[str] | None = None) -> None:
     """Provenance and the text signals of embedded prompts. Absence of provenance never lowers risk."""
     from bastion.media.provenance import ProvenanceSettings, inspect_bytes
 
@@ -206,6 +287,9 @@ def _examine_provenance(res: FileResult, data: bytes, check_pixels: bool, decode
     prompts = report.positive_prompts()
     if prompts:
         from bastion.text import analyze_item  # imported here: files without prompts never need it
+
+        if stage is not None:
+            stage[0] = "text"
 
         try:
             result = analyze_item([("prompt", p) for p in prompts])
@@ -269,18 +353,45 @@ class ScanSummary:
             self.low_quality += 1
 
 
+def _kill_workers(pool: ProcessPoolExecutor) -> None:
+    """Kill a pool's worker processes (one is stuck in C code no signal reaches). The executor then fails
+    every pending future with ``BrokenProcessPool``, which the scanner already handles. ``_processes`` is
+    private but has been stable since Python 3.8; there is no public way to name a pool's workers."""
+    for proc in list((getattr(pool, "_processes", None) or {}).values()):
+        try:
+            proc.kill()
+        except Exception:  # already gone
+            pass
+
+
+def _over_budget(path: str, budget: float) -> FileResult:
+    res = FileResult(path=path)
+    res.add_error("time-budget", f"no result after {budget * HARD_FACTOR + HARD_GRACE:g} s "
+                  f"(budget {budget:g} s): the worker was stopped", "examine")
+    return res
+
+
 class Scanner:
-    """Examine files on ``jobs`` processes, match in this one, hand each result to ``on_result``."""
+    """Examine files on ``jobs`` processes, match in this one, hand each result to ``on_result``.
+
+    ``time_budget`` bounds the seconds spent on one file (``None`` or 0: unbounded): a file over budget is
+    reported with the error ``time-budget`` and the scan goes on with the next file."""
 
     def __init__(self, matcher=None, recorder=None, *, jobs: int | None = None, provenance: bool = True,
-                 watermark: str = "lossless"):
+                 watermark: str = "lossless", time_budget: float | None = DEFAULT_FILE_BUDGET):
         if watermark not in WATERMARK_MODES:
             raise BastionError(f"watermark mode must be one of {', '.join(WATERMARK_MODES)}, got {watermark!r}")
+        if time_budget is not None and time_budget < 0:
+            raise BastionError(f"time budget must be positive seconds, got {time_budget!r}")
         self.matcher = matcher
         self.recorder = recorder
         self.jobs = max(1, jobs or os.cpu_count() or 1)
         self.provenance = provenance
         self.watermark = watermark
+        self.time_budget = time_budget or None
+
+    def _kw(self) -> dict[str, Any]:
+        return {"provenance": self.provenance, "watermark": self.watermark, "time_budget": self.time_budget}
 
     def finish(self, res: FileResult) -> FileResult:
         """Match one examined file against the banks and record it: the part that runs in the client."""
@@ -290,12 +401,7 @@ class Scanner:
         if self.matcher is not None and (res.sha256 or res.pdq):
             exact = {"md5": res.md5, "sha1": res.sha1, "sha256": res.sha256}
             try:
-                frames = None
-                if res.video and res.video.get("vpdq"):
-                    from bastion.media.video import parse_signal
-
-                    frames = parse_signal(res.video["vpdq"])
-                ms = self.matcher.match(exact, res.pdq_variants or None, res.quality, vpdq=frames)
+                ms = self.matcher.match(exact, res.pdq_variants or None, res.quality)
                 res.matches = [m.to_dict() for m in ms]
                 res.signals.extend(m.to_signal().to_dict() for m in ms)
             except BastionError as exc:
@@ -317,7 +423,7 @@ class Scanner:
             _worker_init()
             for f in files:
                 try:
-                    res = examine_file(f, provenance=self.provenance, watermark=self.watermark)
+                    res = examine_file(f, **self._kw())
                 except Exception as exc:  # as in the pool: a bug is reported against its file, the scan goes on
                     res = FileResult(path=f)
                     res.add_error("internal-error", f"{type(exc).__name__}: {exc}", "examine")
@@ -332,6 +438,12 @@ class Scanner:
         retry: list[str] = []  # files that were in flight when a worker died: tried again, one at a time
         pool = ProcessPoolExecutor(self.jobs, initializer=_worker_init)
         pending: dict[Future, str] = {}
+        # Hard deadline: when each future was first seen running (handed to a worker's queue). A file
+        # whose worker does not answer in time is pinned and the pool is restarted.
+        budget = self.time_budget
+        hard = budget * HARD_FACTOR + HARD_GRACE if budget else None
+        started: dict[Future, float] = {}
+        overdue: set[str] = set()
         try:
             exhausted = False
             while True:
@@ -340,16 +452,21 @@ class Scanner:
                     if f is None:
                         exhausted = True
                         break
-                    pending[pool.submit(examine_file, f, provenance=self.provenance, watermark=self.watermark)] = f
+                    pending[pool.submit(examine_file, f, **self._kw())] = f
                 if not pending:
                     break
-                finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+                finished, _ = wait(pending, timeout=1.0 if hard else None, return_when=FIRST_COMPLETED)
                 broken = False
                 for fut in finished:
                     path = pending.pop(fut)
+                    started.pop(fut, None)
                     try:
                         res = fut.result()
                     except BrokenProcessPool:
+                        if path in overdue:
+                            overdue.discard(path)
+                            done(_over_budget(path, budget or 0.0))
+                            continue
                         broken = True
                         retry.append(path)
                         continue
@@ -357,9 +474,24 @@ class Scanner:
                         res = FileResult(path=path)
                         res.add_error("internal-error", f"{type(exc).__name__}: {exc}", "examine")
                     done(res)
+                if hard and not broken and not overdue:
+                    now = time.monotonic()
+                    for fut in pending:
+                        if fut not in started and fut.running():
+                            started[fut] = now
+                    late = [fut for fut, t in started.items() if now - t > hard]
+                    if late:
+                        overdue.add(pending[min(late, key=started.__getitem__)])
+                        _kill_workers(pool)
                 if broken:
-                    retry.extend(pending.values())
+                    for path in pending.values():
+                        if path in overdue:
+                            overdue.discard(path)
+                            done(_over_budget(path, budget or 0.0))
+                        else:
+                            retry.append(path)
                     pending.clear()
+                    started.clear()
                     pool.shutdown(wait=False, cancel_futures=True)
                     pool = ProcessPoolExecutor(self.jobs, initializer=_worker_init)
                     for path in retry:
@@ -370,10 +502,18 @@ class Scanner:
 
     def _examine_isolated(self, path: str) -> FileResult:
         """Re-examine one file in a pool of its own, so a crash is pinned on the file that caused it."""
-        with ProcessPoolExecutor(1, initializer=_worker_init) as solo:
+        budget = self.time_budget
+        solo = ProcessPoolExecutor(1, initializer=_worker_init)
+        try:
+            fut = solo.submit(examine_file, path, **self._kw())
             try:
-                return solo.submit(examine_file, path, provenance=self.provenance, watermark=self.watermark).result()
+                return fut.result(timeout=budget * HARD_FACTOR + HARD_GRACE if budget else None)
+            except FutureTimeout:
+                _kill_workers(solo)
+                return _over_budget(path, budget or 0.0)
             except BrokenProcessPool:
                 res = FileResult(path=path)
                 res.add_error("worker-crashed", "the process examining this file died", "decode")
                 return res
+        finally:
+            solo.shutdown(wait=True, cancel_futures=True)

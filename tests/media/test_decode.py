@@ -213,15 +213,23 @@ def test_random_bytes_are_unsupported() -> None:
 def test_truncated_file_raises_truncated_media(fmt: str) -> None:
     data = sample(fmt)
     with pytest.raises(TruncatedMedia) as err:
-        decode_rgb(data[: len(data) // 2])
+        decode_rgb(data[: len(data) // 2], tolerant=False)
     assert str(err.value).startswith(fmt)
+    try:  # the tolerant decode (the default) either reads it and says it is damaged, or fails the same way
+        decoded = decode_rgb(data[: len(data) // 2])
+    except TruncatedMedia as again:
+        assert str(again).startswith(fmt)
+    else:
+        assert decoded.damaged
 
 
-def test_jpeg_missing_only_its_end_is_still_truncated() -> None:
-    """Pillow could show it with LOAD_TRUNCATED_IMAGES; we refuse, and leave the global flag alone."""
+def test_jpeg_missing_only_its_end_is_truncated_strictly_and_flagged_when_tolerant() -> None:
+    """Pillow could show it with LOAD_TRUNCATED_IMAGES; the strict decode refuses, the tolerant one reads
+    it as far as it goes and says it is damaged, and neither touches the global flag."""
     data = sample("jpeg")
     with pytest.raises(TruncatedMedia):
-        decode_rgb(data[:-200])
+        decode_rgb(data[:-200], tolerant=False)
+    assert decode_rgb(data[:-200]).damaged
     assert ImageFile.LOAD_TRUNCATED_IMAGES is False
 
 

@@ -30,6 +30,7 @@ from __future__ import annotations
 import io
 import struct
 import warnings
+import zlib
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -95,6 +96,8 @@ class DecodedImage:
     format: str
     orientation: int = 1
     notes: tuple[str, ...] = field(default=())
+    #: Why the strict decode failed when the pixels came from the tolerant one (``None``: undamaged).
+    damaged: str | None = None
 
 
 # --- sniffing ------------------------------------------------------------------------------------
@@ -363,13 +366,102 @@ def _frame_note(im: Image.Image, fmt: str) -> str | None:
     return f"{fmt}: {frames} frames/pages, first decoded" if frames > 1 else None
 
 
-def decode_rgb(data: bytes, *, limits: DecodeLimits = DEFAULT_LIMITS, min_side: int | None = None) -> DecodedImage:
+# --- damage -------------------------------------------------------------------------------------
+
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+#: Chunks the pixels need. Everything else (text, colour profiles, EXIF, private chunks) is dropped by the
+#: tolerant PNG decode, so a bad CRC or an oversized zTXt there cannot hide the image.
+_PNG_PIXEL_CHUNKS = frozenset({b"IHDR", b"PLTE", b"tRNS", b"IDAT", b"IEND"})
+
+
+def _png_pixels_only(data: bytes) -> tuple[bytes, str] | None:
+    """The PNG rebuilt from its pixel chunks only, and what was dropped; ``None`` when nothing changed or
+    the chunk structure itself is broken (no way to tell where the pixels are)."""
+    out = [_PNG_SIGNATURE]
+    dropped: dict[str, int] = {}
+    pos = len(_PNG_SIGNATURE)
+    end = len(data)
+    while pos + 12 <= end:
+        length = struct.unpack(">I", data[pos : pos + 4])[0]
+        ctype = bytes(data[pos + 4 : pos + 8])
+        nxt = pos + 12 + length
+        if nxt > end:
+            if ctype == b"IDAT":  # a cut file: keep what there is, the decoder says how far it got
+                out.append(data[pos:end])
+            break
+        if ctype in _PNG_PIXEL_CHUNKS:
+            body = data[pos + 8 : pos + 8 + length]
+            crc = struct.unpack(">I", data[pos + 8 + length : nxt])[0]
+            if ctype != b"IDAT" and zlib.crc32(ctype + body) & 0xFFFFFFFF != crc:
+                return None  # a damaged header or palette: the pixels cannot be trusted
+            out.append(data[pos:nxt])
+        else:
+            name = ctype.decode("latin-1") if ctype.isalpha() else ctype.hex()
+            dropped[name] = dropped.get(name, 0) + 1
+        pos = nxt
+        if ctype == b"IEND":
+            break
+    if not dropped:
+        return None
+    what = ", ".join(f"{k}" + (f" x{n}" if n > 1 else "") for k, n in sorted(dropped.items()))
+    return b"".join(out), f"decoded without its ancillary chunks ({what})"
+
+
+def _jpeg_with_end(data: bytes) -> tuple[bytes, str] | None:
+    """A JPEG that stops before its end-of-image marker, given one: libjpeg then fills what is missing
+    (grey) instead of Pillow refusing the whole image."""
+    if data.rstrip(b"\x00").endswith(b"\xff\xd9"):
+        return None
+    return bytes(data) + b"\xff\xd9", "end-of-image marker missing: file cut short or damaged, decoded as far as it goes"
+
+
+def _repairs(data: bytes, fmt: str | None):
+    if fmt == "png":
+        fixed = _png_pixels_only(data)
+        if fixed is not None:
+            yield fixed
+    elif fmt == "jpeg":
+        fixed = _jpeg_with_end(data)
+        if fixed is not None:
+            yield fixed
+
+
+def decode_rgb(data: bytes, *, limits: DecodeLimits = DEFAULT_LIMITS, min_side: int | None = None,
+               tolerant: bool = True) -> DecodedImage:
     """Decode the first frame of ``data`` to an oriented RGB image.
 
     With ``min_side`` the decode may be reduced (JPEG DCT scaling via ``draft``, then an integer box
     ``reduce`` for any format) as long as the image's short side stays ``>= min_side``. The reported
     ``width``/``height`` are still those of the full oriented original.
+
+    When the strict decode finds the file damaged (:class:`~bastion.errors.TruncatedMedia`) and
+    ``tolerant`` is true, the decode is tried again the way viewers do it: a PNG from its pixel chunks only
+    (a bad CRC or an oversized text chunk elsewhere no longer matters), a JPEG cut before its end marker
+    as far as its data goes. Damage is itself suspicious and must never hide an image from the banks, so
+    the result says what was wrong in :attr:`DecodedImage.damaged`; the scan turns that into a
+    ``damaged-media`` signal. Limits are applied to the repaired file exactly as to the original.
     """
+    try:
+        return _decode_rgb(data, limits, min_side)
+    except TruncatedMedia as strict_error:
+        if not tolerant:
+            raise
+        fmt = sniff_format(data)
+        for repaired, how in _repairs(data, fmt):
+            try:
+                result = _decode_rgb(repaired, limits, min_side)
+            except MediaError:
+                continue
+            why = str(strict_error)
+            return DecodedImage(
+                image=result.image, width=result.width, height=result.height, format=result.format,
+                orientation=result.orientation, notes=result.notes + (f"damaged: {why}; {how}",),
+                damaged=why,
+            )
+        raise
+
+
+def _decode_rgb(data: bytes, limits: DecodeLimits, min_side: int | None) -> DecodedImage:
     if min_side is not None and min_side < 1:
         raise ValueError("min_side must be >= 1")
     notes: list[str] = []

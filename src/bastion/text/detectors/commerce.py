@@ -34,7 +34,9 @@ class CommerceHit:
 _new_commercehit = frozen_builder(CommerceHit)
 
 
-_NUM = r"\d{1,7}(?:[.,' ]\d{3})*(?:[.,]\d{1,2})?(?:\s?k(?![a-z]))?"
+# Thousands groups are bounded ({0,4}): unbounded, every number in a run like "121 121 121 ..." started a
+# scan to the end of the run, quadratic in its length.
+_NUM = r"\d{1,7}(?:[.,' ]\d{3}){0,4}(?:[.,]\d{1,2})?(?:\s?k(?![a-z]))?"
 _CUR_BEFORE = r"(?:us\$|ca\$|au\$|a\$|c\$|r\$|[$€£¥₹₽₩₺]|usd|eur|gbp|jpy|cad|aud|chf|btc|eth|xmr|usdt)"
 _CUR_AFTER = (
     r"(?:[$€£¥₹₽₩₺円元]|usd|eur|euros?|gbp|jpy|yen|cad|aud|chf|dollars?|bucks|pounds?|quid|rub|btc|eth|xmr|usdt"
@@ -55,10 +57,12 @@ _UNIT_WORD_RE = re.compile(r"set|pack|vid|pic|photo|folder|gb|link|paket|lot|tie
 # "a pack", "le pack": only pricing when the text also states a price ("$10 a pack").
 _WEAK_UNIT_RE = re.compile(rf"\b(?:a|an|le|la|el)\s{_UNITS}\b")
 # (kind, weight, pattern, substring the pattern cannot match without: a cheap pre-check)
+# Whitespace runs are possessive (``\s*+``): ``\s*[:=\-]?\s*`` splits a run of n spaces n^2 ways before
+# failing, so one long run stalled a scan (tests/text/test_text_linear.py).
 _PAYMENT_PATTERNS: list[tuple[str, float, re.Pattern[str], str]] = [
     ("paypal", 0.7, re.compile(r"\b(?:paypal\.me|paypal\.com/paypalme)/[\w.-]{2,}"), "paypal"),
-    ("cashapp", 0.7, re.compile(r"\b(?:cash\.app/\$?[a-z][\w-]{0,19}|cash\s?app\s*[:=\-]?\s*\$[a-z][\w-]{0,19})"), "cash"),
-    ("venmo", 0.6, re.compile(r"\b(?:venmo\.com/(?:u/)?[\w-]{2,}|venmo\s*[:=\-]?\s*@[\w-]{2,})"), "venmo"),
+    ("cashapp", 0.7, re.compile(r"\b(?:cash\.app/\$?[a-z][\w-]{0,19}|cash\s?app\s*+[:=\-]?\s*+\$[a-z][\w-]{0,19})"), "cash"),
+    ("venmo", 0.6, re.compile(r"\b(?:venmo\.com/(?:u/)?[\w-]{2,}|venmo\s*+[:=\-]?\s*+@[\w-]{2,})"), "venmo"),
     # Creator-payment pages are ordinary for artists: weak on their own.
     ("creator_payment", 0.3, re.compile(r"\b(?:ko-fi\.com|buymeacoffee\.com|patreon\.com|gumroad\.com|fanbox\.cc|boosty\.to|subscribestar\.\w+)/[\w.-]{2,}"), "/"),
     # A bare $cashtag; weaker than an explicit Cash App mention. Must start with a letter ("$50" is a price).

@@ -47,7 +47,7 @@ _AT_RE = re.compile(
 )
 
 # Names that are also ordinary words ("line", "wire", "session") only count in "add me on ..." phrasing.
-_MESSENGERS = r"(?:whatsapp|threema|wickr(?:\s*me)?|kik|snapchat|snap|signal|telegram|tg|skype)"
+_MESSENGERS = r"(?:whatsapp|threema|wickr(?:\s*+me)?|kik|snapchat|snap|signal|telegram|tg|skype)"
 _MESSENGERS_LOOSE = r"(?:whatsapp|threema|wickr|kik|snapchat|snap|session|signal|telegram|tg|wire|element|skype|line)"
 
 _PATTERNS: list[tuple[str, str, float, re.Pattern[str]]] = [
@@ -69,11 +69,14 @@ _PATTERNS: list[tuple[str, str, float, re.Pattern[str]]] = [
     ),
     ("email", "contact", 0.7, re.compile(r"\b[a-z0-9][a-z0-9._%+-]{0,63}@[a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,24}\b")),
     # "telegram: name", "wickr me - name", "session id: ..."
+    # Possessive runs (``\s*+``): two plain ``\s*`` around an optional word split a run of n spaces n^2
+    # ways before failing ("telegram" + 100,000 spaces took 66 s). tests/text/test_text_linear.py checks
+    # every pattern for super-linear growth.
     (
         "messenger",
         "contact",
         0.8,
-        re.compile(rf"\b{_MESSENGERS}\s*(?:id|me|user(?:name)?|handle)?\s*[:=\-]+\s*@?[\w.\-]{{3,}}"),
+        re.compile(rf"\b{_MESSENGERS}\s*+(?:(?:id|me|user(?:name)?|handle)\s*+)?[:=\-]++\s*+@?[\w.\-]{{3,}}"),
     ),
     # "add me on kik", "hmu on telegram", "message me via signal"
     (
