@@ -39,7 +39,7 @@ VARIANT_WORDS = {
 class Expectation:
     path: str  # relative to the uploads folder
     story: str  # what the file is
-    expect: str  # "match", "no-match", "allow-listed" or "error:<code>"
+    expect: str  # "match", "no-match", "allow-listed", "damaged" or "error:<code>"
     label: str | None = None  # bank label the match should carry
     variant: str | None = None  # dihedral variant expected to match
 
@@ -139,7 +139,11 @@ def build_corpus(root: Path) -> tuple[Path, Path, list[Expectation]]:
     buf = io.BytesIO()
     known["rocket"].save(buf, "JPEG", quality=90)
     (bad / "truncated.jpg").write_bytes(buf.getvalue()[: len(buf.getvalue()) // 2])
-    exp.append(Expectation("bad/truncated.jpg", "a JPEG cut off halfway", "error:truncated-media"))
+    exp.append(Expectation("bad/truncated.jpg", "a JPEG cut off halfway", "damaged"))
+    # Damage a viewer tolerates must not hide a known image: its last bytes cut, it still matches.
+    (bad / "rocket-cut-end.jpg").write_bytes(buf.getvalue()[:-64])
+    exp.append(Expectation("bad/rocket-cut-end.jpg", "known 'rocket' as JPEG with its last 64 bytes cut", "match",
+                           "rocket"))
     (bad / "empty.png").write_bytes(b"")
     exp.append(Expectation("bad/empty.png", "a zero-byte file", "error:unsupported-media"))
     (bad / "bomb.png").write_bytes(_bomb_png())
@@ -175,6 +179,11 @@ def check(exp: Expectation, result: dict) -> tuple[bool, str]:
         if hits:
             return False, "counted as a hit although allow-listed"
         return bool(allow), "matched the known-benign allow-list, which never counts as a hit" if allow else "not matched"
+    if exp.expect == "damaged":
+        damaged = [s for s in result.get("signals", []) if s.get("category") == "damaged-media"]
+        if not damaged:
+            return False, f"expected a damaged-media signal, got errors {[e['code'] for e in errors] or 'none'}"
+        return True, f"decoded as far as it goes and flagged damaged-media: {damaged[0]['evidence'].get('reason')}"
     code = exp.expect.split(":", 1)[1]
     got = [e["code"] for e in errors]
     if code in got:

@@ -36,7 +36,7 @@ def demo(
 
     The corpus: scikit-image sample photos and generated patterns; transformed copies of the "known" ones
     (resized, re-encoded, trimmed, mirrored, rotated), unrelated distractors, an allow-listed image and bad
-    files (truncated, empty, a decompression bomb, a text file). Exit 0 when every file behaved as expected.
+    files (damaged, empty, a decompression bomb, a text file). Exit 0 when every file behaved as expected.
     """
     directory = directory.resolve()
     if directory.exists():
