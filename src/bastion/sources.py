@@ -67,9 +67,9 @@ class FolderSource:
         return iter_files([self.spec])
 
     def examine(self, key: str, *, provenance: bool, watermark: str):
-        from bastion.scan import examine_file
+        from bastion.scan import DEFAULT_FILE_BUDGET, examine_file
 
-        return examine_file(key, provenance=provenance, watermark=watermark)
+        return examine_file(key, provenance=provenance, watermark=watermark, time_budget=DEFAULT_FILE_BUDGET)
 
 
 @dataclass(frozen=True)
@@ -129,7 +129,7 @@ class S3Source:
     def examine(self, key: str, *, provenance: bool, watermark: str):
         from botocore.exceptions import BotoCoreError, ClientError
 
-        from bastion.scan import MAX_DECODE_BYTES, FileResult, examine_bytes
+        from bastion.scan import DEFAULT_FILE_BUDGET, MAX_DECODE_BYTES, FileResult, examine_bytes
 
         name = key[len(f"s3://{self.bucket}/") :]
         try:
@@ -142,7 +142,7 @@ class S3Source:
             res = FileResult(path=key)
             res.add_error("unreadable", str(exc), "read")
             return res
-        return examine_bytes(key, data, provenance=provenance, watermark=watermark)
+        return examine_bytes(key, data, provenance=provenance, watermark=watermark, time_budget=DEFAULT_FILE_BUDGET)
 
 
 def _hash_large(key: str, body, size: int):
