@@ -401,7 +401,12 @@ class Scanner:
         if self.matcher is not None and (res.sha256 or res.pdq):
             exact = {"md5": res.md5, "sha1": res.sha1, "sha256": res.sha256}
             try:
-                ms = self.matcher.match(exact, res.pdq_variants or None, res.quality)
+                frames = None
+                if res.video and res.video.get("vpdq"):
+                    from bastion.media.video import parse_signal
+
+                    frames = parse_signal(res.video["vpdq"])
+                ms = self.matcher.match(exact, res.pdq_variants or None, res.quality, vpdq=frames)
                 res.matches = [m.to_dict() for m in ms]
                 res.signals.extend(m.to_signal().to_dict() for m in ms)
             except BastionError as exc:
