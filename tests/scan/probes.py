@@ -74,7 +74,7 @@ def float_tiff(side: int = 9999) -> bytes:
     arr = np.zeros((side, side), dtype=np.float32)
     arr[: side // 2] = 1.0
     buf = io.BytesIO()
-    Image.fromarray(arr, "F").save(buf, "TIFF", compression="tiff_adobe_deflate")
+    Image.fromarray(arr).save(buf, "TIFF", compression="tiff_adobe_deflate")
     return buf.getvalue()
 
 
@@ -82,7 +82,7 @@ def sixteen_bit_png(side: int = 9999) -> bytes:
     arr = np.zeros((side, side), dtype=np.uint16)
     arr[: side // 2] = 40000
     buf = io.BytesIO()
-    Image.fromarray(arr, "I;16").save(buf, "PNG", optimize=False, compress_level=9)
+    Image.fromarray(arr).save(buf, "PNG", optimize=False, compress_level=9)
     return buf.getvalue()
 
 

@@ -71,9 +71,14 @@ class DecodeLimits:
 
     max_pixels: int = 100_000_000
     max_side: int = 65_535
+    #: Bytes the decoded pixel buffers may take at their peak (Pillow's buffer for the file's mode, plus
+    #: the RGB copy when the mode has to be converted before it can be reduced). A pixel count alone is not
+    #: enough: a float32 or 16-bit image of 9999² compresses to a few hundred KB and took over 4 GB.
+    #: 300 MB keeps the documented per-worker bound; JPEGs are decoded at a reduced scale and rarely near it.
+    max_decoded_bytes: int = 300_000_000
 
     def __post_init__(self) -> None:
-        if self.max_pixels < 1 or self.max_side < 1:
+        if self.max_pixels < 1 or self.max_side < 1 or self.max_decoded_bytes < 1:
             raise ValueError("DecodeLimits values must be positive")
 
 
@@ -300,9 +305,44 @@ def _read_orientation(im: Image.Image, fmt: str, notes: list[str]) -> tuple[int,
     return value, value != 1
 
 
+# --- memory --------------------------------------------------------------------------------------
+
+#: Bytes per pixel of Pillow's own buffer for a mode (Pillow keeps every 3- and 4-band mode, and "I"/"F",
+#: in 4 bytes; "LA"/"PA" too). Modes not listed count 4.
+_PILLOW_BYTES_PER_PIXEL = {"1": 1, "L": 1, "P": 1, "I;16": 2, "I;16L": 2, "I;16B": 2, "I;16N": 2}
+#: Modes ``Image.reduce`` accepts, so they are reduced before the RGB copy is made.
+_REDUCIBLE = frozenset({"L", "LA", "RGB", "RGBA", "RGBX"})  # CMYK: converted first (not linear)
+_HIGH_BIT_DEPTH = ("I;16", "I;16L", "I;16B", "I;16N", "I", "F")
+
+
+def _reduce_factor(size: tuple[int, int], min_side: int | None) -> int:
+    if min_side is None:
+        return 1
+    return max(1, min(size) // min_side)
+
+
+def _peak_bytes(size: tuple[int, int], mode: str, factor: int) -> int:
+    """Largest pixel memory the decode of an image of ``size``/``mode`` needs at once."""
+    pixels = size[0] * size[1]
+    buffer = pixels * _PILLOW_BYTES_PER_PIXEL.get(mode, 4)
+    if mode in _HIGH_BIT_DEPTH or mode in _REDUCIBLE:
+        # reduced first (high bit depths strip by strip), so the RGB copy is small
+        return buffer + 4 * pixels // (factor * factor)
+    return buffer + 4 * pixels  # P, 1, PA, CMYK, YCbCr ...: the RGB copy is made at full size
+
+
+def _check_decoded_bytes(size: tuple[int, int], mode: str, fmt: str, factor: int, limits: DecodeLimits) -> None:
+    need = _peak_bytes(size, mode, factor)
+    if need > limits.max_decoded_bytes:
+        raise DecompressionBomb(
+            f"{fmt}: decoding {size[0]}×{size[1]} pixels of mode {mode} needs about {need:,} bytes of pixel "
+            f"buffers; limit is {limits.max_decoded_bytes:,} bytes"
+        )
+
+
 # --- colour --------------------------------------------------------------------------------------
 
-def _scale_to_uint8(arr: np.ndarray, sixteen_bit: bool) -> np.ndarray:
+def _scale_to_uint8(arr: np.ndarray, sixteen_bit: bool, lo: float | None = None, hi: float | None = None) -> np.ndarray:
     """Map high-bit-depth luminance to 0..255 linearly.
 
     Pillow's own ``I;16 → L`` conversion clips at 255, which turns a normal 16-bit image almost white.
@@ -313,9 +353,43 @@ def _scale_to_uint8(arr: np.ndarray, sixteen_bit: bool) -> np.ndarray:
     if sixteen_bit:
         scaled = np.clip(a, 0, 65535) / 257.0
     else:
-        lo, hi = float(np.nanmin(a)), float(np.nanmax(a))
-        scaled = np.zeros_like(a) if hi <= lo else (a - lo) * (255.0 / (hi - lo))
+        if lo is None or hi is None:  # a whole image: its own range (strips pass the image's range)
+            lo, hi = float(np.nanmin(a)), float(np.nanmax(a))
+        scaled = np.zeros_like(a) if not hi > lo else (np.clip(a, lo, hi) - lo) * (255.0 / (hi - lo))
     return np.nan_to_num(np.rint(scaled), nan=0.0).astype(np.uint8)
+
+
+#: Rows of a high-bit-depth image converted at once: bounds the temporary float copies to a few MB.
+_STRIP_BYTES = 8 * 1024 * 1024
+
+
+def _high_bit_depth_to_rgb(im: Image.Image, factor: int = 1) -> Image.Image:
+    """8-bit RGB from an I;16/I/F image, a strip of rows at a time, reduced by ``factor`` as it goes.
+
+    ``np.asarray`` of the whole image copies it, and the float64 scaling copied it again at 8 bytes a
+    pixel: a 194 KB 16-bit PNG of 9999² took 4.1 GB. Strips keep the extra memory to a few MB."""
+    mode = im.mode
+    w, h = im.size
+    if mode.startswith("I;16"):
+        sixteen, lo, hi = True, 0.0, 65535.0
+    else:
+        lo, hi = (float(v) for v in im.getextrema())
+        sixteen = mode == "I" and lo >= 0 and hi <= 65535
+        if sixteen:
+            lo, hi = 0.0, 65535.0
+    rows = max(factor, (_STRIP_BYTES // max(1, w * 8)) // factor * factor)
+    out = Image.new("L", ((w + factor - 1) // factor, (h + factor - 1) // factor))
+    y_out = 0
+    for y in range(0, h, rows):
+        strip = im.crop((0, y, w, min(h, y + rows)))
+        arr = np.asarray(strip)
+        scaled = _scale_to_uint8(arr, sixteen, lo, hi)
+        part = Image.fromarray(scaled, "L")
+        if factor > 1:
+            part = part.reduce(factor)
+        out.paste(part, (0, y_out))
+        y_out += part.size[1]
+    return out.convert("RGB")
 
 
 def to_rgb(im: Image.Image) -> Image.Image:
@@ -328,12 +402,8 @@ def to_rgb(im: Image.Image) -> Image.Image:
     mode = im.mode
     if mode == "RGB":
         return im
-    if mode.startswith("I;16") or mode == "I":
-        arr = np.asarray(im)
-        sixteen = mode.startswith("I;16") or (arr.size > 0 and arr.min() >= 0 and arr.max() <= 65535)
-        return Image.fromarray(_scale_to_uint8(arr, sixteen), "L").convert("RGB")
-    if mode == "F":
-        return Image.fromarray(_scale_to_uint8(np.asarray(im), False), "L").convert("RGB")
+    if mode in _HIGH_BIT_DEPTH:
+        return _high_bit_depth_to_rgb(im)
     try:  # CMYK (Adobe inversion handled by the JPEG decoder), P, PA, L, LA, 1, RGBA, YCbCr, LAB, HSV ...
         return im.convert("RGB")
     except ValueError as exc:
@@ -473,16 +543,22 @@ def _decode_rgb(data: bytes, limits: DecodeLimits, min_side: int | None) -> Deco
             scale = _jpeg_draft_scale(im.size, min_side)
             if scale > 1:
                 im.draft(im.mode, (max(1, im.size[0] // scale), max(1, im.size[1] // scale)))
+        factor = _reduce_factor(im.size, min_side)
+        _check_decoded_bytes(im.size, im.mode, fmt, factor, limits)
         im.load()
         # After load: some plugins (PNG) would otherwise decode the whole image just to find EXIF.
         orientation, must_transpose = _read_orientation(im, fmt, notes)
-        rgb = to_rgb(im)
-        # Counting frames may seek the file, so only after the first frame has been copied out.
-        frame_note = _frame_note(im, fmt)
-        if min_side is not None:
-            factor = min(rgb.size) // min_side
+        # Reduce before the RGB copy where the mode allows it: the copy is then small (memory bound above).
+        if im.mode in _HIGH_BIT_DEPTH:
+            rgb = _high_bit_depth_to_rgb(im, factor)
+        elif factor >= 2 and im.mode in _REDUCIBLE:
+            rgb = to_rgb(im.reduce(factor))
+        else:
+            rgb = to_rgb(im)
             if factor >= 2:
                 rgb = rgb.reduce(factor)
+        # Counting frames may seek the file, so only after the first frame has been copied out.
+        frame_note = _frame_note(im, fmt)
         transpose = ORIENTATION_TRANSPOSE[orientation] if must_transpose else None
         if transpose is not None:
             rgb = rgb.transpose(transpose)
