@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
 from bastion.errors import BastionError, MediaError
+from bastion.names import path_bytes_hex, path_text
 from bastion.media.decode import DEFAULT_LIMITS, decode_rgb
 from bastion.media.hashing import MIN_MATCH_QUALITY, PDQ_FAST_MIN_SIDE, crypto_hashes, pdq_dihedral_from_image
 
@@ -103,6 +104,11 @@ class FileResult:
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
+        # A name that is not UTF-8 is written with \xNN escapes, and its raw bytes are kept beside it.
+        d["path"] = path_text(self.path)
+        raw = path_bytes_hex(self.path)
+        if raw is not None:
+            d["path_bytes"] = raw
         d.pop("pdq_variants")
         d["format"] = d.pop("media_format")
         if not d["provenance"]:
@@ -181,21 +187,68 @@ def _within_budget(res: FileResult, time_budget: float | None, work: Callable[[l
     return res
 
 
+def read_regular_file(path: str | Path, max_bytes: int | None = None) -> tuple[bytes | None, int]:
+    """(the bytes of ``path``, its size) when it is a regular file, else ``OSError``/``NotRegularFile``.
+
+    Opened without blocking and checked on the open descriptor: a FIFO or a device never blocks the reader,
+    and a file swapped for one between a check and the open is still refused. Over ``max_bytes`` the bytes
+    are not read (``None``)."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise NotRegularFile("a folder" if stat.S_ISDIR(st.st_mode) else "not a regular file")
+        if max_bytes is not None and st.st_size > max_bytes:
+            return None, st.st_size
+        with os.fdopen(fd, "rb", closefd=True) as f:
+            fd = -1
+            return f.read(), st.st_size
+    finally:
+        if fd >= 0:
+            os.close(fd)
+
+
+class NotRegularFile(OSError):
+    """A path that is not a regular file (FIFO, device, socket, folder): never read."""
+
+
+class SkippedPath(str):
+    """A path found while walking the folders that is reported instead of read: a folder that could not
+    be listed, a link leading out of the scanned folders. Still a ``str`` (pickles to workers as one)."""
+
+    code: str
+    message: str
+
+    def __new__(cls, path: str, code: str, message: str) -> "SkippedPath":
+        self = super().__new__(cls, path)
+        self.code, self.message = code, message
+        return self
+
+    def __reduce__(self):
+        return (SkippedPath, (str(self), self.code, self.message))
+
+
 def _examine_path(res: FileResult, provenance: bool, watermark: str, stage: list[str]) -> FileResult:
+    if isinstance(res.path, SkippedPath):
+        skipped = res.path
+        res.path = str(skipped)
+        res.add_error(skipped.code, skipped.message, "read")
+        return res
     p = Path(res.path)
     try:
-        st = p.stat()
-        if not stat.S_ISREG(st.st_mode):
-            what = "a linked folder (not followed)" if p.is_dir() else "not a regular file"
-            res.add_error("not-a-file", what, "read")
+        if p.is_symlink() and p.is_dir():
+            res.add_error("not-a-file", "a linked folder (not followed)", "read")
             return res
-        res.size = st.st_size
-        if st.st_size > MAX_DECODE_BYTES:
+        data, size = read_regular_file(p, MAX_DECODE_BYTES)
+        res.size = size
+        if data is None:
             h = _hash_stream(p)
             res.md5, res.sha1, res.sha256 = h["md5"], h["sha1"], h["sha256"]
-            res.add_error("too-large", f"{st.st_size} bytes: hashed, not decoded (limit {MAX_DECODE_BYTES})", "decode")
+            res.add_error("too-large", f"{size} bytes: hashed, not decoded (limit {MAX_DECODE_BYTES})", "decode")
             return res
-        data = p.read_bytes()
+    except NotRegularFile as exc:
+        res.add_error("not-a-file", str(exc), "read")
+        return res
     except OSError as exc:
         res.add_error("unreadable", f"{exc.strerror or exc}", "read")
         return res
@@ -302,22 +355,47 @@ def _examine_provenance(res: FileResult, data: bytes, check_pixels: bool, decode
 # --- file discovery --------------------------------------------------------------------------------
 
 
-def iter_files(paths: Iterable[str | Path]) -> Iterator[str]:
+def _within(path: str, roots: list[str]) -> bool:
+    real = os.path.realpath(path)
+    return any(real == r or real.startswith(r.rstrip(os.sep) + os.sep) for r in roots)
+
+
+def iter_files(paths: Iterable[str | Path], *, follow_links: bool = False) -> Iterator[str]:
     """Every regular file under the given files and folders, recursively, in a stable order.
-    Folder symlinks are not followed (loops); file symlinks are."""
+
+    Folder symlinks are not followed (loops) but reported. A file symlink is followed when it stays inside
+    the given folders; one leading out of them (to ``/proc/self/environ``, a home folder ...) is reported
+    as ``link-outside-roots`` unless ``follow_links``. A subfolder that cannot be listed is reported as
+    ``unreadable``, never left out silently. Reported paths are :class:`SkippedPath` values."""
+    paths = list(paths)
+    roots = [os.path.realpath(p) for p in paths]
     for raw in paths:
         p = Path(raw)
         if p.is_dir():
-            for root, dirs, files in os.walk(p):
+            problems: list[OSError] = []
+            for root, dirs, files in os.walk(p, onerror=problems.append):
+                yield from _unlisted(problems)
                 dirs.sort()
                 for name in dirs:
                     if os.path.islink(os.path.join(root, name)):
                         # Not descended (it could loop), but reported, never silently left out.
                         yield os.path.join(root, name)
                 for name in sorted(files):
-                    yield os.path.join(root, name)
+                    full = os.path.join(root, name)
+                    if not follow_links and os.path.islink(full) and not _within(full, roots):
+                        yield SkippedPath(full, "link-outside-roots",
+                                          "a link to a file outside the scanned folders: not followed (--follow-links to follow)")
+                    else:
+                        yield full
+            yield from _unlisted(problems)
         else:
             yield str(p)
+
+
+def _unlisted(problems: list[OSError]) -> Iterator[str]:
+    while problems:
+        exc = problems.pop(0)
+        yield SkippedPath(str(exc.filename), "unreadable", f"folder could not be listed: {exc.strerror or exc}")
 
 
 # --- running many files ----------------------------------------------------------------------------

@@ -16,6 +16,8 @@ from rich.markup import escape
 
 from bastion.cli.app import app
 from bastion.media.provenance import ProvenanceReport, ProvenanceSettings, inspect_bytes
+from bastion.names import display_path, path_text, printable
+from bastion.scan import read_regular_file
 
 _console = Console(highlight=False, soft_wrap=True)
 
@@ -40,25 +42,30 @@ def inspect_command(
     found = failed = False
     for path in files:
         try:
-            data = path.read_bytes()
+            # Without blocking, and only regular files: a FIFO would otherwise hang the command forever.
+            data, _ = read_regular_file(path)
         except OSError as exc:
             failed = True
+            why = exc.strerror if isinstance(exc.strerror, str) and exc.strerror else str(exc)
             if as_json:
-                typer.echo(json.dumps({"file": str(path), "error": str(exc)}))
+                typer.echo(json.dumps({"file": path_text(str(path)), "error": why}))
             else:
-                typer.echo(f"error: {path}: {exc}", err=True)
+                typer.echo(f"error: {display_path(str(path))}: {printable(why)}", err=True)
             continue
         report = inspect_bytes(data, filename=None, settings=settings)
         found = found or report.ai_generated
         if as_json:
-            typer.echo(json.dumps({"file": str(path), **report.to_dict()}, ensure_ascii=False))
+            typer.echo(json.dumps({"file": path_text(str(path)), **report.to_dict()}, ensure_ascii=False))
         else:
-            _print_report(str(path), report)
+            _print_report(display_path(str(path)), report)
     raise typer.Exit(2 if failed else 1 if found else 0)
 
 
 def _print_report(name: str, r: ProvenanceReport) -> None:
-    p = _console.print
+    def p(line: str) -> None:
+        # Prompts and metadata are the uploader's text: control characters never reach the terminal raw.
+        _console.print(printable(line))
+
     verdict = ("[bold red]AI-generation trace found[/]" if r.ai_generated
                else "no AI-generation trace found (absence proves nothing)")
     p(f"[bold]{escape(name)}[/] ({r.format}): {verdict}")

@@ -16,6 +16,7 @@ from rich.text import Text
 from bastion.banks.matcher import Matcher
 from bastion.cli.app import app
 from bastion.cli.common import EXIT_MATCH, EXIT_OK, err, fail, handle_errors, out, settings_of, store_of
+from bastion.names import display_path, printable
 from bastion.scan import FileResult, Scanner, ScanSummary, examine_file, iter_files
 from bastion.store.media import MediaRecorder
 
@@ -50,17 +51,17 @@ def summary_table(summary: ScanSummary, banks: int, pdq_entries: int) -> Table:
 def _describe(res: FileResult) -> list[str]:
     """Console lines for a file's matches and errors. Paths, labels and messages are user data: escaped, so
     a ``[label]`` is printed, not taken for console markup."""
-    path = escape(res.path)
+    path = escape(display_path(res.path))  # undecodable bytes and control characters escaped
     lines = []
     for m in res.matches:
         how = "exact" if m["hash_type"] != "pdq" else f"distance {m['distance']}"
         if m.get("variant") and m["variant"] != "original":
             how += f", variant {m['variant']}"
-        label = f" label {escape(repr(m['label']))}" if m.get("label") else ""
+        label = f" label {escape(printable(repr(m['label'])))}" if m.get("label") else ""
         tag = "[green]ALLOW[/]" if m["category"] == "known-benign" else "[bold red]MATCH[/]"
         lines.append(f"{tag} {path}: bank {escape(m['bank'])} ({m['category']}){label}, {m['hash_type']} {how}")
     for e in res.errors:
-        lines.append(f"[yellow]ERROR[/] {path}: {e['code']}: {escape(e['message'])}")
+        lines.append(f"[yellow]ERROR[/] {path}: {e['code']}: {escape(printable(e['message']))}")
     return lines
 
 
@@ -74,6 +75,8 @@ def scan(
     bank: Optional[List[str]] = typer.Option(None, "--bank", help="Match only these banks (default: all enabled)."),
     jobs: int = typer.Option(0, "--jobs", "-j", help="Worker processes (default: all cores)."),
     record: bool = typer.Option(True, "--record/--no-record", help="Keep the hashes of scanned files in the store."),
+    follow_links: bool = typer.Option(
+        False, "--follow-links", help="Follow links to files outside the given folders (default: report them, not read them)."),
     provenance: bool = typer.Option(True, "--provenance/--no-provenance", help="Read AI-generation provenance."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar on standard error."),
     index_cache: bool = typer.Option(
@@ -110,7 +113,7 @@ def scan(
     store = store_of(ctx)
     cache_dir = settings_of(ctx).home / "cache" if index_cache else None
     matcher = Matcher.from_store(store, bank or None, cache_dir=cache_dir)
-    files = list(iter_files(paths))
+    files = list(iter_files(paths, follow_links=follow_links))
     sink = None
     if output is not None:
         sink = output.open("w", encoding="utf-8")
@@ -180,7 +183,7 @@ def hash_(
                 d["pdq_variants"] = res.pdq_variants
             print(json.dumps(d))
             continue
-        out.print(f"[bold]{res.path}[/]")
+        out.print(f"[bold]{escape(display_path(res.path))}[/]")
         for k in ("md5", "sha1", "sha256", "pdq", "quality", "media_format", "width", "height"):
             v = getattr(res, k)
             if v is not None:
@@ -191,6 +194,6 @@ def hash_(
             for name, h in res.pdq_variants.items():
                 out.print(f"  pdq.{name:12} {h}")
         for e in res.errors:
-            out.print(f"  [yellow]{e['code']}[/]: {e['message']}")
+            out.print(f"  [yellow]{e['code']}[/]: {escape(printable(e['message']))}")
     if failed:
         raise typer.Exit(2)

@@ -249,7 +249,8 @@ def _open(data: bytes, limits: DecodeLimits, notes: list[str]) -> tuple[Image.Im
     fmt = sniff_format(data)
     if fmt is None:
         raise UnsupportedMedia(
-            f"unknown or unsupported format ({len(data):,} bytes, starts with {bytes(data[:8]).hex()}); "
+            # Never any of the file's bytes in the message: the "file" may be a link to a secret.
+            f"unknown or unsupported format ({len(data):,} bytes); "
             f"supported: {', '.join(SUPPORTED_FORMATS)}"
         )
     with _Guard(fmt, "reading the header", notes):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
+from bastion.names import path_text
 from bastion.store.db import Store
 from bastion.store.schema import MediaRow, utcnow
 
@@ -40,7 +41,7 @@ class MediaRecorder:
                     s.add(row)
                 row.pdq, row.pdq_quality = res.pdq, res.quality
                 row.media_format, row.width, row.height = res.media_format, res.width, res.height
-                row.last_path, row.last_seen = res.path, now
+                row.last_path, row.last_seen = path_text(res.path), now  # a non-UTF-8 name escaped, never an abort
         self.recorded += len(self._pending)
         self._pending.clear()
 
