@@ -50,6 +50,18 @@ _FORMAT_VERSION = 1
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
 
+def _tables_are_sound(offsets: np.ndarray, rows: np.ndarray, n: int) -> bool:
+    """Every table's offsets start at 0, never decrease and end at ``n``; its rows are each row once."""
+    if int(offsets[:, 0].max()) != 0:
+        return False
+    if offsets.shape[1] > 1 and bool((np.diff(offsets.astype(np.int64), axis=1) < 0).any()):
+        return False
+    for t in range(rows.shape[0]):
+        if n and not bool((np.bincount(rows[t], minlength=n) == 1).all()):
+            return False
+    return True
+
+
 class IndexFileError(BastionError):
     """A saved index file is missing, truncated, of another format or inconsistent. Rebuild it from the store."""
 
@@ -553,7 +565,9 @@ class PdqIndex:
             arrays["offsets"] = main.offsets
             arrays["rows"] = main.rows
         tmp = f"{os.fspath(path)}.tmp"
-        with open(tmp, "wb") as fh:
+        from bastion.private import open_private
+
+        with open_private(tmp) as fh:  # owner-only: a bank's hashes are sensitive
             np.savez(fh, **arrays)
         os.replace(tmp, path)
 
@@ -601,6 +615,10 @@ class PdqIndex:
                 or (n and int(rows.max()) >= n)
             ):
                 raise fail("tables are inconsistent with the rows")
+            if bits and not _tables_are_sound(offsets, rows, n):
+                # The C kernel trusts every offset: a bucket reaching past the rows read out of bounds
+                # (a crash), a row missing from a table hid its hash (no match). Refused; callers rebuild.
+                raise fail("table offsets or rows are corrupt")
             main = _Main(ids, hashes, np.ascontiguousarray(tomb), bits, offsets, rows)
         else:
             built = index._make_main(ids, hashes)

@@ -30,6 +30,7 @@ from bastion.banks.index import IndexFileError, PdqIndex
 from bastion.banks.repo import bank_from_row
 from bastion.banks.video import MIN_FRAME_QUALITY, VideoIndex, unique_hashes
 from bastion.model import Bank, Match
+from bastion.private import open_private, private_dir
 from bastion.store.db import Store
 from bastion.store.schema import BankEntryRow, BankRow
 
@@ -63,11 +64,11 @@ def _read_cache(path: Path):
 def _write_cache(path: Path, index: PdqIndex, entry_ids: np.ndarray, entry_bank: np.ndarray) -> None:
     """Best effort: a read-only or full disk only costs the next load its speed."""
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(path.parent)  # the cache holds the banks' hashes: owner-only, whatever the umask
         for old in path.parent.glob("pdq-*.npz"):
             old.unlink(missing_ok=True)
         tmp = path.with_suffix(".entries.tmp")
-        with open(tmp, "wb") as fh:
+        with open_private(tmp) as fh:
             np.savez(fh, ids=entry_ids, banks=entry_bank)
         os.replace(tmp, path.with_suffix(".entries.npz"))
         index.save(path)

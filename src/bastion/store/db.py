@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bastion.config import Settings
 from bastion.errors import ConfigError
+from bastion.private import private_dir, private_file
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
@@ -48,15 +49,19 @@ def make_engine(url: str) -> Engine:
         raise ConfigError(f"invalid database URL {url!r}: {exc}") from exc
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database
-        if database and database != ":memory:":
-            Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url)
+        if database and database != ":memory:" and not database.startswith("file:"):
+            # The store holds hash lists and scan records: owner-only, whatever the umask (the -wal and
+            # -shm files SQLite makes beside it take the database file's mode).
+            private_dir(Path(database).expanduser().parent)
+            private_file(database)
+        engine = create_engine(url, hide_parameters=True)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
         # Plain postgresql:// means psycopg 3 here (psycopg2 is not a dependency).
         url = parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
-    return create_engine(url, pool_pre_ping=True)
+    # hide_parameters: a database error never prints the statement's values (hash values, paths).
+    return create_engine(url, pool_pre_ping=True, hide_parameters=True)
 
 
 def migrate(engine: Engine, revision: str = "head") -> None:
