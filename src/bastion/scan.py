@@ -490,7 +490,10 @@ class Scanner:
             except BastionError as exc:
                 res.add_error(_error_code(exc), str(exc), "match")
         if self.recorder is not None:
-            self.recorder(res)
+            try:
+                self.recorder(res)
+            except Exception as exc:  # a store that fails to record never stops the scan; the result is still reported
+                res.add_error(_error_code(exc), f"could not record the scan results: {type(exc).__name__}: {exc}", "record")
         return res
 
     def run(self, files: Iterable[str], on_result: Callable[[FileResult], None]) -> ScanSummary:

@@ -15,9 +15,12 @@ from bastion.banks.hashes import VPDQ, normalize_hash, storage_form
 from bastion.errors import BankExists, BastionError, UnknownBank
 from bastion.model import BANK_CATEGORIES, Bank, HashEntry
 from bastion.store.db import Store
+from bastion.store.writers import writing
 from bastion.store.schema import BankEntryRow, BankRow, utcnow
 
 CHUNK = 2000
+#: One lock for every bank write: imports take turns, and the bank change log's id ranges stay their own.
+_BANK_WRITES = "bank-writes"
 
 
 @dataclass
@@ -125,9 +128,11 @@ class BankRepository:
         """Add entries; those already in the bank are merged (a missing label is filled in), never doubled.
 
         One ``INSERT .. ON CONFLICT DO NOTHING`` per chunk (SQLite and PostgreSQL both have it) instead of a
-        lookup per row; what was added is counted from the bank's size before and after.
+        lookup per row; what was added is counted from the bank's size before and after. Writers of banks
+        take turns (:func:`bastion.store.writers.writing`), so that count is this import's own, a second
+        import waits (with a message) instead of failing, and no two imports can deadlock.
         """
-        with self.store.session() as s, s.begin():
+        with writing(self.store, f"adding to bank {name!r}", key=_BANK_WRITES) as s:
             bank_id = self._row(s, name).id
             before = self._count(s, bank_id)
             top_before = s.scalar(select(func.max(BankEntryRow.id))) or 0
@@ -173,6 +178,9 @@ class BankRepository:
             for (t, v), e in batch.items()
             for stored, payload in [storage_form(t, v)]
         ]
+        # Inserted in one order whatever the input's: concurrent writers touching the same keys then lock
+        # them in the same order (PostgreSQL deadlocked on two imports of the same hashes, shuffled).
+        rows.sort(key=lambda r: (r["hash_type"], r["value"]))
         s.execute(upsert(table).on_conflict_do_nothing(index_elements=["bank_id", "hash_type", "value"]), rows)
         labelled = [{"b": bank_id, "t": t, "v": storage_form(t, v)[0], "l": e.label} for (t, v), e in batch.items() if e.label]
         if labelled:
@@ -188,7 +196,7 @@ class BankRepository:
     def remove_entries(self, name: str, entries: Iterable[HashEntry]) -> RemoveResult:
         result = RemoveResult()
         removed: list[list] = []
-        with self.store.session() as s, s.begin():
+        with writing(self.store, f"removing from bank {name!r}", key=_BANK_WRITES) as s:
             bank_id = self._row(s, name).id
             for e in entries:
                 t, v = normalize_hash(e.hash_type, e.value)

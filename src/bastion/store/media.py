@@ -6,6 +6,7 @@ from sqlalchemy import select
 
 from bastion.names import path_text
 from bastion.store.db import Store
+from bastion.store.writers import writing
 from bastion.store.schema import MediaRow, utcnow
 
 
@@ -30,7 +31,8 @@ class MediaRecorder:
         if not self._pending:
             return
         now = utcnow()
-        with self.store.session() as s, s.begin():
+        # Waits its turn (with a message) while an import holds the store, instead of failing the scan.
+        with writing(self.store, "recording scan results", key="media") as s:
             existing = {
                 row.sha256: row for row in s.scalars(select(MediaRow).where(MediaRow.sha256.in_(list(self._pending))))
             }
