@@ -25,6 +25,7 @@ from typing import Any, Callable, Iterable, Iterator
 
 from bastion.errors import BastionError, MediaError
 from bastion.names import path_bytes_hex, path_text
+from bastion.notes import cap_notes
 from bastion.media.decode import DEFAULT_LIMITS, decode_rgb
 from bastion.media.hashing import MIN_MATCH_QUALITY, PDQ_FAST_MIN_SIDE, crypto_hashes, pdq_dihedral_from_image
 
@@ -117,6 +118,9 @@ class FileResult:
             d.pop("text")
         if not d["video"]:
             d.pop("video")
+        d["notes"] = cap_notes(d["notes"])
+        if d.get("provenance") and d["provenance"].get("notes"):
+            d["provenance"]["notes"] = cap_notes(d["provenance"]["notes"])
         for key in ("signals", "notes"):
             if not d[key]:
                 d.pop(key)

@@ -128,3 +128,21 @@ def test_every_damaged_copy_of_a_banked_image_matches_and_is_flagged(tmp_path, s
         assert res.errors == [], (name, res.errors)
         assert any(s["category"] == "damaged-media" for s in res.signals), name
         assert any(n.startswith("damaged: ") for n in res.notes), name
+
+
+def test_repeated_notes_are_capped_with_a_count(tmp_path):
+    import json
+
+    path = tmp_path / "many.png"
+    path.write_bytes(probes.many_text_chunks(probes.pattern(1), n=20_000))
+    line = json.dumps(examine_file(str(path)).to_json())
+    assert len(line) < 20_000  # 20,000 malformed chunks: one line of a few KB, not megabytes
+    notes = json.loads(line)["provenance"]["notes"]
+    assert len(notes) <= 10 and any("19,997 more notes like" in n for n in notes)
+
+
+def test_c2pa_is_looked_for_only_where_the_container_can_hold_it(tmp_path):
+    path = tmp_path / "notes.txt"
+    path.write_bytes(b"a plain text file that mentions c2pa and jumb\n")
+    res = examine_file(str(path))
+    assert not (res.provenance or {}).get("c2pa")

@@ -13,6 +13,8 @@ import struct
 import zlib
 from dataclasses import dataclass, field
 
+from bastion.notes import cap_notes
+
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 #: Default caps. Metadata is attacker-controlled; these keep one file from costing unbounded memory.
@@ -59,6 +61,10 @@ class TextField:
     key: str
     value: str
     location: str
+
+
+#: Formats without a reader here whose container can still carry a C2PA manifest.
+_C2PA_ELSEWHERE = frozenset({"isobmff", "gif"})
 
 
 @dataclass(slots=True)
@@ -142,7 +148,9 @@ def read_metadata(
         elif fmt == "tiff":
             _read_exif(data, meta, budget, "tiff")
         else:
-            if b"c2pa" in data[:1_000_000] or b"jumb" in data[:1_000_000]:
+            # Only where the container can hold a manifest (ISO-BMFF boxes, a GIF application extension):
+            # any other file that merely contains the bytes "c2pa" (a text file) got a C2PA "Unreadable".
+            if fmt in _C2PA_ELSEWHERE and (b"c2pa" in data[:1_000_000] or b"jumb" in data[:1_000_000]):
                 meta.has_c2pa_box = True
             if fmt != "unknown":
                 meta.notes.append(f"no metadata reader for {fmt} files; only C2PA is checked")
@@ -150,6 +158,7 @@ def read_metadata(
                 meta.notes.append("unrecognised file format; no metadata read")
     except Exception as exc:  # a reader bug must not lose the partial result; record it instead
         meta.notes.append(f"metadata reader stopped early on {fmt}: {type(exc).__name__}: {exc}")
+    meta.notes = cap_notes(meta.notes)  # a file of 100,000 broken chunks says so once, with a count
     return meta
 
 
