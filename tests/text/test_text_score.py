@@ -153,3 +153,43 @@ def test_long_text_keeps_offsets() -> None:
 def test_config_object_is_typed() -> None:
     assert isinstance(default_scoring_config(), ScoringConfig)
     assert default_scoring_config().field_weights["negative_prompt"] == 0.0
+
+
+def _config_with_weights(weights: dict) -> dict:
+    import copy
+
+    data = copy.deepcopy(default_scoring_config().model_dump(mode="json"))
+    data["field_weights"] = weights
+    return data
+
+
+def test_scoring_config_field_names_are_validated(tmp_path: Path) -> None:
+    """Issue 12: a misspelt field used to be ignored (the real field then weighed 1.0)."""
+    base = dict(default_scoring_config().field_weights)
+    misspelt = {k: v for k, v in base.items() if k != "negative_prompt"} | {"negative_promt": 0.0}
+    for weights, words in ((misspelt, "negative_promt"), ({"body": 1.0}, "missing"),
+                           (base | {"negative_prompt": 0.5}, "never counts")):
+        p = tmp_path / "s.yaml"
+        p.write_text(yaml.safe_dump(_config_with_weights(weights)), encoding="utf-8")
+        with pytest.raises(InvalidLexicon, match=words):
+            load_scoring_config(p)
+
+
+def test_a_negative_prompt_never_counts_whatever_the_configuration() -> None:
+    from bastion.model import Signal
+    from bastion.text.score import ScoringConfig, score_signals
+
+    cfg = default_scoring_config()
+    # a config built around the validator (model_construct) still cannot make it count
+    forced = ScoringConfig.model_construct(**{**dict(cfg), "field_weights": {**cfg.field_weights, "negative_prompt": 1.0}})
+    signal = Signal(source="text", category="trade", weight=0.9, field="negative_prompt")
+    assert score_signals([signal], forced).score == 0.0
+    text_only_negative = analyze_item([("negative_prompt", "selling prints"), ("body", "a landscape")], config=forced)
+    assert text_only_negative.score == 0.0
+
+
+def test_score_knows_the_same_fields_as_analyze() -> None:
+    from bastion.text.analyze import FIELDS
+    from bastion.text.score import TEXT_FIELDS
+
+    assert TEXT_FIELDS == FIELDS

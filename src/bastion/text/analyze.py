@@ -33,7 +33,7 @@ from bastion.text.normalize import (
     needs_join,
     plain_text_unsqueezed,
 )
-from bastion.text.score import ScoringConfig, default_scoring_config, score_signals
+from bastion.text.score import ScoringConfig, default_scoring_config, field_counts, score_signals
 
 __all__ = ["FIELDS", "TextResult", "analyze", "analyze_item"]
 
@@ -325,12 +325,11 @@ def analyze_item(
     pairs = texts if isinstance(texts, (list, tuple)) else list(texts)
     for f, t in pairs:
         _check(f, t)
-    weights = config.field_weights
     signals: list[Signal] = []
     suppressed: list[Signal] = []
     all_counted = True  # no text from a zero-weight field: every signal counts, nothing to filter
     for i, (f, t) in enumerate(pairs):
-        counted = weights.get(f, 1.0) > 0
+        counted = field_counts(config, f)
         all_counted = all_counted and counted
         s, sup = _text_signals(i, f, t, lexicon, language, counted)
         signals.extend(s)
@@ -390,7 +389,7 @@ def analyze(
     lexicon = lexicon if lexicon is not None else default_lexicon()
     config = config if config is not None else default_scoring_config()
     _check(field, text)
-    counted = config.field_weights.get(field, 1.0) > 0
+    counted = field_counts(config, field)
     signals, suppressed = _text_signals(0, field, text, lexicon, language, counted)
     if not signals and not suppressed:
         return TextResult([], 0.0, "none", [])

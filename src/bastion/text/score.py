@@ -44,6 +44,16 @@ class Combination(BaseModel):
         return self
 
 
+#: The fields a text can come from (as :data:`bastion.text.analyze.FIELDS`; repeated here because analyze
+#: imports this module). ``negative_prompt`` is reported but never counted.
+TEXT_FIELDS: tuple[str, ...] = ("title", "tag", "body", "comment", "prompt", "negative_prompt", "message")
+
+
+def field_counts(config: "ScoringConfig", field: str) -> bool:
+    """Whether signals from ``field`` count toward the score: never for ``negative_prompt``."""
+    return field != "negative_prompt" and config.field_weights.get(field, 0.0) > 0
+
+
 class ScoringConfig(BaseModel):
     """Weights, thresholds and combinations; loaded from YAML (``lexicons/scoring.yaml`` by default)."""
 
@@ -70,8 +80,17 @@ class ScoringConfig(BaseModel):
     @field_validator("field_weights")
     @classmethod
     def _fields(cls, v: dict[str, float]) -> dict[str, float]:
+        # Every field named, no other: a misspelt name used to be ignored and the real field weighed 1.0.
+        unknown = sorted(set(v) - set(TEXT_FIELDS))
+        missing = [f for f in TEXT_FIELDS if f not in v]
+        if unknown:
+            raise ValueError(f"unknown field names {unknown}; the fields are {list(TEXT_FIELDS)}")
+        if missing:
+            raise ValueError(f"field weights missing for {missing}")
         if any(not 0.0 <= w <= 1.0 for w in v.values()):
             raise ValueError("field weights must be in [0, 1]")
+        if v.get("negative_prompt", 0.0) != 0.0:
+            raise ValueError("negative_prompt must weigh 0: what a prompt asks to avoid never counts")
         return v
 
     def level_of(self, score: float) -> str:
@@ -166,7 +185,9 @@ def score_signals(signals: Iterable[Signal], config: ScoringConfig) -> Score:
     remaining: dict[str, float] = {}
     best_by_cat: dict[str, Signal] = {}
     for s in signals:
-        w = s.weight * field_weights.get(s.field or "body", 1.0)
+        if s.field == "negative_prompt":
+            continue  # never counts, whatever the configuration
+        w = s.weight * field_weights.get(s.field or "body", 0.0)
         if w <= 0:
             continue
         c = s.category
