@@ -56,3 +56,15 @@ def test_database_errors_never_show_the_statements_values(store):
         with store.session() as s, s.begin():
             s.execute(text("INSERT INTO no_such_table (v) VALUES (:v)"), {"v": secret_value})
     assert secret_value not in str(err.value)
+
+
+def test_mask_url_hides_passwords_of_urls_and_connection_strings():
+    from bastion.errors import ConfigError
+    from bastion.store.db import make_engine, mask_url
+
+    assert mask_url("postgresql+psycopg://user:s3cr%40t@db:5432/x") == "postgresql+psycopg://user:***@db:5432/x"
+    assert mask_url("host=db password=s3cret user=u") == "host=db password=*** user=u"
+    assert mask_url("sqlite:////tmp/a.db") == "sqlite:////tmp/a.db"
+    with pytest.raises(ConfigError) as err:
+        make_engine("postgresql://user:s3cret@db:notaport/x")
+    assert "s3cret" not in str(err.value) and "***" in str(err.value)

@@ -7,6 +7,7 @@ migration step; ``auto_migrate=False`` lets an operator run them deliberately in
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +24,18 @@ from bastion.errors import ConfigError
 from bastion.private import private_dir, private_file
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+
+
+_URL_PASSWORD = re.compile(r"(?P<head>[a-z][a-z0-9+.\-]*://[^:/@\s]*:)(?P<secret>[^@\s]*)(?P<at>@)", re.IGNORECASE)
+_KV_PASSWORD = re.compile(r"(?P<head>\b(?:password|passwd|pwd)\s*=\s*)(?P<secret>[^\s&;']+)", re.IGNORECASE)
+
+
+def mask_url(text: str) -> str:
+    """``text`` with the passwords of database URLs (``scheme://user:secret@host``) and of key=value
+    connection strings (``password=secret``) replaced by ``***``: for every message and log line that may
+    hold a URL. The one helper for this (the CLI's error printer uses it too)."""
+    text = _URL_PASSWORD.sub(lambda m: f"{m['head']}***{m['at']}", text)
+    return _KV_PASSWORD.sub(lambda m: f"{m['head']}***", text)
 
 
 def _alembic_config() -> Config:
@@ -46,7 +59,7 @@ def make_engine(url: str) -> Engine:
     try:
         parsed = make_url(url)
     except Exception as exc:  # sqlalchemy raises ArgumentError with a terse message
-        raise ConfigError(f"invalid database URL {url!r}: {exc}") from exc
+        raise ConfigError(f"invalid database URL {mask_url(url)!r}: {mask_url(str(exc))}") from None
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database
         if database and database != ":memory:" and not database.startswith("file:"):
