@@ -69,7 +69,7 @@ def run(test_one, seeds: dict[str, bytes], name: str) -> None:
     import atheris
 
     args = list(sys.argv)
-    if not any(os.path.isdir(a) for a in args[1:]):
+    if not any(os.path.exists(a) for a in args[1:]):  # a corpus folder, or files to replay
         corpus = ROOT / "corpus" / name
         write_seeds(corpus, seeds)
         args.append(str(corpus))
