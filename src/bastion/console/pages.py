@@ -1,0 +1,332 @@
+"""Routes of the console. Each handler: session -> permission -> one service call -> page or JSON."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+
+from bastion.console import backend, exposure, sessions
+from bastion.console.safemedia import revealed_view, safe_derivative
+from bastion.console.views import NO_STORE, Console, NotSignedIn, Refused, Viewer, _cookie_kwargs
+from bastion.errors import BastionError, Conflict, Forbidden, MediaError, NotFound
+
+FILTERS = ("status", "category", "source", "bank", "language", "account")
+OUTCOMES = ("confirm", "reject")
+DECISION_ACTIONS = ("remove", "suspend_account", "report", "preserve", "allow", "label")
+
+
+def _aware(t: datetime | None) -> datetime | None:
+    if t is None:
+        return None
+    return t if t.tzinfo else t.replace(tzinfo=timezone.utc)
+
+
+def _safe_next(target: str | None, root: str) -> str:
+    """Only a path inside the console: never an absolute URL (open redirect)."""
+    if target and target.startswith(root + "/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return f"{root}/queue"
+
+
+def register(app: FastAPI, c: Console) -> None:
+    root = c.root
+
+    def current(request: Request, db) -> Viewer:
+        return c.viewer(request, db)
+
+    # -- sign-in --------------------------------------------------------------------------------
+
+    @app.get("/", include_in_schema=False)
+    async def index(request: Request):
+        return RedirectResponse(f"{root}/queue", status_code=303)
+
+    @app.get("/login", response_class=HTMLResponse)
+    async def login_form(request: Request, next: str | None = None, error: str | None = None):
+        token = sessions.new_token()
+        resp = c.render(request, "login.html", None, csrf=token, next=_safe_next(next, root), error=error,
+                        title="Sign in")
+        resp.set_cookie(sessions.LOGIN_COOKIE, token, max_age=1800, **_cookie_kwargs(request, root))
+        return resp
+
+    @app.post("/login")
+    async def login(request: Request):
+        await c.check_csrf(request, None, expected=request.cookies.get(sessions.LOGIN_COOKIE))
+        form = await request.form()
+        name, password = str(form.get("name", "")), str(form.get("password", ""))
+        target = _safe_next(str(form.get("next", "")), root)
+        with c.session() as db:
+            user = backend.authenticate(db, name, password) if name and password else None
+            if user is None:
+                backend.audit(db, name[:200] or "(empty)", "console.sign_in_failed", "user", name[:200], {})
+                db.commit()
+                token = sessions.new_token()
+                resp = c.render(request, "login.html", None, status=401, csrf=token, next=target,
+                                error="Unknown user name or wrong password.", title="Sign in")
+                resp.set_cookie(sessions.LOGIN_COOKIE, token, max_age=1800, **_cookie_kwargs(request, root))
+                return resp
+            token, _ = sessions.start_session(db, user.id, c.now())
+            backend.audit(db, user.name, "console.sign_in", "user", user.name, {})
+            db.commit()
+        resp = RedirectResponse(target, status_code=303)
+        resp.set_cookie(sessions.COOKIE, token, **_cookie_kwargs(request, root))
+        resp.delete_cookie(sessions.LOGIN_COOKIE, path=root or "/")
+        return resp
+
+    @app.post("/logout")
+    async def logout(request: Request):
+        with c.session() as db:
+            v = current(request, db)
+            await c.check_csrf(request, v)
+            sessions.end_session(db, v.session_id, c.now())
+            backend.audit(db, v.name, "console.sign_out", "user", v.name, {})
+            db.commit()
+        resp = RedirectResponse(f"{root}/login", status_code=303)
+        resp.delete_cookie(sessions.COOKIE, path=root or "/")
+        return resp
+
+    # -- queue ----------------------------------------------------------------------------------
+
+    def filters_of(request: Request) -> dict[str, str]:
+        return {k: request.query_params.get(k, "") for k in FILTERS}
+
+    @app.get("/queue", response_class=HTMLResponse)
+    async def queue(request: Request, cursor: str | None = None):
+        f = filters_of(request)
+        with c.session() as db:
+            v = current(request, db)
+            c.require(v, "cases.read")
+            args = dict(f)
+            if not args["status"]:
+                args["status"] = None  # the service's default: the open queue
+            if f["status"] == "second_look":
+                args["status"] = None
+                args["needs_second_look"] = True
+            rows, next_cursor = backend.list_cases(db, cursor=cursor, limit=50, **args)
+            counts = backend.queue_counts(db)
+            names = backend.user_names(db, {r.get("claimed_by") for r in rows if r.get("claimed_by")})
+        return c.render(request, "queue.html", v, rows=rows, next_cursor=next_cursor, counts=counts, filters=f,
+                        names=names, now=c.now(), title="Queue")
+
+    @app.post("/next")
+    async def next_case(request: Request):
+        """Claim the most urgent case nobody else holds (within the queue's filters) and open it."""
+        with c.session() as db:
+            v = current(request, db)
+            await c.check_csrf(request, v)
+            c.require(v, "cases.claim")
+            form = await request.form()
+            f = {k: str(form.get(k, "") or "") for k in FILTERS if k != "status"}
+            cursor = None
+            for _page in range(20):
+                rows, cursor = backend.list_cases(db, cursor=cursor, limit=50, **f)
+                for r in rows:
+                    holder, until = r.get("claimed_by"), _aware(r.get("claim_expires_at"))
+                    if holder and holder != v.user_id and until and until > c.now():
+                        continue
+                    try:
+                        backend.claim(db, r["id"], v)
+                        db.commit()
+                    except Conflict:
+                        db.rollback()
+                        continue
+                    return RedirectResponse(f"{root}/cases/{r['id']}", status_code=303)
+                if not cursor:
+                    break
+        return RedirectResponse(f"{root}/queue?empty=1", status_code=303)
+
+    # -- case page ------------------------------------------------------------------------------
+
+    @app.get("/cases/{case_id}", response_class=HTMLResponse)
+    async def case_page(request: Request, case_id: int, acknowledge: int = 0):
+        with c.session() as db:
+            v = current(request, db)
+            c.require(v, "cases.read")
+            case = backend.get_case(db, case_id)
+            holder = case.get("claimed_by")
+            until = _aware(case.get("claim_expires_at"))
+            held_by_other = bool(holder and holder != v.user_id and until and until > c.now())
+            names = backend.user_names(db, {holder} if holder else set())
+            if held_by_other and not acknowledge:
+                return c.render(request, "claimed.html", v, status=409, case=case, holder=names.get(holder, "?"),
+                                until=until, title=f"Case {case_id} is claimed")
+            account = backend.account_view(db, case)
+            prefs = exposure.preferences(db, v.user_id)
+            banks = backend.bank_names(db) if v.can("banks.write") else []
+            db.commit()
+        view = backend.case_view(case)
+        return c.render(request, "case.html", v, case=case, view=view, account=account, prefs=prefs,
+                        held_by_other=held_by_other, holder=names.get(holder) if holder else None, until=until,
+                        mine=bool(holder == v.user_id and until and until > c.now()), banks=banks,
+                        actions=DECISION_ACTIONS, categories=backend.categories(), title=f"Case {case_id}")
+
+    @app.post("/cases/{case_id}/claim")
+    async def claim(request: Request, case_id: int):
+        with c.session() as db:
+            v = current(request, db)
+            await c.check_csrf(request, v)
+            c.require(v, "cases.claim")
+            try:
+                backend.claim(db, case_id, v)
+            except Conflict as exc:
+                raise Refused(409, str(exc)) from None
+            db.commit()
+        return RedirectResponse(f"{root}/cases/{case_id}", status_code=303)
+
+    @app.post("/cases/{case_id}/release")
+    async def release(request: Request, case_id: int):
+        with c.session() as db:
+            v = current(request, db)
+            await c.check_csrf(request, v)
+            c.require(v, "cases.claim")
+            try:
+                backend.release(db, case_id, v)
+            except (Conflict, Forbidden) as exc:
+                raise Refused(409, str(exc)) from None
+            db.commit()
+        return RedirectResponse(f"{root}/queue", status_code=303)
+
+    @app.post("/cases/{case_id}/decide")
+    async def decide(request: Request, case_id: int):
+        with c.session() as db:
+            v = current(request, db)
+            await c.check_csrf(request, v)
+            c.require(v, "cases.decide")
+            form = await request.form()
+            outcome = str(form.get("outcome", ""))
+            if outcome not in OUTCOMES:
+                raise Refused(400, "choose confirm or reject")
+            actions = [a for a in form.getlist("actions") if a in DECISION_ACTIONS]
+            category = str(form.get("category", "") or "") or None
+            note = (str(form.get("note", "") or "").strip() or None)
+            bank = str(form.get("bank", "") or "") or None
+            case = backend.get_case(db, case_id)
+            holder, until = case.get("claimed_by"), _aware(case.get("claim_expires_at"))
+            if holder and holder != v.user_id and until and until > c.now():
+                raise Refused(409, "another reviewer holds this case; claim it first")
+            try:
+                if not (holder == v.user_id and until and until > c.now()):
+                    backend.claim(db, case_id, v)
+                decision = backend.decide(db, case_id, v, outcome, category=category, actions=actions, note=note)
+                added = None
+                if bank and outcome == "confirm":
+                    c.require(v, "banks.write")
+                    added = backend.add_case_media_to_bank(db, case, bank, v)
+            except (Conflict, Forbidden) as exc:
+                db.rollback()
+                raise Refused(409, str(exc)) from None
+            except BastionError as exc:
+                db.rollback()
+                raise Refused(400, str(exc)) from None
+            db.commit()
+            second = bool(getattr(decision, "needs_second_look", False))
+        msg = f"Case {case_id}: {'confirmed' if outcome == 'confirm' else 'rejected'}."
+        if second:
+            msg += " A reviewer's reject of an automated removal goes to a lead for a second look."
+        if added:
+            msg += f" {added['added']} hash(es) added to bank {bank}; {added.get('retro', 0)} stored item(s) re-matched."
+        return JSONResponse({"ok": True, "message": msg, "second_look": second, "next": f"{root}/queue"})
+
+    # -- media ----------------------------------------------------------------------------------
+
+    def _media_of(db, case_id: int, sha256: str) -> dict:
+        case = backend.get_case(db, case_id)
+        for item in case.get("items", []):
+            for m in item.get("media", []):
+                if m.get("sha256") == sha256:
+                    return m
+        raise Refused(404, "no such media in this case")
+
+    @app.get("/media/{case_id}/{sha256}/safe")
+    async def safe_media(request: Request, case_id: int, sha256: str):
+        with c.session() as db:
+            v = current(request, db)
+            c.require(v, "cases.read")
+            _media_of(db, case_id, sha256)
+            view = exposure.preferences(db, v.user_id).safe_view()
+            db.commit()
+        try:
+            data = c.ctx.holding.get(sha256)
+        except NotFound:
+            raise Refused(404, "the media is not held") from None
+        try:
+            body = safe_derivative(data, view)
+        except MediaError as exc:
+            raise Refused(415, f"the media cannot be shown: {exc}") from None
+        return Response(body, media_type="image/jpeg", headers={"Cache-Control": NO_STORE})
+
+    @app.post("/media/{case_id}/{sha256}/reveal")
+    async def reveal(request: Request, case_id: int, sha256: str):
+        """The revealed view, only by POST with the CSRF token: no URL shows an original on its own."""
+        with c.session() as db:
+            v = current(request, db)
+            await c.check_csrf(request, v)
+            c.require(v, "media.reveal")
+            _media_of(db, case_id, sha256)
+            try:
+                data = c.ctx.holding.get(sha256)
+            except NotFound:
+                raise Refused(404, "the media is not held") from None
+            try:
+                body = revealed_view(data)
+            except MediaError as exc:
+                raise Refused(415, f"the media cannot be shown: {exc}") from None
+            try:
+                state = exposure.record_reveal(db, v.user_id, case_id, sha256, c.now())
+            except (exposure.ExposureBudgetSpent, exposure.OnBreak) as exc:
+                db.rollback()
+                return JSONResponse({"error": str(exc), "break": True}, status_code=429,
+                                    headers={"Cache-Control": NO_STORE})
+            backend.audit(db, v.name, "media.reveal", "case", str(case_id),
+                          {"sha256": sha256, "shift": state.shift_id, "used": state.used, "budget": state.budget})
+            db.commit()
+        return Response(body, media_type="image/jpeg", headers={
+            "Cache-Control": NO_STORE, "X-Reveals-Used": str(state.used), "X-Reveals-Budget": str(state.budget)})
+
+    # -- wellness: preferences, breaks ---------------------------------------------------------
+
+    @app.get("/preferences", response_class=HTMLResponse)
+    async def prefs_page(request: Request, saved: int = 0):
+        with c.session() as db:
+            v = current(request, db)
+            prefs = exposure.preferences(db, v.user_id)
+            org = exposure.org_defaults(db)
+            db.commit()
+        return c.render(request, "preferences.html", v, prefs=prefs, org=org, saved=saved, title="Preferences")
+
+    @app.post("/preferences")
+    async def prefs_save(request: Request):
+        with c.session() as db:
+            v = current(request, db)
+            await c.check_csrf(request, v)
+            form = await request.form()
+
+            def tri(name: str) -> bool | None:
+                val = form.get(name, "")
+                return None if val in ("", "default") else val == "on"
+
+            blur_raw = str(form.get("blur", "") or "")
+            try:
+                blur = int(blur_raw) if blur_raw not in ("", "default") else None
+                exposure.set_preferences(db, v.user_id, blur=blur, grayscale=tri("grayscale"),
+                                         mute_video=tri("mute_video"))
+            except (ValueError, exposure.InvalidSetting) as exc:
+                raise Refused(400, f"invalid preference: {exc}") from None
+            db.commit()
+        return RedirectResponse(f"{root}/preferences?saved=1", status_code=303)
+
+    @app.post("/break")
+    async def take_break(request: Request):
+        with c.session() as db:
+            v = current(request, db)
+            await c.check_csrf(request, v)
+            exposure.start_break(db, v.user_id, c.now())
+            backend.audit(db, v.name, "console.break", "user", v.name, {})
+            db.commit()
+        return RedirectResponse(f"{root}/preferences", status_code=303)
+
+    from bastion.console import admin_pages
+
+    admin_pages.register(app, c)
