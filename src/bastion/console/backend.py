@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from bastion.auth import service as auth
@@ -36,24 +36,327 @@ def audit(db: Session, actor: str, action: str, target_type: str, target_id: str
 
 
 def queue_counts(db: Session, statuses: tuple[str, ...] = QUEUE_STATUSES) -> dict[str, Counter]:
-    """Counts of queued cases per category, source, bank, language and account (read-only)."""
-    rows = db.execute(select(CaseRow.category, CaseRow.sources, CaseRow.banks, CaseRow.languages,
-                             CaseRow.account_id).where(CaseRow.status.in_(statuses))).all()
-    out = {k: Counter() for k in ("category", "source", "bank", "language", "account")}
-    for category, sources, banks, languages, account_id in rows:
-        if category:
-            out["category"][category] += 1
-        for key, value in (("source", sources), ("bank", banks), ("language", languages)):
-            for v in {x.strip() for x in (value or "").split(",") if x.strip()}:
-                out[key][v] += 1
-        if account_id is not None:
-            out["account"][account_id] += 1
+    """Counts of queued cases per category, source, bank and language (the service's) and per account."""
+    from bastion.cases.models import AccountRow
+
+    counts = cases.case_counts(db, status=statuses)
+    out = {k: Counter(counts.get(k, {})) for k in ("category", "source", "bank", "language")}
+    out["account"] = Counter(dict(db.execute(
+        select(AccountRow.external_id, func.count()).join(CaseRow, CaseRow.account_id == AccountRow.id)
+        .where(CaseRow.status.in_(statuses)).group_by(AccountRow.external_id)).all()))
     return out
 
 
 def list_cases(db: Session, **filters: Any) -> tuple[list[dict], Any]:
-    return cases.list_cases(db, **{k: v for k, v in filters.items() if v not in (None, "")})
+    rows, cursor = cases.list_cases(db, **{k: v for k, v in filters.items() if v not in (None, "")})
+    return [_timed(r) for r in rows], cursor
+
+
+def _timed(d: dict) -> dict:
+    from bastion.console.views import as_time
+
+    for k in ("opened_at", "updated_at", "decided_at", "claim_expires_at"):
+        if k in d:
+            d[k] = as_time(d[k])
+    return d
 
 
 def get_case(db: Session, case_id: int) -> dict:
-    return cases.get_case(db, case_id)
+    return _timed(cases.get_case(db, case_id))
+
+
+# --- users ------------------------------------------------------------------------------------------
+
+from bastion.auth.permissions import ROLES, allowed  # noqa: E402
+
+
+def roles() -> tuple[str, ...]:
+    return tuple(ROLES)
+
+
+def user_names(db: Session, ids: set) -> dict[int, str]:
+    ids = {i for i in ids if i is not None}
+    if not ids:
+        return {}
+    return dict(db.execute(select(UserRow.id, UserRow.name).where(UserRow.id.in_(ids))).all())
+
+
+def user_id(db: Session, name: str) -> int:
+    return auth.get_user(db, name).id
+
+
+def list_users(db: Session) -> list[UserRow]:
+    return auth.list_users(db)
+
+
+def create_user(db: Session, name: str, role: str, password: str | None, actor) -> UserRow:
+    return auth.create_user(db, name, role, password, actor=actor.name)
+
+
+def set_role(db: Session, name: str, role: str, actor) -> UserRow:
+    return auth.set_role(db, name, role, actor=actor.name)
+
+
+def set_disabled(db: Session, name: str, disabled: bool, actor) -> UserRow:
+    return auth.set_disabled(db, name, disabled, actor=actor.name)
+
+
+def list_tokens(db: Session) -> list[dict]:
+    out = []
+    for row, user in auth.list_tokens(db):
+        out.append({"id": row.id, "user": user, "name": row.name, "prefix": row.prefix, "created_at": row.created_at,
+                    "last_used_at": row.last_used_at, "revoked_at": row.revoked_at})
+    return out
+
+
+def create_token(db: Session, user_name: str, label: str | None, actor):
+    return auth.create_token(db, user_name, label, actor=actor.name)
+
+
+def revoke_token(db: Session, token_id: int, actor):
+    return auth.revoke_token(db, token_id, actor=actor.name)
+
+
+# --- cases --------------------------------------------------------------------------------------------
+
+
+def _user_row(db: Session, viewer) -> UserRow:
+    return db.get(UserRow, viewer.user_id)
+
+
+def claim(db: Session, case_id: int, viewer, ttl_seconds: int = 900):
+    return cases.claim_case(db, case_id, _user_row(db, viewer), ttl_seconds=ttl_seconds)
+
+
+def release(db: Session, case_id: int, viewer):
+    return cases.release_case(db, case_id, _user_row(db, viewer))
+
+
+def decide(db: Session, case_id: int, viewer, outcome: str, *, category, actions, note):
+    return cases.decide(db, case_id, _user_row(db, viewer), outcome, category=category, actions=tuple(actions),
+                        note=note)
+
+
+def categories() -> tuple[str, ...]:
+    return ("csam", "csam-generated", "sexualisation", "grooming", "trade", "not-violating", "other")
+
+
+def account_view(db: Session, case: dict) -> dict | None:
+    acc = case.get("account")
+    ext = acc.get("id") if isinstance(acc, dict) else None
+    if not ext:
+        return None
+    return cases.account_view(db, ext)
+
+
+def add_case_media_to_bank(store, case: dict, bank: str, actor) -> dict:
+    """The feedback loop: the confirmed case's image hashes go into ``bank``. The repository logs the change;
+    the service's retro-matcher then matches the new hashes against every stored media hash."""
+    from bastion.model import HashEntry
+
+    entries = []
+    ref = f"console: case {case['id']} confirmed by {actor.name}"
+    for item in case.get("items") or []:
+        for m in item.get("media") or []:
+            label = f"case {case['id']}: {m.get('filename') or m.get('sha256', '')[:12]}"
+            if m.get("pdq") and (m.get("quality") or 0) >= 50:
+                entries.append(HashEntry("pdq", m["pdq"], label, ref))
+            for t in ("md5", "sha256"):
+                if m.get(t):
+                    entries.append(HashEntry(t, m[t], label, ref))
+    if not entries:
+        return {"added": 0, "merged": 0}
+    result = _repo(store).add_entries(bank, entries)
+    with store.session() as db:
+        audit(db, actor.name, "bank.add_from_case", "bank", bank,
+              {"case": case["id"], "added": result.added, "merged": result.merged})
+        db.commit()
+    return {"added": result.added, "merged": result.merged}
+
+
+# --- banks --------------------------------------------------------------------------------------------
+
+
+def _repo(store):
+    from bastion.banks.repo import BankRepository
+
+    return BankRepository(store)
+
+
+def list_banks(store) -> list:
+    return _repo(store).list()
+
+
+def bank_names(db: Session) -> list[str]:
+    from bastion.store.schema import BankRow
+
+    return [n for n, cat in db.execute(select(BankRow.name, BankRow.category).order_by(BankRow.name)).all()
+            if cat != "known-benign"]
+
+
+def set_bank_enabled(store, name: str, enabled: bool, actor) -> None:
+    _repo(store).update(name, enabled=enabled)
+    with store.session() as db:
+        audit(db, actor.name, "bank.enable" if enabled else "bank.disable", "bank", name, {})
+        db.commit()
+
+
+def import_bank(store, name: str, text: str, fmt: str | None, filename: str, actor) -> dict:
+    import io
+
+    from bastion.banks.formats import read_hash_list
+
+    parsed = read_hash_list(io.StringIO(text), fmt, name=filename)
+    result = _repo(store).add_entries(name, parsed.entries)
+    with store.session() as db:
+        audit(db, actor.name, "bank.import", "bank", name,
+              {"file": filename, "added": result.added, "merged": result.merged})
+        db.commit()
+    return {"added": result.added, "merged": result.merged}
+
+
+def export_bank(store, name: str, fmt: str) -> str:
+    import io
+
+    from bastion.banks.formats import write_hash_list
+
+    out = io.StringIO()
+    write_hash_list(_repo(store).iter_entries(name), out, fmt)
+    return out.getvalue()
+
+
+# --- policy -------------------------------------------------------------------------------------------
+
+
+def active_policy(policy) -> tuple[Any, str]:
+    """The policy the service runs (the shipped default when none is given) and its text."""
+    from importlib import resources
+    from pathlib import Path
+
+    if policy is None:
+        from bastion.policy import default_policy
+
+        policy = default_policy()
+    text = ""
+    path = getattr(policy, "path", "") or ""
+    try:
+        p = Path(path)
+        if path and p.is_file():
+            text = p.read_text(encoding="utf-8")
+        else:
+            text = resources.files("bastion.policy").joinpath("default.yaml").read_text(encoding="utf-8")
+    except OSError:
+        text = ""
+    return policy, text
+
+
+# --- audit and webhooks ---------------------------------------------------------------------------------
+
+
+def audit_entries(db: Session, **filters: Any) -> tuple[list[dict], Any]:
+    from bastion.effects import audit as audit_log
+
+    return audit_log.list_entries(db, limit=100, **filters)
+
+
+def audit_verify(db: Session):
+    from bastion.effects import audit as audit_log
+
+    return audit_log.verify(db)
+
+
+def case_view(case: dict) -> dict:
+    from bastion.console.caseview import case_view as view
+
+    return view(case)
+
+
+# --- term candidates ----------------------------------------------------------------------------------
+
+_WORD = __import__("re").compile(r"#?[^\W_][\w'-]{2,40}", __import__("re").UNICODE)
+
+
+def _lexicon_keys() -> tuple[set[str], set[str]]:
+    from bastion.text.lexicon import default_lexicon
+
+    lex = default_lexicon()
+    keys = {e.key for e in lex.entries if e.key}
+    stop = set().union(*lex.stopwords.values()) if lex.stopwords else set()
+    return keys, stop
+
+
+def _key(term: str) -> str:
+    from bastion.text.normalize import normalize
+
+    return normalize(term).text.strip()
+
+
+def term_candidates(db: Session, *, min_cases: int = 2, limit: int = 100, examples: int = 5) -> list[dict]:
+    """Hashtags and words in items of confirmed cases that no lexicon knows, most frequent first.
+
+    A term counts once per case. Terms that appear as often in rejected cases are not candidates (they
+    tell nothing about violations), nor are stopwords, numbers and what a lexicon already matches."""
+    from bastion.cases.models import CaseItemRow, DecisionRow, ItemRow
+
+    latest: dict[int, str] = {}
+    for case_id, outcome in db.execute(select(DecisionRow.case_id, DecisionRow.outcome)
+                                       .order_by(DecisionRow.case_id, DecisionRow.created_at, DecisionRow.id)):
+        latest[case_id] = outcome
+    if not latest:
+        return []
+    known, stop = _lexicon_keys()
+    per_case: dict[int, set[tuple[str, str]]] = {}
+    rows = db.execute(select(CaseItemRow.case_id, ItemRow.title, ItemRow.body, ItemRow.tags)
+                      .join(ItemRow, ItemRow.id == CaseItemRow.item_id)
+                      .where(CaseItemRow.case_id.in_(list(latest)))).all()
+    key_cache: dict[str, str] = {}
+    for case_id, title, body, tags in rows:
+        found = per_case.setdefault(case_id, set())
+        words = [("hashtag", str(t).lstrip("#")) for t in (tags or []) if str(t).strip("# ")]
+        for text in (title, body):
+            for m in _WORD.finditer(text or ""):
+                w = m.group(0)
+                words.append(("hashtag", w[1:]) if w.startswith("#") else ("word", w))
+        for kind, w in words:
+            low = w.lower()
+            if low.isdigit() or low in stop:
+                continue
+            k = key_cache.get(low)
+            if k is None:
+                k = key_cache[low] = _key(low)
+            if not k or k in known or k.replace(" ", "") in known:
+                continue
+            found.add((kind, low))
+    confirmed: dict[tuple[str, str], list[int]] = {}
+    rejected: dict[tuple[str, str], int] = {}
+    for case_id, terms in per_case.items():
+        for t in terms:
+            if latest.get(case_id) == "confirm":
+                confirmed.setdefault(t, []).append(case_id)
+            else:
+                rejected[t] = rejected.get(t, 0) + 1
+    out = []
+    for (kind, term), ids in confirmed.items():
+        if len(ids) < min_cases or rejected.get((kind, term), 0) >= len(ids):
+            continue
+        out.append({"term": term, "kind": kind, "count": len(ids), "rejected": rejected.get((kind, term), 0),
+                    "examples": sorted(ids)[:examples]})
+    out.sort(key=lambda d: (-d["count"], d["rejected"], d["term"]))
+    return out[:limit]
+
+
+def webhooks(db: Session) -> tuple[list | None, list]:
+    """(subscriptions, dead letters), or (None, []) where the webhooks module is not installed."""
+    try:
+        from bastion.effects import webhooks as wh
+    except ImportError:
+        return None, []
+    subs = [s.to_dict() for s in wh.list_subscriptions(db)]
+    dead, _ = wh.list_dead_letters(db, limit=100)
+    return subs, dead
+
+
+def replay_dead_letters(db: Session, ids: list[int] | None, actor) -> int:
+    from bastion.effects import webhooks as wh
+
+    return wh.replay_dead_letters(db, ids, actor=actor.name)

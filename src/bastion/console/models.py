@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, String
+from sqlalchemy import JSON, BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from bastion.store.schema import Base, utcnow
@@ -77,6 +77,6 @@ class ConsoleRevealRow(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     shift_id: Mapped[int] = mapped_column(ForeignKey("console_shifts.id", ondelete="CASCADE"))
-    case_id: Mapped[int] = mapped_column(Integer)
+    case_id: Mapped[int] = mapped_column(BigInteger)
     media_sha256: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -72,7 +72,7 @@ def register(app: FastAPI, c: Console) -> None:
             db.commit()
         resp = RedirectResponse(target, status_code=303)
         resp.set_cookie(sessions.COOKIE, token, **_cookie_kwargs(request, root))
-        resp.delete_cookie(sessions.LOGIN_COOKIE, path=root or "/")
+        resp.delete_cookie(sessions.LOGIN_COOKIE, **_cookie_kwargs(request, root))
         return resp
 
     @app.post("/logout")
@@ -84,7 +84,7 @@ def register(app: FastAPI, c: Console) -> None:
             backend.audit(db, v.name, "console.sign_out", "user", v.name, {})
             db.commit()
         resp = RedirectResponse(f"{root}/login", status_code=303)
-        resp.delete_cookie(sessions.COOKIE, path=root or "/")
+        resp.delete_cookie(sessions.COOKIE, **_cookie_kwargs(request, root))
         return resp
 
     # -- queue ----------------------------------------------------------------------------------
@@ -99,16 +99,20 @@ def register(app: FastAPI, c: Console) -> None:
             v = current(request, db)
             c.require(v, "cases.read")
             args = dict(f)
-            if not args["status"]:
-                args["status"] = None  # the service's default: the open queue
-            if f["status"] == "second_look":
-                args["status"] = None
-                args["needs_second_look"] = True
-            rows, next_cursor = backend.list_cases(db, cursor=cursor, limit=50, **args)
+            second_look = f["status"] == "second_look"
+            if second_look:
+                args["status"] = "in_review"
+            elif not f["status"]:
+                args["status"] = list(backend.QUEUE_STATUSES)
+            try:
+                rows, next_cursor = backend.list_cases(db, cursor=cursor or None, limit=50, **args)
+            except BastionError as exc:
+                raise Refused(400, str(exc)) from None
+            if second_look:
+                rows = [r for r in rows if r.get("needs_second_look")]
             counts = backend.queue_counts(db)
-            names = backend.user_names(db, {r.get("claimed_by") for r in rows if r.get("claimed_by")})
         return c.render(request, "queue.html", v, rows=rows, next_cursor=next_cursor, counts=counts, filters=f,
-                        names=names, now=c.now(), title="Queue")
+                        title="Queue")
 
     @app.post("/next")
     async def next_case(request: Request):
@@ -121,10 +125,10 @@ def register(app: FastAPI, c: Console) -> None:
             f = {k: str(form.get(k, "") or "") for k in FILTERS if k != "status"}
             cursor = None
             for _page in range(20):
-                rows, cursor = backend.list_cases(db, cursor=cursor, limit=50, **f)
+                rows, cursor = backend.list_cases(db, cursor=cursor, limit=50, status=list(backend.QUEUE_STATUSES),
+                                                  **f)
                 for r in rows:
-                    holder, until = r.get("claimed_by"), _aware(r.get("claim_expires_at"))
-                    if holder and holder != v.user_id and until and until > c.now():
+                    if r.get("claimed_by") and r["claimed_by"] != v.name:
                         continue
                     try:
                         backend.claim(db, r["id"], v)
@@ -144,22 +148,24 @@ def register(app: FastAPI, c: Console) -> None:
         with c.session() as db:
             v = current(request, db)
             c.require(v, "cases.read")
-            case = backend.get_case(db, case_id)
-            holder = case.get("claimed_by")
-            until = _aware(case.get("claim_expires_at"))
-            held_by_other = bool(holder and holder != v.user_id and until and until > c.now())
-            names = backend.user_names(db, {holder} if holder else set())
+            try:
+                case = backend.get_case(db, case_id)
+            except NotFound:
+                raise Refused(404, f"no case {case_id}") from None
+            # The service reports a claim only while it is live.
+            holder, until = case.get("claimed_by"), case.get("claim_expires_at")
+            held_by_other = bool(holder and holder != v.name)
             if held_by_other and not acknowledge:
-                return c.render(request, "claimed.html", v, status=409, case=case, holder=names.get(holder, "?"),
-                                until=until, title=f"Case {case_id} is claimed")
-            account = backend.account_view(db, case)
+                return c.render(request, "claimed.html", v, status=409, case=case, holder=holder, until=until,
+                                title=f"Case {case_id} is claimed")
+            account = backend.account_view(db, case) if v.can("accounts.read") else None
             prefs = exposure.preferences(db, v.user_id)
             banks = backend.bank_names(db) if v.can("banks.write") else []
             db.commit()
         view = backend.case_view(case)
         return c.render(request, "case.html", v, case=case, view=view, account=account, prefs=prefs,
-                        held_by_other=held_by_other, holder=names.get(holder) if holder else None, until=until,
-                        mine=bool(holder == v.user_id and until and until > c.now()), banks=banks,
+                        held_by_other=held_by_other, holder=holder, until=until,
+                        mine=bool(holder and holder == v.name), banks=banks,
                         actions=DECISION_ACTIONS, categories=backend.categories(), title=f"Case {case_id}")
 
     @app.post("/cases/{case_id}/claim")
@@ -170,7 +176,7 @@ def register(app: FastAPI, c: Console) -> None:
             c.require(v, "cases.claim")
             try:
                 backend.claim(db, case_id, v)
-            except Conflict as exc:
+            except (Conflict, NotFound) as exc:
                 raise Refused(409, str(exc)) from None
             db.commit()
         return RedirectResponse(f"{root}/cases/{case_id}", status_code=303)
@@ -202,18 +208,18 @@ def register(app: FastAPI, c: Console) -> None:
             category = str(form.get("category", "") or "") or None
             note = (str(form.get("note", "") or "").strip() or None)
             bank = str(form.get("bank", "") or "") or None
-            case = backend.get_case(db, case_id)
-            holder, until = case.get("claimed_by"), _aware(case.get("claim_expires_at"))
-            if holder and holder != v.user_id and until and until > c.now():
-                raise Refused(409, "another reviewer holds this case; claim it first")
+            if bank and outcome == "confirm":
+                c.require(v, "banks.write")
             try:
-                if not (holder == v.user_id and until and until > c.now()):
-                    backend.claim(db, case_id, v)
+                case = backend.get_case(db, case_id)
+            except NotFound:
+                raise Refused(404, f"no case {case_id}") from None
+            holder = case.get("claimed_by")
+            if holder and holder != v.name:
+                raise Refused(409, f"{holder} holds this case; it cannot be decided by you now")
+            try:
                 decision = backend.decide(db, case_id, v, outcome, category=category, actions=actions, note=note)
-                added = None
-                if bank and outcome == "confirm":
-                    c.require(v, "banks.write")
-                    added = backend.add_case_media_to_bank(db, case, bank, v)
+                second = bool(decision.needs_second_look)
             except (Conflict, Forbidden) as exc:
                 db.rollback()
                 raise Refused(409, str(exc)) from None
@@ -221,18 +227,29 @@ def register(app: FastAPI, c: Console) -> None:
                 db.rollback()
                 raise Refused(400, str(exc)) from None
             db.commit()
-            second = bool(getattr(decision, "needs_second_look", False))
+        added = None
+        if bank and outcome == "confirm" and not second:
+            # After the decision committed: the bank repository writes in its own transaction.
+            try:
+                added = backend.add_case_media_to_bank(c.store, case, bank, v)
+            except BastionError as exc:
+                return JSONResponse({"ok": True, "message": f"Case {case_id} confirmed, but the hashes were not "
+                                     f"added to {bank}: {exc}", "second_look": False})
         msg = f"Case {case_id}: {'confirmed' if outcome == 'confirm' else 'rejected'}."
         if second:
             msg += " A reviewer's reject of an automated removal goes to a lead for a second look."
         if added:
-            msg += f" {added['added']} hash(es) added to bank {bank}; {added.get('retro', 0)} stored item(s) re-matched."
+            msg += (f" {added['added']} new hash(es) added to bank {bank} ({added['merged']} already there); "
+                    "stored media is re-matched against them in the background.")
         return JSONResponse({"ok": True, "message": msg, "second_look": second, "next": f"{root}/queue"})
 
     # -- media ----------------------------------------------------------------------------------
 
     def _media_of(db, case_id: int, sha256: str) -> dict:
-        case = backend.get_case(db, case_id)
+        try:
+            case = backend.get_case(db, case_id)
+        except NotFound:
+            raise Refused(404, "no such case") from None
         for item in case.get("items", []):
             for m in item.get("media", []):
                 if m.get("sha256") == sha256:
@@ -248,7 +265,7 @@ def register(app: FastAPI, c: Console) -> None:
             view = exposure.preferences(db, v.user_id).safe_view()
             db.commit()
         try:
-            data = c.ctx.holding.get(sha256)
+            data = c.holding.get(sha256)
         except NotFound:
             raise Refused(404, "the media is not held") from None
         try:
@@ -266,7 +283,7 @@ def register(app: FastAPI, c: Console) -> None:
             c.require(v, "media.reveal")
             _media_of(db, case_id, sha256)
             try:
-                data = c.ctx.holding.get(sha256)
+                data = c.holding.get(sha256)
             except NotFound:
                 raise Refused(404, "the media is not held") from None
             try:

@@ -6,7 +6,6 @@ call one service function, render. State-changing requests are POSTs that carry 
 
 from __future__ import annotations
 
-import html
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -21,8 +20,8 @@ from starlette.staticfiles import StaticFiles
 
 from bastion.auth.permissions import allowed
 from bastion.console import backend, exposure, sessions
-from bastion.console.safemedia import MAX_BLUR, MIN_BLUR, revealed_view, safe_derivative
-from bastion.errors import BastionError, MediaError
+from bastion.console.caseview import highlight_spans
+from bastion.console.safemedia import MAX_BLUR, MIN_BLUR
 
 log = logging.getLogger("bastion.console")
 
@@ -73,20 +72,23 @@ class Console:
         self.env.globals.update(root=self.root, MIN_BLUR=MIN_BLUR, MAX_BLUR=MAX_BLUR, fmt_time=_fmt_time,
                                 ago=self._ago, highlight=highlight_spans, qs=_qs)
         self.static_dir = str(folder / "static")
+        service = getattr(ctx, "service", None)
+        self.holding = getattr(ctx, "holding", None) or getattr(service, "holding", None)
+        self.policy = getattr(ctx, "policy", None) or getattr(service, "policy", None)
+        self.store = getattr(ctx, "store", None) or getattr(service, "store", None)
 
     # -- plumbing -------------------------------------------------------------------------------
 
     def session(self):
-        return self.ctx.store.session()
+        return self.store.session()
 
     def now(self) -> datetime:
         return self.clock()
 
-    def _ago(self, t: datetime | None) -> str:
+    def _ago(self, t: datetime | str | None) -> str:
+        t = as_time(t)
         if t is None:
             return ""
-        if t.tzinfo is None:
-            t = t.replace(tzinfo=timezone.utc)
         s = int((self.now() - t).total_seconds())
         if s < 0:
             return "in " + _span(-s)
@@ -135,9 +137,8 @@ class Console:
             with self.session() as db:
                 budget = exposure.budget_state(db, viewer.user_id, self.now())
                 db.commit()
-        body = self.env.get_template(template).render(request=request, viewer=viewer, budget=budget,
-                                                      csrf=viewer.csrf if viewer else values.get("csrf"),
-                                                      **values)
+        values["csrf"] = viewer.csrf if viewer else values.get("csrf")
+        body = self.env.get_template(template).render(request=request, viewer=viewer, budget=budget, **values)
         return HTMLResponse(body, status_code=status)
 
     def require(self, viewer: Viewer, action: str) -> None:
@@ -145,7 +146,20 @@ class Console:
             raise Refused(403, f"your role ({viewer.role}) may not do this ({action})")
 
 
-def _fmt_time(t: datetime | None) -> str:
+def as_time(t: datetime | str | None) -> datetime | None:
+    """Aware UTC datetime from a datetime or an ISO string (the service's dicts carry ISO strings)."""
+    if t is None or t == "":
+        return None
+    if isinstance(t, str):
+        try:
+            t = datetime.fromisoformat(t)
+        except ValueError:
+            return None
+    return t if t.tzinfo else t.replace(tzinfo=timezone.utc)
+
+
+def _fmt_time(t: datetime | str | None) -> str:
+    t = as_time(t)
     if t is None:
         return ""
     if t.tzinfo is None:
@@ -175,32 +189,6 @@ def _qs(current: dict[str, str], **changes: Any) -> str:
         else:
             q[k] = str(v)
     return ("?" + urlencode(q)) if q else ""
-
-
-def highlight_spans(text: str | None, spans: list[tuple[int, int, str]]) -> str:
-    """HTML of ``text`` with each (start, end, label) span wrapped in ``<mark>``; overlapping spans merge.
-
-    Everything is escaped; spans outside the text are ignored rather than trusted."""
-    if not text:
-        return ""
-    n = len(text)
-    clean = sorted((max(0, s), min(n, e), label) for s, e, label in spans if 0 <= s < e and s < n)
-    merged: list[list[Any]] = []
-    for s, e, label in clean:
-        if merged and s <= merged[-1][1]:
-            merged[-1][1] = max(merged[-1][1], e)
-            if label not in merged[-1][2]:
-                merged[-1][2].append(label)
-        else:
-            merged.append([s, e, [label]])
-    out, pos = [], 0
-    for s, e, labels in merged:
-        out.append(html.escape(text[pos:s]))
-        title = html.escape(", ".join(labels), quote=True)
-        out.append(f'<mark title="{title}">{html.escape(text[s:e])}</mark>')
-        pos = e
-    out.append(html.escape(text[pos:]))
-    return "".join(out)
 
 
 def _cookie_kwargs(request: Request, root: str) -> dict[str, Any]:

@@ -1,0 +1,161 @@
+"""Fixtures of the console tests: a real server (uvicorn on 127.0.0.1, SQLite, the service's create_app with
+the console mounted) seeded with benign demo cases, and Debian's Chromium driven by Playwright.
+
+Chromium comes from the system (``apt-get install chromium``; `.ci/run` installs it): Playwright's own browser
+download needs the network. Without /usr/bin/chromium the browser tests are skipped with a reason starting
+"Chromium unavailable", which `.ci/run` treats as a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = os.environ.get("BASTION_TEST_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
+@dataclass
+class Live:
+    url: str  # http://127.0.0.1:PORT
+    app: object
+    seed: object
+    home: Path
+
+    @property
+    def console(self) -> str:
+        return self.url + "/console"
+
+    @property
+    def store(self):
+        return self.app.state.store
+
+    @property
+    def service(self):
+        return self.app.state.service
+
+
+def start_server(app):
+    import uvicorn
+
+    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on", access_log=False)
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, name="console-test-server", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the test server did not start")
+        time.sleep(0.02)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    return server, thread, f"http://127.0.0.1:{port}"
+
+
+def _app(home: Path, background: bool = False):
+    from bastion.api.app import create_app
+    from bastion.api.settings import ServeSettings
+
+    return create_app(ServeSettings(home=home, database_url=f"sqlite:///{home / 'bastion.db'}",
+                                    background=background, json_logs=False))
+
+
+def make_live(home: Path, seeded=None) -> tuple[Live, object, threading.Thread]:
+    """Start a server on ``home``; seed it with the demo data unless ``seeded`` says it already is."""
+    from bastion.console.demo import seed
+
+    app = _app(home)
+    if seeded is None:
+        seeded = seed(app.state.service)
+    server, thread, url = start_server(app)
+    return Live(url, app, seeded, home), server, thread
+
+
+@pytest.fixture(scope="session")
+def seeded_home(tmp_path_factory):
+    """The demo data, made once (password hashing and scanning take seconds); each test gets a copy."""
+    from bastion.console.demo import seed
+
+    home = tmp_path_factory.mktemp("console-seed") / "home"
+    app = _app(home)
+    seeded = seed(app.state.service)
+    app.state.store.close()  # checkpoints SQLite's WAL so the folder can be copied
+    return home, seeded
+
+
+@pytest.fixture
+def live(tmp_path, seeded_home):
+    """A fresh server on a fresh copy of the demo data for each test (tests change cases; none shares state)."""
+    import shutil
+
+    template, seeded = seeded_home
+    home = tmp_path / "home"
+    shutil.copytree(template, home)
+    lv, server, thread = make_live(home, seeded)
+    yield lv
+    server.should_exit = True
+    thread.join(30)
+    lv.store.close()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    if not os.path.exists(CHROMIUM):
+        pytest.skip(f"Chromium unavailable at {CHROMIUM}: apt-get install chromium")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1366, "height": 860})
+    pg = context.new_page()
+    yield pg
+    context.close()
+
+
+@pytest.fixture
+def shots(tmp_path):
+    folder = tmp_path / "screenshots"
+    folder.mkdir()
+    return folder
+
+
+@pytest.fixture
+def helpers():
+    """sign_in(page, live, name) and csrf_of(html), for the tests."""
+    return Helpers
+
+
+class Helpers:
+    @staticmethod
+    def sign_in(page, live, name, password=None, *, next_path="/console/queue"):
+        return sign_in(page, live, name, password, next_path=next_path)
+
+    @staticmethod
+    def csrf_of(html):
+        return csrf_of(html)
+
+
+def sign_in(page, live: Live, name: str, password: str | None = None, *, next_path: str = "/console/queue"):
+    page.goto(f"{live.console}/login?next={next_path}")
+    page.get_by_label("User name").fill(name)
+    page.get_by_label("Password").fill(password or live.seed.users[name])
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_load_state("networkidle")
+
+
+def csrf_of(html: str) -> str:
+    m = re.search(r'name="csrf-token" content="([^"]+)"', html) or re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert m, "no CSRF token on the page"
+    return m.group(1)
