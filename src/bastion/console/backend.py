@@ -306,15 +306,29 @@ def term_candidates(db: Session, *, min_cases: int = 2, limit: int = 100, exampl
         return []
     known, stop = _lexicon_keys()
     per_case: dict[int, set[tuple[str, str]]] = {}
-    rows = db.execute(select(CaseItemRow.case_id, ItemRow.title, ItemRow.body, ItemRow.tags)
+    rows = db.execute(select(CaseItemRow.case_id, ItemRow.title, ItemRow.body, ItemRow.tags, ItemRow.facts)
                       .join(ItemRow, ItemRow.id == CaseItemRow.item_id)
                       .where(CaseItemRow.case_id.in_(list(latest)))).all()
     key_cache: dict[str, str] = {}
-    for case_id, title, body, tags in rows:
+    for case_id, title, body, tags, facts in rows:
         found = per_case.setdefault(case_id, set())
-        words = [("hashtag", str(t).lstrip("#")) for t in (tags or []) if str(t).strip("# ")]
-        for text in (title, body):
+        # what a detector or lexicon already found (a signal's span) is known, not a candidate
+        spans: dict[str, list[tuple[int, int]]] = {}
+        tag_hits: set[str] = set()
+        for sig in (facts or {}).get("signals") or []:
+            if not isinstance(sig, dict) or sig.get("source") != "text":
+                continue
+            if sig.get("field") == "tag":
+                tag_hits |= {str(sig.get(k) or "").lower().lstrip("#") for k in ("term", "normalized")}
+            sp = sig.get("span")
+            if isinstance(sp, (list, tuple)) and len(sp) == 2:
+                spans.setdefault(sig.get("field") or "body", []).append((int(sp[0]), int(sp[1])))
+        words = [("hashtag", str(t).lstrip("#")) for t in (tags or [])
+                 if str(t).strip("# ") and str(t).lower().lstrip("#") not in tag_hits]
+        for field, text in (("title", title), ("body", body)):
             for m in _WORD.finditer(text or ""):
+                if any(a < m.end() and m.start() < b for a, b in spans.get(field, ())):
+                    continue
                 w = m.group(0)
                 words.append(("hashtag", w[1:]) if w.startswith("#") else ("word", w))
         for kind, w in words:
