@@ -31,6 +31,10 @@ def demo(
     directory: Path = typer.Option(Path("bastion-demo"), "--dir", help="Folder for the demo corpus and its store."),
     jobs: int = typer.Option(0, "--jobs", "-j", help="Worker processes (default: all cores)."),
     jsonl: bool = typer.Option(False, "--jsonl", help="Also write the scan's JSON lines to DIR/scan.jsonl."),
+    serve: bool = typer.Option(False, "--serve", help="Instead: serve the review console at /console with benign "
+                               "example cases and demo users (a fresh store in DIR/console)."),
+    host: str = typer.Option("127.0.0.1", "--host", help="With --serve: address to listen on."),
+    port: int = typer.Option(8080, "--port", min=1, max=65535, help="With --serve: port to listen on."),
 ) -> None:
     """Make a benign demo corpus, a demo bank standing in for a known list, scan it and explain each result.
 
@@ -39,6 +43,11 @@ def demo(
     files (damaged, empty, a decompression bomb, a text file). Exit 0 when every file behaved as expected.
     """
     directory = directory.resolve()
+    if serve:
+        from bastion.console.demo import serve_demo
+
+        serve_demo(directory / "console", host, port, say=lambda m: err.print(m, markup=False, highlight=False))
+        return
     if directory.exists():
         for sub in ("originals", "uploads"):
             shutil.rmtree(directory / sub, ignore_errors=True)

@@ -159,3 +159,36 @@ def seed(service, *, users=DEMO_USERS, now: datetime | None = None) -> DemoSeed:
         if ans.get("case_id") and ans["case_id"] not in cases:
             cases.append(ans["case_id"])
     return DemoSeed(users=passwords, cases=cases, items=items, banks=banks)
+
+
+def build_demo_app(home, *, background: bool = True):
+    """A fresh service + console on ``home`` (SQLite file and holding folder inside it) with the demo data."""
+    import shutil
+    from pathlib import Path
+
+    from bastion.api.app import create_app
+    from bastion.api.settings import ServeSettings
+
+    home = Path(home)
+    if home.exists():
+        shutil.rmtree(home)
+    home.mkdir(parents=True)
+    app = create_app(ServeSettings(home=home, database_url=f"sqlite:///{home / 'bastion.db'}",
+                                   background=background, json_logs=False))
+    return app, seed(app.state.service)
+
+
+def serve_demo(home, host: str = "127.0.0.1", port: int = 8080, say=print) -> None:
+    """Build the demo (see :func:`build_demo_app`) and serve it until interrupted."""
+    import uvicorn
+
+    app, seeded = build_demo_app(home)
+    say(f"Bastion console with {len(seeded.cases)} benign example cases: http://{host}:{port}/console")
+    say("sign in as (demo passwords, for this local demo only):")
+    roles = {name: role for name, role, _ in DEMO_USERS}
+    for name, password in seeded.users.items():
+        say(f"  {name:<10} {password:<26} ({roles.get(name, '')})")
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        say(f"warning: listening on {host}: the demo passwords above are public; use it on a trusted network only")
+    say("Ctrl-C stops it.")
+    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)

@@ -156,3 +156,4 @@ import bastion.cases.models  # noqa: E402,F401
 import bastion.reports.models  # noqa: E402,F401
 import bastion.vault.models  # noqa: E402,F401
 import bastion.effects.models  # noqa: E402,F401
+import bastion.console.models  # noqa: E402,F401
