@@ -205,6 +205,19 @@ def test_sign_out_ends_the_session_and_cookies_are_locked_down(live, page):
     assert _audit(live, "console.sign_out")[0]["actor"] == "reviewer"
 
 
+def test_cookies_are_secure_behind_tls(live):
+    """Behind a TLS-terminating proxy on loopback (X-Forwarded-Proto: https) the cookies carry Secure."""
+    import httpx
+
+    r = httpx.get(live.console + "/login", headers={"X-Forwarded-Proto": "https"})
+    cookie = r.headers["set-cookie"]
+    assert "Secure" in cookie and "HttpOnly" in cookie and "SameSite=strict" in cookie
+    r = httpx.get(live.console + "/login")
+    assert "Secure" not in r.headers["set-cookie"]
+    assert r.headers["cache-control"].startswith("no-store")
+    assert "frame-ancestors 'none'" in r.headers["content-security-policy"]
+
+
 def test_a_wrong_password_is_refused_and_logged(live, page):
     page.goto(live.console + "/login")
     page.get_by_label("User name").fill("reviewer")

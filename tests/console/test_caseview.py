@@ -60,3 +60,4 @@ def test_case_view_keeps_positive_and_negative_prompts_apart_and_reads_facts():
     assert p["c2pa"] == {"state": "Valid", "ai_generated": True, "ai_evidence": "trainedAlgorithmicMedia"}
     assert p["watermark"] == {"checked": True, "found": False}
     assert v["reasons"][0]["rule"] == "r1"
+    assert [t["matched"] for t in v["text_signals"]] == ["selling", None, None]

@@ -123,6 +123,15 @@ def _provenance(result: dict, prompt_terms: list[str]) -> dict | None:
     }
 
 
+def _matched(item: dict, s: dict) -> str | None:
+    """The text a signal's span covers in its field (title or body), if it has one."""
+    text, span = item.get(s.get("field") or ""), s.get("span")
+    if s.get("field") in ("title", "body") and isinstance(text, str) and isinstance(span, (list, tuple)) \
+            and len(span) == 2 and all(isinstance(x, int) for x in span) and 0 <= span[0] < span[1] <= len(text):
+        return text[span[0]:span[1]]
+    return None
+
+
 def case_view(case: dict) -> dict:
     items = []
     for item in case.get("items") or []:
@@ -160,6 +169,7 @@ def case_view(case: dict) -> dict:
             "tags": [{"text": str(t).lstrip("#"), "hit": str(t).lower().lstrip("#") in tag_terms} for t in tags],
             "media": media,
             "text_signals": [{"field": s.get("field"), "category": s.get("category"), "term": s.get("term"),
+                              "matched": _matched(item, s),
                               "language": s.get("language"), "rule": (s.get("evidence") or {}).get("rule")}
                              for s in text],
             "reasons": [r for r in (verdict.get("reasons") or []) if isinstance(r, dict)],
