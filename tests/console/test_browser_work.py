@@ -8,7 +8,7 @@ import re
 
 import pytest
 from PIL import Image
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 
 @pytest.fixture(autouse=True)
@@ -200,7 +200,7 @@ def test_sign_out_ends_the_session_and_cookies_are_locked_down(live, page):
     page.wait_for_url(re.compile(r"/console/login"))
     # the old cookie value no longer opens anything
     page.context.add_cookies([{**cookie, "value": stolen}])
-    resp = page.goto(live.console + "/queue")
+    page.goto(live.console + "/queue")
     assert "/console/login" in page.url
     assert _audit(live, "console.sign_out")[0]["actor"] == "reviewer"
 

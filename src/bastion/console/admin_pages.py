@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import io
-from datetime import timedelta
 
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -248,7 +246,7 @@ def register(app: FastAPI, c: Console) -> None:
                         values[k] = int(str(form[k]))
                 for k in ("grayscale", "mute_video"):
                     values[k] = form.get(k) == "on"
-                org = exposure.set_org_defaults(db, values, by_user_id=v.user_id)
+                exposure.set_org_defaults(db, values, by_user_id=v.user_id)
             except (ValueError, exposure.InvalidSetting) as exc:
                 db.rollback()
                 raise Refused(400, f"invalid setting: {exc}") from None

@@ -67,7 +67,7 @@ def get_case(db: Session, case_id: int) -> dict:
 
 # --- users ------------------------------------------------------------------------------------------
 
-from bastion.auth.permissions import ROLES, allowed  # noqa: E402
+from bastion.auth.permissions import ROLES, allowed  # noqa: E402,F401 (allowed: used by the pages)
 
 
 def roles() -> tuple[str, ...]:

@@ -2,26 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-from typing import Any
+from datetime import timedelta
 
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from bastion.console import backend, exposure, sessions
 from bastion.console.safemedia import revealed_view, safe_derivative
-from bastion.console.views import NO_STORE, Console, NotSignedIn, Refused, Viewer, _cookie_kwargs
+from bastion.console.views import NO_STORE, Console, Refused, Viewer, _cookie_kwargs
 from bastion.errors import BastionError, Conflict, Forbidden, MediaError, NotFound
 
 FILTERS = ("status", "category", "source", "bank", "language", "account")
 OUTCOMES = ("confirm", "reject")
 DECISION_ACTIONS = ("remove", "suspend_account", "report", "preserve", "allow", "label")
-
-
-def _aware(t: datetime | None) -> datetime | None:
-    if t is None:
-        return None
-    return t if t.tzinfo else t.replace(tzinfo=timezone.utc)
 
 
 def _safe_next(target: str | None, root: str) -> str:
@@ -67,6 +60,8 @@ def register(app: FastAPI, c: Console) -> None:
                                 error="Unknown user name or wrong password.", title="Sign in")
                 resp.set_cookie(sessions.LOGIN_COOKIE, token, max_age=1800, **_cookie_kwargs(request, root))
                 return resp
+            # housekeeping: rows of sessions unused for 30 days go (ended ones are kept that long for audits)
+            sessions.purge_sessions(db, c.now() - timedelta(days=30))
             token, _ = sessions.start_session(db, user.id, c.now())
             backend.audit(db, user.name, "console.sign_in", "user", user.name, {})
             db.commit()
