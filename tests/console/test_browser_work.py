@@ -295,3 +295,26 @@ def test_terms_co_occurring_with_confirmed_cases_are_listed_with_examples(live, 
     assert int(cells.nth(2).inner_text()) >= 2 and cells.nth(1).inner_text() == "hashtag"
     assert row.locator("a").count() >= 2  # example cases link to the case pages
     assert page.locator("td code", has_text=re.compile("^telegram$")).count() == 0  # lexicon terms are not candidates
+
+
+def test_dead_letters_are_listed_and_replayed(live, page):
+    from sqlalchemy import update
+
+    from bastion.effects import webhooks
+    from bastion.effects.models import OutboxRow
+
+    _subscribe(live)
+    with live.store.session() as s, s.begin():
+        webhooks.enqueue(s, "case.decided", {"case_id": 999})
+    with live.store.session() as s, s.begin():  # as the deliverer leaves a delivery that gave up
+        s.execute(update(OutboxRow).values(status="dead", attempts=8, last_error="connection refused"))
+    sign_in(page, live, "admin")
+    page.goto(live.console + "/admin/webhooks")
+    assert page.get_by_role("cell", name="https://hooks.example.org/bastion").count() == 1
+    dead = page.locator("table", has_text="Dead letters").locator("tbody tr")
+    assert dead.count() == 1 and "connection refused" in dead.inner_text()
+    page.get_by_role("button", name="Replay all dead letters").click()
+    page.wait_for_load_state("networkidle")
+    assert "1 delivery(ies) queued again" in page.content()
+    with live.store.session() as s:
+        assert s.scalars(select(OutboxRow.status)).all() == ["pending"]
