@@ -159,3 +159,9 @@ def csrf_of(html: str) -> str:
     m = re.search(r'name="csrf-token" content="([^"]+)"', html) or re.search(r'name="csrf_token" value="([^"]+)"', html)
     assert m, "no CSRF token on the page"
     return m.group(1)
+
+
+@pytest.fixture
+def needs_effects():
+    """Tests of audit rows and webhooks need the effects package (audit chain, outbox)."""
+    pytest.importorskip("bastion.effects.audit", reason="bastion.effects (audit log, webhooks) is not installed")

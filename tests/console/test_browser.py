@@ -75,7 +75,7 @@ def test_sign_in_and_work_the_queue_by_priority_with_filters(live, page, shots):
     assert _case(live, first)["claimed_by"] == "reviewer"
 
 
-def test_media_is_blurred_until_revealed_and_a_reveal_is_logged_and_counted(live, page, shots):
+def test_media_is_blurred_until_revealed_and_a_reveal_is_logged_and_counted(needs_effects, live, page, shots):
     sign_in(page, live, "reviewer")
     case_id = live.seed.cases[0]
     page.goto(f"{live.console}/cases/{case_id}")
@@ -137,7 +137,7 @@ def test_media_is_blurred_until_revealed_and_a_reveal_is_logged_and_counted(live
     assert page.locator("figure.media img").first.get_attribute("src").endswith("/safe")
 
 
-def test_media_needs_the_session_and_originals_need_a_csrf_post(live, browser, page):
+def test_media_needs_the_session_and_originals_need_a_csrf_post(needs_effects, live, browser, page):
     sign_in(page, live, "reviewer")
     case_id = live.seed.cases[0]
     page.goto(f"{live.console}/cases/{case_id}")

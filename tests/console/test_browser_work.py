@@ -46,7 +46,7 @@ def _outbox(live, event: str) -> list:
         return s.execute(select(OutboxRow.event).where(OutboxRow.event == event)).all()
 
 
-def test_reject_of_an_automated_removal_goes_to_a_lead_without_a_page_reload(live, browser, page, shots):
+def test_reject_of_an_automated_removal_goes_to_a_lead_without_a_page_reload(needs_effects, live, browser, page, shots):
     _subscribe(live)
     sign_in(page, live, "reviewer")
     page.keyboard.press("n")
@@ -90,7 +90,7 @@ def test_reject_of_an_automated_removal_goes_to_a_lead_without_a_page_reload(liv
     assert len(_outbox(live, "case.decided")) == 2
 
 
-def test_a_confirmed_image_adds_its_hashes_to_a_chosen_bank_and_retro_matching_finds_stored_copies(live, page):
+def test_a_confirmed_image_adds_its_hashes_to_a_chosen_bank_and_retro_matching_finds_stored_copies(needs_effects, live, page):
     from bastion.banks.repo import BankRepository
     from bastion.cases import retro
 
@@ -116,7 +116,7 @@ def test_a_confirmed_image_adds_its_hashes_to_a_chosen_bank_and_retro_matching_f
         it["item_id"] for it in case["items"])
 
 
-def test_exposure_budget_asks_for_a_break_and_a_lead_extends_it(live, browser, page, shots):
+def test_exposure_budget_asks_for_a_break_and_a_lead_extends_it(needs_effects, live, browser, page, shots):
     from bastion.console import exposure
 
     with live.store.session() as s, s.begin():
@@ -190,7 +190,7 @@ def test_preferences_override_the_organisation_defaults(live, page):
     assert not mine.grayscale and mine.blur == 3 and set(mine.overridden) == {"blur", "grayscale"}
 
 
-def test_sign_out_ends_the_session_and_cookies_are_locked_down(live, page):
+def test_sign_out_ends_the_session_and_cookies_are_locked_down(needs_effects, live, page):
     sign_in(page, live, "reviewer")
     cookie = next(c for c in page.context.cookies() if c["name"] == "bastion_console")
     assert cookie["httpOnly"] and cookie["sameSite"] == "Strict" and cookie["path"] == "/console"
@@ -218,7 +218,7 @@ def test_cookies_are_secure_behind_tls(live):
     assert "frame-ancestors 'none'" in r.headers["content-security-policy"]
 
 
-def test_a_wrong_password_is_refused_and_logged(live, page):
+def test_a_wrong_password_is_refused_and_logged(needs_effects, live, page):
     page.goto(live.console + "/login")
     page.get_by_label("User name").fill("reviewer")
     page.get_by_label("Password").fill("not-the-password")
@@ -228,7 +228,7 @@ def test_a_wrong_password_is_refused_and_logged(live, page):
     assert _audit(live, "console.sign_in_failed")[0]["target_id"] == "reviewer"
 
 
-def test_admin_pages_users_tokens_banks_policy_terms_and_audit_verify(live, page, shots, tmp_path):
+def test_admin_pages_users_tokens_banks_policy_terms_and_audit_verify(needs_effects, live, page, shots, tmp_path):
     sign_in(page, live, "admin")
     page.goto(live.console + "/admin/users")
     page.get_by_label("Name", exact=True).fill("newreviewer")
@@ -297,7 +297,7 @@ def test_terms_co_occurring_with_confirmed_cases_are_listed_with_examples(live, 
     assert page.locator("td code", has_text=re.compile("^telegram$")).count() == 0  # lexicon terms are not candidates
 
 
-def test_dead_letters_are_listed_and_replayed(live, page):
+def test_dead_letters_are_listed_and_replayed(needs_effects, live, page):
     from sqlalchemy import update
 
     from bastion.effects import webhooks

@@ -200,6 +200,7 @@ def register(app: FastAPI, c: Console) -> None:
             result = backend.audit_verify(db) if verify else None
             db.commit()
         return c.render(request, "admin_audit.html", v, entries=entries, next_cursor=next_cursor, result=result,
+                        available=backend.audit_available(),
                         actor=actor or "", action=action or "", title="Audit log")
 
     @app.get("/admin/webhooks", response_class=HTMLResponse)

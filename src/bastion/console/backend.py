@@ -29,10 +29,25 @@ def authenticate(db: Session, name: str, password: str) -> UserRow | None:
     return auth.authenticate(db, name, password)
 
 
-def audit(db: Session, actor: str, action: str, target_type: str, target_id: str, details: dict) -> None:
-    from bastion.effects import audit as audit_log
+def audit_available() -> bool:
+    import importlib.util
 
+    try:
+        return importlib.util.find_spec("bastion.effects.audit") is not None
+    except ImportError:  # bastion.effects itself is missing
+        return False
+
+
+def audit(db: Session, actor: str, action: str, target_type: str, target_id: str, details: dict) -> bool:
+    """Append to the audit chain in the caller's transaction; False when the audit module is not installed
+    (then nothing is written — callers that must not act unlogged, such as reveals, check
+    :func:`audit_available` first and refuse)."""
+    try:
+        from bastion.effects import audit as audit_log
+    except ImportError:
+        return False
     audit_log.append(db, actor, action, target_type, target_id, details)
+    return True
 
 
 def queue_counts(db: Session, statuses: tuple[str, ...] = QUEUE_STATUSES) -> dict[str, Counter]:
@@ -254,12 +269,16 @@ def active_policy(policy) -> tuple[Any, str]:
 
 
 def audit_entries(db: Session, **filters: Any) -> tuple[list[dict], Any]:
+    if not audit_available():
+        return [], None
     from bastion.effects import audit as audit_log
 
     return audit_log.list_entries(db, limit=100, **filters)
 
 
 def audit_verify(db: Session):
+    if not audit_available():
+        return None
     from bastion.effects import audit as audit_log
 
     return audit_log.verify(db)

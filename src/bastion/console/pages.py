@@ -276,6 +276,9 @@ def register(app: FastAPI, c: Console) -> None:
             v = current(request, db)
             await c.check_csrf(request, v)
             c.require(v, "media.reveal")
+            if not backend.audit_available():
+                # fail closed: an original is never shown without its audit row
+                raise Refused(503, "reveals need the audit log (bastion.effects), which is not installed")
             _media_of(db, case_id, sha256)
             try:
                 data = c.holding.get(sha256)
