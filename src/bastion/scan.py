@@ -29,6 +29,11 @@ from bastion.notes import cap_notes
 from bastion.media.decode import DEFAULT_LIMITS, decode_rgb
 from bastion.media.hashing import MIN_MATCH_QUALITY, PDQ_FAST_MIN_SIDE, crypto_hashes, pdq_dihedral_from_image
 
+#: Text levels, lowest first (as bastion.text.score.LEVELS; repeated so a scan need not import the text
+#: package). ``review`` is the level at which a person should look: medium.
+TEXT_LEVELS = ("none", "low", "medium", "high", "critical")
+TEXT_REVIEW_LEVEL = "medium"
+
 #: Files larger than this are hashed (MD5/SHA) as a stream but not decoded.
 MAX_DECODE_BYTES = 256 * 1024 * 1024
 
@@ -102,6 +107,16 @@ class FileResult:
     def matched(self) -> bool:
         """True when something matched a bank that is not an allow-list."""
         return any(m["category"] != "known-benign" for m in self.matches)
+
+    @property
+    def ai_generated(self) -> bool:
+        """True when provenance found an AI-generation trace (absence proves nothing)."""
+        return bool(self.provenance and self.provenance.get("ai_generated"))
+
+    def text_level_at_least(self, level: str) -> bool:
+        """True when the text read from the file (embedded prompts) scored ``level`` or above."""
+        got = (self.text or {}).get("level") or "none"
+        return got in TEXT_LEVELS and TEXT_LEVELS.index(got) >= TEXT_LEVELS.index(level) > 0
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
@@ -406,6 +421,14 @@ def _unlisted(problems: list[OSError]) -> Iterator[str]:
 
 
 def _worker_init() -> None:
+    # Ctrl-C is the parent's to handle (it stops handing out files and reports what was found); a worker
+    # interrupted mid-file would only print a traceback of its own.
+    import signal
+
+    try:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    except ValueError:  # pragma: no cover - not the main thread (jobs=1 runs in the caller's thread)
+        pass
     try:
         from bastion.media.alloc import tune_allocator
 
@@ -422,9 +445,15 @@ class ScanSummary:
     error_codes: dict[str, int] = field(default_factory=dict)
     low_quality: int = 0
     seconds: float = 0.0
+    ai_generated: int = 0  # files with an AI-generation trace (metadata, C2PA or watermark)
+    text_flagged: int = 0  # files whose embedded text scored at TEXT_REVIEW_LEVEL or above
 
     def count(self, res: FileResult) -> None:
         self.files += 1
+        if res.ai_generated:
+            self.ai_generated += 1
+        if res.text_level_at_least(TEXT_REVIEW_LEVEL):
+            self.text_flagged += 1
         if res.matched:
             self.matched += 1
         if res.errors:

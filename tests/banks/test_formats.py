@@ -85,7 +85,7 @@ def test_duplicates_in_a_file_are_merged_and_counted():
 
 def test_csv_header_and_rows_are_checked():
     with pytest.raises(InvalidHashList, match="header"):
-        read_hash_list(io.StringIO(f"type,value\npdq,{PDQ[0]}\n"), "csv")
+        read_hash_list(io.StringIO(f"kind,digest_of\npdq,{PDQ[0]}\n"), "csv")
     with pytest.raises(InvalidHashList, match=r":3: expected 3 columns"):
         read_hash_list(io.StringIO(f"hash_type,hash,label\npdq,{PDQ[0]},a\npdq,{PDQ[1]}\n"), "csv", name="c")
     res = read_hash_list(io.StringIO(f"hash_type,hash,label,severity\npdq,{PDQ[0]},a,5\n"), "csv")
@@ -103,3 +103,23 @@ def test_non_utf8_file_is_a_named_error(tmp_path):
     f.write_bytes(f"pdq {PDQ[0]}\n".encode() + b"\xff\xfe\n")
     with pytest.raises(InvalidHashList, match=r"bad.txt:2: not valid UTF-8"):
         read_hash_list(f, "lines")
+
+
+def test_csv_common_header_names_and_tsv():
+    want = [HashEntry("pdq", PDQ[0], "a", "r1"), HashEntry("md5", MD5)]
+    for header in ("type,value,label,source", "signal_type,signal,note,reference", "hash_type,hash,label,source_ref"):
+        res = read_hash_list(io.StringIO(f"{header}\npdq,{PDQ[0]},a,r1\nmd5,{MD5},,\n"), "csv")
+        assert res.entries == want and res.ignored_columns == [], header
+    tsv = f"type\tvalue\tlabel\tsource\npdq\t{PDQ[0]}\ta\tr1\nmd5\t{MD5}\t\t\n"
+    assert read_hash_list(io.StringIO(tsv), "tsv").entries == want
+    assert read_hash_list(io.StringIO(tsv), "csv").entries == want  # tabs and no commas in the header
+    buf = io.StringIO()
+    write_hash_list(want, buf, "tsv")
+    assert read_hash_list(io.StringIO(buf.getvalue()), "tsv").entries == want
+
+
+def test_te_lines_of_signal_types_bastion_does_not_match_are_counted_not_invalid():
+    text = f"pdq {PDQ[0]}\nurl https://example.org/a\nraw_text two words\nurl https://example.org/b\n"
+    res = read_hash_list(io.StringIO(text), "te")
+    assert res.entries == [HashEntry("pdq", PDQ[0])] and res.invalid == []
+    assert res.skipped_types == {"url": 2, "raw_text": 1}

@@ -199,10 +199,32 @@ def test_unreadable_and_non_yaml_files_are_problems(tmp_path: Path) -> None:
     assert problems and problems[0][1] == "file"
 
 
-def test_check_warns_about_unknown_categories_and_duplicates(tmp_path: Path) -> None:
+def test_check_refuses_unknown_categories_and_warns_about_duplicates(tmp_path: Path) -> None:
     p = _write(tmp_path / "w.yaml", {"language": "en", "categories": {"grooming": ["red cube"], "trade": ["swap", "SWAP"]}})
     _, problems, warnings = check_lexicon_file(p)
-    assert problems == []
-    assert any("grooming" in w for w in warnings)
+    assert [(w, m.split(" (")[0]) for _, w, m in problems] == [("categories.grooming.terms[0]", "unknown category 'grooming'")]
     assert any("duplicate" in w for w in warnings)
     assert "grooming" not in KNOWN_CATEGORIES
+    with pytest.raises(InvalidLexicon):
+        load_lexicon([p])
+
+
+def test_check_reports_every_problem_of_a_term(tmp_path: Path) -> None:
+    p = _write(tmp_path / "t.yaml", {"language": "en", "categories": {"trade": [
+        {"term": "red cube", "weight": 7, "match": "fuzzy", "strict": "maybe", "colour": "red"}]}})
+    _, problems = parse_lexicon_file(p)
+    messages = " | ".join(m for _, _, m in problems)
+    assert len(problems) == 4, messages
+    for part in ("unknown keys", "weight 7.0 outside", "match must be", "strict must be"):
+        assert part in messages
+
+
+def test_weight_zero_removes_the_term_in_every_language(tmp_path: Path) -> None:
+    from bastion.text import analyze
+
+    p = tmp_path / "rm.csv"
+    p.write_text("term,category,weight,language\ncommission,trade,0,en\n", encoding="utf-8")
+    before = {s.term for s in analyze("commission open", lexicon=load_lexicon()).signals}
+    assert before & {"commission", "comisión"}
+    after = {s.term for s in analyze("commission open", lexicon=load_lexicon([p])).signals}
+    assert not after & {"commission", "comisión"}, after

@@ -1,17 +1,21 @@
 """Hash-list files: import and export.
 
-Three formats, each round-trips:
+Four formats, each round-trips:
 
 ``lines``
     One hash a line, ``HASH`` or ``TYPE HASH``. Blank lines and ``#`` comments are ignored. A bare hash's
     type comes from ``hash_type`` or its length (64 hex digits need the type: SHA-256 and PDQ share it).
     Written bare when the list has a single type, as ``TYPE HASH`` when it mixes types.
-``csv``
-    A header row with at least ``hash_type`` and ``hash``; ``label`` and ``source_ref`` are optional.
-    Other columns are reported back as ignored, never silently.
+``csv`` / ``tsv``
+    A header row with at least ``hash_type`` and ``hash``; ``label`` and ``source_ref`` are optional. The
+    common other names are understood (``type``/``signal_type``/``algorithm``, ``value``/``signal``/
+    ``hash_value``, ``source``/``reference``, ``note``). ``tsv`` is the same with tabs (and is guessed for a
+    ``.tsv`` file, or a ``.csv`` whose header has tabs and no commas). Other columns are reported back as
+    ignored, never silently.
 ``te``
     python-threatexchange's ``local_file`` format: ``pdq <hex>`` and ``vpdq <signal>`` lines
-    (``video_md5``/``md5`` lines are read as MD5). PDQ and vPDQ are written.
+    (``video_md5``/``md5`` lines are read as MD5). Lines of signal types Bastion does not match (``url``,
+    ``raw_text``, ...) are skipped and counted per type, not treated as invalid. PDQ and vPDQ are written.
 
 A vPDQ value (video) is python-threatexchange's ``vpdq`` signal, a JSON list of ``"hash,quality,seconds"``
 strings; it is the rest of its line in ``lines`` and ``te`` (spaces allowed) and one quoted cell in ``csv``.
@@ -25,6 +29,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Iterable
@@ -33,8 +38,16 @@ from bastion.banks.hashes import canonical_type, infer_type, normalize_hash
 from bastion.errors import InvalidHash, InvalidHashList
 from bastion.model import HashEntry
 
-FORMATS = ("lines", "csv", "te")
+FORMATS = ("lines", "csv", "tsv", "te")
 CSV_COLUMNS = ("hash_type", "hash", "label", "source_ref")
+#: Header names other tools use for the same columns.
+CSV_ALIASES = {
+    "type": "hash_type", "signal_type": "hash_type", "algorithm": "hash_type", "hashtype": "hash_type",
+    "value": "hash", "signal": "hash", "hash_value": "hash", "digest": "hash",
+    "note": "label", "source": "source_ref", "reference": "source_ref", "ref": "source_ref",
+}
+#: python-threatexchange signal types read by the te format.
+TE_TYPES = {"pdq": "pdq", "vpdq": "vpdq", "video_md5": "md5", "md5": "md5"}
 
 
 @dataclass
@@ -43,10 +56,12 @@ class ParsedList:
     invalid: list[tuple[str, int, str]] = field(default_factory=list)  # (file, line, message)
     duplicates: int = 0
     ignored_columns: list[str] = field(default_factory=list)
+    skipped_types: dict[str, int] = field(default_factory=dict)  # te lines of signal types not matched here
 
 
 def guess_format(path: Path) -> str:
-    return "csv" if path.suffix.lower() == ".csv" else "lines"
+    suffix = path.suffix.lower()
+    return {".csv": "csv", ".tsv": "tsv", ".tab": "tsv"}.get(suffix, "lines")
 
 
 class _Collector:
@@ -83,6 +98,21 @@ def _read_text(source: Path | str | IO[str], name: str) -> str:
     return source.read()
 
 
+_SIGNAL_TYPE = re.compile(r"[a-z][a-z0-9_]*")
+
+
+def _foreign_type(name: str) -> bool:
+    """A python-threatexchange signal type Bastion does not match at all (``url``, ``raw_text``, ...)."""
+    kind = name.lower()
+    if kind in TE_TYPES or not _SIGNAL_TYPE.fullmatch(kind):
+        return False
+    try:
+        canonical_type(kind)
+    except InvalidHash:
+        return True
+    return False  # a hash type Bastion knows but the te format does not carry: an error, said so
+
+
 def _parse_lines(text: str, col: _Collector, hash_type: str | None, te: bool) -> None:
     default_type = canonical_type(hash_type) if hash_type else None
     for lineno, raw in enumerate(text.splitlines(), start=1):
@@ -92,6 +122,10 @@ def _parse_lines(text: str, col: _Collector, hash_type: str | None, te: bool) ->
         parts = [line] if line.startswith("[") else line.split(None, 1)
         if len(parts) == 2 and not parts[1].lstrip().startswith("[") and len(parts[1].split()) > 1:
             parts = line.split()  # only a vPDQ value may hold spaces
+        if te and len(parts) > 1 and _foreign_type(parts[0]):
+            kind = parts[0].lower()
+            col.result.skipped_types[kind] = col.result.skipped_types.get(kind, 0) + 1
+            continue
         try:
             if len(parts) == 2:
                 t, v = canonical_type(parts[0]), parts[1]
@@ -110,13 +144,17 @@ def _parse_lines(text: str, col: _Collector, hash_type: str | None, te: bool) ->
         col.add(HashEntry(t, v))
 
 
-def _parse_csv(text: str, col: _Collector, hash_type: str | None) -> None:
-    reader = csv.reader(io.StringIO(text))
+def _parse_csv(text: str, col: _Collector, hash_type: str | None, delimiter: str = ",") -> None:
+    first = text.split("\n", 1)[0]
+    if delimiter == "," and "\t" in first and "," not in first:
+        delimiter = "\t"  # a TSV file named .csv
+    reader = csv.reader(io.StringIO(text), delimiter=delimiter)
     try:
         header = next(reader)
     except StopIteration:
         return
     names = [h.strip().lower() for h in header]
+    names = [CSV_ALIASES.get(n, n) if CSV_ALIASES.get(n) not in names else n for n in names]
     if "hash" not in names or ("hash_type" not in names and not hash_type):
         col.bad(1, f"CSV header must name the columns hash_type,hash[,label][,source_ref]; got {','.join(header)}")
         return
@@ -159,8 +197,8 @@ def read_hash_list(
         raise InvalidHashList([(name, 0, f"unknown format {fmt!r} (known: {', '.join(FORMATS)})")])
     col = _Collector(name)
     text = _read_text(source, name)
-    if fmt == "csv":
-        _parse_csv(text, col, hash_type)
+    if fmt in ("csv", "tsv"):
+        _parse_csv(text, col, hash_type, "\t" if fmt == "tsv" else ",")
     else:
         _parse_lines(text, col, hash_type, te=(fmt == "te"))
     if col.result.invalid and not skip_invalid:
@@ -171,8 +209,8 @@ def read_hash_list(
 def write_hash_list(entries: Iterable[HashEntry], out: IO[str], fmt: str) -> int:
     """Write entries; returns how many were written. ``lines`` and ``te`` refuse what they cannot carry."""
     entries = list(entries)
-    if fmt == "csv":
-        w = csv.writer(out, lineterminator="\n")
+    if fmt in ("csv", "tsv"):
+        w = csv.writer(out, lineterminator="\n", delimiter="\t" if fmt == "tsv" else ",")
         w.writerow(CSV_COLUMNS)
         for e in entries:
             w.writerow([e.hash_type, e.value, e.label or "", e.source_ref or ""])

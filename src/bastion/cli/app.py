@@ -1,4 +1,8 @@
-"""The Typer application every command module registers on (kept apart to avoid import cycles)."""
+"""The Typer application every command module registers on (kept apart to avoid import cycles).
+
+Its root group is :class:`bastion.cli.toplevel.BastionGroup`: the one error boundary, and the global
+options (``--database-url``, ``--debug``) on every subcommand, for commands registered later too.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ from typing import Optional
 
 import typer
 
+from bastion.cli.toplevel import BastionGroup, _set_debug
 from bastion.config import Settings
 
 app = typer.Typer(
@@ -14,7 +19,16 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    cls=BastionGroup,
 )
+
+
+def _version(value: bool) -> None:
+    if value:
+        from bastion import __version__
+
+        typer.echo(f"bastion {__version__}")
+        raise typer.Exit(0)
 
 
 @app.callback()
@@ -27,8 +41,16 @@ def _global(
         help="SQLAlchemy URL of the store (default: a SQLite file in BASTION_HOME).",
         show_envvar=True,
     ),
+    debug: bool = typer.Option(
+        False, "--debug", envvar="BASTION_DEBUG", show_envvar=True,
+        help="Print the full traceback of an unexpected error (default: one line).",
+    ),
+    version: bool = typer.Option(
+        False, "--version", is_eager=True, expose_value=False, callback=_version, help="Print the version and exit.",
+    ),
 ) -> None:
     settings = Settings.from_env()
     if database_url:
         settings = settings.model_copy(update={"database_url": database_url})
     ctx.obj = settings
+    _set_debug(ctx, None, debug)

@@ -8,13 +8,15 @@ from pathlib import Path
 from typing import List, Optional
 
 import typer
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from bastion.banks.formats import FORMATS, read_hash_list, write_hash_list
 from bastion.banks.hashes import canonical_type, infer_type, normalize_hash
 from bastion.banks.repo import BankRepository
 from bastion.cli.app import app
-from bastion.cli.common import err, fail, handle_errors, out, store_of
+from bastion.cli.common import err, fail, handle_errors, out, print_warning, shown, store_of
 from bastion.errors import InvalidHash, InvalidHashList
 from bastion.model import BANK_CATEGORIES, Bank, HashEntry
 
@@ -31,8 +33,8 @@ def _bank_table(banks: list[Bank]) -> Table:
     for col in ("name", "category", "enabled", "entries", "PDQ threshold", "min quality", "description"):
         t.add_column(col)
     for b in banks:
-        t.add_row(b.name, b.category, "yes" if b.enabled else "no", str(b.entry_count), str(b.pdq_threshold),
-                  str(b.min_quality), b.description)
+        t.add_row(Text(b.name), b.category, "yes" if b.enabled else "no", str(b.entry_count), str(b.pdq_threshold),
+                  str(b.min_quality), Text(b.description or ""))
     return t
 
 
@@ -50,7 +52,7 @@ def create(
 ) -> None:
     """Create a bank."""
     b = _repo(ctx).create(Bank(name, category, description, source, not disabled, threshold, min_quality))
-    out.print(f"created bank {b.name!r} ({b.category}, PDQ threshold {b.pdq_threshold})")
+    out.print(f"created bank {escape(repr(b.name))} ({b.category}, PDQ threshold {b.pdq_threshold})")
 
 
 @bank_app.command("set")
@@ -64,11 +66,16 @@ def set_(
     threshold: Optional[int] = typer.Option(None, "--threshold"),
     min_quality: Optional[int] = typer.Option(None, "--min-quality"),
     enabled: Optional[bool] = typer.Option(None, "--enable/--disable"),
+    as_json: bool = typer.Option(False, "--json", help="Print the bank's settings as one JSON object."),
 ) -> None:
     """Change a bank's settings."""
     b = _repo(ctx).update(name, category=category, description=description, source=source, pdq_threshold=threshold,
                           min_quality=min_quality, enabled=enabled)
-    out.print(json.dumps(b.to_dict()))
+    if as_json:
+        print(json.dumps(b.to_dict()))
+        return
+    out.print(f"updated bank {escape(repr(b.name))}")
+    out.print(_bank_table([b]))
 
 
 @bank_app.command("list")
@@ -113,18 +120,32 @@ def show(
         t.add_column("hash", overflow="fold")  # a hash is only useful whole
         t.add_column("label", overflow="fold")
         for e in entries:
-            t.add_row(e.hash_type, e.value, e.label or "")
+            t.add_row(e.hash_type, e.value, Text(e.label or ""))
         out.print(t)
 
 
-def _import_report(added: int, merged: int, duplicates: int, invalid: list, ignored: list[str]) -> None:
+ZERO_PDQ = "0" * 64
+
+
+def _warn_degenerate(entries: list[HashEntry]) -> None:
+    n = sum(1 for e in entries if e.hash_type == "pdq" and e.value == ZERO_PDQ)
+    if n:
+        print_warning("the all-zero PDQ hash is what blank or flat images give; it matches such images, not a "
+                      "specific picture (check the list it came from)")
+
+
+def _import_report(added: int, merged: int, duplicates: int, invalid: list, ignored: list[str],
+                   skipped: dict[str, int] | None = None) -> None:
     out.print(f"added {added}, already present {merged}, duplicates in input {duplicates}, invalid {len(invalid)}")
+    if skipped:
+        kinds = ", ".join(f"{k} {n}" for k, n in sorted(skipped.items()))
+        err.print(f"skipped {sum(skipped.values())} line(s) of signal types Bastion does not match: {escape(kinds)}")
     for path, line, msg in invalid[:50]:
-        err.print(f"skipped {path}:{line}: {msg}")
+        err.print(f"skipped {escape(str(path))}:{line}: {escape(str(msg))}")
     if len(invalid) > 50:
         err.print(f"... and {len(invalid) - 50} more invalid lines")
     if ignored:
-        err.print(f"ignored CSV column(s): {', '.join(ignored)}")
+        err.print(f"ignored CSV column(s): {escape(', '.join(ignored))}")
 
 
 @bank_app.command("import")
@@ -133,7 +154,7 @@ def import_(
     ctx: typer.Context,
     name: str,
     files: List[Path] = typer.Argument(..., help="Hash-list files ('-' for standard input)."),
-    fmt: Optional[str] = typer.Option(None, "--format", help=f"One of {', '.join(FORMATS)} (default: csv for .csv, else lines)."),
+    fmt: Optional[str] = typer.Option(None, "--format", help=f"One of {', '.join(FORMATS)} (default: csv for .csv, tsv for .tsv, else lines)."),
     hash_type: Optional[str] = typer.Option(None, "--type", help="Hash type of bare values (md5, sha1, sha256, pdq)."),
     skip_invalid: bool = typer.Option(False, "--skip-invalid", help="Import the valid lines and report the rest."),
     label: Optional[str] = typer.Option(None, help="Label for entries that have none."),
@@ -148,10 +169,13 @@ def import_(
     invalid: list = []
     duplicates = 0
     ignored: list[str] = []
+    skipped: dict[str, int] = {}
     problems: list = []
     for f in files:
+        if str(f) != "-" and f.is_dir():
+            fail(f"{shown(f)} is a folder: give the hash-list files in it")
         if str(f) != "-" and not f.is_file():
-            fail(f"{f}: no such file")
+            fail(f"{shown(f)}: no such file")
         try:
             parsed = (
                 read_hash_list(sys.stdin, fmt or "lines", hash_type=hash_type, skip_invalid=skip_invalid, name="<stdin>")
@@ -165,6 +189,8 @@ def import_(
         invalid.extend(parsed.invalid)
         duplicates += parsed.duplicates
         ignored.extend(parsed.ignored_columns)
+        for k, n in parsed.skipped_types.items():
+            skipped[k] = skipped.get(k, 0) + n
     if problems:
         raise InvalidHashList(problems)
     if label:
@@ -173,8 +199,9 @@ def import_(
         from bastion.reports.sharing import with_partner_source
 
         entries = with_partner_source(entries, partner)
+    _warn_degenerate(entries)
     res = repo.add_entries(name, entries)
-    _import_report(res.added, res.merged, duplicates, invalid, ignored)
+    _import_report(res.added, res.merged, duplicates, invalid, ignored, skipped)
 
 
 @bank_app.command("export")
@@ -202,7 +229,7 @@ def export(
         with repo.store.session() as s:
             media, without_pdq = confirmed_media(s, _holding(ctx))
         res = sync_confirmed_bank(repo, name, media)
-        err.print(f"{name!r}: {res.added} new confirmed hash(es) from {len(media)} confirmed file(s)")
+        err.print(f"{escape(repr(name))}: {res.added} new confirmed hash(es) from {len(media)} confirmed file(s)")
         if without_pdq:
             err.print(f"{without_pdq} confirmed image(s) have no bytes left for a reference PDQ: shared by MD5/SHA-256 only")
         writer = write_partner_list
@@ -214,7 +241,7 @@ def export(
     else:
         with output.open("w", encoding="utf-8", newline="") as f:
             n = writer(entries, f, fmt)
-    err.print(f"exported {n} entries of {name!r} as {fmt}")
+    err.print(f"exported {n} entries of {escape(repr(name))} as {fmt}")
 
 
 def _parse_values(values: list[str], hash_type: Optional[str], label: Optional[str]) -> list[HashEntry]:
@@ -253,13 +280,14 @@ def add(
         from bastion.banks.from_files import entries_from_file
 
         if not f.is_file():
-            fail(f"{f}: no such file")
+            fail(f"{shown(f)}: no such file" if not f.is_dir() else f"{shown(f)} is a folder: give files")
         got = entries_from_file(f, label)
         entries.extend(got.entries)
         kinds = ", ".join(e.hash_type for e in got.entries)
         out.print(f"{f}: {kinds}", markup=False, highlight=False)
         for p in got.problems:
             err.print(f"note {f}: {p}", markup=False, highlight=False)
+    _warn_degenerate(entries)
     res = repo.add_entries(name, entries)
     out.print(f"added {res.added}, already present {res.merged}")
 
@@ -276,7 +304,7 @@ def remove(
     res = _repo(ctx).remove_entries(name, _parse_values(hashes, hash_type, None))
     out.print(f"removed {res.removed}, not found {len(res.not_found)}")
     for e in res.not_found:
-        err.print(f"not in {name!r}: {e.hash_type} {e.value}")
+        err.print(f"not in {escape(repr(name))}: {e.hash_type} {e.value}")
 
 
 @bank_app.command("delete")
@@ -292,4 +320,4 @@ def delete(
     if not yes and not typer.confirm(f"delete bank {name!r} and its {b.entry_count} entries?"):
         fail("not deleted")
     n = repo.delete(name)
-    out.print(f"deleted bank {name!r} ({n} entries)")
+    out.print(f"deleted bank {escape(repr(name))} ({n} entries)")

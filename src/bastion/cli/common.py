@@ -1,28 +1,40 @@
-"""What every command shares: consoles, the store from the global options, one mapping of errors to exits."""
+"""What every command shares: consoles, the store from the global options, one mapping of errors to exits.
+
+Errors nobody anticipated are caught once for every command by the root group
+(:mod:`bastion.cli.toplevel`); :func:`handle_errors` remains for commands that want Bastion's own errors
+reported before their ``finally`` blocks run, and is safe to stack with it.
+"""
 
 from __future__ import annotations
 
 import functools
+import os
 import sys
 from typing import Callable, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
 
+from bastion.cli.toplevel import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_MATCH, EXIT_OK, err, print_error, print_warning
 from bastion.config import Settings
 from bastion.errors import BastionError
 from bastion.store.db import Store, open_store
 
+#: Standard output for people: never wrapped (soft wrap), never highlighted; user data must be escaped
+#: (``rich.markup.escape``) before it is printed with markup.
 out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False)
 
-EXIT_OK, EXIT_MATCH, EXIT_ERROR = 0, 1, 2
+__all__ = [
+    "EXIT_ERROR", "EXIT_INTERRUPTED", "EXIT_MATCH", "EXIT_OK", "err", "fail", "handle_errors", "out",
+    "print_error", "print_warning", "settings_of", "shown", "stdout_is_terminal", "store_of",
+]
 
 F = TypeVar("F", bound=Callable)
 
 
 def fail(message: str, code: int = EXIT_ERROR) -> NoReturn:
-    err.print(f"[bold red]error:[/] {message}", markup=True)
+    """Print ``error: message`` (escaped: user data is never console markup; credentials masked), exit."""
+    print_error(message)
     raise typer.Exit(code)
 
 
@@ -34,7 +46,7 @@ def handle_errors(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except BastionError as exc:
-            err.print(f"[bold red]error:[/] {exc}", markup=True, highlight=False)
+            print_error(str(exc))
             raise typer.Exit(EXIT_ERROR) from None
 
     return wrapper  # type: ignore[return-value]
@@ -51,3 +63,14 @@ def store_of(ctx: typer.Context) -> Store:
 
 def stdout_is_terminal() -> bool:
     return sys.stdout.isatty()
+
+
+def shown(path: object) -> str:
+    """A path as text that can always be printed: bytes that are not UTF-8 (file names from other systems)
+    appear as ``\\xNN`` escapes instead of failing the write. Escape it (``rich.markup.escape``) before
+    printing it with markup."""
+    try:
+        raw = os.fsencode(path)  # type: ignore[arg-type]
+    except TypeError:
+        return str(path)
+    return raw.decode("utf-8", "backslashreplace")

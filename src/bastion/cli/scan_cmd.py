@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
+import time
+import uuid
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import List, Optional
 
@@ -15,9 +19,11 @@ from rich.text import Text
 
 from bastion.banks.matcher import Matcher
 from bastion.cli.app import app
-from bastion.cli.common import EXIT_MATCH, EXIT_OK, err, fail, handle_errors, out, settings_of, store_of
+from bastion.cli.common import (
+    EXIT_ERROR, EXIT_INTERRUPTED, EXIT_MATCH, EXIT_OK, err, fail, handle_errors, out, settings_of, shown, store_of,
+)
 from bastion.names import display_path, printable
-from bastion.scan import FileResult, Scanner, ScanSummary, examine_file, iter_files
+from bastion.scan import TEXT_REVIEW_LEVEL, WATERMARK_MODES, FileResult, Scanner, ScanSummary, examine_file, iter_files
 from bastion.store.media import MediaRecorder
 
 
@@ -39,19 +45,29 @@ def summary_table(summary: ScanSummary, banks: int, pdq_entries: int) -> Table:
     rate = summary.files / summary.seconds if summary.seconds else 0.0
     t.add_row("files", f"{summary.files:,}")
     t.add_row("matched", f"[bold red]{summary.matched:,}[/]" if summary.matched else "0")
+    t.add_row("AI-generation traces", f"{getattr(summary, 'ai_generated', 0):,}")
+    t.add_row("text at review or above", f"{getattr(summary, 'text_flagged', 0):,}")
     t.add_row("files with errors", f"{summary.errors:,}")
     for code, n in sorted(summary.error_codes.items()):
-        t.add_row(f"  {code}", f"{n:,}")
+        t.add_row(f"  {escape(code)}", f"{n:,}")
     t.add_row("PDQ quality below 50", f"{summary.low_quality:,}")
     t.add_row("banks / PDQ entries", f"{banks} / {pdq_entries:,}")
     t.add_row("time", f"{summary.seconds:.1f} s ({rate:,.1f} files/s)")
     return t
 
 
+def _ai_trace(sig: dict) -> str:
+    ev = sig.get("evidence") or {}
+    trace = ev.get("trace", "trace")
+    what = ev.get("generator") or ev.get("claim_generator") or ev.get("reason") or ""
+    return f"{trace} {what}".strip()
+
+
 def _describe(res: FileResult) -> list[str]:
-    """Console lines for a file's matches and errors. Paths, labels and messages are user data: escaped, so
-    a ``[label]`` is printed, not taken for console markup."""
-    path = escape(display_path(res.path))  # undecodable bytes and control characters escaped
+    """Console lines (markup) for a file's findings: bank matches, AI-generation traces, text at review level
+    or above, errors. Paths, labels and messages are user data: escaped, so a ``[label]`` is printed, not
+    taken for console markup."""
+    path = escape(display_path(res.path))
     lines = []
     for m in res.matches:
         how = "exact" if m["hash_type"] != "pdq" else f"distance {m['distance']}"
@@ -59,10 +75,51 @@ def _describe(res: FileResult) -> list[str]:
             how += f", variant {m['variant']}"
         label = f" label {escape(printable(repr(m['label'])))}" if m.get("label") else ""
         tag = "[green]ALLOW[/]" if m["category"] == "known-benign" else "[bold red]MATCH[/]"
-        lines.append(f"{tag} {path}: bank {escape(m['bank'])} ({m['category']}){label}, {m['hash_type']} {how}")
+        lines.append(f"{tag} {path}: bank {escape(repr(m['bank']))} ({escape(m['category'])}){label}, "
+                     f"{m['hash_type']} {how}")
+    if res.ai_generated:
+        traces = sorted({_ai_trace(s) for s in res.signals if s.get("category") == "ai_generated"})
+        lines.append(f"[magenta]AI[/] {path}: AI-generation trace: {escape('; '.join(traces) or 'yes')}")
+    if res.text_level_at_least(TEXT_REVIEW_LEVEL):
+        t = res.text or {}
+        reason = (t.get("reasons") or [""])[0]
+        lines.append(f"[yellow]TEXT[/] {path}: embedded text level {t.get('level')} (score {t.get('score', 0):.2f})"
+                     + (f": {escape(reason)}" if reason else ""))
     for e in res.errors:
-        lines.append(f"[yellow]ERROR[/] {path}: {e['code']}: {escape(printable(e['message']))}")
+        lines.append(f"[yellow]ERROR[/] {path}: {escape(e['code'])}: {escape(printable(e['message']))}")
     return lines
+
+
+FAIL_ON = ("ai-generated", "text-low", "text-medium", "text-review", "text-high", "text-critical")
+
+
+def _parse_fail_on(values: Optional[List[str]]) -> set[str]:
+    chosen = {v.strip().lower() for raw in values or [] for v in raw.split(",") if v.strip()}
+    unknown = sorted(chosen - set(FAIL_ON))
+    if unknown:
+        raise typer.BadParameter(f"unknown {', '.join(map(repr, unknown))} (known: {', '.join(FAIL_ON)})",
+                                 param_hint="--fail-on")
+    return {("text-medium" if v == "text-review" else v) for v in chosen}
+
+
+def _gates(res: FileResult, fail_on: set[str]) -> bool:
+    """True when this file makes the scan exit 1: a bank match, or a finding named by --fail-on."""
+    if res.matched:
+        return True
+    if "ai-generated" in fail_on and res.ai_generated:
+        return True
+    return any(res.text_level_at_least(g.removeprefix("text-")) for g in fail_on if g.startswith("text-"))
+
+
+def json_line(d: dict) -> str:
+    """One JSON line. A path that is not valid UTF-8 (surrogate-escaped by Python) is written with \\u
+    escapes rather than failing the write."""
+    try:
+        line = json.dumps(d, ensure_ascii=False)
+        line.encode("utf-8")
+        return line
+    except UnicodeEncodeError:
+        return json.dumps(d, ensure_ascii=True)
 
 
 @app.command("scan")
@@ -73,7 +130,7 @@ def scan(
     jsonl: bool = typer.Option(False, "--jsonl", help="Write one JSON object per file to standard output."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write the JSON lines to this file instead."),
     bank: Optional[List[str]] = typer.Option(None, "--bank", help="Match only these banks (default: all enabled)."),
-    jobs: int = typer.Option(0, "--jobs", "-j", help="Worker processes (default: all cores)."),
+    jobs: int = typer.Option(0, "--jobs", "-j", min=0, help="Worker processes (default: all cores)."),
     record: bool = typer.Option(True, "--record/--no-record", help="Keep the hashes of scanned files in the store."),
     follow_links: bool = typer.Option(
         False, "--follow-links", help="Follow links to files outside the given folders (default: report them, not read them)."),
@@ -95,10 +152,21 @@ def scan(
     s3_endpoint: Optional[str] = typer.Option(None, "--s3-endpoint", help="S3-compatible endpoint URL (default: AWS_ENDPOINT_URL)."),
     s3_region: Optional[str] = typer.Option(None, "--s3-region", help="S3 region (default: AWS_REGION / AWS_DEFAULT_REGION)."),
     s3_profile: Optional[str] = typer.Option(None, "--s3-profile", help="AWS profile for S3 credentials (default: AWS_PROFILE)."),
+    fail_on: Optional[List[str]] = typer.Option(
+        None, "--fail-on",
+        help=f"Also exit 1 on these findings (comma-separated or repeated): {', '.join(FAIL_ON)} "
+             "(text-review = text-medium). A bank match always exits 1.",
+    ),
 ) -> None:
-    """Scan files against the hash banks. Exit 0: nothing matched; 1: something matched; 2: error.
+    """Scan files against the hash banks, with AI-generation provenance and text signals.
+
+    Exit 0: nothing found, every file examined; 1: something matched (or a --fail-on finding); 2: a file
+    could not be examined, or an error; 130: interrupted (what was found so far is printed and written).
 
     With --engine, --resume or an s3:// source the scan runs in archive mode (docs/archive.md)."""
+    gates = _parse_fail_on(fail_on)
+    if watermark not in WATERMARK_MODES:
+        raise typer.BadParameter(f"{watermark!r} is not one of {', '.join(WATERMARK_MODES)}", param_hint="--watermark")
     if engine is not None or resume is not None or scheduler is not None or any(p.startswith("s3://") for p in paths):
         from bastion.cli.archive_cmd import scan_archive
 
@@ -107,29 +175,46 @@ def scan(
                      scheduler=scheduler, resume=resume, shard_size=shard_size, s3_endpoint=s3_endpoint,
                      s3_region=s3_region, s3_profile=s3_profile)
         return
-    missing = [str(p) for p in paths if not Path(p).exists()]
+    missing = [shown(p) for p in paths if not os.path.lexists(p)]
     if missing:
         fail(f"no such file or folder: {', '.join(missing)}")
+    # Absolute paths: a JSON line must say which file it is about wherever the scan was started.
+    paths = [Path(p).absolute() for p in paths]
     store = store_of(ctx)
     cache_dir = settings_of(ctx).home / "cache" if index_cache else None
     matcher = Matcher.from_store(store, bank or None, cache_dir=cache_dir)
     files = list(iter_files(paths, follow_links=follow_links))
     sink = None
     if output is not None:
-        sink = output.open("w", encoding="utf-8")
+        try:
+            sink = output.open("w", encoding="utf-8")
+        except OSError as exc:
+            fail(f"cannot write {shown(output)}: {exc.strerror or exc}")
     elif jsonl:
         sink = sys.stdout
-    reported: list[str] = []
+    # People read the findings on standard output, unless it carries the JSON lines.
+    console = err if sink is sys.stdout else out
+    scan_id = uuid.uuid4().hex
+    tally = ScanSummary()
+    gated = 0
+    started = time.perf_counter()
 
     def on_result(res: FileResult) -> None:
+        nonlocal gated
+        tally.count(res)
+        gated += _gates(res, gates)
         if sink is not None:
-            sink.write(json.dumps(res.to_json(), ensure_ascii=False) + "\n")
+            d = {"scan_id": scan_id, "time": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
+                 **res.to_json()}
+            sink.write(json_line(d) + "\n")
             sink.flush()
-        reported.extend(_describe(res))
+        for line in _describe(res):  # as each file finishes, not at the end
+            console.print(line, markup=True, highlight=False)
 
     recorder = MediaRecorder(store) if record else None
     scanner = Scanner(matcher, recorder, jobs=jobs or None, provenance=provenance, watermark=watermark)
     show = progress and err.is_terminal
+    interrupted = False
     try:
         with Progress(
             TextColumn("scanning"), BarColumn(), MofNCompleteColumn(), _Rate(), TimeElapsedColumn(),
@@ -141,17 +226,21 @@ def scan(
                 on_result(res)
                 bar.advance(task)
 
-            summary = scanner.run(files, step)
+            scanner.run(files, step)
+    except KeyboardInterrupt:
+        interrupted = True
     finally:
         if recorder is not None:
             recorder.flush()
         if output is not None and sink is not None:
             sink.close()
-    console = err if sink is sys.stdout else out
-    for line in reported:
-        console.print(line, markup=True, highlight=False)
-    console.print(summary_table(summary, len(matcher.banks), matcher.pdq_entries))
-    raise typer.Exit(EXIT_MATCH if summary.matched else EXIT_OK)
+    tally.seconds = time.perf_counter() - started
+    console.print(summary_table(tally, len(matcher.banks), matcher.pdq_entries))
+    if interrupted:
+        err.print(f"interrupted after {tally.files:,} of {len(files):,} files; the results above are complete "
+                  "for those files", highlight=False)
+        raise typer.Exit(EXIT_INTERRUPTED)
+    raise typer.Exit(EXIT_MATCH if gated else EXIT_ERROR if tally.errors else EXIT_OK)
 
 
 @app.command("hash")
@@ -168,7 +257,11 @@ def hash_(
     image: its MD5/SHA are still printed)."""
     failed = False
     for f in files:
-        res = examine_file(str(f), provenance=False)
+        if f.is_dir():
+            res = FileResult(path=str(f))
+            res.add_error("is-a-folder", "a folder, not a file (bastion scan searches folders)", "read")
+        else:
+            res = examine_file(str(f), provenance=False)
         if reference and res.pdq is not None:
             from bastion.media.hashing import pdq_dihedral
 
@@ -181,19 +274,19 @@ def hash_(
                 d["pdq_mode"] = "reference" if reference else "fast"
             if dihedral:
                 d["pdq_variants"] = res.pdq_variants
-            print(json.dumps(d))
+            print(json_line(d))
             continue
+        # The same key names as the JSON (``format``, not ``media_format``).
         out.print(f"[bold]{escape(display_path(res.path))}[/]")
-        for k in ("md5", "sha1", "sha256", "pdq", "quality", "media_format", "width", "height"):
-            v = getattr(res, k)
-            if v is not None:
-                out.print(f"  {k:8} {v}")
+        for k, v in res.to_json().items():
+            if k in ("sha256", "md5", "sha1", "pdq", "quality", "format", "width", "height") and v is not None:
+                out.print(f"  {k:8} {escape(str(v))}")
         if res.pdq is not None:
             out.print(f"  pdq_mode {'reference' if reference else 'fast'}")
         if dihedral:
             for name, h in res.pdq_variants.items():
                 out.print(f"  pdq.{name:12} {h}")
         for e in res.errors:
-            out.print(f"  [yellow]{e['code']}[/]: {escape(printable(e['message']))}")
+            out.print(f"  [yellow]{escape(e['code'])}[/]: {escape(printable(e['message']))}")
     if failed:
-        raise typer.Exit(2)
+        raise typer.Exit(EXIT_ERROR)

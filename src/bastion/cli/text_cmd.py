@@ -8,32 +8,32 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, List, Optional
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
 from bastion.cli.app import app
+from bastion.cli.common import err as _err
+from bastion.cli.common import out as _out
+from bastion.cli.toplevel import mask_secrets
 from bastion.errors import BastionError
-from bastion.text import FIELDS, TextResult, analyze, load_lexicon, load_scoring_config
+from bastion.text import FIELDS, TextResult, analyze, analyze_item, load_lexicon, load_scoring_config
+from bastion.text.errors import InvalidText, UnknownField
 from bastion.text.evaluate import EVAL_CATEGORIES, evaluate, read_corpus
 from bastion.text.lexicon import Lexicon, check_lexicon_file
-from bastion.text.score import ScoringConfig
+from bastion.text.score import LEVELS, ScoringConfig
 
 lexicon_app = typer.Typer(help="Validate lexicon files (YAML or CSV) before deploying them.", no_args_is_help=True)
 eval_app = typer.Typer(help="Evaluate detectors against a labelled corpus.", no_args_is_help=True)
 app.add_typer(lexicon_app, name="lexicon")
 app.add_typer(eval_app, name="eval")
 
-_out = Console(highlight=False, soft_wrap=True)
-_err = Console(stderr=True, highlight=False)
-
-
 def _fail(exc: BastionError) -> typer.Exit:
-    _err.print(f"[red]error[/red] ({exc.code}): {escape(str(exc))}")
+    _err.print(f"[red]error[/red] ({exc.code}): {escape(mask_secrets(str(exc)))}")
     return typer.Exit(2)
 
 
@@ -63,9 +63,10 @@ def _highlight(text: str, spans: list[tuple[int, int]]) -> str:
 _LEVEL_STYLE = {"none": "green", "low": "cyan", "medium": "yellow", "high": "red", "critical": "bold red"}
 
 
-def _print_result(text: str, res: TextResult) -> None:
+def _print_result(text: str, res: TextResult, spans: bool = True) -> None:
     style = _LEVEL_STYLE.get(res.level, "")
-    _out.print(f"[{style}]{res.level}[/{style}] ({res.score:.2f})  {_highlight(text, [s.span for s in res.signals if s.span])}")
+    shown = _highlight(text, [s.span for s in res.signals if s.span]) if spans else escape(text)
+    _out.print(f"[{style}]{res.level}[/{style}] ({res.score:.2f})  {shown}")
     for s in res.signals:
         counted = "" if s.evidence.get("counted", True) else "  [dim](not counted)[/dim]"
         lang = f" {s.language}" if s.language else ""
@@ -79,14 +80,68 @@ def _print_result(text: str, res: TextResult) -> None:
         _out.print(f"  [dim]- {escape(r)}[/dim]")
 
 
-def _texts(text: Optional[str]) -> Iterator[str]:
+#: ``--fail-level`` names: the text levels, and ``review`` (the level at which a person should look).
+FAIL_LEVELS = ("low", "review", "medium", "high", "critical", "never")
+
+
+@dataclass
+class _Input:
+    """One input: a plain text line, or a JSON-lines item with one or several fields."""
+
+    line: int
+    pairs: list[tuple[str, str]]
+    id: object = None
+    error: str | None = None
+    item: bool = False
+
+
+def _item(line: int, d: dict, default_field: str) -> _Input:
+    """``{"id", "field", "text"}``, ``{"id", "texts": [{"field", "text"}, ...]}`` or ``{"id", "title": ...,
+    "body": ..., "tag": [...]}`` (any of the text fields, a string or a list of strings)."""
+    pairs: list[tuple[str, str]] = []
+    ident = d.get("id")
+    try:
+        if "text" in d:
+            pairs.append((str(d.get("field") or default_field), d["text"]))
+        for t in d.get("texts") or []:
+            pairs.append((str(t.get("field") or default_field), t["text"]))
+        for f in FIELDS:
+            v = d.get(f)
+            for t in ([v] if isinstance(v, str) else v if isinstance(v, list) else []):
+                pairs.append((f, t))
+    except (AttributeError, KeyError, TypeError) as exc:
+        return _Input(line, [], ident, f"malformed item ({type(exc).__name__}: {exc})", True)
+    bad = [t for _, t in pairs if not isinstance(t, str)]
+    if bad:
+        return _Input(line, [], ident, "every text must be a string", True)
+    if not pairs and not ({"text", "texts"} & d.keys() or set(FIELDS) & d.keys()):
+        return _Input(line, [], ident, f"no text in the item (keys: text, texts or a field: {', '.join(FIELDS)})", True)
+    return _Input(line, pairs, ident, None, True)
+
+
+def _inputs(text: Optional[str], field: str, fmt: str) -> Iterator[_Input]:
+    """The texts to analyse, in input order: one result per input line, blank lines included, so output
+    lines stay aligned with input lines."""
     if text is not None and text != "-":
-        yield text
+        yield _Input(1, [(field, text)])
         return
-    for line in sys.stdin:
-        line = line.rstrip("\n")
-        if line:
-            yield line
+    for n, line in enumerate(sys.stdin, start=1):
+        line = line.rstrip("\r\n")
+        if fmt != "text" and line.lstrip().startswith("{"):
+            try:
+                d = json.loads(line)
+            except ValueError as exc:
+                if fmt == "jsonl":
+                    yield _Input(n, [], None, f"not valid JSON: {exc}", True)
+                    continue
+                d = None
+            if isinstance(d, dict):
+                yield _item(n, d, field)
+                continue
+        if fmt == "jsonl":
+            yield _Input(n, [], None, "not a JSON object", True)
+            continue
+        yield _Input(n, [(field, line)])
 
 
 @app.command("text")
@@ -97,21 +152,70 @@ def text_command(
     json_out: bool = typer.Option(False, "--json", help="One JSON object per text."),
     lexicon_files: Optional[List[Path]] = typer.Option(None, "--lexicon", help="Platform lexicon file(s) merged over the shipped lists."),
     config_file: Optional[Path] = typer.Option(None, "--config", help="Scoring config YAML (default: shipped)."),
+    fail_level: str = typer.Option(
+        "review", "--fail-level",
+        help=f"Exit 1 when a text scores this level or above: {', '.join(FAIL_LEVELS)} (review = medium; never: "
+             "always exit 0 unless an error).",
+    ),
+    input_format: str = typer.Option(
+        "auto", "--input",
+        help="Standard input lines are: auto (a line that is a JSON object is an item, others are texts), text, jsonl. "
+             'Items: {"id", "field", "text"} or {"id", "title": ..., "body": ..., "tag": [...]}.',
+    ),
 ) -> None:
-    """Find text signals (minor, sexual, trade, coded, contact, payment, price) and score them."""
+    """Find text signals (minor, sexual, trade, coded, contact, payment, price) and score them.
+
+    Exit 0: nothing at --fail-level or above; 1: a text at --fail-level or above; 2: an error (a bad input
+    line is reported in its place and the others are still analysed)."""
+    if fail_level not in FAIL_LEVELS:
+        raise typer.BadParameter(f"{fail_level!r} is not one of {', '.join(FAIL_LEVELS)}", param_hint="--fail-level")
+    if input_format not in ("auto", "text", "jsonl"):
+        raise typer.BadParameter(f"{input_format!r} is not one of auto, text, jsonl", param_hint="--input")
+    threshold = None if fail_level == "never" else LEVELS.index("medium" if fail_level == "review" else fail_level)
     try:
         lex, cfg = _load(lexicon_files, config_file)
-        found = False
-        for t in _texts(text):
-            res = analyze(t, field, language, lexicon=lex, config=cfg)
-            found = found or res.level != "none"
+        if language is not None:
+            known = sorted({e.language for e in lex.entries if e.language})
+            if language not in known:
+                raise typer.BadParameter(f"no lexicon for {language!r} (known: {', '.join(known)})",
+                                         param_hint="--language")
+        if field not in FIELDS:
+            raise UnknownField(f"unknown text field {field!r}; expected one of {', '.join(FIELDS)}")
+        found = failed = False
+        for inp in _inputs(text, field, input_format):
+            res = None
+            if inp.error is None:
+                try:
+                    if not inp.item:
+                        res = analyze(inp.pairs[0][1], inp.pairs[0][0], language, lexicon=lex, config=cfg)
+                    else:
+                        res = analyze_item(inp.pairs, lexicon=lex, config=cfg, language=language)
+                except (UnknownField, InvalidText) as exc:
+                    inp.error = str(exc)
+            if res is None:
+                failed = True
+                if json_out:
+                    sys.stdout.write(json.dumps({"line": inp.line, "id": inp.id, "error": inp.error},
+                                                ensure_ascii=False) + "\n")
+                else:
+                    _err.print(f"[red]error[/red] line {inp.line}: {escape(str(inp.error))}")
+                continue
+            found = found or (threshold is not None and LEVELS.index(res.level) >= threshold)
             if json_out:
-                sys.stdout.write(json.dumps({"text": t, "field": field, **res.to_dict()}, ensure_ascii=False) + "\n")
+                head: dict = {"line": inp.line}
+                if inp.item:
+                    head.update({"id": inp.id, "fields": [f for f, _ in inp.pairs]})
+                else:
+                    head.update({"text": inp.pairs[0][1], "field": inp.pairs[0][0]})
+                sys.stdout.write(json.dumps({**head, **res.to_dict()}, ensure_ascii=False) + "\n")
+            elif inp.item:
+                _out.print(f"[bold]item {escape(repr(inp.id))}[/bold] (line {inp.line})")
+                _print_result(" | ".join(t for _, t in inp.pairs), res, spans=False)
             else:
-                _print_result(t, res)
+                _print_result(inp.pairs[0][1], res)
     except BastionError as exc:
         raise _fail(exc) from exc
-    raise typer.Exit(1 if found else 0)
+    raise typer.Exit(1 if found else 2 if failed else 0)
 
 
 @lexicon_app.command("check")
@@ -165,6 +269,6 @@ def eval_text(
     if worst:
         _out.print("[bold]worst misses[/bold]")
         for m in report.worst(worst):
-            _out.print(f"  line {m.record.line} [{m.record.field}/{m.record.language}] {escape(repr(m.record.text))}"
+            _out.print(f"  line {m.record.line} {escape(f'[{m.record.field}/{m.record.language}]')} {escape(repr(m.record.text))}"
                        f" level={m.level} missing={m.missing} extra={m.extra}")
     raise typer.Exit(0)

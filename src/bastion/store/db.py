@@ -63,18 +63,35 @@ def make_engine(url: str) -> Engine:
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database
         if database and database != ":memory:" and not database.startswith("file:"):
-            # The store holds hash lists and scan records: owner-only, whatever the umask (the -wal and
-            # -shm files SQLite makes beside it take the database file's mode).
-            private_dir(Path(database).expanduser().parent)
-            private_file(database)
+            folder = Path(database).expanduser().parent
+            if folder.exists() and not folder.is_dir():
+                raise ConfigError(f"the store's folder {folder} is not a folder; set BASTION_HOME or --database-url")
+            try:
+                # The store holds hash lists and scan records: owner-only, whatever the umask (the -wal and
+                # -shm files SQLite makes beside it take the database file's mode).
+                private_dir(folder)
+                private_file(database)
+            except OSError as exc:
+                raise ConfigError(
+                    f"cannot create the store's folder {folder} ({exc.strerror or exc}); set BASTION_HOME or "
+                    "--database-url to a writable place"
+                ) from exc
         engine = create_engine(url, hide_parameters=True)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
-        # Plain postgresql:// means psycopg 3 here (psycopg2 is not a dependency).
+    if parsed.drivername in ("postgresql", "postgres"):
+        # Plain postgresql:// (and the postgres:// other tools accept) means psycopg 3 here (psycopg2 is not
+        # a dependency).
         url = parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
-    # hide_parameters: a database error never prints the statement's values (hash values, paths).
-    return create_engine(url, pool_pre_ping=True, hide_parameters=True)
+    try:
+        # hide_parameters: a database error never prints the statement's values (hash values, paths).
+        return create_engine(url, pool_pre_ping=True, hide_parameters=True)
+    except ImportError as exc:
+        if (exc.name or "").split(".")[0].startswith("psycopg"):
+            raise ConfigError("PostgreSQL support is not installed: pip install 'bastion[postgres]'") from exc
+        raise ConfigError(f"the driver for {parsed.drivername} is not installed ({exc.name or exc})") from exc
+    except Exception as exc:  # unknown dialect or driver: NoSuchModuleError, ArgumentError
+        raise ConfigError(f"unsupported database URL {url!r}: {exc}") from exc
 
 
 def migrate(engine: Engine, revision: str = "head") -> None:

@@ -57,7 +57,8 @@ __all__ = [
 
 #: Languages whose lists ship with Bastion (``lexicons/<lang>.yaml``).
 DEFAULT_LANGUAGES: tuple[str, ...] = ("en", "fr", "es", "de", "ja")
-#: Categories the default scoring understands. Other names load (with a warning from `check`).
+#: Categories the detectors and scoring understand; any other name in a lexicon is an error (a typo would
+#: otherwise load terms that never count).
 KNOWN_CATEGORIES: frozenset[str] = frozenset(
     {"minor", "sexual", "trade", "coded", "benign", "vocab", "contact", "payment", "price"}
 )
@@ -143,12 +144,14 @@ class Lexicon:
 
     def merged(self, other: "Lexicon") -> "Lexicon":
         """Entries of ``other`` override same (key, category, language, match) entries of ``self``;
-        a weight of 0 removes the entry."""
+        a weight of 0 removes the term from every language's list: the same key (after normalisation, so
+        ``commission`` and Spanish ``comisión`` are one term) in the same category and match kind."""
         table: dict[tuple[str, str, str, str], LexiconEntry] = {}
         for e in (*self.entries, *other.entries):
             k = (e.key, e.category, e.language, e.match)
             if e.weight == 0:
-                table.pop(k, None)
+                for gone in [t for t in table if (t[0], t[1], t[3]) == (e.key, e.category, e.match)]:
+                    del table[gone]
             else:
                 table[k] = e
         stop = dict(self.stopwords)
@@ -472,39 +475,39 @@ def _entry(
     if not isinstance(raw, dict):
         problems.append((path, where, f"a term must be a string or a mapping, got {type(raw).__name__}"))
         return None
+    # Every problem of the term is reported, not only the first: a user fixes them all in one go.
+    before = len(problems)
     unknown = set(raw) - {"term", "weight", "language", "match", "strict", "needs"}
     if unknown:
         problems.append((path, where, f"unknown keys {sorted(unknown)}"))
+    if category not in KNOWN_CATEGORIES:
+        problems.append((path, where, f"unknown category {category!r} (known: {', '.join(sorted(KNOWN_CATEGORIES))})"))
     term = raw.get("term")
     if not isinstance(term, str) or not term.strip():
         problems.append((path, where, "missing or empty 'term'"))
-        return None
     weight = raw.get("weight", defaults.get("weight", 1.0))
     try:
         weight = float(weight)
     except (TypeError, ValueError):
         problems.append((path, where, f"weight {weight!r} is not a number"))
-        return None
-    if not 0.0 <= weight <= 1.0:
-        problems.append((path, where, f"weight {weight} outside [0, 1]"))
-        return None
+    else:
+        if not 0.0 <= weight <= 1.0:
+            problems.append((path, where, f"weight {weight} outside [0, 1]"))
     lang = str(raw.get("language", language) or "").strip().lower()
     if not _LANGUAGE_RE.match(lang):
         problems.append((path, where, f"language {lang!r} is not a 2-3 letter code or 'und'"))
-        return None
     match = raw.get("match", defaults.get("match", "word"))
     if match not in _MATCH_KINDS:
         problems.append((path, where, f"match must be one of {_MATCH_KINDS}, got {match!r}"))
-        return None
     strict = _as_bool(raw.get("strict", defaults.get("strict", False)))
     if strict is None:
         problems.append((path, where, "strict must be true or false"))
-        return None
     needs = raw.get("needs", defaults.get("needs", ()))
     if isinstance(needs, str):
         needs = [n for n in needs.replace("|", ",").split(",") if n.strip()]
     if not isinstance(needs, (list, tuple)) or not all(isinstance(n, str) and _CATEGORY_RE.match(n.strip()) for n in needs):
         problems.append((path, where, f"needs must be a list of category names, got {needs!r}"))
+    if len(problems) > before:
         return None
     e = _derive(LexiconEntry(term.strip(), category, weight, lang, match, strict, tuple(n.strip() for n in needs), source))
     if not e.key:
@@ -601,14 +604,12 @@ def parse_lexicon_file(path: str | Path) -> tuple[Lexicon, list[tuple[str, str, 
 
 
 def check_lexicon_file(path: str | Path) -> tuple[Lexicon, list[tuple[str, str, str]], list[str]]:
-    """Validate one file: (lexicon, problems, warnings). Warnings note categories the default scoring
-    does not use and duplicate terms."""
+    """Validate one file: (lexicon, problems, warnings). Warnings note duplicate terms; an unknown category
+    is a problem."""
     lex, problems = parse_lexicon_file(path)
     warnings: list[str] = []
     seen: set[tuple[str, str, str]] = set()
     for e in lex.entries:
-        if e.category not in KNOWN_CATEGORIES:
-            warnings.append(f"{e.term!r}: category {e.category!r} is not used by the default scoring")
         k = (e.key, e.category, e.language)
         if k in seen:
             warnings.append(f"{e.term!r}: duplicate of an earlier term in {e.category!r} after normalisation")
