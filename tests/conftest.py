@@ -2,8 +2,12 @@
 
 PostgreSQL comes from ``BASTION_TEST_POSTGRES_URL`` (default: the local server with trust auth, database
 ``test``). Each test gets a schema of its own, dropped afterwards. When the server cannot be reached the
-PostgreSQL variant is skipped with a reason starting "PostgreSQL unavailable" — `.ci/run` fails on such
-skips, so CI never goes green without PostgreSQL.
+PostgreSQL variant is skipped with a reason starting "PostgreSQL unavailable". `.ci/run` counts the
+PostgreSQL tests that passed (written to ``BASTION_TEST_POSTGRES_PASSED`` when set) and fails when none did,
+so CI never goes green without PostgreSQL.
+
+Every test runs with a ``BASTION_HOME`` of its own (never the real ``~/.local/share/bastion``) and without
+the user's ``BASTION_DATABASE_URL`` / ``BASTION_DEBUG``.
 """
 
 from __future__ import annotations
@@ -16,6 +20,22 @@ import pytest
 PG_URL = os.environ.get("BASTION_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 _pg_checked: list[str | None] = []
+
+
+@pytest.fixture(autouse=True)
+def _own_bastion_home(tmp_path_factory, monkeypatch):
+    """Nothing a test does lands in the real user home (index caches, default stores)."""
+    monkeypatch.setenv("BASTION_HOME", str(tmp_path_factory.mktemp("bastion-home")))
+    monkeypatch.delenv("BASTION_DATABASE_URL", raising=False)
+    monkeypatch.delenv("BASTION_DEBUG", raising=False)
+
+
+def pytest_runtest_logreport(report):
+    """Record PostgreSQL tests that passed, for `.ci/run` (a skip message is not proof they ran)."""
+    target = os.environ.get("BASTION_TEST_POSTGRES_PASSED")
+    if target and report.when == "call" and report.passed and "postgres" in report.keywords:
+        with open(target, "a", encoding="utf-8") as f:
+            f.write(report.nodeid + "\n")
 
 
 def _pg_problem() -> str | None:

@@ -37,9 +37,10 @@ def jsonl(output: str) -> dict[str, dict]:
 
 def test_scan_reports_every_file_and_exits_by_outcome(database_url, folder, tmp_path):
     assert cli(database_url, "bank", "create", "known", "--category", "test").exit_code == 0
-    # nothing in the bank yet: exit 0, every file reported, bad ones with typed errors
+    # nothing in the bank yet, but some files cannot be examined: exit 2, every file reported, bad ones with
+    # typed errors
     r = cli(database_url, "scan", str(folder), "--jsonl", "--jobs", "2")
-    assert r.exit_code == 0, r.output
+    assert r.exit_code == 2, r.output
     rows = jsonl(r.stdout)
     assert set(rows) == {"known.png", "known-small.jpg", "other.png", "bomb.png", "truncated.png", "empty.jpg"}
     assert rows["bomb.png"]["errors"][0]["code"] == "decompression-bomb"

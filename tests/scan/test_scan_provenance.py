@@ -18,10 +18,12 @@ PARAMS = (
 def test_scan_jsonl_carries_provenance_and_prompt_text_signals(tmp_path):
     info = PngInfo()
     info.add_text("parameters", PARAMS)
-    generated_pattern(3).save(tmp_path / "gen.png", pnginfo=info)
-    generated_pattern(4).save(tmp_path / "plain.png")
+    up = tmp_path / "uploads"  # the store's files are not in the scanned folder (they are not images)
+    up.mkdir()
+    generated_pattern(3).save(up / "gen.png", pnginfo=info)
+    generated_pattern(4).save(up / "plain.png")
     db = f"sqlite:///{tmp_path / 'b.db'}"
-    r = CliRunner().invoke(app, ["--database-url", db, "scan", str(tmp_path), "--jsonl", "-j", "1"])
+    r = CliRunner().invoke(app, ["--database-url", db, "scan", str(up), "--jsonl", "-j", "1"])
     assert r.exit_code == 0, r.output
     rows = {json.loads(x)["path"].rsplit("/", 1)[1]: json.loads(x) for x in r.stdout.splitlines() if x.startswith("{")}
 
@@ -41,6 +43,6 @@ def test_scan_jsonl_carries_provenance_and_prompt_text_signals(tmp_path):
     assert "text" not in plain  # no prompt, nothing to analyse; absence does not lower anything
     assert not any(s["category"] == "ai_generated" for s in plain.get("signals", []))
 
-    r = CliRunner().invoke(app, ["--database-url", db, "scan", str(tmp_path / "gen.png"), "--jsonl", "-j", "1",
+    r = CliRunner().invoke(app, ["--database-url", db, "scan", str(up / "gen.png"), "--jsonl", "-j", "1",
                                  "--no-provenance"])
     assert "provenance" not in json.loads(r.stdout.splitlines()[0])

@@ -239,7 +239,11 @@ def export(
     if output is None:
         n = writer(entries, sys.stdout, fmt)
     else:
-        with output.open("w", encoding="utf-8", newline="") as f:
+        try:
+            f = output.open("w", encoding="utf-8", newline="")
+        except OSError as exc:
+            fail(f"cannot write {shown(output)}: {exc.strerror or exc}")
+        with f:
             n = writer(entries, f, fmt)
     err.print(f"exported {n} entries of {escape(repr(name))} as {fmt}")
 
