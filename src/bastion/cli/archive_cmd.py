@@ -11,7 +11,7 @@ import typer
 from rich.progress import Progress, TextColumn, TimeElapsedColumn
 
 from bastion.banks.matcher import Matcher
-from bastion.cli.common import EXIT_MATCH, EXIT_OK, err, out, settings_of, store_of
+from bastion.cli.common import EXIT_ERROR, EXIT_MATCH, EXIT_OK, err, out, settings_of, store_of
 from bastion.scan import FileResult, Scanner
 from bastion.store.media import MediaRecorder
 
@@ -68,4 +68,5 @@ def scan_archive(
         console.print(line, markup=True, highlight=False)
     console.print(summary_table(summary, len(matcher.banks), matcher.pdq_entries))
     console.print(f"scan run {run_id} finished", highlight=False)
-    raise typer.Exit(EXIT_MATCH if summary.matched else EXIT_OK)
+    # As a plain scan: 1 something matched, else 2 a file could not be examined, else 0.
+    raise typer.Exit(EXIT_MATCH if summary.matched else EXIT_ERROR if summary.errors else EXIT_OK)
