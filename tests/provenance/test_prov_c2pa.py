@@ -10,6 +10,7 @@ import datetime
 import io
 import json
 
+import c2pa  # a hard dependency: imported plainly, never skipped
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -21,7 +22,6 @@ from prov_builders import gradient, insert_chunks_after_idat, itxt_chunk, png_wi
 from bastion.media.provenance import ProvenanceSettings, inspect_bytes
 from bastion.media.provenance.c2pa import summarise_store
 
-c2pa = pytest.importorskip("c2pa")
 DST = "http://cv.iptc.org/newscodes/digitalsourcetype/"
 NO_PIXELS = ProvenanceSettings(watermark=False, stealth=False)
 

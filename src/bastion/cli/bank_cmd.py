@@ -51,6 +51,11 @@ def create(
     disabled: bool = typer.Option(False, "--disabled", help="Create the bank disabled."),
 ) -> None:
     """Create a bank."""
+    for what, value in (("name", name), ("description", description), ("source", source)):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            fail(f"the bank {what} is not valid text (undecodable bytes): {shown(value)}")
     b = _repo(ctx).create(Bank(name, category, description, source, not disabled, threshold, min_quality))
     out.print(f"created bank {escape(repr(b.name))} ({b.category}, PDQ threshold {b.pdq_threshold})")
 

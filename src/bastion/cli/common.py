@@ -8,6 +8,7 @@ reported before their ``finally`` blocks run, and is safe to stack with it.
 from __future__ import annotations
 
 import functools
+import json
 import os
 import sys
 from typing import Callable, NoReturn, TypeVar
@@ -26,7 +27,7 @@ out = Console(highlight=False, soft_wrap=True)
 
 __all__ = [
     "EXIT_ERROR", "EXIT_INTERRUPTED", "EXIT_MATCH", "EXIT_OK", "err", "fail", "handle_errors", "out",
-    "print_error", "print_warning", "settings_of", "shown", "stdout_is_terminal", "store_of",
+    "json_line", "print_error", "print_warning", "settings_of", "shown", "stdout_is_terminal", "store_of",
 ]
 
 F = TypeVar("F", bound=Callable)
@@ -74,3 +75,14 @@ def shown(path: object) -> str:
     except TypeError:
         return str(path)
     return raw.decode("utf-8", "backslashreplace")
+
+
+def json_line(d: dict) -> str:
+    """One JSON line. Text that is not valid UTF-8 (a file name's undecodable bytes, surrogate-escaped by
+    Python) is written with ``\\u`` escapes rather than failing the write."""
+    try:
+        line = json.dumps(d, ensure_ascii=False)
+        line.encode("utf-8")
+        return line
+    except UnicodeEncodeError:
+        return json.dumps(d, ensure_ascii=True)

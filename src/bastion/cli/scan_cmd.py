@@ -20,7 +20,8 @@ from rich.text import Text
 from bastion.banks.matcher import Matcher
 from bastion.cli.app import app
 from bastion.cli.common import (
-    EXIT_ERROR, EXIT_INTERRUPTED, EXIT_MATCH, EXIT_OK, err, fail, handle_errors, out, settings_of, shown, store_of,
+    EXIT_ERROR, EXIT_INTERRUPTED, EXIT_MATCH, EXIT_OK, err, fail, handle_errors, json_line, out, settings_of, shown,
+    store_of,
 )
 from bastion.names import display_path, printable
 from bastion.scan import TEXT_REVIEW_LEVEL, WATERMARK_MODES, FileResult, Scanner, ScanSummary, examine_file, iter_files
@@ -109,17 +110,6 @@ def _gates(res: FileResult, fail_on: set[str]) -> bool:
     if "ai-generated" in fail_on and res.ai_generated:
         return True
     return any(res.text_level_at_least(g.removeprefix("text-")) for g in fail_on if g.startswith("text-"))
-
-
-def json_line(d: dict) -> str:
-    """One JSON line. A path that is not valid UTF-8 (surrogate-escaped by Python) is written with \\u
-    escapes rather than failing the write."""
-    try:
-        line = json.dumps(d, ensure_ascii=False)
-        line.encode("utf-8")
-        return line
-    except UnicodeEncodeError:
-        return json.dumps(d, ensure_ascii=True)
 
 
 @app.command("scan")

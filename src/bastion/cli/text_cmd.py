@@ -223,7 +223,13 @@ def lexicon_check(
     file: Path = typer.Argument(..., help="Lexicon file (YAML or CSV) to validate."),
     json_out: bool = typer.Option(False, "--json"),
 ) -> None:
-    """Validate one lexicon file: every problem with its location; exit 1 when any."""
+    """Validate one lexicon file: every problem with its location; exit 1 when any, 2 when there is no file."""
+    if file.is_dir():
+        _err.print(f"[red]error[/red]: {escape(str(file))} is a folder: give a lexicon file (YAML or CSV)")
+        raise typer.Exit(2)
+    if not file.exists():
+        _err.print(f"[red]error[/red]: no such file: {escape(str(file))}")
+        raise typer.Exit(2)
     lex, problems, warnings = check_lexicon_file(file)
     if json_out:
         cats: dict[str, int] = {}

@@ -230,6 +230,13 @@ class BastionGroup(typer_core.TyperGroup):
             raise typer.Exit(report(exc, ctx)) from None
 
     def main(self, *args: Any, **kwargs: Any) -> Any:
+        # A file name from another system may hold bytes that are not UTF-8 (Python carries them as lone
+        # surrogates); printing one must show it escaped, never fail the write mid-report.
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.reconfigure(errors="backslashreplace")  # type: ignore[union-attr]
+            except Exception:  # noqa: BLE001 - not a TextIOWrapper: leave it as it is
+                pass
         # Usage errors as plain lines (no boxed panel) when standard error is not a terminal: log lines.
         if not _isatty(sys.stderr):
             saved, self.rich_markup_mode = self.rich_markup_mode, None
