@@ -144,3 +144,23 @@ def test_text_exit_status_follows_fail_level():
     assert run("text", "see n.s.f.w art", "--fail-level", "low").exit_code == 1
     assert run("text", "12yo nsfw dm me").exit_code == 1
     assert run("text", "12yo nsfw dm me", "--fail-level", "never").exit_code == 0
+
+
+def test_archive_mode_json_lines_carry_the_run_id_and_time(tmp_path):
+    up = tmp_path / "up"
+    up.mkdir()
+    generated_pattern(1).save(up / "a.png")
+    (up / "bad.jpg").write_bytes(b"not an image")
+    db = f"sqlite:///{tmp_path / 'b.db'}"
+    r = run("--database-url", db, "scan", str(up), "--engine", "local", "-j", "1", "--jsonl")
+    assert r.exit_code == 2, r.output  # a file could not be examined, nothing matched
+    rows = [json.loads(x) for x in r.stdout.splitlines()]
+    run_ids = {line.split("scan run ")[1].split()[0] for line in r.stderr.splitlines() if "scan run " in line}
+    assert len(rows) == 2 and {x["scan_id"] for x in rows} == run_ids and len(run_ids) == 1
+    assert all(datetime.fromisoformat(x["time"]) for x in rows)
+    assert any(x.startswith("ERROR ") and "bad.jpg" in x for x in r.stderr.splitlines())
+
+
+def test_debug_environment_value_never_breaks_a_command(monkeypatch):
+    monkeypatch.setenv("BASTION_DEBUG", "2")  # not a boolean click would accept
+    assert run("text", "a red cube").exit_code == 0

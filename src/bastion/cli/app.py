@@ -42,8 +42,9 @@ def _global(
         show_envvar=True,
     ),
     debug: bool = typer.Option(
-        False, "--debug", envvar="BASTION_DEBUG", show_envvar=True,
-        help="Print the full traceback of an unexpected error (default: one line).",
+        # BASTION_DEBUG is read where an error is reported (bastion.cli.toplevel.debug_enabled), not here: a
+        # value click does not read as a boolean must not turn every command into a usage error.
+        False, "--debug", help="Print the full traceback of an unexpected error (default: one line; also BASTION_DEBUG=1).",
     ),
     version: bool = typer.Option(
         False, "--version", is_eager=True, expose_value=False, callback=_version, help="Print the version and exit.",

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import sys
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Optional
 
@@ -11,7 +11,7 @@ import typer
 from rich.progress import Progress, TextColumn, TimeElapsedColumn
 
 from bastion.banks.matcher import Matcher
-from bastion.cli.common import EXIT_ERROR, EXIT_MATCH, EXIT_OK, err, out, settings_of, store_of
+from bastion.cli.common import EXIT_ERROR, EXIT_MATCH, EXIT_OK, err, fail, json_line, out, settings_of, shown, store_of
 from bastion.scan import FileResult, Scanner
 from bastion.store.media import MediaRecorder
 
@@ -32,8 +32,13 @@ def scan_archive(
     store = store_of(ctx)
     cache_dir = settings_of(ctx).home / "cache" if index_cache else None
     matcher = Matcher.from_store(store, bank or None, cache_dir=cache_dir)
-    sink = output.open("w", encoding="utf-8") if output is not None else (sys.stdout if jsonl else None)
-    reported: list[str] = []
+    try:
+        sink = output.open("w", encoding="utf-8") if output is not None else (sys.stdout if jsonl else None)
+    except OSError as exc:
+        fail(f"cannot write {shown(output)}: {exc.strerror or exc}")
+    # People read the findings as each file finishes, on standard output unless it carries the JSON lines.
+    console = err if sink is sys.stdout else out
+    run = {"id": None}
     media = MediaRecorder(store) if record else None
     scanner = Scanner(matcher, media, jobs=jobs or None, provenance=provenance, watermark=watermark)
     show = progress and err.is_terminal
@@ -45,12 +50,16 @@ def scan_archive(
 
             def on_result(res: FileResult) -> None:
                 if sink is not None:
-                    sink.write(json.dumps(res.to_json(), ensure_ascii=False) + "\n")
+                    d = {"scan_id": run["id"], "time": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
+                         **res.to_json()}
+                    sink.write(json_line(d) + "\n")
                     sink.flush()
-                reported.extend(_describe(res))
+                for line in _describe(res):
+                    console.print(line, markup=True, highlight=False)
                 bar.advance(task)
 
             def on_run(run_id: str) -> None:
+                run["id"] = run_id
                 verb = "resuming" if resume else "started"
                 err.print(f"{verb} scan run {run_id} on engine {engine} ({eng.workers} workers); "
                           f"continue it after an interruption with --resume {run_id}", highlight=False)
@@ -63,9 +72,6 @@ def scan_archive(
             media.flush()
         if output is not None and sink is not None:
             sink.close()
-    console = err if sink is sys.stdout else out
-    for line in reported:
-        console.print(line, markup=True, highlight=False)
     console.print(summary_table(summary, len(matcher.banks), matcher.pdq_entries))
     console.print(f"scan run {run_id} finished", highlight=False)
     # As a plain scan: 1 something matched, else 2 a file could not be examined, else 0.
