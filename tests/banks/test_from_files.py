@@ -185,3 +185,17 @@ def test_cli_add_file_export_and_reimport(database_url, tmp_path):
 
 def test_one_migration_head():
     assert head_revision() is not None
+
+
+def test_a_live_index_picks_up_derived_entries_as_crops(store, tmp_path):
+    from bastion.banks.live import LiveMatcher
+
+    repo = BankRepository(store)
+    repo.create(Bank("held", "test"))
+    live = LiveMatcher(store)  # built before anything is in the bank: entries arrive through the change log
+    known = sample("astronaut")
+    add_files(repo, "held", [save_jpeg(known, tmp_path / "known.jpg", 95)], label="[astronaut]")
+    assert live.refresh() >= 1
+    r = examine_file(str(save_jpeg(crop(known, 0.075, "top-left"), tmp_path / "crop.jpg", 85)), provenance=False)
+    got = live.match({}, r.pdq_variants, r.quality)
+    assert [(m.kind, m.label) for m in got] == [("crop", "[astronaut]")]

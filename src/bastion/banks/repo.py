@@ -194,6 +194,7 @@ class BankRepository:
                 )
             )
             before = self._count(s, bank_id, derived=True)
+            top_before = s.scalar(select(func.max(BankEntryRow.id))) or 0
             now = utcnow()
             rows = []
             for derivation, h in derived:
@@ -203,6 +204,10 @@ class BankRepository:
             s.execute(self._upsert().on_conflict_do_nothing(index_elements=["bank_id", "hash_type", "value"]), rows)
             res.derived_added = self._count(s, bank_id, derived=True) - before
             s.execute(update(BankRow).where(BankRow.id == bank_id).values(updated_at=utcnow()))
+            if res.derived_added:
+                # Live indexes and the retro-matcher read the log; they map derived ids to their original.
+                top_after = s.scalar(select(func.max(BankEntryRow.id))) or 0
+                log_change(s, bank_id, "add", first=top_before + 1, last=top_after)
         return res
 
     def _upsert(self):
