@@ -2,6 +2,7 @@
 
     python bench/bench_recall.py borders [--generated 30] [--distractors 150]
     python bench/bench_recall.py crops   [--generated 30] [--distractors 150] [--bank 100000]
+    python bench/bench_recall.py edits   [--generated 30]      # which edits PDQ alone survives (docs/pdq-edits.md)
 
 Originals: the scikit-image sample photos (20) and ``--generated`` benign generated pictures of two
 families (``bastion.demo.generated_pattern`` and smooth colour fields with shapes). Each original is saved as
@@ -143,7 +144,7 @@ class Bench:
 
     def build_bank(self) -> float:
         t0 = time.perf_counter()
-        if self.part == "crops":
+        if self.part in ("crops", "edits"):
             from bastion.banks.from_files import add_files
 
             paths = [Path(self.write(f"orig-{k}", jpeg(img, 95))) for k, img in self.originals.items()]
@@ -179,6 +180,29 @@ class Bench:
                         sides = ("all", "letterbox", "pillarbox")[int(rng.integers(0, 3))]
                         q = int(rng.integers(75, 91))
                         yield k, f"{frac:.2f}/{cname}/{sides}", jpeg(bordered(img, frac, colour, sides), q)
+        elif self.part == "edits":
+            from PIL import ImageFilter, ImageOps
+
+            for k, img in self.originals.items():
+                w, h = img.size
+                edits = {
+                    "resize to 50 %": img.resize((w // 2, h // 2), Image.BILINEAR),
+                    "JPEG quality 40": img,
+                    "grayscale": ImageOps.grayscale(img).convert("RGB"),
+                    "gaussian blur r=2": img.filter(ImageFilter.GaussianBlur(2)),
+                    "mirror left-right": ImageOps.mirror(img),
+                    "rotate 90": img.transpose(Image.Transpose.ROTATE_90),
+                    "brightness +20 %": img.point(lambda v: min(255, int(v * 1.2))),
+                    "rotate 5 degrees": img.rotate(5, resample=Image.BILINEAR, expand=False),
+                    "border 8 % white": bordered(img, 0.08, (255, 255, 255), "all"),
+                    "letterbox 12 % black": bordered(img, 0.12, (0, 0, 0), "letterbox"),
+                    "crop 5 % centred": cropped(img, 0.05, "centre", False),
+                    "crop 8 % one corner": cropped(img, 0.08, "top-left", False),
+                    "crop 8 % free": cropped(img, 0.08, "free", False, rng),
+                    "crop 8 % + border 5 %": bordered(cropped(img, 0.08, "centre", False), 0.05, (255, 255, 255), "all"),
+                }
+                for name, out in edits.items():
+                    yield k, name, jpeg(out, 40 if name.startswith("JPEG") else 85)
         else:
             for k, img in self.originals.items():
                 wheres = [list(ANCHORS)[int(rng.integers(0, len(ANCHORS)))] for _ in range(12)] + ["free"] * 6
@@ -221,9 +245,11 @@ def run_quality(args) -> dict:
                 flat_hits += bool(mine)
                 continue
             total += 1
-            group = desc.split("/")[0]
-            g = by_group.setdefault(group, [0, 0])
+            group = desc if args.part == "edits" else desc.split("/")[0]
+            g = by_group.setdefault(group, [0, 0, 0])
             g[1] += 1
+            if any(m.kind == "pdq" for m in mine):
+                g[2] += 1  # the whole picture's 8 dihedral hashes alone: what PDQ does without Bastion's help
             if mine:
                 hits += 1
                 g[0] += 1
@@ -252,7 +278,8 @@ def run_quality(args) -> dict:
             "copies": total,
             "recall": round(hits / total, 4),
             "recall_whole_picture_only": round(hits_plain / total, 4),
-            "recall_by_group": {g: f"{v[0]}/{v[1]} = {v[0] / v[1]:.3f}" for g, v in sorted(by_group.items())},
+            "recall_by_group": {g: f"{v[0]}/{v[1]} = {v[0] / v[1]:.3f} (whole picture alone {v[2] / v[1]:.3f})"
+                                for g, v in by_group.items()},
             "matched_by": dict(kinds),
             "copies_matching_another_original": wrong,
             "distractor_files": n_dis,
@@ -332,7 +359,7 @@ def run_lookups(args) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("part", choices=("borders", "crops"))
+    ap.add_argument("part", choices=("borders", "crops", "edits"))
     ap.add_argument("--generated", type=int, default=30)
     ap.add_argument("--distractors", type=int, default=150)
     ap.add_argument("--bank", type=int, default=100_000, help="crops: random originals padding the lookup bench")

@@ -230,20 +230,15 @@ def export(
     if include_derived:
         derived = [d for d in repo.iter_derived(name) if not hash_type or d[0].hash_type == canonical_type(hash_type)]
     if output is None:
-<<<<<<< HEAD
+    if derived is not None:
+        writer = lambda es, out, f: write_hash_list(es, out, f, derived)  # noqa: E731
+    if output is None:
         n = writer(entries, sys.stdout, fmt)
     else:
         with output.open("w", encoding="utf-8", newline="") as f:
             n = writer(entries, f, fmt)
-    err.print(f"exported {n} entries of {name!r} as {fmt}")
-=======
-        n = write_hash_list(entries, sys.stdout, fmt, derived)
-    else:
-        with output.open("w", encoding="utf-8", newline="") as f:
-            n = write_hash_list(entries, f, fmt, derived)
     what = f" ({len(derived)} derived)" if derived else ""
     err.print(f"exported {n} entries{what} of {name!r} as {fmt}")
->>>>>>> 200ec0c (bank add --file: hash media files into a bank with derived sub-region entries (banks/from_files.py); exports carry originals only unless --include-derived (csv))
 
 
 def _parse_values(values: list[str], hash_type: Optional[str], label: Optional[str]) -> list[HashEntry]:
