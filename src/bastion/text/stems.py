@@ -35,8 +35,10 @@ __all__ = ["MIN_STEM", "NOT_INFLECTIONS", "STEM_CATEGORIES", "STEM_LANGUAGES", "
 
 #: Languages with a Snowball stemmer here, by the lexicon's language codes.
 STEM_LANGUAGES: dict[str, str] = {"en": "english", "fr": "french", "es": "spanish", "de": "german"}
-#: Categories whose terms are also matched by stem. Coded terms are exact spellings by nature.
-STEM_CATEGORIES = frozenset({"minor", "sexual", "trade", "benign", "real"})
+#: Categories whose terms are also matched by stem. Coded terms are exact spellings by nature; trade words
+#: are ordinary vocabulary on an art site ("commissions", "packs") whose common forms are listed, and
+#: stemming them would stem most texts for little gain.
+STEM_CATEGORIES = frozenset({"minor", "sexual", "benign", "real"})
 #: Shortest stem used: below this a stem is a prefix of too many unrelated words.
 MIN_STEM = 4
 #: Words whose stem equals a term's stem but which are not forms of it (folded spelling, per language).
@@ -81,6 +83,9 @@ class StemIndex:
 
     table: dict[str, dict[tuple[str, ...], list["LexiconEntry"]]] = field(default_factory=dict)
     longest: int = 1
+    # Per language: a pattern finding the words that start with one of its keys' stems — the only words
+    # worth stemming (most words of a text that has a hint start with none).
+    candidates: dict[str, "re.Pattern[str]"] = field(default_factory=dict)
 
     @classmethod
     def build(cls, entries: Iterable["LexiconEntry"]) -> "StemIndex":
@@ -101,21 +106,31 @@ class StemIndex:
                 continue
             idx.table.setdefault(e.language, {}).setdefault(stems, []).append(e)
             idx.longest = max(idx.longest, len(stems))
+        for lang, table in idx.table.items():
+            stems_of_lang = sorted({s for k in table for s in k}, key=lambda s: (-len(s), s))
+            idx.candidates[lang] = re.compile(r"(?<![^\W\d_])(?:" + "|".join(map(re.escape, stems_of_lang)) + r")[^\W\d_]*")
         return idx
 
     def hint_prefixes(self) -> set[str]:
-        """The first stem of every key: a word starting with one of them is worth stemming the text for."""
-        return {key[0] for table in self.table.values() for key in table if len(key[0]) >= MIN_STEM or len(key) > 1}
+        """One stem of every key, its longest: a text with no word starting with one of them has no match
+        (the first words of multi-word terms are often short, common words: "la", "par", "du")."""
+        return {max(key, key=len) for table in self.table.values() for key in table}
 
     def find(self, folded: "FoldedText") -> list[StemHit]:
         """Terms whose stems match consecutive words of the folded text, in any stemmed language."""
-        words = [(m.group(), m.start(), m.end()) for m in _WORD_RE.finditer(folded.text)]
+        text = folded.text
+        words = [(m.group(), m.start(), m.end()) for m in _WORD_RE.finditer(text)]
         if not words:
             return []
+        starts = {s: i for i, (_, s, _) in enumerate(words)}
         hits: list[StemHit] = []
         for lang, table in self.table.items():
             skip = NOT_INFLECTIONS.get(lang, frozenset())
-            stems = [None if w in skip else stem(w, lang) for w, _, _ in words]
+            stems: list[str | None] = [None] * len(words)
+            for m in self.candidates[lang].finditer(text):
+                i = starts.get(m.start())
+                if i is not None and words[i][0] not in skip:
+                    stems[i] = stem(words[i][0], lang)
             for i in range(len(words)):
                 if stems[i] is None:
                     continue
