@@ -4,14 +4,14 @@ A derived entry (a centred crop, a shifted window) lets a cropped copy match: th
 hash is compared with the stored sub-region hashes and reported as a crop match of the original. Original
 entries have both columns NULL. Deleting an original deletes its derived entries.
 
-Revision ID: 0006
-Revises: 0005
+Revision ID: 0007
+Revises: 0006
 """
 from alembic import op
 import sqlalchemy as sa
 
-revision = "0006"
-down_revision = "0005"
+revision = "0007"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 
