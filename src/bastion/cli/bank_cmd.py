@@ -229,7 +229,6 @@ def export(
     derived = None
     if include_derived:
         derived = [d for d in repo.iter_derived(name) if not hash_type or d[0].hash_type == canonical_type(hash_type)]
-    if output is None:
     if derived is not None:
         writer = lambda es, out, f: write_hash_list(es, out, f, derived)  # noqa: E731
     if output is None:
