@@ -86,12 +86,16 @@ class StemIndex:
     # Per language: a pattern finding the words that start with one of its keys' stems — the only words
     # worth stemming (most words of a text that has a hint start with none).
     candidates: dict[str, "re.Pattern[str]"] = field(default_factory=dict)
+    # Per language: single-word terms as folded (already found exactly), and first stems of multi-word keys.
+    exact_words: dict[str, frozenset[str]] = field(default_factory=dict)
+    multi_firsts: dict[str, frozenset[str]] = field(default_factory=dict)
 
     @classmethod
     def build(cls, entries: Iterable["LexiconEntry"]) -> "StemIndex":
         from bastion.text.normalize import fold
 
         idx = cls()
+        exact_words: dict[str, set[str]] = {}
         for e in entries:
             if e.language not in STEM_LANGUAGES or e.category not in STEM_CATEGORIES or e.match != "word" or e.weight == 0:
                 continue
@@ -106,7 +110,11 @@ class StemIndex:
                 continue
             idx.table.setdefault(e.language, {}).setdefault(stems, []).append(e)
             idx.longest = max(idx.longest, len(stems))
+            if len(words) == 1:
+                exact_words.setdefault(e.language, set()).add(words[0])
         for lang, table in idx.table.items():
+            idx.exact_words[lang] = frozenset(exact_words.get(lang, ()))
+            idx.multi_firsts[lang] = frozenset(k[0] for k in table if len(k) > 1)
             stems_of_lang = sorted({s for k in table for s in k}, key=lambda s: (-len(s), s))
             idx.candidates[lang] = re.compile(r"(?<![^\W\d_])(?:" + "|".join(map(re.escape, stems_of_lang)) + r")[^\W\d_]*")
         return idx
@@ -119,28 +127,34 @@ class StemIndex:
     def find(self, folded: "FoldedText") -> list[StemHit]:
         """Terms whose stems match consecutive words of the folded text, in any stemmed language."""
         text = folded.text
-        words = [(m.group(), m.start(), m.end()) for m in _WORD_RE.finditer(text)]
-        if not words:
-            return []
-        starts = {s: i for i, (_, s, _) in enumerate(words)}
         hits: list[StemHit] = []
+        words: list[tuple[str, int, int]] | None = None  # built only when a multi-word key may start here
         for lang, table in self.table.items():
             skip = NOT_INFLECTIONS.get(lang, frozenset())
-            stems: list[str | None] = [None] * len(words)
+            exact, multi = self.exact_words[lang], self.multi_firsts[lang]
             for m in self.candidates[lang].finditer(text):
-                i = starts.get(m.start())
-                if i is not None and words[i][0] not in skip:
-                    stems[i] = stem(words[i][0], lang)
-            for i in range(len(words)):
-                if stems[i] is None:
+                w = m.group()  # a whole word starting with one of the language's stems
+                if w in skip:
                     continue
-                for n in range(1, self.longest + 1):
-                    if i + n > len(words) or stems[i + n - 1] is None:
-                        break
-                    key = tuple(stems[i : i + n])  # type: ignore[arg-type]
-                    entries = table.get(key)
-                    if entries:
-                        span = folded.span(words[i][1], words[i + n - 1][2])
-                        for e in entries:
-                            hits.append(StemHit(e, span, " ".join(key)))
+                st = stem(w, lang)
+                if st in multi:
+                    if words is None:
+                        words = [(x.group(), x.start(), x.end()) for x in _WORD_RE.finditer(text)]
+                        at = {ws: i for i, (_, ws, _) in enumerate(words)}
+                    i = at[m.start()]
+                    key: tuple[str, ...] = (st,)
+                    for j in range(i + 1, min(len(words), i + self.longest)):
+                        if words[j][0] in skip:
+                            break
+                        key += (stem(words[j][0], lang),)
+                        entries = table.get(key)
+                        if entries:
+                            span = folded.span(words[i][1], words[j][2])
+                            hits.extend(StemHit(e, span, " ".join(key)) for e in entries)
+                if w in exact:
+                    continue  # the word is a listed term as written: the exact match has it already
+                entries = table.get((st,))
+                if entries:
+                    span = folded.span(m.start(), m.end())
+                    hits.extend(StemHit(e, span, st) for e in entries)
         return hits
