@@ -55,6 +55,8 @@ NOT_INFLECTIONS: dict[str, frozenset[str]] = {
                      "schulung", "schulungen", "schulisch", "schulische", "schulischen", "schuler", "schulers"}),
 }
 _WORD_RE = re.compile(r"[^\W\d_]+")
+_NOTHING = re.compile(r"(?!)")
+_EMPTY: frozenset[str] = frozenset()
 
 
 @lru_cache(maxsize=None)
@@ -85,17 +87,19 @@ class StemIndex:
     longest: int = 1
     # Per language: a pattern finding the words that start with one of its keys' stems — the only words
     # worth stemming (most words of a text that has a hint start with none).
-    candidates: dict[str, "re.Pattern[str]"] = field(default_factory=dict)
-    # Per language: single-word terms as folded (already found exactly), and first stems of multi-word keys.
-    exact_words: dict[str, frozenset[str]] = field(default_factory=dict)
+    candidates: "re.Pattern[str]" = _NOTHING
+    # Terms as folded, words joined by one space (the exact match finds those as written), and per language
+    # the first stems of multi-word keys.
+    exact_words: frozenset[str] = frozenset()
     multi_firsts: dict[str, frozenset[str]] = field(default_factory=dict)
+    multi_any: bool = False
 
     @classmethod
     def build(cls, entries: Iterable["LexiconEntry"]) -> "StemIndex":
         from bastion.text.normalize import fold
 
         idx = cls()
-        exact_words: dict[str, set[str]] = {}
+        exact_words: set[str] = set()
         for e in entries:
             if e.language not in STEM_LANGUAGES or e.category not in STEM_CATEGORIES or e.match != "word" or e.weight == 0:
                 continue
@@ -110,13 +114,16 @@ class StemIndex:
                 continue
             idx.table.setdefault(e.language, {}).setdefault(stems, []).append(e)
             idx.longest = max(idx.longest, len(stems))
-            if len(words) == 1:
-                exact_words.setdefault(e.language, set()).add(words[0])
+            exact_words.add(" ".join(words))
+        idx.exact_words = frozenset(exact_words)
+        all_stems: set[str] = set()
         for lang, table in idx.table.items():
-            idx.exact_words[lang] = frozenset(exact_words.get(lang, ()))
             idx.multi_firsts[lang] = frozenset(k[0] for k in table if len(k) > 1)
-            stems_of_lang = sorted({s for k in table for s in k}, key=lambda s: (-len(s), s))
-            idx.candidates[lang] = re.compile(r"(?<![^\W\d_])(?:" + "|".join(map(re.escape, stems_of_lang)) + r")[^\W\d_]*")
+            all_stems.update(s for k in table for s in k)
+        idx.multi_any = any(idx.multi_firsts.values())
+        if all_stems:
+            alternatives = "|".join(map(re.escape, sorted(all_stems, key=lambda s: (-len(s), s))))
+            idx.candidates = re.compile(r"(?<![^\W\d_])(?:" + alternatives + r")[^\W\d_]*")
         return idx
 
     def hint_prefixes(self) -> set[str]:
@@ -129,15 +136,17 @@ class StemIndex:
         text = folded.text
         hits: list[StemHit] = []
         words: list[tuple[str, int, int]] | None = None  # built only when a multi-word key may start here
-        for lang, table in self.table.items():
-            skip = NOT_INFLECTIONS.get(lang, frozenset())
-            exact, multi = self.exact_words[lang], self.multi_firsts[lang]
-            for m in self.candidates[lang].finditer(text):
-                w = m.group()  # a whole word starting with one of the language's stems
+        exact = self.exact_words
+        for m in self.candidates.finditer(text):  # whole words starting with some language's stem
+            w = m.group()
+            if w in exact and not self.multi_any:
+                continue
+            for lang, table in self.table.items():
+                skip = NOT_INFLECTIONS.get(lang, _EMPTY)
                 if w in skip:
                     continue
                 st = stem(w, lang)
-                if st in multi:
+                if st in self.multi_firsts[lang]:
                     if words is None:
                         words = [(x.group(), x.start(), x.end()) for x in _WORD_RE.finditer(text)]
                         at = {ws: i for i, (_, ws, _) in enumerate(words)}
@@ -148,7 +157,7 @@ class StemIndex:
                             break
                         key += (stem(words[j][0], lang),)
                         entries = table.get(key)
-                        if entries:
+                        if entries and " ".join(x[0] for x in words[i : j + 1]) not in exact:
                             span = folded.span(words[i][1], words[j][2])
                             hits.extend(StemHit(e, span, " ".join(key)) for e in entries)
                 if w in exact:
