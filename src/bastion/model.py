@@ -41,12 +41,18 @@ class Signal:
 
 @dataclass(frozen=True, slots=True)
 class Match:
-    """A hash of a scanned file matched an entry of a bank."""
+    """A hash of a scanned file matched an entry of a bank.
+
+    ``query`` says which hash of the file matched: ``None`` for the whole picture, ``"border-trimmed"``
+    for the picture with its uniform border cut off. ``derivation`` is set for a crop match: the file's
+    hash matched a stored sub-region (e.g. ``"centre-90"``) of the bank entry, whose own hash is
+    ``derived_hash``; ``value`` and ``label`` are always those of the original entry.
+    """
 
     bank: str
     bank_category: str
     hash_type: str
-    value: str  # the bank entry's hash value
+    value: str  # the bank entry's hash value (the original entry's, for a crop match)
     label: str | None
     distance: int  # 0 for exact hashes
     variant: str | None = None  # dihedral PDQ variant of the *query* that matched, e.g. "rot90"
@@ -55,6 +61,19 @@ class Match:
     #: matched frames' best distances, and ``value`` the SHA-256 key of the entry's signal.
     query_match_percent: float | None = None
     compared_match_percent: float | None = None
+    query: str | None = None  # None: the whole picture; "border-trimmed": its border cut off
+    derivation: str | None = None  # crop matches: which stored sub-region of the original matched
+    derived_hash: str | None = None  # crop matches: that sub-region's hash
+
+    @property
+    def kind(self) -> str:
+        """How the file matched, in one word: ``"exact"`` (a cryptographic hash), the perceptual hash type
+        (``"pdq"``, ``"vpdq"``), ``"border-trimmed"`` or ``"crop"``."""
+        if self.derivation is not None:
+            return "crop"
+        if self.query is not None:
+            return self.query
+        return "exact" if self.hash_type in ("md5", "sha1", "sha256") else self.hash_type
 
     def to_dict(self) -> dict[str, Any]:
         d = {
@@ -69,6 +88,13 @@ class Match:
         if self.query_match_percent is not None:
             d["query_match_percent"] = self.query_match_percent
             d["compared_match_percent"] = self.compared_match_percent
+        # Only when they say something, so plain matches read exactly as before.
+        if self.query is not None:
+            d["query"] = self.query
+        if self.derivation is not None:
+            d["match"] = "crop"
+            d["derivation"] = self.derivation
+            d["derived_hash"] = self.derived_hash
         return d
 
     def to_signal(self) -> Signal:
@@ -89,7 +115,8 @@ class Bank:
     enabled: bool = True
     pdq_threshold: int = 31
     min_quality: int = 50
-    entry_count: int = 0
+    entry_count: int = 0  # original entries
+    derived_count: int = 0  # derived entries: hashes of sub-regions of media the bank was built from
 
     @property
     def is_allow_list(self) -> bool:

@@ -27,7 +27,13 @@ from bastion.errors import BastionError, MediaError
 from bastion.names import path_bytes_hex, path_text
 from bastion.notes import cap_notes
 from bastion.media.decode import DEFAULT_LIMITS, decode_rgb
-from bastion.media.hashing import MIN_MATCH_QUALITY, PDQ_FAST_MIN_SIDE, crypto_hashes, pdq_dihedral_from_image
+from bastion.media.hashing import (
+    MIN_MATCH_QUALITY,
+    PDQ_FAST_MIN_SIDE,
+    crypto_hashes,
+    pdq_dihedral_from_image,
+    pdq_trimmed_dihedral,
+)
 
 #: Text levels, lowest first (as bastion.text.score.LEVELS; repeated so a scan need not import the text
 #: package). ``review`` is the level at which a person should look: medium.
@@ -89,6 +95,9 @@ class FileResult:
     pdq: str | None = None
     quality: int | None = None
     pdq_variants: dict[str, str] = field(default_factory=dict)
+    # The picture with its uniform border cut off (None when it has none): hashed and matched as well.
+    trimmed: dict[str, Any] | None = None  # {"pdq", "quality", "cut": {side: share of the axis}}
+    trimmed_variants: dict[str, str] = field(default_factory=dict)
     media_format: str | None = None
     width: int | None = None
     height: int | None = None
@@ -126,7 +135,10 @@ class FileResult:
         if raw is not None:
             d["path_bytes"] = raw
         d.pop("pdq_variants")
+        d.pop("trimmed_variants")
         d["format"] = d.pop("media_format")
+        if not d["trimmed"]:
+            d.pop("trimmed")
         if not d["provenance"]:
             d.pop("provenance")
         if not d["text"]:
@@ -303,6 +315,11 @@ def _examine_data(res: FileResult, data: bytes, *, provenance: bool, watermark: 
         variants, quality = pdq_dihedral_from_image(image)
         res.pdq_variants = variants
         res.pdq, res.quality = variants["original"], quality
+        trimmed = pdq_trimmed_dihedral(image)
+        if trimmed is not None:
+            t_variants, t_quality, cut = trimmed
+            res.trimmed_variants = t_variants
+            res.trimmed = {"pdq": t_variants["original"], "quality": t_quality, "cut": cut.fractions()}
     except MediaError as exc:
         res.add_error(_error_code(exc), str(exc), "decode")
     except Exception as exc:  # a decoder bug must not stop the scan; say what happened
@@ -517,7 +534,14 @@ class Scanner:
                     from bastion.media.video import parse_signal
 
                     frames = parse_signal(res.video["vpdq"])
-                ms = self.matcher.match(exact, res.pdq_variants or None, res.quality, vpdq=frames)
+                ms = self.matcher.match(
+                    exact,
+                    res.pdq_variants or None,
+                    res.quality,
+                    vpdq=frames,
+                    trimmed_variants=res.trimmed_variants or None,
+                    trimmed_quality=res.trimmed["quality"] if res.trimmed else None,
+                )
                 res.matches = [m.to_dict() for m in ms]
                 res.signals.extend(m.to_signal().to_dict() for m in ms)
             except BastionError as exc:

@@ -194,3 +194,11 @@ def test_policy_to_dict_is_json_safe_and_keeps_each_rule_as_written():
     assert first["when"] == {"hash_match": {"bank_category": ["csam", "csam-generated"]}}
     assert first["actions"] == ["remove", "report", "preserve"]
     assert d["rules"][-1]["raise_priority"] == 5 and d["rules"][-1]["actions"] == []
+
+
+def test_the_default_policy_reviews_a_real_material_offer_found_in_text():
+    """End to end with the shipped scoring: the text combination the default rule keys on exists and fires."""
+    from bastion.text import analyze
+
+    r = analyze("real not ai, kids content, dm for prices", "comment")
+    assert "real_material_offer" in r.combinations

@@ -20,6 +20,11 @@ Four formats, each round-trips:
 A vPDQ value (video) is python-threatexchange's ``vpdq`` signal, a JSON list of ``"hash,quality,seconds"``
 strings; it is the rest of its line in ``lines`` and ``te`` (spaces allowed) and one quoted cell in ``csv``.
 
+A ``csv`` export may carry derived entries (sub-regions of a bank's own media, ``bank export
+--include-derived``) in two more columns, ``derived_from`` (the original entry's hash) and ``derivation``.
+They are never read back as originals: such rows are counted in :attr:`ParsedList.derived_skipped` and
+reported, not imported.
+
 Reading is all-or-nothing: every invalid line is reported with its file and line number and nothing is
 imported, unless ``skip_invalid`` is set — then the invalid lines are still reported. Duplicates within a
 file are merged (the first non-empty label wins) and counted.
@@ -48,6 +53,7 @@ CSV_ALIASES = {
 }
 #: python-threatexchange signal types read by the te format.
 TE_TYPES = {"pdq": "pdq", "vpdq": "vpdq", "video_md5": "md5", "md5": "md5"}
+DERIVED_COLUMNS = ("derived_from", "derivation")
 
 
 @dataclass
@@ -57,6 +63,7 @@ class ParsedList:
     duplicates: int = 0
     ignored_columns: list[str] = field(default_factory=list)
     skipped_types: dict[str, int] = field(default_factory=dict)  # te lines of signal types not matched here
+    derived_skipped: int = 0  # rows of derived entries (a csv export with --include-derived): not imported
 
 
 def guess_format(path: Path) -> str:
@@ -158,14 +165,17 @@ def _parse_csv(text: str, col: _Collector, hash_type: str | None, delimiter: str
     if "hash" not in names or ("hash_type" not in names and not hash_type):
         col.bad(1, f"CSV header must name the columns hash_type,hash[,label][,source_ref]; got {','.join(header)}")
         return
-    col.result.ignored_columns = [h for h in names if h not in CSV_COLUMNS]
-    idx = {n: names.index(n) for n in CSV_COLUMNS if n in names}
+    col.result.ignored_columns = [h for h in names if h not in CSV_COLUMNS + DERIVED_COLUMNS]
+    idx = {n: names.index(n) for n in CSV_COLUMNS + DERIVED_COLUMNS if n in names}
     for row in reader:
         lineno = reader.line_num
         if not row or all(not c.strip() for c in row):
             continue
         if len(row) != len(names):
             col.bad(lineno, f"expected {len(names)} columns, got {len(row)}")
+            continue
+        if "derived_from" in idx and row[idx["derived_from"]].strip():
+            col.result.derived_skipped += 1  # a sub-region hash is not an original; never imported as one
             continue
         try:
             t = row[idx["hash_type"]] if "hash_type" in idx and row[idx["hash_type"]].strip() else hash_type
@@ -206,14 +216,28 @@ def read_hash_list(
     return col.result
 
 
-def write_hash_list(entries: Iterable[HashEntry], out: IO[str], fmt: str) -> int:
-    """Write entries; returns how many were written. ``lines`` and ``te`` refuse what they cannot carry."""
+def write_hash_list(
+    entries: Iterable[HashEntry],
+    out: IO[str],
+    fmt: str,
+    derived: Iterable[tuple[HashEntry, str, str]] | None = None,
+) -> int:
+    """Write entries; returns how many were written. ``lines`` and ``te`` refuse what they cannot carry.
+
+    ``derived`` (csv only): derived entries ``(entry, derivation, original hash)`` written after the
+    originals with the :data:`DERIVED_COLUMNS` filled in."""
     entries = list(entries)
+    if derived is not None and fmt != "csv":
+        raise InvalidHash("derived entries can only be exported in the csv format (it says which original each belongs to)")
+    extra = ["", ""] if derived is not None else []
     if fmt in ("csv", "tsv"):
         w = csv.writer(out, lineterminator="\n", delimiter="\t" if fmt == "tsv" else ",")
-        w.writerow(CSV_COLUMNS)
+        w.writerow(CSV_COLUMNS + (DERIVED_COLUMNS if derived is not None else ()))
         for e in entries:
-            w.writerow([e.hash_type, e.value, e.label or "", e.source_ref or ""])
+            w.writerow([e.hash_type, e.value, e.label or "", e.source_ref or "", *extra])
+        for e, derivation, origin in derived or ():
+            w.writerow([e.hash_type, e.value, e.label or "", e.source_ref or "", origin, derivation])
+            entries.append(e)
     elif fmt == "lines":
         # One hash a line when the list has one type (a reader gives --type for 64-digit SHA-256/PDQ
         # values); a mixed list says each line's type.

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 from sqlalchemy import func, select
 
-from bastion.banks.matcher import Matcher
+from bastion.banks.matcher import NO_ORIGIN, Matcher
 from bastion.cases.models import BankChangeRow
 from bastion.store.db import Store
 from bastion.store.schema import BankEntryRow
@@ -38,9 +38,10 @@ class LiveMatcher:
     def matcher(self) -> Matcher:
         return self._matcher
 
-    def match(self, exact, pdq_variants=None, pdq_quality=None):
+    def match(self, exact, pdq_variants=None, pdq_quality=None, **more):
+        """:meth:`Matcher.match` (``more``: ``trimmed_variants``, ``trimmed_quality``, ``vpdq``)."""
         with self._lock:
-            return self._matcher.match(exact, pdq_variants, pdq_quality)
+            return self._matcher.match(exact, pdq_variants, pdq_quality, **more)
 
     def refresh(self) -> int:
         """Apply changes logged since the last call. Returns how many change rows were applied."""
@@ -71,19 +72,22 @@ class LiveMatcher:
 
     def _add(self, m: Matcher, change: BankChangeRow) -> None:
         with self.store.session() as s:
-            got = s.execute(select(BankEntryRow.id, BankEntryRow.value).where(
+            got = s.execute(select(BankEntryRow.id, BankEntryRow.value, BankEntryRow.derived_from).where(
                 BankEntryRow.bank_id == change.bank_id, BankEntryRow.hash_type == "pdq",
                 BankEntryRow.id >= change.first_entry_id, BankEntryRow.id <= change.last_entry_id)).all()
         if not got:
             return
-        ids = np.fromiter((i for i, _ in got), dtype=np.int64, count=len(got))
-        hashes = np.frombuffer(bytes.fromhex("".join(v for _, v in got)), dtype=np.uint8).reshape(-1, 32)
+        ids = np.fromiter((i for i, _, _ in got), dtype=np.int64, count=len(got))
+        hashes = np.frombuffer(bytes.fromhex("".join(v for _, v, _ in got)), dtype=np.uint8).reshape(-1, 32)
+        origins = np.fromiter((NO_ORIGIN if o is None else o for _, _, o in got), dtype=np.int64, count=len(got))
         m._index.add_many(ids, hashes)
         # keep the id -> bank arrays sorted (one merge per change, not per entry)
         all_ids = np.concatenate([m._entry_ids, ids])
         all_banks = np.concatenate([m._entry_bank, np.full(len(ids), change.bank_id, dtype=np.int64)])
+        all_origins = np.concatenate([m._entry_origin, origins])  # derived entries: their original's id
         order = np.argsort(all_ids, kind="stable")
-        m._entry_ids, m._entry_bank = all_ids[order], all_banks[order]
+        m._entry_ids, m._entry_bank, m._entry_origin = all_ids[order], all_banks[order], all_origins[order]
+        m._has_derived = m._has_derived or bool((origins != NO_ORIGIN).any())
         m._max_threshold = max((b.pdq_threshold for b in m._banks.values()), default=31)
 
     def run(self, stop: threading.Event, interval: float = 1.0) -> None:

@@ -12,6 +12,12 @@ Rules applied here, not in the index:
 * the 8 dihedral variants of the query (rotations, mirrors) are searched; each entry is reported once, with
   the variant that came closest (the untransformed hash wins ties);
 * videos are matched by their vPDQ frames against the banks' ``vpdq`` entries (:mod:`bastion.banks.video`).
+* a file whose picture has a uniform border also brings the hashes of the picture with the border cut off
+  (``trimmed_variants``); they are searched too and a match through them says ``query="border-trimmed"``
+  (the whole picture wins ties);
+* derived entries (hashes of sub-regions of media the bank was built from, ``derived_from`` set) are
+  searched like any entry, but a hit on one is reported as a crop match of its original entry, with the
+  original's hash and label. A direct hit on the original beats a crop hit at the same distance.
 """
 
 from __future__ import annotations
@@ -53,15 +59,17 @@ def _read_cache(path: Path):
     try:
         index = PdqIndex.load(path)
         with np.load(path.with_suffix(".entries.npz"), allow_pickle=False) as a:
-            entry_ids, entry_bank = a["ids"], a["banks"]
+            entry_ids, entry_bank, entry_origin = a["ids"], a["banks"], a["origins"]
     except (FileNotFoundError, IndexFileError, OSError, KeyError, ValueError):
+        return None  # a cache written before derived entries existed has no "origins": rebuilt
+    if len(entry_ids) != len(index) or len(entry_bank) != len(entry_ids) or len(entry_origin) != len(entry_ids):
         return None
-    if len(entry_ids) != len(index) or len(entry_bank) != len(entry_ids):
-        return None
-    return index, entry_ids, entry_bank
+    return index, entry_ids, entry_bank, entry_origin
 
 
-def _write_cache(path: Path, index: PdqIndex, entry_ids: np.ndarray, entry_bank: np.ndarray) -> None:
+def _write_cache(
+    path: Path, index: PdqIndex, entry_ids: np.ndarray, entry_bank: np.ndarray, entry_origin: np.ndarray
+) -> None:
     """Best effort: a read-only or full disk only costs the next load its speed."""
     try:
         private_dir(path.parent)  # the cache holds the banks' hashes: owner-only, whatever the umask
@@ -69,7 +77,7 @@ def _write_cache(path: Path, index: PdqIndex, entry_ids: np.ndarray, entry_bank:
             old.unlink(missing_ok=True)
         tmp = path.with_suffix(".entries.tmp")
         with open_private(tmp) as fh:
-            np.savez(fh, ids=entry_ids, banks=entry_bank)
+            np.savez(fh, ids=entry_ids, banks=entry_bank, origins=entry_origin)
         os.replace(tmp, path.with_suffix(".entries.npz"))
         index.save(path)
     except OSError:
@@ -99,15 +107,30 @@ def _load_video_index(store: Store, banks: list[_BankInfo]) -> VideoIndex:
     return VideoIndex(entries, {i: b.pdq_threshold for i, b in by_id.items()})
 
 
+#: ``derived_from`` of an original entry in the matcher's arrays.
+NO_ORIGIN = -1
+
+
 class Matcher:
-    def __init__(self, store: Store, banks: list[_BankInfo], index: PdqIndex, entry_ids: np.ndarray, entry_bank: np.ndarray,
-                 video: VideoIndex | None = None):
+    def __init__(
+        self,
+        store: Store,
+        banks: list[_BankInfo],
+        index: PdqIndex,
+        entry_ids: np.ndarray,
+        entry_bank: np.ndarray,
+        video: VideoIndex | None = None,
+        entry_origin: np.ndarray | None = None,
+    ):
         self.store = store
         self._video = video if video is not None else _load_video_index(store, banks)
         self._banks = {b.id: b.bank for b in banks}
         self._index = index
         self._entry_ids = entry_ids  # sorted int64
         self._entry_bank = entry_bank  # bank id per entry, aligned with _entry_ids
+        # original entry id per entry (NO_ORIGIN for originals), aligned with _entry_ids
+        self._entry_origin = entry_origin if entry_origin is not None else np.full(len(entry_ids), NO_ORIGIN, np.int64)
+        self._has_derived = bool(len(self._entry_origin)) and bool((self._entry_origin != NO_ORIGIN).any())
         self._max_threshold = max((b.bank.pdq_threshold for b in banks), default=31)
 
     @property
@@ -116,11 +139,17 @@ class Matcher:
 
     @property
     def pdq_entries(self) -> int:
+        """PDQ hashes in the index, derived entries included."""
         return len(self._entry_ids)
 
     @property
     def vpdq_entries(self) -> int:
         return len(self._video)
+
+    @property
+    def derived_entries(self) -> int:
+        """How many of :attr:`pdq_entries` are derived (sub-regions of a bank's own media)."""
+        return int((self._entry_origin != NO_ORIGIN).sum())
 
     @classmethod
     def from_store(cls, store: Store, bank_names: list[str] | None = None, *, cache_dir: Path | None = None) -> "Matcher":
@@ -148,17 +177,18 @@ class Matcher:
                 cache_file = Path(cache_dir) / f"pdq-{_fingerprint(s, store, rows)}.npz"
                 cached = _read_cache(cache_file)
                 if cached is not None:
-                    index, entry_ids, entry_bank = cached
-                    return cls(store, banks, index, entry_ids, entry_bank)
+                    index, entry_ids, entry_bank, entry_origin = cached
+                    return cls(store, banks, index, entry_ids, entry_bank, entry_origin=entry_origin)
         ids_parts: list[np.ndarray] = []
         bank_parts: list[np.ndarray] = []
+        origin_parts: list[np.ndarray] = []
         hash_parts: list[np.ndarray] = []
         if bank_ids:
             # Millions of rows: go through the DB-API cursor directly (SQLAlchemy's Row objects cost several
             # times the fetch itself) and decode the hex one chunk at a time.
             marks = ", ".join(str(int(b)) for b in bank_ids)
             sql = (
-                "SELECT id, bank_id, value FROM bank_entries "
+                "SELECT id, bank_id, value, derived_from FROM bank_entries "
                 f"WHERE hash_type = 'pdq' AND bank_id IN ({marks}) ORDER BY id"
             )
             with store.engine.connect() as conn:
@@ -168,24 +198,35 @@ class Matcher:
                 try:
                     cur.execute(sql)
                     while part := cur.fetchmany(_LOAD_CHUNK):
-                        ids, bids, values = zip(*part)
+                        ids, bids, values, origins = zip(*part)
                         ids_parts.append(np.fromiter(ids, dtype=np.int64, count=len(ids)))
                         bank_parts.append(np.fromiter(bids, dtype=np.int64, count=len(bids)))
+                        origin_parts.append(
+                            np.fromiter((NO_ORIGIN if o is None else o for o in origins), dtype=np.int64, count=len(origins))
+                        )
                         raw = bytes.fromhex("".join(values))
                         hash_parts.append(np.frombuffer(raw, dtype=np.uint8).reshape(-1, 32))
                 finally:
                     cur.close()
         entry_ids = np.concatenate(ids_parts) if ids_parts else np.empty(0, np.int64)
         entry_bank = np.concatenate(bank_parts) if bank_parts else np.empty(0, np.int64)
+        entry_origin = np.concatenate(origin_parts) if origin_parts else np.empty(0, np.int64)
         hashes = np.concatenate(hash_parts) if hash_parts else np.empty((0, 32), np.uint8)
         index = PdqIndex.from_arrays(entry_ids, hashes) if len(entry_ids) else PdqIndex()
         if cache_file is not None:
-            _write_cache(cache_file, index, entry_ids, entry_bank)
-        return cls(store, banks, index, entry_ids, entry_bank)
+            _write_cache(cache_file, index, entry_ids, entry_bank, entry_origin)
+        return cls(store, banks, index, entry_ids, entry_bank, entry_origin=entry_origin)
 
     def _bank_of(self, entry_id: int) -> Bank:
         i = int(np.searchsorted(self._entry_ids, entry_id))
         return self._banks[int(self._entry_bank[i])]
+
+    def _origin_of(self, entry_id: int) -> int:
+        """The original entry a derived entry belongs to (NO_ORIGIN for an original entry)."""
+        if not self._has_derived:
+            return NO_ORIGIN
+        i = int(np.searchsorted(self._entry_ids, entry_id))
+        return int(self._entry_origin[i])
 
     def match(
         self,
@@ -193,12 +234,21 @@ class Matcher:
         pdq_variants: Mapping[str, str] | None = None,
         pdq_quality: int | None = None,
         vpdq=None,
+        *,
+        trimmed_variants: Mapping[str, str] | None = None,
+        trimmed_quality: int | None = None,
     ) -> list[Match]:
         """``exact``: hash type -> hex (md5/sha1/sha256). ``pdq_variants``: variant name -> hex, the
-        untransformed hash under ``"original"``. ``vpdq``: a video's frames (objects with ``hash``,
+        untransformed hash under ``"original"``; ``trimmed_variants`` the same for the picture with its
+        uniform border cut off, if it has one. ``vpdq``: a video's frames (objects with ``hash``,
         ``quality``). Returns matches, closest first."""
         pairs = {(t, v.lower()) for t, v in exact.items() if t in EXACT_TYPES and v}
-        best = self._search_pdq(pdq_variants, pdq_quality) if pdq_variants and len(self._entry_ids) else {}
+        queries: list[tuple[str | None, Mapping[str, str], int | None]] = []
+        if pdq_variants:
+            queries.append((None, pdq_variants, pdq_quality))
+        if trimmed_variants:
+            queries.append(("border-trimmed", trimmed_variants, trimmed_quality))
+        best = self._search_pdq(queries) if queries and len(self._entry_ids) else {}
         videos = self._video.search(unique_hashes(vpdq, MIN_FRAME_QUALITY)) if vpdq and len(self._video) else []
         if not self._banks or (not pairs and not best and not videos):
             return []
@@ -211,6 +261,7 @@ class Matcher:
                         BankEntryRow.hash_type.in_(sorted({t for t, _ in pairs})),
                         BankEntryRow.value.in_(sorted({v for _, v in pairs})),
                         BankEntryRow.bank_id.in_(list(self._banks)),
+                        BankEntryRow.derived_from.is_(None),
                     )
                 ).all()
                 for bank_id, t, value, label in rows:
@@ -218,13 +269,28 @@ class Matcher:
                         bank = self._banks[bank_id]
                         matches.append(Match(bank.name, bank.category, t, value, label, 0, None))
             if best:
+                wanted = set(best) | {hit[4] for hit in best.values() if hit[4] is not None}
                 rows = conn.execute(
-                    select(BankEntryRow.id, BankEntryRow.value, BankEntryRow.label).where(BankEntryRow.id.in_(list(best)))
+                    select(BankEntryRow.id, BankEntryRow.value, BankEntryRow.label, BankEntryRow.derivation).where(
+                        BankEntryRow.id.in_(list(wanted))
+                    )
                 ).all()
-                for entry_id, value, label in rows:
+                found = {entry_id: (value, label, derivation) for entry_id, value, label, derivation in rows}
+                for entry_id, (distance, _, variant, query, derived_id) in best.items():
+                    if entry_id not in found:
+                        continue  # deleted since the index was built
+                    value, label, _ = found[entry_id]
                     bank = self._bank_of(entry_id)
-                    distance, _, variant = best[entry_id]
-                    matches.append(Match(bank.name, bank.category, "pdq", value, label, distance, variant))
+                    derivation = derived_hash = None
+                    if derived_id is not None:
+                        if derived_id not in found:
+                            continue
+                        derived_hash, _, derivation = found[derived_id]
+                        derivation = derivation or "crop"
+                    matches.append(
+                        Match(bank.name, bank.category, "pdq", value, label, distance, variant, query=query,
+                              derivation=derivation, derived_hash=derived_hash)
+                    )
             if videos:
                 hits = {h.entry_id: h for h in videos}
                 rows = conn.execute(
@@ -238,20 +304,34 @@ class Matcher:
         matches.sort(key=lambda m: (m.distance, m.bank, m.hash_type, m.value))
         return matches
 
-    def _search_pdq(self, variants: Mapping[str, str], quality: int | None) -> dict[int, tuple[int, int, str]]:
-        """Entry id -> (distance, variant order, variant) of the closest variant, after each bank's rules."""
-        best: dict[int, tuple[int, int, str]] = {}
-        ordered = sorted(variants.items(), key=lambda kv: kv[0] != "original")
-        # The variants go to the index in one call: one pass of the C kernel for all eight.
-        found = self._index.search_many([h for _, h in ordered], self._max_threshold)
-        for order, ((variant, _), hits) in enumerate(zip(ordered, found)):
+    def _search_pdq(
+        self, queries: list[tuple[str | None, Mapping[str, str], int | None]]
+    ) -> dict[int, tuple[int, tuple[int, int, int], str, str | None, int | None]]:
+        """Original entry id -> (distance, rank, variant, query, derived entry id) of the closest
+        hit, after each bank's rules. Rank breaks distance ties: the whole picture before the trimmed one,
+        a direct hit before a crop hit, the untransformed variant before the others."""
+        best: dict[int, tuple[int, tuple[int, int, int], str, str | None, int | None]] = {}
+        flat: list[tuple[int, str, int | None, str | None]] = []  # (query rank, variant, quality, query name)
+        hashes: list[str] = []
+        for q_rank, (name, variants, quality) in enumerate(queries):
+            for variant, h in sorted(variants.items(), key=lambda kv: kv[0] != "original"):
+                flat.append((q_rank, variant, quality, name))
+                hashes.append(h)
+        # Every variant of every query goes to the index in one call: one pass of the C kernel.
+        found = self._index.search_many(hashes, self._max_threshold)
+        for order, ((q_rank, variant, quality, name), hits) in enumerate(zip(flat, found)):
             for entry_id, distance in hits:
                 bank = self._bank_of(entry_id)
                 if distance > bank.pdq_threshold:
                     continue
                 if quality is not None and quality < bank.min_quality:
                     continue
-                cur = best.get(entry_id)
-                if cur is None or (distance, order) < cur[:2]:
-                    best[entry_id] = (distance, order, variant)
+                origin = self._origin_of(entry_id)
+                if origin == NO_ORIGIN:
+                    target, derived, rank = entry_id, None, (q_rank, 0, order)
+                else:
+                    target, derived, rank = origin, entry_id, (q_rank, 1, order)
+                cur = best.get(target)
+                if cur is None or (distance, rank) < cur[:2]:
+                    best[target] = (distance, rank, variant, name, derived)
         return best

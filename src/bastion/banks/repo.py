@@ -27,6 +27,7 @@ _BANK_WRITES = "bank-writes"
 class AddResult:
     added: int = 0
     merged: int = 0  # already present (label filled in where it was missing)
+    derived_added: int = 0  # derived entries (sub-regions of the bank's own media) added
 
 
 @dataclass
@@ -39,8 +40,8 @@ class RemoveResult:
 BANK_FIELDS = ("name", "description", "source", "category", "enabled", "pdq_threshold", "min_quality")
 
 
-def bank_from_row(row: BankRow, count: int = 0) -> Bank:
-    return Bank(**{f: getattr(row, f) for f in BANK_FIELDS}, entry_count=count)
+def bank_from_row(row: BankRow, count: int = 0, derived: int = 0) -> Bank:
+    return Bank(**{f: getattr(row, f) for f in BANK_FIELDS}, entry_count=count, derived_count=derived)
 
 
 def validate_bank_fields(category: str | None = None, pdq_threshold: int | None = None, min_quality: int | None = None) -> None:
@@ -87,16 +88,21 @@ class BankRepository:
         return bank_from_row(row)
 
     def list(self) -> list[Bank]:
+        """Every bank; ``entry_count`` counts original entries, ``derived_count`` the derived ones."""
         with self.store.session() as s:
-            counts = dict(s.execute(select(BankEntryRow.bank_id, func.count()).group_by(BankEntryRow.bank_id)).all())
+            is_derived = BankEntryRow.derived_from.is_not(None)
+            counts: dict[int, list[int]] = {}
+            for bank_id, derived, n in s.execute(
+                select(BankEntryRow.bank_id, is_derived, func.count()).group_by(BankEntryRow.bank_id, is_derived)
+            ).all():
+                counts.setdefault(bank_id, [0, 0])[1 if derived else 0] = n
             rows = s.scalars(select(BankRow).order_by(BankRow.name)).all()
-            return [bank_from_row(r, counts.get(r.id, 0)) for r in rows]
+            return [bank_from_row(r, *counts.get(r.id, (0, 0))) for r in rows]
 
     def get(self, name: str) -> Bank:
         with self.store.session() as s:
             row = self._row(s, name)
-            n = s.scalar(select(func.count()).select_from(BankEntryRow).where(BankEntryRow.bank_id == row.id))
-            return bank_from_row(row, n or 0)
+            return bank_from_row(row, self._count(s, row.id), self._count(s, row.id, derived=True))
 
     def update(self, name: str, **fields) -> Bank:
         allowed = {"description", "source", "category", "enabled", "pdq_threshold", "min_quality"}
@@ -161,8 +167,55 @@ class BankRepository:
         return AddResult(added=added, merged=seen - added)
 
     @staticmethod
-    def _count(s, bank_id: int) -> int:
-        return s.scalar(select(func.count()).select_from(BankEntryRow).where(BankEntryRow.bank_id == bank_id)) or 0
+    def _count(s, bank_id: int, derived: bool = False) -> int:
+        """Original entries of a bank (or, with ``derived``, its derived entries)."""
+        which = BankEntryRow.derived_from.is_not(None) if derived else BankEntryRow.derived_from.is_(None)
+        return s.scalar(select(func.count()).select_from(BankEntryRow).where(BankEntryRow.bank_id == bank_id, which)) or 0
+
+    def add_with_derived(
+        self, name: str, originals: list[HashEntry], parent: HashEntry | None, derived: list[tuple[str, str]]
+    ) -> AddResult:
+        """Add one medium's original entries and then, pointing at its ``parent`` entry (one of
+        ``originals``), its derived PDQ entries ``(derivation, hash)``. The originals are committed first: if
+        the second step fails, the medium still matches as a whole and adding it again completes it.
+
+        A derived hash already in the bank (as an original or derived from another medium) is left as it
+        is: one row per (bank, type, value).
+        """
+        res = self.add_entries(name, originals)
+        if parent is None or not derived:
+            return res
+        t, v = normalize_hash(parent.hash_type, parent.value)
+        with self.store.session() as s, s.begin():
+            bank_id = self._row(s, name).id
+            parent_id = s.scalar(
+                select(BankEntryRow.id).where(
+                    BankEntryRow.bank_id == bank_id, BankEntryRow.hash_type == t, BankEntryRow.value == v
+                )
+            )
+            before = self._count(s, bank_id, derived=True)
+            top_before = s.scalar(select(func.max(BankEntryRow.id))) or 0
+            now = utcnow()
+            rows = []
+            for derivation, h in derived:
+                dt, dv = normalize_hash("pdq", h)
+                rows.append({"bank_id": bank_id, "hash_type": dt, "value": dv, "label": None, "source_ref": None,
+                             "payload": None, "added_at": now, "derived_from": parent_id, "derivation": derivation})
+            s.execute(self._upsert().on_conflict_do_nothing(index_elements=["bank_id", "hash_type", "value"]), rows)
+            res.derived_added = self._count(s, bank_id, derived=True) - before
+            s.execute(update(BankRow).where(BankRow.id == bank_id).values(updated_at=utcnow()))
+            if res.derived_added:
+                # Live indexes and the retro-matcher read the log; they map derived ids to their original.
+                top_after = s.scalar(select(func.max(BankEntryRow.id))) or 0
+                log_change(s, bank_id, "add", first=top_before + 1, last=top_after)
+        return res
+
+    def _upsert(self):
+        if self.store.engine.dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as upsert
+        else:
+            from sqlalchemy.dialects.sqlite import insert as upsert
+        return upsert(BankEntryRow.__table__)
 
     def _add_chunk(self, s, bank_id: int, batch: dict[tuple[str, str], HashEntry]) -> None:
         now = utcnow()
@@ -220,14 +273,33 @@ class BankRepository:
         return list(self.iter_entries(name, hash_type))
 
     def iter_entries(self, name: str, hash_type: str | None = None) -> Iterator[HashEntry]:
+        """The bank's original entries. Derived entries (sub-regions of the bank's own media) are not
+        among them: what leaves Bastion as a hash list carries original hashes only
+        (:meth:`iter_derived` reads the others)."""
         with self.store.session() as s:
             bank_id = self._row(s, name).id
             q = select(
                 BankEntryRow.hash_type, BankEntryRow.value, BankEntryRow.label, BankEntryRow.source_ref, BankEntryRow.payload
             ).where(
-                BankEntryRow.bank_id == bank_id
+                BankEntryRow.bank_id == bank_id, BankEntryRow.derived_from.is_(None)
             )
             if hash_type:
                 q = q.where(BankEntryRow.hash_type == hash_type)
             for t, v, label, ref, payload in s.execute(q.order_by(BankEntryRow.id)).yield_per(10_000):
                 yield HashEntry(t, payload if t == VPDQ and payload else v, label, ref)
+
+    def iter_derived(self, name: str) -> Iterator[tuple[HashEntry, str, str]]:
+        """Derived entries: ``(entry, derivation, hash of the original entry)``, in insertion order."""
+        from sqlalchemy.orm import aliased
+
+        parent = aliased(BankEntryRow)
+        with self.store.session() as s:
+            bank_id = self._row(s, name).id
+            q = (
+                select(BankEntryRow.hash_type, BankEntryRow.value, BankEntryRow.derivation, parent.value, parent.label)
+                .join(parent, parent.id == BankEntryRow.derived_from)
+                .where(BankEntryRow.bank_id == bank_id)
+                .order_by(BankEntryRow.id)
+            )
+            for t, v, derivation, origin, label in s.execute(q).yield_per(10_000):
+                yield HashEntry(t, v, label), derivation or "", origin

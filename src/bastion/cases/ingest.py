@@ -130,7 +130,8 @@ class Service:
                     bad.append(f"media[{i}] ({up.filename or 'unnamed'}): {e['message']}")
             if self.matcher is not None:
                 exact = {"md5": res.md5, "sha1": res.sha1, "sha256": res.sha256}
-                for m in self.matcher.match(exact, res.pdq_variants or None, res.quality):
+                trimmed = {"trimmed_variants": res.trimmed_variants, "trimmed_quality": res.trimmed["quality"]} if res.trimmed else {}
+                for m in self.matcher.match(exact, res.pdq_variants or None, res.quality, **trimmed):
                     sig = m.to_signal()
                     signals.append(Signal(sig.source, sig.category, sig.weight, evidence={**sig.evidence, "media": i}))
             for d in res.signals:

@@ -53,18 +53,31 @@ def run(store: Store, policy, *, max_changes: int = 100) -> RetroResult:
     return out
 
 
-def _hits(store: Store, bank: BankRow, entries: list[tuple[int, str, str, str | None]], stored_index) -> list[tuple[int, Match]]:
-    """(item_media id, match) for every stored media hash that matches one of the new entries."""
+def _hits(store: Store, bank: BankRow, entries: list[tuple], stored_index) -> list[tuple[int, Match]]:
+    """(item_media id, match) for every stored media hash that matches one of the new entries.
+
+    ``entries``: (id, hash_type, value, label[, derived_from, derivation]). A derived entry (a sub-region of
+    media the bank holds) is reported as a crop match of its original, with the original's hash and label.
+    """
     out: list[tuple[int, Match]] = []
     exact: dict[str, dict[str, str | None]] = {}
     pdq_ids, pdq_vals, labels = [], [], {}
-    for eid, t, v, label in entries:
+    crops: dict[int, tuple[int, str]] = {}  # derived entry id -> (original entry id, derivation)
+    for eid, t, v, label, *derived in entries:
         if t == "pdq":
             pdq_ids.append(eid)
             pdq_vals.append(v)
             labels[eid] = (v, label)
+            if derived and derived[0] is not None:
+                crops[eid] = (derived[0], derived[1] or "crop")
         else:
             exact.setdefault(t, {})[v] = label
+    originals: dict[int, tuple[str, str | None]] = {}
+    if crops:
+        with store.session() as s:
+            ids = list({o for o, _ in crops.values()})
+            originals = {i: (v, lab) for i, v, lab in s.execute(
+                select(BankEntryRow.id, BankEntryRow.value, BankEntryRow.label).where(BankEntryRow.id.in_(ids)))}
     with store.session() as s:
         for t, values in exact.items():
             col = {"md5": ItemMediaRow.md5, "sha256": ItemMediaRow.sha256}.get(t)
@@ -84,11 +97,17 @@ def _hits(store: Store, bank: BankRow, entries: list[tuple[int, str, str, str | 
                               bank.pdq_threshold, workers=os.cpu_count() or 1)
     for eid, hits in zip(pdq_ids, found):
         v, label = labels[eid]
+        crop = crops.get(int(eid))
+        if crop is not None and crop[0] in originals:  # a derived entry: a crop match of its original
+            v, label = originals[crop[0]]
+            more = {"derivation": crop[1], "derived_hash": labels[eid][0]}
+        else:
+            more = {}
         for mid, dist in hits:
             q = qualities[np.searchsorted(media_ids, mid)]
             if q >= 0 and q < bank.min_quality:
                 continue
-            out.append((int(mid), Match(bank.name, bank.category, "pdq", v, label, int(dist), "original")))
+            out.append((int(mid), Match(bank.name, bank.category, "pdq", v, label, int(dist), "original", **more)))
     return out
 
 
@@ -135,7 +154,8 @@ def _one(store: Store, policy, ch: BankChangeRow, out: RetroResult, stored) -> N
     with store.session() as s:
         bank = s.get(BankRow, ch.bank_id)
         entries = [] if bank is None else s.execute(
-            select(BankEntryRow.id, BankEntryRow.hash_type, BankEntryRow.value, BankEntryRow.label).where(
+            select(BankEntryRow.id, BankEntryRow.hash_type, BankEntryRow.value, BankEntryRow.label,
+                   BankEntryRow.derived_from, BankEntryRow.derivation).where(
                 BankEntryRow.bank_id == ch.bank_id, BankEntryRow.id >= ch.first_entry_id,
                 BankEntryRow.id <= ch.last_entry_id)).all()
     out.entries += len(entries)

@@ -33,7 +33,8 @@ def _bank_table(banks: list[Bank]) -> Table:
     for col in ("name", "category", "enabled", "entries", "PDQ threshold", "min quality", "description"):
         t.add_column(col)
     for b in banks:
-        t.add_row(Text(b.name), b.category, "yes" if b.enabled else "no", str(b.entry_count), str(b.pdq_threshold),
+        entries = str(b.entry_count) + (f" (+{b.derived_count} derived)" if b.derived_count else "")
+        t.add_row(Text(b.name), b.category, "yes" if b.enabled else "no", entries, str(b.pdq_threshold),
                   str(b.min_quality), Text(b.description or ""))
     return t
 
@@ -173,6 +174,7 @@ def import_(
     entries: list[HashEntry] = []
     invalid: list = []
     duplicates = 0
+    derived_skipped = 0
     ignored: list[str] = []
     skipped: dict[str, int] = {}
     problems: list = []
@@ -193,6 +195,7 @@ def import_(
         entries.extend(parsed.entries)
         invalid.extend(parsed.invalid)
         duplicates += parsed.duplicates
+        derived_skipped += parsed.derived_skipped
         ignored.extend(parsed.ignored_columns)
         for k, n in parsed.skipped_types.items():
             skipped[k] = skipped.get(k, 0) + n
@@ -207,6 +210,11 @@ def import_(
     _warn_degenerate(entries)
     res = repo.add_entries(name, entries)
     _import_report(res.added, res.merged, duplicates, invalid, ignored, skipped)
+    if derived_skipped:
+        err.print(
+            f"not imported: {derived_skipped} derived entries (sub-region hashes of another bank's media); "
+            "they are never imported as originals — add the media with `bastion bank add NAME --file` instead"
+        )
 
 
 @bank_app.command("export")
@@ -220,10 +228,19 @@ def export(
     confirmed: bool = typer.Option(
         False, "--confirmed", help="First bring bank NAME up to date with every hash a confirming decision backs (reference PDQ), then export it as a partner list."
     ),
+    include_derived: bool = typer.Option(
+        False, "--include-derived",
+        help="Also write derived entries (sub-region hashes of media added with --file), csv only, marked with "
+        "the original they belong to. By default an export carries original hashes only.",
+    ),
 ) -> None:
-    """Export a bank's entries."""
+    """Export a bank's original entries (derived sub-region hashes only with --include-derived)."""
     if fmt not in FORMATS:
         fail(f"unknown format {fmt!r} (known: {', '.join(FORMATS)})")
+    if include_derived and fmt != "csv":
+        fail("--include-derived needs --format csv (it says which original each derived entry belongs to)")
+    if include_derived and confirmed:
+        fail("--include-derived cannot go with --confirmed: a partner list carries original hashes only")
     repo = _repo(ctx)
     writer = write_hash_list
     if confirmed:
@@ -241,6 +258,11 @@ def export(
         if fmt == "te" and not hash_type:
             hash_type = "pdq"
     entries = repo.entries(name, canonical_type(hash_type) if hash_type else None)
+    derived = None
+    if include_derived:
+        derived = [d for d in repo.iter_derived(name) if not hash_type or d[0].hash_type == canonical_type(hash_type)]
+    if derived is not None:
+        writer = lambda es, out, f: write_hash_list(es, out, f, derived)  # noqa: E731
     if output is None:
         n = writer(entries, sys.stdout, fmt)
     else:
@@ -250,7 +272,8 @@ def export(
             fail(f"cannot write {shown(output)}: {exc.strerror or exc}")
         with f:
             n = writer(entries, f, fmt)
-    err.print(f"exported {n} entries of {escape(repr(name))} as {fmt}")
+    what = f" ({len(derived)} derived)" if derived else ""
+    err.print(f"exported {n} entries{what} of {escape(repr(name))} as {fmt}")
 
 
 def _parse_values(values: list[str], hash_type: Optional[str], label: Optional[str]) -> list[HashEntry]:
@@ -278,6 +301,11 @@ def add(
     files: Optional[List[Path]] = typer.Option(
         None, "--file", help="Add this image's (MD5, SHA-256, PDQ) or video's (MD5, SHA-256, vPDQ) hashes. Repeatable."
     ),
+    derive: bool = typer.Option(
+        True, "--crops/--no-crops",
+        help="With --file, for images: also store the PDQ of fixed sub-regions as derived entries, so cropped "
+        "copies match (reported as crop matches of the original; never exported as originals).",
+    ),
 ) -> None:
     """Add hashes to a bank (duplicates are merged), given as values or computed from files."""
     if not hashes and not files:
@@ -285,20 +313,26 @@ def add(
     entries = _parse_values(hashes, hash_type, label) if hashes else []
     repo = _repo(ctx)
     repo.get(name)  # fail early on an unknown bank, before hashing anything
+    from_files = []
     for f in files or []:
         from bastion.banks.from_files import entries_from_file
 
         if not f.is_file():
             fail(f"{shown(f)}: no such file" if not f.is_dir() else f"{shown(f)} is a folder: give files")
-        got = entries_from_file(f, label)
-        entries.extend(got.entries)
+        got = entries_from_file(f, label, derive=derive)
+        from_files.append(got)
         kinds = ", ".join(e.hash_type for e in got.entries)
-        out.print(f"{f}: {kinds}", markup=False, highlight=False)
+        more = f" (+{len(got.derived)} sub-region hashes)" if got.derived else ""
+        out.print(f"{f}: {kinds}{more}", markup=False, highlight=False)
         for p in got.problems:
             err.print(f"note {f}: {p}", markup=False, highlight=False)
     _warn_degenerate(entries)
     res = repo.add_entries(name, entries)
-    out.print(f"added {res.added}, already present {res.merged}")
+    added, merged, derived = res.added, res.merged, 0
+    for got in from_files:
+        r = repo.add_with_derived(name, got.entries, got.parent, got.derived)
+        added, merged, derived = added + r.added, merged + r.merged, derived + r.derived_added
+    out.print(f"added {added}, already present {merged}" + (f", derived sub-region entries added {derived}" if derived else ""))
 
 
 @bank_app.command("remove")

@@ -21,6 +21,7 @@ import pdqhash
 from PIL import Image
 
 from bastion.errors import InvalidHash
+from bastion.media.borders import Trim, trim_border
 from bastion.media.decode import DEFAULT_LIMITS, DecodedImage, DecodeLimits, decode_rgb
 
 __all__ = [
@@ -37,6 +38,7 @@ __all__ = [
     "pdq_dihedral_from_image",
     "pdq_from_image",
     "pdq_hash",
+    "pdq_trimmed_dihedral",
 ]
 
 #: PDQ hashes below this quality (0–100) are recorded but not matched unless a bank says otherwise:
@@ -149,6 +151,21 @@ def pdq_dihedral_from_image(img: Image.Image) -> tuple[dict[str, str], int]:
     """
     variants, quality = pdqhash.compute_dihedral(_rgb_array(img))
     return {name: _bits_to_hex(bits) for name, bits in zip(PDQ_VARIANTS, variants)}, int(quality)
+
+
+def pdq_trimmed_dihedral(img: Image.Image) -> tuple[dict[str, str], int, Trim] | None:
+    """The 8 dihedral PDQ hashes and quality of ``img`` with its uniform border cut off, and what was cut;
+    ``None`` when it has no border worth trimming (see :mod:`bastion.media.borders`).
+
+    An extra query beside the whole image's hashes, never instead of them: a picture whose own edge is
+    plain may be trimmed into something else, and the untrimmed hash still matches it.
+    """
+    found = trim_border(img)
+    if found is None:
+        return None
+    trimmed, trim = found
+    variants, quality = pdq_dihedral_from_image(trimmed)
+    return variants, quality, trim
 
 
 def _decode_for_pdq(data: bytes, limits: DecodeLimits, fast: bool) -> DecodedImage:

@@ -76,6 +76,15 @@ class BankEntryRow(Base):
     #: The full value when it is too long for ``value`` (vPDQ: ``value`` is the SHA-256 of this signal).
     payload: Mapped[str | None] = mapped_column(Text, nullable=True)
     added_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    #: Set on derived entries only (migration 0009): the original entry this hash is a sub-region of
+    #: (a crop or window of media the bank was built from), and which sub-region (``bastion.banks.from_files``).
+    #: Derived entries are matched but never exported as originals.
+    derived_from: Mapped[int | None] = mapped_column(
+        ForeignKey("bank_entries.id", ondelete="CASCADE", name="fk_bank_entries_derived_from_bank_entries"),
+        nullable=True,
+        index=True,
+    )
+    derivation: Mapped[str | None] = mapped_column(String(32), nullable=True)
 
     bank: Mapped[BankRow] = relationship(back_populates="entries")
 

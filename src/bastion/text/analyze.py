@@ -21,7 +21,7 @@ from bastion.text.detectors.ages import AgeHit, find_ages
 from bastion.text.detectors.commerce import CommerceHit, find_commerce
 from bastion.text.detectors.contacts import ContactHit, find_contacts
 from bastion.text.errors import InvalidText, UnknownField
-from bastion.text.lexicon import Lexicon, LexiconHit, default_lexicon
+from bastion.text.lexicon import GLUE_CATEGORIES, STEM_HINT, Lexicon, LexiconHit, default_lexicon
 from bastion.text.normalize import (
     FoldedText,
     MatchView,
@@ -61,7 +61,8 @@ _COMMERCE_GUARD = re.compile(
 _new_signal = frozen_builder(Signal)
 # Reasons list at most this many suppressed hits; every one stays in `TextResult.suppressed`.
 _MAX_SUPPRESSED_REASONS = 20
-_CANCELLABLE = frozenset({"minor", "sexual", "trade", "coded", "price"})
+_CANCELLABLE = frozenset({"minor", "sexual", "trade", "coded", "price", "real"})
+_GLUE_HINTS = frozenset(GLUE_CATEGORIES.values())
 
 
 @dataclass
@@ -166,13 +167,20 @@ def _text_signals(
     # may_need_join is the exact test itself for non-ASCII text: do not run that twice.
     join = may_need_join(folded, squeezed) and (not folded.text.isascii() or needs_join(folded))
     tags = field_name == "tag" or "#" in text
-    if any_hit or join or (tags and lexicon.hashtag_may_hit(squeezed)):
+    # A minor and a sexual term somewhere in a text that is not all hashtags: they may be glued into one
+    # word ("kidnudes"), which only segmentation finds.
+    glued = field_name != "tag" and _GLUE_HINTS <= hints
+    if any_hit or join or glued or (tags and lexicon.hashtag_may_hit(squeezed)):
         views: list[MatchView | PlainView] = [PlainView(folded, squeezed, dels)]
         # The joined view's maps cost more than the rest of the text's analysis: build them only when
         # its text can match a term, or when hashtags are segmented (which runs over every view).
         if join and (tags or lexicon.matches_entry(joined_text(folded))):
             views.append(joined_view(folded))
         lexicon_hits = lexicon.find(text, views, all_hashtag=field_name == "tag", plain_matches=plain_matches)
+        if glued:
+            lexicon_hits += lexicon.find_glued(text, views[0])
+    if STEM_HINT in hints:  # a word starts with a term's stem: inflected forms (bastion.text.stems)
+        lexicon_hits = lexicon_hits + lexicon.find_stems(folded)
     ages, contacts, commerce = detector_hits(folded, hints)
     if not lexicon_hits and not ages and not contacts and not commerce:
         return [], []  # the common case: nothing to build, check or deduplicate
@@ -215,7 +223,7 @@ def _text_signals(
         signals.append(_new_signal("text", m.category, m.weight, m.kind, m.value, m.span, None, field_name, ev))
 
     if not benign and not strict_hits:
-        return _dedupe(signals), []  # nothing can be suppressed here
+        return _with_pairs(_dedupe(signals), text, base_ev, field_name), []  # nothing can be suppressed here
     suppressed: list[Signal] = []
     kept: list[Signal] = []
     # Strict terms: the guessed language of this very text wins; a declared language is the fallback
@@ -236,7 +244,46 @@ def _text_signals(
             suppressed.append(_with_evidence(s, suppressed=why))
         else:
             kept.append(s)
-    return _dedupe(kept), suppressed
+    return _with_pairs(_dedupe(kept), text, base_ev, field_name), suppressed
+
+
+# Only separators between two signals for them to be "side by side" (no word in between).
+_SIDE_BY_SIDE = re.compile(r"[\W_]{0,3}")
+#: Weight of a compact pair's signal: a minor and a sexual word written side by side.
+PAIR_WEIGHT = 0.9
+#: A pair gets its signal only when one of its words is weaker than this (the default scoring's
+#: ``min_strength``): stronger pairs are scored by the category combinations already.
+PAIR_WEAK_BELOW = 0.5
+
+
+def _with_pairs(signals: list[Signal], text: str, base_ev: dict[str, Any], field_name: str) -> list[Signal]:
+    """Add a ``pair`` signal for each minor and sexual indicator written side by side ("teen lewd",
+    "spicy teen", glued "kidnudes"), in either order.
+
+    Why: each word alone may be weak ("spicy", "baby") and the category strengths stay under the
+    combination threshold, but two short indicator words next to each other are the compact phrasing of
+    tags and titles. Side by side means nothing but up to three separators between them, or overlapping.
+    Only pairs with a weak word (weight under :data:`PAIR_WEAK_BELOW`) get the signal: two strong words
+    fire ``minor_and_sexual`` already, and their results stay as they were.
+    """
+    minors = [s for s in signals if s.category == "minor" and s.span is not None]
+    if not minors:
+        return signals
+    sexual = [s for s in signals if s.category == "sexual" and s.span is not None]
+    if not sexual:
+        return signals
+    pairs: list[Signal] = []
+    for m in minors:
+        for x in sexual:
+            a, b = (m, x) if m.span[0] <= x.span[0] else (x, m)  # type: ignore[index]
+            gap = text[a.span[1] : b.span[0]] if b.span[0] > a.span[1] else ""  # type: ignore[index]
+            if min(m.weight, x.weight) >= PAIR_WEAK_BELOW or not _SIDE_BY_SIDE.fullmatch(gap):
+                continue
+            span = (a.span[0], max(a.span[1], b.span[1]))  # type: ignore[index]
+            ev = {**base_ev, "rule": "pair:minor+sexual", "matched": text[span[0] : span[1]],
+                  "minor": m.term, "sexual": x.term}
+            pairs.append(_new_signal("text", "pair", PAIR_WEIGHT, f"{a.term} {b.term}", None, span, None, field_name, ev))
+    return signals + pairs if pairs else signals
 
 
 @lru_cache(maxsize=1024)

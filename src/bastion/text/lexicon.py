@@ -42,7 +42,16 @@ import ahocorasick
 import yaml
 
 from bastion.text.errors import InvalidLexicon
-from bastion.text.normalize import FoldedText, MatchView, PlainView, fold, hashtags, normalize, squeeze_at
+from bastion.text.normalize import (
+    FoldedText,
+    MatchView,
+    PlainView,
+    fold,
+    hashtags,
+    normalize,
+    plain_text_unsqueezed,
+    squeeze_at,
+)
 
 __all__ = [
     "LexiconEntry",
@@ -60,7 +69,7 @@ DEFAULT_LANGUAGES: tuple[str, ...] = ("en", "fr", "es", "de", "ja")
 #: Categories the detectors and scoring understand; any other name in a lexicon is an error (a typo would
 #: otherwise load terms that never count).
 KNOWN_CATEGORIES: frozenset[str] = frozenset(
-    {"minor", "sexual", "trade", "coded", "benign", "vocab", "contact", "payment", "price"}
+    {"minor", "sexual", "trade", "coded", "benign", "vocab", "contact", "payment", "price", "real"}
 )
 # The C loader is ~10x faster; fall back to the pure-Python one where libyaml is missing.
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -79,6 +88,10 @@ DETECTOR_HINTS: dict[str, tuple[str, ...]] = {
     "age": ("year", "yo ", "y o", "ans", "anos", "jahr", "grade", "kiasse", "歳", "才", "さい", "年生",
             "aged", "age ", "小", "中"),
 }
+#: Hint group: a word of the text starts with a term's stem (see :mod:`bastion.text.stems`).
+STEM_HINT = "stem"
+#: Hint groups: a minor / sexual term occurs somewhere, perhaps glued to other words.
+GLUE_CATEGORIES = {"minor": "glue:minor", "sexual": "glue:sexual"}
 # Categories whose hits never become signals by themselves.
 _NON_INDICATOR = frozenset({"benign", "vocab"})
 _CATEGORY_RE = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -139,6 +152,7 @@ class Lexicon:
     sources: tuple[str, ...] = ()
     _main: Any = field(default=None, repr=False)
     _tags: Any = field(default=None, repr=False)
+    _stems: Any = field(default=None, repr=False)
 
     # -- building --------------------------------------------------------------------------------
 
@@ -185,6 +199,20 @@ class Lexicon:
         for group, words in DETECTOR_HINTS.items():
             for w in words:
                 values.setdefault(w, [[], False, set()])[2].add(group)
+        # Inflected forms (bastion.text.stems): a word starting with a term's stem makes stemming worthwhile.
+        from bastion.text.stems import StemIndex
+
+        self._stems = StemIndex.build(self.entries)
+        for prefix in self._stems.hint_prefixes():
+            k = plain_text_unsqueezed(fold(" " + prefix))
+            values.setdefault(k, [[], False, set()])[2].add(STEM_HINT)
+        # Words glued together outside hashtags ("kidnudes"): a minor and a sexual term anywhere in the text,
+        # word edges or not, make segmenting its long words worthwhile.
+        for e in self.entries:
+            if e.category in GLUE_CATEGORIES and e.weight > 0 and len(e.key.replace(" ", "")) >= 3:
+                k = plain_text_unsqueezed(fold(e.term)).strip()
+                if len(k) >= 3 and " " not in k:
+                    values.setdefault(k, [[], False, set()])[2].add(GLUE_CATEGORIES[e.category])
         # "Indicator" keys are those with an entry that can become a signal; a text whose only hits are
         # benign contexts or segmentation words needs no offset maps at all.
         for k, (entries, double, hints) in values.items():
@@ -257,6 +285,30 @@ class Lexicon:
         if self._tags is None:
             return False
         return any(ind for _end, (_l, _e, ind, _s) in self._tags.iter(squeezed_plain))
+
+    def find_stems(self, folded: FoldedText) -> list[LexiconHit]:
+        """Terms found through the stems of the text's words (inflected forms; :mod:`bastion.text.stems`)."""
+        self.prepare()
+        return [LexiconHit(h.entry, h.span, h.normalized, "stem") for h in self._stems.find(folded)]
+
+    def find_glued(self, original: str, view: MatchView | PlainView) -> list[LexiconHit]:
+        """Terms glued together inside one word outside hashtags ("kidnudes", "Kindernacktbilder").
+
+        The hashtag segmentation runs over each long word; a word's hits are kept only when they hold
+        terms of at least two indicator categories (a minor word glued to a sexual one), so an ordinary
+        long word that happens to contain one term is never split into it.
+        """
+        self.prepare()
+        if self._tags is None:
+            return []
+        out: list[LexiconHit] = []
+        for m in _LONG_WORD_RE.finditer(original):
+            hits: list[LexiconHit] = []
+            self._find_in_hashtags(original, view, [(m.start(), m.end())], set(), hits)
+            cats = {h.entry.category for h in hits if h.entry.category not in _NON_INDICATOR}
+            if len(cats) >= 2:
+                out.extend(LexiconHit(h.entry, h.span, h.normalized, "glued") for h in hits)
+        return out
 
     def prepare(self) -> "Lexicon":
         """Build the automata now (they are built on first use otherwise)."""
@@ -408,6 +460,8 @@ class Lexicon:
 
 
 _KANA_RE = re.compile(r"[\u3040-\u30ff]")
+# A run of letters and digits long enough to hold two glued terms.
+_LONG_WORD_RE = re.compile(r"[^\W_]{6,}")
 _WORD_RE = re.compile(r"[^\W\d_]+")
 
 

@@ -1,0 +1,379 @@
+"""Recall of edited copies against a bank, and false matches on distractors (issue 10).
+
+    python bench/bench_recall.py borders [--generated 30] [--distractors 150]
+    python bench/bench_recall.py crops   [--generated 30] [--distractors 150] [--bank 100000]
+    python bench/bench_recall.py edits   [--generated 30]      # which edits PDQ alone survives (docs/pdq-edits.md)
+
+Originals: the scikit-image sample photos (20) and ``--generated`` benign generated pictures of two
+families (``bastion.demo.generated_pattern`` and smooth colour fields with shapes). Each original is saved as
+a JPEG (quality 95), hashed by ``bastion.scan.examine_file`` and put into a bank — for ``crops`` through
+``bastion.banks.from_files.add_files``, so the bank also holds its derived sub-region entries.
+Distractors: other generated pictures (other seeds), none in the bank; for ``borders`` each also gets a
+bordered copy, so the trimmed hashes of unrelated pictures are tested too.
+
+Copies, every one a JPEG at quality 75–90 made here:
+
+* ``borders``: a border of 2, 5, 8, 11 or 15 % of the side, white, black, mid grey or a random colour, on
+  all four sides, top and bottom only (letterbox) or left and right only (pillarbox).
+* ``crops``: 5, 7.5 and 10 % of the picture cut off, centred, from one corner, or from one side; then
+  resized back to the original size or not.
+
+Every query goes through the real path: ``examine_file`` (reduced decode, 8 dihedral PDQ, trimmed hashes)
+then ``Matcher.match`` on a SQLite store. A hit counts when the copy's match names its own original within
+the bank's threshold (31); a false match is a distractor matching anything, or a copy matching another
+original. ``crops`` also measures lookups/s of the matcher with and without the derived entries, on a bank
+padded with ``--bank`` random PDQ hashes (and derived entries in proportion), and the index size.
+
+Ends with one JSON line of figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from bastion.banks.matcher import Matcher
+from bastion.banks.repo import BankRepository
+from bastion.demo import generated_pattern
+from bastion.model import Bank, HashEntry
+from bastion.scan import examine_file
+from bastion.store.db import open_store
+
+SAMPLES = ("astronaut", "brick", "camera", "cat", "clock", "coffee", "coins", "colorwheel", "grass", "gravel",
+           "hubble_deep_field", "immunohistochemistry", "logo", "moon", "page", "retina", "rocket", "text",
+           "cell", "stereo_motorcycle")
+
+
+def sample(name: str) -> Image.Image:
+    import skimage.data
+
+    a = getattr(skimage.data, name)()
+    if isinstance(a, tuple):
+        a = a[0]
+    if a.dtype == bool:
+        a = a.astype(np.uint8) * 255
+    if a.ndim == 2:
+        a = np.stack([a] * 3, axis=-1)
+    return Image.fromarray(a[:, :, :3].astype(np.uint8))
+
+
+def colour_field(seed: int, size: tuple[int, int] = (640, 480)) -> Image.Image:
+    """A second family of benign generated pictures: a smooth random colour field with shapes on it."""
+    rng = np.random.default_rng(seed)
+    img = Image.fromarray(rng.integers(0, 256, (6, 8, 3), dtype=np.uint8)).resize(size, Image.BICUBIC)
+    draw = ImageDraw.Draw(img)
+    for _ in range(12):
+        x0, y0 = int(rng.integers(0, size[0])), int(rng.integers(0, size[1]))
+        w, h = (int(v) for v in rng.integers(20, 200, 2))
+        fill = tuple(int(v) for v in rng.integers(0, 256, 3))
+        (draw.ellipse if rng.random() < 0.5 else draw.rectangle)([x0, y0, x0 + w, y0 + h], fill=fill)
+    return img
+
+
+def generated(seed: int) -> Image.Image:
+    return generated_pattern(seed) if seed % 2 else colour_field(seed)
+
+
+def jpeg(img: Image.Image, quality: int) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, "JPEG", quality=quality)
+    return buf.getvalue()
+
+
+def bordered(img: Image.Image, frac: float, colour, sides: str) -> Image.Image:
+    w, h = img.size
+    bw = 0 if sides == "letterbox" else max(1, round(frac * w))
+    bh = 0 if sides == "pillarbox" else max(1, round(frac * h))
+    out = Image.new("RGB", (w + 2 * bw, h + 2 * bh), colour)
+    out.paste(img, (bw, bh))
+    return out
+
+
+ANCHORS = {
+    "centre": (0.5, 0.5), "top-left": (0.0, 0.0), "top-right": (1.0, 0.0), "bottom-left": (0.0, 1.0),
+    "bottom-right": (1.0, 1.0), "left": (0.0, None), "right": (1.0, None), "top": (None, 0.0), "bottom": (None, 1.0),
+}
+
+
+def cropped(img: Image.Image, frac: float, where: str, resize: bool, rng: np.random.Generator | None = None) -> Image.Image:
+    """Cut ``frac`` of the picture off each cut axis and keep the part at ``where``: one of
+    :data:`ANCHORS` (centred zoom, a corner, one side), or ``"free"``: each axis cut at a random split
+    between its two edges (the hard case: no anchor to line up with)."""
+    w, h = img.size
+    if where == "free":
+        a, b = rng.uniform(0, frac), rng.uniform(0, frac)
+        box = (w * a, h * b, w * (1 - (frac - a)), h * (1 - (frac - b)))
+    else:
+        ax, ay = ANCHORS[where]
+        kw = w if ax is None else w * (1 - frac)
+        kh = h if ay is None else h * (1 - frac)
+        x0 = (w - kw) * (0.5 if ax is None else ax)
+        y0 = (h - kh) * (0.5 if ay is None else ay)
+        box = (x0, y0, x0 + kw, y0 + kh)
+    out = img.crop(tuple(round(v) for v in box))
+    return out.resize((w, h), Image.BILINEAR) if resize else out
+
+
+class Bench:
+    def __init__(self, tmp: Path, part: str, n_generated: int, n_distractors: int):
+        self.tmp = tmp
+        self.part = part
+        self.originals = {name: sample(name) for name in SAMPLES}
+        self.originals.update({f"gen{s}": generated(s) for s in range(1, n_generated + 1)})
+        self.distractors = {f"dis{s}": generated(s) for s in range(5000, 5000 + n_distractors)}
+        self.store = open_store(f"sqlite:///{tmp / 'bench.db'}")
+        self.repo = BankRepository(self.store)
+        self.repo.create(Bank("known", "test"))
+        self.quality: dict[str, int] = {}
+
+    def write(self, name: str, data: bytes) -> str:
+        p = self.tmp / f"{name}.jpg"
+        p.write_bytes(data)
+        return str(p)
+
+    def build_bank(self) -> float:
+        t0 = time.perf_counter()
+        if self.part in ("crops", "edits"):
+            from bastion.banks.from_files import add_files
+
+            paths = [Path(self.write(f"orig-{k}", jpeg(img, 95))) for k, img in self.originals.items()]
+            res = add_files(self.repo, "known", paths, labels={p: p.stem[5:] for p in paths})
+            for p in paths:
+                self.quality[p.stem[5:]] = examine_file(str(p), provenance=False).quality
+        else:
+            entries = []
+            for k, img in self.originals.items():
+                r = examine_file(self.write(f"orig-{k}", jpeg(img, 95)), provenance=False)
+                entries.append(HashEntry("pdq", r.pdq, k))
+                self.quality[k] = r.quality
+            self.repo.add_entries("known", entries)
+        return time.perf_counter() - t0
+
+    def query(self, matcher: Matcher, path: str):
+        r = examine_file(path, provenance=False)
+        ms = matcher.match(
+            {}, r.pdq_variants or None, r.quality,
+            trimmed_variants=r.trimmed_variants or None,
+            trimmed_quality=r.trimmed["quality"] if r.trimmed else None,
+        )
+        return r, ms
+
+    def copies(self):
+        rng = np.random.default_rng(7)
+        if self.part == "borders":
+            colours = {"white": (255, 255, 255), "black": (0, 0, 0), "grey": (128, 128, 128)}
+            for k, img in self.originals.items():
+                for frac in (0.02, 0.05, 0.08, 0.11, 0.15):
+                    for cname in ("white", "black", "grey", "colour"):
+                        colour = colours.get(cname) or tuple(int(v) for v in rng.integers(0, 256, 3))
+                        sides = ("all", "letterbox", "pillarbox")[int(rng.integers(0, 3))]
+                        q = int(rng.integers(75, 91))
+                        yield k, f"{frac:.2f}/{cname}/{sides}", jpeg(bordered(img, frac, colour, sides), q)
+        elif self.part == "edits":
+            from PIL import ImageFilter, ImageOps
+
+            for k, img in self.originals.items():
+                w, h = img.size
+                edits = {
+                    "resize to 50 %": img.resize((w // 2, h // 2), Image.BILINEAR),
+                    "JPEG quality 40": img,
+                    "grayscale": ImageOps.grayscale(img).convert("RGB"),
+                    "gaussian blur r=2": img.filter(ImageFilter.GaussianBlur(2)),
+                    "mirror left-right": ImageOps.mirror(img),
+                    "rotate 90": img.transpose(Image.Transpose.ROTATE_90),
+                    "brightness +20 %": img.point(lambda v: min(255, int(v * 1.2))),
+                    "rotate 5 degrees": img.rotate(5, resample=Image.BILINEAR, expand=False),
+                    "border 8 % white": bordered(img, 0.08, (255, 255, 255), "all"),
+                    "letterbox 12 % black": bordered(img, 0.12, (0, 0, 0), "letterbox"),
+                    "crop 5 % centred": cropped(img, 0.05, "centre", False),
+                    "crop 8 % one corner": cropped(img, 0.08, "top-left", False),
+                    "crop 8 % free": cropped(img, 0.08, "free", False, rng),
+                    "crop 8 % + border 5 %": bordered(cropped(img, 0.08, "centre", False), 0.05, (255, 255, 255), "all"),
+                }
+                for name, out in edits.items():
+                    yield k, name, jpeg(out, 40 if name.startswith("JPEG") else 85)
+        else:
+            for k, img in self.originals.items():
+                wheres = [list(ANCHORS)[int(rng.integers(0, len(ANCHORS)))] for _ in range(12)] + ["free"] * 6
+                for where in wheres:
+                    frac = float(rng.uniform(0.05, 0.10))
+                    resize = bool(rng.integers(0, 2))
+                    q = int(rng.integers(75, 91))
+                    group = "free" if where == "free" else "anchored"
+                    desc = f"{group}/{frac:.3f}/{where}/{'resized' if resize else 'kept'}"
+                    yield k, desc, jpeg(cropped(img, frac, where, resize, rng), q)
+
+    def distractor_files(self):
+        rng = np.random.default_rng(11)
+        for k, img in self.distractors.items():
+            yield k, jpeg(img, int(rng.integers(75, 91)))
+            if self.part == "borders":
+                colour = tuple(int(v) for v in rng.integers(0, 256, 3)) if rng.random() < 0.5 else (255, 255, 255)
+                yield k + "-bordered", jpeg(bordered(img, float(rng.uniform(0.02, 0.15)), colour, "all"), 85)
+
+
+def run_quality(args) -> dict:
+    with tempfile.TemporaryDirectory() as d:
+        b = Bench(Path(d), args.part, args.generated, args.distractors)
+        build_s = b.build_bank()
+        matcher = Matcher.from_store(b.store)
+        hits = hits_plain = total = wrong = 0
+        flat = {k for k, q in b.quality.items() if q < 50}  # not matchable even unedited (bank min quality)
+        flat_total = flat_hits = 0
+        kinds: Counter = Counter()
+        misses: list[str] = []
+        by_group: dict[str, list[int]] = {}
+        t0 = time.perf_counter()
+        for k, desc, data in b.copies():
+            r, ms = b.query(matcher, b.write("copy", data))
+            mine = [m for m in ms if m.label == k]
+            if any(m.label != k for m in ms):
+                wrong += 1
+            if k in flat:
+                flat_total += 1
+                flat_hits += bool(mine)
+                continue
+            total += 1
+            group = desc if args.part == "edits" else desc.split("/")[0]
+            g = by_group.setdefault(group, [0, 0, 0])
+            g[1] += 1
+            if any(m.kind == "pdq" for m in mine):
+                g[2] += 1  # the whole picture's 8 dihedral hashes alone: what PDQ does without Bastion's help
+            if mine:
+                hits += 1
+                g[0] += 1
+                kinds[mine[0].kind] += 1
+                if mine[0].kind == "pdq":
+                    hits_plain += 1
+            else:
+                misses.append(f"{k} {desc}")
+        copies_s = time.perf_counter() - t0
+        false = 0
+        n_dis = 0
+        false_list = []
+        for k, data in b.distractor_files():
+            n_dis += 1
+            _, ms = b.query(matcher, b.write("dis", data))
+            if ms:
+                false += 1
+                false_list.append(f"{k}: {ms[0].label} {ms[0].kind} d={ms[0].distance}")
+        out = {
+            "part": args.part,
+            "originals": len(b.originals),
+            "originals_below_quality_50": sorted(flat),
+            "their_copies_matched": f"{flat_hits}/{flat_total}",
+            "bank_pdq_entries": matcher.pdq_entries,
+            "bank_derived_entries": matcher.derived_entries,
+            "copies": total,
+            "recall": round(hits / total, 4),
+            "recall_whole_picture_only": round(hits_plain / total, 4),
+            "recall_by_group": {g: f"{v[0]}/{v[1]} = {v[0] / v[1]:.3f} (whole picture alone {v[2] / v[1]:.3f})"
+                                for g, v in by_group.items()},
+            "matched_by": dict(kinds),
+            "copies_matching_another_original": wrong,
+            "distractor_files": n_dis,
+            "distractors_matched": false,
+            "false_matches": false_list[:10],
+            "misses": misses[:40],
+            "ms_per_copy_query": round(copies_s / total * 1000, 1),
+            "bank_build_s": round(build_s, 2),
+        }
+        b.store.close()
+        return out
+
+
+def run_lookups(args) -> dict:
+    """Lookups/s and index size with and without derived entries, on a bank padded with random hashes."""
+    from bastion.banks.from_files import DERIVATIONS
+
+    rng = np.random.default_rng(3)
+    n = args.bank
+    per = len(DERIVATIONS)
+    originals = rng.integers(0, 256, (n, 32), dtype=np.uint8)
+    derived = rng.integers(0, 256, (n * per, 32), dtype=np.uint8)
+    queries = [rng.integers(0, 256, 32, dtype=np.uint8).tobytes().hex() for _ in range(args.queries)]
+    res: dict = {}
+    matchers: dict[str, Matcher] = {}
+    with tempfile.TemporaryDirectory() as d:
+        for with_derived in (False, True):
+            store = open_store(f"sqlite:///{Path(d) / f'l{int(with_derived)}.db'}")
+            repo = BankRepository(store)
+            repo.create(Bank("pad", "test"))
+            repo.add_entries("pad", (HashEntry("pdq", h.tobytes().hex()) for h in originals))
+            if with_derived:
+                from sqlalchemy import text
+
+                with store.engine.begin() as c:
+                    ids = [i for (i,) in c.execute(text("SELECT id FROM bank_entries ORDER BY id"))]
+                    for a in range(0, n, 5000):  # in chunks: millions of parameter dicts at once would not fit
+                        rows = [
+                            {"b": 1, "v": derived[i * per + j].tobytes().hex(), "o": ids[i], "d": DERIVATIONS[j][0]}
+                            for i in range(a, min(n, a + 5000)) for j in range(per)
+                        ]
+                        c.execute(
+                            text("INSERT INTO bank_entries (bank_id, hash_type, value, derived_from, derivation, added_at) "
+                                 "VALUES (:b, 'pdq', :v, :o, :d, CURRENT_TIMESTAMP)"),
+                            rows,
+                        )
+            t0 = time.perf_counter()
+            m = Matcher.from_store(store)
+            load = time.perf_counter() - t0
+            saved = Path(d) / f"index{int(with_derived)}.npz"
+            m._index.save(saved)
+            key = "with_derived" if with_derived else "originals_only"
+            matchers[key] = m
+            res[key] = {"pdq_entries": m.pdq_entries, "index_file_mb": round(saved.stat().st_size / 1e6, 1),
+                        "load_s": round(load, 2)}
+        # Realistic queries: 8 dihedral hashes per file, as a scan sends them. Interleaved rounds, median.
+        names = ("original", "rot90", "rot180", "rot270", "flip_x", "flip_y", "flip_plus1", "flip_minus1")
+        variants = [{n: queries[(i * 8 + j) % len(queries)] for j, n in enumerate(names)} for i in range(len(queries))]
+        times: dict[str, list[float]] = {k: [] for k in matchers}
+        for m in matchers.values():
+            m.match({}, variants[0], 100)  # warm
+        for _ in range(5):
+            for key, m in matchers.items():
+                t0 = time.perf_counter()
+                for v in variants:
+                    m.match({}, v, 100)
+                times[key].append(time.perf_counter() - t0)
+        for key, ts in times.items():
+            res[key]["lookups_per_s"] = round(len(variants) / sorted(ts)[len(ts) // 2], 1)
+        for m in matchers.values():
+            m.store.close()
+    res["index_file_growth"] = round(res["with_derived"]["index_file_mb"] / res["originals_only"]["index_file_mb"], 2)
+    res["entries_growth"] = round(res["with_derived"]["pdq_entries"] / res["originals_only"]["pdq_entries"], 2)
+    res["lookups_ratio"] = round(res["with_derived"]["lookups_per_s"] / res["originals_only"]["lookups_per_s"], 3)
+    return res
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("part", choices=("borders", "crops", "edits"))
+    ap.add_argument("--generated", type=int, default=30)
+    ap.add_argument("--distractors", type=int, default=150)
+    ap.add_argument("--bank", type=int, default=100_000, help="crops: random originals padding the lookup bench")
+    ap.add_argument("--queries", type=int, default=2000)
+    args = ap.parse_args()
+    out = {"machine": f"{platform.machine()} {os.cpu_count()} cores, Python {platform.python_version()}",
+           "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
+    out.update(run_quality(args))
+    if args.part == "crops":
+        out["lookups"] = run_lookups(args)
+    for line in out.get("misses", []):
+        print("miss:", line, file=sys.stderr)
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()

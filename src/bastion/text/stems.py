@@ -1,0 +1,169 @@
+"""Inflected forms: lexicon terms matched by their Snowball stems (English, French, Spanish, German).
+
+Why: the lists hold one spelling of each word, but German declines nouns and adjectives ("Kindern",
+"nackte", "Minderjährigen"), French and Spanish inflect for number and gender ("collégiennes",
+"eróticos"), and English has plurals and derived forms ("schoolgirls", "underaged"). Listing every form is
+a losing game; stemming the text's words and the terms the same way is not. Snowball stemmers are
+algorithmic (``snowballstemmer`` from PyPI, pure Python, no model or data download).
+
+How it stays safe and cheap:
+
+* only the words of the *folded* text are stemmed (case, diacritics and look-alikes already folded), each
+  with the stemmer of the term's own language, and a hit keeps the term's entry — its category, weight,
+  ``strict`` and ``needs`` — so a German-only word still only counts in German text;
+* stems shorter than :data:`MIN_STEM` letters are not used ("kid" would also be "kidding"), and words
+  known to stem onto a term while meaning something else (:data:`NOT_INFLECTIONS`) are skipped;
+* the text is only stemmed when the lexicon's automaton saw one of the stems at the start of a word (a
+  hint from the same pass that serves every text, see :meth:`bastion.text.lexicon.Lexicon.scan`): texts
+  without such a word pay nothing.
+
+Spans point at the whole original word, so a reviewer sees "Minderjährigen", not a stem.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import TYPE_CHECKING, Iterable
+
+if TYPE_CHECKING:
+    from bastion.text.lexicon import LexiconEntry
+    from bastion.text.normalize import FoldedText
+
+__all__ = ["MIN_STEM", "NOT_INFLECTIONS", "STEM_CATEGORIES", "STEM_LANGUAGES", "StemIndex", "StemHit", "stem"]
+
+#: Languages with a Snowball stemmer here, by the lexicon's language codes.
+STEM_LANGUAGES: dict[str, str] = {"en": "english", "fr": "french", "es": "spanish", "de": "german"}
+#: Categories whose terms are also matched by stem. Coded terms are exact spellings by nature; trade words
+#: are ordinary vocabulary on an art site ("commissions", "packs") whose common forms are listed, and
+#: stemming them would stem most texts for little gain.
+STEM_CATEGORIES = frozenset({"minor", "sexual", "benign", "real"})
+#: Shortest stem used: below this a stem is a prefix of too many unrelated words.
+MIN_STEM = 4
+#: Words whose stem equals a term's stem but which are not forms of it (folded spelling, per language).
+NOT_INFLECTIONS: dict[str, frozenset[str]] = {
+    "en": frozenset({
+        "minority", "minorities", "minored", "minoring", "explicitly", "explicitness", "packing", "packed",
+        "packet", "packets", "setting", "settings", "setter", "tradition", "traditional", "traditions", "kindly",
+    }),
+    "fr": frozenset({"mineral", "minerale", "minerais", "prixs", "nuage", "nuages", "nuance", "nuances"}),
+    "es": frozenset({"menorca", "menorquin", "ventana", "ventanas", "ventaja", "ventajas", "eroticamente"}),
+    # "Schülerin" stems to "schul", as does "Schule"/"Schulung" (school, training); "junge" (boy) to "jung"
+    # (young, of anyone). The nouns' own forms still match exactly or by their longer stems.
+    "de": frozenset({"kinds", "kindly", "jung", "junger", "junges", "jungem", "preislich", "schule", "schulen",
+                     "schulung", "schulungen", "schulisch", "schulische", "schulischen", "schuler", "schulers"}),
+}
+_WORD_RE = re.compile(r"[^\W\d_]+")
+_NOTHING = re.compile(r"(?!)")
+_EMPTY: frozenset[str] = frozenset()
+
+
+@lru_cache(maxsize=None)
+def _stemmer(language: str):
+    import snowballstemmer
+
+    return snowballstemmer.stemmer(STEM_LANGUAGES[language])
+
+
+@lru_cache(maxsize=65536)
+def stem(word: str, language: str) -> str:
+    """The Snowball stem of one folded word in ``language`` (one of :data:`STEM_LANGUAGES`)."""
+    return _stemmer(language).stemWord(word)
+
+
+@dataclass(frozen=True, slots=True)
+class StemHit:
+    entry: "LexiconEntry"
+    span: tuple[int, int]  # original offsets of the whole matched word(s)
+    normalized: str  # the stems that met, joined by spaces
+
+
+@dataclass
+class StemIndex:
+    """Every stemmable term of a lexicon, keyed by (language, tuple of its words' stems)."""
+
+    table: dict[str, dict[tuple[str, ...], list["LexiconEntry"]]] = field(default_factory=dict)
+    longest: int = 1
+    # Per language: a pattern finding the words that start with one of its keys' stems — the only words
+    # worth stemming (most words of a text that has a hint start with none).
+    candidates: "re.Pattern[str]" = _NOTHING
+    # Terms as folded, words joined by one space (the exact match finds those as written), and per language
+    # the first stems of multi-word keys.
+    exact_words: frozenset[str] = frozenset()
+    multi_firsts: dict[str, frozenset[str]] = field(default_factory=dict)
+    multi_any: bool = False
+
+    @classmethod
+    def build(cls, entries: Iterable["LexiconEntry"]) -> "StemIndex":
+        from bastion.text.normalize import fold
+
+        idx = cls()
+        exact_words: set[str] = set()
+        for e in entries:
+            if e.language not in STEM_LANGUAGES or e.category not in STEM_CATEGORIES or e.match != "word" or e.weight == 0:
+                continue
+            folded = fold(e.term).text
+            if any(not (ch.isalpha() or ch == " ") for ch in folded):
+                continue  # digits or symbols in the term ("100% real", "4 sale"): its exact spelling is the point
+            words = _WORD_RE.findall(folded)
+            if not words:
+                continue
+            stems = tuple(stem(w, e.language) for w in words)
+            if len(stems[-1]) < MIN_STEM and len(stems) == 1:
+                continue
+            idx.table.setdefault(e.language, {}).setdefault(stems, []).append(e)
+            idx.longest = max(idx.longest, len(stems))
+            exact_words.add(" ".join(words))
+        idx.exact_words = frozenset(exact_words)
+        all_stems: set[str] = set()
+        for lang, table in idx.table.items():
+            idx.multi_firsts[lang] = frozenset(k[0] for k in table if len(k) > 1)
+            all_stems.update(s for k in table for s in k)
+        idx.multi_any = any(idx.multi_firsts.values())
+        if all_stems:
+            alternatives = "|".join(map(re.escape, sorted(all_stems, key=lambda s: (-len(s), s))))
+            idx.candidates = re.compile(r"(?<![^\W\d_])(?:" + alternatives + r")[^\W\d_]*")
+        return idx
+
+    def hint_prefixes(self) -> set[str]:
+        """One stem of every key, its longest: a text with no word starting with one of them has no match
+        (the first words of multi-word terms are often short, common words: "la", "par", "du")."""
+        return {max(key, key=len) for table in self.table.values() for key in table}
+
+    def find(self, folded: "FoldedText") -> list[StemHit]:
+        """Terms whose stems match consecutive words of the folded text, in any stemmed language."""
+        text = folded.text
+        hits: list[StemHit] = []
+        words: list[tuple[str, int, int]] | None = None  # built only when a multi-word key may start here
+        exact = self.exact_words
+        for m in self.candidates.finditer(text):  # whole words starting with some language's stem
+            w = m.group()
+            if w in exact and not self.multi_any:
+                continue
+            for lang, table in self.table.items():
+                skip = NOT_INFLECTIONS.get(lang, _EMPTY)
+                if w in skip:
+                    continue
+                st = stem(w, lang)
+                if st in self.multi_firsts[lang]:
+                    if words is None:
+                        words = [(x.group(), x.start(), x.end()) for x in _WORD_RE.finditer(text)]
+                        at = {ws: i for i, (_, ws, _) in enumerate(words)}
+                    i = at[m.start()]
+                    key: tuple[str, ...] = (st,)
+                    for j in range(i + 1, min(len(words), i + self.longest)):
+                        if words[j][0] in skip:
+                            break
+                        key += (stem(words[j][0], lang),)
+                        entries = table.get(key)
+                        if entries and " ".join(x[0] for x in words[i : j + 1]) not in exact:
+                            span = folded.span(words[i][1], words[j][2])
+                            hits.extend(StemHit(e, span, " ".join(key)) for e in entries)
+                if w in exact:
+                    continue  # the word is a listed term as written: the exact match has it already
+                entries = table.get((st,))
+                if entries:
+                    span = folded.span(m.start(), m.end())
+                    hits.extend(StemHit(e, span, st) for e in entries)
+        return hits

@@ -1,0 +1,201 @@
+"""Banks built from media files: `bank add --file`, derived sub-region entries, crop matches, exports.
+
+Benign scikit-image samples only; every cropped copy is made in the test.
+"""
+
+import csv
+import io
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+from skimage import data as skdata
+from typer.testing import CliRunner
+
+from bastion.banks.from_files import DERIVATIONS, add_files, derived_boxes, entries_from_file
+from bastion.banks.matcher import Matcher
+from bastion.banks.repo import BankRepository
+from bastion.cli import app
+from bastion.errors import BastionError
+from bastion.model import Bank, HashEntry
+from bastion.scan import examine_file
+from bastion.store.db import head_revision
+
+runner = CliRunner()
+
+
+def cli(db_url, *args):
+    return runner.invoke(app, ["--database-url", db_url, *args], catch_exceptions=False)
+
+
+def sample(name: str) -> Image.Image:
+    a = getattr(skdata, name)()
+    if a.ndim == 2:
+        a = np.stack([a] * 3, axis=-1)
+    return Image.fromarray(a[:, :, :3].astype(np.uint8))
+
+
+def save_jpeg(img: Image.Image, path, quality=90):
+    img.save(path, "JPEG", quality=quality)
+    return path
+
+
+def crop(img: Image.Image, frac: float, where: str) -> Image.Image:
+    w, h = img.size
+    dw, dh = round(w * frac), round(h * frac)
+    return img.crop({
+        "centre": (dw // 2, dh // 2, w - (dw - dw // 2), h - (dh - dh // 2)),
+        "top-left": (dw, dh, w, h),  # cut from the top-left corner: the bottom-right part is kept
+        "right": (0, 0, w - dw, h),  # cut on the right
+    }[where])
+
+
+def scan_matches(store, path):
+    r = examine_file(str(path), provenance=False)
+    return Matcher.from_store(store).match({"sha256": r.sha256, "md5": r.md5}, r.pdq_variants, r.quality)
+
+
+def test_the_sub_regions_are_a_fixed_set_inside_the_picture():
+    boxes = derived_boxes(640, 480)
+    assert [n for n, _ in boxes] == [d[0] for d in DERIVATIONS] and len(boxes) == len(set(n for n, _ in boxes))
+    assert {"centre-95", "centre-90", "centre-85", "top-left-92.5", "right-90"} <= {n for n, _ in boxes}
+    for _, (x0, y0, x1, y1) in boxes:
+        assert 0 <= x0 < x1 <= 640 and 0 <= y0 < y1 <= 480
+        assert 0.72 <= (x1 - x0) * (y1 - y0) / (640 * 480) <= 0.951  # 85 % × 85 % up to 95 % of one side
+
+
+def test_cropped_copies_match_as_crops_of_the_original(store, tmp_path):
+    repo = BankRepository(store)
+    repo.create(Bank("held", "test"))
+    known = sample("astronaut")
+    src = save_jpeg(known, tmp_path / "known.jpg", 95)
+    res = add_files(repo, "held", [src], label="[astronaut]")
+    assert (res.files, res.added) == (1, 3)  # sha256, md5 and the whole-picture PDQ are the originals
+    assert res.derived_added >= len(DERIVATIONS) - 2
+    bank = repo.get("held")
+    assert bank.entry_count == 3 and bank.derived_count == res.derived_added
+    original_pdq = entries_from_file(src).parent.value
+
+    # the file itself still matches exactly and directly
+    ms = scan_matches(store, src)
+    assert {(m.hash_type, m.kind) for m in ms} == {("sha256", "exact"), ("md5", "exact"), ("pdq", "pdq")}
+
+    for frac, where in ((0.05, "centre"), (0.075, "top-left"), (0.10, "right"), (0.06, "centre")):
+        copy = save_jpeg(crop(known, frac, where), tmp_path / f"crop-{where}-{frac}.jpg", 85)
+        ms = scan_matches(store, copy)
+        assert len(ms) == 1, (frac, where, ms)
+        m = ms[0]
+        assert m.kind == "crop" and m.distance <= 31
+        assert (m.value, m.label) == (original_pdq, "[astronaut]")  # reported as the original
+        assert m.derivation in {d[0] for d in DERIVATIONS} and m.derived_hash != original_pdq
+        d = m.to_dict()
+        assert d["match"] == "crop" and d["hash"] == original_pdq and d["derivation"] == m.derivation
+
+    # a crop of another picture matches nothing
+    other = save_jpeg(crop(sample("coffee"), 0.075, "centre"), tmp_path / "other.jpg", 85)
+    assert scan_matches(store, other) == []
+
+
+def test_without_derived_entries_a_crop_matches_nothing(store, tmp_path):
+    repo = BankRepository(store)
+    repo.create(Bank("held", "test"))
+    known = sample("astronaut")
+    add_files(repo, "held", [save_jpeg(known, tmp_path / "known.jpg", 95)], derive=False)
+    assert repo.get("held").derived_count == 0
+    copy = save_jpeg(crop(known, 0.075, "top-left"), tmp_path / "crop.jpg", 85)
+    assert scan_matches(store, copy) == []
+
+
+def test_removing_the_original_removes_its_derived_entries(store, tmp_path):
+    repo = BankRepository(store)
+    repo.create(Bank("held", "test"))
+    src = save_jpeg(sample("chelsea"), tmp_path / "c.jpg", 95)
+    add_files(repo, "held", [src])
+    assert repo.get("held").derived_count > 0
+    pdq = entries_from_file(src).parent.value
+    assert repo.remove_entries("held", [HashEntry("pdq", pdq)]).removed == 1
+    assert repo.get("held").derived_count == 0
+    assert list(repo.iter_derived("held")) == []
+
+
+def test_a_direct_hit_beats_a_crop_hit_at_the_same_distance(store, tmp_path):
+    repo = BankRepository(store)
+    repo.create(Bank("held", "test"))
+    src = save_jpeg(sample("rocket"), tmp_path / "r.jpg", 95)
+    add_files(repo, "held", [src], label="r")
+    entry, derivation, origin = next(iter(repo.iter_derived("held")))
+    m = Matcher.from_store(store)
+    assert m.derived_entries == repo.get("held").derived_count
+    got = m.match({}, {"original": entry.value}, 90)  # exactly a stored sub-region
+    assert [(x.kind, x.value, x.derivation, x.distance) for x in got] == [("crop", origin, derivation, 0)]
+    got = m.match({}, {"original": origin, "rot90": entry.value}, 90)
+    assert [(x.kind, x.distance) for x in got] == [("pdq", 0)]
+
+
+def test_an_unreadable_file_adds_nothing_and_a_non_image_gets_no_sub_regions(store, tmp_path):
+    repo = BankRepository(store)
+    repo.create(Bank("held", "test"))
+    good = save_jpeg(sample("astronaut"), tmp_path / "a.jpg")
+    with pytest.raises(BastionError, match="missing.jpg"):
+        add_files(repo, "held", [good, tmp_path / "missing.jpg"])
+    assert repo.get("held").entry_count == 0
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not a picture")
+    res = add_files(repo, "held", [notes])
+    assert (res.added, res.derived_added) == (2, 0) and res.notes  # its exact hashes, and why no PDQ
+
+
+def test_cli_add_file_export_and_reimport(database_url, tmp_path):
+    a = save_jpeg(sample("astronaut"), tmp_path / "a.jpg", 95)
+    b = save_jpeg(sample("coffee"), tmp_path / "b.jpg", 95)
+    assert cli(database_url, "bank", "create", "held").exit_code == 0
+    r = cli(database_url, "bank", "add", "held", "--file", str(a), "--file", str(b), "--label", "[held]")
+    assert r.exit_code == 0, r.output
+    assert "a.jpg: md5, sha256, pdq (+" in r.stdout and "added 6, already present 0, derived sub-region entries added" in r.stdout
+    shown = json.loads(cli(database_url, "bank", "show", "held", "--json", "--limit", "100").stdout)
+    assert shown["entry_count"] == 6 and shown["derived_count"] > 40
+    assert len(shown["entries"]) == 6  # derived entries are not listed as entries
+
+    # a default export (what goes to partners) carries the six original hashes only
+    out = tmp_path / "held.csv"
+    assert cli(database_url, "bank", "export", "held", "-o", str(out)).exit_code == 0
+    rows = list(csv.DictReader(out.open()))
+    assert len(rows) == 6 and {r["hash_type"] for r in rows} == {"sha256", "md5", "pdq"}
+    te = cli(database_url, "bank", "export", "held", "--format", "te", "--type", "pdq").stdout
+    assert len(te.splitlines()) == 2
+
+    # asked for, derived entries come marked with their original, and are never imported as originals
+    full = tmp_path / "full.csv"
+    assert cli(database_url, "bank", "export", "held", "-o", str(full), "--include-derived").exit_code == 0
+    rows = list(csv.DictReader(full.open()))
+    derived = [r for r in rows if r["derived_from"]]
+    pdqs = {r["hash"] for r in rows if r["hash_type"] == "pdq" and not r["derived_from"]}
+    assert len(derived) == shown["derived_count"] and {r["derived_from"] for r in derived} == pdqs
+    assert all(r["derivation"] for r in derived)
+    assert cli(database_url, "bank", "export", "held", "--format", "te", "--include-derived").exit_code == 2
+    cli(database_url, "bank", "create", "copy")
+    r = cli(database_url, "bank", "import", "copy", str(full))
+    assert r.exit_code == 0 and f"not imported: {len(derived)} derived entries" in r.output
+    assert json.loads(cli(database_url, "bank", "show", "copy", "--json").stdout)["entry_count"] == 6
+
+    assert cli(database_url, "bank", "add", "held").exit_code == 2  # neither hashes nor files
+    assert cli(database_url, "bank", "add", "held", "--file", str(tmp_path / "nope.jpg")).exit_code == 2
+
+
+def test_one_migration_head():
+    assert head_revision() is not None
+
+
+def test_a_live_index_picks_up_derived_entries_as_crops(store, tmp_path):
+    from bastion.banks.live import LiveMatcher
+
+    repo = BankRepository(store)
+    repo.create(Bank("held", "test"))
+    live = LiveMatcher(store)  # built before anything is in the bank: entries arrive through the change log
+    known = sample("astronaut")
+    add_files(repo, "held", [save_jpeg(known, tmp_path / "known.jpg", 95)], label="[astronaut]")
+    assert live.refresh() >= 1
+    r = examine_file(str(save_jpeg(crop(known, 0.075, "top-left"), tmp_path / "crop.jpg", 85)), provenance=False)
+    got = live.match({}, r.pdq_variants, r.quality)
+    assert [(m.kind, m.label) for m in got] == [("crop", "[astronaut]")]
