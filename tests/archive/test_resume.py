@@ -98,3 +98,62 @@ def test_a_killed_dask_worker_loses_no_file(many):
         assert sorted(seen) == sorted(src.keys())  # every file once: the lost batches ran again elsewhere
     finally:
         eng.close()
+
+
+def test_a_killed_dask_scheduler_loses_no_file(many, tmp_path):
+    """An existing cluster (a scheduler and a worker, as separate processes): the scheduler is killed halfway,
+    the client stops with a clear error, and --resume on a new cluster records every file exactly once."""
+    url = f"sqlite:///{tmp_path / 'b.db'}"
+    dask = str(Path(sys.executable).with_name("dask"))
+    env = {**os.environ, "BASTION_HOME": str(tmp_path / "home")}
+
+    def cluster(n: int):
+        sf = tmp_path / f"scheduler{n}.json"
+        sched = subprocess.Popen([dask, "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
+                                  "--scheduler-file", str(sf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                 start_new_session=True)
+        deadline = time.monotonic() + 120
+        while not sf.exists() or not sf.read_text().strip():
+            assert time.monotonic() < deadline, "the scheduler did not start"
+            time.sleep(0.1)
+        worker = subprocess.Popen([dask, "worker", "--scheduler-file", str(sf), "--nthreads", "1", "--nworkers", "1",
+                                   "--no-dashboard"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                  start_new_session=True)
+        import json as _json
+
+        return sched, worker, _json.loads(sf.read_text())["address"]
+
+    procs = []
+    try:
+        sched, worker, address = cluster(1)
+        procs += [sched, worker]
+        cmd = [sys.executable, "-c", "from bastion.cli import main; main()", "--database-url", url, "scan", str(many),
+               "--engine", "dask", "--scheduler", address, "--shard-size", "10", "--no-progress"]
+        client = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True, env=env)
+        procs.append(client)
+        deadline = time.monotonic() + 300
+        while _count(url, "SELECT count(*) FROM scan_shards") < 2:
+            assert client.poll() is None, client.stderr.read().decode()
+            assert time.monotonic() < deadline, "the run recorded no shard"
+            time.sleep(0.02)
+        os.killpg(sched.pid, signal.SIGKILL)
+        sched.wait()
+        assert client.wait(timeout=180) == 2  # a clear error, not a hang
+        stderr = client.stderr.read().decode()
+        assert "lost the Dask scheduler" in stderr, stderr
+        assert _count(url, "SELECT count(*) FROM scan_shards") < N_FILES // 10
+        run_id = stderr.split("scan run ", 1)[1].split()[0]
+
+        sched2, worker2, address2 = cluster(2)
+        procs += [sched2, worker2]
+        r = runner.invoke(app, ["--database-url", url, "scan", str(many), "--engine", "dask", "--scheduler", address2,
+                                "--resume", run_id], catch_exceptions=False)
+        assert r.exit_code == 0, r.output
+        assert _count(url, f"SELECT count(*) FROM scan_results WHERE run_id = '{run_id}'") == N_FILES
+        assert _count(url, f"SELECT count(DISTINCT key) FROM scan_results WHERE run_id = '{run_id}'") == N_FILES
+        assert _count(url, f"SELECT count(*) FROM scan_shards WHERE run_id = '{run_id}'") == N_FILES // 10
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                os.killpg(p.pid, signal.SIGKILL)
+                p.wait()

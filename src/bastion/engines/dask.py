@@ -16,7 +16,13 @@ import os
 from typing import Iterator
 
 from bastion.engines import Task, crashed, examine_keys
-from bastion.errors import ConfigError
+from bastion.errors import BastionError, ConfigError
+
+
+class SchedulerLost(BastionError):
+    """The Dask scheduler went away in the middle of a run. Nothing recorded is lost: resume the run."""
+
+    code = "scheduler-lost"
 
 
 class DaskEngine:
@@ -43,6 +49,8 @@ class DaskEngine:
         self.window = window or self.workers * 4
 
     def run(self, tasks: Iterator[Task], *, provenance: bool, watermark: str) -> Iterator[tuple[Task, list]]:
+        from concurrent.futures import CancelledError
+
         from distributed import as_completed
 
         client = self.client
@@ -64,7 +72,11 @@ class DaskEngine:
             task, keys = pending.pop(fut.key)
             try:
                 results = fut.result()
-            except Exception:  # KilledWorker after its retries, or a lost connection to the worker
+            except CancelledError:  # the scheduler forgot it: it died, or the connection to it did
+                raise SchedulerLost("lost the Dask scheduler in the middle of the run; resume it with --resume") from None
+            except Exception:  # KilledWorker after its retries, or a task that failed on its worker
+                if client.status != "running":
+                    raise SchedulerLost("lost the Dask scheduler in the middle of the run; resume it with --resume") from None
                 results = None
             fut.release()
             if keys is None:
