@@ -41,8 +41,10 @@ class DaskEngine:
                 raise ConfigError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from exc
         else:
             n = max(1, jobs or os.cpu_count() or 1)
+            # Everything on loopback: the scheduler, and its HTTP endpoint (no dashboard) on a free port, not 8787.
             self._cluster = LocalCluster(
-                n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=40
+                n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None,
+                scheduler_kwargs={"dashboard_address": "127.0.0.1:0", "dashboard": False}, silence_logs=40,
             )
             self.client = Client(self._cluster)
         self.workers = max(1, sum(w.get("nthreads", 1) for w in self.client.scheduler_info()["workers"].values()))
