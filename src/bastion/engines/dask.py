@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 from typing import Iterator
 
-from bastion.engines import Task, crashed, examine_keys
+from bastion.engines import Task, crashed, examine_keys, warm_up
 from bastion.errors import BastionError, ConfigError
 
 
@@ -49,6 +49,7 @@ class DaskEngine:
             self.client = Client(self._cluster)
         self.workers = max(1, sum(w.get("nthreads", 1) for w in self.client.scheduler_info()["workers"].values()))
         self.window = window or self.workers * 4
+        self.client.run(warm_up)  # every worker imports the per-file work now, not in its first batch
 
     def run(self, tasks: Iterator[Task], *, provenance: bool, watermark: str) -> Iterator[tuple[Task, list]]:
         from concurrent.futures import CancelledError
