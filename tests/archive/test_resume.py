@@ -157,3 +157,38 @@ def test_a_killed_dask_scheduler_loses_no_file(many, tmp_path):
             if p.poll() is None:
                 os.killpg(p.pid, signal.SIGKILL)
                 p.wait()
+
+
+class _CrashingSource:
+    """A folder whose one poisoned file kills the process examining it (as a decoder crash would)."""
+
+    def __init__(self, folder: str, poisoned: str):
+        from bastion.sources import FolderSource
+
+        self.inner = FolderSource(folder)
+        self.spec = folder
+        self.poisoned = poisoned
+
+    def keys(self):
+        return self.inner.keys()
+
+    def examine(self, key, **kw):
+        if key.endswith(self.poisoned):
+            os._exit(1)
+        return self.inner.examine(key, **kw)
+
+
+def test_a_killed_local_worker_loses_no_file(many):
+    from bastion.engines import Task
+    from bastion.engines.local import LocalEngine
+    from bastion.sources import plan_shards
+
+    src = _CrashingSource(str(many), "f007.png")
+    tasks = iter([Task(i, src, s.keys) for i, s in enumerate(plan_shards(src.keys(), 0, 10))][:3])
+    eng = LocalEngine(jobs=2)
+    got = {r.path: r for _, results in eng.run(tasks, provenance=False, watermark="off") for r in results}
+    assert len(got) == 30  # every key of the three batches, once
+    crashed = [p for p, r in got.items() if r.errors]
+    assert [p.rsplit("/", 1)[1] for p in crashed] == ["f007.png"]
+    assert got[crashed[0]].errors[0]["code"] == "worker-crashed"
+    assert all(r.pdq for p, r in got.items() if p not in crashed)
