@@ -98,3 +98,97 @@ def test_a_killed_dask_worker_loses_no_file(many):
         assert sorted(seen) == sorted(src.keys())  # every file once: the lost batches ran again elsewhere
     finally:
         eng.close()
+
+
+def test_a_killed_dask_scheduler_loses_no_file(many, tmp_path):
+    """An existing cluster (a scheduler and a worker, as separate processes): the scheduler is killed halfway,
+    the client stops with a clear error, and --resume on a new cluster records every file exactly once."""
+    url = f"sqlite:///{tmp_path / 'b.db'}"
+    dask = str(Path(sys.executable).with_name("dask"))
+    env = {**os.environ, "BASTION_HOME": str(tmp_path / "home")}
+
+    def cluster(n: int):
+        sf = tmp_path / f"scheduler{n}.json"
+        sched = subprocess.Popen([dask, "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
+                                  "--scheduler-file", str(sf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                 start_new_session=True)
+        deadline = time.monotonic() + 120
+        while not sf.exists() or not sf.read_text().strip():
+            assert time.monotonic() < deadline, "the scheduler did not start"
+            time.sleep(0.1)
+        worker = subprocess.Popen([dask, "worker", "--scheduler-file", str(sf), "--nthreads", "1", "--nworkers", "1",
+                                   "--no-dashboard"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                  start_new_session=True)
+        import json as _json
+
+        return sched, worker, _json.loads(sf.read_text())["address"]
+
+    procs = []
+    try:
+        sched, worker, address = cluster(1)
+        procs += [sched, worker]
+        cmd = [sys.executable, "-c", "from bastion.cli import main; main()", "--database-url", url, "scan", str(many),
+               "--engine", "dask", "--scheduler", address, "--shard-size", "10", "--no-progress"]
+        client = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True, env=env)
+        procs.append(client)
+        deadline = time.monotonic() + 300
+        while _count(url, "SELECT count(*) FROM scan_shards") < 2:
+            assert client.poll() is None, client.stderr.read().decode()
+            assert time.monotonic() < deadline, "the run recorded no shard"
+            time.sleep(0.02)
+        os.killpg(sched.pid, signal.SIGKILL)
+        sched.wait()
+        assert client.wait(timeout=180) == 2  # a clear error, not a hang
+        stderr = client.stderr.read().decode()
+        assert "lost the Dask scheduler" in stderr, stderr
+        assert _count(url, "SELECT count(*) FROM scan_shards") < N_FILES // 10
+        run_id = stderr.split("scan run ", 1)[1].split()[0]
+
+        sched2, worker2, address2 = cluster(2)
+        procs += [sched2, worker2]
+        r = runner.invoke(app, ["--database-url", url, "scan", str(many), "--engine", "dask", "--scheduler", address2,
+                                "--resume", run_id], catch_exceptions=False)
+        assert r.exit_code == 0, r.output
+        assert _count(url, f"SELECT count(*) FROM scan_results WHERE run_id = '{run_id}'") == N_FILES
+        assert _count(url, f"SELECT count(DISTINCT key) FROM scan_results WHERE run_id = '{run_id}'") == N_FILES
+        assert _count(url, f"SELECT count(*) FROM scan_shards WHERE run_id = '{run_id}'") == N_FILES // 10
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                os.killpg(p.pid, signal.SIGKILL)
+                p.wait()
+
+
+class _CrashingSource:
+    """A folder whose one poisoned file kills the process examining it (as a decoder crash would)."""
+
+    def __init__(self, folder: str, poisoned: str):
+        from bastion.sources import FolderSource
+
+        self.inner = FolderSource(folder)
+        self.spec = folder
+        self.poisoned = poisoned
+
+    def keys(self):
+        return self.inner.keys()
+
+    def examine(self, key, **kw):
+        if key.endswith(self.poisoned):
+            os._exit(1)
+        return self.inner.examine(key, **kw)
+
+
+def test_a_killed_local_worker_loses_no_file(many):
+    from bastion.engines import Task
+    from bastion.engines.local import LocalEngine
+    from bastion.sources import plan_shards
+
+    src = _CrashingSource(str(many), "f007.png")
+    tasks = iter([Task(i, src, s.keys) for i, s in enumerate(plan_shards(src.keys(), 0, 10))][:3])
+    eng = LocalEngine(jobs=2)
+    got = {r.path: r for _, results in eng.run(tasks, provenance=False, watermark="off") for r in results}
+    assert len(got) == 30  # every key of the three batches, once
+    crashed = [p for p, r in got.items() if r.errors]
+    assert [p.rsplit("/", 1)[1] for p in crashed] == ["f007.png"]
+    assert got[crashed[0]].errors[0]["code"] == "worker-crashed"
+    assert all(r.pdq for p, r in got.items() if p not in crashed)

@@ -137,3 +137,18 @@ def test_vpdq_and_video_md5_entries_round_trip_the_formats(database_url, videos,
     # the scan of the trimmed video matches the imported entry
     r = runner.invoke(app, [*db, "scan", str(videos / "trimmed.mkv"), "--jsonl", "--bank", "w", "--no-provenance"])
     assert r.exit_code == 1 and json.loads(r.stdout.splitlines()[0])["matches"][0]["query_match_percent"] == 100.0
+
+
+@pytest.mark.parametrize("name", ["original.mp4", "reencoded.webm", "resized.mov", "trimmed.mkv"])
+def test_vpdq_agrees_with_the_reference_bindings(videos, name):
+    """Meta's `vpdq` bindings (FFmpeg + the C++ hasher), when installed: same frames, same times, hashes within
+    PDQ tolerance (measured: bit-identical on these files). Install: FFmpeg's -dev packages, then `pip install vpdq`."""
+    vpdq = pytest.importorskip("vpdq", reason="the vpdq reference bindings are not installed (optional)")
+    data = (videos / name).read_bytes()
+    ref = vpdq.computeHash(str(videos / name), seconds_per_hash=1)
+    ours = vpdq_hash(data, collapse_distance=-1).frames  # no collapsing: frame for frame
+    assert len(ours) == len(ref) > 0
+    for a, b in zip(ref, ours):
+        assert abs(a.timestamp - b.timestamp) < 0.05
+        assert (int(a.hex, 16) ^ int(b.hash, 16)).bit_count() <= 8
+        assert abs(a.quality - b.quality) <= 5

@@ -26,6 +26,18 @@ def _worker_setup() -> None:
         _worker_init()
 
 
+def warm_up() -> None:
+    """Import what the per-file work needs and tune the allocator, before the first task: a Dask worker is
+    a fresh interpreter (spawned, not forked), so otherwise its first batch pays for every import."""
+    _worker_setup()
+    import pdqhash  # noqa: F401
+
+    import bastion.media.decode  # noqa: F401
+    import bastion.media.hashing  # noqa: F401
+    import bastion.media.provenance  # noqa: F401
+    import bastion.scan  # noqa: F401
+
+
 def examine_keys(source, keys: tuple[str, ...], provenance: bool = True, watermark: str = "lossless") -> list:
     """The task: examine each key of one batch. Never raises for a file; a bug is reported against its file."""
     from bastion.scan import FileResult

@@ -15,8 +15,14 @@ from __future__ import annotations
 import os
 from typing import Iterator
 
-from bastion.engines import Task, crashed, examine_keys
-from bastion.errors import ConfigError
+from bastion.engines import Task, crashed, examine_keys, warm_up
+from bastion.errors import BastionError, ConfigError
+
+
+class SchedulerLost(BastionError):
+    """The Dask scheduler went away in the middle of a run. Nothing recorded is lost: resume the run."""
+
+    code = "scheduler-lost"
 
 
 class DaskEngine:
@@ -35,14 +41,19 @@ class DaskEngine:
                 raise ConfigError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from exc
         else:
             n = max(1, jobs or os.cpu_count() or 1)
+            # Everything on loopback: the scheduler, and its HTTP endpoint (no dashboard) on a free port, not 8787.
             self._cluster = LocalCluster(
-                n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=40
+                n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None,
+                scheduler_kwargs={"dashboard_address": "127.0.0.1:0", "dashboard": False}, silence_logs=40,
             )
             self.client = Client(self._cluster)
         self.workers = max(1, sum(w.get("nthreads", 1) for w in self.client.scheduler_info()["workers"].values()))
         self.window = window or self.workers * 4
+        self.client.run(warm_up)  # every worker imports the per-file work now, not in its first batch
 
     def run(self, tasks: Iterator[Task], *, provenance: bool, watermark: str) -> Iterator[tuple[Task, list]]:
+        from concurrent.futures import CancelledError
+
         from distributed import as_completed
 
         client = self.client
@@ -64,7 +75,11 @@ class DaskEngine:
             task, keys = pending.pop(fut.key)
             try:
                 results = fut.result()
-            except Exception:  # KilledWorker after its retries, or a lost connection to the worker
+            except CancelledError:  # the scheduler forgot it: it died, or the connection to it did
+                raise SchedulerLost("lost the Dask scheduler in the middle of the run; resume it with --resume") from None
+            except Exception:  # KilledWorker after its retries, or a task that failed on its worker
+                if client.status != "running":
+                    raise SchedulerLost("lost the Dask scheduler in the middle of the run; resume it with --resume") from None
                 results = None
             fut.release()
             if keys is None:

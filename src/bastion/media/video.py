@@ -222,7 +222,8 @@ def vpdq_hash(
             declared = container.duration / 1_000_000
         if declared is not None and declared > limits.max_seconds:
             raise VideoTooLong(f"declares {declared:.0f} s, over the limit of {limits.max_seconds:.0f} s")
-        stream.thread_type = "AUTO"
+        # No frame threading: a worker is one process per core already, and measured on 2 busy cores frame
+        # threads made decoding ~1.8x slower (bench/RESULTS.md).
         sampled: list[VpdqFrame] = []
         decoded = 0
         next_mark = 0.0

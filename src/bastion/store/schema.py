@@ -76,7 +76,7 @@ class BankEntryRow(Base):
     #: The full value when it is too long for ``value`` (vPDQ: ``value`` is the SHA-256 of this signal).
     payload: Mapped[str | None] = mapped_column(Text, nullable=True)
     added_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    #: Set on derived entries only (migration 0009): the original entry this hash is a sub-region of
+    #: Set on derived entries only (migration 0010): the original entry this hash is a sub-region of
     #: (a crop or window of media the bank was built from), and which sub-region (``bastion.banks.from_files``).
     #: Derived entries are matched but never exported as originals.
     derived_from: Mapped[int | None] = mapped_column(
@@ -101,7 +101,7 @@ class MediaRow(Base):
     sha1: Mapped[str] = mapped_column(String(40))
     pdq: Mapped[str | None] = mapped_column(String(64), nullable=True)
     pdq_quality: Mapped[int | None] = mapped_column(Integer, nullable=True)
-    size: Mapped[int] = mapped_column(Integer)
+    size: Mapped[int] = mapped_column(BigInteger)  # videos pass 2 GiB
     media_format: Mapped[str | None] = mapped_column(String(16), nullable=True)
     width: Mapped[int | None] = mapped_column(Integer, nullable=True)
     height: Mapped[int | None] = mapped_column(Integer, nullable=True)

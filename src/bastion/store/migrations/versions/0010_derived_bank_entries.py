@@ -4,14 +4,14 @@ A derived entry (a centred crop, a shifted window) lets a cropped copy match: th
 hash is compared with the stored sub-region hashes and reported as a crop match of the original. Original
 entries have both columns NULL. Deleting an original deletes its derived entries.
 
-Revision ID: 0009
-Revises: 0008
+Revision ID: 0010
+Revises: 0009
 """
 from alembic import op
 import sqlalchemy as sa
 
-revision = "0009"
-down_revision = "0008"
+revision = "0010"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 
