@@ -123,6 +123,7 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
     from bastion.api.routes import router
 
     service = build_service(settings)
+    _audit_policy(service)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -146,6 +147,9 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
     app.state.metrics = metrics.Metrics()
     install_problems(app)
     app.include_router(router)
+    from bastion.api.routes_effects import router as effects_router
+
+    app.include_router(effects_router)
     try:
         from bastion import console
     except ImportError:  # the console lands separately
@@ -169,6 +173,19 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
     return app
 
 
+def _audit_policy(service) -> None:
+    """Record in the audit log when a server starts with a policy other than the last one recorded."""
+    from bastion.effects import audit
+
+    version = getattr(service.policy, "version", "") or ""
+    with service.store.session() as s, s.begin():
+        last, _ = audit.list_entries(s, limit=1, action="policy.activate")
+        if last and last[0].get("target_id") == version:
+            return
+        audit.append(s, "bastion serve", "policy.activate", "policy", version,
+                     {"name": getattr(service.policy, "name", None), "path": str(getattr(service.policy, "source", "") or "")})
+
+
 def start_background(app: FastAPI):
     from bastion.api.background import Loops
     from bastion.cases import jobs, retro
@@ -180,12 +197,9 @@ def start_background(app: FastAPI):
     loops.every("index-sync", s.poll_seconds, svc.matcher.refresh)
     loops.every("retro-match", s.poll_seconds, lambda: retro.run(svc.store, svc.policy).changes)
     loops.every("batch-jobs", s.poll_seconds, lambda: jobs.work(svc, lease_seconds=s.job_lease_seconds))
-    try:
-        from bastion.effects import webhooks
-    except ImportError:
-        webhooks = None
-    if webhooks is not None and hasattr(webhooks, "deliver_due"):
-        loops.every("webhooks", s.poll_seconds, lambda: webhooks.deliver_due(svc.store))
+    from bastion.effects import webhooks
+
+    loops.every("webhooks", s.poll_seconds, lambda: webhooks.deliver_due(svc.store))
     st.loops = loops
     return loops
 

@@ -25,6 +25,7 @@ STATUS: list[tuple[type[BaseException], int, str]] = [
     (E.BankExists, 409, "Bank exists"),
     (E.Forbidden, 403, "Forbidden"),
     (E.DecompressionBomb, 422, "Decompression bomb"),
+    (E.UrlFetchFailed, 422, "URL media could not be fetched"),
     (E.MediaError, 422, "Unreadable media"),
     (E.InvalidInput, 422, "Invalid input"),
     (E.InvalidHash, 422, "Invalid hash"),

@@ -252,9 +252,7 @@ def add_entries(name: str, body: EntriesIn, request: Request, p: Principal = Dep
             problems.append(f"entries[{i}]: {exc}")
     if problems:
         raise Problem(422, "Invalid hash", "; ".join(problems[:20]), "invalid-hash")
-    result = BankRepository(request.app.state.store).add_entries(name, entries)
-    with _session(request) as s, s.begin():
-        cases._audit(s, p.name, "bank.add", "bank", name, {"added": result.added, "merged": result.merged})
+    result = BankRepository(request.app.state.store, actor=p.name).add_entries(name, entries)  # audited with the change
     return JSONResponse({"bank": name, "added": result.added, "merged": result.merged}, status_code=201)
 
 

@@ -26,11 +26,9 @@ class InvalidUser(BastionError):
 
 
 def _audit(session: Session, actor: str | None, action: str, target_type: str, target_id: str, details: dict) -> None:
-    """Write an audit row when the audit module is available (bastion.effects, landed separately)."""
-    try:
-        from bastion.effects import audit
-    except ImportError:  # pragma: no cover - before the effects package lands
-        return
+    """The audit row of a user or token change, in the caller's transaction."""
+    from bastion.effects import audit
+
     audit.append(session, actor or "system", action, target_type, target_id, details)
 
 

@@ -54,17 +54,37 @@ def validate_bank_fields(category: str | None = None, pdq_threshold: int | None 
 
 
 def log_change(session, bank_id: int, op: str, *, first: int | None = None, last: int | None = None,
-               entries: list | None = None) -> None:
-    """Append to the bank change log in the caller's transaction (see bastion.cases.models.BankChangeRow)."""
+               entries: list | None = None, actor: str | None = None) -> None:
+    """Append to the bank change log and to the audit log, in the caller's transaction (see
+    bastion.cases.models.BankChangeRow): every process's index and the retro-matcher read the first, people
+    the second."""
     from bastion.cases.models import BankChangeRow
+    from bastion.effects import audit
 
     session.add(BankChangeRow(bank_id=bank_id, op=op, first_entry_id=first, last_entry_id=last, entries=entries,
                               at=utcnow(), retro_done=op != "add"))
+    details: dict = {}
+    if first is not None:
+        details["entry_ids"] = [first, last]
+    if entries:
+        details["removed"] = len(entries)
+    audit.append(session, actor or _local_actor(), f"bank.{op}", "bank", str(bank_id), details)
+
+
+def _local_actor() -> str:
+    import getpass
+
+    try:
+        return f"cli:{getpass.getuser()}"
+    except Exception:  # no user name in this environment (a container without passwd entry)
+        return "cli"
 
 
 class BankRepository:
-    def __init__(self, store: Store):
+    def __init__(self, store: Store, *, actor: str | None = None):
         self.store = store
+        #: who makes the changes, for the audit log (the API passes its user; the CLI the OS user)
+        self.actor = actor
 
     # --- banks -----------------------------------------------------------------------------------
 
@@ -84,7 +104,7 @@ class BankRepository:
             row = BankRow(**{f: getattr(bank, f) for f in BANK_FIELDS})
             s.add(row)
             s.flush()
-            log_change(s, row.id, "update")
+            log_change(s, row.id, "update", actor=self.actor)
         return bank_from_row(row)
 
     def list(self) -> list[Bank]:
@@ -116,7 +136,7 @@ class BankRepository:
                 if v is not None:
                     setattr(row, k, v)
             row.updated_at = utcnow()
-            log_change(s, row.id, "update")
+            log_change(s, row.id, "update", actor=self.actor)
         return self.get(name)
 
     def delete(self, name: str) -> int:
@@ -124,7 +144,7 @@ class BankRepository:
         with self.store.session() as s, s.begin():
             row = self._row(s, name)
             n = s.execute(delete(BankEntryRow).where(BankEntryRow.bank_id == row.id)).rowcount
-            log_change(s, row.id, "delete")
+            log_change(s, row.id, "delete", actor=self.actor)
             s.delete(row)
             return n or 0
 
@@ -163,7 +183,7 @@ class BankRepository:
             if added:
                 # Every process's index and the retro-matcher read this; new ids are above the old maximum.
                 top_after = s.scalar(select(func.max(BankEntryRow.id))) or 0
-                log_change(s, bank_id, "add", first=top_before + 1, last=top_after)
+                log_change(s, bank_id, "add", first=top_before + 1, last=top_after, actor=self.actor)
         return AddResult(added=added, merged=seen - added)
 
     @staticmethod
@@ -266,7 +286,7 @@ class BankRepository:
                     result.not_found.append(HashEntry(t, v))
             s.execute(update(BankRow).where(BankRow.id == bank_id).values(updated_at=utcnow()))
             if removed:
-                log_change(s, bank_id, "remove", entries=removed)
+                log_change(s, bank_id, "remove", entries=removed, actor=self.actor)
         return result
 
     def entries(self, name: str, hash_type: str | None = None) -> list[HashEntry]:

@@ -273,10 +273,9 @@ def _signal(d: dict[str, Any], **extra: Any) -> Signal:
 
 
 def _enqueue(s: Session, event: str, payload: dict[str, Any]) -> None:
-    try:
-        from bastion.effects import webhooks
-    except ImportError:  # pragma: no cover - before the effects package lands
-        return
+    """The outbox row(s) of a webhook event, in the caller's transaction (bastion.effects.webhooks)."""
+    from bastion.effects import webhooks
+
     webhooks.enqueue(s, event, payload)
 
 

@@ -42,10 +42,8 @@ MAX_LIMIT = 500
 
 
 def _audit(s: Session, actor: str, action: str, target_type: str, target_id: str, details: dict) -> None:
-    try:
-        from bastion.effects import audit
-    except ImportError:  # pragma: no cover - before the effects package lands
-        return
+    from bastion.effects import audit
+
     audit.append(s, actor, action, target_type, target_id, details)
 
 
