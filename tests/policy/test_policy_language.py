@@ -235,6 +235,15 @@ def test_each_kind_of_mistake_names_its_line(text, line, words):
     assert_problem(text, line, *words)
 
 
+def test_every_indicator_category_of_the_lexicons_is_usable_in_rules():
+    from bastion.text.lexicon import KNOWN_CATEGORIES
+
+    for category in sorted(KNOWN_CATEGORIES - {"benign", "vocab"}):
+        p = one_rule(f"{{signal: {{source: text, category: {category}}}}}")
+        assert fires(p, facts(text_signal(category)))
+    assert_problem(RULE.replace("{kind: post}", "{signal: {category: benign}}"), 3, "unknown category 'benign'")
+
+
 def test_duplicate_rule_names_name_both_lines():
     text = RULE + "  - name: r\n    when: {kind: comment}\n    actions: [label]\n"
     assert_problem(text, 5, "duplicate rule name", "first defined on line 2")

@@ -17,6 +17,7 @@ import difflib
 import fnmatch
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Callable, Iterable
 
 import yaml
@@ -26,7 +27,8 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from bastion.model import BANK_CATEGORIES, Signal
 from bastion.policy.facts import ITEM_KINDS, Facts
 
-__all__ = ["ACTIONS", "ACTION_ORDER", "LEVELS", "SIDE_ACTIONS", "SIGNAL_CATEGORIES", "Rule", "View", "parse_policy"]
+__all__ = ["ACTIONS", "ACTION_ORDER", "LEVELS", "SIDE_ACTIONS", "SIGNAL_CATEGORIES", "Rule", "View", "parse_policy",
+           "signal_categories"]
 
 #: The action ladder, weakest first; a verdict's ``action`` is the strongest one fired.
 ACTIONS: tuple[str, ...] = ("allow", "label", "review", "remove")
@@ -42,6 +44,18 @@ SIGNAL_CATEGORIES: dict[str, tuple[str, ...]] = {
     "hash": ("hash_match",),
     "provenance": ("ai_generated", "generator", "prompt"),
 }
+
+
+@lru_cache(maxsize=1)
+def signal_categories() -> dict[str, tuple[str, ...]]:
+    """:data:`SIGNAL_CATEGORIES` plus every indicator category the text lexicons know (a category added to
+    the lexicons, such as ``real``, becomes usable in rules without a change here)."""
+    from bastion.text.lexicon import KNOWN_CATEGORIES
+
+    extra = sorted(c for c in KNOWN_CATEGORIES if c not in ("benign", "vocab") and c not in SIGNAL_CATEGORIES["text"])
+    return {**SIGNAL_CATEGORIES, "text": SIGNAL_CATEGORIES["text"] + tuple(extra)}
+
+
 TEXT_FIELDS: tuple[str, ...] = ("title", "tag", "body", "comment", "prompt", "negative_prompt", "message")
 HASH_TYPES: tuple[str, ...] = ("md5", "sha1", "sha256", "pdq")
 ALLOW_LIST = "known-benign"
@@ -380,9 +394,10 @@ class _Reader:
         if not m:
             self.err(node, f"{what}: empty condition; give at least a source or a category")
             return None
-        sources = self.names(m["source"][1], f"{what}.source", tuple(SIGNAL_CATEGORIES), "source") if "source" in m else None
+        vocabulary = signal_categories()
+        sources = self.names(m["source"][1], f"{what}.source", tuple(vocabulary), "source") if "source" in m else None
         if "category" in m:
-            known = tuple(dict.fromkeys(c for s in (sources or SIGNAL_CATEGORIES) for c in SIGNAL_CATEGORIES[s]))
+            known = tuple(dict.fromkeys(c for s in (sources or vocabulary) for c in vocabulary[s]))
             categories = self.names(m["category"][1], f"{what}.category", known, "category")
         else:
             categories = None
