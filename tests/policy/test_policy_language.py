@@ -225,7 +225,7 @@ def test_valid_base_rule():
     (RULE.replace("name: r", "name: Bad Name"), 2, ("must be lower-case",)),
     ("rules:\n  - name: r\n    when:\n      kind: post\n      kind: comment\n    actions: [review]\n", 5,
      ("duplicate key 'kind'", "first on line 4")),
-    ("version: 2\n" + RULE, 1, ("out of range",)),
+    ("version: 2\n" + RULE, 1, ("unsupported version 2",)),
     ("rules: []\n", 1, ("at least one rule",)),
     ("", 1, ("empty",)),
     ("rules:\n  - name: r\n    when: {kind: post\n", 4, ("not valid YAML",)),

@@ -266,8 +266,9 @@ class _Reader:
         if top is None:
             return None
         if "version" in top:
-            v = self.integer(top["version"][1], "version", 1, 1)
-            del v
+            vnode = top["version"][1]
+            if self.integer(vnode, "version", 0) not in (None, 1):
+                self.err(vnode, f"version: unsupported version {self.value(vnode)}; the only version is 1")
         name = self.string(top["name"][1], "name") if "name" in top else ""
         description = self.string(top["description"][1], "description") if "description" in top else ""
         if "rules" not in top:
