@@ -424,3 +424,30 @@ def test_module_level_deliver_due(store, receiver):
     enqueue(store, now=datetime.now(timezone.utc))
     assert webhooks.deliver_due(store).delivered == 1
     assert receiver.verified == [True]
+
+
+def test_no_subscriber_answer_is_remembered_briefly_across_processes(store, monkeypatch, database_url):
+    from bastion.store.db import open_store
+
+    ticks = [1000.0]
+    monkeypatch.setattr(webhooks, "_monotonic", lambda: ticks[0])
+    assert enqueue(store) == 0  # remembered: nobody wants "verdict" on this database
+    other = open_store(database_url)  # another process, as far as this one can tell
+    try:
+        with other.session() as s, s.begin():
+            s.add(__import__("bastion.effects.models", fromlist=["x"]).WebhookSubscriptionRow(
+                url="http://127.0.0.1:9/a", events="verdict", secret=SECRET, active=True))
+        ticks[0] += webhooks.NO_SUBSCRIBER_CACHE_SECONDS / 2
+        assert enqueue(store) == 0  # not seen yet: within the cache window
+        ticks[0] += webhooks.NO_SUBSCRIBER_CACHE_SECONDS
+        assert enqueue(store) == 1  # seen once the window has passed
+        assert enqueue(store) == 1  # a positive answer is never cached
+    finally:
+        other.close()
+    # a change made in this process is seen at once
+    with store.session() as s, s.begin():
+        webhooks.set_active(s, 1, False)
+    assert enqueue(store) == 0
+    with store.session() as s, s.begin():
+        webhooks.set_active(s, 1, True)
+    assert enqueue(store) == 1

@@ -24,6 +24,7 @@ import json
 import secrets
 import time
 import uuid
+import weakref
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Iterable, Sequence
@@ -170,6 +171,7 @@ def create_subscription(session: Session, url: str, events: Iterable[str], *, se
                                  active=active, created_at=_utcnow(), created_by=audit.actor_name(actor))
     session.add(row)
     session.flush()
+    forget_cached_subscriptions()
     audit.append(session, actor, "webhook.create", "webhook", row.id,
                  {"url": url, "events": list(chosen), "active": active, "secret_given": given})
     return _subscription(row), secret
@@ -196,6 +198,7 @@ def set_active(session: Session, subscription_id: int, active: bool, *, actor: A
     if row.active != active:
         row.active = active
         session.flush()
+        forget_cached_subscriptions()
         audit.append(session, actor, "webhook.enable" if active else "webhook.disable", "webhook", row.id,
                      {"url": row.url})
     return _subscription(row)
@@ -212,6 +215,7 @@ def delete_subscription(session: Session, subscription_id: int, *, actor: Any = 
     session.execute(OutboxRow.__table__.delete().where(OutboxRow.subscription_id == row.id))
     session.delete(row)
     session.flush()
+    forget_cached_subscriptions()
     audit.append(session, actor, "webhook.delete", "webhook", subscription_id, info)
 
 
@@ -231,17 +235,40 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON-serialisable")
 
 
+#: How long "no active subscription wants this event" is remembered per database and event. enqueue runs for
+#: every item, and most installations have no subscription for most events: remembering the empty answer makes
+#: those calls free. A change made in this process clears it at once; one made by another process is seen
+#: within this many seconds (an event committed in between is not sent to the new subscription).
+NO_SUBSCRIBER_CACHE_SECONDS = 1.0
+_no_subscriber_until: "weakref.WeakKeyDictionary[Any, dict[str, float]]" = weakref.WeakKeyDictionary()
+_monotonic = time.monotonic
+
+
+def forget_cached_subscriptions() -> None:
+    _no_subscriber_until.clear()
+
+
 def enqueue(session: Session, event: str, payload: dict, *, now: datetime | None = None) -> int:
     """Add one outbox row per active subscription to ``event``, in the caller's transaction (no commit).
-    Returns how many. With no subscription this is one small indexed read and nothing else."""
+    Returns how many. When no subscription wants the event this costs nothing most of the time (see
+    NO_SUBSCRIBER_CACHE_SECONDS) and one small read otherwise."""
     if event not in EVENTS:
         raise UnknownWebhookEvent(f"unknown webhook event {event!r}; known: {', '.join(EVENTS)}")
+    bind = session.get_bind()
+    engine = getattr(bind, "engine", bind)
+    cached = _no_subscriber_until.get(engine)
+    if cached is not None and cached.get(event, 0.0) > _monotonic():
+        return 0
     with session.no_autoflush:
         subs = session.execute(
             select(WebhookSubscriptionRow.id, WebhookSubscriptionRow.events).where(WebhookSubscriptionRow.active)
         ).all()
     targets = [sid for sid, events in subs if event in events.split(",")]
     if not targets:
+        try:
+            _no_subscriber_until.setdefault(engine, {})[event] = _monotonic() + NO_SUBSCRIBER_CACHE_SECONDS
+        except TypeError:  # not weak-referenceable: no caching
+            pass
         return 0
     at = as_utc(now) if now is not None else _utcnow()
     try:
