@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from typing import IO
 
-__all__ = ["private_dir", "private_file", "open_private"]
+__all__ = ["private_dir", "private_file", "open_private", "write_private_atomic"]
 
 DIR_MODE = 0o700
 FILE_MODE = 0o600
@@ -62,3 +62,21 @@ def open_private(path: str | os.PathLike[str], mode: str = "wb") -> IO:
         os.close(fd)
         raise
     return os.fdopen(fd, mode)
+
+
+def write_private_atomic(path: str | os.PathLike[str], data: bytes) -> None:
+    """Write ``data`` to ``path`` as a 0600 file in a 0700 folder, atomically: a temporary file in the same
+    folder, fsync, rename. A crash never leaves half a file under the real name; a failure removes the
+    temporary file."""
+    final = Path(path)
+    private_dir(final.parent)
+    tmp = final.with_name(f".{final.name}.{os.getpid()}.tmp")
+    try:
+        with open_private(tmp) as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, final)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise

@@ -13,6 +13,7 @@ import re
 from pathlib import Path
 
 from bastion.errors import NotFound
+from bastion.private import write_private_atomic
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
@@ -26,28 +27,10 @@ class MediaHolding:
             raise NotFound(f"no held media {sha256!r}")
         return self.folder / sha256[:2] / sha256
 
-    def _ensure(self, path: Path) -> None:
-        for d in (self.folder, path.parent):
-            if not d.is_dir():
-                d.mkdir(parents=True, exist_ok=True)
-                os.chmod(d, 0o700)
-
     def put(self, sha256: str, data: bytes) -> None:
         path = self._path(sha256)
-        if path.exists():
-            return
-        self._ensure(path)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
+        if not path.exists():
+            write_private_atomic(path, data)
 
     def get(self, sha256: str) -> bytes:
         try:

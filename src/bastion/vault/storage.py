@@ -3,12 +3,12 @@ without touching callers. Storage only ever sees ciphertext."""
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 from typing import Iterator, Protocol
 
 from bastion.errors import UnknownBlob, VaultError
+from bastion.private import write_private_atomic
 
 _NAME = re.compile(r"^[A-Za-z0-9_-]{8,128}$")
 
@@ -34,29 +34,13 @@ class LocalFolderStorage:
     def __init__(self, folder: Path | str):
         self.folder = Path(folder).expanduser()
 
-    def _ensure(self) -> None:
-        self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-        os.chmod(self.folder, 0o700)
-
     def _path(self, name: str) -> Path:
         if not _NAME.match(name):  # names come from the database; refuse anything that could leave the folder
             raise VaultError(f"invalid blob name {name!r}")
         return self.folder / f"{name}{self.suffix}"
 
     def put(self, name: str, data: bytes) -> None:
-        self._ensure()
-        final = self._path(name)
-        tmp = final.with_name(f".{final.name}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, final)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
+        write_private_atomic(self._path(name), data)
 
     def get(self, name: str) -> bytes:
         try:
