@@ -10,7 +10,7 @@ import pytest
 from typer.main import get_command
 from typer.testing import CliRunner
 
-from bastion.cli import app
+from bastion.cli import app, load_all_commands
 from bastion.demo import generated_pattern
 
 runner = CliRunner()
@@ -49,6 +49,7 @@ def leaf_commands() -> list[tuple[str, ...]]:
         else:
             out.append(path)
 
+    load_all_commands()
     walk(get_command(app), ())
     return sorted(out)
 

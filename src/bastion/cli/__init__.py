@@ -1,24 +1,18 @@
 """The ``bastion`` command. Each command group lives in its own module and registers on :data:`app`.
 
+Command modules are imported on demand (see :mod:`bastion.cli.registry`): ``bastion text "…"`` never imports
+the store, the media stack or the service. Code that needs every command registered at once (to walk the
+whole tree) calls :func:`load_all_commands` first.
+
 Exit statuses: 0 nothing matched / success, 1 something matched, 2 usage or fatal error.
 """
 
 from __future__ import annotations
 
 from bastion.cli.app import app
+from bastion.cli.registry import COMMANDS, load_all_commands
 
-# Command modules register themselves on import.
-# One module per line, so that adding a command group never conflicts with another.
-from bastion.cli import audit_cmd  # noqa: E402,F401
-from bastion.cli import bank_cmd  # noqa: E402,F401
-from bastion.cli import demo_cmd  # noqa: E402,F401
-from bastion.cli import inspect_cmd  # noqa: E402,F401
-from bastion.cli import policy_cmd  # noqa: E402,F401
-from bastion.cli import report_cmd  # noqa: E402,F401
-from bastion.cli import scan_cmd  # noqa: E402,F401
-from bastion.cli import serve_cmd  # noqa: E402,F401
-from bastion.cli import text_cmd  # noqa: E402,F401
-from bastion.cli import webhook_cmd  # noqa: E402,F401
+__all__ = ["COMMANDS", "app", "load_all_commands", "main"]
 
 
 def main() -> None:

@@ -10,8 +10,7 @@ from typing import Optional
 
 import typer
 
-from bastion.cli.toplevel import BastionGroup, _set_debug
-from bastion.config import Settings
+from bastion.cli.toplevel import BastionGroup, _set_debug, set_database_url
 
 app = typer.Typer(
     name="bastion",
@@ -50,8 +49,8 @@ def _global(
         False, "--version", is_eager=True, expose_value=False, callback=_version, help="Print the version and exit.",
     ),
 ) -> None:
-    settings = Settings.from_env()
+    # Settings are built when a command first asks for them (bastion.cli.common.settings_of): a command that
+    # needs no store does not pay for importing them.
     if database_url:
-        settings = settings.model_copy(update={"database_url": database_url})
-    ctx.obj = settings
+        set_database_url(ctx, database_url)
     _set_debug(ctx, None, debug)

@@ -11,15 +11,18 @@ import functools
 import json
 import os
 import sys
-from typing import Callable, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Callable, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
 
+from bastion.cli.toplevel import settings_of as _settings_of
 from bastion.cli.toplevel import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_MATCH, EXIT_OK, err, print_error, print_warning
-from bastion.config import Settings
 from bastion.errors import BastionError
-from bastion.store.db import Store, open_store
+
+if TYPE_CHECKING:  # imported where used: a command without a store does not pay for SQLAlchemy
+    from bastion.config import Settings
+    from bastion.store.db import Store
 
 #: Standard output for people: never wrapped (soft wrap), never highlighted; user data must be escaped
 #: (``rich.markup.escape``) before it is printed with markup.
@@ -54,11 +57,12 @@ def handle_errors(fn: F) -> F:
 
 
 def settings_of(ctx: typer.Context) -> Settings:
-    obj = ctx.find_root().obj
-    return obj if isinstance(obj, Settings) else Settings.from_env()
+    return _settings_of(ctx)
 
 
 def store_of(ctx: typer.Context) -> Store:
+    from bastion.store.db import open_store
+
     return open_store(settings=settings_of(ctx))
 
 

@@ -20,13 +20,17 @@ import os
 import re
 import sys
 import traceback
+from difflib import get_close_matches
 from typing import Any
+
 
 import typer
 import typer.main
 from rich.console import Console
 from rich.markup import escape
 from typer import core as typer_core
+
+_click = typer_core._click  # the click that Typer ships and uses (not the separate click package)
 
 EXIT_OK, EXIT_MATCH, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -62,13 +66,37 @@ def debug_enabled(ctx: Any = None) -> bool:
     return os.environ.get("BASTION_DEBUG", "").strip().lower() in ("1", "true", "yes", "on")
 
 
+_DATABASE_URL_KEY = "bastion.database_url"
+
+
+def set_database_url(ctx: Any, value: str) -> None:
+    """Record ``--database-url`` for the whole invocation (given before or after the subcommand)."""
+    root = ctx.find_root()
+    root.meta[_DATABASE_URL_KEY] = value
+    if hasattr(root.obj, "model_copy"):  # settings already built: keep them in step
+        root.obj = root.obj.model_copy(update={"database_url": value})
+
+
+def settings_of(ctx: Any) -> Any:
+    """The invocation's :class:`bastion.config.Settings`: the environment, then ``--database-url``; built on
+    first use and kept on the root context (``ctx.obj``)."""
+    from bastion.config import Settings
+
+    root = ctx.find_root() if ctx is not None else None
+    if root is not None and isinstance(root.obj, Settings):
+        return root.obj
+    settings = Settings.from_env()
+    override = root.meta.get(_DATABASE_URL_KEY) if root is not None else None
+    if override:
+        settings = settings.model_copy(update={"database_url": override})
+    if root is not None:
+        root.obj = settings
+    return settings
+
+
 def _database_url(ctx: Any) -> str | None:
     try:
-        from bastion.config import Settings
-
-        obj = ctx.find_root().obj if ctx is not None else None
-        settings = obj if isinstance(obj, Settings) else Settings.from_env()
-        return settings.resolved_database_url()
+        return settings_of(ctx).resolved_database_url()
     except Exception:  # noqa: BLE001
         return None
 
@@ -156,11 +184,7 @@ def _quiet_stdout_after_broken_pipe() -> None:
 def _set_database_url(ctx: typer.Context, _param: Any, value: str | None) -> None:
     if value is None or ctx.resilient_parsing:
         return
-    from bastion.config import Settings
-
-    root = ctx.find_root()
-    settings = root.obj if isinstance(root.obj, Settings) else Settings.from_env()
-    root.obj = settings.model_copy(update={"database_url": value})
+    set_database_url(ctx, value)
 
 
 def _set_debug(ctx: typer.Context, _param: Any, value: bool) -> None:
@@ -198,18 +222,69 @@ def _add_global_options(command: Any, options: list) -> None:
         _add_global_options(sub, options)
 
 
+class _Listed(typer_core.TyperCommand):
+    """How ``bastion --help`` shows a command whose module is not imported (name and short help only)."""
+
+
 class BastionGroup(typer_core.TyperGroup):
-    """The root ``bastion`` group: global options on every subcommand, one error boundary for all."""
+    """The root ``bastion`` group: global options on every subcommand, one error boundary for all, and
+    commands whose modules are imported only when they are used (:mod:`bastion.cli.registry`)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._global_options = _global_options()
+        self._listing = False
         for sub in self.commands.values():
             _add_global_options(sub, self._global_options)
 
     def add_command(self, cmd: Any, name: str | None = None) -> None:
         _add_global_options(cmd, self._global_options)
         super().add_command(cmd, name)
+
+    # --- commands on demand -------------------------------------------------------------------------
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        from bastion.cli.registry import COMMANDS
+
+        return [*COMMANDS, *(name for name in self.commands if name not in COMMANDS)]
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        from bastion.cli.registry import COMMANDS
+
+        if cmd_name not in self.commands and cmd_name in COMMANDS:
+            module, short_help = COMMANDS[cmd_name]
+            if self._listing:  # the root help lists it: its module need not be imported for one line
+                return _Listed(cmd_name, help=short_help)
+            self._load(module)
+        return self.commands.get(cmd_name)
+
+    def _load(self, module: str) -> None:
+        """Import the module that registers a command and adopt what it registered on the Typer app."""
+        import importlib
+
+        from bastion.cli.app import app
+
+        importlib.import_module(module)
+        for name, cmd in typer.main.get_command(app).commands.items():
+            if name not in self.commands:
+                self.add_command(cmd, name)
+
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        self._listing = True
+        try:
+            super().format_help(ctx, formatter)
+        finally:
+            self._listing = False
+
+    def resolve_command(self, ctx: Any, args: list[str]) -> Any:
+        try:
+            return self._click_resolve_command(ctx, args)
+        except _click.exceptions.UsageError as exc:
+            if getattr(self, "suggest_commands", True) and args:
+                matches = get_close_matches(args[0], self.list_commands(ctx))
+                if matches:
+                    exc.message = exc.message.rstrip(".") + ". Did you mean " + ", ".join(repr(m) for m in matches) + "?"
+            raise
 
     def invoke(self, ctx: typer.Context) -> Any:
         try:
