@@ -76,8 +76,10 @@ def synthetic_terms(count: int, rng: random.Random) -> list[str]:
 
 def padded_lexicon_file(target_terms: int, rng: random.Random, base_terms: int) -> Path:
     need = max(0, target_terms - base_terms)
+    # An indicator category (lexicons accept only the known categories since b4b4d9a), so the padding terms
+    # sit in the main automaton like real terms do; made-up words, they never occur in the stream.
     data = {"language": "en", "source": "bench-padding",
-            "categories": {"vocab_bench": {"weight": 0.5, "terms": synthetic_terms(need, rng)}}}
+            "categories": {"coded": {"weight": 0.5, "terms": synthetic_terms(need, rng)}}}
     path = Path(tempfile.mkdtemp()) / "bench_padding.yaml"
     path.write_text(yaml.safe_dump(data), encoding="utf-8")
     return path
@@ -118,11 +120,118 @@ def load_text_package_at(rev: str):
     sys.path.insert(0, str(root / "src"))
     try:
         import bastion.text as text_then
+
+        # Load its shipped lists and scoring now: both are found through the package by name
+        # (importlib.resources), which after the swap below would be the current code's files.
+        text_then.default_lexicon()
+        text_then.default_scoring_config()
     finally:
         sys.path.remove(str(root / "src"))
         _drop_bastion_modules()
     assert text_then.__file__.startswith(str(root)), text_then.__file__
     return text_then
+
+
+# --- equality of results across revisions ------------------------------------------------------------
+
+# Disguise material for the random texts: separators, invisible characters, look-alikes, leetspeak,
+# symbols, digits, currencies, contact and hashtag characters, other scripts, combining marks, emoji.
+_DISGUISE = [" ", ".", "_", "-", "*", "·", "/", "|", "~", ",", "#", "@", "$", "!", "+", ":", "(", ")", "[", "]",
+             "\u200b", "\u200d", "\u00ad", "\ufeff", "\u2060", "а", "е", "о", "р", "с", "ι", "ο", "ı", "ᴀ", "ø", "æ",
+             "0", "1", "3", "4", "5", "7", "8", "9", "12", "13", "18", "€", "£", "¥", "円", "歳", "才", "十", "ー",
+             "\u0301", "\u0308", "\u3099", "ß", "ﬁ", "Ⅻ", "²", "٣", "🇦", "🅰", "✨", "😀", "ｎ", "Ｓ", "\n", "\t"]
+_FILLER = ["placeholder", "lorem", "ipsum", "dragon", "colour", "page", "t.me/", "dm", "per", "set", "pack", "pic",
+           "yo", "y/o", "ans", "años", "jahre", "age", "usd", "eur", "btc", "cash", "app", "paypal", "telegram",
+           "kik", "dot", "com", "onion", "05" + "ab" * 32, "bc1" + "q" * 30, "#", "##", "aaaa", "eee", "ll"]
+
+
+def _corpus_texts() -> list[tuple[str, str, str | None]]:
+    out = []
+    for path in (REPO / "src" / "bastion" / "text" / "corpus" / "dev.jsonl", REPO / "tests" / "text" / "data" / "heldout.jsonl"):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                obj = json.loads(line)
+                out.append((obj["text"], obj.get("field", "body"), obj.get("language")))
+    return out
+
+
+def identity_cases(stream: list[str], seed: int = 7, random_items: int = 3000, fuzz_texts: int = 6000):
+    """Items whose full analysis must not change with a speed-only change of the code, as
+    ``(kind, [(field, text), ...], language)``:
+
+    * every dev-corpus and held-out text, in its own field and language and again in three other fields
+      with no declared language;
+    * every distinct text of the benchmark stream (body, and again as a tag);
+    * random items: two to five texts drawn from the corpora and the stream, in random fields, some with
+      a declared language;
+    * fuzz texts: seeded recombinations of corpus words with disguise characters and random code points
+      (the same kinds of input as ``fuzz/fuzz_text.py``).
+    """
+    from bastion.text import FIELDS
+
+    rng = random.Random(seed)
+    corpus = _corpus_texts()
+    cases: list[tuple[str, list[tuple[str, str]], str | None]] = []
+    for text, fld, lang in corpus:
+        cases.append(("corpus", [(fld, text)], lang))
+        for other in ("tag", "title", "negative_prompt"):
+            if other != fld:
+                cases.append(("corpus-field", [(other, text)], None))
+    for text in sorted(set(stream)):
+        cases.append(("stream", [("body", text)], None))
+        cases.append(("stream-tag", [("tag", text)], None))
+    pool = [t for t, _, _ in corpus] + sorted(set(stream))
+    for _ in range(random_items):
+        item = [(rng.choice(FIELDS), rng.choice(pool)) for _ in range(rng.randint(2, 5))]
+        cases.append(("item", item, rng.choice([None, None, "en", "fr", "de", "es", "ja"])))
+    words = [w for t in pool for w in t.split()] + _FILLER
+    for _ in range(fuzz_texts):
+        parts = []
+        for _ in range(rng.randint(1, 8)):
+            r = rng.random()
+            if r < 0.5:
+                w = rng.choice(words)
+                if rng.random() < 0.3:  # disguise inside the word
+                    k = rng.randint(0, len(w))
+                    w = w[:k] + rng.choice(_DISGUISE) + w[k:]
+                if rng.random() < 0.2:
+                    w = w.upper() if rng.random() < 0.5 else w.title()
+                parts.append(w)
+            elif r < 0.85:
+                parts.append(rng.choice(_DISGUISE))
+            else:
+                parts.append("".join(chr(rng.choice([rng.randint(32, 0x2FF), rng.randint(0x300, 0x33FF), rng.randint(0xFF00, 0xFFEF),
+                                                        rng.randint(0x1F000, 0x1FAFF)])) for _ in range(rng.randint(1, 4))))
+        sep = rng.choice([" ", "", " ", "_", "."])
+        text = sep.join(parts)
+        text = "".join(c for c in text if not 0xD800 <= ord(c) <= 0xDFFF)
+        cases.append(("fuzz", [(rng.choice(FIELDS), text)], rng.choice([None, None, "en", "de"])))
+    return cases
+
+
+def compare_results(text_then, text_now, cases, lexicons: list[tuple[object, object]]) -> dict[str, object]:
+    """Full ``to_dict()`` of both revisions for every case and lexicon (``analyze`` for one-text items,
+    ``analyze_item`` for the others); counts and the first few differences."""
+    checked = 0
+    differ: list[str] = []
+    by_kind: dict[str, int] = {}
+    for lex_then, lex_now in lexicons:
+        for kind, item, lang in cases:
+            if len(item) == 1:
+                fld, text = item[0]
+                a = text_then.analyze(text, fld, lang, lexicon=lex_then).to_dict()
+                b = text_now.analyze(text, fld, lang, lexicon=lex_now).to_dict()
+            else:
+                a = text_then.analyze_item(item, lexicon=lex_then, language=lang).to_dict()
+                b = text_now.analyze_item(item, lexicon=lex_now, language=lang).to_dict()
+            checked += 1
+            by_kind[kind] = by_kind.get(kind, 0) + 1
+            if a != b:
+                if len(differ) < 5:
+                    differ.append(f"{kind}: {item!r} lang={lang}")
+                by_kind[kind + "_differ"] = by_kind.get(kind + "_differ", 0) + 1
+    return {"identical": not any(k.endswith("_differ") for k in by_kind), "analyses_compared": checked,
+            "by_kind": by_kind, "first_differences": differ}
 
 
 def interleaved_rates(fn_then, fn_now, texts: list[str], repeat: int, chunk: int = 500) -> tuple[float, float]:
@@ -150,6 +259,8 @@ def main() -> int:
     ap.add_argument("--terms", type=int, default=1_000)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--compare-rev", default=None, help="git revision whose analyze() to time alongside")
+    ap.add_argument("--check-only", action="store_true",
+                    help="with --compare-rev: only compare the results of both revisions, no timing")
     args = ap.parse_args()
     rng = random.Random(4)
     text_then = load_text_package_at(args.compare_rev) if args.compare_rev else None
@@ -186,6 +297,19 @@ def main() -> int:
     def full(x: str) -> None:
         analyze(x, lexicon=lex)
 
+    identity: dict[str, object] = {}
+    if text_then is not None:
+        import bastion.text as text_now
+
+        lex_then = text_then.load_lexicon([pad_path]).prepare()
+        t0 = time.perf_counter()
+        identity = compare_results(text_then, text_now, identity_cases(texts),
+                                   [(text_then.default_lexicon(), default), (lex_then, lex)])
+        identity["check_s"] = round(time.perf_counter() - t0, 1)
+        if args.check_only:
+            print(json.dumps({"bench": "text-identity", "compare_rev": args.compare_rev, **identity}))
+            return 0 if identity["identical"] else 1
+
     for x in texts[:2000]:  # warm caches (per-character fold cache, automata)
         full(x)
     rate_baseline = best_rate(baseline, texts, args.repeat)
@@ -204,14 +328,11 @@ def main() -> int:
 
     compare: dict[str, object] = {}
     if text_then is not None:
-        lex_then = text_then.load_lexicon([pad_path]).prepare()
         analyze_then = text_then.analyze
 
         def full_then(x: str) -> None:
             analyze_then(x, lexicon=lex_then)
 
-        distinct = sorted(set(texts))
-        identical = all(analyze_then(x, lexicon=lex_then).to_dict() == analyze(x, lexicon=lex).to_dict() for x in distinct)
         for x in texts[:2000]:
             full_then(x)
         rate_then, rate_now = interleaved_rates(full_then, full, texts, args.repeat)
@@ -220,8 +341,10 @@ def main() -> int:
             "texts_per_s_full_then_interleaved": round(rate_then),
             "texts_per_s_full_now_interleaved": round(rate_now),
             "speedup_vs_rev": round(rate_now / rate_then, 2),
-            "results_identical_to_rev": identical,
-            "distinct_texts_compared": len(distinct),
+            # Full to_dict() of both revisions over the corpora, the stream, random items and fuzz texts,
+            # with the shipped lexicon and with the padded one (see identity_cases).
+            "results_identical_to_rev": identity["identical"],
+            "identity_check": identity,
         }
 
     # Dev-corpus evaluation with the shipped lexicon.
