@@ -289,7 +289,7 @@ class Lexicon:
     def find_stems(self, folded: FoldedText) -> list[LexiconHit]:
         """Terms found through the stems of the text's words (inflected forms; :mod:`bastion.text.stems`)."""
         self.prepare()
-        return [LexiconHit(h.entry, h.span, h.normalized, "stem") for h in self._stems.find(folded)]
+        return [LexiconHit(e, span, normalized, "stem") for e, span, normalized in self._stems.find_raw(folded)]
 
     def find_glued(self, original: str, view: MatchView | PlainView) -> list[LexiconHit]:
         """Terms glued together inside one word outside hashtags ("kidnudes", "Kindernacktbilder").

@@ -55,7 +55,9 @@ NOT_INFLECTIONS: dict[str, frozenset[str]] = {
                      "schulung", "schulungen", "schulisch", "schulische", "schulischen", "schuler", "schulers"}),
 }
 _WORD_RE = re.compile(r"[^\W\d_]+")
-_NOTHING = re.compile(r"(?!)")
+# Word plans kept per stem index (see StemIndex.find_raw): at most this many words, each at most this long.
+_MAX_PLANS = 50_000
+_MAX_CACHED_WORD = 40
 _EMPTY: frozenset[str] = frozenset()
 
 
@@ -85,14 +87,15 @@ class StemIndex:
 
     table: dict[str, dict[tuple[str, ...], list["LexiconEntry"]]] = field(default_factory=dict)
     longest: int = 1
-    # Per language: a pattern finding the words that start with one of its keys' stems — the only words
-    # worth stemming (most words of a text that has a hint start with none).
-    candidates: "re.Pattern[str]" = _NOTHING
     # Terms as folded, words joined by one space (the exact match finds those as written), and per language
     # the first stems of multi-word keys.
     exact_words: frozenset[str] = frozenset()
     multi_firsts: dict[str, frozenset[str]] = field(default_factory=dict)
     multi_any: bool = False
+    # Every stem of every key: the only words worth stemming start with one of them (most words of a text
+    # that has a hint start with none). And the per-word plans of find_raw.
+    all_stems: frozenset[str] = frozenset()
+    _plans: dict[str, tuple] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def build(cls, entries: Iterable["LexiconEntry"]) -> "StemIndex":
@@ -121,9 +124,7 @@ class StemIndex:
             idx.multi_firsts[lang] = frozenset(k[0] for k in table if len(k) > 1)
             all_stems.update(s for k in table for s in k)
         idx.multi_any = any(idx.multi_firsts.values())
-        if all_stems:
-            alternatives = "|".join(map(re.escape, sorted(all_stems, key=lambda s: (-len(s), s))))
-            idx.candidates = re.compile(r"(?<![^\W\d_])(?:" + alternatives + r")[^\W\d_]*")
+        idx.all_stems = frozenset(all_stems)
         return idx
 
     def hint_prefixes(self) -> set[str]:
@@ -133,20 +134,56 @@ class StemIndex:
 
     def find(self, folded: "FoldedText") -> list[StemHit]:
         """Terms whose stems match consecutive words of the folded text, in any stemmed language."""
-        text = folded.text
-        hits: list[StemHit] = []
-        words: list[tuple[str, int, int]] | None = None  # built only when a multi-word key may start here
-        exact = self.exact_words
-        for m in self.candidates.finditer(text):  # whole words starting with some language's stem
-            w = m.group()
-            if w in exact and not self.multi_any:
+        return [StemHit(e, span, normalized) for e, span, normalized in self.find_raw(folded)]
+
+    def _plan(self, w: str) -> tuple[tuple[str, dict, frozenset[str], str, bool, list | None], ...]:
+        """What :meth:`find_raw` does with the word ``w`` wherever it occurs, worked out once per word.
+
+        Per language (in table order) whose key may involve ``w``: (language, its table, its
+        :data:`NOT_INFLECTIONS`, the stem of ``w``, whether a multi-word key starts with that stem, the
+        entries of the one-word key when ``w`` is not a listed term as written). Empty when ``w`` does not
+        start with any key's stem, or nothing can come of it.
+        """
+        if not any(w[:k] in self.all_stems for k in range(1, len(w) + 1)):
+            return ()  # not a candidate: starts with no key's stem
+        exact = w in self.exact_words
+        if exact and not self.multi_any:
+            return ()
+        plan = []
+        for lang, table in self.table.items():
+            skip = NOT_INFLECTIONS.get(lang, _EMPTY)
+            if w in skip:
                 continue
-            for lang, table in self.table.items():
-                skip = NOT_INFLECTIONS.get(lang, _EMPTY)
-                if w in skip:
-                    continue
-                st = stem(w, lang)
-                if st in self.multi_firsts[lang]:
+            st = stem(w, lang)
+            multi = st in self.multi_firsts[lang]
+            single = None if exact else table.get((st,))
+            if multi or single:
+                plan.append((lang, table, skip, st, multi, single))
+        return tuple(plan)
+
+    def find_raw(self, folded: "FoldedText") -> list[tuple["LexiconEntry", tuple[int, int], str]]:
+        """:meth:`find` as ``(entry, span, normalized)`` tuples, in the same order.
+
+        Every word of the text is looked up in a per-index table of word plans (:meth:`_plan`), so a word
+        is tested against the stems and stemmed once per process, not once per text; the table is bounded.
+        """
+        text = folded.text
+        hits: list[tuple["LexiconEntry", tuple[int, int], str]] = []
+        words: list[tuple[str, int, int]] | None = None  # built only when a multi-word key may start here
+        plans = self._plans
+        for m in _WORD_RE.finditer(text):
+            w = m.group()
+            plan = plans.get(w)
+            if plan is None:
+                plan = self._plan(w)
+                if len(w) <= _MAX_CACHED_WORD:
+                    if len(plans) >= _MAX_PLANS:
+                        plans.clear()
+                    plans[w] = plan
+            if not plan:
+                continue
+            for lang, table, skip, st, multi, single in plan:
+                if multi:
                     if words is None:
                         words = [(x.group(), x.start(), x.end()) for x in _WORD_RE.finditer(text)]
                         at = {ws: i for i, (_, ws, _) in enumerate(words)}
@@ -157,13 +194,10 @@ class StemIndex:
                             break
                         key += (stem(words[j][0], lang),)
                         entries = table.get(key)
-                        if entries and " ".join(x[0] for x in words[i : j + 1]) not in exact:
+                        if entries and " ".join(x[0] for x in words[i : j + 1]) not in self.exact_words:
                             span = folded.span(words[i][1], words[j][2])
-                            hits.extend(StemHit(e, span, " ".join(key)) for e in entries)
-                if w in exact:
-                    continue  # the word is a listed term as written: the exact match has it already
-                entries = table.get((st,))
-                if entries:
+                            hits.extend((e, span, " ".join(key)) for e in entries)
+                if single:
                     span = folded.span(m.start(), m.end())
-                    hits.extend(StemHit(e, span, st) for e in entries)
+                    hits.extend((e, span, st) for e in single)
         return hits
