@@ -96,6 +96,8 @@ class StemIndex:
     # that has a hint start with none). And the per-word plans of find_raw.
     all_stems: frozenset[str] = frozenset()
     _plans: dict[str, tuple] = field(default_factory=dict, repr=False, compare=False)
+    # Per language: every proper prefix (two stems or more) of its multi-word keys.
+    multi_prefixes: dict[str, frozenset[tuple[str, ...]]] = field(default_factory=dict)
 
     @classmethod
     def build(cls, entries: Iterable["LexiconEntry"]) -> "StemIndex":
@@ -122,6 +124,7 @@ class StemIndex:
         all_stems: set[str] = set()
         for lang, table in idx.table.items():
             idx.multi_firsts[lang] = frozenset(k[0] for k in table if len(k) > 1)
+            idx.multi_prefixes[lang] = frozenset(k[:n] for k in table for n in range(2, len(k)))
             all_stems.update(s for k in table for s in k)
         idx.multi_any = any(idx.multi_firsts.values())
         idx.all_stems = frozenset(all_stems)
@@ -166,13 +169,14 @@ class StemIndex:
 
         Every word of the text is looked up in a per-index table of word plans (:meth:`_plan`), so a word
         is tested against the stems and stemmed once per process, not once per text; the table is bounded.
+        A multi-word key is followed only while the stems read so far begin some key.
         """
         text = folded.text
         hits: list[tuple["LexiconEntry", tuple[int, int], str]] = []
-        words: list[tuple[str, int, int]] | None = None  # built only when a multi-word key may start here
+        words = _WORD_RE.findall(text)
+        bounds: list[tuple[int, int]] | None = None  # word offsets, found only when a word hits
         plans = self._plans
-        for m in _WORD_RE.finditer(text):
-            w = m.group()
+        for i, w in enumerate(words):
             plan = plans.get(w)
             if plan is None:
                 plan = self._plan(w)
@@ -184,20 +188,23 @@ class StemIndex:
                 continue
             for lang, table, skip, st, multi, single in plan:
                 if multi:
-                    if words is None:
-                        words = [(x.group(), x.start(), x.end()) for x in _WORD_RE.finditer(text)]
-                        at = {ws: i for i, (_, ws, _) in enumerate(words)}
-                    i = at[m.start()]
+                    prefixes = self.multi_prefixes[lang]
                     key: tuple[str, ...] = (st,)
                     for j in range(i + 1, min(len(words), i + self.longest)):
-                        if words[j][0] in skip:
+                        if words[j] in skip:
                             break
-                        key += (stem(words[j][0], lang),)
+                        key += (stem(words[j], lang),)
                         entries = table.get(key)
-                        if entries and " ".join(x[0] for x in words[i : j + 1]) not in self.exact_words:
-                            span = folded.span(words[i][1], words[j][2])
+                        if entries and " ".join(words[i : j + 1]) not in self.exact_words:
+                            if bounds is None:
+                                bounds = [m.span() for m in _WORD_RE.finditer(text)]
+                            span = folded.span(bounds[i][0], bounds[j][1])
                             hits.extend((e, span, " ".join(key)) for e in entries)
+                        if key not in prefixes:
+                            break  # no longer key starts with these stems
                 if single:
-                    span = folded.span(m.start(), m.end())
+                    if bounds is None:
+                        bounds = [m.span() for m in _WORD_RE.finditer(text)]
+                    span = folded.span(*bounds[i])
                     hits.extend((e, span, st) for e in single)
         return hits
