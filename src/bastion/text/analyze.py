@@ -187,63 +187,84 @@ def _text_signals(
     base_ev: dict[str, Any] = {"text_index": index}
     if not counted:
         base_ev["counted"] = False
-    signals: list[Signal] = []
-    benign: list[tuple[tuple[int, int], str]] = []
-    strict_hits = []
     if len(lexicon_hits) > 1:
         # The same word in several languages' lists: keep the heaviest before building signals.
         best: dict[tuple[str, tuple[int, int]], LexiconHit] = {}
         for h in lexicon_hits:
             k = (h.entry.category, h.span)
-            if k not in best or h.entry.weight > best[k].entry.weight:
+            cur = best.get(k)
+            if cur is None or h.entry.weight > cur.entry.weight:
                 best[k] = h
         lexicon_hits = list(best.values())
-    for h in lexicon_hits:
-        e = h.entry
-        if e.category == "benign":
-            benign.append((h.span, e.term))
-            continue
-        ev = {**base_ev, "rule": _lexicon_rule(e.source), "match": h.how, "matched": text[h.span[0] : h.span[1]]}
-        if e.needs:
-            ev["needs"] = list(e.needs)
-        if e.strict:
-            ev["strict"] = True
-        sig = _new_signal("text", e.category, e.weight, e.term, h.normalized, h.span, e.language, field_name, ev)
-        signals.append(sig)
-        if e.strict:
-            strict_hits.append(sig)
-    for a in ages:
-        ev = {**base_ev, "rule": f"age:{a.kind}", "age": a.age, "matched": text[a.span[0] : a.span[1]]}
-        signals.append(_new_signal("text", "minor", a.weight, a.value, a.value, a.span, a.language, field_name, ev))
-    for c in contacts:
-        ev = {**base_ev, "rule": f"contact:{c.kind}", "matched": text[c.span[0] : c.span[1]]}
-        signals.append(_new_signal("text", c.category, c.weight, c.kind, c.value, c.span, None, field_name, ev))
-    for m in commerce:
-        ev = {**base_ev, "rule": f"commerce:{m.kind}", "matched": text[m.span[0] : m.span[1]], **m.evidence}
-        signals.append(_new_signal("text", m.category, m.weight, m.kind, m.value, m.span, None, field_name, ev))
+    # What can suppress a signal is known before any signal is built: benign contexts and, for
+    # ``strict`` terms, the text's language. So each signal is built once, with its final evidence.
+    benign = [(h.span, h.entry.term) for h in lexicon_hits if h.entry.category == "benign"]
+    covering = None
+    if benign:
+        if len(benign) == 1:
+            (b_start, b_end), b_term = benign[0]
 
-    if not benign and not strict_hits:
-        return _with_pairs(_dedupe(signals), text, base_ev, field_name), []  # nothing can be suppressed here
-    suppressed: list[Signal] = []
-    kept: list[Signal] = []
+            def covering(start: int, end: int) -> str | None:
+                return b_term if b_start <= start and b_end >= end else None
+        else:
+            covering = _BenignSpans(benign).covering
     # Strict terms: the guessed language of this very text wins; a declared language is the fallback
     # when the guess is unsure (a German platform's users also write English sentences).
     text_language = None
-    if strict_hits:
+    if any(h.entry.strict and h.entry.category != "benign" for h in lexicon_hits):
         text_language = lexicon.guess_language(folded) or language
-    benign_spans = _BenignSpans(benign) if benign else None
-    for s in signals:
+    kept: list[Signal] = []
+    suppressed: list[Signal] = []
+    rule_of = _lexicon_rule
+    for h in lexicon_hits:
+        e = h.entry
+        category = e.category
+        if category == "benign":
+            continue
+        span = h.span
+        ev = {**base_ev, "rule": rule_of(e.source), "match": h.how, "matched": text[span[0] : span[1]]}
+        if e.needs:
+            ev["needs"] = list(e.needs)
         why = None
-        if benign_spans is not None and s.category in _CANCELLABLE and s.span is not None:
-            term = benign_spans.covering(*s.span)
+        if covering is not None and category in _CANCELLABLE:
+            term = covering(*span)
             if term is not None:
                 why = f"benign context {term!r}"
-        if why is None and s.evidence.get("strict") and text_language is not None and text_language != s.language:
-            why = f"term of language {s.language!r} in a text read as {text_language!r}"
-        if why is not None:
-            suppressed.append(_with_evidence(s, suppressed=why))
+        if e.strict:
+            ev["strict"] = True
+            if why is None and text_language is not None and text_language != e.language:
+                why = f"term of language {e.language!r} in a text read as {text_language!r}"
+        if why is None:
+            kept.append(_new_signal("text", category, e.weight, e.term, h.normalized, span, e.language, field_name, ev))
         else:
-            kept.append(s)
+            ev["suppressed"] = why
+            suppressed.append(_new_signal("text", category, e.weight, e.term, h.normalized, span, e.language, field_name, ev))
+    if ages or contacts or commerce:
+        detected: list[Signal] = []
+        for a in ages:
+            ev = {**base_ev, "rule": f"age:{a.kind}", "age": a.age, "matched": text[a.span[0] : a.span[1]]}
+            detected.append(_new_signal("text", "minor", a.weight, a.value, a.value, a.span, a.language, field_name, ev))
+        for c in contacts:
+            ev = {**base_ev, "rule": f"contact:{c.kind}", "matched": text[c.span[0] : c.span[1]]}
+            detected.append(_new_signal("text", c.category, c.weight, c.kind, c.value, c.span, None, field_name, ev))
+        for m in commerce:
+            ev = {**base_ev, "rule": f"commerce:{m.kind}", "matched": text[m.span[0] : m.span[1]], **m.evidence}
+            detected.append(_new_signal("text", m.category, m.weight, m.kind, m.value, m.span, None, field_name, ev))
+        if covering is None and text_language is None:
+            kept += detected
+        else:
+            for sig in detected:
+                why = None
+                if covering is not None and sig.category in _CANCELLABLE and sig.span is not None:
+                    term = covering(*sig.span)
+                    if term is not None:
+                        why = f"benign context {term!r}"
+                if why is None and sig.evidence.get("strict") and text_language is not None and text_language != sig.language:
+                    why = f"term of language {sig.language!r} in a text read as {text_language!r}"
+                if why is None:
+                    kept.append(sig)
+                else:
+                    suppressed.append(_with_evidence(sig, suppressed=why))
     return _with_pairs(_dedupe(kept), text, base_ev, field_name), suppressed
 
 

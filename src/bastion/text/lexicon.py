@@ -131,6 +131,10 @@ class LexiconHit(NamedTuple):
     how: str  # "plain", "joined" or "hashtag"
 
 
+# LexiconHit(...) without the generated __new__'s extra call: tuple.__new__(LexiconHit, fields).
+_new_hit = tuple.__new__
+
+
 def _derive(entry: LexiconEntry) -> LexiconEntry:
     view = normalize(entry.term)
     key = view.text.strip()
@@ -343,14 +347,32 @@ class Lexicon:
             how = "joined" if view.joined else "plain"
             if self._main is not None:
                 found = plain_matches if i == 0 and plain_matches is not None else self._main.iter(f" {view.text} ")
-                for end, (length, word, entries, _double, _hints, _ind, shapes) in found:
+                # _accept without trimming, inlined: this loop runs for every key found in every text.
+                squeezed = view.squeezed
+                view_span = view.span
+                vtext = view.text
+                for end, value in found:
+                    entries = value[2]
                     if not entries:
                         continue
-                    if word:
+                    length = value[0]
+                    if value[1]:  # a word key
                         start, stop = end - length + 1, end - 1  # view coordinates, pads excluded
                     else:
                         start, stop = end - length, end
-                    self._accept(view, start, stop, entries, shapes, how, seen, hits)
+                    span = None
+                    for e, shape in zip(entries, value[6]):
+                        if shape is not None and not _shape_fits(view, start, squeezed, shape):
+                            continue
+                        if span is None:  # one span for every entry sharing this key
+                            span = view_span(start, stop)
+                        k = (id(e), span)
+                        if k in seen:
+                            continue
+                        seen.add(k)
+                        if e.category == "vocab":
+                            continue
+                        hits.append(_new_hit(LexiconHit, (e, span, vtext[start:stop], how)))
             if self._tags is not None and ("#" in original or all_hashtag):
                 if tag_ranges is None:
                     tag_ranges = [(0, len(original))] if all_hashtag else hashtags(original)
