@@ -412,12 +412,12 @@ def _assemble(
 ) -> TextResult:
     """Item-level context checks, ordering, scoring and reasons over the signals of all texts."""
     # Item-level context: a `needs` term counts only next to a counted signal of a needed category.
-    if all_counted:
-        counted_cats = {s.category for s in signals}
-    else:
-        counted_cats = {s.category for s in signals if s.evidence.get("counted", True)}
     final: list[Signal] = signals
     if any("needs" in s.evidence for s in signals):
+        if all_counted:
+            counted_cats = {s.category for s in signals}
+        else:
+            counted_cats = {s.category for s in signals if s.evidence.get("counted", True)}
         final = []
         for s in signals:
             needs = s.evidence.get("needs")

@@ -149,7 +149,7 @@ def _fmt(s: Signal) -> str:
 class _Compiled:
     """A config's combinations as plain tuples, strongest first (computed once per config object)."""
 
-    __slots__ = ("config", "combos", "levels", "field_weights", "solo", "min_strength")
+    __slots__ = ("config", "combos", "levels", "field_weights", "solo", "min_strength", "fired_by_present")
 
     def __init__(self, config: ScoringConfig):
         self.config = config  # keeps the object alive so its id() is not reused while cached
@@ -160,6 +160,27 @@ class _Compiled:
         self.field_weights = config.field_weights
         self.solo = config.solo
         self.min_strength = config.min_strength
+        # Which combinations fire depends only on the set of present categories: worked out once per set.
+        self.fired_by_present: dict[frozenset[str], tuple[tuple[str, tuple[str, ...], float, str], ...]] = {}
+
+    def fired(self, present: frozenset[str]) -> tuple[tuple[str, tuple[str, ...], float, str], ...]:
+        """(name, categories named in its reason, score, reason) of each combination that fires when
+        exactly ``present`` reach the minimum strength, strongest first."""
+        out = self.fired_by_present.get(present)
+        if out is None:
+            found = []
+            for name, all_set, all_cats, any_cats, combo_score, reason in self.combos:
+                if not all_set <= present:
+                    continue
+                hit_any = [c for c in any_cats if c in present]
+                if any_cats and not hit_any:
+                    continue
+                found.append((name, tuple(all_cats) + tuple(hit_any[:1]), combo_score, reason))
+            out = tuple(found)
+            if len(self.fired_by_present) >= 4096:
+                self.fired_by_present.clear()
+            self.fired_by_present[present] = out
+        return out
 
 
 _COMPILED: dict[int, _Compiled] = {}
@@ -209,16 +230,10 @@ def score_signals(signals: Iterable[Signal], config: ScoringConfig) -> Score:
     reasons: list[str] = []
     fired: list[str] = []
     min_strength = compiled.min_strength
-    present = {c for c, st in strengths.items() if st >= min_strength}
-    for name, all_set, all_cats, any_cats, combo_score, reason in compiled.combos:
-        if not all_set <= present:
-            continue
-        hit_any = [c for c in any_cats if c in present]
-        if any_cats and not hit_any:
-            continue
+    present = frozenset([c for c, st in strengths.items() if st >= min_strength])
+    for name, cats, combo_score, reason in compiled.fired(present) if present else ():
         fired.append(name)
-        cats = list(all_cats) + hit_any[:1]
-        evidence = ", ".join(_fmt(best_by_cat[c]) for c in cats)
+        evidence = ", ".join([_fmt(best_by_cat[c]) for c in cats])
         reasons.append(f"{name}: {reason or ' + '.join(cats)} [{evidence}]")
         if combo_score > score:
             score = combo_score
