@@ -73,6 +73,7 @@ KNOWN_CATEGORIES: frozenset[str] = frozenset(
 )
 # The C loader is ~10x faster; fall back to the pure-Python one where libyaml is missing.
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_NO_HINTS: frozenset[str] = frozenset()
 # Characters the fast text can contain doubled (lower-case letters except 'l', kept digits, '+', space).
 _DOUBLE_ALPHABET = "abcdefghijkmnopqrstuvwxyz2369+ "
 #: Substrings (in fast-text form: leetspeak applied, punctuation as spaces) that make a detector worth
@@ -246,27 +247,33 @@ class Lexicon:
         Those matches are exactly what :meth:`find` would compute again for the plain view; passing them
         on (``plain_matches``) saves that pass for every text with a hit.
         """
-        self.prepare()
-        padded = f" {plain_unsqueezed} "
+        if self._main is None:
+            self.prepare()
         n = len(plain_unsqueezed)
         hit = False
         dels: list[int] = []
-        hints: set[str] = set()
+        hints: set[str] | frozenset[str] = _NO_HINTS
         matches: list[tuple[int, Any]] = []
-        for end, value in self._main.iter(padded):
-            _length, _word, entries, double, h, indicator, _shapes = value
-            if entries:
+        for end, value in self._main.iter(f" {plain_unsqueezed} "):
+            if value[2]:
                 matches.append((end, value))
-                if indicator:
+                if value[5]:
                     hit = True
-            if double and 2 <= end <= n:  # both characters inside the text, not the padding
+            if value[3] and 2 <= end <= n:  # both characters inside the text, not the padding
                 dels.append(end - 1)
-            if h:
-                hints |= h
+            if value[4]:
+                hints = hints | value[4]
         if not dels:
-            return hit, frozenset(hints), plain_unsqueezed, dels, matches
-        dels = sorted(set(dels))
-        squeezed = squeeze_at(plain_unsqueezed, dels)
+            return hit, hints, plain_unsqueezed, dels, matches  # type: ignore[return-value]
+        # The automaton reports matches in order of their end, and one doubled pair per end: ``dels`` is
+        # sorted and has no repeats.
+        pieces: list[str] = []
+        last = 0
+        for i in dels:
+            pieces.append(plain_unsqueezed[last:i])
+            last = i + 1
+        pieces.append(plain_unsqueezed[last:])
+        squeezed = "".join(pieces)
         hit = False
         matches = []
         for end, value in self._main.iter(f" {squeezed} "):
@@ -274,7 +281,7 @@ class Lexicon:
                 matches.append((end, value))
                 if value[5]:
                     hit = True
-        return hit, frozenset(hints), squeezed, dels, matches
+        return hit, hints, squeezed, dels, matches  # type: ignore[return-value]
 
     def matches_entry(self, view_text: str) -> bool:
         """Whether any entry's key (a term, not a helper key) occurs in a match-view text as
