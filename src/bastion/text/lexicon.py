@@ -313,9 +313,14 @@ class Lexicon:
         if self._tags is None:
             return []
         out: list[LexiconHit] = []
+        camel: set[int] | None = None
         for m in _LONG_WORD_RE.finditer(original):
             hits: list[LexiconHit] = []
-            self._find_in_hashtags(original, view, [(m.start(), m.end())], set(), hits)
+            if camel is None:
+                from bastion.text.normalize import camel_boundaries
+
+                camel = camel_boundaries(original)
+            self._find_in_hashtags(original, view, [(m.start(), m.end())], set(), hits, camel)
             cats = {h.entry.category for h in hits if h.entry.category not in _NON_INDICATOR}
             if len(cats) >= 2:
                 out.extend(LexiconHit(h.entry, h.span, h.normalized, "glued") for h in hits)
@@ -425,12 +430,16 @@ class Lexicon:
         ranges: list[tuple[int, int]],
         seen: set[tuple[int, tuple[int, int]]],
         hits: list[LexiconHit],
+        camel: set[int] | None = None,
     ) -> None:
         """Segment run-together hashtags: a term inside a hashtag counts when both its ends sit on a
-        word edge, a #CamelCase boundary, or the edge of another known word (vocab words included)."""
-        from bastion.text.normalize import camel_boundaries
+        word edge, a #CamelCase boundary, or the edge of another known word (vocab words included).
 
-        camel = camel_boundaries(original)
+        ``camel``: :func:`~bastion.text.normalize.camel_boundaries` of ``original``, when the caller has it."""
+        if camel is None:
+            from bastion.text.normalize import camel_boundaries
+
+            camel = camel_boundaries(original)
         text = view.text
         for o_start, o_end in ranges:
             # view range covering the original hashtag range

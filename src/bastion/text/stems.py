@@ -96,6 +96,7 @@ class StemIndex:
     # that has a hint start with none). And the per-word plans of find_raw.
     all_stems: frozenset[str] = frozenset()
     _plans: dict[str, tuple] = field(default_factory=dict, repr=False, compare=False)
+    _dead: set[str] = field(default_factory=set, repr=False, compare=False)  # words whose plan is empty
     # Per language: every proper prefix (two stems or more) of its multi-word keys.
     multi_prefixes: dict[str, frozenset[tuple[str, ...]]] = field(default_factory=dict)
 
@@ -174,16 +175,25 @@ class StemIndex:
         text = folded.text
         hits: list[tuple["LexiconEntry", tuple[int, int], str]] = []
         words = _WORD_RE.findall(text)
+        dead = self._dead
+        if dead.issuperset(words):
+            return hits  # every word known to lead nowhere (about half the texts with a stem hint)
         bounds: list[tuple[int, int]] | None = None  # word offsets, found only when a word hits
         plans = self._plans
         for i, w in enumerate(words):
             plan = plans.get(w)
             if plan is None:
+                if w in dead:
+                    continue
                 plan = self._plan(w)
                 if len(w) <= _MAX_CACHED_WORD:
-                    if len(plans) >= _MAX_PLANS:
+                    if len(plans) + len(dead) >= _MAX_PLANS:
                         plans.clear()
-                    plans[w] = plan
+                        dead.clear()
+                    if plan:
+                        plans[w] = plan
+                    else:
+                        dead.add(w)
             if not plan:
                 continue
             for lang, table, skip, st, multi, single in plan:
