@@ -27,10 +27,10 @@ from bastion.text.normalize import (
     MatchView,
     PlainView,
     fold,
-    joined_text,
+    joined_source,
+    joined_text_of,
     joined_view,
     may_need_join,
-    needs_join,
     plain_text_unsqueezed,
 )
 from bastion.text.score import ScoringConfig, default_scoring_config, field_counts, score_signals
@@ -164,8 +164,10 @@ def _text_signals(
     plain = plain_text_unsqueezed(folded)
     any_hit, hints, squeezed, dels, plain_matches = lexicon.scan(plain)
     lexicon_hits: list[LexiconHit] = []
-    # may_need_join is the exact test itself for non-ASCII text: do not run that twice.
-    join = may_need_join(folded, squeezed) and (not folded.text.isascii() or needs_join(folded))
+    # What the joined view deletes, if anything (None: it equals the plain view). For ASCII text a
+    # cheap, conservative test first (may_need_join is the exact test itself for non-ASCII text).
+    join_source = joined_source(folded) if may_need_join(folded, squeezed) else None
+    join = join_source is not None
     tags = field_name == "tag" or "#" in text
     # A minor and a sexual term somewhere in a text that is not all hashtags: they may be glued into one
     # word ("kidnudes"), which only segmentation finds.
@@ -174,7 +176,7 @@ def _text_signals(
         views: list[MatchView | PlainView] = [PlainView(folded, squeezed, dels)]
         # The joined view's maps cost more than the rest of the text's analysis: build them only when
         # its text can match a term, or when hashtags are segmented (which runs over every view).
-        if join and (tags or lexicon.matches_entry(joined_text(folded))):
+        if join and (tags or lexicon.matches_entry(joined_text_of(join_source))):  # type: ignore[arg-type]
             views.append(joined_view(folded))
         lexicon_hits = lexicon.find(text, views, all_hashtag=field_name == "tag", plain_matches=plain_matches)
         if glued:

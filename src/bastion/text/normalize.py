@@ -21,6 +21,7 @@ Lexicon terms go through exactly the same functions, so text and terms always me
 
 from __future__ import annotations
 
+import operator
 import re
 import unicodedata
 from bisect import bisect_left, bisect_right
@@ -485,12 +486,26 @@ def _alnum_only(m: re.Match[str]) -> str:
     return "".join(c for c in m.group() if c.isalnum())
 
 
+def joined_source(folded: FoldedText) -> str | None:
+    """The folded text with the characters the joined view deletes removed (separators between spaced
+    single letters, separators inside words), or ``None`` when it deletes nothing -- exactly when
+    :func:`needs_join` is False, since every match of its patterns deletes at least one character."""
+    t = folded.text
+    text = _INNER_SEPARATOR_RE.sub("", _SPACED_LETTERS_RE.sub(_alnum_only, t))
+    return None if text == t else text
+
+
+def joined_text_of(source: str) -> str:
+    """:func:`joined_text` from :func:`joined_source`'s result: leetspeak, separators and squeezing
+    as the plain view's fast text (:func:`plain_text_unsqueezed`, which agrees with the mapped steps)."""
+    return squeeze_text(_plain_of(source))
+
+
 def joined_text(folded: FoldedText) -> str:
     """The text of :func:`joined_view` without its offset maps (the same steps as whole-string
     substitutions): enough to learn whether the joined view can match anything before paying for maps."""
-    text = _SPACED_LETTERS_RE.sub(_alnum_only, folded.text)
-    text = _INNER_SEPARATOR_RE.sub("", text)
-    return squeeze_text(_SEPARATOR_RE.sub(" ", _leet(text)))
+    source = joined_source(folded)
+    return joined_text_of(folded.text if source is None else source)
 
 
 def camel_boundaries(original: str) -> set[int]:
@@ -533,7 +548,12 @@ _FAST_SPACED_RE = re.compile(r" [^ ] [^ ] [^ ] ")
 
 def plain_text_unsqueezed(folded: FoldedText) -> str:
     """The plain match-view text before squeezing (leetspeak mapped, separators turned into spaces)."""
-    t = folded.text
+    return _plain_of(folded.text)
+
+
+def _plain_of(t: str) -> str:
+    """:func:`plain_text_unsqueezed` of a folded text given as a string: ``_SEPARATOR_RE.sub(" ", _leet(t))``
+    done with translate tables (per character, so it holds for any string of folded characters)."""
     if "@" in t or "$" in t or "!" in t or "|" in t:
         # Same order as the mapped view: digits first, so "$3x" reads as "sex".
         t = _leet_symbols(t.translate(_LEET_DIGITS).translate(_SKELETON))
@@ -574,7 +594,11 @@ def squeeze_at(text: str, ends: list[int]) -> str:
 
 def squeeze_text(text: str) -> str:
     """Squeeze runs of a repeated character (no maps)."""
-    return _SQUEEZE_RE.sub(r"\1", text)
+    # A C-level callable instead of the template r"\1", which Python 3.11 expands in Python per match.
+    return _SQUEEZE_RE.sub(_GROUP_1, text)
+
+
+_GROUP_1 = operator.methodcaller("group", 1)
 
 
 def may_need_join(folded: FoldedText, squeezed_plain: str) -> bool:
