@@ -436,7 +436,7 @@ def _squeeze(
     new_base.extend(base[last:])
     new_end.extend([b + 1 for b in base[last:]])
     runs.extend([1] * (len(text) - last))
-    return _SQUEEZE_RE.sub(r"\1", text), new_base, new_end, runs
+    return squeeze_text(text), new_base, new_end, runs
 
 
 def _match_view(folded: FoldedText, join: bool) -> MatchView:
@@ -444,7 +444,7 @@ def _match_view(folded: FoldedText, join: bool) -> MatchView:
     if join:
         text, base = _delete(text, base, _SPACED_LETTERS_RE, whole=True)
         text, base = _delete(text, base, _INNER_SEPARATOR_RE, whole=False)
-    text = _SEPARATOR_RE.sub(" ", _leet(text))  # 1:1 again
+    text = _plain_of(text)  # leetspeak, separators as spaces: 1:1 again
     text, base, base_end, runs = _squeeze(text, base)
     return MatchView(folded, text, base, base_end, runs, join)
 
