@@ -234,6 +234,35 @@ def compare_results(text_then, text_now, cases, lexicons: list[tuple[object, obj
             "by_kind": by_kind, "first_differences": differ}
 
 
+def write_sample(text_pkg, cases, path: Path, per_kind: int = 40) -> int:
+    """Write the full results of a representative sample of ``cases`` (shipped lexicon), as computed by
+    ``text_pkg``, to ``path`` (JSON lines): ``tests/text/test_text_speed_paths.py`` locks them. Per kind,
+    evenly spaced cases, preferring those with signals for the fuzz texts (most find nothing)."""
+
+    def run(item, lang):
+        if len(item) == 1:
+            return text_pkg.analyze(item[0][1], item[0][0], lang).to_dict()
+        return text_pkg.analyze_item(item, language=lang).to_dict()
+
+    chosen = []
+    for kind in dict.fromkeys(k for k, _, _ in cases):
+        of_kind = [c for c in cases if c[0] == kind]
+        if kind == "fuzz":
+            found = [c for c in of_kind if run(c[1], c[2])["signals"]]
+            of_kind = found[: per_kind * 2 // 3 * 10] + of_kind
+        step = max(1, len(of_kind) // per_kind)
+        picked = []
+        for c in of_kind[::step]:
+            if c not in picked:
+                picked.append(c)
+        chosen += picked[:per_kind]
+    with path.open("w", encoding="utf-8") as out:
+        for kind, item, lang in chosen:
+            out.write(json.dumps({"kind": kind, "item": item, "language": lang, "result": run(item, lang)},
+                                 ensure_ascii=False, sort_keys=True) + "\n")
+    return len(chosen)
+
+
 def interleaved_rates(fn_then, fn_now, texts: list[str], repeat: int, chunk: int = 500) -> tuple[float, float]:
     """CPU-time rates of two functions over the same texts, alternating every ``chunk`` texts."""
     then_s = now_s = 0.0
@@ -261,6 +290,9 @@ def main() -> int:
     ap.add_argument("--compare-rev", default=None, help="git revision whose analyze() to time alongside")
     ap.add_argument("--check-only", action="store_true",
                     help="with --compare-rev: only compare the results of both revisions, no timing")
+    ap.add_argument("--write-sample", type=Path, default=None,
+                    help="write the locked sample of tests/text/test_text_speed_paths.py, computed by the "
+                         "--compare-rev revision (or the current code), and stop")
     args = ap.parse_args()
     rng = random.Random(4)
     text_then = load_text_package_at(args.compare_rev) if args.compare_rev else None
@@ -275,6 +307,15 @@ def main() -> int:
     t0 = time.perf_counter()
     default_lexicon()
     cached_load_us = (time.perf_counter() - t0) * 1e6
+
+    if args.write_sample is not None:
+        import bastion.text as text_now
+
+        sample_cases = identity_cases(make_texts(args.texts, random.Random(4)), random_items=600, fuzz_texts=3000)
+        n = write_sample(text_then or text_now, sample_cases, args.write_sample)
+        print(json.dumps({"bench": "text-sample", "written": n, "path": str(args.write_sample),
+                          "rev": args.compare_rev or "current"}))
+        return 0
 
     pad_path = padded_lexicon_file(args.terms, rng, len(default))
     lex = load_lexicon([pad_path]).prepare()

@@ -1,0 +1,206 @@
+"""The second throughput pass (issue 14, item 3) must not change behaviour. Each faster routine is checked
+against a straightforward reference -- the code it replaced -- on generated inputs:
+
+* the stem pass (per-word plans kept in a bounded table, early return when every word is known to lead
+  nowhere) against the candidate-pattern loop it replaced, with cold and warm tables;
+* the lexicon scan (doubled positions used as the automaton reports them) against a character loop;
+* the joined-view test and text (one pair of substitutions, translate tables) against ``needs_join`` and
+  the mapped joined view;
+* scoring's per-set table of fired combinations against evaluating every combination.
+
+``test_results_match_the_locked_sample`` locks the full output of a representative sample (corpora,
+the benchmark stream, random items, fuzz texts), written by the code before this work.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bastion.text import analyze, analyze_item, default_lexicon, fold
+from bastion.text.lexicon import _DOUBLE_ALPHABET
+from bastion.text.normalize import (
+    _match_view,
+    joined_source,
+    joined_text,
+    joined_text_of,
+    needs_join,
+    plain_text_unsqueezed,
+)
+from bastion.text.score import _Compiled, default_scoring_config
+from bastion.text.stems import NOT_INFLECTIONS, StemIndex, stem
+
+SAMPLE = Path(__file__).parent / "data" / "speed_sample.jsonl"
+
+# Words near the stemmed terms (inflections, multi-word keys, their short first words) with filler,
+# disguises and other scripts.
+_WORDS = st.sampled_from(
+    ["kinder", "kindern", "kind", "kinds", "nackt", "nackte", "nackten", "nude", "nudes", "nudity", "schoolgirl",
+     "schoolgirls", "school", "art", "club", "no", "ai", "not", "generated", "la", "classe", "de", "ma", "fille",
+     "pas", "de", "nsfw", "petite", "petites", "filles", "baby", "babies", "dragon", "dragons", "teen", "teens",
+     "titans", "minderjährigen", "menor", "menores", "edad", "niña", "niñas", "livre", "pour", "enfants", "real",
+     "photos", "vrai", "echt", "bilder", "part", "partie", "minority", "schule", "jung", "junge", "x", "a", "ü",
+     "schools", "arts", "clubs", "livres", "colours", "palettes", "classes", "teenage", "turtles"]
+)
+_SEPS = st.sampled_from([" ", " ", "  ", ", ", "-", ".", "_", "#", "\n", "2", "é", "ß"])
+_STEM_TEXT = st.lists(st.tuples(_WORDS, _SEPS), max_size=10).map(lambda xs: "".join(w + s for w, s in xs))
+
+_WORD_RE = re.compile(r"[^\W\d_]+")
+
+
+def _reference_stem_find(idx: StemIndex, folded) -> list[tuple]:
+    """The stem pass before issue 14: one pattern of every stem finds the candidate words, each is
+    stemmed in every language, multi-word keys followed over the next words (the code it replaced)."""
+    if not idx.all_stems:
+        return []
+    alternatives = "|".join(map(re.escape, sorted(idx.all_stems, key=lambda s: (-len(s), s))))
+    candidates = re.compile(r"(?<![^\W\d_])(?:" + alternatives + r")[^\W\d_]*")
+    text = folded.text
+    hits = []
+    words = None
+    exact = idx.exact_words
+    for m in candidates.finditer(text):
+        w = m.group()
+        if w in exact and not idx.multi_any:
+            continue
+        for lang, table in idx.table.items():
+            skip = NOT_INFLECTIONS.get(lang, frozenset())
+            if w in skip:
+                continue
+            st_ = stem(w, lang)
+            if st_ in idx.multi_firsts[lang]:
+                if words is None:
+                    words = [(x.group(), x.start(), x.end()) for x in _WORD_RE.finditer(text)]
+                    at = {ws: i for i, (_, ws, _) in enumerate(words)}
+                i = at[m.start()]
+                key = (st_,)
+                for j in range(i + 1, min(len(words), i + idx.longest)):
+                    if words[j][0] in skip:
+                        break
+                    key += (stem(words[j][0], lang),)
+                    entries = table.get(key)
+                    if entries and " ".join(x[0] for x in words[i : j + 1]) not in exact:
+                        span = folded.span(words[i][1], words[j][2])
+                        hits.extend((e, span, " ".join(key)) for e in entries)
+            if w in exact:
+                continue
+            entries = table.get((st_,))
+            if entries:
+                hits.extend((e, folded.span(m.start(), m.end()), st_) for e in entries)
+    return hits
+
+
+@settings(max_examples=400, deadline=None)
+@given(_STEM_TEXT)
+def test_stem_pass_agrees_with_the_candidate_pattern_loop(text: str) -> None:
+    idx = default_lexicon()._stems
+    folded = fold(text)
+    want = _reference_stem_find(idx, folded)
+    cold = StemIndex.build(default_lexicon().entries)  # empty word tables
+    assert cold.find_raw(folded) == want
+    assert cold.find_raw(folded) == want  # now from the tables
+    assert idx.find_raw(folded) == want
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["schools arts clubs", "School Arts Club!", "livres pour enfants", "nude colours palettes", "no ai arts",
+     "not ai generated arts", "la classe de ma fille", "las clases de mi hija", "die Klassen meiner Tochter",
+     "teenage mutant ninja turtles", "babies dragons", "Kindern nackte", "minority report", "schools arts"],
+)
+def test_stem_pass_agrees_on_multi_word_keys(text: str) -> None:
+    idx = default_lexicon()._stems
+    folded = fold(text)
+    assert StemIndex.build(default_lexicon().entries).find_raw(folded) == _reference_stem_find(idx, folded)
+    assert idx.find_raw(folded) == _reference_stem_find(idx, folded)
+
+
+def test_multi_word_keys_of_three_words_are_found_by_stem() -> None:
+    hits = default_lexicon()._stems.find_raw(fold("schools arts clubs"))
+    assert ("school art club", (0, 18)) in {(e.term, span) for e, span, _ in hits}
+
+
+def test_stem_tables_stay_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    import bastion.text.stems as stems
+
+    monkeypatch.setattr(stems, "_MAX_PLANS", 50)
+    idx = StemIndex.build(default_lexicon().entries)
+    for k in range(400):
+        idx.find_raw(fold(f"kindern w{'x' * (k % 30)}y{k} nackte"))
+        assert len(idx._plans) + len(idx._dead) <= 50
+    folded = fold("Kindern nackte Bilder")
+    assert idx.find_raw(folded) == _reference_stem_find(idx, folded) != []
+
+
+_PLAIN = st.lists(st.sampled_from(list("aabbeeoott  ++22ll#1é") + ["ss", "nn", "ee", "  "]), max_size=30).map("".join)
+
+
+@settings(max_examples=400, deadline=None)
+@given(_PLAIN)
+def test_scan_deletes_exactly_the_doubled_positions(text: str) -> None:
+    lex = default_lexicon()
+    plain = plain_text_unsqueezed(fold(text))
+    _hit, _hints, squeezed, dels, matches = lex.scan(plain)
+    want = [i for i in range(1, len(plain)) if plain[i] == plain[i - 1] and plain[i] in _DOUBLE_ALPHABET]
+    assert dels == want
+    assert squeezed == "".join(c for i, c in enumerate(plain) if i not in set(want))
+    # The matches are those of the squeezed text (what find() would compute for the plain view).
+    assert [(e, v[2]) for e, v in matches] == [
+        (e, v[2]) for e, v in lex._main.iter(f" {squeezed} ") if v[2]
+    ]
+
+
+_JOIN_ALPHABET = st.sampled_from(
+    list("abcdeilmnost aab  0123 .._-*·/|~,#@$!") + ["é", "ß", "ﬁ", "а", "ｗ", "\u200b", "\u0301", "n.s.f.w", "k-i-d"]
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(_JOIN_ALPHABET, max_size=24).map("".join))
+def test_joined_source_is_the_needs_join_test_and_gives_the_joined_text(text: str) -> None:
+    f = fold(text)
+    source = joined_source(f)
+    assert (source is not None) == needs_join(f)
+    view = _match_view(f, join=True).text
+    assert joined_text_of(f.text if source is None else source) == view == joined_text(f)
+
+
+def test_fired_combinations_agree_with_evaluating_each_combination() -> None:
+    config = default_scoring_config()
+    compiled = _Compiled(config)
+    cats = sorted({c for combo in config.combinations for c in (*combo.all, *combo.any)})
+    for mask in range(1 << len(cats)):
+        present = frozenset(c for k, c in enumerate(cats) if mask >> k & 1)
+        want = []
+        for combo in sorted(config.combinations, key=lambda c: -c.score):
+            if not set(combo.all) <= present:
+                continue
+            hit_any = [c for c in combo.any if c in present]
+            if combo.any and not hit_any:
+                continue
+            want.append((combo.name, tuple(combo.all) + tuple(hit_any[:1]), combo.score, combo.reason))
+        assert compiled.fired(present) == tuple(want)
+        assert compiled.fired(present) == tuple(want)  # from the table
+
+
+def test_results_match_the_locked_sample() -> None:
+    """Full results (every signal, span, evidence, reason, score) of the sample written by the code before
+    this work (``bench/bench_text.py --write-sample``, see its docstring)."""
+    lines = SAMPLE.read_text(encoding="utf-8").splitlines()
+    assert len(lines) >= 200
+    kinds = set()
+    for line in lines:
+        case = json.loads(line)
+        kinds.add(case["kind"])
+        item = [tuple(p) for p in case["item"]]
+        if len(item) == 1:
+            got = analyze(item[0][1], item[0][0], case["language"]).to_dict()
+        else:
+            got = analyze_item(item, language=case["language"]).to_dict()
+        assert got == case["result"], case["item"]
+    assert {"corpus", "stream", "item", "fuzz"} <= kinds
