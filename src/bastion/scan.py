@@ -29,9 +29,9 @@ from bastion.notes import cap_notes
 from bastion.media.decode import DEFAULT_LIMITS, decode_rgb
 from bastion.media.hashing import (
     MIN_MATCH_QUALITY,
-    PDQ_FAST_MIN_SIDE,
+    PDQ_QUERY_MIN_SIDE,
     crypto_hashes,
-    pdq_dihedral_from_image,
+    pdq_dihedral_fast,
     pdq_trimmed_dihedral,
 )
 
@@ -301,7 +301,7 @@ def _examine_data(res: FileResult, data: bytes, *, provenance: bool, watermark: 
 
     reusable = None  # our decode, when provenance's pixel checks may use it instead of decoding again
     try:
-        decoded = decode_rgb(data, limits=DEFAULT_LIMITS, min_side=PDQ_FAST_MIN_SIDE)
+        decoded = decode_rgb(data, limits=DEFAULT_LIMITS, min_side=PDQ_QUERY_MIN_SIDE)
         image = decoded.image
         # Only a full-size, unrotated decode is the same pixels provenance would read itself (a flip or a
         # 180-degree turn keeps the size, so it cannot tell); it still checks mode and size against the file.
@@ -312,10 +312,11 @@ def _examine_data(res: FileResult, data: bytes, *, provenance: bool, watermark: 
         if decoded.damaged:
             # Damage a viewer tolerates is itself suspicious; the image is still hashed and matched.
             res.signals.append(damaged_media_signal(decoded.damaged))
-        variants, quality = pdq_dihedral_from_image(image)
+        full_size = (decoded.width, decoded.height)
+        variants, quality = pdq_dihedral_fast(image, full_size)
         res.pdq_variants = variants
         res.pdq, res.quality = variants["original"], quality
-        trimmed = pdq_trimmed_dihedral(image)
+        trimmed = pdq_trimmed_dihedral(image, full_size)
         if trimmed is not None:
             t_variants, t_quality, cut = trimmed
             res.trimmed_variants = t_variants

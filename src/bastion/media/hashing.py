@@ -3,11 +3,13 @@
 Exact hashes match byte-identical copies, which is what most industry hash lists still contain. PDQ
 (Meta's 256-bit perceptual hash) survives re-encoding and resizing; it is compared by Hamming distance.
 
-PDQ cost is dominated by the hash itself at full resolution (it filters every pixel), not by the JPEG
-decode, so ``fast=True`` hashes a reduced decode whose short side stays >= :data:`PDQ_FAST_MIN_SIDE`
-(JPEG DCT scaling, or an integer box reduce for other formats). The drift this costs against a full decode
-is measured in ``bench/bench_hashing.py`` and recorded in ``bench/RESULTS.md``; ``fast=False`` reproduces
-the reference (full decode + ``pdqhash.compute``) exactly.
+``pdqhash`` filters every pixel of a full decode, which costs several times the JPEG decode itself. So
+``fast=True`` decodes at a reduced scale (short side >= :data:`PDQ_QUERY_MIN_SIDE`: JPEG DCT scaling, or an
+integer box reduce for other formats) and computes PDQ from that with :mod:`bastion.media.pdq`, which applies
+PDQ's filter and sampling *for the full image's size* to the reduced pixels. The drift this costs against the
+reference is measured on a varied set in ``bench/bench_hashing.py`` and recorded in ``bench/RESULTS.md``.
+``fast=False`` is the reference (full decode + ``pdqhash``), bit for bit; every hash that leaves Bastion
+(exports, reports, shared lists, ``bastion hash``) is computed that way.
 """
 
 from __future__ import annotations
@@ -23,11 +25,13 @@ from PIL import Image
 from bastion.errors import InvalidHash
 from bastion.media.borders import Trim, trim_border
 from bastion.media.decode import DEFAULT_LIMITS, DecodedImage, DecodeLimits, decode_rgb
+from bastion.media.pdq import luma_of, pdq_dihedral_luma
 
 __all__ = [
     "CryptoHashes",
     "MIN_MATCH_QUALITY",
     "PDQ_FAST_MIN_SIDE",
+    "PDQ_QUERY_MIN_SIDE",
     "PDQ_VARIANTS",
     "PDQ_VARIANT_TRANSPOSE",
     "PdqHash",
@@ -35,6 +39,7 @@ __all__ = [
     "hamming",
     "is_matchable",
     "pdq_dihedral",
+    "pdq_dihedral_fast",
     "pdq_dihedral_from_image",
     "pdq_from_image",
     "pdq_hash",
@@ -45,8 +50,14 @@ __all__ = [
 #: flat or nearly featureless images produce hashes that collide with many unrelated images.
 MIN_MATCH_QUALITY = 50
 
-#: Short side kept by the fast PDQ path. Chosen from the drift measured in bench/bench_hashing.py.
+#: Short side kept by a reduced decode that is then hashed with ``pdqhash`` itself (crop windows of media
+#: added to banks; see bastion.banks.from_files). ``pdqhash`` on a reduced image drifts more than
+#: :func:`pdq_dihedral_fast` does, hence the higher floor.
 PDQ_FAST_MIN_SIDE = 512
+
+#: Short side kept by the decode that ``fast=True`` hashes with :func:`pdq_dihedral_fast` (scans, the service):
+#: chosen from the drift measured on the varied set of bench/bench_hashing.py.
+PDQ_QUERY_MIN_SIDE = 256
 
 #: Names of the 8 dihedral variants, in ``pdqhash.compute_dihedral`` order (Meta's PDQ names).
 PDQ_VARIANTS: tuple[str, ...] = (
@@ -153,9 +164,27 @@ def pdq_dihedral_from_image(img: Image.Image) -> tuple[dict[str, str], int]:
     return {name: _bits_to_hex(bits) for name, bits in zip(PDQ_VARIANTS, variants)}, int(quality)
 
 
-def pdq_trimmed_dihedral(img: Image.Image) -> tuple[dict[str, str], int, Trim] | None:
+def pdq_dihedral_fast(img: Image.Image, full_size: tuple[int, int] | None = None) -> tuple[dict[str, str], int]:
+    """The 8 dihedral PDQ hashes and quality of an RGB or greyscale image that may be a reduced decode of a
+    ``full_size`` (width, height) original, computed with :mod:`bastion.media.pdq`.
+
+    Equal to ``pdqhash`` on the same pixels when ``img`` is full size; from a reduced decode, (nearly) the
+    full-size image's hashes. Never for hashes that leave Bastion: those come from the reference path.
+    """
+    if img.mode not in ("RGB", "L"):
+        raise ValueError(f"expected an RGB or L image, got mode {img.mode}; decode with bastion.media.decode")
+    variants, quality = pdq_dihedral_luma(luma_of(np.asarray(img)), full_size)
+    return dict(zip(PDQ_VARIANTS, variants)), quality
+
+
+def pdq_trimmed_dihedral(
+    img: Image.Image, full_size: tuple[int, int] | None = None
+) -> tuple[dict[str, str], int, Trim] | None:
     """The 8 dihedral PDQ hashes and quality of ``img`` with its uniform border cut off, and what was cut;
     ``None`` when it has no border worth trimming (see :mod:`bastion.media.borders`).
+
+    With ``full_size`` (``img`` is a reduced decode of an original that large) the trimmed part is hashed with
+    :func:`pdq_dihedral_fast` for its size in the original; without it, with ``pdqhash`` on ``img``'s pixels.
 
     An extra query beside the whole image's hashes, never instead of them: a picture whose own edge is
     plain may be trimmed into something else, and the untrimmed hash still matches it.
@@ -164,18 +193,27 @@ def pdq_trimmed_dihedral(img: Image.Image) -> tuple[dict[str, str], int, Trim] |
     if found is None:
         return None
     trimmed, trim = found
-    variants, quality = pdq_dihedral_from_image(trimmed)
+    if full_size is None:
+        variants, quality = pdq_dihedral_from_image(trimmed)
+    else:
+        sx, sy = full_size[0] / img.width, full_size[1] / img.height
+        kept = (max(trimmed.width, round(trimmed.width * sx)), max(trimmed.height, round(trimmed.height * sy)))
+        variants, quality = pdq_dihedral_fast(trimmed, kept)
     return variants, quality, trim
 
 
 def _decode_for_pdq(data: bytes, limits: DecodeLimits, fast: bool) -> DecodedImage:
-    return decode_rgb(data, limits=limits, min_side=PDQ_FAST_MIN_SIDE if fast else None)
+    return decode_rgb(data, limits=limits, min_side=PDQ_QUERY_MIN_SIDE if fast else None)
 
 
 def pdq_hash(data: bytes, *, limits: DecodeLimits = DEFAULT_LIMITS, fast: bool = True) -> PdqHash:
     """Decode ``data`` safely and PDQ-hash it. Raises the :mod:`bastion.errors` media errors."""
     decoded = _decode_for_pdq(data, limits, fast)
-    hex_hash, quality = pdq_from_image(decoded.image)
+    if fast:
+        variants, quality = pdq_dihedral_fast(decoded.image, (decoded.width, decoded.height))
+        hex_hash = variants["original"]
+    else:
+        hex_hash, quality = pdq_from_image(decoded.image)
     return PdqHash(
         hash=hex_hash,
         quality=quality,
@@ -191,7 +229,10 @@ def pdq_dihedral(
     data: bytes, *, limits: DecodeLimits = DEFAULT_LIMITS, fast: bool = True
 ) -> tuple[dict[str, str], int]:
     """Decode ``data`` and return its 8 dihedral PDQ hashes (name → hex) and the quality."""
-    return pdq_dihedral_from_image(_decode_for_pdq(data, limits, fast).image)
+    decoded = _decode_for_pdq(data, limits, fast)
+    if fast:
+        return pdq_dihedral_fast(decoded.image, (decoded.width, decoded.height))
+    return pdq_dihedral_from_image(decoded.image)
 
 
 # --- distance ------------------------------------------------------------------------------------
