@@ -1,108 +1,160 @@
-"""Whole-scan throughput: files/s of `bastion scan`'s pipeline against the naive reference loop.
+"""Whole-scan throughput: `bastion scan` as a user runs it, against the plain reference loop, whole processes.
 
-    python bench/bench_scan.py [--files 120] [--bank 100000]
+    python bench/bench_scan.py [--files 300] [--size 1200x900] [--bank 100000] [--rounds 3] [--jobs 1,2]
 
-Corpus: N benign JPEGs (1024x768 by default, `--size`) (scikit-image sample photos and generated patterns, quality 90) and N/4
-PNGs with generator metadata, in a temp folder. A bank of B random PDQ hashes plus the corpus' own hashes
-for 10 % of the files. Measured in the same run:
+Corpus: N benign JPEGs (quality 85) of the given size from ``varied_images.py`` (photos, drawings, flat-colour
+art and text-heavy screenshots in turn). A bank of B random PDQ hashes plus the reference hashes of 10 % of
+the files.
 
-* reference: one process, full decode + `pdqhash.compute` + MD5/SHA-256, no matching (what a simple
-  python-threatexchange-style script does);
-* Bastion `Scanner` with 1 and 2 worker processes: reduced decode, PDQ + 8 variants, provenance, text of
-  prompts, matching against the bank, recording in SQLite.
+Measured as separate processes, start-up included, from the same shell environment (the same glibc
+allocator settings: none are set in the environment; Bastion's workers apply ``mallopt`` themselves, and the
+reference is timed both plain and with the same ``mallopt`` calls):
 
-Ends with one JSON line.
+* ``reference``: ``python -c`` loop — Pillow decode → RGB → ``pdqhash.compute`` per file, in P processes
+  (``multiprocessing.Pool``), nothing else (no crypto hashes, no matching, no output);
+* ``bastion``: ``bastion --database-url sqlite:///… scan DIR --jsonl -j P`` — crypto hashes, reduced decode,
+  8 dihedral PDQ, border check, provenance, matching against the bank, recording in SQLite, one JSON line
+  per file on standard output (to /dev/null).
+
+Repetitions are interleaved (ref-1, bastion-1, ref-2, bastion-2, ref-1, …); medians of wall and CPU (user +
+system of the process tree) are reported with each ratio, and the load average before and after. Ends with
+one JSON line.
 """
 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import platform
+import resource
+import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
-import pdqhash
-from PIL import Image
-from PIL.PngImagePlugin import PngInfo
 
-from bastion.banks.matcher import Matcher
-from bastion.banks.repo import BankRepository
-from bastion.demo import DISTRACTORS, KNOWN, _sample, generated_pattern
-from bastion.media.hashing import pdq_from_image
-from bastion.model import Bank, HashEntry
-from bastion.scan import Scanner, iter_files
-from bastion.store.db import open_store
-from bastion.store.media import MediaRecorder
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from varied_images import KINDS, encode, picture  # noqa: E402
+
+REFERENCE = r"""
+import sys, os
+from multiprocessing import Pool
+def init():
+    if os.environ.get("BENCH_MALLOPT") == "1":
+        from bastion.media.alloc import tune_allocator
+        tune_allocator()
+def one(path):
+    import numpy as np, pdqhash
+    from PIL import Image
+    with Image.open(path) as im:
+        return pdqhash.compute(np.asarray(im.convert("RGB")))[1]
+if __name__ == "__main__":
+    files = sorted(os.path.join(sys.argv[2], f) for f in os.listdir(sys.argv[2]))
+    jobs = int(sys.argv[1])
+    if jobs == 1:
+        init()
+        qualities = [one(f) for f in files]
+    else:
+        with Pool(jobs, initializer=init) as pool:
+            qualities = pool.map(one, files, chunksize=4)
+    assert len(qualities) == len(files)
+"""
 
 
-def make_corpus(root: Path, n: int, size: tuple[int, int] = (1024, 768)) -> list[Path]:
-    w, h = size
-    photos = [_sample(name).resize(size) for name in KNOWN + DISTRACTORS]
+def make_corpus(root: Path, n: int, size: tuple[int, int]) -> list[Path]:
     paths = []
     for i in range(n):
-        img = photos[i % len(photos)] if i % 2 else generated_pattern(i, size)
-        arr = np.asarray(img).astype(np.int16) + np.random.default_rng(i).integers(-6, 7, (h, w, 3))
         p = root / f"img-{i:04d}.jpg"
-        Image.fromarray(arr.clip(0, 255).astype(np.uint8)).save(p, "JPEG", quality=90)
-        paths.append(p)
-    for i in range(n // 4):
-        info = PngInfo()
-        info.add_text("parameters", f"a watercolor landscape {i}\nNegative prompt: blurry\nSteps: 20, Seed: {i}")
-        p = root / f"gen-{i:04d}.png"
-        generated_pattern(1000 + i, (768, 512)).save(p, pnginfo=info)
+        p.write_bytes(encode(picture(KINDS[i % len(KINDS)], i, size), "JPEG", 85))
         paths.append(p)
     return paths
 
 
-def reference(paths: list[Path]) -> float:
+def timed(cmd: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """Wall and CPU seconds (user + system, the process and its children) of one command."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
-    for p in paths:
-        data = p.read_bytes()
-        hashlib.md5(data).hexdigest()
-        hashlib.sha256(data).hexdigest()
-        with Image.open(p) as im:
-            pdqhash.compute(np.asarray(im.convert("RGB")))
-    return len(paths) / (time.perf_counter() - t)
+    r = subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    wall = time.perf_counter() - t
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if r.returncode not in (0, 1):  # bastion scan exits 1 when something matched
+        raise SystemExit(f"{cmd[:3]} failed ({r.returncode}): {r.stderr.decode(errors='replace')[-2000:]}")
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--files", type=int, default=120)
+    ap.add_argument("--files", type=int, default=300)
     ap.add_argument("--bank", type=int, default=100_000)
-    ap.add_argument("--size", default="1024x768", help="JPEG size, e.g. 3000x2000 for 6 MP")
+    ap.add_argument("--size", default="1200x900")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--jobs", default="1,2")
     args = ap.parse_args()
     size = tuple(int(x) for x in args.size.split("x"))
-    tmp = Path(tempfile.mkdtemp())
-    (tmp / "corpus").mkdir()
-    paths = make_corpus(tmp / "corpus", args.files, size)
+    jobs_list = [int(j) for j in args.jobs.split(",")]
+    tmp = Path(tempfile.mkdtemp(prefix="bench-scan-"))
+    corpus = tmp / "corpus"
+    corpus.mkdir()
+    paths = make_corpus(corpus, args.files, size)
 
-    store = open_store(f"sqlite:///{tmp / 'b.db'}")
+    from bastion.banks.repo import BankRepository
+    from bastion.media.hashing import pdq_hash
+    from bastion.model import Bank, HashEntry
+    from bastion.store.db import open_store
+
+    url = f"sqlite:///{tmp / 'b.db'}"
+    store = open_store(url)
     repo = BankRepository(store)
     repo.create(Bank("bench", "test"))
     rng = np.random.default_rng(0)
     entries = [HashEntry("pdq", h.tobytes().hex()) for h in rng.integers(0, 256, (args.bank, 32), dtype=np.uint8)]
-    for p in paths[::10]:  # 10 % of the corpus is "known"
-        with Image.open(p) as im:
-            entries.append(HashEntry("pdq", pdq_from_image(im.convert("RGB"))[0]))
+    known = paths[::10]
+    entries += [HashEntry("pdq", pdq_hash(p.read_bytes(), fast=False).hash) for p in known]
     repo.add_entries("bench", entries)
-    matcher = Matcher.from_store(store)
+    store.engine.dispose()
 
-    ref = reference(paths)
-    figures = {"bench": "scan", "date": time.strftime("%Y-%m-%d"),
-               "machine": f"{platform.machine()} {os.cpu_count()} cores", "files": len(paths), "jpeg_size": args.size,
-               "bank_pdq_entries": matcher.pdq_entries, "reference_files_per_s": round(ref, 1)}
-    for jobs in (1, 2):
-        matched = []
-        with MediaRecorder(store) as rec:
-            s = Scanner(matcher, rec, jobs=jobs).run(iter_files([tmp / "corpus"]), lambda r: matched.append(r.matched))
-        figures[f"bastion_{jobs}p_files_per_s"] = round(s.files / s.seconds, 1)
-        figures[f"bastion_{jobs}p_vs_reference"] = round(s.files / s.seconds / ref, 2)
-        figures[f"bastion_{jobs}p_matched"] = sum(matched)
+    bastion = str(Path(sys.executable).with_name("bastion"))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}
+    runs: dict[str, list[tuple[float, float]]] = {}
+    load_before = os.getloadavg()
+    # warm the page cache and the bytecode caches once, untimed
+    timed([sys.executable, "-c", REFERENCE, "1", str(corpus)], env)
+    timed([bastion, "--database-url", url, "scan", str(corpus), "--jsonl", "-j", "1"], env)
+    for _ in range(args.rounds):
+        for jobs in jobs_list:
+            runs.setdefault(f"reference_{jobs}p", []).append(
+                timed([sys.executable, "-c", REFERENCE, str(jobs), str(corpus)], env))
+            runs.setdefault(f"reference_mallopt_{jobs}p", []).append(
+                timed([sys.executable, "-c", REFERENCE, str(jobs), str(corpus)], {**env, "BENCH_MALLOPT": "1"}))
+            runs.setdefault(f"bastion_{jobs}p", []).append(
+                timed([bastion, "--database-url", url, "scan", str(corpus), "--jsonl", "-j", str(jobs)], env))
+    load_after = os.getloadavg()
+
+    med = {k: (statistics.median(w for w, _ in v), statistics.median(c for _, c in v)) for k, v in runs.items()}
+    figures: dict = {
+        "bench": "scan", "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "machine": f"{platform.machine()} {os.cpu_count()} cores", "python": platform.python_version(),
+        "load_before": [round(x, 2) for x in load_before], "load_after": [round(x, 2) for x in load_after],
+        "files": len(paths), "jpeg_size": args.size, "bank_pdq_entries": len(entries), "rounds": args.rounds,
+    }
+    for jobs in jobs_list:
+        rw, rc = med[f"reference_{jobs}p"]
+        mw, mc = med[f"reference_mallopt_{jobs}p"]
+        bw, bc = med[f"bastion_{jobs}p"]
+        figures[f"{jobs}p"] = {
+            "reference_wall_s": round(rw, 3), "reference_cpu_s": round(rc, 3),
+            "reference_mallopt_wall_s": round(mw, 3), "reference_mallopt_cpu_s": round(mc, 3),
+            "bastion_wall_s": round(bw, 3), "bastion_cpu_s": round(bc, 3),
+            "bastion_files_per_s": round(len(paths) / bw, 1),
+            "speedup_wall_vs_reference": round(rw / bw, 2), "speedup_cpu_vs_reference": round(rc / bc, 2),
+            "speedup_wall_vs_reference_mallopt": round(mw / bw, 2),
+            "speedup_cpu_vs_reference_mallopt": round(mc / bc, 2),
+            "all_walls": {k: [round(w, 3) for w, _ in v] for k, v in runs.items() if k.endswith(f"_{jobs}p")},
+        }
     print(json.dumps(figures))
 
 

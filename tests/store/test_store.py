@@ -64,3 +64,39 @@ def test_downgrade_to_base_and_back(database_url):
     migrate(engine)
     assert current_revision(engine) == head_revision()
     engine.dispose()
+
+
+def test_the_shipped_head_read_from_the_files_is_alembics_head():
+    from bastion.store.db import _shipped_head
+
+    assert _shipped_head() == head_revision() is not None
+
+
+def test_opening_a_store_at_head_does_not_need_alembic(tmp_path):
+    import subprocess
+    import sys
+
+    url = f"sqlite:///{tmp_path / 'b.db'}"
+    open_store(url).close()  # created and migrated here
+    code = ("import sys; from bastion.store.db import open_store, current_revision; s = open_store(sys.argv[1]); "
+            "print('alembic' in sys.modules); s.close()")
+    r = subprocess.run([sys.executable, "-c", code, url], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "False"
+
+
+def test_a_store_behind_head_is_still_migrated(database_url):
+    from alembic import command
+
+    from bastion.store.db import _alembic_config
+
+    store = open_store(database_url)
+    cfg = _alembic_config()
+    with store.engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "-1")
+    assert current_revision(store.engine) != head_revision()
+    store.close()
+    again = open_store(database_url)
+    assert current_revision(again.engine) == head_revision()
+    again.close()

@@ -44,56 +44,63 @@ MIN_SIDE = 5
 _ZERO = "0" * 64
 
 
-def _box_rows(n: int, w: int, rows: np.ndarray) -> list[tuple[int, int]]:
-    """For PDQ's 1-D box filter of window ``w`` on ``n`` samples: the [lo, hi) window of each output in ``rows``.
+def _box_windows(n: int, w: int, at: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For PDQ's 1-D box filter of window ``w`` on ``n`` samples: the [lo, hi) window of each output in ``at``.
 
     Output ``k`` is the mean of the inputs ``k - (w - h) .. k + h - 1`` that exist, ``h = (w + 2) // 2`` (the
     window is centred, one sample longer on the right when ``w`` is even, and shorter at the ends).
     """
     h = (w + 2) // 2
-    return [(max(0, int(k) - (w - h)), min(n, int(k) + h)) for k in rows]
+    return np.maximum(0, at - (w - h)), np.minimum(n, at + h)
 
 
-@functools.lru_cache(maxsize=512)
+@functools.lru_cache(maxsize=1024)
 def _axis(n_full: int, n_red: int) -> tuple[np.ndarray, np.ndarray]:
     """PDQ's filtering and 64-sample decimation along an axis of ``n_full`` pixels, applied to an axis reduced
-    to ``n_red`` pixels: (index, weight) arrays of shape 64 × K; output ``i`` = Σ weight[i, k] · x[index[i, k]]."""
+    to ``n_red`` pixels: (index, weight) arrays of shape 64 × K; output ``i`` = Σ weight[i, k] · x[index[i, k]].
+
+    Built on a band around each sample (a tent is at most 2·window + 1 pixels wide), never on the whole axis,
+    so a size seen for the first time costs a fraction of a millisecond.
+    """
     w = (n_full + 2 * _SAMPLES - 1) // (2 * _SAMPLES)
-    samples = [int(((i + 0.5) * n_full) / _SAMPLES) for i in range(_SAMPLES)]
-    dense = np.zeros((_SAMPLES, n_full), dtype=np.float64)
-    # Two box passes: row `s` of B·B is Σ_k B[s, k] · B[k, :].
-    for i, (lo, hi) in enumerate(_box_rows(n_full, w, samples)):
-        share = 1.0 / (hi - lo)
-        for k, (klo, khi) in zip(range(lo, hi), _box_rows(n_full, w, range(lo, hi))):
-            dense[i, klo:khi] += share / (khi - klo)
-    if n_red != n_full:
-        dense = _fold(dense, n_full, n_red)
-    nz = dense != 0
-    width = int(nz.sum(axis=1).max())
-    index = np.zeros((_SAMPLES, width), dtype=np.intp)
-    weight = np.zeros((_SAMPLES, width), dtype=np.float32)
-    for i in range(_SAMPLES):
-        cols = np.flatnonzero(nz[i])
-        index[i, : len(cols)] = cols
-        weight[i, : len(cols)] = dense[i, cols]
-        if len(cols) < width:  # pad with a zero weight on a valid pixel
-            index[i, len(cols):] = cols[-1] if len(cols) else 0
+    samples = ((np.arange(_SAMPLES) + 0.5) * n_full / _SAMPLES).astype(np.intp)
+    # Two box passes: row `s` of B·B is Σ_{k in window(s)} B[s, k] · B[k, :], and B[k, :] is 1/|window(k)| on
+    # window(k). Each term is a step: accumulate steps in a difference array over the band, then integrate.
+    lo, hi = _box_windows(n_full, w, samples)
+    ks = lo[:, None] + np.arange(w)[None, :]  # 64 × w candidate k
+    valid = ks < hi[:, None]
+    ks = np.minimum(ks, n_full - 1)
+    klo, khi = _box_windows(n_full, w, ks)
+    value = np.where(valid, 1.0 / ((hi - lo)[:, None] * (khi - klo)), 0.0)
+    band_lo = klo.min(axis=1)
+    band = int((khi.max(axis=1) - band_lo).max())
+    rows = (np.arange(_SAMPLES) * (band + 1))[:, None]
+    size = _SAMPLES * (band + 1)
+    local_lo, local_hi = (klo - band_lo[:, None]).ravel(), (khi - band_lo[:, None]).ravel()
+    steps = np.bincount((rows + local_lo.reshape(klo.shape)).ravel(), value.ravel(), size)
+    steps -= np.bincount((rows + local_hi.reshape(khi.shape)).ravel(), value.ravel(), size)
+    weights = np.cumsum(steps.reshape(_SAMPLES, band + 1)[:, :band], axis=1)
+    columns = band_lo[:, None] + np.arange(band)[None, :]
+    inside = (columns < khi.max(axis=1)[:, None]) & (columns < n_full)
+    weights = np.where(inside, weights, 0.0)  # beyond the tent: zero, not rounding residue
+    columns = np.minimum(columns, n_full - 1)
+    # Fold full-size columns onto the reduced axis: a reduced pixel is the mean of its run of full-size pixels.
+    step = round(n_full / n_red)
+    if n_red == n_full:
+        owner = columns
+    elif step >= 1 and math.ceil(n_full / step) == n_red:  # integer reduction (JPEG DCT scaling, Image.reduce)
+        owner = columns // step
+    else:  # any other resize: a full-size pixel goes to the reduced pixel its centre falls in
+        owner = np.minimum(((columns + 0.5) * n_red / n_full).astype(np.intp), n_red - 1)
+    first = owner[:, 0]
+    width = int((owner[:, -1] - first).max()) + 1
+    flat = (np.arange(_SAMPLES) * width)[:, None] + (owner - first[:, None])
+    weight = np.bincount(flat.ravel(), weights.ravel(), _SAMPLES * width).reshape(_SAMPLES, width)
+    index = np.minimum(first[:, None] + np.arange(width)[None, :], n_red - 1)
+    weight = weight.astype(np.float32)
     index.setflags(write=False)
     weight.setflags(write=False)
     return index, weight
-
-
-def _fold(dense: np.ndarray, n_full: int, n_red: int) -> np.ndarray:
-    """Weights on full-size pixels → weights on reduced pixels (each the mean of a run of full-size pixels)."""
-    step = round(n_full / n_red)
-    if step >= 1 and math.ceil(n_full / step) == n_red:
-        # Integer reduction (JPEG DCT scaling, Image.reduce): reduced pixel k averages pixels k·step … k·step+step-1.
-        return np.add.reduceat(dense, np.arange(0, n_full, step), axis=1)
-    # Any other resize: each full-size pixel goes to the reduced pixel its centre falls in.
-    owner = np.minimum(((np.arange(n_full) + 0.5) * n_red / n_full).astype(np.intp), n_red - 1)
-    out = np.zeros((dense.shape[0], n_red), dtype=np.float64)
-    np.add.at(out.T, owner, dense.T)
-    return out
 
 
 def luma_of(rgb: np.ndarray) -> np.ndarray:
