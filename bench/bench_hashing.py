@@ -1,6 +1,13 @@
 """Hashing benchmark: reference PDQ (full decode + pdqhash.compute) vs Bastion's fast path.
 
 Run by hand:  .venv/bin/python bench/bench_hashing.py [--images 20] [--reps 3] [--no-procs]
+              .venv/bin/python bench/bench_hashing.py --drift 12 [--floors 128,160,192,224,256,512]
+
+``--drift N`` runs only the drift set of issue 14: N pictures of each kind of ``varied_images.py`` (photos,
+drawings, flat-colour art, text-heavy screenshots) at 1–2 MP, saved as JPEG (quality 85, and 75 for every
+third) and, for every third, as PNG; for each candidate floor of the fast path's reduced decode, the
+Hamming distance of every dihedral variant from the reference (full decode + ``pdqhash``), per kind, and the
+CPU time per file of decode + hash (reference and fast, interleaved per file).
 
 Images are benign and generated here: scikit-image's bundled sample photos (no download) upscaled to
 2–12 MP with a little sensor-like noise, and synthetic textures, saved as JPEG quality 90. A subset is also
@@ -225,14 +232,77 @@ def throughput(paths: list[str], workers: int, passes: int) -> dict[str, dict[st
     return {label: {"best": round(max(r), 2), "median": round(statistics.median(r), 2)} for label, r in rates.items()}
 
 
+def drift_set(per_kind: int, floors: list[int]) -> dict:
+    """Issue 14's drift set: the fast path (reduced decode + ``pdq_dihedral_fast``) per floor vs the reference."""
+    import pdqhash as _pdqhash
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from varied_images import encode as encode_varied
+    from varied_images import varied
+
+    from bastion.media.hashing import PDQ_QUERY_MIN_SIDE, PDQ_VARIANTS, pdq_dihedral_fast
+
+    files = []
+    for i, (name, img) in enumerate(varied(per_kind)):
+        files.append((name + ".jpg", encode_varied(img, "JPEG", 75 if i % 3 == 2 else 85)))
+        if i % 3 == 0:
+            files.append((name + ".png", encode_varied(img, "PNG")))
+
+    def reference(data: bytes) -> tuple[list[str], int]:
+        with Image.open(io.BytesIO(data)) as im:
+            bits, quality = _pdqhash.compute_dihedral(np.ascontiguousarray(np.asarray(im.convert("RGB"))))
+        return [np.packbits(np.asarray(b, dtype=np.uint8)).tobytes().hex() for b in bits], int(quality)
+
+    def fast(data: bytes, floor: int) -> tuple[list[str], int]:
+        decoded = decode_rgb(data, min_side=floor)
+        variants, quality = pdq_dihedral_fast(decoded.image, (decoded.width, decoded.height))
+        return [variants[n] for n in PDQ_VARIANTS], quality
+
+    refs = {}
+    cpu = {"reference": 0.0, **{str(f): 0.0 for f in floors}}
+    rows: dict[str, dict[str, list[int]]] = {str(f): {} for f in floors}
+    qdiff: dict[str, list[int]] = {str(f): [] for f in floors}
+    for name, data in files:  # interleaved per file: reference, then each floor
+        t = time.process_time()
+        refs[name] = reference(data)
+        cpu["reference"] += time.process_time() - t
+        kind = name.split("-")[0] + ("-png" if name.endswith(".png") else "")
+        for f in floors:
+            t = time.process_time()
+            hashes, quality = fast(data, f)
+            cpu[str(f)] += time.process_time() - t
+            rows[str(f)].setdefault(kind, []).extend(hamming(a, b) for a, b in zip(refs[name][0], hashes))
+            qdiff[str(f)].append(abs(quality - refs[name][1]))
+    out: dict = {"files": len(files), "per_kind": per_kind, "chosen_floor": PDQ_QUERY_MIN_SIDE,
+                 "reference_ms_per_file": round(cpu["reference"] / len(files) * 1e3, 2), "floors": {}}
+    for f in floors:
+        every = [d for v in rows[str(f)].values() for d in v]
+        out["floors"][str(f)] = {
+            "drift_mean": round(statistics.mean(every), 2), "drift_p95": sorted(every)[int(0.95 * (len(every) - 1))],
+            "drift_max": max(every), "quality_diff_max": max(qdiff[str(f)]),
+            "ms_per_file": round(cpu[str(f)] / len(files) * 1e3, 2),
+            "cpu_ratio_vs_reference": round(cpu["reference"] / cpu[str(f)], 2),
+            "per_kind": {k: {"mean": round(statistics.mean(v), 2), "max": max(v)} for k, v in sorted(rows[str(f)].items())},
+        }
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--drift", type=int, default=0, help="run only issue 14's drift set, N pictures per kind")
+    parser.add_argument("--floors", default="128,160,192,224,256,512")
     parser.add_argument("--images", type=int, default=20)
     parser.add_argument("--png-images", type=int, default=6)
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--passes", type=int, default=4)
     parser.add_argument("--no-procs", action="store_true")
     args = parser.parse_args()
+    if args.drift:
+        result = drift_set(args.drift, [int(f) for f in args.floors.split(",")])
+        result.update({"bench": "hashing-drift", "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+                       "machine": f"{platform.machine()} {os.cpu_count()} cores", "load": os.getloadavg()})
+        print(json.dumps(result))
+        return
 
     images = make_images(args.images)
     jpegs = [(name, encode(img, "JPEG")) for name, img in images]

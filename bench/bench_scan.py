@@ -118,7 +118,9 @@ def main() -> None:
     store.engine.dispose()
 
     bastion = str(Path(sys.executable).with_name("bastion"))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}
+    # As on a user's machine: no allocator variables, and bytecode caches written (an installed package has
+    # them; PYTHONDONTWRITEBYTECODE, set in some shells, would recompile Bastion's own modules on every start).
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_") and k != "PYTHONDONTWRITEBYTECODE"}
     runs: dict[str, list[tuple[float, float]]] = {}
     load_before = os.getloadavg()
     # warm the page cache and the bytecode caches once, untimed

@@ -21,6 +21,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
+import bastion.auth.models  # noqa: F401  (the users table, referenced by foreign key)
 from bastion.store.schema import Base, utcnow
 
 #: BIGINT on PostgreSQL, INTEGER on SQLite (where only INTEGER PRIMARY KEY is the rowid alias).

@@ -10,6 +10,7 @@ from datetime import datetime
 from sqlalchemy import JSON, BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
+import bastion.auth.models  # noqa: F401  (the users table, referenced by foreign key)
 from bastion.store.schema import Base, utcnow
 
 

@@ -158,11 +158,22 @@ class ScanResultRow(Base):
     recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
-# Tables of the service live beside their domain (Dispatch-style: each noun a folder with models.py); they are
-# imported here so that ``Base.metadata`` — Alembic's target — always knows every table.
-import bastion.auth.models  # noqa: E402,F401
-import bastion.cases.models  # noqa: E402,F401
-import bastion.reports.models  # noqa: E402,F401
-import bastion.vault.models  # noqa: E402,F401
-import bastion.effects.models  # noqa: E402,F401
-import bastion.console.models  # noqa: E402,F401
+# Tables of the service live beside their domain (Dispatch-style: each noun a folder with models.py). They are
+# not imported here: a scan or a bank command maps only the tables above, and importing every model costs more
+# than some commands take. Code that needs ``Base.metadata`` to know every table (Alembic's target) calls:
+SERVICE_MODELS = (
+    "bastion.auth.models",
+    "bastion.cases.models",
+    "bastion.reports.models",
+    "bastion.vault.models",
+    "bastion.effects.models",
+    "bastion.console.models",
+)
+
+
+def import_all_models() -> None:
+    """Import every module that declares tables, so that ``Base.metadata`` holds the whole schema."""
+    import importlib
+
+    for module in SERVICE_MODELS:
+        importlib.import_module(module)

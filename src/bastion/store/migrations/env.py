@@ -3,8 +3,9 @@ handed in through ``config.attributes['connection']``."""
 
 from alembic import context
 
-from bastion.store.schema import Base
+from bastion.store.schema import Base, import_all_models
 
+import_all_models()
 config = context.config
 target_metadata = Base.metadata
 
