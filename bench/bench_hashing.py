@@ -254,7 +254,7 @@ def drift_set(per_kind: int, floors: list[int]) -> dict:
         return [np.packbits(np.asarray(b, dtype=np.uint8)).tobytes().hex() for b in bits], int(quality)
 
     def fast(data: bytes, floor: int) -> tuple[list[str], int]:
-        decoded = decode_rgb(data, min_side=floor)
+        decoded = decode_rgb(data, min_side=floor, luma_when_reduced=True)  # as the fast path decodes
         variants, quality = pdq_dihedral_fast(decoded.image, (decoded.width, decoded.height))
         return [variants[n] for n in PDQ_VARIANTS], quality
 

@@ -301,7 +301,7 @@ def _examine_data(res: FileResult, data: bytes, *, provenance: bool, watermark: 
 
     reusable = None  # our decode, when provenance's pixel checks may use it instead of decoding again
     try:
-        decoded = decode_rgb(data, limits=DEFAULT_LIMITS, min_side=PDQ_QUERY_MIN_SIDE)
+        decoded = decode_rgb(data, limits=DEFAULT_LIMITS, min_side=PDQ_QUERY_MIN_SIDE, luma_when_reduced=True)
         image = decoded.image
         # Only a full-size, unrotated decode is the same pixels provenance would read itself (a flip or a
         # 180-degree turn keeps the size, so it cannot tell); it still checks mode and size against the file.

@@ -111,14 +111,36 @@ def test_a_png_reduced_by_an_integer_factor_stays_near_the_reference():
     assert hamming(pdq_hash(data).hash, pdq_hash(data, fast=False).hash) <= 16
 
 
-def test_trimmed_hash_from_a_reduced_decode_matches_the_picture_inside_the_border():
+@pytest.mark.parametrize("luma", [False, True])
+def test_trimmed_hash_from_a_reduced_decode_matches_the_picture_inside_the_border(luma):
     inner = generated_pattern(5, (1000, 750))
     framed = Image.new("RGB", (1200, 900), (255, 255, 255))
     framed.paste(inner, (100, 75))
     data = _jpeg(framed, 92)
-    decoded = decode_rgb(data, min_side=PDQ_QUERY_MIN_SIDE)
+    decoded = decode_rgb(data, min_side=PDQ_QUERY_MIN_SIDE, luma_when_reduced=luma)
+    assert decoded.image.mode == ("L" if luma else "RGB")
     found = pdq_trimmed_dihedral(decoded.image, (decoded.width, decoded.height))
     assert found is not None
     variants, quality, trim = found
     ref = pdq_hash(_jpeg(inner, 92), fast=False)
     assert hamming(variants["original"], ref.hash) <= 31 < hamming(pdq_hash(data).hash, ref.hash)
+
+
+def test_luma_decode_only_for_reduced_colour_jpegs_and_it_hashes_like_the_rgb_decode():
+    big = _jpeg(_photo("coffee", (1600, 1200)))
+    small = _jpeg(_photo("coffee", (400, 300)))
+    cmyk = io.BytesIO()
+    _photo("coffee", (1600, 1200)).convert("CMYK").save(cmyk, "JPEG", quality=90)
+    png = io.BytesIO()
+    _photo("coffee", (1600, 1200)).save(png, "PNG")
+    assert decode_rgb(big, min_side=PDQ_QUERY_MIN_SIDE, luma_when_reduced=True).image.mode == "L"
+    assert decode_rgb(small, min_side=PDQ_QUERY_MIN_SIDE, luma_when_reduced=True).image.mode == "RGB"  # full size
+    assert decode_rgb(cmyk.getvalue(), min_side=PDQ_QUERY_MIN_SIDE, luma_when_reduced=True).image.mode == "RGB"
+    assert decode_rgb(png.getvalue(), min_side=PDQ_QUERY_MIN_SIDE, luma_when_reduced=True).image.mode == "RGB"
+    luma = decode_rgb(big, min_side=PDQ_QUERY_MIN_SIDE, luma_when_reduced=True)
+    rgb = decode_rgb(big, min_side=PDQ_QUERY_MIN_SIDE)
+    assert luma.image.size == rgb.image.size and (luma.width, luma.height) == (1600, 1200)
+    a, _ = pdq_dihedral_fast(luma.image, (luma.width, luma.height))
+    b, _ = pdq_dihedral_fast(rgb.image, (rgb.width, rgb.height))
+    assert hamming(a["original"], b["original"]) <= 8
+    assert hamming(pdq_hash(big).hash, pdq_hash(big, fast=False).hash) <= 16

@@ -95,8 +95,12 @@ def _border_run(arr: np.ndarray, side: str, settings: BorderSettings, limit: int
     import cv2  # imported here: a hashing caller that never looks for borders does not pay for it
 
     colour = np.median(_line(arr, side, 0)[0], axis=0).astype(np.int16)
-    low = np.clip(colour - settings.tolerance, 0, 255).astype(np.uint8)
-    high = np.clip(colour + settings.tolerance, 0, 255).astype(np.uint8)
+    low = np.clip(colour - settings.tolerance, 0, 255)
+    high = np.clip(colour + settings.tolerance, 0, 255)
+    if arr.ndim == 2:  # one channel: OpenCV takes the bounds as plain numbers
+        low, high = int(low), int(high)
+    else:
+        low, high = low.astype(np.uint8), high.astype(np.uint8)
     done = 0
     block = 1
     while done < limit:
@@ -113,11 +117,13 @@ def _border_run(arr: np.ndarray, side: str, settings: BorderSettings, limit: int
 
 
 def find_border(img: Image.Image | np.ndarray, settings: BorderSettings = DEFAULT_BORDERS) -> Trim | None:
-    """The uniform border of an RGB image, or ``None`` when it has none worth trimming."""
+    """The uniform border of an RGB (or greyscale: the fast path's luma) image, or ``None`` when it has none
+    worth trimming."""
     arr = np.asarray(img) if isinstance(img, Image.Image) else img
-    if arr.ndim != 3 or arr.shape[2] < 3:
-        raise ValueError("find_border expects an RGB image")
-    arr = arr[:, :, :3]
+    if not (arr.ndim == 2 or (arr.ndim == 3 and arr.shape[2] >= 3)):
+        raise ValueError("find_border expects an RGB or a greyscale image")
+    if arr.ndim == 3:
+        arr = arr[:, :, :3]
     h, w = arr.shape[:2]
     if h < 16 or w < 16:
         return None

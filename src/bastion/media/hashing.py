@@ -204,7 +204,9 @@ def pdq_trimmed_dihedral(
 
 
 def _decode_for_pdq(data: bytes, limits: DecodeLimits, fast: bool) -> DecodedImage:
-    return decode_rgb(data, limits=limits, min_side=PDQ_QUERY_MIN_SIDE if fast else None)
+    if fast:
+        return decode_rgb(data, limits=limits, min_side=PDQ_QUERY_MIN_SIDE, luma_when_reduced=True)
+    return decode_rgb(data, limits=limits)
 
 
 def pdq_hash(data: bytes, *, limits: DecodeLimits = DEFAULT_LIMITS, fast: bool = True) -> PdqHash:
