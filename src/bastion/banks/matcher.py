@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Mapping
 
 import numpy as np
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 
 from bastion.banks.hashes import EXACT_TYPES
 from bastion.banks.index import IndexFileError, PdqIndex
@@ -132,6 +132,18 @@ class Matcher:
         self._entry_origin = entry_origin if entry_origin is not None else np.full(len(entry_ids), NO_ORIGIN, np.int64)
         self._has_derived = bool(len(self._entry_origin)) and bool((self._entry_origin != NO_ORIGIN).any())
         self._max_threshold = max((b.bank.pdq_threshold for b in banks), default=31)
+        # The per-file lookups, built once: a statement with expanding parameters compiles once and is then
+        # reused from SQLAlchemy's cache (building the expression for every scanned file cost more than the
+        # indexed query itself).
+        self._exact_lookup = select(BankEntryRow.bank_id, BankEntryRow.hash_type, BankEntryRow.value, BankEntryRow.label).where(
+            BankEntryRow.hash_type.in_(bindparam("types", expanding=True)),
+            BankEntryRow.value.in_(bindparam("values", expanding=True)),
+            BankEntryRow.bank_id.in_(bindparam("banks", expanding=True)),
+            BankEntryRow.derived_from.is_(None),
+        )
+        self._entry_lookup = select(BankEntryRow.id, BankEntryRow.value, BankEntryRow.label, BankEntryRow.derivation).where(
+            BankEntryRow.id.in_(bindparam("ids", expanding=True))
+        )
 
     @property
     def banks(self) -> list[Bank]:
@@ -257,12 +269,8 @@ class Matcher:
         with self.store.engine.connect() as conn:
             if pairs:
                 rows = conn.execute(
-                    select(BankEntryRow.bank_id, BankEntryRow.hash_type, BankEntryRow.value, BankEntryRow.label).where(
-                        BankEntryRow.hash_type.in_(sorted({t for t, _ in pairs})),
-                        BankEntryRow.value.in_(sorted({v for _, v in pairs})),
-                        BankEntryRow.bank_id.in_(list(self._banks)),
-                        BankEntryRow.derived_from.is_(None),
-                    )
+                    self._exact_lookup,
+                    {"types": sorted({t for t, _ in pairs}), "values": sorted({v for _, v in pairs}), "banks": list(self._banks)},
                 ).all()
                 for bank_id, t, value, label in rows:
                     if (t, value) in pairs:
@@ -270,11 +278,7 @@ class Matcher:
                         matches.append(Match(bank.name, bank.category, t, value, label, 0, None))
             if best:
                 wanted = set(best) | {hit[4] for hit in best.values() if hit[4] is not None}
-                rows = conn.execute(
-                    select(BankEntryRow.id, BankEntryRow.value, BankEntryRow.label, BankEntryRow.derivation).where(
-                        BankEntryRow.id.in_(list(wanted))
-                    )
-                ).all()
+                rows = conn.execute(self._entry_lookup, {"ids": list(wanted)}).all()
                 found = {entry_id: (value, label, derivation) for entry_id, value, label, derivation in rows}
                 for entry_id, (distance, _, variant, query, derived_id) in best.items():
                     if entry_id not in found:
