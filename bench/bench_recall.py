@@ -125,9 +125,19 @@ def cropped(img: Image.Image, frac: float, where: str, resize: bool, rng: np.ran
     return out.resize((w, h), Image.BILINEAR) if resize else out
 
 
+def cropped_xy(img: Image.Image, fx: float, fy: float, resize: bool, rng: np.random.Generator) -> Image.Image:
+    """A free crop whose two axes lose different shares (``fx`` of the width, ``fy`` of the height), each
+    split at random between its two edges: the aspect ratio changes too, unless resized back."""
+    w, h = img.size
+    a, b = rng.uniform(0, fx), rng.uniform(0, fy)
+    out = img.crop(tuple(round(v) for v in (w * a, h * b, w * (1 - (fx - a)), h * (1 - (fy - b)))))
+    return out.resize((w, h), Image.BILINEAR) if resize else out
+
+
 class Bench:
-    def __init__(self, tmp: Path, part: str, n_generated: int, n_distractors: int):
+    def __init__(self, tmp: Path, part: str, n_generated: int, n_distractors: int, windows: int | None = None):
         self.tmp = tmp
+        self.windows = windows
         self.part = part
         self.originals = {name: sample(name) for name in SAMPLES}
         self.originals.update({f"gen{s}": generated(s) for s in range(1, n_generated + 1)})
@@ -145,10 +155,11 @@ class Bench:
     def build_bank(self) -> float:
         t0 = time.perf_counter()
         if self.part in ("crops", "edits"):
-            from bastion.banks.from_files import add_files
+            from bastion.banks.from_files import add_files, derivations
 
             paths = [Path(self.write(f"orig-{k}", jpeg(img, 95))) for k, img in self.originals.items()]
-            res = add_files(self.repo, "known", paths, labels={p: p.stem[5:] for p in paths})
+            which = derivations(self.windows) if self.windows is not None else None
+            res = add_files(self.repo, "known", paths, labels={p: p.stem[5:] for p in paths}, which=which)
             for p in paths:
                 self.quality[p.stem[5:]] = examine_file(str(p), provenance=False).quality
         else:
@@ -204,7 +215,14 @@ class Bench:
                 for name, out in edits.items():
                     yield k, name, jpeg(out, 40 if name.startswith("JPEG") else 85)
         else:
+            rng_xy = np.random.default_rng(8)  # its own stream: the anchored and free copies stay as they were
             for k, img in self.originals.items():
+                for _ in range(6):
+                    fx, fy = (float(v) for v in rng_xy.uniform(0.05, 0.10, 2))
+                    resize = bool(rng_xy.integers(0, 2))
+                    q = int(rng_xy.integers(75, 91))
+                    desc = f"free-xy/{fx:.3f}x{fy:.3f}/{'resized' if resize else 'kept'}"
+                    yield k, desc, jpeg(cropped_xy(img, fx, fy, resize, rng_xy), q)
                 wheres = [list(ANCHORS)[int(rng.integers(0, len(ANCHORS)))] for _ in range(12)] + ["free"] * 6
                 for where in wheres:
                     frac = float(rng.uniform(0.05, 0.10))
@@ -225,7 +243,7 @@ class Bench:
 
 def run_quality(args) -> dict:
     with tempfile.TemporaryDirectory() as d:
-        b = Bench(Path(d), args.part, args.generated, args.distractors)
+        b = Bench(Path(d), args.part, args.generated, args.distractors, args.windows)
         build_s = b.build_bank()
         matcher = Matcher.from_store(b.store)
         hits = hits_plain = total = wrong = 0
@@ -275,12 +293,16 @@ def run_quality(args) -> dict:
             "their_copies_matched": f"{flat_hits}/{flat_total}",
             "bank_pdq_entries": matcher.pdq_entries,
             "bank_derived_entries": matcher.derived_entries,
+            "windows_per_image": args.windows if args.windows is not None else "default",
             "copies": total,
             "recall": round(hits / total, 4),
             "recall_whole_picture_only": round(hits_plain / total, 4),
             "recall_by_group": {g: f"{v[0]}/{v[1]} = {v[0] / v[1]:.3f} (whole picture alone {v[2] / v[1]:.3f})"
                                 for g, v in by_group.items()},
             "matched_by": dict(kinds),
+            "recall_anchored_and_free": (
+                round(sum(by_group[g][0] for g in ("anchored", "free")) / sum(by_group[g][1] for g in ("anchored", "free")), 4)
+                if args.part == "crops" else None),
             "copies_matching_another_original": wrong,
             "distractor_files": n_dis,
             "distractors_matched": false,
@@ -295,10 +317,11 @@ def run_quality(args) -> dict:
 
 def run_lookups(args) -> dict:
     """Lookups/s and index size with and without derived entries, on a bank padded with random hashes."""
-    from bastion.banks.from_files import DERIVATIONS
+    from bastion.banks.from_files import DERIVATIONS, derivations
 
     rng = np.random.default_rng(3)
     n = args.bank
+    DERIVATIONS = derivations(args.windows) if args.windows is not None else DERIVATIONS
     per = len(DERIVATIONS)
     originals = rng.integers(0, 256, (n, 32), dtype=np.uint8)
     derived = rng.integers(0, 256, (n * per, 32), dtype=np.uint8)
@@ -362,13 +385,15 @@ def main() -> None:
     ap.add_argument("part", choices=("borders", "crops", "edits"))
     ap.add_argument("--generated", type=int, default=30)
     ap.add_argument("--distractors", type=int, default=150)
-    ap.add_argument("--bank", type=int, default=100_000, help="crops: random originals padding the lookup bench")
+    ap.add_argument("--bank", type=int, default=100_000, help="crops: random originals padding the lookup bench (0: skip it)")
     ap.add_argument("--queries", type=int, default=2000)
+    ap.add_argument("--windows", type=int, default=None,
+                    help="crops: store only the first N windows of bastion.banks.from_files.WINDOWS (default: as shipped)")
     args = ap.parse_args()
     out = {"machine": f"{platform.machine()} {os.cpu_count()} cores, Python {platform.python_version()}",
            "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
     out.update(run_quality(args))
-    if args.part == "crops":
+    if args.part == "crops" and args.bank > 0:
         out["lookups"] = run_lookups(args)
     for line in out.get("misses", []):
         print("miss:", line, file=sys.stderr)

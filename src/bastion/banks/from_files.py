@@ -1,15 +1,16 @@
 """Bank entries made straight from files: ``bastion bank add NAME --file F``.
 
-An image gives its MD5, SHA-256 and PDQ; a video (MP4, MOV, WebM, MKV) its MD5, SHA-256 and vPDQ. The hashes
-are computed exactly as a scan computes them (:func:`bastion.scan.examine_file`), so a file added to a bank
-matches itself and its near copies when it is scanned. A file that cannot be decoded still gives its exact
-hashes; what went wrong is reported with them.
+An image gives its MD5, SHA-256 and PDQ; a video (MP4, MOV, WebM, MKV) its MD5, SHA-256 and vPDQ. An
+image's PDQ is the reference computation (full decode, bit-exact with Meta's ``pdqhash``), since original
+entries are what exports and partner lists carry; a scan's fast path lands within a few bits of it. A file
+that cannot be decoded still gives its exact hashes; what went wrong is reported with them.
 
 Crops. A hash list from a partner holds one global hash per picture, and PDQ is global: a copy with 5 % cut
 off moves 76–96 bits and matches nothing. When Bastion reads the media itself it can do better: besides
 those *original* entries, an image also gives the PDQ of a fixed set of sub-regions (:data:`DERIVATIONS`),
-stored as *derived* entries pointing at the image's PDQ entry. A cropped copy's whole-picture hash lands
-near one of them and the matcher reports a crop match of the original (``bastion.banks.matcher``). Derived
+stored as *derived* entries pointing at the image's PDQ entry: 46 windows cutting 0–9 % off each side,
+dense in position (a shift is what PDQ forgives least). A cropped copy's whole-picture hash lands near one
+of them and the matcher reports a crop match of the original (``bastion.banks.matcher``). Derived
 entries are matched, never exported as originals (``bank export --include-derived`` to get them, marked).
 
 Extension point: :func:`entries_from_file` turns one file into a :class:`FileEntries` (original entries,
@@ -29,46 +30,61 @@ from bastion.errors import BastionError, MediaError
 from bastion.media.hashing import MIN_MATCH_QUALITY, PDQ_FAST_MIN_SIDE, pdq_from_image
 from bastion.model import HashEntry
 
-__all__ = ["DERIVATIONS", "AddFilesResult", "FileEntries", "add_files", "derived_boxes", "derived_hashes", "entries_from_file"]
+__all__ = ["DEFAULT_WINDOWS", "DERIVATIONS", "WINDOWS", "derivations", "AddFilesResult", "FileEntries", "add_files", "derived_boxes", "derived_hashes", "entries_from_file"]
 
-#: Where a kept window sits along one axis: 0 = at the start (left/top), 0.5 = centred, 1 = at the end;
-#: ``None`` keeps the axis whole (a crop from one side only).
-_ANCHORS: dict[str, tuple[float | None, float | None]] = {
-    "centre": (0.5, 0.5),
-    "top-left": (0.0, 0.0),
-    "top-right": (1.0, 0.0),
-    "bottom-left": (0.0, 1.0),
-    "bottom-right": (1.0, 1.0),
-    "left": (0.0, None),  # the left part kept: the copy was cut on the right
-    "right": (1.0, None),
-    "top": (None, 0.0),
-    "bottom": (None, 1.0),
-}
-#: Shares of each cut axis kept. Measured (bench/bench_recall.py, docs/pdq-edits.md): a window edge misplaced
-#: by 2.5 % of the side costs ~36 bits (median), by ~1 % well under 31, so windows 2.5 % apart catch every
-#: crop of 5–10 % at these anchors within 1.25 %.
-_KEEP = (0.95, 0.925, 0.90)
+#: The fixed windows hashed for every image added from a file, as the share of each side cut off (percent):
+#: (left, top, right, bottom). Chosen, not guessed (``bench/bench_recall.py windows``, docs/pdq-edits.md):
+#: PDQ forgives a change of scale far more than a shift (1 % more cut on both ends of an axis costs ~10
+#: bits, the whole window moved by 1 % costs ~26, and by 0.75 % along both axes ~32), so windows must be
+#: dense in *position* and can be sparse in *size*. From 4,760 candidate windows (every cut of 0–11 % per
+#: side on a 1 % grid) a greedy cover picked, on tuning pictures that are not in the recall bench, the
+#: windows that bring the most 5–10 % crops (anchored and free) within 28 bits of one of them; every pick
+#: comes with its mirror images (left/right, top/bottom, and sides swapped), so mirrored and rotated copies
+#: are served equally. Listed in the order picked: a prefix is the best smaller set.
+WINDOWS: tuple[tuple[int, int, int, int], ...] = (
+    (4, 4, 4, 4), (2, 2, 5, 5), (2, 5, 5, 2), (5, 2, 2, 5), (5, 5, 2, 2), (1, 1, 7, 7), (1, 7, 7, 1), (7, 1, 1, 7),
+    (7, 7, 1, 1), (1, 4, 6, 4), (6, 4, 1, 4), (4, 1, 4, 6), (4, 6, 4, 1), (0, 0, 0, 8), (0, 8, 0, 0), (0, 0, 8, 0),
+    (8, 0, 0, 0), (0, 0, 9, 9), (0, 9, 9, 0), (9, 0, 0, 9), (9, 9, 0, 0), (3, 3, 3, 3), (3, 1, 5, 8), (3, 8, 5, 1),
+    (5, 1, 3, 8), (5, 8, 3, 1), (1, 3, 8, 5), (1, 5, 8, 3), (8, 3, 1, 5), (8, 5, 1, 3), (1, 1, 6, 6), (1, 6, 6, 1),
+    (6, 1, 1, 6), (6, 6, 1, 1), (0, 0, 0, 5), (0, 5, 0, 0), (0, 0, 5, 0), (5, 0, 0, 0), (2, 4, 5, 4), (5, 4, 2, 4),
+    (4, 2, 4, 5), (4, 5, 4, 2), (0, 0, 8, 8), (0, 8, 8, 0), (8, 0, 0, 8), (8, 8, 0, 0), (2, 0, 5, 9), (2, 9, 5, 0),
+    (5, 0, 2, 9), (5, 9, 2, 0), (0, 2, 9, 5), (0, 5, 9, 2), (9, 2, 0, 5), (9, 5, 0, 2), (1, 2, 6, 5), (1, 5, 6, 2),
+    (2, 1, 5, 6), (2, 6, 5, 1), (5, 1, 2, 6), (5, 6, 2, 1), (6, 2, 1, 5), (6, 5, 1, 2),
+)
 
-#: The fixed set of sub-regions hashed for every image added from a file: (name, x anchor, y anchor, kept
-#: share). 9 anchors × 3 sizes, and the centred 85 % window for deeper zooms: 28 derived entries per image.
-DERIVATIONS: tuple[tuple[str, float | None, float | None, float], ...] = tuple(
-    (f"{pos}-{keep * 100:g}", ax, ay, keep) for keep in _KEEP for pos, (ax, ay) in _ANCHORS.items()
-) + (("centre-85", 0.5, 0.5, 0.85),)
+#: How many of :data:`WINDOWS` are stored per image (the recall each prefix buys, and its cost in index
+#: entries and lookups/s, are in bench/RESULTS.md).
+DEFAULT_WINDOWS = 46
 
 
-def derived_boxes(width: int, height: int) -> list[tuple[str, tuple[int, int, int, int]]]:
+def _name(cut: tuple[int, int, int, int]) -> str:
+    return "crop-l{}-t{}-r{}-b{}".format(*cut)
+
+
+#: The derivations stored per image: (name, (left, top, right, bottom) cut as shares of the side).
+#: The name says the cut in percent, e.g. ``crop-l2-t2-r5-b5``.
+DERIVATIONS: tuple[tuple[str, tuple[float, float, float, float]], ...] = tuple(
+    (_name(c), tuple(v / 100 for v in c)) for c in WINDOWS[:DEFAULT_WINDOWS]
+)
+
+
+def derivations(n: int = DEFAULT_WINDOWS) -> tuple[tuple[str, tuple[float, float, float, float]], ...]:
+    """The first ``n`` windows of :data:`WINDOWS` as derivations (the bench compares set sizes)."""
+    if not 0 <= n <= len(WINDOWS):
+        raise ValueError(f"between 0 and {len(WINDOWS)} windows")
+    return tuple((_name(c), tuple(v / 100 for v in c)) for c in WINDOWS[:n])
+
+
+def derived_boxes(width: int, height: int, which=None) -> list[tuple[str, tuple[int, int, int, int]]]:
     """The crop box (left, upper, right, lower) of every derivation in a ``width`` × ``height`` picture."""
     out = []
-    for name, ax, ay, keep in DERIVATIONS:
-        kw = width if ax is None else width * keep
-        kh = height if ay is None else height * keep
-        x0 = (width - kw) * (0.5 if ax is None else ax)
-        y0 = (height - kh) * (0.5 if ay is None else ay)
-        out.append((name, (round(x0), round(y0), round(x0 + kw), round(y0 + kh))))
+    for name, (left, top, right, bottom) in DERIVATIONS if which is None else which:
+        box = (round(width * left), round(height * top), round(width * (1 - right)), round(height * (1 - bottom)))
+        out.append((name, box))
     return out
 
 
-def derived_hashes(image: Image.Image, whole: str | None = None) -> tuple[list[tuple[str, str]], int]:
+def derived_hashes(image: Image.Image, whole: str | None = None, which=None) -> tuple[list[tuple[str, str]], int]:
     """``([(derivation, PDQ hex)], skipped)`` for the sub-regions of a decoded RGB picture.
 
     Windows whose PDQ quality is below :data:`MIN_MATCH_QUALITY` are skipped (counted): a flat window
@@ -77,7 +93,7 @@ def derived_hashes(image: Image.Image, whole: str | None = None) -> tuple[list[t
     """
     out: list[tuple[str, str]] = []
     skipped = 0
-    for name, box in derived_boxes(*image.size):
+    for name, box in derived_boxes(*image.size, which):
         h, quality = pdq_from_image(image.crop(box))
         if quality < MIN_MATCH_QUALITY:
             skipped += 1
@@ -96,22 +112,44 @@ class FileEntries:
     derived: list[tuple[str, str]] = field(default_factory=list)
 
 
-def _image_derived(path: str | Path, out: FileEntries) -> None:
-    """Sub-region hashes of an image, from the same reduced decode a scan makes."""
+def _image_hashes(data: bytes, out: FileEntries, label: str | None, ref: str, derive: bool, which) -> None:
+    """The image's PDQ on the reference path, and its sub-region hashes from the reduced decode a scan makes.
+
+    The original entry is what ``bank export`` and partner lists carry, so it is computed exactly as Meta's
+    reference does (full decode, ``fast=False``: bit-exact with ``pdqhash``), never on the fast path a scan
+    uses. The windows are internal: hashed from the same reduced decode a scanned copy gets, so a crop of the
+    file is compared like with like."""
     from bastion.media.decode import DEFAULT_LIMITS, decode_rgb
+    from bastion.media.hashing import pdq_hash
 
     try:
-        decoded = decode_rgb(Path(path).read_bytes(), limits=DEFAULT_LIMITS, min_side=PDQ_FAST_MIN_SIDE)
-    except (MediaError, OSError) as exc:  # the scan decoded it a moment ago; say so rather than guess
+        reference = pdq_hash(data, fast=False)
+    except MediaError as exc:
+        out.problems.append(f"reference PDQ not computed, so no PDQ stored: {exc}")
+        return
+    out.parent = HashEntry("pdq", reference.hash, label, ref)
+    out.entries.append(out.parent)
+    if reference.quality < MIN_MATCH_QUALITY:
+        out.problems.append(
+            f"PDQ quality {reference.quality} is below {MIN_MATCH_QUALITY}: scans of low quality will not match it"
+        )
+    if not derive:
+        return
+    try:
+        decoded = decode_rgb(data, limits=DEFAULT_LIMITS, min_side=PDQ_FAST_MIN_SIDE)
+    except MediaError as exc:  # decoded fully a moment ago; say so rather than guess
         out.problems.append(f"sub-regions not hashed: {exc}")
         return
-    out.derived, skipped = derived_hashes(decoded.image, out.parent.value if out.parent else None)
+    out.derived, skipped = derived_hashes(decoded.image, out.parent.value, which)
     if skipped:
         out.problems.append(f"{skipped} sub-region(s) of PDQ quality below {MIN_MATCH_QUALITY} not stored")
 
 
-def entries_from_file(path: str | Path, label: str | None = None, *, derive: bool = True) -> FileEntries:
-    from bastion.scan import examine_file
+def entries_from_file(path: str | Path, label: str | None = None, *, derive: bool = True, which=None) -> FileEntries:
+    """Original entries of one file (exact hashes; an image's reference PDQ or a video's vPDQ) and, for an
+    image with ``derive``, its derived sub-region hashes (``which``: the derivations, default
+    :data:`DERIVATIONS`)."""
+    from bastion.scan import examine_file, read_regular_file
 
     res = examine_file(str(path), provenance=False)
     out = FileEntries(str(path))
@@ -126,12 +164,11 @@ def entries_from_file(path: str | Path, label: str | None = None, *, derive: boo
 
         out.entries.append(HashEntry("vpdq", to_signal(parse_signal(res.video["vpdq"])), label, ref))
     elif res.pdq:
-        out.parent = HashEntry("pdq", res.pdq, label, ref)
-        out.entries.append(out.parent)
-        if res.quality is not None and res.quality < 50:
-            out.problems.append(f"PDQ quality {res.quality} is below 50: scans of low quality will not match it")
-        if derive:
-            _image_derived(path, out)
+        try:
+            data, _ = read_regular_file(path)
+        except OSError as exc:
+            raise BastionError(f"{path}: {exc}") from exc
+        _image_hashes(data, out, label, ref, derive, which)
     out.problems.extend(f"{e['code']}: {e['message']}" for e in res.errors)
     return out
 
@@ -153,12 +190,13 @@ def add_files(
     label: str | None = None,
     labels: Mapping[Path, str] | None = None,
     derive: bool = True,
+    which=None,
 ) -> AddFilesResult:
     """Hash every file and add its entries (and derived entries) to ``bank`` of a
     :class:`~bastion.banks.repo.BankRepository`. Every file is hashed before anything is written: one that
     cannot be read raises :class:`BastionError` naming it, and nothing is added."""
     repo.get(bank)  # an unknown bank fails before any file is read
-    hashed = [entries_from_file(p, (labels or {}).get(Path(p), label), derive=derive) for p in paths]
+    hashed = [entries_from_file(p, (labels or {}).get(Path(p), label), derive=derive, which=which) for p in paths]
     result = AddFilesResult(files=len(hashed))
     for fe in hashed:
         res = repo.add_with_derived(bank, fe.entries, fe.parent, fe.derived)
