@@ -13,7 +13,7 @@ from PIL import Image
 from skimage import data as skdata
 from typer.testing import CliRunner
 
-from bastion.banks.from_files import DERIVATIONS, add_files, derived_boxes, entries_from_file
+from bastion.banks.from_files import DEFAULT_WINDOWS, DERIVATIONS, WINDOWS, add_files, derivations, derived_boxes, entries_from_file
 from bastion.banks.matcher import Matcher
 from bastion.banks.repo import BankRepository
 from bastion.cli import app
@@ -59,10 +59,84 @@ def scan_matches(store, path):
 def test_the_sub_regions_are_a_fixed_set_inside_the_picture():
     boxes = derived_boxes(640, 480)
     assert [n for n, _ in boxes] == [d[0] for d in DERIVATIONS] and len(boxes) == len(set(n for n, _ in boxes))
-    assert {"centre-95", "centre-90", "centre-85", "top-left-92.5", "right-90"} <= {n for n, _ in boxes}
+    assert len(DERIVATIONS) == DEFAULT_WINDOWS and {"crop-l4-t4-r4-b4", "crop-l0-t0-r0-b8", "crop-l2-t2-r5-b5"} <= {n for n, _ in boxes}
     for _, (x0, y0, x1, y1) in boxes:
         assert 0 <= x0 < x1 <= 640 and 0 <= y0 < y1 <= 480
-        assert 0.72 <= (x1 - x0) * (y1 - y0) / (640 * 480) <= 0.951  # 85 % × 85 % up to 95 % of one side
+        assert 0.80 <= (x1 - x0) * (y1 - y0) / (640 * 480) <= 0.951  # 91 % × 91 % up to 95 % of one side
+    # the set is closed under mirrors and quarter turns, so a mirrored or turned crop is served as well
+    cuts = set(WINDOWS[:DEFAULT_WINDOWS])
+    for l, t, r, b in cuts:
+        assert {(r, t, l, b), (l, b, r, t), (t, l, b, r)} <= cuts
+    assert derivations(10) == tuple((n, c) for n, c in DERIVATIONS[:10])
+    with pytest.raises(ValueError):
+        derivations(len(WINDOWS) + 1)
+
+
+def free_crop(img: Image.Image, left: float, top: float, right: float, bottom: float) -> Image.Image:
+    """Cut these shares off each side: edges cut by unequal amounts, no anchor to line up with."""
+    w, h = img.size
+    return img.crop((round(w * left), round(h * top), round(w * (1 - right)), round(h * (1 - bottom))))
+
+
+def test_free_crops_of_a_generated_picture_added_with_file_match_as_crops(database_url, tmp_path):
+    from bastion.demo import generated_pattern
+    from bastion.store.db import open_store
+
+    known = generated_pattern(3)
+    src = save_jpeg(known, tmp_path / "known.jpg", 95)
+    other = save_jpeg(generated_pattern(4), tmp_path / "other.jpg", 90)
+    assert cli(database_url, "bank", "create", "held").exit_code == 0
+    r = cli(database_url, "bank", "add", "held", "--file", str(src), "--label", "[pattern-3]")
+    assert r.exit_code == 0 and "derived sub-region entries added" in r.stdout, r.output
+    store = open_store(database_url)
+    try:
+        original_pdq = BankRepository(store).entries("held", "pdq")[0].value
+        rng = np.random.default_rng(12)
+        matched = 0
+        for i in range(8):
+            # 5-10 % off each axis, split at random between its two edges; half resized back
+            fx, fy = rng.uniform(0.05, 0.10, 2)
+            a, b = rng.uniform(0, fx), rng.uniform(0, fy)
+            copy = free_crop(known, a, b, fx - a, fy - b)
+            if i % 2:
+                copy = copy.resize(known.size, Image.BILINEAR)
+            ms = scan_matches(store, save_jpeg(copy, tmp_path / f"free-{i}.jpg", 85))
+            assert all(m.label == "[pattern-3]" for m in ms)  # nothing else, ever
+            if ms:
+                matched += 1
+                assert [(m.kind, m.value) for m in ms] == [("crop", original_pdq)] and ms[0].distance <= 31
+        assert matched >= 7, matched
+        # an unrelated picture (same generator, another seed), whole or cropped, matches nothing
+        assert scan_matches(store, other) == []
+        assert scan_matches(store, save_jpeg(free_crop(generated_pattern(4), 0.03, 0.02, 0.04, 0.05), tmp_path / "o.jpg", 85)) == []
+    finally:
+        store.close()
+
+    # exports carry the original hashes only: no sub-region hash leaves as if it were the picture's
+    store = open_store(database_url)
+    derived = {e.value for e, _, _ in BankRepository(store).iter_derived("held")}
+    store.close()
+    assert len(derived) > 30
+    for args in (["--format", "csv"], ["--format", "te", "--type", "pdq"], ["--format", "csv", "--confirmed"]):
+        r = cli(database_url, "bank", "export", "held", *args)
+        assert r.exit_code == 0, r.output
+        assert original_pdq in r.stdout  # --confirmed: the bank, brought up to date, as a partner list
+        assert not any(h in r.stdout for h in derived), args
+
+
+def test_an_original_added_with_file_gets_the_reference_pdq(tmp_path):
+    """The fast path hashes a reduced decode; what goes into the bank (and out in exports) is the reference."""
+    import pdqhash
+
+    from bastion.demo import generated_pattern
+
+    big = generated_pattern(5, (2400, 1800))  # large enough that a scan's fast path reduces it
+    src = save_jpeg(big, tmp_path / "big.jpg", 92)
+    got = entries_from_file(src)
+    bits, quality = pdqhash.compute(np.asarray(Image.open(src).convert("RGB")))
+    assert got.parent.value == np.packbits(bits.astype(np.uint8)).tobytes().hex()
+    assert examine_file(str(src), provenance=False).pdq != got.parent.value  # the case this guards is real
+    assert got.derived and all(h != got.parent.value for _, h in got.derived)
 
 
 def test_cropped_copies_match_as_crops_of_the_original(store, tmp_path):
@@ -154,7 +228,7 @@ def test_cli_add_file_export_and_reimport(database_url, tmp_path):
     assert r.exit_code == 0, r.output
     assert "a.jpg: md5, sha256, pdq (+" in r.stdout and "added 6, already present 0, derived sub-region entries added" in r.stdout
     shown = json.loads(cli(database_url, "bank", "show", "held", "--json", "--limit", "100").stdout)
-    assert shown["entry_count"] == 6 and shown["derived_count"] > 40
+    assert shown["entry_count"] == 6 and shown["derived_count"] > 60
     assert len(shown["entries"]) == 6  # derived entries are not listed as entries
 
     # a default export (what goes to partners) carries the six original hashes only
