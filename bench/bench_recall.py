@@ -307,6 +307,7 @@ def run_quality(args) -> dict:
             "distractor_files": n_dis,
             "distractors_matched": false,
             "false_matches": false_list[:10],
+            "misses_by_original": dict(Counter(m.split()[0] for m in misses).most_common()),
             "misses": misses[:40],
             "ms_per_copy_query": round(copies_s / total * 1000, 1),
             "bank_build_s": round(build_s, 2),

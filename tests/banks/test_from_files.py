@@ -122,6 +122,14 @@ def test_free_crops_of_a_generated_picture_added_with_file_match_as_crops(databa
         assert r.exit_code == 0, r.output
         assert original_pdq in r.stdout  # --confirmed: the bank, brought up to date, as a partner list
         assert not any(h in r.stdout for h in derived), args
+    from bastion.console.backend import export_bank
+
+    store = open_store(database_url)
+    try:
+        out = export_bank(store, "held", "csv")  # the review console's export
+        assert original_pdq in out and not any(h in out for h in derived)
+    finally:
+        store.close()
 
 
 def test_an_original_added_with_file_gets_the_reference_pdq(tmp_path):
