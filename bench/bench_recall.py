@@ -381,16 +381,164 @@ def run_lookups(args) -> dict:
     return res
 
 
+def _pdq_bits(img: Image.Image) -> tuple[np.ndarray, int]:
+    import pdqhash
+
+    bits, quality = pdqhash.compute(np.ascontiguousarray(np.asarray(img, dtype=np.uint8)))
+    return np.packbits(np.asarray(bits, dtype=np.uint8)), int(quality)
+
+
+def _reduced(data: bytes) -> Image.Image:
+    """The decode a scan (and a bank's sub-regions) hash: JPEG DCT scaling down to a 512 px short side."""
+    from bastion.media.decode import decode_rgb
+    from bastion.media.hashing import PDQ_FAST_MIN_SIDE
+
+    return decode_rgb(data, min_side=PDQ_FAST_MIN_SIDE).image
+
+
+def _box(size: tuple[int, int], cut: tuple[float, float, float, float]) -> tuple[int, int, int, int]:
+    w, h = size
+    left, top, right, bottom = cut
+    return round(w * left), round(h * top), round(w * (1 - right)), round(h * (1 - bottom))
+
+
+def run_curve(args) -> dict:
+    """How many bits PDQ moves per % of shift and of scale: the window centred at 92.5 % of each side (hashed
+    as a bank's sub-region is) against copies whose edges are moved by d % of the side (then cropped from
+    the full picture, half resized back, JPEG 75–90, hashed as a scan does). Median, 75th percentile and the
+    share within 31 bits, over the matchable originals."""
+    moves = {  # (left, top, right, bottom) edge moves, in units of d: + cuts more on that side
+        "one edge": (1, 0, 0, 0),
+        "two edges (left and top)": (1, 1, 0, 0),
+        "zoom (both ends of both axes, d/2 each)": (0.5, 0.5, 0.5, 0.5),
+        "shift along one axis": (1, 0, -1, 0),
+        "shift along both axes": (1, 1, -1, -1),
+    }
+    steps = (0.0025, 0.005, 0.0075, 0.01, 0.0125, 0.015, 0.02, 0.025, 0.03, 0.04)
+    base = (0.0375,) * 4
+    rng = np.random.default_rng(5)
+    originals = {name: sample(name) for name in SAMPLES}
+    originals.update({f"gen{s}": generated(s) for s in range(1, args.generated + 1)})
+    dist: dict[str, dict[float, list[int]]] = {k: {d: [] for d in steps} for k in moves}
+    for img in originals.values():
+        data = jpeg(img, 95)
+        ref = _reduced(data)
+        window, quality = _pdq_bits(ref.crop(_box(ref.size, base)))
+        if quality < 50:
+            continue
+        for kind, unit in moves.items():
+            for d in steps:
+                copy = img.crop(_box(img.size, tuple(b + u * d for b, u in zip(base, unit))))
+                if rng.random() < 0.5:
+                    copy = copy.resize(img.size, Image.BILINEAR)
+                got, _ = _pdq_bits(_reduced(jpeg(copy, int(rng.integers(75, 91)))))
+                dist[kind][d].append(int(np.unpackbits(window ^ got).sum()))
+    out = {}
+    for kind, by_d in dist.items():
+        out[kind] = {f"{d * 100:g} %": {"median": float(np.median(v)), "p75": float(np.percentile(v, 75)),
+                                         "within_31": round(float(np.mean(np.array(v) <= 31)), 2)}
+                     for d, v in by_d.items()}
+    out["originals_used"] = len(next(iter(dist.values()))[steps[0]])
+    return out
+
+
+def run_windows(args) -> dict:
+    """How :data:`bastion.banks.from_files.WINDOWS` was chosen (and can be re-chosen).
+
+    Tuning pictures: generated ones with seeds ``--tune-from`` .. + ``--tune-count`` (not the recall bench's
+    pictures, which stay held out). For each, the PDQ of every candidate window (each side cut by 0–11 % on
+    a 1 % grid, per axis nothing cut or 4–11 % in all: 4,760 windows) and of 45 copies: 20 free crops (same
+    share off both axes), 10 free crops with the axes cut independently, 15 anchored crops, all 5–10 %, half
+    resized back, JPEG 75–90. Hashed at a 256 px short side for speed (the recall bench checks the choice at
+    the real 512 px). A copy is covered by a window within ``--radius`` bits (29: a margin below 31).
+    Greedy: repeatedly add the symmetry orbit of windows (mirrors left/right, top/bottom, sides swapped)
+    that covers the most not yet covered copies per window added."""
+    rng = np.random.default_rng(99)
+    pairs = [(0, 0)] + [(a, s - a) for s in range(4, 12) for a in range(0, s + 1)]
+    windows = [(x, y) for x in pairs for y in pairs if not (x == (0, 0) and y == (0, 0))]
+
+    def small(img: Image.Image) -> Image.Image:
+        w, h = img.size
+        f = 256 / min(w, h)
+        return img.resize((max(1, round(w * f)), max(1, round(h * f))), Image.BILINEAR)
+
+    rows, kinds = [], []
+    for seed in range(args.tune_from, args.tune_from + args.tune_count):
+        img = generated(seed)
+        ref = small(_reduced(jpeg(img, 95)))
+        wh, wq = [], []
+        for (lx, rx), (ty, by) in windows:
+            h, q = _pdq_bits(ref.crop(_box(ref.size, (lx / 100, ty / 100, rx / 100, by / 100))))
+            wh.append(h)
+            wq.append(q)
+        wbits = np.unpackbits(np.array(wh), axis=1).astype(np.float32)
+        for i in range(45):
+            if i < 20:
+                copy, kind = cropped(img, float(rng.uniform(0.05, 0.10)), "free", False, rng), "free"
+            elif i < 30:
+                fx, fy = (float(v) for v in rng.uniform(0.05, 0.10, 2))
+                copy, kind = cropped_xy(img, fx, fy, False, rng), "free-xy"
+            else:
+                where = list(ANCHORS)[int(rng.integers(0, len(ANCHORS)))]
+                copy, kind = cropped(img, float(rng.uniform(0.05, 0.10)), where, False), "anchored"
+            if rng.random() < 0.5:
+                copy = copy.resize(img.size, Image.BILINEAR)
+            q, _ = _pdq_bits(small(_reduced(jpeg(copy, int(rng.integers(75, 91))))))
+            qbits = np.unpackbits(q).astype(np.float32)
+            d = qbits @ (1 - wbits).T + (1 - qbits) @ wbits.T
+            rows.append((d <= args.radius) & (np.array(wq) >= 50))
+            kinds.append(kind)
+    cover = np.array(rows)
+    kinds_a = np.array(kinds)
+
+    def orbit(w):
+        (lx, rx), (ty, by) = w
+        out = set()
+        for a, b in (((lx, rx), (ty, by)), ((ty, by), (lx, rx))):
+            for fa in (a, a[::-1]):
+                for fb in (b, b[::-1]):
+                    out.add((fa, fb))
+        return frozenset(out)
+
+    index = {w: i for i, w in enumerate(windows)}
+    orbits = list({orbit(w): None for w in windows})
+    covered = np.zeros(len(cover), bool)
+    chosen: list[int] = []
+    steps = []
+    while len(chosen) < args.max_windows:
+        best = max(((int((cover[:, [index[w] for w in o]].any(1) & ~covered).sum()) / len(o), o)
+                    for o in orbits if index[next(iter(o))] not in chosen), key=lambda t: t[0], default=(0, None))
+        if best[0] <= 0:
+            break
+        cols = sorted(index[w] for w in best[1])
+        chosen += cols
+        covered |= cover[:, cols].any(1)
+        steps.append({"windows": len(chosen), **{k: round(float(covered[kinds_a == k].mean()), 3) for k in sorted(set(kinds))}})
+    as_cuts = [(lx, ty, rx, by) for (lx, rx), (ty, by) in (windows[i] for i in chosen)]
+    return {"tuning_pictures": args.tune_count, "copies": len(cover), "radius": args.radius,
+            "coverage_by_size": steps, "windows_left_top_right_bottom": as_cuts}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("part", choices=("borders", "crops", "edits"))
+    ap.add_argument("part", choices=("borders", "crops", "edits", "curve", "windows"))
     ap.add_argument("--generated", type=int, default=30)
     ap.add_argument("--distractors", type=int, default=150)
     ap.add_argument("--bank", type=int, default=100_000, help="crops: random originals padding the lookup bench (0: skip it)")
     ap.add_argument("--queries", type=int, default=2000)
     ap.add_argument("--windows", type=int, default=None,
                     help="crops: store only the first N windows of bastion.banks.from_files.WINDOWS (default: as shipped)")
+    ap.add_argument("--tune-from", type=int, default=101, help="windows: first seed of the tuning pictures")
+    ap.add_argument("--tune-count", type=int, default=30)
+    ap.add_argument("--radius", type=int, default=29, help="windows: a copy is covered within this many bits")
+    ap.add_argument("--max-windows", type=int, default=62)
     args = ap.parse_args()
+    if args.part in ("curve", "windows"):
+        out = {"machine": f"{platform.machine()} {os.cpu_count()} cores, Python {platform.python_version()}",
+               "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "part": args.part}
+        out.update(run_curve(args) if args.part == "curve" else run_windows(args))
+        print(json.dumps(out))
+        return
     out = {"machine": f"{platform.machine()} {os.cpu_count()} cores, Python {platform.python_version()}",
            "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
     out.update(run_quality(args))

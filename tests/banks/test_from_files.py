@@ -281,3 +281,45 @@ def test_a_live_index_picks_up_derived_entries_as_crops(store, tmp_path):
     r = examine_file(str(save_jpeg(crop(known, 0.075, "top-left"), tmp_path / "crop.jpg", 85)), provenance=False)
     got = live.match({}, r.pdq_variants, r.quality)
     assert [(m.kind, m.label) for m in got] == [("crop", "[astronaut]")]
+
+
+def test_a_confirmed_image_still_held_gets_its_sub_regions_once(store, tmp_path):
+    """`bank export --confirmed` syncs the confirmed bank: a confirmed image whose bytes are in the holding
+    folder also gets its derived entries (once), so crops of it match as crops; exports still carry originals."""
+    import hashlib
+
+    from bastion.cases.holding import MediaHolding
+    from bastion.demo import generated_pattern
+    from bastion.reports.sharing import ConfirmedMedia, reference_pdq, sync_confirmed_bank, write_partner_list
+
+    known = generated_pattern(21)
+    buf = io.BytesIO()
+    known.save(buf, "JPEG", quality=95)
+    held_bytes = buf.getvalue()
+    gone = save_jpeg(generated_pattern(22), tmp_path / "gone.jpg", 95).read_bytes()  # confirmed, bytes not held
+    holding = MediaHolding(tmp_path / "holding")
+    holding.put(hashlib.sha256(held_bytes).hexdigest(), held_bytes)
+    media = [ConfirmedMedia(hashlib.sha256(d).hexdigest(), hashlib.md5(d).hexdigest(), reference_pdq(d)[0], "test", i)
+             for i, d in enumerate((held_bytes, gone))]
+    repo = BankRepository(store)
+    first = sync_confirmed_bank(repo, "confirmed", media, holding=holding)
+    assert first.added == 6 and first.derived_added > 30
+    assert {origin for _, _, origin in repo.iter_derived("confirmed")} == {media[0].pdq}
+    again = sync_confirmed_bank(repo, "confirmed", media, holding=holding)
+    assert (again.added, again.derived_added) == (0, 0)
+    assert repo.get("confirmed").derived_count == first.derived_added
+
+    copy = save_jpeg(free_crop(known, 0.02, 0.06, 0.05, 0.02), tmp_path / "copy.jpg", 85)
+    assert [(m.kind, m.value) for m in scan_matches(store, copy)] == [("crop", media[0].pdq)]
+    out = io.StringIO()
+    write_partner_list(repo.entries("confirmed"), out, "csv")
+    derived = {e.value for e, _, _ in repo.iter_derived("confirmed")}
+    assert media[0].pdq in out.getvalue() and not any(h in out.getvalue() for h in derived)
+
+
+def test_derived_entries_without_their_original_are_refused(store):
+    repo = BankRepository(store)
+    repo.create(Bank("held", "test"))
+    with pytest.raises(BastionError, match="derived entries are not stored"):
+        repo.add_with_derived("held", [], HashEntry("pdq", "ab" * 32), [("crop-l4-t4-r4-b4", "cd" * 32)])
+    assert repo.get("held").entry_count == 0 and repo.get("held").derived_count == 0

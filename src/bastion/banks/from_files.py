@@ -30,7 +30,7 @@ from bastion.errors import BastionError, MediaError
 from bastion.media.hashing import MIN_MATCH_QUALITY, PDQ_FAST_MIN_SIDE, pdq_from_image
 from bastion.model import HashEntry
 
-__all__ = ["DEFAULT_WINDOWS", "DERIVATIONS", "WINDOWS", "derivations", "AddFilesResult", "FileEntries", "add_files", "derived_boxes", "derived_hashes", "entries_from_file"]
+__all__ = ["DEFAULT_WINDOWS", "DERIVATIONS", "WINDOWS", "derivations", "AddFilesResult", "FileEntries", "add_files", "derived_boxes", "derived_hashes", "entries_from_file", "sub_region_hashes"]
 
 #: The fixed windows hashed for every image added from a file, as the share of each side cut off (percent):
 #: (left, top, right, bottom). Chosen, not guessed (``bench/bench_recall.py windows``, docs/pdq-edits.md):
@@ -38,7 +38,7 @@ __all__ = ["DEFAULT_WINDOWS", "DERIVATIONS", "WINDOWS", "derivations", "AddFiles
 #: bits, the whole window moved by 1 % costs ~26, and by 0.75 % along both axes ~32), so windows must be
 #: dense in *position* and can be sparse in *size*. From 4,760 candidate windows (every cut of 0–11 % per
 #: side on a 1 % grid) a greedy cover picked, on tuning pictures that are not in the recall bench, the
-#: windows that bring the most 5–10 % crops (anchored and free) within 28 bits of one of them; every pick
+#: windows that bring the most 5–10 % crops (anchored and free) within 29 bits of one of them; every pick
 #: comes with its mirror images (left/right, top/bottom, and sides swapped), so mirrored and rotated copies
 #: are served equally. Listed in the order picked: a prefix is the best smaller set.
 WINDOWS: tuple[tuple[int, int, int, int], ...] = (
@@ -112,14 +112,27 @@ class FileEntries:
     derived: list[tuple[str, str]] = field(default_factory=list)
 
 
+def sub_region_hashes(data: bytes, whole: str | None = None, which=None) -> tuple[list[tuple[str, str]], list[str]]:
+    """``([(derivation, PDQ hex)], notes)``: the derived entries of an encoded image (``data``), hashed from the
+    same reduced decode a scanned copy gets, so a crop of it is compared like with like. For media Bastion
+    holds that goes into a bank another way than ``--file`` (a confirmed case's held bytes)."""
+    from bastion.media.decode import DEFAULT_LIMITS, decode_rgb
+
+    try:
+        decoded = decode_rgb(data, limits=DEFAULT_LIMITS, min_side=PDQ_FAST_MIN_SIDE)
+    except MediaError as exc:
+        return [], [f"sub-regions not hashed: {exc}"]
+    derived, skipped = derived_hashes(decoded.image, whole, which)
+    notes = [f"{skipped} sub-region(s) of PDQ quality below {MIN_MATCH_QUALITY} not stored"] if skipped else []
+    return derived, notes
+
+
 def _image_hashes(data: bytes, out: FileEntries, label: str | None, ref: str, derive: bool, which) -> None:
-    """The image's PDQ on the reference path, and its sub-region hashes from the reduced decode a scan makes.
+    """The image's PDQ on the reference path, and its sub-region hashes.
 
     The original entry is what ``bank export`` and partner lists carry, so it is computed exactly as Meta's
     reference does (full decode, ``fast=False``: bit-exact with ``pdqhash``), never on the fast path a scan
-    uses. The windows are internal: hashed from the same reduced decode a scanned copy gets, so a crop of the
-    file is compared like with like."""
-    from bastion.media.decode import DEFAULT_LIMITS, decode_rgb
+    uses. The windows are internal (:func:`sub_region_hashes`)."""
     from bastion.media.hashing import pdq_hash
 
     try:
@@ -133,16 +146,9 @@ def _image_hashes(data: bytes, out: FileEntries, label: str | None, ref: str, de
         out.problems.append(
             f"PDQ quality {reference.quality} is below {MIN_MATCH_QUALITY}: scans of low quality will not match it"
         )
-    if not derive:
-        return
-    try:
-        decoded = decode_rgb(data, limits=DEFAULT_LIMITS, min_side=PDQ_FAST_MIN_SIDE)
-    except MediaError as exc:  # decoded fully a moment ago; say so rather than guess
-        out.problems.append(f"sub-regions not hashed: {exc}")
-        return
-    out.derived, skipped = derived_hashes(decoded.image, out.parent.value, which)
-    if skipped:
-        out.problems.append(f"{skipped} sub-region(s) of PDQ quality below {MIN_MATCH_QUALITY} not stored")
+    if derive:
+        out.derived, notes = sub_region_hashes(data, out.parent.value, which)
+        out.problems.extend(notes)
 
 
 def entries_from_file(path: str | Path, label: str | None = None, *, derive: bool = True, which=None) -> FileEntries:

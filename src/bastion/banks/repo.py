@@ -213,6 +213,8 @@ class BankRepository:
                     BankEntryRow.bank_id == bank_id, BankEntryRow.hash_type == t, BankEntryRow.value == v
                 )
             )
+            if parent_id is None:  # stored without it, the derived hashes would pass for originals
+                raise BastionError(f"bank {name!r} has no {t} entry {v}: its derived entries are not stored")
             before = self._count(s, bank_id, derived=True)
             top_before = s.scalar(select(func.max(BankEntryRow.id))) or 0
             now = utcnow()

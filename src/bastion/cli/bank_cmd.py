@@ -248,10 +248,12 @@ def export(
         from bastion.reports.from_cases import confirmed_media
         from bastion.reports.sharing import sync_confirmed_bank, write_partner_list
 
+        holding = _holding(ctx)
         with repo.store.session() as s:
-            media, without_pdq = confirmed_media(s, _holding(ctx))
-        res = sync_confirmed_bank(repo, name, media)
-        err.print(f"{escape(repr(name))}: {res.added} new confirmed hash(es) from {len(media)} confirmed file(s)")
+            media, without_pdq = confirmed_media(s, holding)
+        res = sync_confirmed_bank(repo, name, media, holding=holding)
+        crops = f" (+{res.derived_added} derived sub-region entries, kept internal)" if res.derived_added else ""
+        err.print(f"{escape(repr(name))}: {res.added} new confirmed hash(es) from {len(media)} confirmed file(s){crops}")
         if without_pdq:
             err.print(f"{without_pdq} confirmed image(s) have no bytes left for a reference PDQ: shared by MD5/SHA-256 only")
         writer = write_partner_list

@@ -67,14 +67,37 @@ def write_partner_list(entries: Iterable[HashEntry], out: IO[str], fmt: str = "c
     return write_hash_list(entries, out, fmt)
 
 
-def sync_confirmed_bank(repo: BankRepository, name: str, media: Iterable[ConfirmedMedia], *, category: str = "csam") -> AddResult:
+def sync_confirmed_bank(
+    repo: BankRepository, name: str, media: Iterable[ConfirmedMedia], *, category: str = "csam", holding=None
+) -> AddResult:
     """Bring bank ``name`` up to date with every confirmed file (created if missing); already-present
-    entries are merged, never doubled."""
+    entries are merged, never doubled. With ``holding`` (the media holding folder), a confirmed image whose
+    bytes are still held also gets its derived sub-region entries (``bastion.banks.from_files``), once, so
+    cropped copies of it match as crops; they stay internal (exports carry original entries only)."""
+    media = list(media)
     try:
         repo.get(name)
     except UnknownBank:
         repo.create(Bank(name=name, category=category, source=CONFIRMED_SOURCE, description="hashes confirmed by Bastion decisions"))
-    return repo.add_entries(name, confirmed_entries(media))
+    res = repo.add_entries(name, confirmed_entries(media))
+    if holding is not None:
+        res.derived_added = _add_sub_regions(repo, name, media, holding)
+    return res
+
+
+def _add_sub_regions(repo: BankRepository, name: str, media: list[ConfirmedMedia], holding) -> int:
+    from bastion.banks.from_files import sub_region_hashes
+
+    done = {origin for _, _, origin in repo.iter_derived(name)}  # images that have their windows already
+    added = 0
+    for m in media:
+        if not m.pdq or m.pdq.lower() in done or not holding.exists(m.sha256):
+            continue
+        derived, _ = sub_region_hashes(holding.get(m.sha256), m.pdq.lower())
+        if derived:
+            added += repo.add_with_derived(name, [], HashEntry("pdq", m.pdq.lower()), derived).derived_added
+        done.add(m.pdq.lower())
+    return added
 
 
 def with_partner_source(entries: Iterable[HashEntry], partner: str) -> list[HashEntry]:
