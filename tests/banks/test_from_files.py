@@ -136,9 +136,11 @@ def test_an_original_added_with_file_gets_the_reference_pdq(tmp_path):
     """The fast path hashes a reduced decode; what goes into the bank (and out in exports) is the reference."""
     import pdqhash
 
-    from bastion.demo import generated_pattern
-
-    big = generated_pattern(5, (2400, 1800))  # large enough that a scan's fast path reduces it
+    # benign stripes with fine noise, large enough that a scan's fast path decodes it reduced (and drifts)
+    rng = np.random.default_rng(0)
+    y, x = np.mgrid[0:1800, 0:2400]
+    base = ((np.sin(x / 17) + np.cos(y / 23)) * 60 + 128).astype(np.int16) + rng.integers(-40, 40, (1800, 2400))
+    big = Image.fromarray(np.clip(np.stack([base, base, 255 - base], axis=-1), 0, 255).astype(np.uint8))
     src = save_jpeg(big, tmp_path / "big.jpg", 92)
     got = entries_from_file(src)
     bits, quality = pdqhash.compute(np.asarray(Image.open(src).convert("RGB")))
