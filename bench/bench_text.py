@@ -263,23 +263,19 @@ def write_sample(text_pkg, cases, path: Path, per_kind: int = 40) -> int:
     return len(chosen)
 
 
-def interleaved_rates(fn_then, fn_now, texts: list[str], repeat: int, chunk: int = 500) -> tuple[float, float]:
-    """CPU-time rates of two functions over the same texts, alternating every ``chunk`` texts."""
-    then_s = now_s = 0.0
+def interleaved_rates(*fns, texts: list[str], repeat: int, chunk: int = 500) -> list[float]:
+    """CPU-time rates of several functions over the same texts, taking turns every ``chunk`` texts."""
+    spent = [0.0] * len(fns)
     for _ in range(repeat):
         for k in range(0, len(texts), chunk):
             part = texts[k : k + chunk]
-            t0 = clock()
-            for x in part:
-                fn_then(x)
-            t1 = clock()
-            for x in part:
-                fn_now(x)
-            t2 = clock()
-            then_s += t1 - t0
-            now_s += t2 - t1
+            for i, fn in enumerate(fns):
+                t0 = clock()
+                for x in part:
+                    fn(x)
+                spent[i] += clock() - t0
     n = repeat * len(texts)
-    return n / then_s, n / now_s
+    return [n / s for s in spent]
 
 
 def main() -> int:
@@ -338,20 +334,47 @@ def main() -> int:
     def full(x: str) -> None:
         analyze(x, lexicon=lex)
 
+    memo = getattr(sys.modules["bastion.text.analyze"], "configure_memo", None)
     identity: dict[str, object] = {}
     if text_then is not None:
         import bastion.text as text_now
 
         lex_then = text_then.load_lexicon([pad_path]).prepare()
         t0 = time.perf_counter()
-        identity = compare_results(text_then, text_now, identity_cases(texts),
-                                   [(text_then.default_lexicon(), default), (lex_then, lex)])
+        cases = identity_cases(texts)
+        pairs = [(text_then.default_lexicon(), default), (lex_then, lex)]
+        # With the memo of recent texts (the library's default: the cases repeat texts, so many answers
+        # come from it) and again with every text analysed afresh.
+        identity = compare_results(text_then, text_now, cases, pairs)
+        if memo is not None:
+            memo(0)
+            fresh = compare_results(text_then, text_now, cases, pairs)
+            memo()
+            identity = {"identical": identity["identical"] and fresh["identical"],
+                        "with_memo": identity, "memo_off": fresh}
         identity["check_s"] = round(time.perf_counter() - t0, 1)
         if args.check_only:
             print(json.dumps({"bench": "text-identity", "compare_rev": args.compare_rev, **identity}))
             return 0 if identity["identical"] else 1
 
-    for x in texts[:2000]:  # warm caches (per-character fold cache, automata)
+    # Every text is analysed afresh unless said otherwise: the memo of recent texts (configure_memo) is
+    # off, so the figures are the cost of analysing a text, comparable with every earlier run. The memo's
+    # figures are reported apart ("..._memo").
+
+    def memo_off() -> None:
+        if memo is not None:
+            memo(0)
+            lex._memo.clear()
+
+    def memo_on() -> None:
+        if memo is not None:
+            memo()
+
+    def full_memo(x: str) -> None:  # the same call; named apart so the memo's figures read apart
+        analyze(x, lexicon=lex)
+
+    memo_off()
+    for x in texts[:2000]:  # warm caches (per-character fold cache, automata, stem tables)
         full(x)
     rate_baseline = best_rate(baseline, texts, args.repeat)
     rate_norm = best_rate(normalise_only, texts, args.repeat)
@@ -367,6 +390,38 @@ def main() -> int:
     rate_quiet = best_rate(full, quiet, args.repeat) if quiet else None
     rate_noisy = best_rate(full, noisy, args.repeat) if noisy else None
 
+    memo_figures: dict[str, object] = {}
+    if memo is not None:
+        # With the memo, on this stream (which repeats its texts) and on one where every text is new
+        # (the stream's texts each with a serial number), where the memo can only cost.
+        unique = [f"{x} n{i}" for i, x in enumerate(texts[: min(len(texts), 20_000)])]
+        memo_on()
+        lex._memo.clear()
+        rate_memo = best_rate(full_memo, texts, args.repeat)
+        rate_unique_off, rate_unique_on = 0.0, 0.0
+        spent_off = spent_on = 0.0
+        for k in range(0, len(unique), 500):  # interleaved, memo off then on, over the same new texts
+            part = unique[k : k + 500]
+            memo_off()
+            t0 = clock()
+            for x in part:
+                full(x)
+            spent_off += clock() - t0
+            memo_on()
+            t0 = clock()
+            for x in part:
+                full_memo(x)
+            spent_on += clock() - t0
+        rate_unique_off, rate_unique_on = len(unique) / spent_off, len(unique) / spent_on
+        memo_off()
+        memo_figures = {
+            "texts_per_s_full_memo": round(rate_memo),
+            "distinct_texts_in_stream": len(set(texts)),
+            "texts_per_s_unique_texts_memo_off": round(rate_unique_off),
+            "texts_per_s_unique_texts_memo_on": round(rate_unique_on),
+            "memo_on_unique_texts_ratio": round(rate_unique_on / rate_unique_off, 3),
+        }
+
     compare: dict[str, object] = {}
     if text_then is not None:
         analyze_then = text_then.analyze
@@ -376,12 +431,40 @@ def main() -> int:
 
         for x in texts[:2000]:
             full_then(x)
-        rate_then, rate_now = interleaved_rates(full_then, full, texts, args.repeat)
+        if memo is not None:
+            # Three take turns: the old revision, the current code analysing every text afresh, and the
+            # current code with its memo. The memo is switched at each turn.
+            def fresh(x: str) -> None:
+                analyze(x, lexicon=lex)
+
+            memo_on()
+            lex._memo.clear()
+            state = {"on": True}
+
+            def now_off(x: str) -> None:
+                if state["on"]:
+                    memo(0)
+                    state["on"] = False
+                fresh(x)
+
+            def now_on(x: str) -> None:
+                if not state["on"]:
+                    memo()
+                    state["on"] = True
+                fresh(x)
+
+            rate_then, rate_now, rate_now_memo = interleaved_rates(full_then, now_off, now_on, texts=texts, repeat=args.repeat)
+            memo_off()
+        else:
+            rate_then, rate_now = interleaved_rates(full_then, full, texts=texts, repeat=args.repeat)
+            rate_now_memo = None
         compare = {
             "compare_rev": args.compare_rev,
             "texts_per_s_full_then_interleaved": round(rate_then),
             "texts_per_s_full_now_interleaved": round(rate_now),
             "speedup_vs_rev": round(rate_now / rate_then, 2),
+            "texts_per_s_full_now_memo_interleaved": round(rate_now_memo) if rate_now_memo else None,
+            "speedup_vs_rev_with_memo": round(rate_now_memo / rate_then, 2) if rate_now_memo else None,
             # Full to_dict() of both revisions over the corpora, the stream, random items and fuzz texts,
             # with the shipped lexicon and with the padded one (see identity_cases).
             "results_identical_to_rev": identity["identical"],
@@ -409,7 +492,9 @@ def main() -> int:
         "texts_per_s_without_signals": round(rate_quiet) if rate_quiet else None,
         "texts_per_s_with_signals": round(rate_noisy) if rate_noisy else None,
         "target_texts_per_s": 50_000,
+        # Judged on texts analysed afresh (memo off); the memo's figures are below.
         "target_met": rate_full >= 50_000,
+        **memo_figures,
         "cpu_load_1min_at_start": round(__import__("os").getloadavg()[0], 2),
         "flagged_high_or_critical": flagged,
         # With --compare-rev the older copy was imported first (shared dependencies already loaded).

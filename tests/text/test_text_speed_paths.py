@@ -204,3 +204,66 @@ def test_results_match_the_locked_sample() -> None:
             got = analyze_item(item, language=case["language"]).to_dict()
         assert got == case["result"], case["item"]
     assert {"corpus", "stream", "item", "fuzz"} <= kinds
+
+
+# --- the memo of recent texts' signals -------------------------------------------------------------------
+
+_MEMO_TEXTS = ["12yo nsfw dm for price", "baby dragon commission open", "kid-friendly colouring page",
+               "#NsfwTeen", "Kindern nackte", "so cute!! love the colours", "my son drew this"]
+
+
+@pytest.fixture
+def memo_bounds():
+    from bastion.text.analyze import configure_memo
+
+    yield configure_memo
+    configure_memo()  # back to the defaults
+
+
+def test_memo_answers_equal_fresh_analysis_in_every_context(memo_bounds) -> None:
+    from bastion.text import load_lexicon
+    from bastion.text.score import ScoringConfig
+
+    lex = load_lexicon([], include_default=True, languages=("en", "de"))
+    default = default_scoring_config()
+    quiet_titles = ScoringConfig.model_validate(
+        {**default.model_dump(), "field_weights": {**default.field_weights, "title": 0.0}})
+    contexts = [dict(field="body"), dict(field="title"), dict(field="tag"), dict(field="negative_prompt"),
+                dict(field="body", language="de"), dict(field="title", config=quiet_titles),
+                dict(field="body", lexicon=lex)]
+    memo_bounds(0)
+    fresh = [[analyze(t, **c).to_dict() for c in contexts] for t in _MEMO_TEXTS]
+    fresh_items = [analyze_item([("title", a), ("tag", b)]).to_dict() for a, b in zip(_MEMO_TEXTS, _MEMO_TEXTS[1:])]
+    memo_bounds()
+    for _ in range(2):  # the second round answers from the memo
+        assert [[analyze(t, **c).to_dict() for c in contexts] for t in _MEMO_TEXTS] == fresh
+        assert [analyze_item([("title", a), ("tag", b)]).to_dict() for a, b in zip(_MEMO_TEXTS, _MEMO_TEXTS[1:])] == fresh_items
+    # A text analysed as the first text of an item and as the second keeps its own text index.
+    item = analyze_item([("body", "kid"), ("body", _MEMO_TEXTS[0])])
+    assert {s.evidence["text_index"] for s in item.signals if s.evidence.get("matched") == "12yo"} == {1}
+
+
+def test_memo_hands_out_fresh_lists(memo_bounds) -> None:
+    first = analyze(_MEMO_TEXTS[0])
+    want = first.to_dict()
+    first.signals.clear()
+    first.suppressed.append(first.signals)  # whatever a caller does to its lists
+    assert analyze(_MEMO_TEXTS[0]).to_dict() == want
+
+
+def test_memo_is_bounded_and_can_be_turned_off(memo_bounds) -> None:
+    from bastion.text import load_lexicon
+
+    lex = load_lexicon([], languages=("en",))
+    memo_bounds(3, 30)
+    for k in range(20):
+        analyze(f"placeholder text {k}", lexicon=lex)
+        assert len(lex._memo) <= 3
+    analyze("x" * 31, lexicon=lex)
+    assert all(len(key[0]) <= 30 for key in lex._memo)
+    memo_bounds(0)
+    lex._memo.clear()
+    analyze(_MEMO_TEXTS[0], lexicon=lex)
+    assert lex._memo == {}
+    with pytest.raises(ValueError):
+        memo_bounds(-1)

@@ -35,7 +35,7 @@ from bastion.text.normalize import (
 )
 from bastion.text.score import ScoringConfig, default_scoring_config, field_counts, score_signals
 
-__all__ = ["FIELDS", "TextResult", "analyze", "analyze_item"]
+__all__ = ["FIELDS", "TextResult", "analyze", "analyze_item", "configure_memo"]
 
 #: Fields a text can come from. ``negative_prompt`` hits are reported but never counted.
 FIELDS: tuple[str, ...] = ("title", "tag", "body", "comment", "prompt", "negative_prompt", "message")
@@ -154,6 +154,45 @@ def detector_hits(
     contacts = find_contacts(folded) if run_contacts else []
     commerce = find_commerce(folded) if run_commerce else []
     return ages, contacts, commerce
+
+
+# The memo of recent texts' signals (see configure_memo).
+_memo_max_texts = 8192
+_memo_max_chars = 256
+
+
+def configure_memo(max_texts: int = 8192, max_chars: int = 256) -> None:
+    """Set the bounds of the per-lexicon memo of recent texts' signals; ``max_texts=0`` turns it off.
+
+    Why: on a platform the same short texts come back all the time (tags, stock titles, "so cute!!"),
+    and a text's signals depend only on the text, its field, its position in the item, the declared
+    language, the lexicon and whether its field counts. Each lexicon keeps the signals of up to
+    ``max_texts`` texts of at most ``max_chars`` characters (it is emptied when full), so a repeated text
+    costs a dictionary look-up plus scoring. Results are identical with or without it; signals are frozen
+    values shared between results (their ``evidence`` mappings must not be modified).
+    """
+    global _memo_max_texts, _memo_max_chars
+    if max_texts < 0 or max_chars < 0:
+        raise ValueError("memo bounds must be >= 0")
+    _memo_max_texts, _memo_max_chars = max_texts, max_chars
+
+
+def _memo_signals(
+    index: int, field_name: str, text: str, lexicon: Lexicon, language: str | None, counted: bool
+) -> tuple[list[Signal], list[Signal]]:
+    """:func:`_text_signals` through the lexicon's memo (fresh lists every call: callers may change them)."""
+    if len(text) > _memo_max_chars or _memo_max_texts == 0:
+        return _text_signals(index, field_name, text, lexicon, language, counted)
+    memo = lexicon._memo
+    key = (text, field_name, index, language, counted)
+    got = memo.get(key)
+    if got is not None:
+        return list(got[0]), list(got[1])
+    signals, suppressed = _text_signals(index, field_name, text, lexicon, language, counted)
+    if len(memo) >= _memo_max_texts:
+        memo.clear()
+    memo[key] = (tuple(signals), tuple(suppressed))
+    return signals, suppressed
 
 
 def _text_signals(
@@ -401,7 +440,7 @@ def analyze_item(
     for i, (f, t) in enumerate(pairs):
         counted = field_counts(config, f)
         all_counted = all_counted and counted
-        s, sup = _text_signals(i, f, t, lexicon, language, counted)
+        s, sup = _memo_signals(i, f, t, lexicon, language, counted)
         signals.extend(s)
         suppressed.extend(sup)
     if not signals and not suppressed:
@@ -460,7 +499,7 @@ def analyze(
     config = config if config is not None else default_scoring_config()
     _check(field, text)
     counted = field_counts(config, field)
-    signals, suppressed = _text_signals(0, field, text, lexicon, language, counted)
+    signals, suppressed = _memo_signals(0, field, text, lexicon, language, counted)
     if not signals and not suppressed:
         return TextResult([], 0.0, "none", [])
     return _assemble(signals, suppressed, config, counted, False)

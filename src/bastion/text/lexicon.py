@@ -158,6 +158,8 @@ class Lexicon:
     _main: Any = field(default=None, repr=False)
     _tags: Any = field(default=None, repr=False)
     _stems: Any = field(default=None, repr=False)
+    # Signals of recently analysed texts (bastion.text.analyze keeps it; bounded there).
+    _memo: dict[Any, Any] = field(default_factory=dict, repr=False, compare=False)
 
     # -- building --------------------------------------------------------------------------------
 
