@@ -267,3 +267,38 @@ def test_memo_is_bounded_and_can_be_turned_off(memo_bounds) -> None:
     assert lex._memo == {}
     with pytest.raises(ValueError):
         memo_bounds(-1)
+
+
+_GLUE_PARTS = st.sampled_from(
+    ["kid", "kids", "nude", "nudes", "teen", "lewd", "nackt", "kinder", "bilder", "fille", "nue", "pack", "sale",
+     "KID", "Nude", "k1d", "nuude", "ß", "é", "ｎ", "x", "2", "+", " ", " ", "-", "#", "dragon", "baby", "art"]
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(_GLUE_PARTS, min_size=1, max_size=12).map("".join))
+def test_glued_words_pre_check_never_hides_a_hit(text: str) -> None:
+    """find_glued skips words in which fewer than two indicator categories occur at all; without that
+    pre-check it must find exactly the same."""
+    from bastion.text.lexicon import Lexicon
+    from bastion.text.normalize import plain_view
+
+    lex = default_lexicon()
+    view = plain_view(fold(text))
+    got = lex.find_glued(text, view)
+    everything = frozenset({"minor", "sexual", "trade", "coded", "real", "contact", "payment", "price"})
+    original = Lexicon._glue_categories
+    try:
+        Lexicon._glue_categories = lambda self, word: everything  # type: ignore[method-assign]
+        want = lex.find_glued(text, view)
+    finally:
+        Lexicon._glue_categories = original  # type: ignore[method-assign]
+    assert got == want
+
+
+def test_glued_words_are_still_found() -> None:
+    from bastion.text.normalize import plain_view
+
+    for text in ("kidnudes", "Kindernacktbilder", "xx k1dnuudes xx"):
+        hits = default_lexicon().find_glued(text, plain_view(fold(text)))
+        assert {h.entry.category for h in hits} >= {"minor", "sexual"}, text

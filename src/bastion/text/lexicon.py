@@ -51,6 +51,7 @@ from bastion.text.normalize import (
     normalize,
     plain_text_unsqueezed,
     squeeze_at,
+    squeeze_text,
 )
 
 __all__ = [
@@ -160,6 +161,7 @@ class Lexicon:
     _stems: Any = field(default=None, repr=False)
     # Signals of recently analysed texts (bastion.text.analyze keeps it; bounded there).
     _memo: dict[Any, Any] = field(default_factory=dict, repr=False, compare=False)
+    _glue_words: dict[str, frozenset[str]] = field(default_factory=dict, repr=False, compare=False)
 
     # -- building --------------------------------------------------------------------------------
 
@@ -317,6 +319,8 @@ class Lexicon:
         out: list[LexiconHit] = []
         camel: set[int] | None = None
         for m in _LONG_WORD_RE.finditer(original):
+            if len(self._glue_categories(m.group())) < 2:
+                continue  # fewer than two indicator categories can even be found in this word
             hits: list[LexiconHit] = []
             if camel is None:
                 from bastion.text.normalize import camel_boundaries
@@ -327,6 +331,32 @@ class Lexicon:
             if len(cats) >= 2:
                 out.extend(LexiconHit(h.entry, h.span, h.normalized, "glued") for h in hits)
         return out
+
+    def _glue_categories(self, word: str) -> frozenset[str]:
+        """Indicator categories of every term occurring anywhere in ``word`` (an original word, as
+        :meth:`find_glued` reads them), ignoring word edges: those a segmentation of the word can find are
+        among them. Worked out once per word (a bounded table).
+
+        The word's match-view text is computed on its own: folding, leetspeak and separators are per
+        character, and a word's neighbours are separators, so its characters read as in the whole text.
+        It is squeezed fully (every doubled character), which only adds occurrences of the terms, whose
+        keys have no doubled characters.
+        """
+        got = self._glue_words.get(word)
+        if got is None:
+            text = squeeze_text(plain_text_unsqueezed(fold(word)))
+            got = frozenset(
+                e.category
+                for _end, (_l, entries, ind, _s) in self._tags.iter(text)
+                if ind
+                for e in entries
+                if e.category not in _NON_INDICATOR
+            )
+            if len(word) <= 40:
+                if len(self._glue_words) >= 20_000:
+                    self._glue_words.clear()
+                self._glue_words[word] = got
+        return got
 
     def prepare(self) -> "Lexicon":
         """Build the automata now (they are built on first use otherwise)."""
