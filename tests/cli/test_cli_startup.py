@@ -85,3 +85,13 @@ def test_a_mistyped_command_is_still_suggested(typo, suggestion):
     r = subprocess.run([sys.executable, "-c", "from bastion.cli import main; main()", typo], capture_output=True,
                        text=True, timeout=120)
     assert r.returncode == 2 and f"Did you mean '{suggestion}'" in r.stderr
+
+
+def test_the_stemmer_is_the_compiled_one():
+    """PyStemmer is a dependency so that snowballstemmer hands out its C stemmers (the same Snowball stems:
+    compared on the corpus and lexicon words when it was added) instead of the pure-Python ones."""
+    import snowballstemmer
+
+    stemmer = snowballstemmer.stemmer("german")
+    assert type(stemmer).__module__ == "Stemmer"
+    assert stemmer.stemWord("kinder") == "kind"
