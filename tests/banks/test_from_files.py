@@ -325,3 +325,38 @@ def test_derived_entries_without_their_original_are_refused(store):
     with pytest.raises(BastionError, match="derived entries are not stored"):
         repo.add_with_derived("held", [], HashEntry("pdq", "ab" * 32), [("crop-l4-t4-r4-b4", "cd" * 32)])
     assert repo.get("held").entry_count == 0 and repo.get("held").derived_count == 0
+
+
+def test_the_console_adds_a_held_confirmed_image_with_its_reference_pdq_and_sub_regions(store, tmp_path):
+    """Confirming a case in the review console with "add to bank": media whose bytes are still held go in as
+    media Bastion holds (reference PDQ, derived windows); media no longer held keep the scan's hashes."""
+    import hashlib
+    from types import SimpleNamespace
+
+    from bastion.banks.from_files import image_entries
+    from bastion.cases.holding import MediaHolding
+    from bastion.console.backend import add_case_media_to_bank
+    from bastion.demo import generated_pattern
+
+    known = generated_pattern(31)
+    buf = io.BytesIO()
+    known.save(buf, "JPEG", quality=95)
+    data = buf.getvalue()
+    sha = hashlib.sha256(data).hexdigest()
+    holding = MediaHolding(tmp_path / "holding")
+    holding.put(sha, data)
+    scanned = examine_file(str(save_jpeg(known, tmp_path / "k.jpg", 95)), provenance=False)
+    case = {"id": 7, "items": [{"media": [
+        {"sha256": sha, "md5": hashlib.md5(data).hexdigest(), "pdq": scanned.pdq, "quality": scanned.quality, "filename": "k.jpg"},
+        {"sha256": "ab" * 32, "md5": "cd" * 16, "pdq": "ef" * 32, "quality": 90, "filename": "gone.jpg"},  # not held
+    ]}]}
+    repo = BankRepository(store)
+    repo.create(Bank("confirmed-here", "test"))
+    got = add_case_media_to_bank(store, case, "confirmed-here", SimpleNamespace(name="lead"), holding)
+    reference = image_entries(data).parent.value
+    assert got["added"] == 6 and got["derived_added"] > 30  # md5, sha256 of each; a PDQ of each
+    pdqs = {e.value for e in repo.entries("confirmed-here", "pdq")}
+    assert pdqs == {reference, "ef" * 32}
+    assert {origin for _, _, origin in repo.iter_derived("confirmed-here")} == {reference}
+    copy = save_jpeg(free_crop(known, 0.06, 0.01, 0.02, 0.07), tmp_path / "copy.jpg", 85)
+    assert [(m.kind, m.value) for m in scan_matches(store, copy)] == [("crop", reference)]

@@ -30,7 +30,7 @@ from bastion.errors import BastionError, MediaError
 from bastion.media.hashing import MIN_MATCH_QUALITY, PDQ_FAST_MIN_SIDE, pdq_from_image
 from bastion.model import HashEntry
 
-__all__ = ["DEFAULT_WINDOWS", "DERIVATIONS", "WINDOWS", "derivations", "AddFilesResult", "FileEntries", "add_files", "derived_boxes", "derived_hashes", "entries_from_file", "sub_region_hashes"]
+__all__ = ["DEFAULT_WINDOWS", "DERIVATIONS", "WINDOWS", "derivations", "AddFilesResult", "FileEntries", "add_files", "derived_boxes", "derived_hashes", "entries_from_file", "image_entries", "sub_region_hashes"]
 
 #: The fixed windows hashed for every image added from a file, as the share of each side cut off (percent):
 #: (left, top, right, bottom). Chosen, not guessed (``bench/bench_recall.py windows``, docs/pdq-edits.md):
@@ -149,6 +149,15 @@ def _image_hashes(data: bytes, out: FileEntries, label: str | None, ref: str, de
     if derive:
         out.derived, notes = sub_region_hashes(data, out.parent.value, which)
         out.problems.extend(notes)
+
+
+def image_entries(data: bytes, label: str | None = None, ref: str | None = None, *, derive: bool = True) -> FileEntries:
+    """An encoded image Bastion holds (bytes, not a path): its reference PDQ as ``parent`` (and the one
+    entry) and, with ``derive``, its derived sub-region hashes; what went wrong in ``problems``. For images
+    that reach a bank another way than ``--file`` (a confirmed case's held media)."""
+    out = FileEntries(ref or "")
+    _image_hashes(data, out, label, ref, derive, None)
+    return out
 
 
 def entries_from_file(path: str | Path, label: str | None = None, *, derive: bool = True, which=None) -> FileEntries:

@@ -164,29 +164,44 @@ def account_view(db: Session, case: dict) -> dict | None:
     return cases.account_view(db, ext)
 
 
-def add_case_media_to_bank(store, case: dict, bank: str, actor) -> dict:
+def add_case_media_to_bank(store, case: dict, bank: str, actor, holding=None) -> dict:
     """The feedback loop: the confirmed case's image hashes go into ``bank``. The repository logs the change;
-    the service's retro-matcher then matches the new hashes against every stored media hash."""
+    the service's retro-matcher then matches the new hashes against every stored media hash.
+
+    An image whose bytes are still in ``holding`` goes in as media Bastion holds: its reference PDQ (what an
+    export carries) and its derived sub-region entries, so cropped copies match as crops of it
+    (``bastion.banks.from_files``). Otherwise the scan's PDQ is used."""
+    from bastion.banks.from_files import image_entries
     from bastion.model import HashEntry
 
-    entries = []
+    entries, held = [], []
     ref = f"console: case {case['id']} confirmed by {actor.name}"
     for item in case.get("items") or []:
         for m in item.get("media") or []:
             label = f"case {case['id']}: {m.get('filename') or m.get('sha256', '')[:12]}"
-            if m.get("pdq") and (m.get("quality") or 0) >= 50:
+            got = None
+            if m.get("pdq") and holding is not None and m.get("sha256") and holding.exists(m["sha256"]):
+                got = image_entries(holding.get(m["sha256"]), label, ref)
+                if got.parent is not None and (m.get("quality") or 0) >= 50:
+                    held.append(got)
+            elif m.get("pdq") and (m.get("quality") or 0) >= 50:
                 entries.append(HashEntry("pdq", m["pdq"], label, ref))
             for t in ("md5", "sha256"):
                 if m.get(t):
                     entries.append(HashEntry(t, m[t], label, ref))
-    if not entries:
+    if not entries and not held:
         return {"added": 0, "merged": 0}
-    result = _repo(store).add_entries(bank, entries)
+    repo = _repo(store)
+    result = repo.add_entries(bank, entries)
+    derived = 0
+    for got in held:
+        r = repo.add_with_derived(bank, [got.parent], got.parent, got.derived)
+        result.added, result.merged, derived = result.added + r.added, result.merged + r.merged, derived + r.derived_added
     with store.session() as db:
         audit(db, actor.name, "bank.add_from_case", "bank", bank,
-              {"case": case["id"], "added": result.added, "merged": result.merged})
+              {"case": case["id"], "added": result.added, "merged": result.merged, "derived_added": derived})
         db.commit()
-    return {"added": result.added, "merged": result.merged}
+    return {"added": result.added, "merged": result.merged, "derived_added": derived}
 
 
 # --- banks --------------------------------------------------------------------------------------------

@@ -226,7 +226,7 @@ def register(app: FastAPI, c: Console) -> None:
         if bank and outcome == "confirm" and not second:
             # After the decision committed: the bank repository writes in its own transaction.
             try:
-                added = backend.add_case_media_to_bank(c.store, case, bank, v)
+                added = backend.add_case_media_to_bank(c.store, case, bank, v, c.holding)
             except BastionError as exc:
                 return JSONResponse({"ok": True, "message": f"Case {case_id} confirmed, but the hashes were not "
                                      f"added to {bank}: {exc}", "second_look": False})
