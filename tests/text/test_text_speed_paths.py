@@ -302,3 +302,20 @@ def test_glued_words_are_still_found() -> None:
     for text in ("kidnudes", "Kindernacktbilder", "xx k1dnuudes xx"):
         hits = default_lexicon().find_glued(text, plain_view(fold(text)))
         assert {h.entry.category for h in hits} >= {"minor", "sexual"}, text
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.characters(max_codepoint=127), max_size=40))
+def test_ascii_patterns_are_the_unicode_ones_on_ascii_text(text: str) -> None:
+    """On ASCII text the hot paths use ASCII classes; they must match exactly what the Unicode ones do."""
+    import sys
+
+    from bastion.text import lexicon, stems
+
+    A = sys.modules["bastion.text.analyze"]  # the module (bastion.text.analyze is also the function's name)
+    pairs = [(stems._ASCII_WORD_RE, stems._WORD_RE), (lexicon._ASCII_LONG_WORD_RE, lexicon._LONG_WORD_RE),
+             (A._ASCII_DIGITS, A._DIGITS), (A._ASCII_DIGIT, A._DIGIT)]
+    for fast, reference in pairs:
+        assert [m.span() for m in fast.finditer(text)] == [m.span() for m in reference.finditer(text)]
+    assert (("$" in text or "/" in text)) == bool(A._MONEY_SYMBOL.search(text))
+    assert A._KANJI_NUMBER.search(text) is None

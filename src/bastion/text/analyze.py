@@ -102,6 +102,9 @@ def _check(field_name: str, text: object) -> None:
 
 
 _DIGITS = re.compile(r"\d+")
+# \d on ASCII text, without the per-character Unicode category tests.
+_ASCII_DIGIT = re.compile(r"[0-9]")
+_ASCII_DIGITS = re.compile(r"[0-9]+")
 _AGE_AFTER = ("y", "a", "j", "歳", "才", "さ", ".k", ". k")
 _AGE_BEFORE = ("age", "grade", "klasse", "小", "中")
 _CODES_BEFORE = ("usd", "eur", "gbp", "jpy", "cad", "aud", "chf", "btc", "eth", "xmr", "usdt")
@@ -109,14 +112,14 @@ _MONEY_AFTER = ("k", "usd", "eur", "gbp", "jpy", "yen", "cad", "aud", "chf", "do
                 "rub", "btc", "eth", "xmr", "usdt", "peso", "reais", "zl", "kr", "ドル", "ユーロ")
 
 
-def _digit_context(ft: str) -> tuple[bool, bool]:
+def _digit_context(ft: str, ascii_text: bool = False) -> tuple[bool, bool]:
     """(an age unit or age word sits next to a number, a currency code sits next to a number).
 
     The same tests as :data:`_AGE_GUARD` / :data:`_COMMERCE_GUARD` (or looser), done with string methods
     around each run of digits, because scanning those regexes over every position costs more.
     """
     age = money = False
-    for m in _DIGITS.finditer(ft):
+    for m in (_ASCII_DIGITS if ascii_text else _DIGITS).finditer(ft):
         after = ft[m.end() : m.end() + 8].lstrip()
         before = ft[max(0, m.start() - 9) : m.start()].rstrip(" :\t\n\r")
         if not age:
@@ -134,9 +137,14 @@ def detector_hits(
 ) -> tuple[list[AgeHit], list[ContactHit], list[CommerceHit]]:
     """Run each pattern detector whose guard (or lexicon hint) says it may find something."""
     ft = folded.text
-    digit = _DIGIT.search(ft) is not None
-    age_near, money_near = _digit_context(ft) if digit else (False, False)
-    run_ages = "age" in hints or age_near or (_KANJI_NUMBER.search(ft) is not None and _AGE_GUARD.search(ft))
+    ascii_text = ft.isascii()
+    digit = (_ASCII_DIGIT if ascii_text else _DIGIT).search(ft) is not None
+    age_near, money_near = _digit_context(ft, ascii_text) if digit else (False, False)
+    run_ages = (
+        "age" in hints
+        or age_near
+        or (not ascii_text and _KANJI_NUMBER.search(ft) is not None and _AGE_GUARD.search(ft))
+    )
     run_contacts = (
         "contact" in hints
         or "@" in ft
@@ -146,7 +154,7 @@ def detector_hits(
     )
     run_commerce = (
         "commerce" in hints
-        or _MONEY_SYMBOL.search(ft)
+        or (("$" in ft or "/" in ft) if ascii_text else _MONEY_SYMBOL.search(ft))
         or money_near
         or (digit and len(ft) >= 26 and max(map(len, ft.split())) >= 26)
     )

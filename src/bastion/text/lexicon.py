@@ -318,7 +318,7 @@ class Lexicon:
             return []
         out: list[LexiconHit] = []
         camel: set[int] | None = None
-        for m in _LONG_WORD_RE.finditer(original):
+        for m in (_ASCII_LONG_WORD_RE if original.isascii() else _LONG_WORD_RE).finditer(original):
             if len(self._glue_categories(m.group())) < 2:
                 continue  # fewer than two indicator categories can even be found in this word
             hits: list[LexiconHit] = []
@@ -532,6 +532,7 @@ class Lexicon:
 _KANA_RE = re.compile(r"[\u3040-\u30ff]")
 # A run of letters and digits long enough to hold two glued terms.
 _LONG_WORD_RE = re.compile(r"[^\W_]{6,}")
+_ASCII_LONG_WORD_RE = re.compile(r"[a-zA-Z0-9]{6,}")  # the same on ASCII text
 _WORD_RE = re.compile(r"[^\W\d_]+")
 
 

@@ -55,6 +55,8 @@ NOT_INFLECTIONS: dict[str, frozenset[str]] = {
                      "schulung", "schulungen", "schulisch", "schulische", "schulischen", "schuler", "schulers"}),
 }
 _WORD_RE = re.compile(r"[^\W\d_]+")
+# The same on ASCII text (letters), without the per-character Unicode category tests.
+_ASCII_WORD_RE = re.compile(r"[a-zA-Z]+")
 # Word plans kept per stem index (see StemIndex.find_raw): at most this many words, each at most this long.
 _MAX_PLANS = 50_000
 _MAX_CACHED_WORD = 40
@@ -174,7 +176,8 @@ class StemIndex:
         """
         text = folded.text
         hits: list[tuple["LexiconEntry", tuple[int, int], str]] = []
-        words = _WORD_RE.findall(text)
+        word_re = _ASCII_WORD_RE if text.isascii() else _WORD_RE
+        words = word_re.findall(text)
         dead = self._dead
         if dead.issuperset(words):
             return hits  # every word known to lead nowhere (about half the texts with a stem hint)
@@ -207,14 +210,14 @@ class StemIndex:
                         entries = table.get(key)
                         if entries and " ".join(words[i : j + 1]) not in self.exact_words:
                             if bounds is None:
-                                bounds = [m.span() for m in _WORD_RE.finditer(text)]
+                                bounds = [m.span() for m in word_re.finditer(text)]
                             span = folded.span(bounds[i][0], bounds[j][1])
                             hits.extend((e, span, " ".join(key)) for e in entries)
                         if key not in prefixes:
                             break  # no longer key starts with these stems
                 if single:
                     if bounds is None:
-                        bounds = [m.span() for m in _WORD_RE.finditer(text)]
+                        bounds = [m.span() for m in word_re.finditer(text)]
                     span = folded.span(*bounds[i])
                     hits.extend((e, span, st) for e in single)
         return hits
