@@ -534,7 +534,8 @@ RATIOS = [
 
 
 def run_config(kind: str, n: int, engines: list[str], a: argparse.Namespace, passthrough: list[str]) -> dict:
-    res: dict = {"set": kind, "n": n, "load_avg_before": os.getloadavg(), "engines": {}}
+    started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    res: dict = {"set": kind, "n": n, "started": started, "load_avg_before": os.getloadavg(), "engines": {}}
     t_start = time.perf_counter()
     procs: dict[str, Proc] = {}
     truth = None
