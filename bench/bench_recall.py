@@ -1,7 +1,9 @@
 """Recall of edited copies against a bank, and false matches on distractors (issue 10).
 
     python bench/bench_recall.py borders [--generated 30] [--distractors 150]
-    python bench/bench_recall.py crops   [--generated 30] [--distractors 150] [--bank 100000]
+    python bench/bench_recall.py crops   [--generated 30] [--distractors 150] [--bank 100000] [--held N] [--windows N]
+    python bench/bench_recall.py curve   # bits moved per % of shift and of scale
+    python bench/bench_recall.py windows # how the crop windows were chosen (greedy cover on tuning pictures)
     python bench/bench_recall.py edits   [--generated 30]      # which edits PDQ alone survives (docs/pdq-edits.md)
 
 Originals: the scikit-image sample photos (20) and ``--generated`` benign generated pictures of two
@@ -15,8 +17,9 @@ Copies, every one a JPEG at quality 75–90 made here:
 
 * ``borders``: a border of 2, 5, 8, 11 or 15 % of the side, white, black, mid grey or a random colour, on
   all four sides, top and bottom only (letterbox) or left and right only (pillarbox).
-* ``crops``: 5, 7.5 and 10 % of the picture cut off, centred, from one corner, or from one side; then
-  resized back to the original size or not.
+* ``crops``: 5–10 % of the picture cut off: *anchored* (centred, from one corner, or from one side),
+  *free* (the same share off both axes, each axis's share split at random between its two edges) and
+  *free-xy* (each axis its own share, split at random); then resized back to the original size or not.
 
 Every query goes through the real path: ``examine_file`` (reduced decode, 8 dihedral PDQ, trimmed hashes)
 then ``Matcher.match`` on a SQLite store. A hit counts when the copy's match names its own original within
@@ -325,7 +328,8 @@ def run_lookups(args) -> dict:
     DERIVATIONS = derivations(args.windows) if args.windows is not None else DERIVATIONS
     per = len(DERIVATIONS)
     originals = rng.integers(0, 256, (n, 32), dtype=np.uint8)
-    derived = rng.integers(0, 256, (n * per, 32), dtype=np.uint8)
+    held = n if args.held is None else min(args.held, n)  # originals that have derived entries
+    derived = rng.integers(0, 256, (held * per, 32), dtype=np.uint8)
     queries = [rng.integers(0, 256, 32, dtype=np.uint8).tobytes().hex() for _ in range(args.queries)]
     res: dict = {}
     matchers: dict[str, Matcher] = {}
@@ -340,10 +344,10 @@ def run_lookups(args) -> dict:
 
                 with store.engine.begin() as c:
                     ids = [i for (i,) in c.execute(text("SELECT id FROM bank_entries ORDER BY id"))]
-                    for a in range(0, n, 5000):  # in chunks: millions of parameter dicts at once would not fit
+                    for a in range(0, held, 5000):  # in chunks: millions of parameter dicts at once would not fit
                         rows = [
                             {"b": 1, "v": derived[i * per + j].tobytes().hex(), "o": ids[i], "d": DERIVATIONS[j][0]}
-                            for i in range(a, min(n, a + 5000)) for j in range(per)
+                            for i in range(a, min(held, a + 5000)) for j in range(per)
                         ]
                         c.execute(
                             text("INSERT INTO bank_entries (bank_id, hash_type, value, derived_from, derivation, added_at) "
@@ -375,6 +379,7 @@ def run_lookups(args) -> dict:
             res[key]["lookups_per_s"] = round(len(variants) / sorted(ts)[len(ts) // 2], 1)
         for m in matchers.values():
             m.store.close()
+    res["originals_with_derived_entries"] = held
     res["index_file_growth"] = round(res["with_derived"]["index_file_mb"] / res["originals_only"]["index_file_mb"], 2)
     res["entries_growth"] = round(res["with_derived"]["pdq_entries"] / res["originals_only"]["pdq_entries"], 2)
     res["lookups_ratio"] = round(res["with_derived"]["lookups_per_s"] / res["originals_only"]["lookups_per_s"], 3)
@@ -526,6 +531,8 @@ def main() -> None:
     ap.add_argument("--distractors", type=int, default=150)
     ap.add_argument("--bank", type=int, default=100_000, help="crops: random originals padding the lookup bench (0: skip it)")
     ap.add_argument("--queries", type=int, default=2000)
+    ap.add_argument("--held", type=int, default=None,
+                    help="crops: only this many of the --bank originals get derived entries (default: all)")
     ap.add_argument("--windows", type=int, default=None,
                     help="crops: store only the first N windows of bastion.banks.from_files.WINDOWS (default: as shipped)")
     ap.add_argument("--tune-from", type=int, default=101, help="windows: first seed of the tuning pictures")
