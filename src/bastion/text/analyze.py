@@ -238,16 +238,18 @@ def _text_signals(
         base_ev["counted"] = False
     if len(lexicon_hits) > 1:
         # The same word in several languages' lists: keep the heaviest before building signals.
+        # (Hits are tuples: unpacked rather than read by field name, which costs a call each.)
         best: dict[tuple[str, tuple[int, int]], LexiconHit] = {}
         for h in lexicon_hits:
-            k = (h.entry.category, h.span)
+            e, span, _n, _how = h
+            k = (e.category, span)
             cur = best.get(k)
-            if cur is None or h.entry.weight > cur.entry.weight:
+            if cur is None or e.weight > cur[0].weight:
                 best[k] = h
         lexicon_hits = list(best.values())
     # What can suppress a signal is known before any signal is built: benign contexts and, for
     # ``strict`` terms, the text's language. So each signal is built once, with its final evidence.
-    benign = [(h.span, h.entry.term) for h in lexicon_hits if h.entry.category == "benign"]
+    benign = [(span, e.term) for e, span, _n, _how in lexicon_hits if e.category == "benign"]
     covering = None
     if benign:
         if len(benign) == 1:
@@ -260,18 +262,16 @@ def _text_signals(
     # Strict terms: the guessed language of this very text wins; a declared language is the fallback
     # when the guess is unsure (a German platform's users also write English sentences).
     text_language = None
-    if any(h.entry.strict and h.entry.category != "benign" for h in lexicon_hits):
+    if any(e.strict and e.category != "benign" for e, _s, _n, _how in lexicon_hits):
         text_language = lexicon.guess_language(folded) or language
     kept: list[Signal] = []
     suppressed: list[Signal] = []
     rule_of = _lexicon_rule
-    for h in lexicon_hits:
-        e = h.entry
+    for e, span, normalized, how in lexicon_hits:
         category = e.category
         if category == "benign":
             continue
-        span = h.span
-        ev = {**base_ev, "rule": rule_of(e.source), "match": h.how, "matched": text[span[0] : span[1]]}
+        ev = {**base_ev, "rule": rule_of(e.source), "match": how, "matched": text[span[0] : span[1]]}
         if e.needs:
             ev["needs"] = list(e.needs)
         why = None
@@ -284,10 +284,10 @@ def _text_signals(
             if why is None and text_language is not None and text_language != e.language:
                 why = f"term of language {e.language!r} in a text read as {text_language!r}"
         if why is None:
-            kept.append(_new_signal("text", category, e.weight, e.term, h.normalized, span, e.language, field_name, ev))
+            kept.append(_new_signal("text", category, e.weight, e.term, normalized, span, e.language, field_name, ev))
         else:
             ev["suppressed"] = why
-            suppressed.append(_new_signal("text", category, e.weight, e.term, h.normalized, span, e.language, field_name, ev))
+            suppressed.append(_new_signal("text", category, e.weight, e.term, normalized, span, e.language, field_name, ev))
     if ages or contacts or commerce:
         detected: list[Signal] = []
         for a in ages:

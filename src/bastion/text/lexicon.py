@@ -304,7 +304,7 @@ class Lexicon:
     def find_stems(self, folded: FoldedText) -> list[LexiconHit]:
         """Terms found through the stems of the text's words (inflected forms; :mod:`bastion.text.stems`)."""
         self.prepare()
-        return [LexiconHit(e, span, normalized, "stem") for e, span, normalized in self._stems.find_raw(folded)]
+        return [_new_hit(LexiconHit, (e, span, normalized, "stem")) for e, span, normalized in self._stems.find_raw(folded)]
 
     def find_glued(self, original: str, view: MatchView | PlainView) -> list[LexiconHit]:
         """Terms glued together inside one word outside hashtags ("kidnudes", "Kindernacktbilder").
@@ -395,6 +395,9 @@ class Lexicon:
                 squeezed = view.squeezed
                 view_span = view.span
                 vtext = view.text
+                # The plain view of a text that neither squeezing nor folding moved: offsets are the
+                # identity (what view.span returns then), as for most texts.
+                identity = isinstance(view, PlainView) and not view.dels and view.folded.starts is None
                 for end, value in found:
                     entries = value[2]
                     if not entries:
@@ -409,7 +412,7 @@ class Lexicon:
                         if shape is not None and not _shape_fits(view, start, squeezed, shape):
                             continue
                         if span is None:  # one span for every entry sharing this key
-                            span = view_span(start, stop)
+                            span = (start, stop) if identity and start < stop else view_span(start, stop)
                         k = (id(e), span)
                         if k in seen:
                             continue
