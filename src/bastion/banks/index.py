@@ -473,10 +473,12 @@ class PdqIndex:
             raise pending.error  # the index is unchanged: still the old main + the (larger) delta
         new_main = pending.result
         assert new_main is not None
-        for ident in set(pending.touched):  # changed since the snapshot: the build may hold a stale row
-            i = int(np.searchsorted(new_main.ids, ident))
-            if i < new_main.ids.shape[0] and int(new_main.ids[i]) == ident:
-                new_main.tomb[i] = 1
+        if pending.touched:  # changed since the snapshot: the build may hold a stale row (one vectorised lookup)
+            touched = np.fromiter(set(pending.touched), dtype=new_main.ids.dtype)
+            at = np.searchsorted(new_main.ids, touched)
+            inside = at < new_main.ids.shape[0]
+            at, touched = at[inside], touched[inside]
+            new_main.tomb[at[new_main.ids[at] == touched]] = 1
         old = self._delta
         later = np.flatnonzero(old.tomb[pending.snap_n : old.n] == 0) + pending.snap_n
         new_delta = _Delta.empty(max(1024, 2 * later.size))
