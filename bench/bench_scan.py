@@ -135,6 +135,10 @@ def main() -> None:
             runs.setdefault(f"bastion_{jobs}p", []).append(
                 timed([bastion, "--database-url", url, "scan", str(corpus), "--jsonl", "-j", str(jobs)], env))
     load_after = os.getloadavg()
+    # Untimed: what the scan found (10 % of the corpus is in the bank under its reference hash).
+    out = subprocess.run([bastion, "--database-url", url, "scan", str(corpus), "--jsonl", "-j", "2"], env=env,
+                         capture_output=True, text=True).stdout
+    found = sum(1 for line in out.splitlines() if line.strip() and json.loads(line).get("matches"))
 
     med = {k: (statistics.median(w for w, _ in v), statistics.median(c for _, c in v)) for k, v in runs.items()}
     figures: dict = {
@@ -142,6 +146,7 @@ def main() -> None:
         "machine": f"{platform.machine()} {os.cpu_count()} cores", "python": platform.python_version(),
         "load_before": [round(x, 2) for x in load_before], "load_after": [round(x, 2) for x in load_after],
         "files": len(paths), "jpeg_size": args.size, "bank_pdq_entries": len(entries), "rounds": args.rounds,
+        "known_files": len(known), "files_matched": found,
     }
     for jobs in jobs_list:
         rw, rc = med[f"reference_{jobs}p"]
