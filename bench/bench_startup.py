@@ -1,11 +1,13 @@
 """Start-up of the command line: wall and CPU time of whole `bastion` processes, against the interpreter alone.
 
-    python bench/bench_startup.py [--runs 15]
+    python bench/bench_startup.py [--runs 15] [--old /path/to/other/checkout/.venv/bin/bastion]
 
 Commands (each a fresh process, bytecode caches written as on an installed machine, repetitions interleaved):
 ``python -c pass`` (the floor), ``bastion --help``, ``bastion --version``, ``bastion text "…"`` (one benign text,
 the shipped lexicons), ``bastion bank --help``, ``bastion hash FILE`` (one small PNG). Reports the median wall
-and CPU (user + system) of each, the load average before and after, and one JSON line. On a loaded machine wall
+and CPU (user + system) of each, the load average before and after, and one JSON line. With ``--old`` the same
+commands of another installation (an earlier revision in its own venv) are interleaved with these, and each
+command's ratio old / new is reported from the same run. On a loaded machine wall
 time includes waiting for a core: CPU time is then the better estimate of a quiet machine's wall time.
 """
 
@@ -38,6 +40,7 @@ def timed(cmd: list[str], env: dict[str, str]) -> tuple[float, float]:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=15)
+    ap.add_argument("--old", help="the bastion executable of another installation, timed interleaved")
     args = ap.parse_args()
     bastion = str(Path(sys.executable).with_name("bastion"))
     tmp = Path(tempfile.mkdtemp(prefix="bench-startup-"))
@@ -55,6 +58,9 @@ def main() -> None:
         "bastion bank --help": [bastion, "bank", "--help"],
         "bastion hash": [bastion, "hash", str(png)],
     }
+    if args.old:
+        for name in [n for n in commands if n.startswith("bastion")]:
+            commands["old " + name] = [args.old, *commands[name][1:]]
     for cmd in commands.values():  # warm: bytecode caches, page cache
         timed(cmd, env)
     load_before = os.getloadavg()
@@ -73,7 +79,11 @@ def main() -> None:
         cpu = statistics.median(c for _, c in rs)
         figures["commands"][name] = {"wall_s": round(wall, 3), "cpu_s": round(cpu, 3),
                                      "cpu_over_interpreter_s": round(cpu - floor, 3)}
-        print(f"{name:22s} wall {wall:.3f} s  cpu {cpu:.3f} s", file=sys.stderr)
+        print(f"{name:26s} wall {wall:.3f} s  cpu {cpu:.3f} s", file=sys.stderr)
+    for name in [n for n in figures["commands"] if n.startswith("old ")]:
+        new, old = figures["commands"][name[4:]], figures["commands"][name]
+        figures["commands"][name[4:]]["old_over_new_wall"] = round(old["wall_s"] / new["wall_s"], 2)
+        figures["commands"][name[4:]]["old_over_new_cpu"] = round(old["cpu_s"] / new["cpu_s"], 2)
     print(json.dumps(figures))
 
 
