@@ -13,7 +13,7 @@ import bisect
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from bastion.model import Signal
 from bastion.text._fast import frozen_builder
@@ -250,13 +250,15 @@ def _text_signals(
     # What can suppress a signal is known before any signal is built: benign contexts and, for
     # ``strict`` terms, the text's language. So each signal is built once, with its final evidence.
     benign = [(span, e.term) for e, span, _n, _how in lexicon_hits if e.category == "benign"]
-    covering = None
+    covering: Callable[[int, int], str | None] | None = None
     if benign:
         if len(benign) == 1:
             (b_start, b_end), b_term = benign[0]
 
-            def covering(start: int, end: int) -> str | None:
+            def covering_one(start: int, end: int) -> str | None:  # _BenignSpans for one span
                 return b_term if b_start <= start and b_end >= end else None
+
+            covering = covering_one
         else:
             covering = _BenignSpans(benign).covering
     # Strict terms: the guessed language of this very text wins; a declared language is the fallback

@@ -50,7 +50,6 @@ from bastion.text.normalize import (
     hashtags,
     normalize,
     plain_text_unsqueezed,
-    squeeze_at,
     squeeze_text,
 )
 
