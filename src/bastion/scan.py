@@ -554,7 +554,15 @@ class Scanner:
                 res.add_error(_error_code(exc), f"could not record the scan results: {type(exc).__name__}: {exc}", "record")
         return res
 
-    def run(self, files: Iterable[str], on_result: Callable[[FileResult], None]) -> ScanSummary:
+    def run(self, files: Iterable[str], on_result: Callable[[FileResult], None], *,
+            ready: Callable[[], None] | None = None) -> ScanSummary:
+        """Examine ``files``, match and record each, hand it to ``on_result``.
+
+        ``ready``, when given, is called once before the first result is matched: with worker processes, after
+        the first files have been handed out, so that what it does (open the store, load the banks' index)
+        overlaps the workers' first files instead of delaying them. It may set :attr:`matcher` and
+        :attr:`recorder`. If it raises, the workers are stopped and nothing is reported.
+        """
         summary = ScanSummary()
         t0 = time.perf_counter()
 
@@ -564,6 +572,8 @@ class Scanner:
             on_result(res)
 
         if self.jobs == 1:
+            if ready is not None:
+                ready()
             _worker_init()
             for f in files:
                 try:
@@ -573,11 +583,12 @@ class Scanner:
                     res.add_error("internal-error", f"{type(exc).__name__}: {exc}", "examine")
                 done(res)
         else:
-            self._run_pool(iter(files), done)
+            self._run_pool(iter(files), done, ready)
         summary.seconds = time.perf_counter() - t0
         return summary
 
-    def _run_pool(self, files: Iterator[str], done: Callable[[FileResult], None]) -> None:
+    def _run_pool(self, files: Iterator[str], done: Callable[[FileResult], None],
+                  ready: Callable[[], None] | None = None) -> None:
         window = self.jobs * 8
         retry: list[str] = []  # files that were in flight when a worker died: tried again, one at a time
         pool = ProcessPoolExecutor(self.jobs, initializer=_worker_init)
@@ -597,6 +608,9 @@ class Scanner:
                         exhausted = True
                         break
                     pending[pool.submit(examine_file, f, **self._kw())] = f
+                if ready is not None:  # the workers have their first files: prepare matching meanwhile
+                    ready, prepare = None, ready
+                    prepare()
                 if not pending:
                     break
                 finished, _ = wait(pending, timeout=1.0 if hard else None, return_when=FIRST_COMPLETED)

@@ -52,7 +52,9 @@ def test_findings_are_printed_as_files_finish_not_at_the_end(tmp_path, monkeypat
     """A result is on screen the moment its file is done: a scan that dies later has still shown it."""
     from bastion.scan import FileResult, Scanner
 
-    def run_then_die(self, files, on_result):
+    def run_then_die(self, files, on_result, ready=None):
+        if ready is not None:
+            ready()
         res = FileResult(path=str(tmp_path / "first.png"))
         res.add_error("truncated-media", "image data ends early", "decode")
         on_result(res)

@@ -17,7 +17,6 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from bastion.banks.matcher import Matcher
 from bastion.cli.app import app
 from bastion.cli.common import (
     EXIT_ERROR, EXIT_INTERRUPTED, EXIT_MATCH, EXIT_OK, err, fail, handle_errors, json_line, out, settings_of, shown,
@@ -25,7 +24,6 @@ from bastion.cli.common import (
 )
 from bastion.names import display_path, printable
 from bastion.scan import TEXT_REVIEW_LEVEL, WATERMARK_MODES, FileResult, Scanner, ScanSummary, examine_file, iter_files
-from bastion.store.media import MediaRecorder
 
 
 class _Rate(TextColumn):
@@ -170,9 +168,6 @@ def scan(
         fail(f"no such file or folder: {', '.join(missing)}")
     # Absolute paths: a JSON line must say which file it is about wherever the scan was started.
     paths = [Path(p).absolute() for p in paths]
-    store = store_of(ctx)
-    cache_dir = settings_of(ctx).home / "cache" if index_cache else None
-    matcher = Matcher.from_store(store, bank or None, cache_dir=cache_dir)
     files = list(iter_files(paths, follow_links=follow_links))
     sink = None
     if output is not None:
@@ -201,8 +196,19 @@ def scan(
         for line in _describe(res):  # as each file finishes, not at the end
             console.print(line, markup=True, highlight=False)
 
-    recorder = MediaRecorder(store) if record else None
-    scanner = Scanner(matcher, recorder, jobs=jobs or None, provenance=provenance, watermark=watermark)
+    scanner = Scanner(None, None, jobs=jobs or None, provenance=provenance, watermark=watermark)
+
+    def ready() -> None:
+        # The store and the banks' index are opened while the workers examine their first files (importing
+        # SQLAlchemy and loading the index is most of a scan's start-up). Nothing is matched or reported before.
+        from bastion.banks.matcher import Matcher
+        from bastion.store.media import MediaRecorder
+
+        store = store_of(ctx)
+        cache_dir = settings_of(ctx).home / "cache" if index_cache else None
+        scanner.matcher = Matcher.from_store(store, bank or None, cache_dir=cache_dir)
+        scanner.recorder = MediaRecorder(store) if record else None
+
     show = progress and err.is_terminal
     interrupted = False
     try:
@@ -216,16 +222,17 @@ def scan(
                 on_result(res)
                 bar.advance(task)
 
-            scanner.run(files, step)
+            scanner.run(files, step, ready=ready)
     except KeyboardInterrupt:
         interrupted = True
     finally:
-        if recorder is not None:
-            recorder.flush()
+        if scanner.recorder is not None:
+            scanner.recorder.flush()
         if output is not None and sink is not None:
             sink.close()
     tally.seconds = time.perf_counter() - started
-    console.print(summary_table(tally, len(matcher.banks), matcher.pdq_entries))
+    matcher = scanner.matcher
+    console.print(summary_table(tally, len(matcher.banks) if matcher else 0, matcher.pdq_entries if matcher else 0))
     if interrupted:
         err.print(f"interrupted after {tally.files:,} of {len(files):,} files; the results above are complete "
                   "for those files", highlight=False)
