@@ -19,7 +19,7 @@ import time
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures import TimeoutError as FutureTimeout
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
@@ -128,7 +128,13 @@ class FileResult:
         return got in TEXT_LEVELS and TEXT_LEVELS.index(got) >= TEXT_LEVELS.index(level) > 0
 
     def to_json(self) -> dict[str, Any]:
-        d = asdict(self)
+        # A fresh dict with fresh top-level containers; nested values are shared with the result (every caller
+        # only serialises them). dataclasses.asdict deep-copied everything, which cost more per scanned file
+        # than matching it.
+        d: dict[str, Any] = {}
+        for f in _RESULT_FIELDS:
+            value = getattr(self, f)
+            d[f] = dict(value) if isinstance(value, dict) else list(value) if isinstance(value, list) else value
         # A name that is not UTF-8 is written with \xNN escapes, and its raw bytes are kept beside it.
         d["path"] = path_text(self.path)
         raw = path_bytes_hex(self.path)
@@ -147,11 +153,14 @@ class FileResult:
             d.pop("video")
         d["notes"] = cap_notes(d["notes"])
         if d.get("provenance") and d["provenance"].get("notes"):
-            d["provenance"]["notes"] = cap_notes(d["provenance"]["notes"])
+            d["provenance"] = {**d["provenance"], "notes": cap_notes(d["provenance"]["notes"])}
         for key in ("signals", "notes"):
             if not d[key]:
                 d.pop(key)
         return d
+
+
+_RESULT_FIELDS = tuple(f.name for f in fields(FileResult))
 
 
 def damaged_media_signal(why: str) -> dict[str, Any]:
