@@ -610,8 +610,11 @@ class Scanner:
         overdue: set[str] = set()
         try:
             exhausted = False
+            # Before `ready` (which may take a good part of a second: the store, the banks' index) hand out
+            # enough files to keep the workers busy meanwhile; then the usual window.
+            first_window = window * 8 if ready is not None else window
             while True:
-                while not exhausted and len(pending) < window:
+                while not exhausted and len(pending) < max(window, first_window):
                     f = next(files, None)
                     if f is None:
                         exhausted = True
@@ -619,6 +622,7 @@ class Scanner:
                     pending[pool.submit(examine_file, f, **self._kw())] = f
                 if ready is not None:  # the workers have their first files: prepare matching meanwhile
                     ready, prepare = None, ready
+                    first_window = 0
                     prepare()
                 if not pending:
                     break
