@@ -173,8 +173,11 @@ def pdq_dihedral_fast(img: Image.Image, full_size: tuple[int, int] | None = None
     """
     if img.mode not in ("RGB", "L"):
         raise ValueError(f"expected an RGB or L image, got mode {img.mode}; decode with bastion.media.decode")
-    # Pillow's RGB → F conversion is PDQ's luma in fixed point (weights exact to 1e-5), in one C pass.
-    variants, quality = pdq_dihedral_luma(np.asarray(img.convert("F")), full_size)
+    if img.mode == "L":  # already luma (the fast path's JPEG decode): export the bytes, widen in numpy
+        luma = np.asarray(img).astype(np.float32)
+    else:  # Pillow's RGB → F conversion is PDQ's luma in fixed point (weights exact to 1e-5), in one C pass
+        luma = np.asarray(img.convert("F"))
+    variants, quality = pdq_dihedral_luma(luma, full_size)
     return dict(zip(PDQ_VARIANTS, variants)), quality
 
 
