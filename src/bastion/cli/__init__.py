@@ -16,4 +16,7 @@ __all__ = ["COMMANDS", "app", "load_all_commands", "main"]
 
 
 def main() -> None:
+    from bastion.cli import toplevel
+
+    toplevel.RUNNING_AS_COMMAND = True
     app()

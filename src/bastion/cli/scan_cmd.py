@@ -18,6 +18,7 @@ from rich.table import Table
 from rich.text import Text
 
 from bastion.cli.app import app
+from bastion.cli.toplevel import exit_now
 from bastion.cli.common import (
     EXIT_ERROR, EXIT_INTERRUPTED, EXIT_MATCH, EXIT_OK, err, fail, handle_errors, json_line, out, settings_of, shown,
     store_of,
@@ -237,7 +238,10 @@ def scan(
         err.print(f"interrupted after {tally.files:,} of {len(files):,} files; the results above are complete "
                   "for those files", highlight=False)
         raise typer.Exit(EXIT_INTERRUPTED)
-    raise typer.Exit(EXIT_MATCH if gated else EXIT_ERROR if tally.errors else EXIT_OK)
+    code = EXIT_MATCH if gated else EXIT_ERROR if tally.errors else EXIT_OK
+    # Everything is written: the recorder flushed and the output file closed above.
+    exit_now(code, close=matcher.store if matcher is not None else None)
+    raise typer.Exit(code)
 
 
 @app.command("hash")

@@ -66,6 +66,35 @@ def debug_enabled(ctx: Any = None) -> bool:
     return os.environ.get("BASTION_DEBUG", "").strip().lower() in ("1", "true", "yes", "on")
 
 
+#: Set by the console entry point (``bastion.cli.main``): this process is the ``bastion`` command itself, not a
+#: library caller or a test runner, so a command that has finished may end it at once (:func:`exit_now`).
+RUNNING_AS_COMMAND = False
+
+
+def exit_now(code: int, *, close: Any = None) -> None:
+    """End the process with ``code`` right away, skipping the interpreter's teardown (freeing every module and
+    object of a process that imported SQLAlchemy, numpy and the banks' index takes ~0.15 s: a tenth of a
+    small scan). Only when this process is the ``bastion`` command (not a caller of :data:`app`, not a test),
+    ``BASTION_NO_FAST_EXIT`` is unset, no other non-daemon thread is alive and the output streams flush; else it
+    returns and the caller exits normally. ``close``: a store whose connections are closed first. The command
+    must have committed and closed what it wrote (the scan has: its recorder flushed, its output file closed).
+    """
+    import threading
+
+    if not RUNNING_AS_COMMAND or os.environ.get("BASTION_NO_FAST_EXIT"):
+        return
+    if any(t is not threading.main_thread() and not t.daemon for t in threading.enumerate()):
+        return
+    try:
+        if close is not None:
+            close.close()
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except Exception:  # noqa: BLE001 - a stream that cannot flush (a closed pipe): the normal exit reports it
+        return
+    os._exit(code)
+
+
 _DATABASE_URL_KEY = "bastion.database_url"
 
 
