@@ -125,6 +125,10 @@ def load_text_package_at(rev: str):
         # (importlib.resources), which after the swap below would be the current code's files.
         text_then.default_lexicon()
         text_then.default_scoring_config()
+        # Its memo of recent texts (if it has one) is off: the comparison is of texts analysed afresh.
+        memo_then = getattr(sys.modules["bastion.text.analyze"], "configure_memo", None)
+        if memo_then is not None:
+            memo_then(0)
     finally:
         sys.path.remove(str(root / "src"))
         _drop_bastion_modules()
@@ -494,6 +498,8 @@ def main() -> int:
         "target_texts_per_s": 50_000,
         # Judged on texts analysed afresh (memo off); the memo's figures are below.
         "target_met": rate_full >= 50_000,
+        # How the current code's text modules ran: compiled by Cython at install, or the Python sources.
+        "text_modules": getattr(sys.modules.get("bastion.text._compiled"), "STATE", "pure: no compiled build"),
         **memo_figures,
         "cpu_load_1min_at_start": round(__import__("os").getloadavg()[0], 2),
         "flagged_high_or_critical": flagged,
