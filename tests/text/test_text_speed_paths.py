@@ -32,7 +32,9 @@ from bastion.text.normalize import (
     needs_join,
     plain_text_unsqueezed,
 )
-from bastion.text.score import _Compiled, default_scoring_config
+from bastion.model import Signal
+from bastion.text.score import _Compiled, default_scoring_config, score_signals
+from bastion.text.score import _compiled as _Compiled_of
 from bastion.text.stems import NOT_INFLECTIONS, StemIndex, stem
 
 SAMPLE = Path(__file__).parent / "data" / "speed_sample.jsonl"
@@ -47,6 +49,7 @@ _WORDS = st.sampled_from(
      "photos", "vrai", "echt", "bilder", "part", "partie", "minority", "schule", "jung", "junge", "x", "a", "ü",
      "schools", "arts", "clubs", "livres", "colours", "palettes", "classes", "teenage", "turtles"]
 )
+FIELDS_FOR_SCORE = ["title", "tag", "body", "comment", "prompt", "negative_prompt", "message"]
 _SEPS = st.sampled_from([" ", " ", "  ", ", ", "-", ".", "_", "#", "\n", "2", "é", "ß"])
 _STEM_TEXT = st.lists(st.tuples(_WORDS, _SEPS), max_size=10).map(lambda xs: "".join(w + s for w, s in xs))
 
@@ -204,6 +207,38 @@ def test_results_match_the_locked_sample() -> None:
             got = analyze_item(item, language=case["language"]).to_dict()
         assert got == case["result"], case["item"]
     assert {"corpus", "stream", "item", "fuzz"} <= kinds
+
+
+_CATS = st.sampled_from(["minor", "sexual", "trade", "contact", "payment", "price", "coded", "pair", "real"])
+_SIGNALS = st.lists(
+    st.tuples(_CATS, st.sampled_from([0.2, 0.3, 0.45, 0.5, 0.6, 0.9, 1.0]),
+              st.sampled_from(FIELDS_FOR_SCORE), st.sampled_from(["kid", "teen", "nsfw", "pack", "dm", "$20"]),
+              st.integers(0, 40)),
+    max_size=6,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_SIGNALS, _SIGNALS)
+def test_scores_from_the_table_equal_scores_computed_afresh(first, second) -> None:
+    """score_signals keeps scores per (category, weight, field, term) tuple: whatever else differs between
+    signals (spans, normalised forms, evidence), a score from the table equals one computed afresh, and each
+    caller gets its own strengths."""
+    config = default_scoring_config()
+
+    def signals(spec, shift):
+        return [Signal("text", c, w, t, t.upper(), (k + shift, k + shift + 3), "en", f, {"text_index": shift})
+                for c, w, f, t, k in spec]
+
+    for spec in (first, second):
+        _Compiled_of(config).scores.clear()
+        fresh = score_signals(signals(spec, 0), config)
+        again = score_signals(signals(spec, 7), config)  # other spans and evidence, same table key
+        assert again == fresh
+        again.strengths["minor"] = 5.0  # a caller changing its result changes nothing else
+        assert score_signals(signals(spec, 0), config) == fresh
+        _Compiled_of(config).scores.clear()
+        assert score_signals(signals(spec, 3), config) == fresh
 
 
 # --- the memo of recent texts' signals -------------------------------------------------------------------

@@ -22,12 +22,16 @@ from bastion.text.score_config import (
     Combination,
     ScoringConfig,
     default_scoring_config,
-    field_counts,
     load_scoring_config,
 )
 
 __all__ = ["Combination", "ScoringConfig", "Score", "load_scoring_config", "default_scoring_config", "score_signals", "LEVELS",
            "TEXT_FIELDS", "field_counts"]
+
+
+def field_counts(config: ScoringConfig, field: str) -> bool:
+    """Whether signals from ``field`` count toward the score: never for ``negative_prompt``."""
+    return field != "negative_prompt" and config.field_weights.get(field, 0.0) > 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,7 +56,7 @@ def _fmt(s: Signal) -> str:
 class _Compiled:
     """A config's combinations as plain tuples, strongest first (computed once per config object)."""
 
-    __slots__ = ("config", "combos", "levels", "field_weights", "solo", "min_strength", "fired_by_present")
+    __slots__ = ("config", "combos", "levels", "field_weights", "solo", "min_strength", "fired_by_present", "scores")
 
     def __init__(self, config: ScoringConfig):
         self.config = config  # keeps the object alive so its id() is not reused while cached
@@ -65,6 +69,8 @@ class _Compiled:
         self.min_strength = config.min_strength
         # Which combinations fire depends only on the set of present categories: worked out once per set.
         self.fired_by_present: dict[frozenset[str], tuple[tuple[str, tuple[str, ...], float, str], ...]] = {}
+        # Scores by what they are computed from (see score_signals): a bounded table.
+        self.scores: dict[tuple[tuple[str, float, str | None, str], ...], Score] = {}
 
     def fired(self, present: frozenset[str]) -> tuple[tuple[str, tuple[str, ...], float, str], ...]:
         """(name, categories named in its reason, score, reason) of each combination that fires when
@@ -105,6 +111,23 @@ def score_signals(signals: Iterable[Signal], config: ScoringConfig) -> Score:
     if not signals:
         return _EMPTY
     compiled = _compiled(config)
+    # A score depends on nothing but each signal's category, weight, field and term, in order (the term
+    # and field only for the reasons' wording), and the config: the same indicator words in the same
+    # fields score the same in any text, so a score is computed once per such tuple (a bounded table,
+    # like the fired combinations per set of categories). Each caller gets its own strengths dict.
+    key = tuple([(s.category, s.weight, s.field, s.term) for s in signals])
+    known = compiled.scores.get(key)
+    if known is not None:
+        return _new_score(known.score, known.level, dict(known.strengths), known.fired, known.reasons)
+    out = _score(signals, compiled)
+    if len(compiled.scores) >= 4096:
+        compiled.scores.clear()
+    compiled.scores[key] = out
+    return _new_score(out.score, out.level, dict(out.strengths), out.fired, out.reasons)
+
+
+def _score(signals: list[Signal], compiled: _Compiled) -> Score:
+    """:func:`score_signals` computed."""
     field_weights = compiled.field_weights
     remaining: dict[str, float] = {}
     best_by_cat: dict[str, Signal] = {}

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from bastion.text.errors import InvalidLexicon
 
-__all__ = ["Combination", "ScoringConfig", "load_scoring_config", "default_scoring_config", "field_counts", "LEVELS", "TEXT_FIELDS"]
+__all__ = ["Combination", "ScoringConfig", "load_scoring_config", "default_scoring_config", "LEVELS", "TEXT_FIELDS"]
 
 LEVELS: tuple[str, ...] = ("none", "low", "medium", "high", "critical")
 
@@ -42,11 +42,6 @@ class Combination(BaseModel):
 #: The fields a text can come from (as :data:`bastion.text.analyze.FIELDS`; repeated here because analyze
 #: imports this module). ``negative_prompt`` is reported but never counted.
 TEXT_FIELDS: tuple[str, ...] = ("title", "tag", "body", "comment", "prompt", "negative_prompt", "message")
-
-
-def field_counts(config: "ScoringConfig", field: str) -> bool:
-    """Whether signals from ``field`` count toward the score: never for ``negative_prompt``."""
-    return field != "negative_prompt" and config.field_weights.get(field, 0.0) > 0
 
 
 class ScoringConfig(BaseModel):
