@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 
 import pytest
 
@@ -280,3 +281,39 @@ def test_thousands_of_hits_are_all_reported() -> None:
     assert res.level == "critical"
     counts = {c: sum(s.category == c for s in res.signals) for c in ("minor", "sexual", "contact", "price")}
     assert counts == {"minor": 2000, "sexual": 2000, "contact": 2000, "price": 2000}
+
+
+# The digit-context guard before issue 14's compiled pass (string methods around each run of digits),
+# kept as the reference: the regex guards that replaced it must be at least as loose.
+def _reference_digit_context(ft: str) -> tuple[bool, bool]:
+    age = money = False
+    after_age = ("y", "a", "j", "歳", "才", "さ", ".k", ". k")
+    before_age = ("age", "grade", "klasse", "小", "中")
+    codes_before = ("usd", "eur", "gbp", "jpy", "cad", "aud", "chf", "btc", "eth", "xmr", "usdt")
+    money_after = ("k", "usd", "eur", "gbp", "jpy", "yen", "cad", "aud", "chf", "dollar", "buck", "pound", "quid",
+                   "rub", "btc", "eth", "xmr", "usdt", "peso", "reais", "zl", "kr", "ドル", "ユーロ")
+    for m in re.finditer(r"\d+", ft):
+        after = ft[m.end() : m.end() + 8].lstrip()
+        before = ft[max(0, m.start() - 9) : m.start()].rstrip(" :\t\n\r")
+        a = after.lstrip("-").lstrip()
+        age = age or a.startswith(after_age) or after.startswith(after_age) or before.endswith(before_age)
+        money = money or after.startswith(money_after) or before.rstrip().endswith(codes_before)
+    return age, money
+
+
+_CONTEXT_PIECES = st.sampled_from(
+    ["1", "12", "٣", "１２", " ", "  ", "\t", "\u2003", ":", "-", "--", "y", "a", "j", "歳", "才", "さ", ".k", ". k", ".",
+     "age", "grade", "klasse", "小", "中", "k", "usd", "eur", "yen", "dollar", "buck", "kr", "ドル", "btc", "usdt",
+     "x", "the", "pack", "/"]
+)
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.lists(_CONTEXT_PIECES, max_size=10).map("".join))
+def test_digit_context_guards_are_at_least_as_loose_as_the_reference(text: str) -> None:
+    from bastion.text.analyze import _age_near, _money_near
+
+    ft = fold(text).text
+    age, money = _reference_digit_context(ft)
+    assert not age or _age_near(ft)
+    assert not money or _money_near(ft)

@@ -94,6 +94,26 @@ class TextResult:
         }
 
 
+_new_object = object.__new__
+
+
+def _result(
+    signals: list[Signal], score: float, level: str, reasons: list[str], suppressed: list[Signal],
+    strengths: dict[str, float], combinations: list[str],
+) -> TextResult:
+    """A :class:`TextResult` with every field given, without the generated ``__init__`` (interpreted even
+    when this module is compiled, and it calls a factory per defaulted field): every text builds one."""
+    r = _new_object(TextResult)
+    r.signals = signals
+    r.score = score
+    r.level = level
+    r.reasons = reasons
+    r.suppressed = suppressed
+    r.strengths = strengths
+    r.combinations = combinations
+    return r
+
+
 def _check(field_name: str, text: object) -> None:
     if field_name not in FIELDS:
         raise UnknownField(f"unknown text field {field_name!r}; expected one of {', '.join(FIELDS)}")
@@ -101,35 +121,27 @@ def _check(field_name: str, text: object) -> None:
         raise InvalidText(f"text for field {field_name!r} must be str, got {type(text).__name__}")
 
 
-_DIGITS = re.compile(r"\d+")
 # \d on ASCII text, without the per-character Unicode category tests.
 _ASCII_DIGIT = re.compile(r"[0-9]")
-_ASCII_DIGITS = re.compile(r"[0-9]+")
-_AGE_AFTER = ("y", "a", "j", "歳", "才", "さ", ".k", ". k")
-_AGE_BEFORE = ("age", "grade", "klasse", "小", "中")
-_CODES_BEFORE = ("usd", "eur", "gbp", "jpy", "cad", "aud", "chf", "btc", "eth", "xmr", "usdt")
-_MONEY_AFTER = ("k", "usd", "eur", "gbp", "jpy", "yen", "cad", "aud", "chf", "dollar", "buck", "pound", "quid",
-                "rub", "btc", "eth", "xmr", "usdt", "peso", "reais", "zl", "kr", "ドル", "ユーロ")
+# Next to a number: an age unit after it or an age word before it; a currency code after or before it.
+# The tests of _AGE_GUARD / _COMMERCE_GUARD, looser (any run of spaces, not a few): each pattern starts
+# with a digit or with one of a few letters, so the regex engine skips to those characters at C speed.
+_AGE_AFTER_RE = re.compile(r"\d\s*+-*+\s*+(?:[yaj歳才さ]|\.\s?k)")
+_AGE_BEFORE_RE = re.compile(r"(?:age|grade|klasse|[小中])[\s:]*+\d")
+_MONEY_AFTER_RE = re.compile(
+    r"\d\s*+(?:k|usd|eur|gbp|jpy|yen|cad|aud|chf|dollar|buck|pound|quid|rub|btc|eth|xmr|usdt|peso|reais|zl|kr|ドル|ユーロ)"
+)
+_MONEY_BEFORE_RE = re.compile(r"(?:usd|eur|gbp|jpy|cad|aud|chf|btc|eth|xmr|usdt)[\s:]*+\d")
 
 
-def _digit_context(ft: str, ascii_text: bool = False) -> tuple[bool, bool]:
-    """(an age unit or age word sits next to a number, a currency code sits next to a number).
+def _age_near(ft: str) -> bool:
+    """An age unit or age word sits next to a number (see :data:`_AGE_GUARD`)."""
+    return _AGE_AFTER_RE.search(ft) is not None or _AGE_BEFORE_RE.search(ft) is not None
 
-    The same tests as :data:`_AGE_GUARD` / :data:`_COMMERCE_GUARD` (or looser), done with string methods
-    around each run of digits, because scanning those regexes over every position costs more.
-    """
-    age = money = False
-    for m in (_ASCII_DIGITS if ascii_text else _DIGITS).finditer(ft):
-        after = ft[m.end() : m.end() + 8].lstrip()
-        before = ft[max(0, m.start() - 9) : m.start()].rstrip(" :\t\n\r")
-        if not age:
-            a = after.lstrip("-").lstrip()
-            age = a.startswith(_AGE_AFTER) or after.startswith(_AGE_AFTER) or before.endswith(_AGE_BEFORE)
-        if not money:
-            money = after.startswith(_MONEY_AFTER) or before.rstrip().endswith(_CODES_BEFORE)
-        if age and money:
-            break
-    return age, money
+
+def _money_near(ft: str) -> bool:
+    """A currency code sits next to a number (see :data:`_COMMERCE_GUARD`)."""
+    return _MONEY_AFTER_RE.search(ft) is not None or _MONEY_BEFORE_RE.search(ft) is not None
 
 
 def detector_hits(
@@ -139,10 +151,9 @@ def detector_hits(
     ft = folded.text
     ascii_text = ft.isascii()
     digit = (_ASCII_DIGIT if ascii_text else _DIGIT).search(ft) is not None
-    age_near, money_near = _digit_context(ft, ascii_text) if digit else (False, False)
     run_ages = (
         "age" in hints
-        or age_near
+        or (digit and _age_near(ft))
         or (not ascii_text and _KANJI_NUMBER.search(ft) is not None and _AGE_GUARD.search(ft))
     )
     run_contacts = (
@@ -155,7 +166,7 @@ def detector_hits(
     run_commerce = (
         "commerce" in hints
         or (("$" in ft or "/" in ft) if ascii_text else _MONEY_SYMBOL.search(ft))
-        or money_near
+        or (digit and _money_near(ft))
         or (digit and len(ft) >= 26 and max(map(len, ft.split())) >= 26)
     )
     ages = find_ages(folded) if run_ages else []
@@ -454,7 +465,7 @@ def analyze_item(
         signals.extend(s)
         suppressed.extend(sup)
     if not signals and not suppressed:
-        return TextResult([], 0.0, "none", [])
+        return _result([], 0.0, "none", [], [], {}, [])
     return _assemble(signals, suppressed, config, all_counted, len(pairs) > 1)
 
 
@@ -492,7 +503,7 @@ def _assemble(
         reasons.append(f"not counted: {s.category} {s.term!r} ({s.evidence['suppressed']})")
     if len(suppressed) > _MAX_SUPPRESSED_REASONS:
         reasons.append(f"... and {len(suppressed) - _MAX_SUPPRESSED_REASONS} more not counted (see `suppressed`)")
-    return TextResult(final, result.score, result.level, reasons, suppressed, result.strengths, list(result.fired))
+    return _result(final, result.score, result.level, reasons, suppressed, result.strengths, list(result.fired))
 
 
 def analyze(
@@ -511,5 +522,5 @@ def analyze(
     counted = field_counts(config, field)
     signals, suppressed = _memo_signals(0, field, text, lexicon, language, counted)
     if not signals and not suppressed:
-        return TextResult([], 0.0, "none", [])
+        return _result([], 0.0, "none", [], [], {}, [])
     return _assemble(signals, suppressed, config, counted, False)
