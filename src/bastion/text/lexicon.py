@@ -88,6 +88,9 @@ DETECTOR_HINTS: dict[str, tuple[str, ...]] = {
                  "tier", "セット", "パック", "枚"),
     "age": ("year", "yo ", "y o", "ans", "anos", "jahr", "grade", "kiasse", "歳", "才", "さい", "年生",
             "aged", "age ", "小", "中"),
+    # A currency code anywhere (written before a price: "usd 20"); the commerce guard then looks for a
+    # number after it (bastion.text.analyze._money_near). Not "commerce": "eur" is in "eureka".
+    "money_code": ("usd", "eur", "gbp", "jpy", "cad", "aud", "chf", "btc", "eth", "xmr"),
 }
 #: Hint group: a word of the text starts with a term's stem (see :mod:`bastion.text.stems`).
 STEM_HINT = "stem"
