@@ -3,7 +3,13 @@
     .venv/bin/python fuzz/fuzz_text.py -max_total_time=600
 """
 
+import os
+
 import atheris
+
+# Coverage guidance needs Python bytecode: run the text modules from their sources, not the compiled build
+# (docs/decisions/0007-compiled-text.md; tests/text/test_text_compiled.py checks both give the same results).
+os.environ.setdefault("BASTION_TEXT_PURE", "1")
 
 with atheris.instrument_imports():
     from bastion.text import FIELDS, analyze
