@@ -38,10 +38,9 @@ def _source_of(name: str) -> Path:
 
 
 def _compiled_files() -> list[Path]:
-    out = []
-    for suffix in importlib.machinery.EXTENSION_SUFFIXES:
-        out += [p for p in _HERE.rglob(f"*{suffix}")]
-    return out
+    # One walk: the suffixes overlap (".cpython-311-x86_64-linux-gnu.so", ".abi3.so", ".so").
+    suffixes = tuple(importlib.machinery.EXTENSION_SUFFIXES)
+    return [p for p in _HERE.rglob("*") if p.name.endswith(suffixes)]
 
 
 class _SourceFinder:
