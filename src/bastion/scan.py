@@ -85,6 +85,43 @@ class _Budget:
             self._armed = False
 
 
+class _Interrupt:
+    """Ctrl-C while a worker pool runs: a signal handler only notes it, and the pool's loop raises
+    ``KeyboardInterrupt`` itself at a point of its choosing (:meth:`check`).
+
+    Why: the default handler raises wherever the main thread happens to be, including inside
+    ``ProcessPoolExecutor.submit``, whose wake-up pipe to the executor's manager thread can then be left
+    half written; the shutdown that follows waits for that thread forever (seen as an interrupted scan that
+    never exits). Only in the main thread and only while SIGINT has its default handler (a caller's own
+    handler or an ignored SIGINT is left alone); the previous handler is back when the block ends."""
+
+    def __init__(self) -> None:
+        self.hit = False
+        self._previous: Any = None
+
+    def __enter__(self) -> "_Interrupt":
+        if (threading.current_thread() is threading.main_thread()
+                and signal.getsignal(signal.SIGINT) is signal.default_int_handler):
+            self._previous = signal.signal(signal.SIGINT, self._note)
+        return self
+
+    @property
+    def active(self) -> bool:
+        return self._previous is not None
+
+    def _note(self, _signum, _frame) -> None:
+        self.hit = True
+
+    def check(self) -> None:
+        if self.hit:
+            raise KeyboardInterrupt
+
+    def __exit__(self, *exc) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+            self._previous = None
+
+
 @dataclass
 class FileResult:
     path: str
@@ -447,21 +484,25 @@ def _unlisted(problems: list[OSError]) -> Iterator[str]:
 # --- running many files ----------------------------------------------------------------------------
 
 
-def _worker_init() -> None:
-    # Ctrl-C is the parent's to handle (it stops handing out files and reports what was found); a worker
-    # interrupted mid-file would only print a traceback of its own.
-    import signal
-
-    try:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-    except ValueError:  # pragma: no cover - not the main thread (jobs=1 runs in the caller's thread)
-        pass
+def _tune_process() -> None:
+    """The allocator settings every examining process uses (the caller's own with ``jobs=1``)."""
     try:
         from bastion.media.alloc import tune_allocator
 
         tune_allocator()
     except ImportError:  # pragma: no cover
         pass
+
+
+def _worker_init() -> None:
+    """Initialiser of a pool worker process. Ctrl-C is the parent's to handle (it stops handing out files and
+    reports what was found); a worker interrupted mid-file would only print a traceback of its own. Never
+    called by the scanner in the caller's process: there Ctrl-C must keep stopping a ``jobs=1`` scan."""
+    try:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    except ValueError:  # not a main thread (an archive engine's worker thread): nothing to ignore there
+        pass
+    _tune_process()
 
 
 @dataclass
@@ -583,7 +624,7 @@ class Scanner:
         if self.jobs == 1:
             if ready is not None:
                 ready()
-            _worker_init()
+            _tune_process()
             for f in files:
                 try:
                     res = examine_file(f, **self._kw())
@@ -608,12 +649,16 @@ class Scanner:
         hard = budget * HARD_FACTOR + HARD_GRACE if budget else None
         started: dict[Future, float] = {}
         overdue: set[str] = set()
+        interrupt = _Interrupt().__enter__()
+        # With Ctrl-C only noted, the loop wakes at least this often to look (see _Interrupt).
+        poll = 1.0 if hard else (0.2 if interrupt.active else None)
         try:
             exhausted = False
             # Before `ready` (which may take a good part of a second: the store, the banks' index) hand out
             # enough files to keep the workers busy meanwhile; then the usual window.
             first_window = window * 8 if ready is not None else window
             while True:
+                interrupt.check()
                 while not exhausted and len(pending) < max(window, first_window):
                     f = next(files, None)
                     if f is None:
@@ -626,7 +671,8 @@ class Scanner:
                     prepare()
                 if not pending:
                     break
-                finished, _ = wait(pending, timeout=1.0 if hard else None, return_when=FIRST_COMPLETED)
+                finished, _ = wait(pending, timeout=poll, return_when=FIRST_COMPLETED)
+                interrupt.check()
                 broken = False
                 for fut in finished:
                     path = pending.pop(fut)
@@ -669,7 +715,9 @@ class Scanner:
                         done(self._examine_isolated(path))
                     retry.clear()
         finally:
+            # Files not started are cancelled; those in a worker finish. Ctrl-C stays only noted until then.
             pool.shutdown(wait=True, cancel_futures=True)
+            interrupt.__exit__()
 
     def _examine_isolated(self, path: str) -> FileResult:
         """Re-examine one file in a pool of its own, so a crash is pinned on the file that caused it."""
