@@ -1,16 +1,66 @@
-"""The Typer application every command module registers on (kept apart to avoid import cycles).
+"""The Typer application every command module registers on, and the root group that imports a command's
+module only when that command is used.
 
-Its root group is :class:`bastion.cli.toplevel.BastionGroup`: the one error boundary, and the global
-options (``--database-url``, ``--debug``) on every subcommand, for commands registered later too.
+Its root group, :class:`OnDemandGroup`, is a :class:`bastion.cli.toplevel.BastionGroup` (the one error
+boundary, and the global options ``--database-url`` and ``--debug`` on every subcommand, for commands
+registered later too) that lists commands from :mod:`bastion.cli.registry` and imports their modules on
+demand. Imports point one way: command modules -> this module -> ``toplevel``/``registry``.
 """
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Any, Optional
 
 import typer
+import typer.main
+from typer import core as typer_core
 
-from bastion.cli.toplevel import BastionGroup, _set_debug, set_database_url
+from bastion.cli.toplevel import BastionGroup, set_database_url, set_debug
+
+
+class _Listed(typer_core.TyperCommand):
+    """How ``bastion --help`` shows a command whose module is not imported (name and short help only)."""
+
+
+class OnDemandGroup(BastionGroup):
+    """The root ``bastion`` group: :class:`BastionGroup`, plus commands whose modules are imported only when
+    they are used (:mod:`bastion.cli.registry`)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._listing = False
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        from bastion.cli.registry import COMMANDS
+
+        return [*COMMANDS, *(name for name in self.commands if name not in COMMANDS)]
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        from bastion.cli.registry import COMMANDS
+
+        if cmd_name not in self.commands and cmd_name in COMMANDS:
+            module, short_help = COMMANDS[cmd_name]
+            if self._listing:  # the root help lists it: its module need not be imported for one line
+                return _Listed(cmd_name, help=short_help)
+            self._load(module)
+        return self.commands.get(cmd_name)
+
+    def _load(self, module: str) -> None:
+        """Import the module that registers a command and adopt what it registered on :data:`app`."""
+        import importlib
+
+        importlib.import_module(module)
+        for name, cmd in typer.main.get_command(app).commands.items():
+            if name not in self.commands:
+                self.add_command(cmd, name)
+
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        self._listing = True
+        try:
+            super().format_help(ctx, formatter)
+        finally:
+            self._listing = False
+
 
 app = typer.Typer(
     name="bastion",
@@ -18,7 +68,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
-    cls=BastionGroup,
+    cls=OnDemandGroup,
 )
 
 
@@ -53,4 +103,4 @@ def _global(
     # needs no store does not pay for importing them.
     if database_url:
         set_database_url(ctx, database_url)
-    _set_debug(ctx, None, debug)
+    set_debug(ctx, debug)

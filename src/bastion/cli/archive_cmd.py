@@ -23,7 +23,7 @@ def scan_archive(
     s3_profile: Optional[str],
 ) -> None:
     from bastion.archive import run_archive
-    from bastion.cli.scan_cmd import _describe, _Rate, summary_table
+    from bastion.cli.scan_output import Rate, describe_findings, summary_table
     from bastion.engines import make_engine
     from bastion.sources import S3Options, parse_source
 
@@ -44,7 +44,7 @@ def scan_archive(
     show = progress and err.is_terminal
     eng = make_engine(engine, jobs=jobs or None, scheduler=scheduler)
     try:
-        with Progress(TextColumn("scanning"), TextColumn("{task.completed:,} files"), _Rate(), TimeElapsedColumn(),
+        with Progress(TextColumn("scanning"), TextColumn("{task.completed:,} files"), Rate(), TimeElapsedColumn(),
                       console=err, disable=not show, transient=False) as bar:
             task = bar.add_task("scan", total=None)
 
@@ -54,7 +54,7 @@ def scan_archive(
                          **res.to_json()}
                     sink.write(json_line(d) + "\n")
                     sink.flush()
-                for line in _describe(res):
+                for line in describe_findings(res):
                     console.print(line, markup=True, highlight=False)
                 bar.advance(task)
 

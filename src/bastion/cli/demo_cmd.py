@@ -16,7 +16,7 @@ from bastion.banks.matcher import Matcher
 from bastion.banks.repo import BankRepository
 from bastion.cli.app import app
 from bastion.cli.common import err, handle_errors, out
-from bastion.cli.scan_cmd import summary_table
+from bastion.cli.scan_output import summary_table
 from bastion.demo import build_corpus, check, generated_pattern
 from bastion.media.hashing import crypto_hashes, pdq_from_image
 from bastion.model import Bank, HashEntry

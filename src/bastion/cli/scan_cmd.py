@@ -14,8 +14,6 @@ from typing import List, Optional
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.markup import escape
-from rich.table import Table
-from rich.text import Text
 
 from bastion.cli.app import app
 from bastion.cli.toplevel import exit_now
@@ -24,70 +22,8 @@ from bastion.cli.common import (
     store_of,
 )
 from bastion.names import display_path, printable
+from bastion.cli.scan_output import Rate, describe_findings, summary_table
 from bastion.scan import TEXT_REVIEW_LEVEL, WATERMARK_MODES, FileResult, Scanner, ScanSummary, examine_file, iter_files
-
-
-class _Rate(TextColumn):
-    """Files per second since the start."""
-
-    def __init__(self):
-        super().__init__("")
-
-    def render(self, task):  # noqa: D401
-        speed = task.finished_speed or task.speed
-        return Text(f"{speed:,.1f} files/s" if speed else "… files/s", style="progress.data.speed")
-
-
-def summary_table(summary: ScanSummary, banks: int, pdq_entries: int) -> Table:
-    t = Table(title="Scan summary", show_header=False)
-    t.add_column("what")
-    t.add_column("value", justify="right")
-    rate = summary.files / summary.seconds if summary.seconds else 0.0
-    t.add_row("files", f"{summary.files:,}")
-    t.add_row("matched", f"[bold red]{summary.matched:,}[/]" if summary.matched else "0")
-    t.add_row("AI-generation traces", f"{getattr(summary, 'ai_generated', 0):,}")
-    t.add_row("text at review or above", f"{getattr(summary, 'text_flagged', 0):,}")
-    t.add_row("files with errors", f"{summary.errors:,}")
-    for code, n in sorted(summary.error_codes.items()):
-        t.add_row(f"  {escape(code)}", f"{n:,}")
-    t.add_row("PDQ quality below 50", f"{summary.low_quality:,}")
-    t.add_row("banks / PDQ entries", f"{banks} / {pdq_entries:,}")
-    t.add_row("time", f"{summary.seconds:.1f} s ({rate:,.1f} files/s)")
-    return t
-
-
-def _ai_trace(sig: dict) -> str:
-    ev = sig.get("evidence") or {}
-    trace = ev.get("trace", "trace")
-    what = ev.get("generator") or ev.get("claim_generator") or ev.get("reason") or ""
-    return f"{trace} {what}".strip()
-
-
-def _describe(res: FileResult) -> list[str]:
-    """Console lines (markup) for a file's findings: bank matches, AI-generation traces, text at review level
-    or above, errors. Paths, labels and messages are user data: escaped, so a ``[label]`` is printed, not
-    taken for console markup."""
-    path = escape(display_path(res.path))
-    lines = []
-    for m in res.matches:
-        how = "exact" if m["hash_type"] != "pdq" else f"distance {m['distance']}"
-        if m.get("variant") and m["variant"] != "original":
-            how += f", variant {m['variant']}"
-        label = f" label {escape(printable(repr(m['label'])))}" if m.get("label") else ""
-        tag = "[green]ALLOW[/]" if m["category"] == "known-benign" else "[bold red]MATCH[/]"
-        lines.append(f"{tag} {path}: bank {escape(repr(m['bank']))} ({escape(m['category'])}){label}, "
-                     f"{m['hash_type']} {how}")
-    if res.ai_generated:
-        traces = sorted({_ai_trace(s) for s in res.signals if s.get("category") == "ai_generated"})
-        lines.append(f"[magenta]AI[/] {path}: AI-generation trace: {escape('; '.join(traces) or 'yes')}")
-    if res.text_level_at_least(TEXT_REVIEW_LEVEL):
-        t = res.text or {}
-        reason = (t.get("reasons") or [""])[0]
-        lines.append(f"[yellow]TEXT[/] {path}: embedded text level {t.get('level')} (score {t.get('score', 0):.2f})"
-                     + (f": {escape(reason)}" if reason else ""))
-    for e in res.errors:
-        lines.append(f"[yellow]ERROR[/] {path}: {escape(e['code'])}: {escape(printable(e['message']))}")
-    return lines
 
 
 FAIL_ON = ("ai-generated", "text-low", "text-medium", "text-review", "text-high", "text-critical")
@@ -194,7 +130,7 @@ def scan(
                  **res.to_json()}
             sink.write(json_line(d) + "\n")
             sink.flush()
-        for line in _describe(res):  # as each file finishes, not at the end
+        for line in describe_findings(res):  # as each file finishes, not at the end
             console.print(line, markup=True, highlight=False)
 
     scanner = Scanner(None, None, jobs=jobs or None, provenance=provenance, watermark=watermark)
@@ -214,7 +150,7 @@ def scan(
     interrupted = False
     try:
         with Progress(
-            TextColumn("scanning"), BarColumn(), MofNCompleteColumn(), _Rate(), TimeElapsedColumn(),
+            TextColumn("scanning"), BarColumn(), MofNCompleteColumn(), Rate(), TimeElapsedColumn(),
             TextColumn("ETA"), TimeRemainingColumn(), console=err, disable=not show, transient=False,
         ) as bar:
             task = bar.add_task("scan", total=len(files))

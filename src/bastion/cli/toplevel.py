@@ -17,7 +17,6 @@ Exit statuses are documented in README.md ("Exit statuses"). Scripts rely on the
 from __future__ import annotations
 
 import os
-import re
 import sys
 import traceback
 from difflib import get_close_matches
@@ -30,22 +29,14 @@ from rich.console import Console
 from rich.markup import escape
 from typer import core as typer_core
 
+from bastion.masking import mask_secrets
+
 _click = typer_core._click  # the click that Typer ships and uses (not the separate click package)
 
 EXIT_OK, EXIT_MATCH, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 #: Standard error for messages: never wrapped (a log line stays one line), never highlighted.
 err = Console(stderr=True, highlight=False, soft_wrap=True)
-
-_URL_PASSWORD = re.compile(r"(?P<head>\b[A-Za-z][A-Za-z0-9+.\-]*://[^\s:/@'\"]*:)(?P<secret>[^\s@'\"]+)(?P<at>@)")
-_KV_PASSWORD = re.compile(r"(?P<head>\bpassword\s*=\s*)(?P<secret>'[^']*'|\"[^\"]*\"|[^\s,;&]+)", re.IGNORECASE)
-
-
-def mask_secrets(text: str) -> str:
-    """Hide passwords in URLs (``scheme://user:secret@host``) and key-value strings (``password=secret``)."""
-    text = _URL_PASSWORD.sub(lambda m: f"{m['head']}***{m['at']}", text)
-    return _KV_PASSWORD.sub(lambda m: f"{m['head']}***", text)
-
 
 def print_error(message: str, *, prefix: str = "error") -> None:
     """One message on standard error: user data in ``message`` is escaped, credentials are masked."""
@@ -216,9 +207,14 @@ def _set_database_url(ctx: typer.Context, _param: Any, value: str | None) -> Non
     set_database_url(ctx, value)
 
 
-def _set_debug(ctx: typer.Context, _param: Any, value: bool) -> None:
+def set_debug(ctx: Any, value: bool) -> None:
+    """Record ``--debug`` for the whole invocation (given before or after the subcommand)."""
     if value:
         ctx.find_root().meta["bastion.debug"] = True
+
+
+def _set_debug(ctx: typer.Context, _param: Any, value: bool) -> None:
+    set_debug(ctx, value)
 
 
 def _global_options() -> list:
@@ -251,59 +247,19 @@ def _add_global_options(command: Any, options: list) -> None:
         _add_global_options(sub, options)
 
 
-class _Listed(typer_core.TyperCommand):
-    """How ``bastion --help`` shows a command whose module is not imported (name and short help only)."""
-
-
 class BastionGroup(typer_core.TyperGroup):
-    """The root ``bastion`` group: global options on every subcommand, one error boundary for all, and
-    commands whose modules are imported only when they are used (:mod:`bastion.cli.registry`)."""
+    """The root ``bastion`` group: global options on every subcommand and one error boundary for all.
+    (:class:`bastion.cli.app.OnDemandGroup` adds commands whose modules are imported only when used.)"""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._global_options = _global_options()
-        self._listing = False
         for sub in self.commands.values():
             _add_global_options(sub, self._global_options)
 
     def add_command(self, cmd: Any, name: str | None = None) -> None:
         _add_global_options(cmd, self._global_options)
         super().add_command(cmd, name)
-
-    # --- commands on demand -------------------------------------------------------------------------
-
-    def list_commands(self, ctx: Any) -> list[str]:
-        from bastion.cli.registry import COMMANDS
-
-        return [*COMMANDS, *(name for name in self.commands if name not in COMMANDS)]
-
-    def get_command(self, ctx: Any, cmd_name: str) -> Any:
-        from bastion.cli.registry import COMMANDS
-
-        if cmd_name not in self.commands and cmd_name in COMMANDS:
-            module, short_help = COMMANDS[cmd_name]
-            if self._listing:  # the root help lists it: its module need not be imported for one line
-                return _Listed(cmd_name, help=short_help)
-            self._load(module)
-        return self.commands.get(cmd_name)
-
-    def _load(self, module: str) -> None:
-        """Import the module that registers a command and adopt what it registered on the Typer app."""
-        import importlib
-
-        from bastion.cli.app import app
-
-        importlib.import_module(module)
-        for name, cmd in typer.main.get_command(app).commands.items():
-            if name not in self.commands:
-                self.add_command(cmd, name)
-
-    def format_help(self, ctx: Any, formatter: Any) -> None:
-        self._listing = True
-        try:
-            super().format_help(ctx, formatter)
-        finally:
-            self._listing = False
 
     def resolve_command(self, ctx: Any, args: list[str]) -> Any:
         try:

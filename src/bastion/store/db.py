@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bastion.config import Settings
 from bastion.errors import ConfigError
+from bastion.masking import mask_secrets
 from bastion.private import private_dir, private_file
 
 if TYPE_CHECKING:
@@ -27,16 +28,9 @@ if TYPE_CHECKING:
 MIGRATIONS = Path(__file__).with_name("migrations")
 
 
-_URL_PASSWORD = re.compile(r"(?P<head>[a-z][a-z0-9+.\-]*://[^:/@\s]*:)(?P<secret>[^@\s]*)(?P<at>@)", re.IGNORECASE)
-_KV_PASSWORD = re.compile(r"(?P<head>\b(?:password|passwd|pwd)\s*=\s*)(?P<secret>[^\s&;']+)", re.IGNORECASE)
-
-
-def mask_url(text: str) -> str:
-    """``text`` with the passwords of database URLs (``scheme://user:secret@host``) and of key=value
-    connection strings (``password=secret``) replaced by ``***``: for every message and log line that may
-    hold a URL. The one helper for this (the CLI's error printer uses it too)."""
-    text = _URL_PASSWORD.sub(lambda m: f"{m['head']}***{m['at']}", text)
-    return _KV_PASSWORD.sub(lambda m: f"{m['head']}***", text)
+#: ``text`` with the passwords of database URLs and key=value connection strings replaced by ``***`` (the
+#: one masker, :mod:`bastion.masking`, which the CLI's error printer uses too).
+mask_url = mask_secrets
 
 
 def _alembic_config() -> Config:

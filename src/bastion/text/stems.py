@@ -25,11 +25,21 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import TYPE_CHECKING, Iterable
+from typing import TYPE_CHECKING, Iterable, Protocol
 
 if TYPE_CHECKING:
-    from bastion.text.lexicon import LexiconEntry
     from bastion.text.normalize import FoldedText
+
+
+class LexiconEntry(Protocol):
+    """What the stem index reads of a lexicon term (:class:`bastion.text.lexicon.LexiconEntry` has it). A
+    protocol, not an import: the lexicon builds its stem index, so the index must not import the lexicon."""
+
+    term: str
+    language: str
+    category: str
+    match: str
+    weight: float
 
 __all__ = ["MIN_STEM", "NOT_INFLECTIONS", "STEM_CATEGORIES", "STEM_LANGUAGES", "StemIndex", "StemHit", "stem"]
 
