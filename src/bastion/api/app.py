@@ -187,19 +187,35 @@ def _audit_policy(service) -> None:
 
 
 def start_background(app: FastAPI):
-    from bastion.api.background import Loops
+    """Start this process's background loops (see bastion.api.background): each says what it did, and waits
+    for a wake-up (bastion.store.wake) or its poll period when there was nothing to do."""
+    from bastion.api.background import Loops, Pass
     from bastion.cases import jobs, retro
+    from bastion.effects.delivery import Deliverer
+    from bastion.store.wake import start_watcher
 
     st = app.state
     svc = st.service
     s = st.settings
-    loops = Loops()
-    loops.every("index-sync", s.poll_seconds, svc.matcher.refresh)
-    loops.every("retro-match", s.poll_seconds, lambda: retro.run(svc.store, svc.policy).changes)
-    loops.every("batch-jobs", s.poll_seconds, lambda: jobs.work(svc, lease_seconds=s.job_lease_seconds))
-    from bastion.effects import webhooks
+    hub = svc.store.wake
+    metrics = getattr(st, "metrics", None)
+    loops = Loops(hub, poll_seconds=s.poll_seconds, listen_poll_seconds=s.listen_poll_seconds,
+                  on_run=metrics.background_run if metrics is not None else None)
+    watcher = start_watcher(svc.store, hub, check_seconds=min(1.0, s.poll_seconds))
+    if watcher is not None:
+        loops.extra.append(watcher)
+    deliverer = Deliverer(svc.store)
 
-    loops.every("webhooks", s.poll_seconds, lambda: webhooks.deliver_due(svc.store))
+    def deliver() -> Pass:
+        report = deliverer.deliver_due()
+        if report.claimed:
+            return Pass(done=report.claimed)
+        return Pass(done=0, due_in=deliverer.next_due_in())
+
+    loops.every("index-sync", svc.matcher.refresh, channels=("bank_changes",))
+    loops.every("retro-match", lambda: retro.run(svc.store, svc.policy).changes, channels=("bank_changes",))
+    loops.every("batch-jobs", lambda: jobs.work(svc, lease_seconds=s.job_lease_seconds), channels=("jobs",))
+    loops.every("webhooks", deliver, channels=("outbox",))
     st.loops = loops
     return loops
 

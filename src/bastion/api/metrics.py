@@ -15,6 +15,12 @@ class Metrics:
         self.latency = Histogram("bastion_http_request_seconds", "HTTP request latency", ["method", "route"], registry=self.registry,
                                  buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
         self.items = Counter("bastion_items_total", "Items scanned, by verdict action", ["action"], registry=self.registry)
+        self.background = Counter("bastion_background_runs_total",
+                                  "Runs of the background loops, by loop and result (work, idle, error)",
+                                  ["loop", "result"], registry=self.registry)
+
+    def background_run(self, loop: str, result: str) -> None:
+        self.background.labels(loop, result).inc()
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
         self.requests.labels(method, route, str(status)).inc()

@@ -28,8 +28,12 @@ class ServeSettings(BaseModel):
     url_media_hosts: tuple[str, ...] = ()
     #: run the batch worker, retro-matcher, index sync and webhook delivery in this process
     background: bool = True
-    #: seconds between polls of the bank change log, the job queue and the outbox
+    #: seconds between polls of the bank change log, the job queue and the outbox when nothing can wake the
+    #: loops; also how often the SQLite watcher reads PRAGMA data_version (capped at 1 s)
     poll_seconds: float = 1.0
+    #: the same while a watcher runs (PostgreSQL LISTEN, SQLite data_version): every commit of any process
+    #: wakes the loops, so this poll only catches leases that ran out (a crashed worker's jobs or deliveries)
+    listen_poll_seconds: float = 30.0
     #: a claimed batch job not finished within this time is taken over by another worker
     job_lease_seconds: int = 300
     json_logs: bool = True

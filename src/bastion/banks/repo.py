@@ -61,8 +61,11 @@ def log_change(session, bank_id: int, op: str, *, first: int | None = None, last
     from bastion.cases.models import BankChangeRow
     from bastion.effects import audit
 
+    from bastion.store.wake import announce
+
     session.add(BankChangeRow(bank_id=bank_id, op=op, first_entry_id=first, last_entry_id=last, entries=entries,
                               at=utcnow(), retro_done=op != "add"))
+    announce(session, "bank_changes")
     details: dict = {}
     if first is not None:
         details["entry_ids"] = [first, last]

@@ -23,6 +23,7 @@ from bastion.cases.schemas import ItemIn
 from bastion.errors import BastionError, InvalidInput, NotFound
 from bastion.store.db import Store
 from bastion.store.schema import utcnow
+from bastion.store.wake import announce
 
 log = logging.getLogger("bastion.jobs")
 MAX_ATTEMPTS = 3
@@ -47,6 +48,7 @@ def create_batch(s, items: list[dict[str, Any]], user_id: int | None, max_batch:
     s.flush()
     s.add_all([JobRow(batch_id=batch.id, position=i, payload=it, status="queued", attempts=0, updated_at=utcnow(),
                       item_external_id=str(it.get("id"))) for i, it in enumerate(items)])
+    announce(s, "jobs")
     return batch
 
 

@@ -28,7 +28,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
 from urllib.parse import urlsplit
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from bastion.effects.models import OutboxRow, WebhookSubscriptionRow, as_utc
@@ -198,6 +198,16 @@ class Deliverer:
                 .where(OutboxRow.claim == token).order_by(OutboxRow.next_attempt_at, OutboxRow.id)
             ).all()
         return token, [_Claimed(*r) for r in rows]
+
+    def next_due_in(self, now: datetime | None = None) -> float | None:
+        """Seconds until the earliest pending row falls due (a retry's backoff, a claim's lease running out);
+        None when no row is pending. What an idle loop waits for when nothing wakes it sooner."""
+        at = as_utc(now) if now is not None else self._now()
+        with self._new_session() as s:
+            first = s.scalar(select(func.min(OutboxRow.next_attempt_at)).where(OutboxRow.status == "pending"))
+        if first is None:
+            return None
+        return max(0.0, (as_utc(first) - at).total_seconds())  # type: ignore[operator]
 
     def _release(self, token: str, ids: list[int], now: datetime) -> None:
         """Give back claimed rows not attempted (the lease would run out before they are sent)."""

@@ -34,6 +34,7 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
 from bastion.effects import audit
+from bastion.store.wake import announce
 from bastion.effects.models import OutboxRow, WebhookSubscriptionRow, as_utc
 from bastion.errors import (
     BastionError,
@@ -284,6 +285,7 @@ def enqueue(session: Session, event: str, payload: dict, *, now: datetime | None
         rows.append({"subscription_id": sid, "event": event, "delivery_id": delivery, "body": body,
                      "status": "pending", "attempts": 0, "next_attempt_at": at, "created_at": at})
     session.execute(insert(OutboxRow), rows)
+    announce(session, "outbox")
     return len(rows)
 
 
@@ -352,6 +354,7 @@ def replay_dead_letters(session: Session, ids: Sequence[int] | None = None, *, a
         .values(status="pending", attempts=0, next_attempt_at=at, dead_at=None, claim=None)
         .execution_options(synchronize_session=False)
     )
+    announce(session, "outbox")
     audit.append(session, actor, "webhook.replay", "webhook_delivery", None if len(found) > 1 else found[0],
                  {"ids": found[:1000], "count": len(found)}, now=at)
     return len(found)

@@ -160,6 +160,13 @@ class Store:
     def session(self) -> Session:
         return self.sessions()
 
+    @property
+    def wake(self):
+        """The :class:`bastion.store.wake.WakeHub` of this store's sessions (None for a hand-made sessionmaker)."""
+        from bastion.store.wake import hub_of
+
+        return hub_of(self)
+
     def close(self) -> None:
         self.engine.dispose()
 
@@ -170,4 +177,8 @@ def open_store(url: str | None = None, *, settings: Settings | None = None, auto
     engine = make_engine(url)
     if auto_migrate and not _at_head(engine):
         migrate(engine)
-    return Store(engine=engine, sessions=sessionmaker(engine, expire_on_commit=False))
+    from bastion.store.wake import attach
+
+    sessions = sessionmaker(engine, expire_on_commit=False)
+    attach(sessions)
+    return Store(engine=engine, sessions=sessions)
