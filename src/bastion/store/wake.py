@@ -173,10 +173,10 @@ class Listener:
                             self.hub.fire(c)
             except Exception as exc:  # noqa: BLE001 - the database went away: poll until it is back
                 if not self._stop.is_set():
-                    from bastion.store.db import mask_url
+                    from bastion.masking import mask_secrets
 
                     log.warning("PostgreSQL LISTEN connection lost (%s: %s); polling until it is back",
-                                type(exc).__name__, mask_url(str(exc))[:300])
+                                type(exc).__name__, mask_secrets(str(exc))[:300])
             finally:
                 self.hub.listening = False
                 if conn is not None:
