@@ -170,9 +170,15 @@ class NcmecError(ReportError):
 
     code = "ncmec-error"
 
-    def __init__(self, message: str, *, response_code: int | None = None, status: int | None = None):
+    def __init__(self, message: str, *, response_code: int | None = None, status: int | None = None,
+                 request_id: str | None = None, description: str | None = None):
         self.response_code = response_code
         self.status = status
+        #: NCMEC's ``Request-ID`` header of the answer, kept with every error so NCMEC can find the call
+        self.request_id = request_id
+        self.description = description
+        if request_id and "Request-ID" not in message:
+            message = f"{message} [Request-ID {request_id}]"
         super().__init__(message)
 
 

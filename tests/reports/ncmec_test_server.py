@@ -5,9 +5,20 @@ It exists because NCMEC cannot be reached from where Bastion is developed and te
 client can get wrong: basic authentication, every XML document valid against the CyberTipline schema (the
 copy in tests/reports/data), and the order of calls (upload, fileinfo and finish only on an open report of
 this reporter, fileinfo only for a file uploaded to that report, nothing after finish or retract). Faults are
-injected per path (``fail_next``) to exercise the client's retries.
+injected per path to exercise the client's retries and the flow's recovery:
 
-Response codes are the test server's own (0 = success, anything else = refused).
+* ``fail_next[path]`` — HTTP statuses answered instead of handling the call (optionally with an XML body,
+  ``fail_body[path]``);
+* ``lose_answer[path]`` — the call is handled, then the connection is dropped before the answer (a lost
+  answer: the report *was* finished, retracted, opened...);
+* ``expire(report_id)`` — NCMEC deleted an unfinished report;
+* ``damage_next_upload`` — the MD5 answered for the next upload is not the one of the bytes received.
+
+Every answer carries a ``Request-ID`` header, as NCMEC's do.
+
+Response codes are NCMEC's where NCMEC has one for the case (0 success, 4100 validation failed, 5001 no such
+report, 5101 already retracted, 5102 already finished); the order-of-calls refusals NCMEC documents only to
+account holders (no file, file not on this report, MD5 differs, files without fileinfo) use 4002-4005 here.
 """
 
 from __future__ import annotations
@@ -63,6 +74,10 @@ class NcmecTestServer:
         self.reports: dict[int, TestReport] = {}
         self.calls: list[str] = []
         self.fail_next: dict[str, list[int]] = {}
+        self.fail_body: dict[str, bytes] = {}
+        self.lose_answer: dict[str, int] = {}
+        self.damage_next_upload = False
+        self.request_ids: list[str] = []
         self.lock = threading.Lock()
         self._next_report = 9000
         self._next_file = 0
@@ -92,7 +107,7 @@ class NcmecTestServer:
             self.calls.append(path)
             faults = self.fail_next.get(path)
             if faults:
-                return faults.pop(0), b"injected fault"
+                return faults.pop(0), self.fail_body.get(path, b"injected fault")
             expected = "Basic " + base64.b64encode(f"{self.username}:{self.password}".encode()).decode()
             if headers.get("Authorization") != expected:
                 return 401, b"unauthorized"
@@ -103,7 +118,7 @@ class NcmecTestServer:
             if path == "/ispws/submit":
                 errors = xsd_errors(body, "report")
                 if errors:
-                    return 400, _resp(4000, "invalid report XML: " + "; ".join(errors[:3]))
+                    return 400, _resp(4100, "validation failed: " + "; ".join(errors[:3]))
                 self._next_report += 1
                 self.reports[self._next_report] = TestReport(xml=body)
                 return 200, _resp(0, "Success", report_id=self._next_report)
@@ -119,11 +134,15 @@ class NcmecTestServer:
                 file_id = f"f{self._next_file:05d}"
                 md5 = hashlib.md5(data).hexdigest()
                 report.files[file_id] = {"md5": md5, "size": len(data), "filename": filename, "details": None}
-                return 200, _resp(0, "Success", report_id=int(fields["id"][0]), file_id=file_id, hash=md5)
+                answered = md5
+                if self.damage_next_upload:
+                    self.damage_next_upload = False
+                    answered = hashlib.md5(data + b"\0").hexdigest()
+                return 200, _resp(0, "Success", report_id=int(fields["id"][0]), file_id=file_id, hash=answered)
             if path == "/ispws/fileinfo":
                 errors = xsd_errors(body, "fileDetails")
                 if errors:
-                    return 400, _resp(4000, "invalid fileDetails XML: " + "; ".join(errors[:3]))
+                    return 400, _resp(4100, "validation failed: " + "; ".join(errors[:3]))
                 import xml.etree.ElementTree as ET
 
                 doc = ET.fromstring(body)
@@ -164,10 +183,17 @@ class NcmecTestServer:
         except ValueError:
             report = None
         if report is None:
-            return None, _resp(4100, f"unknown report id {rid!r}")
-        if report.state != "open":
-            return None, _resp(4101, f"report {int(rid)} is {report.state}")
+            return None, _resp(5001, f"report {rid.decode(errors='replace')} does not exist")
+        if report.state == "finished":
+            return None, _resp(5102, f"report {int(rid)} has already been finished")
+        if report.state == "retracted":
+            return None, _resp(5101, f"report {int(rid)} has already been retracted")
         return report, None
+
+    def expire(self, report_id: int) -> None:
+        """What NCMEC does to a report not finished in time: it is gone."""
+        with self.lock:
+            del self.reports[report_id]
 
     def _handler(self):
         server = self
@@ -177,7 +203,18 @@ class NcmecTestServer:
                 n = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(n) if n else b""
                 status, payload = server.handle(method, self.path, self.headers, body)
+                with server.lock:
+                    lose = server.lose_answer.get(self.path, 0)
+                    if lose:
+                        server.lose_answer[self.path] = lose - 1
+                    server.request_ids.append(f"req-{len(server.request_ids) + 1:04d}")
+                    request_id = server.request_ids[-1]
+                if lose:  # handled, but the answer never arrives
+                    self.close_connection = True
+                    self.connection.shutdown(2)
+                    return
                 self.send_response(status)
+                self.send_header("Request-ID", request_id)
                 self.send_header("Content-Type", "text/xml; charset=utf-8")
                 self.send_header("Content-Length", str(len(payload)))
                 self.end_headers()

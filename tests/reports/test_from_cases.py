@@ -181,6 +181,10 @@ def test_cli_report_dsa_and_stats(store, env, database_url, monkeypatch):
     seed(store, env, images=IMAGES[:1])
     seed(store, env, images=IMAGES[1:2], category="csam-generated", provenance=True, sources="provenance", automated_action="remove")
     r = cli(database_url, "report", "dsa", "--since", "2000-01-01")
+    assert r.exit_code == 2 and "--user" in r.output  # like `report ncmec`: someone acts
+    r = cli(database_url, "report", "dsa", "--since", "2000-01-01", "--user", "rita")
+    assert r.exit_code == 2 and "may not reports.read" in r.output  # a reviewer may not
+    r = cli(database_url, "report", "dsa", "--since", "2000-01-01", "--user", "lee")
     assert r.exit_code == 0, r.output
     lines = [json.loads(x) for x in r.output.splitlines() if x.startswith("{")]
     assert len(lines) == 2 and all(statement_problems(st) == [] for st in lines)

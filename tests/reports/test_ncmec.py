@@ -14,7 +14,7 @@ from ncmec_test_server import NcmecTestServer, xsd_errors
 from bastion.errors import NcmecError, ReportError, ReportStateError
 from bastion.reports.models import NcmecReportRow
 from bastion.reports.ncmec import flow
-from bastion.reports.ncmec.client import NcmecClient, OutcomeUnknown
+from bastion.reports.ncmec.client import NcmecClient, OutcomeUnknown, ReportExpired, UnreadableAnswer, UploadMismatch, parse_response
 from bastion.reports.ncmec.model import IpCaptureEvent, NcmecFile, NcmecReportInput, Person, Reporter, ReportedPerson
 from bastion.reports.ncmec.xml import build_file_details_xml, build_report_xml, review_points
 
@@ -241,8 +241,8 @@ def test_server_refusals_are_typed_errors_and_keep_the_draft(store, server):
         NcmecClient(server.url, "esp-user", "wrong", sleep=lambda s: None).status()
     with pytest.raises(NcmecError) as info:
         client_for(server).submit(b"<report><incidentSummary/></report>")
-    assert info.value.response_code == 4000
-    with pytest.raises(NcmecError, match="unknown report"):
+    assert info.value.response_code == 4100  # NCMEC's "validation failed"
+    with pytest.raises(ReportExpired, match="5001"):
         client_for(server).finish(123)
     # a refused submission leaves the draft as it was
     row_id = make_draft(store, server)
@@ -294,3 +294,119 @@ def test_lost_upload_that_never_arrived_is_sent_again(store, server):
     flow.resolve_uploads(store, row_id)
     assert flow.send(store, row_id, client_for(server), read_file).state == "finished"
     assert server.count("/ispws/upload") == 2
+
+
+# --- recovery: lost answers, expiry, explicit failures behind 5xx, unreadable answers -----------------
+
+
+def test_finish_retried_after_a_lost_answer_counts_as_finished(store, server):
+    """NCMEC finished the report but its answer was lost: the client's retry gets 5102 "already finished"."""
+    row_id = make_draft(store, server)
+    server.lose_answer["/ispws/finish"] = 1
+    finished = []
+    row = flow.send(store, row_id, client_for(server), read_file, on_finished=finished.append)
+    assert server.count("/ispws/finish") == 2
+    assert row.state == "finished" and finished and "5102" in row.last_error
+    assert server.reports[row.ncmec_report_id].state == "finished"
+
+
+def test_finish_whose_answers_were_all_lost_is_resolved_later(store, server):
+    row_id = make_draft(store, server)
+    server.lose_answer["/ispws/finish"] = 2
+    with pytest.raises(NcmecError):
+        flow.send(store, row_id, client_for(server, attempts=2), read_file)
+    assert flow.report_state(store, row_id)["state"] == "finishing"
+    row = flow.resolve(store, row_id, open_client=lambda: client_for(server))
+    assert row.state == "finished" and server.count("/ispws/finish") == 3
+
+
+def test_retract_retried_after_a_lost_answer_counts_as_retracted(store, server):
+    row_id = make_draft(store, server)
+
+    class StopBeforeFinish(NcmecClient):
+        def finish(self, report_id):
+            raise Crash()
+
+    with pytest.raises(Crash):
+        flow.send(store, row_id, StopBeforeFinish(server.url, server.username, server.password), read_file)
+    server.lose_answer["/ispws/retract"] = 1
+    row = flow.retract(store, row_id, client_for(server))
+    assert row.state == "retracted" and "5101" in row.last_error and server.count("/ispws/retract") == 2
+    # all answers lost: left in retracting, and resolve asks again
+    row2 = make_draft(store, server)
+    with pytest.raises(Crash):
+        flow.send(store, row2, StopBeforeFinish(server.url, server.username, server.password), read_file)
+    server.lose_answer["/ispws/retract"] = 2
+    with pytest.raises(NcmecError):
+        flow.retract(store, row2, client_for(server, attempts=2))
+    assert flow.report_state(store, row2)["state"] == "retracting"
+    assert flow.resolve(store, row2, open_client=lambda: client_for(server)).state == "retracted"
+
+
+def test_a_report_ncmec_deleted_is_marked_expired(store, server):
+    """NCMEC deletes reports not finished in time (5001): the row is closed as expired, not stuck."""
+    row_id = make_draft(store, server)
+
+    class StopBeforeFinish(NcmecClient):
+        def finish(self, report_id):
+            raise Crash()
+
+    with pytest.raises(Crash):
+        flow.send(store, row_id, StopBeforeFinish(server.url, server.username, server.password), read_file)
+    server.expire(flow.report_state(store, row_id)["ncmec_report_id"])
+    with pytest.raises(ReportExpired):
+        flow.send(store, row_id, client_for(server), read_file)
+    state = flow.report_state(store, row_id)
+    assert state["state"] == "expired" and "afresh" in state["last_error"]
+    # retracting a deleted report also ends in expired, never in retracting
+    row2 = make_draft(store, server)
+    with pytest.raises(Crash):
+        flow.send(store, row2, StopBeforeFinish(server.url, server.username, server.password), read_file)
+    server.expire(flow.report_state(store, row2)["ncmec_report_id"])
+    assert flow.retract(store, row2, client_for(server)).state == "expired"
+    with pytest.raises(ReportStateError):
+        flow.send(store, row2, client_for(server), read_file)
+
+
+def test_explicit_failures_behind_429_and_5xx_are_read_with_the_request_id(store, server):
+    body = b"<reportResponse><responseCode>4100</responseCode><responseDescription>validation failed: x</responseDescription></reportResponse>"
+    server.fail_next = {"/ispws/submit": [500]}
+    server.fail_body = {"/ispws/submit": body}
+    row_id = make_draft(store, server)
+    with pytest.raises(NcmecError) as info:
+        flow.send(store, row_id, client_for(server), read_file)
+    assert not isinstance(info.value, OutcomeUnknown)  # NCMEC said what it did not do
+    assert info.value.response_code == 4100 and info.value.request_id == server.request_ids[-1]
+    state = flow.report_state(store, row_id)
+    assert state["state"] == "draft" and "validation failed" in state["last_error"] and server.request_ids[-1] in state["last_error"]
+    server.fail_next = {"/ispws/status": [429, 429]}
+    server.fail_body = {"/ispws/status": body}
+    with pytest.raises(NcmecError) as info:
+        client_for(server, attempts=2).status()
+    assert info.value.response_code == 4100 and info.value.status == 429 and "Request-ID" in str(info.value)
+
+
+def test_unreadable_numbers_are_typed_errors_and_nothing_is_marked_done(store, server):
+    for body in (b"<r><responseCode>zero</responseCode></r>", b"<r><responseCode>0</responseCode><reportId>12a</reportId></r>"):
+        with pytest.raises(UnreadableAnswer):
+            parse_response(body)
+    row_id = make_draft(store, server)
+    server.fail_next = {"/ispws/submit": [200]}
+    server.fail_body = {"/ispws/submit": b"<reportResponse><responseCode>0</responseCode><reportId>x9</reportId></reportResponse>"}
+    with pytest.raises(UnreadableAnswer):
+        flow.send(store, row_id, client_for(server), read_file)
+    state = flow.report_state(store, row_id)
+    assert state["state"] == "submitting" and "not a number" in state["last_error"]  # recorded, a person checks
+    assert flow.resolve(store, row_id).state == "draft"  # checked: nothing arrived
+
+
+def test_upload_md5_is_compared_with_the_bytes_sent(store, server):
+    row_id = make_draft(store, server)
+    server.damage_next_upload = True
+    with pytest.raises(UploadMismatch):
+        flow.send(store, row_id, client_for(server), read_file)
+    state = flow.report_state(store, row_id)
+    assert state["files"][0]["state"] == "damaged" and state["state"] == "submitted"
+    with pytest.raises(ReportStateError, match="retract"):
+        flow.send(store, row_id, client_for(server), read_file)
+    assert flow.retract(store, row_id, client_for(server)).state == "retracted"

@@ -149,13 +149,24 @@ def test_only_configured_roles_read_and_every_attempt_is_recorded(store, vault):
     assert log[2] == ("ada", "read", "legal request 12", 3)
 
 
-def test_readers_are_configurable(store, tmp_path, clock):
-    v = Vault(keyring=Keyring.parse(f"k1:{K1}"), storage=LocalFolderStorage(tmp_path / "v"), readers=("legal",), clock=clock)
+def test_readers_follow_the_one_permission_table(store, tmp_path, clock, monkeypatch):
+    """The vault keeps no reader list of its own (BASTION_VAULT_READERS is gone): ``vault.read`` in
+    bastion.auth.permissions decides, and setting the old variable changes nothing."""
+    from bastion.auth.permissions import ROLES, allowed
+
+    monkeypatch.setenv("BASTION_VAULT_READERS", "reviewer")
+    monkeypatch.setenv("BASTION_VAULT_KEYS", f"k1:{K1}")
+    monkeypatch.setenv("BASTION_HOME", str(tmp_path / "home"))
+    v = Vault.from_settings(clock=clock)
     with store.session() as s, s.begin():
         blob_id = v.preserve(s, b"abc", actor="system", reason="r").id
-        assert v.read(s, blob_id, actor="l", role="legal", reason="r") == b"abc"
-        with pytest.raises(VaultAccessDenied):
-            v.read(s, blob_id, actor="a", role="admin", reason="r")
+        for role in ROLES:
+            if allowed(role, "vault.read"):
+                assert v.read(s, blob_id, actor="x", role=role, reason="r") == b"abc"
+            else:
+                with pytest.raises(VaultAccessDenied):
+                    v.read(s, blob_id, actor="x", role=role, reason="r")
+    assert {r for r in ROLES if allowed(r, "vault.read")} == {"admin", "lead"}
 
 
 def test_tampered_swapped_and_missing_blobs_never_return_bytes(store, vault, tmp_path):

@@ -150,6 +150,9 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
     from bastion.api.routes_effects import router as effects_router
 
     app.include_router(effects_router)
+    from bastion.api.routes_reports import router as reports_router
+
+    app.include_router(reports_router)
     try:
         from bastion import console
     except ImportError:  # the console lands separately

@@ -147,3 +147,17 @@ def user_for_token(session: Session, token: str) -> UserRow | None:
     if row is None or row.disabled:
         return None
     return row
+
+
+def acting_user(session: Session, name: str, action: str) -> UserRow:
+    """The named user acting outside a request (the CLI's ``--user``), if enabled and allowed ``action`` by
+    the one permission table; else :class:`~bastion.errors.Forbidden` (or NotFound for no such user)."""
+    from bastion.auth.permissions import allowed
+    from bastion.errors import Forbidden
+
+    row = get_user(session, name)
+    if row.disabled:
+        raise Forbidden(f"user {name!r} is disabled")
+    if not allowed(row.role, action):
+        raise Forbidden(f"user {name!r} (role {row.role}) may not {action}")
+    return row

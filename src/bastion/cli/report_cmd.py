@@ -16,7 +16,7 @@ import typer
 
 from bastion.cli.app import app
 from bastion.cli.common import err, fail, handle_errors, out, settings_of, store_of
-from bastion.errors import ConfigError, Forbidden
+from bastion.errors import ConfigError
 
 report_app = typer.Typer(help="Reports: NCMEC CyberTipline and EU DSA statements of reasons.", no_args_is_help=True)
 vault_app = typer.Typer(help="The evidence vault: encrypted originals, chain of custody, retention, legal holds.", no_args_is_help=True)
@@ -38,17 +38,19 @@ def _since(text: Optional[str]) -> Optional[datetime]:
 
 def _acting(session, user: Optional[str], action: str):
     """The service user named by --user, allowed to do ``action`` by the one permission table."""
-    from bastion.auth.permissions import allowed
-    from bastion.auth.service import get_user
+    from bastion.auth.service import acting_user
 
     if not user:
         raise ConfigError("name the user acting with --user (or BASTION_USER): evidence and reports are done by someone")
-    row = get_user(session, user)
-    if row.disabled:
-        raise Forbidden(f"user {user!r} is disabled")
-    if not allowed(row.role, action):
-        raise Forbidden(f"user {user!r} (role {row.role}) may not {action}")
-    return row
+    return acting_user(session, user, action)
+
+
+def _user(ctx: typer.Context, user: Optional[str], action: str):
+    """The acting user, loaded and checked once, detached from its session (the flows take name and role)."""
+    with store_of(ctx).session() as s:
+        row = _acting(s, user, action)
+        s.expunge(row)
+        return row
 
 
 def _vault(ctx: typer.Context):
@@ -76,92 +78,48 @@ def report_ncmec(
     xml: bool = typer.Option(False, "--xml", help="Print the <report> XML (and each file's <fileDetails> draft)."),
     submit: bool = typer.Option(False, "--submit", help="Send it: submit, upload, fileinfo, finish. Resumes an interrupted report."),
     retract: bool = typer.Option(False, "--retract", help="Retract this case's opened, unfinished report."),
-    resolve: bool = typer.Option(False, "--resolve", help="After checking NCMEC: an interrupted submission (--report-id) or upload (--file-id) arrived, or (neither) did not."),
+    resolve: bool = typer.Option(False, "--resolve", help="Settle a report stuck between two states: an interrupted submission (--report-id NCMEC shows, or none) or upload (--file-id, or none); a finish or retraction whose answer was lost is asked again."),
     report_id: Optional[int] = typer.Option(None, "--report-id", help="NCMEC's report id, with --resolve."),
     file_id: Optional[str] = typer.Option(None, "--file-id", help="NCMEC's file id of an interrupted upload that arrived, with --resolve."),
     ip_events: Optional[Path] = typer.Option(None, "--ip-events", exists=True, dir_okay=False, help="JSON list of IP capture events for the reported account."),
     user: Optional[str] = USER,
 ) -> None:
     """Build (and with --submit send) the CyberTipline report of a confirmed case. Without options: a summary
-    and what a person must check before sending."""
-    from bastion.reports import from_cases
-    from bastion.reports.models import NcmecReportRow
-    from bastion.reports.ncmec import flow
-    from bastion.reports.ncmec.client import NcmecClient
-    from bastion.reports.ncmec.xml import build_file_details_xml, build_report_xml, review_points
+    and what a person must check before sending. The same functions serve the API and the console
+    (bastion.reports.flows)."""
+    from bastion.reports import flows
+    from bastion.reports.from_cases import NcmecSettings, load_ip_events
+    from bastion.reports.ncmec.xml import build_file_details_xml, build_report_xml
 
     store = store_of(ctx)
-    settings = from_cases.NcmecSettings.from_env()
-    events = from_cases.load_ip_events(ip_events) if ip_events else ()
-    from sqlalchemy import select
-
-    def open_report(s):
-        return s.scalars(
-            select(NcmecReportRow).where(NcmecReportRow.case_id == case_id, NcmecReportRow.state.not_in(("retracted",))).order_by(NcmecReportRow.id.desc())
-        ).first()
-
-    if retract or resolve:
-        with store.session() as s:
-            _acting(s, user, "reports.submit")
-            row = open_report(s)
-        if row is None:
-            fail(f"case {case_id} has no NCMEC report to {'retract' if retract else 'resolve'}")
-        if retract:
-            with NcmecClient(settings.base_url, settings.username, settings.password) as client:
-                row = flow.retract(store, row.id, client)
-        elif row.state == "submitting":
-            row = flow.resolve_submission(store, row.id, report_id)
-        else:
-            row = flow.resolve_uploads(store, row.id, file_id)
-        out.print(json.dumps(flow.report_state(store, row.id)))
+    acting = _user(ctx, user, "reports.submit" if (submit or retract or resolve) else "reports.read")
+    settings = NcmecSettings.from_env()
+    events = load_ip_events(ip_events) if ip_events else ()
+    if retract or resolve or submit:
+        context = flows.NcmecContext(settings, _vault(ctx), _holding(ctx))
+    if retract:
+        out.print(json.dumps(flows.retract_case_ncmec(store, context, case_id, acting)))
         return
-
-    vault = _vault(ctx)
-    with store.session() as s, s.begin():
-        acting = _acting(s, user, "reports.submit" if submit else "reports.read")
-        if submit:
-            from_cases.preserve_case(s, vault, _holding(ctx), case_id, actor=acting.name, reason=f"NCMEC report of case {case_id}")
-        report = from_cases.ncmec_input(s, case_id, settings, ip_events=events)
+    if resolve:
+        out.print(json.dumps(flows.resolve_case_ncmec(store, context, case_id, acting, report_id=report_id, file_id=file_id)))
+        return
     if xml:
-        sys.stdout.write(build_report_xml(report).decode("utf-8"))
-        for i, f in enumerate(report.files):
-            sys.stdout.write(build_file_details_xml(0, f"draft-{i}", f, industry_mou=report.industry_mou).decode("utf-8"))
+        report = flows.ncmec_draft(store, case_id, acting, settings, ip_events=events).report
+        parts = [build_report_xml(report)]
+        parts += [build_file_details_xml(0, f"draft-{i}", f, industry_mou=report.industry_mou) for i, f in enumerate(report.files)]
+        sys.stdout.write("".join(p.decode("utf-8") for p in parts))
         if not submit:
             return
-    points = review_points(report)
     if not submit:
-        build_report_xml(report)  # validates the values
-        out.print(f"case {case_id}: {len(report.files)} file(s), reported user {report.reported_person.esp_identifier if report.reported_person else '-'}")
-        for p in points:
+        draft = flows.ncmec_draft(store, case_id, acting, settings, ip_events=events)
+        r = draft.report
+        out.print(f"case {case_id}: {len(r.files)} file(s), reported user {r.reported_person.esp_identifier if r.reported_person else '-'}")
+        for p in draft.points:
             out.print(f"  check: {p}")
+        if draft.current is not None:
+            out.print(f"  sent before: report #{draft.current['id']} is {draft.current['state']}")
         return
-
-    def read_file(f):
-        with store.session() as s, s.begin():
-            return vault.read(s, f.blob_id, actor=acting.name, role=acting.role, reason=f"upload to NCMEC, case {case_id}")
-
-    def finished(row):
-        from bastion.cases.models import CaseRow
-        from bastion.cases.service import set_status
-
-        with store.session() as s, s.begin():
-            vault.mark_reported(s, actor=acting.name, reported_at=row.finished_at, case_id=case_id)
-            case = s.get(CaseRow, case_id)
-            if case is not None and case.status == "decided":
-                set_status(s, case, "reported", actor=acting.name)
-
-    with store.session() as s, s.begin():
-        row = open_report(s)
-        if row is None or row.state == "draft":
-            if row is not None:
-                s.delete(row)
-                s.flush()
-            row = flow.create_report(s, report, created_by=acting.name, base_url=settings.base_url)
-        row_id = row.id
-    with NcmecClient(settings.base_url, settings.username, settings.password) as client:
-        flow.send(store, row_id, client, read_file, on_finished=finished)
-    state = flow.report_state(store, row_id)
-    out.print(json.dumps(state))
+    out.print(json.dumps(flows.report_case_ncmec(store, context, case_id, acting, ip_events=events)))
 
 
 # --- report dsa ------------------------------------------------------------------------------------
@@ -177,41 +135,28 @@ def report_dsa(
     user: Optional[str] = USER,
 ) -> None:
     """Make (and keep) a statement of reasons for each item of every restricting decision since --since;
-    print them as JSON lines; with --submit send the pending ones."""
+    print them as JSON lines; with --submit send the pending ones. Acts as --user (reports.read to make,
+    reports.submit to send), like `report ncmec`."""
     import os
 
-    from bastion.reports import from_cases
+    from bastion.reports import flows
     from bastion.reports.dsa import service
-    from bastion.reports.dsa.builder import DsaConfig, build_statement
 
     store = store_of(ctx)
-    cfg = DsaConfig(reference_url=os.environ.get("BASTION_DSA_TERMS_URL") or None)
-    start = _since(since)
-    statements = []
-    with store.session() as s, s.begin():
-        if submit:
-            _acting(s, user, "reports.submit")
-        for inp in from_cases.statement_inputs(s, start):
-            st = build_statement(inp, cfg)
-            if st is not None:
-                service.record_statement(s, st, decision_id=inp.decision_id, case_id=inp.case_id)
-                statements.append(st)
+    acting = _user(ctx, user, "reports.submit" if submit else "reports.read")
+    res = flows.report_dsa(
+        store, acting, since=_since(since), submit=submit, reference_url=os.environ.get("BASTION_DSA_TERMS_URL") or None,
+        endpoint=os.environ.get("BASTION_DSA_ENDPOINT"), token=os.environ.get("BASTION_DSA_TOKEN"),
+    )
     if output is None:
-        service.export_jsonl(statements, sys.stdout)
+        service.export_jsonl(res.statements, sys.stdout)
     else:
         with output.open("w", encoding="utf-8") as fh:
-            service.export_jsonl(statements, fh)
-    err.print(f"{len(statements)} statement(s) of reasons")
-    if submit:
-        endpoint, token = os.environ.get("BASTION_DSA_ENDPOINT"), os.environ.get("BASTION_DSA_TOKEN")
-        if not endpoint or not token:
-            raise ConfigError("set BASTION_DSA_ENDPOINT and BASTION_DSA_TOKEN to submit statements")
-        client = service.DsaClient(endpoint, token)
-        try:
-            counts = service.submit_pending(store, client, since=None)
-        finally:
-            client.close()
-        err.print(f"submitted {counts['submitted']}, already there {counts['already_there']}, refused {counts['refused']} in {counts['calls']} call(s)")
+            service.export_jsonl(res.statements, fh)
+    err.print(f"{len(res.statements)} statement(s) of reasons")
+    if res.submitted is not None:
+        c = res.submitted
+        err.print(f"submitted {c['submitted']}, already there {c['already_there']}, refused {c['refused']} in {c['calls']} call(s)")
 
 
 # --- stats -----------------------------------------------------------------------------------------

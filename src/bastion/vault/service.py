@@ -5,7 +5,8 @@ them (a decision, a report).
 Rules it keeps:
 
 * Bytes are sealed (AES-256-GCM) before they touch storage; only ciphertext is written.
-* Only the configured roles (``lead`` and ``admin`` by default) may read, and every read leaves a custody row
+* Only the roles the one permission table allows ``vault.read`` (:mod:`bastion.auth.permissions`: ``lead``
+  and ``admin``) may read, and every read leaves a custody row
   and an entry in the audit chain (:mod:`bastion.effects.audit`) naming who, when, why and which case. A
   refused read is recorded too.
 * Retention: a blob is kept for one year (configurable) from its preservation and, once the case is reported,
@@ -34,7 +35,6 @@ from bastion.vault.crypto import Keyring, open_sealed, seal
 from bastion.vault.models import VaultBlobRow, VaultCustodyRow
 from bastion.vault.storage import LocalFolderStorage, Storage
 
-DEFAULT_READERS = ("lead", "admin")
 DEFAULT_RETENTION_DAYS = 365
 
 
@@ -109,7 +109,6 @@ def _reference_pdq(data: bytes) -> tuple[str | None, int | None, str | None]:
 class Vault:
     keyring: Keyring
     storage: Storage
-    readers: tuple[str, ...] = DEFAULT_READERS
     retention: timedelta = field(default_factory=lambda: timedelta(days=DEFAULT_RETENTION_DAYS))
     clock: Callable[[], datetime] = _utcnow
 
@@ -117,10 +116,9 @@ class Vault:
     def from_settings(cls, settings: Settings | None = None, **overrides) -> "Vault":
         """Configuration from the environment: ``BASTION_VAULT_KEYS`` (``id:base64key,...``),
         ``BASTION_VAULT_ACTIVE_KEY``, ``BASTION_VAULT_DIR`` (default ``BASTION_HOME/vault``),
-        ``BASTION_VAULT_READERS`` (default ``lead,admin``), ``BASTION_VAULT_RETENTION_DAYS`` (default 365)."""
+        ``BASTION_VAULT_RETENTION_DAYS`` (default 365). Who may read is the permission table's ``vault.read``."""
         settings = settings or Settings.from_env()
         folder = Path(os.environ.get("BASTION_VAULT_DIR") or settings.home / "vault")
-        readers = tuple(r.strip() for r in os.environ.get("BASTION_VAULT_READERS", ",".join(DEFAULT_READERS)).split(",") if r.strip())
         days_text = os.environ.get("BASTION_VAULT_RETENTION_DAYS", str(DEFAULT_RETENTION_DAYS))
         try:
             days = int(days_text)
@@ -131,7 +129,6 @@ class Vault:
         kwargs = dict(
             keyring=Keyring.from_env(),
             storage=LocalFolderStorage(folder),
-            readers=readers,
             retention=timedelta(days=days),
         )
         kwargs.update(overrides)
@@ -263,7 +260,10 @@ class Vault:
     # --- reading --------------------------------------------------------------------------------
 
     def may_read(self, role: str | None) -> bool:
-        return role is not None and role in self.readers
+        """The one permission table decides (``vault.read``); the vault keeps no list of its own."""
+        from bastion.auth.permissions import allowed
+
+        return role is not None and allowed(role, "vault.read")
 
     def read(self, session: Session, blob_id: str, *, actor: str, role: str | None, reason: str) -> bytes:
         """The original bytes, for a reader with an allowed role. Every call is recorded, refused or not."""
@@ -271,7 +271,7 @@ class Vault:
         if not self.may_read(role):
             self._custody(session, row, actor, "read-denied", f"role {role!r} may not read evidence; asked: {reason}")
             session.flush()
-            raise VaultAccessDenied(f"{actor} (role {role!r}) may not read evidence; allowed roles: {', '.join(self.readers)}")
+            raise VaultAccessDenied(f"{actor} (role {role!r}) may not read evidence; allowed roles: {', '.join(sorted(_readers()))}")
         if not reason or not reason.strip():
             raise VaultError("reading evidence needs a reason (it goes into the chain of custody)")
         if row.purged_at is not None:
@@ -308,6 +308,12 @@ class Vault:
     def _custody(self, session: Session, row: VaultBlobRow, actor: str, action: str, reason: str) -> None:
         session.add(VaultCustodyRow(blob_id=row.id, at=self.clock(), actor=actor, action=action, reason=reason, case_id=row.case_id))
         _audit(session, actor, f"vault.{action}", "vault_blob", row.id, {"case_id": row.case_id, "reason": reason, "sha256": row.sha256})
+
+
+def _readers() -> frozenset[str]:
+    from bastion.auth.permissions import PERMISSIONS
+
+    return PERMISSIONS["vault.read"]
 
 
 def _audit(session: Session, actor: str, action: str, target_type: str, target_id: str, details: dict) -> None:

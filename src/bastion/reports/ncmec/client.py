@@ -16,6 +16,7 @@ The clock of retries is injected (``sleep``) so tests never wait.
 
 from __future__ import annotations
 
+import hashlib
 import time
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
@@ -31,11 +32,44 @@ PRODUCTION_BASE_URL = "https://report.cybertip.org/ispws"
 _ALWAYS_RETRY_STATUS = {429, 503}
 _UNSURE_STATUS = {500, 502, 504}
 
+# NCMEC's own response codes that the flow acts on (as NCMEC answers them, recorded by independent
+# open-source CyberTipline clients; NCMEC's full list is in its API documentation, which needs an account).
+CODE_OK = 0
+#: the XML did not validate
+CODE_VALIDATION_FAILED = 4100
+#: no such report: NCMEC deletes a report that is not finished within a day of opening or an hour idle
+CODE_REPORT_NOT_FOUND = 5001
+CODE_ALREADY_RETRACTED = 5101
+CODE_ALREADY_FINISHED = 5102
+
 
 class OutcomeUnknown(NcmecError):
     """The request may have reached NCMEC and been acted on; repeating it could duplicate a report or file."""
 
     code = "ncmec-outcome-unknown"
+
+
+class UnreadableAnswer(OutcomeUnknown):
+    """NCMEC answered something that is not a CyberTipline response (not XML, no ``responseCode``, or a
+    ``responseCode``/``reportId`` that is not a number): the call may or may not have been acted on."""
+
+    code = "ncmec-unreadable-answer"
+
+
+class ReportExpired(NcmecError):
+    """NCMEC no longer knows the report (5001): it deletes reports that are not finished in time."""
+
+    code = "ncmec-report-expired"
+
+
+class UploadMismatch(NcmecError):
+    """NCMEC's MD5 of an uploaded file differs from the bytes sent: the file arrived damaged."""
+
+    code = "ncmec-upload-mismatch"
+
+    def __init__(self, message: str, *, file_id: str | None = None, **kw):
+        self.file_id = file_id
+        super().__init__(message, **kw)
 
 
 @dataclass(frozen=True)
@@ -46,31 +80,53 @@ class Response:
     file_id: str | None = None
     hash: str | None = None
     file_ids: tuple[str, ...] = ()
+    request_id: str | None = None
 
 
-def parse_response(body: bytes) -> Response:
+def _number(name: str, value: str | None, body: bytes) -> int | None:
+    if value is None:
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise UnreadableAnswer(f"answer with a {name} that is not a number ({value[:40]!r}): {body[:200]!r}") from None
+
+
+def parse_response(body: bytes, request_id: str | None = None) -> Response:
+    """A CyberTipline answer; anything else raises :class:`UnreadableAnswer` (never a bare ``ValueError``)."""
     try:
         root = ET.fromstring(body)
     except ET.ParseError as exc:
-        raise NcmecError(f"unreadable answer from the CyberTipline API ({exc}): {body[:200]!r}") from None
+        raise UnreadableAnswer(f"unreadable answer from the CyberTipline API ({exc}): {body[:200]!r}", request_id=request_id) from None
 
     def text(name: str) -> str | None:
         e = root.find(name)
         return e.text.strip() if e is not None and e.text else None
 
-    code_text = text("responseCode")
-    if code_text is None:
-        raise NcmecError(f"answer without responseCode: {body[:200]!r}")
-    rid = text("reportId")
+    try:
+        code = _number("responseCode", text("responseCode"), body)
+        if code is None:
+            raise UnreadableAnswer(f"answer without responseCode: {body[:200]!r}")
+        rid = _number("reportId", text("reportId"), body)
+    except UnreadableAnswer as exc:
+        raise UnreadableAnswer(str(exc), request_id=request_id) from None
     files = tuple((e.text or "").strip() for e in root.findall("files/fileId"))
     return Response(
-        code=int(code_text),
+        code=code,
         description=text("responseDescription") or "",
-        report_id=int(rid) if rid else None,
+        report_id=rid,
         file_id=text("fileId"),
         hash=text("hash"),
         file_ids=files,
+        request_id=request_id,
     )
+
+
+def _refusal(path: str, r: Response, status: int) -> NcmecError:
+    """The typed error of an explicit non-zero answer."""
+    cls = ReportExpired if r.code == CODE_REPORT_NOT_FOUND else NcmecError
+    return cls(f"{path}: HTTP {status}, response code {r.code}: {r.description}", response_code=r.code, status=status,
+               request_id=r.request_id, description=r.description)
 
 
 class NcmecClient:
@@ -109,25 +165,45 @@ class NcmecClient:
     def submit(self, report_xml: bytes) -> int:
         r = self._call("POST", "/submit", repeatable=False, content=report_xml, headers={"Content-Type": "text/xml; charset=utf-8"})
         if r.report_id is None:
-            raise NcmecError("submit succeeded without a reportId")
+            raise UnreadableAnswer("submit succeeded without a reportId", request_id=r.request_id)
         return r.report_id
 
     def upload(self, report_id: int, filename: str, data: bytes) -> Response:
+        """Upload one file; NCMEC's MD5 of what arrived is compared with the bytes sent."""
         r = self._call(
             "POST", "/upload", repeatable=False, data={"id": str(report_id)}, files={"file": (filename, data, "application/octet-stream")}
         )
         if not r.file_id:
-            raise NcmecError("upload succeeded without a fileId")
+            raise UnreadableAnswer("upload succeeded without a fileId", request_id=r.request_id)
+        sent = hashlib.md5(data).hexdigest()
+        if r.hash is not None and r.hash.strip().lower() != sent:
+            raise UploadMismatch(
+                f"/upload: NCMEC's MD5 of file {r.file_id} is {r.hash}, the bytes sent have {sent}: the file arrived damaged",
+                file_id=r.file_id, request_id=r.request_id,
+            )
         return r
 
     def fileinfo(self, details_xml: bytes) -> Response:
         return self._call("POST", "/fileinfo", repeatable=True, content=details_xml, headers={"Content-Type": "text/xml; charset=utf-8"})
 
     def finish(self, report_id: int) -> Response:
-        return self._call("POST", "/finish", repeatable=True, data={"id": str(report_id)})
+        """Finish a report. NCMEC's "already finished" (a retry after a lost answer) is the state reached:
+        it comes back as a response with that code, not as an error."""
+        try:
+            return self._call("POST", "/finish", repeatable=True, data={"id": str(report_id)})
+        except NcmecError as exc:
+            if exc.response_code == CODE_ALREADY_FINISHED:
+                return Response(CODE_ALREADY_FINISHED, exc.description or "already finished", report_id=report_id, request_id=exc.request_id)
+            raise
 
     def retract(self, report_id: int) -> Response:
-        return self._call("POST", "/retract", repeatable=True, data={"id": str(report_id)})
+        """Retract a report; NCMEC's "already retracted" is the state reached, as for :meth:`finish`."""
+        try:
+            return self._call("POST", "/retract", repeatable=True, data={"id": str(report_id)})
+        except NcmecError as exc:
+            if exc.response_code == CODE_ALREADY_RETRACTED:
+                return Response(CODE_ALREADY_RETRACTED, exc.description or "already retracted", report_id=report_id, request_id=exc.request_id)
+            raise
 
     # --- transport ----------------------------------------------------------------------------------
 
@@ -147,23 +223,34 @@ class NcmecClient:
                     last = NcmecError(f"{path}: {type(exc).__name__}: {exc}")
                     continue
                 raise OutcomeUnknown(f"{path}: {type(exc).__name__} after the request was sent; it may have been acted on") from None
-            if resp.status_code in _ALWAYS_RETRY_STATUS or (repeatable and resp.status_code in _UNSURE_STATUS):
-                last = NcmecError(f"{path}: HTTP {resp.status_code}", status=resp.status_code)
-                continue
-            if resp.status_code in _UNSURE_STATUS:
-                raise OutcomeUnknown(f"{path}: HTTP {resp.status_code}; the request may have been acted on", status=resp.status_code)
-            if resp.status_code == 401:
-                raise NcmecError(f"{path}: HTTP 401: the CyberTipline credentials were refused", status=401)
+            status, rid = resp.status_code, resp.headers.get("Request-ID")
+            if status == 401:
+                raise NcmecError(f"{path}: HTTP 401: the CyberTipline credentials were refused", status=401, request_id=rid)
             try:
-                parsed = parse_response(resp.content)
-            except NcmecError:
-                if resp.status_code >= 400:
-                    raise NcmecError(f"{path}: HTTP {resp.status_code}: {resp.text[:300]}", status=resp.status_code) from None
-                raise
-            if parsed.code != 0 or resp.status_code >= 400:
-                raise NcmecError(
-                    f"{path}: response code {parsed.code}: {parsed.description}", response_code=parsed.code, status=resp.status_code
-                )
+                parsed: Response | None = parse_response(resp.content, rid)
+                unreadable: NcmecError | None = None
+            except UnreadableAnswer as exc:
+                parsed, unreadable = None, exc
+            if parsed is not None and parsed.code != CODE_OK:
+                # an explicit answer, whatever the HTTP status: NCMEC says what it did not do
+                err = _refusal(path, parsed, status)
+                if status in _ALWAYS_RETRY_STATUS or (repeatable and status in _UNSURE_STATUS):
+                    last = err
+                    continue
+                raise err
+            if status in _ALWAYS_RETRY_STATUS or (repeatable and status in _UNSURE_STATUS):
+                last = NcmecError(f"{path}: HTTP {status}: {resp.text[:200]}", status=status, request_id=rid)
+                continue
+            if status in _UNSURE_STATUS:
+                raise OutcomeUnknown(f"{path}: HTTP {status}; the request may have been acted on: {resp.text[:200]}", status=status, request_id=rid)
+            if status >= 400:
+                raise NcmecError(f"{path}: HTTP {status}: {resp.text[:300]}", status=status, request_id=rid)
+            if unreadable is not None:
+                if repeatable:
+                    last = unreadable
+                    continue
+                raise unreadable
+            assert parsed is not None
             return parsed
         assert last is not None
         raise last

@@ -12,8 +12,16 @@ Report states::
 
     draft -> submitting -> submitted -> finishing -> finished
                               \\-> retracting -> retracted
+    (any opened, unfinished state) -> expired      NCMEC answered 5001: it deleted the unfinished report
 
-File states: ``pending -> uploading -> uploaded -> described``.
+File states: ``pending -> uploading -> uploaded -> described``; ``damaged`` when NCMEC's MD5 of an upload
+differs from the bytes sent (the report must be retracted and made afresh).
+
+Every in-between state has a way out, :func:`resolve`: ``submitting`` and ``uploading`` by what a person saw at
+NCMEC; ``finishing`` and ``retracting`` by asking again, where NCMEC's "already finished" (5102) and "already
+retracted" (5101) count as the state reached. A report that NCMEC deleted (5001) is marked ``expired`` and
+the case can be reported afresh: ``retracted`` and ``expired`` reports are closed, and sending the case again
+makes a new report.
 """
 
 from __future__ import annotations
@@ -26,7 +34,7 @@ from sqlalchemy import select
 
 from bastion.errors import NcmecError, ReportError, ReportStateError
 from bastion.reports.models import NcmecFileRow, NcmecReportRow
-from bastion.reports.ncmec.client import NcmecClient, OutcomeUnknown
+from bastion.reports.ncmec.client import CODE_ALREADY_FINISHED, NcmecClient, OutcomeUnknown, ReportExpired, UploadMismatch
 from bastion.reports.ncmec.model import IpCaptureEvent, NcmecFile, NcmecReportInput
 from bastion.reports.ncmec.xml import build_file_details_xml, build_report_xml
 from bastion.store.db import Store
@@ -116,8 +124,16 @@ def send(
 ) -> NcmecReportRow:
     """Take the report as far as it can go: submit, upload, describe and finish each file. Resumable."""
     row, files = _load(store, row_id)
-    if row.state in ("finished", "retracted", "retracting"):
+    if row.state in ("finished", "retracted", "expired"):
         raise ReportStateError(f"NCMEC report #{row_id} is {row.state}; nothing to send")
+    if row.state == "retracting":
+        raise ReportStateError(f"NCMEC report #{row_id} is being retracted; resolve it (the retraction is asked again)")
+    damaged = [f for f in files if f.state == "damaged"]
+    if damaged:
+        raise ReportStateError(
+            f"NCMEC report #{row_id}: {', '.join(f.filename for f in damaged)} arrived damaged at NCMEC (its MD5 differs); "
+            "retract the report and report the case afresh"
+        )
     if row.state == "submitting":
         raise ReportStateError(
             f"NCMEC report #{row_id}: a submission was sent but its answer was never recorded (crash or network failure). "
@@ -153,6 +169,12 @@ def send(
                     r = client.upload(report_id, f.filename, data)
                 except OutcomeUnknown:
                     raise
+                except UploadMismatch as exc:
+                    _set_file(store, f.id, state="damaged", ncmec_file_id=exc.file_id)
+                    raise
+                except ReportExpired:
+                    _set_file(store, f.id, state="pending")
+                    raise
                 except NcmecError:
                     _set_file(store, f.id, state="pending")
                     raise
@@ -165,11 +187,17 @@ def send(
                 client.fileinfo(xml)
                 _set_file(store, f.id, state="described")
         _set(store, row_id, state="finishing")
-        client.finish(report_id)
+        answer = client.finish(report_id)
+    except ReportExpired as exc:
+        _set(store, row_id, state="expired", last_error=_expired_note(exc))
+        raise
     except NcmecError as exc:
         _set(store, row_id, last_error=str(exc))
         raise
-    row = _set(store, row_id, state="finished", finished_at=_now(), last_error=None)
+    note = None
+    if answer.code == CODE_ALREADY_FINISHED:  # a retry after a lost answer: the first call finished it
+        note = f"NCMEC answered {answer.code} ({answer.description}): finished by an earlier call whose answer was lost"
+    row = _set(store, row_id, state="finished", finished_at=_now(), last_error=note)
     if on_finished is not None:
         on_finished(row)
     return row
@@ -182,11 +210,60 @@ def retract(store: Store, row_id: int, client: NcmecClient) -> NcmecReportRow:
         raise ReportStateError(f"NCMEC report #{row_id} is {row.state}: only an opened, unfinished report can be retracted")
     _set(store, row_id, state="retracting")
     try:
-        client.retract(row.ncmec_report_id)
+        answer = client.retract(row.ncmec_report_id)
+    except ReportExpired as exc:  # nothing left to retract: NCMEC deleted it
+        return _set(store, row_id, state="expired", last_error=_expired_note(exc))
     except NcmecError as exc:
         _set(store, row_id, last_error=str(exc))
         raise
-    return _set(store, row_id, state="retracted", retracted_at=_now(), last_error=None)
+    note = None
+    if answer.code != 0:  # 5101: retracted by an earlier call whose answer was lost
+        note = f"NCMEC answered {answer.code} ({answer.description}): retracted by an earlier call whose answer was lost"
+    return _set(store, row_id, state="retracted", retracted_at=_now(), last_error=note)
+
+
+def _expired_note(exc: NcmecError) -> str:
+    return (f"NCMEC no longer knows this report ({exc}); it deletes reports not finished within a day of opening "
+            "or after an hour idle. The report is closed as expired; report the case afresh.")
+
+
+def resolve(
+    store: Store,
+    row_id: int,
+    *,
+    report_id: int | None = None,
+    file_id: str | None = None,
+    open_client: Callable[[], NcmecClient] | None = None,
+    on_finished: Callable[[NcmecReportRow], None] | None = None,
+) -> NcmecReportRow:
+    """The way out of every in-between state:
+
+    * ``submitting`` — a person checked NCMEC: ``report_id`` it shows, or None when nothing arrived;
+    * a file ``uploading`` — ``file_id`` NCMEC shows, or None (the file is uploaded again);
+    * ``finishing`` — finish is asked again ("already finished" counts as finished);
+    * ``retracting`` — retract is asked again ("already retracted" counts as retracted);
+    * NCMEC answering 5001 to either — the report is marked ``expired``.
+    """
+    row, files = _load(store, row_id)
+    if row.state == "submitting":
+        return resolve_submission(store, row_id, report_id)
+    if any(f.state == "uploading" for f in files):
+        return resolve_uploads(store, row_id, file_id)
+    if row.state in ("finishing", "retracting"):
+        if open_client is None:
+            raise ReportStateError(f"NCMEC report #{row_id} is {row.state}: resolving it asks NCMEC again, which needs a client")
+        with open_client() as client:
+            if row.state == "retracting":
+                return retract(store, row_id, client)
+
+            def no_upload(f: NcmecFileRow) -> bytes:
+                raise ReportStateError(f"NCMEC report #{row_id}: {f.filename} is not described yet; send the report instead")
+
+            return send(store, row_id, client, no_upload, on_finished=on_finished)
+    raise ReportStateError(
+        f"NCMEC report #{row_id} is {row.state}: nothing is waiting to be resolved"
+        + ("; sending the case again resumes it" if row.state in ("draft", "submitted") else "")
+    )
 
 
 def resolve_submission(store: Store, row_id: int, ncmec_report_id: int | None) -> NcmecReportRow:
