@@ -135,7 +135,8 @@ def test_stem_tables_stay_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     for k in range(400):
         idx.find_raw(fold(f"kindern w{'x' * (k % 30)}y{k} nackte"))
         assert len(idx._plans) + len(idx._dead) <= 50
-    folded = fold("Kindern nackte Bilder")
+    # (Words the lists spell out exactly -- "Kindern" since issue 22 -- need no stem: probe with one they do not.)
+    folded = fold("Minderjährigen nackte Bilder")
     assert idx.find_raw(folded) == _reference_stem_find(idx, folded) != []
 
 

@@ -220,32 +220,46 @@ def text_command(
 
 @lexicon_app.command("check")
 def lexicon_check(
-    file: Path = typer.Argument(..., help="Lexicon file (YAML or CSV) to validate."),
+    files: Optional[List[Path]] = typer.Argument(None, help="Lexicon file(s) (YAML or CSV) to validate; none: every shipped language list."),
+    shipped: bool = typer.Option(False, "--shipped", help="Also check every shipped language list."),
     json_out: bool = typer.Option(False, "--json"),
 ) -> None:
-    """Validate one lexicon file: every problem with its location; exit 1 when any, 2 when there is no file."""
-    if file.is_dir():
-        _err.print(f"[red]error[/red]: {escape(str(file))} is a folder: give a lexicon file (YAML or CSV)")
-        raise typer.Exit(2)
-    if not file.exists():
-        _err.print(f"[red]error[/red]: no such file: {escape(str(file))}")
-        raise typer.Exit(2)
-    lex, problems, warnings = check_lexicon_file(file)
-    if json_out:
-        cats: dict[str, int] = {}
-        for e in lex.entries:
-            cats[e.category] = cats.get(e.category, 0) + 1
-        sys.stdout.write(json.dumps({"file": str(file), "valid": not problems, "terms": len(lex.entries),
-                                     "categories": cats, "problems": [list(p) for p in problems],
-                                     "warnings": warnings}, ensure_ascii=False) + "\n")
-    else:
-        for path, where, msg in problems:
-            _out.print(f"[red]problem[/red] {escape(path)}:{escape(where)}: {escape(msg)}")
-        for w in warnings:
-            _out.print(f"[yellow]warning[/yellow] {escape(w)}")
-        status = "[green]valid[/green]" if not problems else "[red]invalid[/red]"
-        _out.print(f"{status}: {len(lex.entries)} terms, {len(problems)} problem(s), {len(warnings)} warning(s)")
-    raise typer.Exit(1 if problems else 0)
+    """Validate lexicon files: every problem with its location (including missing source/note where a file
+    requires provenance); exit 1 when any, 2 when a file is missing. Without a file, checks the shipped lists."""
+    from bastion.text.lexicon import shipped_lexicon_files
+
+    paths = list(files or [])
+    if shipped or not paths:
+        paths += [Path(p) for p in shipped_lexicon_files()]
+    for file in paths:
+        if file.is_dir():
+            _err.print(f"[red]error[/red]: {escape(str(file))} is a folder: give a lexicon file (YAML or CSV)")
+            raise typer.Exit(2)
+        if not file.exists():
+            _err.print(f"[red]error[/red]: no such file: {escape(str(file))}")
+            raise typer.Exit(2)
+    any_problem = False
+    for file in paths:
+        lex, problems, warnings = check_lexicon_file(file)
+        any_problem = any_problem or bool(problems)
+        if json_out:
+            cats: dict[str, int] = {}
+            for e in lex.entries:
+                cats[e.category] = cats.get(e.category, 0) + 1
+            sourced = sum(1 for e in lex.entries if e.ref and e.note)
+            sys.stdout.write(json.dumps({"file": str(file), "valid": not problems, "terms": len(lex.entries),
+                                         "with_source_and_note": sourced,
+                                         "categories": cats, "problems": [list(p) for p in problems],
+                                         "warnings": warnings}, ensure_ascii=False) + "\n")
+        else:
+            for path, where, msg in problems:
+                _out.print(f"[red]problem[/red] {escape(path)}:{escape(where)}: {escape(msg)}")
+            for w in warnings:
+                _out.print(f"[yellow]warning[/yellow] {escape(w)}")
+            status = "[green]valid[/green]" if not problems else "[red]invalid[/red]"
+            name = escape(str(file)) + ": " if len(paths) > 1 else ""
+            _out.print(f"{name}{status}: {len(lex.entries)} terms, {len(problems)} problem(s), {len(warnings)} warning(s)")
+    raise typer.Exit(1 if any_problem else 0)
 
 
 @eval_app.command("text")

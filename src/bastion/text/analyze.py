@@ -32,6 +32,8 @@ from bastion.text.normalize import (
     joined_view,
     may_need_join,
     plain_text_unsqueezed,
+    script_edges,
+    script_split_view,
 )
 from bastion.text.score import ScoringConfig, default_scoring_config, field_counts, score_signals
 
@@ -61,7 +63,7 @@ _COMMERCE_GUARD = re.compile(
 _new_signal = frozen_builder(Signal)
 # Reasons list at most this many suppressed hits; every one stays in `TextResult.suppressed`.
 _MAX_SUPPRESSED_REASONS = 20
-_CANCELLABLE = frozenset({"minor", "sexual", "trade", "coded", "price", "real"})
+_CANCELLABLE = frozenset({"minor", "sexual", "trade", "coded", "price", "real", "material"})
 _GLUE_HINTS = frozenset(GLUE_CATEGORIES.values())
 
 
@@ -248,8 +250,14 @@ def _text_signals(
         views: list[MatchView | PlainView] = [PlainView(folded, squeezed, dels)]
         # The joined view's maps cost more than the rest of the text's analysis: build them only when
         # its text can match a term, or when hashtags are segmented (which runs over every view).
-        if join and (tags or lexicon.matches_entry(joined_text_of(join_source))):  # type: ignore[arg-type]
-            views.append(joined_view(folded))
+        if join:
+            jt = joined_text_of(join_source)  # type: ignore[arg-type]
+            # Letters written apart may also run several words together: segmenting can find those.
+            if tags or lexicon.matches_entry(jt) or (" " in folded.text and lexicon.hashtag_may_hit(jt)):
+                views.append(joined_view(folded))
+        # Latin codes written against CJK characters ("JC裸", "儿童cp资源"): a view with a word edge there.
+        if not folded.text.isascii() and script_edges(folded):
+            views.append(script_split_view(folded))
         lexicon_hits = lexicon.find(text, views, all_hashtag=field_name == "tag", plain_matches=plain_matches)
         if glued:
             lexicon_hits += lexicon.find_glued(text, views[0])
@@ -274,7 +282,11 @@ def _text_signals(
         lexicon_hits = list(best.values())
     # What can suppress a signal is known before any signal is built: benign contexts and, for
     # ``strict`` terms, the text's language. So each signal is built once, with its final evidence.
-    benign = [(span, e.term) for e, span, _n, _how in lexicon_hits if e.category == "benign"]
+    benign = [(span, e.term) for e, span, _n, _how in lexicon_hits if e.category == "benign" and e.scope == "span"]
+    # Benign contexts of the whole text (reporting, news, a medical or product sense of a short code):
+    # they cancel hits of their categories anywhere in this text, at once or -- with ``unless`` -- only
+    # when the item turns out to have none of those categories (decided in _assemble).
+    text_benign = [e for e, _s, _n, _how in lexicon_hits if e.category == "benign" and e.scope == "text"]
     covering: Callable[[int, int], str | None] | None = None
     if benign:
         if len(benign) == 1:
@@ -310,6 +322,8 @@ def _text_signals(
             ev["strict"] = True
             if why is None and text_language is not None and text_language != e.language:
                 why = f"term of language {e.language!r} in a text read as {text_language!r}"
+        if why is None and text_benign:
+            why = _text_context(text_benign, category, ev)
         if why is None:
             kept.append(_new_signal("text", category, e.weight, e.term, normalized, span, e.language, field_name, ev))
         else:
@@ -342,6 +356,20 @@ def _text_signals(
                 else:
                     suppressed.append(_with_evidence(sig, suppressed=why))
     return _with_pairs(_dedupe(kept), text, base_ev, field_name), suppressed
+
+
+def _text_context(text_benign: list[Any], category: str, ev: dict[str, Any]) -> str | None:
+    """The benign context of the whole text that cancels a hit of ``category`` at once (a reason), or
+    None; a context that holds only ``unless`` the item has other categories is noted in ``ev`` for
+    :func:`_assemble` to decide."""
+    for b in text_benign:
+        if category not in (b.cancels or _CANCELLABLE):
+            continue
+        if not b.unless:
+            return f"benign context {b.term!r} in the text"
+        ev["benign_text"] = b.term
+        ev["unless"] = list(b.unless)
+    return None
 
 
 # Only separators between two signals for them to be "side by side" (no word in between).
@@ -487,8 +515,26 @@ def _assemble(
     signals: list[Signal], suppressed: list[Signal], config: ScoringConfig, all_counted: bool, many_texts: bool
 ) -> TextResult:
     """Item-level context checks, ordering, scoring and reasons over the signals of all texts."""
-    # Item-level context: a `needs` term counts only next to a counted signal of a needed category.
+    # Item-level context: a benign context of a whole text gives way when the item has a category it
+    # names in ``unless`` (an offer beside the "report" word); a `needs` term counts only next to a
+    # counted signal of a needed category. Either way the evidence says which context decided.
     final: list[Signal] = signals
+    context_notes: list[str] = []
+    if any("benign_text" in s.evidence for s in signals):
+        plain_cats = {s.category for s in signals if "benign_text" not in s.evidence and s.evidence.get("counted", True)}
+        final = []
+        for s in signals:
+            term = s.evidence.get("benign_text")
+            if term is None:
+                final.append(s)
+                continue
+            found = sorted(set(s.evidence["unless"]) & plain_cats)
+            if found:
+                final.append(_with_evidence(s, context=f"benign context {term!r} overridden by {', '.join(found)} in the item"))
+            else:
+                suppressed.append(_with_evidence(
+                    s, suppressed=f"benign context {term!r} in the text, and no {', '.join(s.evidence['unless'])} in the item"))
+        signals = final
     if any("needs" in s.evidence for s in signals):
         if all_counted:
             counted_cats = {s.category for s in signals}
@@ -497,10 +543,15 @@ def _assemble(
         final = []
         for s in signals:
             needs = s.evidence.get("needs")
-            if needs and s.evidence.get("counted", True) and not (set(needs) & (counted_cats - {s.category})):
-                suppressed.append(_with_evidence(s, suppressed=f"needs one of {needs} in the item"))
-            else:
+            if not needs or not s.evidence.get("counted", True):
                 final.append(s)
+                continue
+            support = sorted(set(needs) & (counted_cats - {s.category}))
+            if not support:
+                suppressed.append(_with_evidence(s, suppressed=f"needs one of {needs} in the item: no supporting context"))
+            else:
+                final.append(_with_evidence(s, context=support))
+                context_notes.append(f"{s.category} {s.term!r} counted by its context: {', '.join(support)}")
     if len(final) > 1:
         final.sort(key=_position if many_texts else _span_or_start)
     if all_counted:
@@ -510,6 +561,7 @@ def _assemble(
         result = score_signals([s for s in final if s.evidence.get("counted", True)], config)
         not_counted = [s for s in final if not s.evidence.get("counted", True)]
     reasons = list(result.reasons)
+    reasons.extend(context_notes)
     if not_counted:
         fields = sorted({s.field or "" for s in not_counted})
         reasons.append(f"{len(not_counted)} signal(s) in {', '.join(fields)} reported but not counted toward intent")

@@ -43,6 +43,7 @@ import yaml
 
 from bastion.text.errors import InvalidLexicon
 from bastion.text.normalize import (
+    _SPACED_LETTERS_RE,
     FoldedText,
     MatchView,
     PlainView,
@@ -65,12 +66,16 @@ __all__ = [
 ]
 
 #: Languages whose lists ship with Bastion (``lexicons/<lang>.yaml``).
-DEFAULT_LANGUAGES: tuple[str, ...] = ("en", "fr", "es", "de", "ja")
+DEFAULT_LANGUAGES: tuple[str, ...] = ("en", "fr", "es", "de", "ja", "pt", "it", "nl", "ru", "pl", "ko", "zh")
 #: Categories the detectors and scoring understand; any other name in a lexicon is an error (a typo would
 #: otherwise load terms that never count).
 KNOWN_CATEGORIES: frozenset[str] = frozenset(
-    {"minor", "sexual", "trade", "coded", "benign", "vocab", "contact", "payment", "price", "real"}
+    {"minor", "sexual", "trade", "coded", "benign", "vocab", "contact", "payment", "price", "real", "material"}
 )
+#: Where a benign term cancels hits: inside its own span (the default) or anywhere in the same text.
+_SCOPES = ("span", "text")
+#: Keys a term mapping may have.
+_TERM_KEYS = frozenset({"term", "weight", "language", "match", "strict", "needs", "source", "note", "scope", "cancels", "unless"})
 # The C loader is ~10x faster; fall back to the pure-Python one where libyaml is missing.
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _NO_HINTS: frozenset[str] = frozenset()
@@ -124,6 +129,14 @@ class LexiconEntry:
     key: str = ""
     runs: tuple[int, ...] = ()
     digits: tuple[int, ...] = ()  # key positions the term wrote as digits
+    # Provenance of the entry (the publication it comes from) and a short neutral note (lexicon check).
+    ref: str = ""
+    note: str = ""
+    # Benign entries only: ``scope`` "text" cancels hits of ``cancels`` anywhere in the same text (not only
+    # inside the benign span), unless the item has a counted signal of one of ``unless``.
+    scope: str = "span"
+    cancels: tuple[str, ...] = ()
+    unless: tuple[str, ...] = ()
 
 
 class LexiconHit(NamedTuple):
@@ -147,7 +160,7 @@ def _derive(entry: LexiconEntry) -> LexiconEntry:
     digits = tuple(k for k in range(len(key)) if view.was_digit(lead + k))
     return LexiconEntry(
         entry.term, entry.category, entry.weight, entry.language, entry.match, entry.strict, entry.needs,
-        entry.source, key, runs, digits,
+        entry.source, key, runs, digits, entry.ref, entry.note, entry.scope, entry.cancels, entry.unless,
     )
 
 
@@ -422,6 +435,12 @@ class Lexicon:
                         if e.category == "vocab":
                             continue
                         hits.append(_new_hit(LexiconHit, (e, span, vtext[start:stop], how)))
+            if self._tags is not None and view.joined:
+                # Letters written apart run words together ("u n d e r a g e n u d e s" -> one run):
+                # segment each run like a hashtag.
+                runs = [view.folded.span(m.start(), m.end()) for m in _SPACED_LETTERS_RE.finditer(view.folded.text)]
+                if runs:
+                    self._find_in_hashtags(original, view, runs, seen, hits)
             if self._tags is not None and ("#" in original or all_hashtag):
                 if tag_ranges is None:
                     tag_ranges = [(0, len(original))] if all_hashtag else hashtags(original)
@@ -607,7 +626,7 @@ def _entry(
         return None
     # Every problem of the term is reported, not only the first: a user fixes them all in one go.
     before = len(problems)
-    unknown = set(raw) - {"term", "weight", "language", "match", "strict", "needs"}
+    unknown = set(raw) - _TERM_KEYS
     if unknown:
         problems.append((path, where, f"unknown keys {sorted(unknown)}"))
     if category not in KNOWN_CATEGORIES:
@@ -637,9 +656,37 @@ def _entry(
         needs = [n for n in needs.replace("|", ",").split(",") if n.strip()]
     if not isinstance(needs, (list, tuple)) or not all(isinstance(n, str) and _CATEGORY_RE.match(n.strip()) for n in needs):
         problems.append((path, where, f"needs must be a list of category names, got {needs!r}"))
+    ref = raw.get("source", defaults.get("source", ""))
+    note = raw.get("note", defaults.get("note", ""))
+    for name, value in (("source", ref), ("note", note)):
+        if not isinstance(value, str) or (name in raw and not value.strip()):
+            problems.append((path, where, f"{name} must be a non-empty string"))
+    scope = raw.get("scope", defaults.get("scope", "span"))
+    if scope not in _SCOPES:
+        problems.append((path, where, f"scope must be one of {_SCOPES}, got {scope!r}"))
+    elif scope != "span" and category != "benign":
+        problems.append((path, where, "scope applies to benign terms only"))
+    lists: dict[str, tuple[str, ...]] = {}
+    for name in ("cancels", "unless"):
+        v = raw.get(name, defaults.get(name, ()))
+        if isinstance(v, str):
+            v = [n for n in v.replace("|", ",").split(",") if n.strip()]
+        if not isinstance(v, (list, tuple)) or not all(isinstance(n, str) and n.strip() in KNOWN_CATEGORIES for n in v):
+            problems.append((path, where, f"{name} must be a list of known categories, got {v!r}"))
+            v = ()
+        elif v and category != "benign":
+            problems.append((path, where, f"{name} applies to benign terms only"))
+        lists[name] = tuple(n.strip() for n in v)
+    if defaults.get("_require") and category != "vocab":
+        missing = [n for n, v in (("source", ref), ("note", note)) if not (isinstance(v, str) and v.strip())]
+        if missing:
+            problems.append((path, where, f"missing {' and '.join(missing)} (the file sets provenance: required)"))
     if len(problems) > before:
         return None
-    e = _derive(LexiconEntry(term.strip(), category, weight, lang, match, strict, tuple(n.strip() for n in needs), source))
+    e = _derive(LexiconEntry(
+        term.strip(), category, weight, lang, match, strict, tuple(n.strip() for n in needs), source,
+        ref=ref.strip(), note=note.strip(), scope=scope, cancels=lists["cancels"], unless=lists["unless"],
+    ))
     if not e.key:
         problems.append((path, where, f"term {term!r} is empty after normalisation"))
         return None
@@ -653,7 +700,7 @@ def _parse_yaml(data: Any, path: str, problems: list[tuple[str, str, str]]) -> L
     if not isinstance(data, dict):
         problems.append((path, "top", "a lexicon file must be a mapping with 'language' and 'categories'"))
         return Lexicon(())
-    unknown = set(data) - {"language", "source", "stopwords", "categories", "version", "description"}
+    unknown = set(data) - {"language", "source", "stopwords", "categories", "version", "description", "provenance"}
     if unknown:
         problems.append((path, "top", f"unknown keys {sorted(unknown)}"))
     language = str(data.get("language", "")).strip().lower()
@@ -661,6 +708,9 @@ def _parse_yaml(data: Any, path: str, problems: list[tuple[str, str, str]]) -> L
         problems.append((path, "language", f"language {language!r} is not a 2-3 letter code or 'und'"))
         language = "und"
     source = str(data.get("source") or Path(path).stem)
+    provenance = data.get("provenance", "optional")
+    if provenance not in ("required", "optional"):
+        problems.append((path, "provenance", f"provenance must be 'required' or 'optional', got {provenance!r}"))
     cats = data.get("categories")
     if not isinstance(cats, dict) or not cats:
         problems.append((path, "categories", "missing or empty 'categories' mapping"))
@@ -675,9 +725,29 @@ def _parse_yaml(data: Any, path: str, problems: list[tuple[str, str, str]]) -> L
         if not isinstance(block, dict) or not isinstance(block.get("terms"), list):
             problems.append((path, f"categories.{cat}", "expected a list of terms or a mapping with 'terms'"))
             continue
-        defaults = {k: block[k] for k in ("weight", "match", "strict", "needs") if k in block}
+        defaults = {k: block[k] for k in ("weight", "match", "strict", "needs", "source", "note", "scope", "cancels", "unless") if k in block}
+        if provenance == "required":
+            defaults["_require"] = True
         for i, raw in enumerate(block["terms"]):
-            e = _entry(raw, cat, defaults, language, source, f"categories.{cat}.terms[{i}]", problems, path)
+            where = f"categories.{cat}.terms[{i}]"
+            if isinstance(raw, dict) and "terms" in raw:
+                # A group: terms sharing their options (typically one source and note for a few forms).
+                group = dict(raw)
+                members = group.pop("terms")
+                if "term" in group or not isinstance(members, list) or not members:
+                    problems.append((path, where, "a group needs a non-empty 'terms' list and no 'term'"))
+                    continue
+                for j, member in enumerate(members):
+                    if isinstance(member, str):
+                        member = {"term": member}
+                    if not isinstance(member, dict):
+                        problems.append((path, f"{where}.terms[{j}]", "a term must be a string or a mapping"))
+                        continue
+                    e = _entry({**group, **member}, cat, defaults, language, source, f"{where}.terms[{j}]", problems, path)
+                    if e is not None:
+                        entries.append(e)
+                continue
+            e = _entry(raw, cat, defaults, language, source, where, problems, path)
             if e is not None:
                 entries.append(e)
     stop = data.get("stopwords", [])
@@ -706,7 +776,7 @@ def _parse_csv(text: str, path: str, problems: list[tuple[str, str, str]]) -> Le
             problems.append((path, where, f"category {cat!r} is not a lower-case identifier"))
             continue
         raw: dict[str, Any] = {"term": row.get("term", "")}
-        for k in ("weight", "language", "match", "strict", "needs"):
+        for k in ("weight", "language", "match", "strict", "needs", "source", "note", "scope", "cancels", "unless"):
             if row.get(k):
                 raw[k] = row[k]
         e = _entry(raw, cat, {}, row.get("language") or "und", source, where, problems, path)
@@ -739,12 +809,22 @@ def check_lexicon_file(path: str | Path) -> tuple[Lexicon, list[tuple[str, str, 
     lex, problems = parse_lexicon_file(path)
     warnings: list[str] = []
     seen: set[tuple[str, str, str]] = set()
+    unsourced = 0
     for e in lex.entries:
         k = (e.key, e.category, e.language)
         if k in seen:
             warnings.append(f"{e.term!r}: duplicate of an earlier term in {e.category!r} after normalisation")
         seen.add(k)
+        if e.category != "vocab" and (not e.ref or not e.note):
+            unsourced += 1
+    if unsourced:
+        warnings.append(f"{unsourced} term(s) without a source and a note (set 'provenance: required' to make them errors)")
     return lex, problems, warnings
+
+
+def shipped_lexicon_files() -> list[str]:
+    """Paths of the shipped language lists (``lexicons/<lang>.yaml``), for checking them all."""
+    return [_default_file(lang)[0] for lang in DEFAULT_LANGUAGES]
 
 
 def _default_file(lang: str) -> tuple[str, str]:

@@ -40,6 +40,8 @@ __all__ = [
     "match_views",
     "views_of",
     "joined_view",
+    "script_split_view",
+    "script_edges",
     "hashtags",
     "needs_join",
     "INVISIBLE",
@@ -94,6 +96,9 @@ def fold_char(ch: str) -> str:
     """Fold one original character to its canonical form ('' when it should disappear)."""
     if ch in INVISIBLE:
         return ""
+    if "\uac00" <= ch <= "\ud7a3":
+        # Hangul syllables stay whole: NFD would split each into jamo, and a syllable is one letter.
+        return ch
     emoji = _letter_emoji(ch)
     if emoji is not None:
         return emoji
@@ -480,6 +485,65 @@ def views_of(folded: FoldedText) -> list[MatchView | PlainView]:
 def joined_view(folded: FoldedText) -> MatchView:
     """The joined match view (letters separated by dots/spaces joined, in-word separators removed)."""
     return _match_view(folded, True)
+
+
+# A Latin letter or digit written against a CJK character (kana, kanji, hangul): "JC裸", "cp動画", "儿童cp资源".
+_CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7a3"
+_SCRIPT_EDGE_RE = re.compile(f"(?<=[a-z0-9])(?=[{_CJK}])|(?<=[{_CJK}])(?=[a-z0-9])")
+
+
+def script_edges(folded: FoldedText) -> bool:
+    """Whether a Latin letter or digit touches a CJK character in the folded text."""
+    return _SCRIPT_EDGE_RE.search(folded.text) is not None
+
+
+def script_split_view(folded: FoldedText) -> MatchView:
+    """The plain match view with a word edge (a space) between Latin letters or digits and CJK characters.
+
+    Why: Japanese, Chinese and Korean text writes Latin codes against its own characters without a space
+    ("ＪＣ裸", "儿童cp资源"), so whole-word terms ("cp", "jc") never meet a separator there. The inserted
+    spaces stand for no original character (their range is empty), so spans still map to the original."""
+    text = folded.text
+    cuts = [m.start() for m in _SCRIPT_EDGE_RE.finditer(text)]
+    pieces: list[str] = []
+    base: list[int] = []
+    base_end: list[int] = []
+    last = 0
+    for c in cuts:
+        pieces.append(text[last:c])
+        base.extend(range(last, c))
+        base_end.extend(range(last + 1, c + 1))
+        pieces.append(" ")
+        base.append(c)
+        base_end.append(c)
+        last = c
+    pieces.append(text[last:])
+    base.extend(range(last, len(text)))
+    base_end.extend(range(last + 1, len(text) + 1))
+    split = _plain_of("".join(pieces))
+    if _SQUEEZE_RE.search(split) is None:
+        return MatchView(folded, split, base, base_end, None, False)
+    out: list[str] = []
+    nb: list[int] = []
+    ne: list[int] = []
+    runs: list[int] = []
+    last = 0
+    for m in _SQUEEZE_RE.finditer(split):
+        a, b = m.span()
+        out.append(split[last:a])
+        nb.extend(base[last:a])
+        ne.extend(base_end[last:a])
+        runs.extend([1] * (a - last))
+        out.append(split[a])
+        nb.append(base[a])
+        ne.append(base_end[b - 1])
+        runs.append(b - a)
+        last = b
+    out.append(split[last:])
+    nb.extend(base[last:])
+    ne.extend(base_end[last:])
+    runs.extend([1] * (len(split) - last))
+    return MatchView(folded, "".join(out), nb, ne, runs, False)
 
 
 def _alnum_only(m: re.Match[str]) -> str:

@@ -121,6 +121,8 @@ class StemIndex:
         for e in entries:
             if e.language not in STEM_LANGUAGES or e.category not in STEM_CATEGORIES or e.match != "word" or e.weight == 0:
                 continue
+            if e.scope != "span":  # a context of the whole text is a word as written, never its relatives
+                continue
             folded = fold(e.term).text
             if any(not (ch.isalpha() or ch == " ") for ch in folded):
                 continue  # digits or symbols in the term ("100% real", "4 sale"): its exact spelling is the point
