@@ -43,7 +43,6 @@ import yaml
 
 from bastion.text.errors import InvalidLexicon
 from bastion.text.normalize import (
-    _SPACED_LETTERS_RE,
     FoldedText,
     MatchView,
     PlainView,
@@ -51,6 +50,7 @@ from bastion.text.normalize import (
     hashtags,
     normalize,
     plain_text_unsqueezed,
+    spaced_runs,
     squeeze_text,
 )
 
@@ -438,7 +438,7 @@ class Lexicon:
             if self._tags is not None and view.joined:
                 # Letters written apart run words together ("u n d e r a g e n u d e s" -> one run):
                 # segment each run like a hashtag.
-                runs = [view.folded.span(m.start(), m.end()) for m in _SPACED_LETTERS_RE.finditer(view.folded.text)]
+                runs = spaced_runs(view.folded)
                 if runs:
                     self._find_in_hashtags(original, view, runs, seen, hits)
             if self._tags is not None and ("#" in original or all_hashtag):

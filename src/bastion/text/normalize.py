@@ -42,6 +42,7 @@ __all__ = [
     "joined_view",
     "script_split_view",
     "script_edges",
+    "spaced_runs",
     "hashtags",
     "needs_join",
     "INVISIBLE",
@@ -544,6 +545,12 @@ def script_split_view(folded: FoldedText) -> MatchView:
     ne.extend(base_end[last:])
     runs.extend([1] * (len(split) - last))
     return MatchView(folded, "".join(out), nb, ne, runs, False)
+
+
+def spaced_runs(folded: FoldedText) -> list[tuple[int, int]]:
+    """Original ``[start, end)`` ranges of the runs of letters written apart ("u n d e r a g e"), which the
+    joined view reads as one word."""
+    return [folded.span(m.start(), m.end()) for m in _SPACED_LETTERS_RE.finditer(folded.text)]
 
 
 def _alnum_only(m: re.Match[str]) -> str:

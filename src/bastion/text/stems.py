@@ -40,6 +40,7 @@ class LexiconEntry(Protocol):
     category: str
     match: str
     weight: float
+    scope: str
 
 __all__ = ["MIN_STEM", "NOT_INFLECTIONS", "STEM_CATEGORIES", "STEM_LANGUAGES", "StemIndex", "StemHit", "stem"]
 
