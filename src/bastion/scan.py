@@ -58,31 +58,63 @@ class _OverBudget(BaseException):
 
 
 class _Budget:
-    """A soft per-file deadline: SIGALRM raises :class:`_OverBudget` in whatever Python code runs (regex
-    matching included, which checks for signals). Only in a process's main thread (where signals are
-    delivered); elsewhere it does nothing and the parent's hard deadline is the only bound."""
+    """A soft per-file deadline that holds in any thread: it raises :class:`_OverBudget` in whatever Python
+    code the examining thread runs (regex matching included, which checks for signals).
+
+    In a process's main thread it is SIGALRM. In any other thread (a Dask worker's task thread, a server's
+    request thread) a timer thread raises the exception in the examining thread with
+    ``PyThreadState_SetAsyncExc``, which takes effect at the next bytecode. Neither reaches code stuck inside
+    a C library: there the caller's hard deadline (a worker process killed) is the bound."""
 
     def __init__(self, seconds: float | None):
         self.seconds = seconds
         self._armed = False
+        self._timer: threading.Timer | None = None
 
     def __enter__(self) -> "_Budget":
-        if (self.seconds and self.seconds > 0 and hasattr(signal, "setitimer")
-                and threading.current_thread() is threading.main_thread()):
+        if not (self.seconds and self.seconds > 0):
+            return self
+        if hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread():
             self._previous = signal.signal(signal.SIGALRM, self._fire)
             signal.setitimer(signal.ITIMER_REAL, self.seconds)
             self._armed = True
+        else:
+            self._lock = threading.Lock()
+            self._done = False
+            self._fired = False
+            self._ident = threading.get_ident()
+            self._timer = threading.Timer(self.seconds, self._raise_in_thread)
+            self._timer.daemon = True
+            self._timer.start()
         return self
 
     @staticmethod
     def _fire(_signum, _frame) -> None:
         raise _OverBudget()
 
+    def _raise_in_thread(self) -> None:
+        import ctypes
+
+        with self._lock:
+            if self._done:
+                return
+            self._fired = True
+            ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(self._ident), ctypes.py_object(_OverBudget))
+
     def __exit__(self, *exc) -> None:
         if self._armed:
             signal.setitimer(signal.ITIMER_REAL, 0)
             signal.signal(signal.SIGALRM, self._previous)
             self._armed = False
+        if self._timer is not None:
+            self._timer.cancel()
+            with self._lock:
+                self._done = True
+                if self._fired:  # set but perhaps not yet raised: never let it escape the block
+                    import ctypes
+
+                    ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(self._ident), None)
+            self._timer = None
 
 
 class _Interrupt:
@@ -578,22 +610,10 @@ class Scanner:
 
     def _finish(self, res: FileResult) -> FileResult:
         if self.matcher is not None and (res.sha256 or res.pdq):
-            exact = {"md5": res.md5, "sha1": res.sha1, "sha256": res.sha256}
-            try:
-                frames = None
-                if res.video and res.video.get("vpdq"):
-                    from bastion.media.video import parse_signal
+            from bastion.examine import match_file
 
-                    frames = parse_signal(res.video["vpdq"])
-                ms = self.matcher.match(
-                    exact,
-                    res.pdq_variants or None,
-                    res.quality,
-                    vpdq=frames,
-                    trimmed_variants=res.trimmed_variants or None,
-                    trimmed_quality=res.trimmed["quality"] if res.trimmed else None,
-                )
-                res.matches = [m.to_dict() for m in ms]
+            try:
+                ms = match_file(res, self.matcher)
                 res.signals.extend(m.to_signal().to_dict() for m in ms)
             except BastionError as exc:
                 res.add_error(_error_code(exc), str(exc), "match")

@@ -112,7 +112,12 @@ def build_service(settings: ServeSettings):
         def fetch(url: str) -> bytes:
             return fetch_media(url, allow_hosts=hosts)
 
-    return Service(store, matcher, policy, MediaHolding(settings.holding), fetch_url=fetch)
+    from bastion.examine import Examiner, Limits, WorkerPool
+
+    limits = Limits(file_seconds=settings.examine_file_seconds, item_seconds=settings.examine_item_seconds,
+                    memory_bytes=settings.examine_memory_bytes)
+    examiner = Examiner(matcher, limits=limits, pool=WorkerPool(settings.examine_workers, memory_bytes=limits.memory_bytes))
+    return Service(store, matcher, policy, MediaHolding(settings.holding), fetch_url=fetch, examiner=examiner)
 
 
 def create_app(settings: ServeSettings | None = None) -> FastAPI:
@@ -128,6 +133,7 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         loops = None
+        service.examiner.pool.start()  # the workers import the decoders while the server starts
         if settings.background:
             loops = start_background(app)
         try:
@@ -136,6 +142,7 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
             if loops is not None:
                 loops.close()
             service.writer.close()
+            service.examiner.close()
             service.store.close()
 
     app = FastAPI(title="Bastion", version=_version(), lifespan=lifespan, docs_url=None, redoc_url=None,

@@ -37,6 +37,14 @@ class ServeSettings(BaseModel):
     #: a claimed batch job not finished within this time is taken over by another worker
     job_lease_seconds: int = 300
     json_logs: bool = True
+    #: worker processes that examine uploaded media (bastion.examine.WorkerPool); None: one per core, at most 4
+    examine_workers: int | None = Field(default=None, ge=1)
+    #: soft seconds one uploaded file may take (decode, hashes, provenance, prompts)
+    examine_file_seconds: float = Field(default=30.0, gt=0)
+    #: hard seconds all files of one item may take: no item's answer is later (a worker over it is killed)
+    examine_item_seconds: float = Field(default=60.0, gt=0)
+    #: address-space cap of each examine worker (RLIMIT_AS), bytes; None: the decoders' own caps only
+    examine_memory_bytes: int | None = Field(default=None, gt=0)
 
     @classmethod
     def from_env(cls, **overrides) -> "ServeSettings":
@@ -49,6 +57,12 @@ class ServeSettings(BaseModel):
         }
         if os.environ.get("BASTION_MAX_BODY_BYTES"):
             values["max_body_bytes"] = int(os.environ["BASTION_MAX_BODY_BYTES"])
+        for key, env, kind in (("examine_workers", "BASTION_EXAMINE_WORKERS", int),
+                               ("examine_file_seconds", "BASTION_EXAMINE_FILE_SECONDS", float),
+                               ("examine_item_seconds", "BASTION_EXAMINE_ITEM_SECONDS", float),
+                               ("examine_memory_bytes", "BASTION_EXAMINE_MEMORY_BYTES", int)):
+            if os.environ.get(env):
+                values[key] = kind(os.environ[env])
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
 

@@ -34,8 +34,6 @@ from bastion.store.schema import utcnow
 #: actions after which a person must look: the item opens or extends a case
 CASE_ACTIONS = frozenset({"review", "remove", "report", "preserve", "suspend_account"})
 _TEXT_FIELD = {"post": "body", "profile": "body", "comment": "comment", "message": "message"}
-#: media decode errors that make an item unacceptable (a 4xx): the platform must know it sent bad bytes
-_BAD_MEDIA = ("unsupported-media", "truncated-media", "decompression-bomb", "too-large")
 
 
 @dataclass
@@ -56,9 +54,15 @@ class Service:
     """Per-process state the flow needs: the store, the live bank matcher, the policy, the holding folder.
     Built once by the app factory (or a worker) and passed explicitly."""
 
-    def __init__(self, store: Store, matcher, policy, holding: MediaHolding, *, fetch_url: Callable[[str], bytes] | None = None):
+    def __init__(self, store: Store, matcher, policy, holding: MediaHolding, *, fetch_url: Callable[[str], bytes] | None = None,
+                 examiner=None):
+        from bastion.examine import Examiner
+
         self.store = store
         self.matcher = matcher
+        # Without an examiner of its own (tests, embedded use) files are examined in the calling thread with
+        # soft budgets only; `bastion serve` passes one with a worker pool (hard deadlines).
+        self.examiner = examiner or Examiner(matcher)
         self.policy = policy
         self.holding = holding
         self.fetch_url = fetch_url
@@ -116,48 +120,28 @@ class Service:
 
     def scan(self, item: ItemIn, uploads: list[Upload], account_facts) -> Scanned:
         from bastion.policy import Facts, PriceFacts
-        from bastion.scan import examine_bytes
-        from bastion.text import analyze_item
 
-        media: list[dict[str, Any]] = []
-        signals: list[Signal] = []
-        prompts: list[str] = []
-        bad: list[str] = []
-        for i, up in enumerate(uploads):
-            res = examine_bytes(up.filename or f"media-{i}", up.data)
-            for e in res.errors:
-                if e["code"] in _BAD_MEDIA or (e["stage"] == "decode" and not res.pdq):
-                    bad.append(f"media[{i}] ({up.filename or 'unnamed'}): {e['message']}")
-            if self.matcher is not None:
-                exact = {"md5": res.md5, "sha1": res.sha1, "sha256": res.sha256}
-                trimmed = {"trimmed_variants": res.trimmed_variants, "trimmed_quality": res.trimmed["quality"]} if res.trimmed else {}
-                for m in self.matcher.match(exact, res.pdq_variants or None, res.quality, **trimmed):
-                    sig = m.to_signal()
-                    signals.append(Signal(sig.source, sig.category, sig.weight, evidence={**sig.evidence, "media": i}))
-            for d in res.signals:
-                if d.get("category") == "prompt":
-                    prompts.append((d.get("evidence") or {}).get("text", ""))
-                    continue
-                signals.append(_signal(d, media=i))
-            media.append({
-                "position": i, "filename": up.filename, "sha256": res.sha256, "md5": res.md5, "pdq": res.pdq,
-                "quality": res.quality, "media_format": res.media_format, "width": res.width, "height": res.height,
-                "size": res.size, "result": {
-                    "matches": [s.evidence for s in signals if s.source == "hash" and s.evidence.get("media") == i],
-                    "provenance": res.provenance, "errors": res.errors, "notes": res.notes[:50]},
-            })
-        if bad:
-            raise InvalidInput("media that cannot be read: " + "; ".join(bad))
         texts: list[tuple[str, str]] = []
         if item.title:
             texts.append(("title", item.title))
         if item.body:
             texts.append((_TEXT_FIELD[item.kind], item.body))
         texts.extend(("tag", t) for t in item.tags if t)
-        texts.extend(("prompt", p) for p in prompts if p)
-        text = analyze_item(texts) if texts else None
-        if text is not None:
-            signals = list(text.signals) + signals
+        # The one examine pipeline (bastion.examine): files in worker processes under hard deadlines, bank
+        # matches (images and videos), provenance, text. Raises for media it could not examine.
+        ex = self.examiner.examine_item([(up.filename or f"media-{i}", up.data) for i, up in enumerate(uploads)], texts)
+        signals, text = ex.signals, ex.text
+        media: list[dict[str, Any]] = []
+        for i, (up, res) in enumerate(zip(uploads, ex.media)):
+            result: dict[str, Any] = {"matches": [s.evidence for s in signals if s.source == "hash" and s.evidence.get("media") == i],
+                                      "provenance": res.provenance, "errors": res.errors, "notes": res.notes[:50]}
+            if res.video:
+                result["video"] = res.video  # the vPDQ frames: retro-matching reads them (cases/retro.py)
+            media.append({
+                "position": i, "filename": up.filename, "sha256": res.sha256, "md5": res.md5, "pdq": res.pdq,
+                "quality": res.quality, "media_format": res.media_format, "width": res.width, "height": res.height,
+                "size": res.size, "result": result,
+            })
         price = None
         if item.price is not None:
             price = PriceFacts(amount=item.price.amount, currency=item.price.currency, tier=item.price.tier)

@@ -4,6 +4,8 @@ a crash part-way only repeats work (matches are idempotent: an item already link
 linked twice and its signal is not added twice).
 
 PDQ: the stored hashes are indexed once per run (:class:`StoredIndex`) and the new entries are the queries. Exact hashes: indexed lookups of ``item_media.md5/sha256``.
+vPDQ: the new entries are indexed and every stored video's frames (kept in ``item_media.result``) are the
+queries.
 A hit adds a hash signal to the item's stored facts, re-evaluates the policy over them, opens or extends a
 case if the new verdict needs people, and enqueues a ``retro_match`` webhook — all in one transaction per
 change row.
@@ -63,8 +65,11 @@ def _hits(store: Store, bank: BankRow, entries: list[tuple], stored_index) -> li
     exact: dict[str, dict[str, str | None]] = {}
     pdq_ids, pdq_vals, labels = [], [], {}
     crops: dict[int, tuple[int, str]] = {}  # derived entry id -> (original entry id, derivation)
+    videos: dict[int, tuple[str, str | None]] = {}  # vpdq entry id -> (value, label)
     for eid, t, v, label, *derived in entries:
-        if t == "pdq":
+        if t == "vpdq":
+            videos[eid] = (v, label)
+        elif t == "pdq":
             pdq_ids.append(eid)
             pdq_vals.append(v)
             labels[eid] = (v, label)
@@ -87,6 +92,8 @@ def _hits(store: Store, bank: BankRow, entries: list[tuple], stored_index) -> li
             for i in range(0, len(keys), 1000):
                 for mid, v in s.execute(select(ItemMediaRow.id, col).where(col.in_(keys[i:i + 1000]))):
                     out.append((mid, Match(bank.name, bank.category, t, v, values[v], 0, None)))
+    if videos:
+        out.extend(_video_hits(store, bank, videos))
     if not pdq_ids:
         return out
     stored = stored_index()
@@ -109,6 +116,54 @@ def _hits(store: Store, bank: BankRow, entries: list[tuple], stored_index) -> li
                 continue
             out.append((int(mid), Match(bank.name, bank.category, "pdq", v, label, int(dist), "original", **more)))
     return out
+
+
+#: media formats whose stored result holds vPDQ frames (bastion.media.video.sniff_video)
+VIDEO_FORMATS = ("mp4", "mov", "webm", "mkv")
+
+
+def _video_hits(store: Store, bank: BankRow, videos: dict[int, tuple[str, str | None]]) -> list[tuple[int, Match]]:
+    """(item_media id, match) for every stored video whose vPDQ frames match one of the new ``vpdq`` entries,
+    by the rule the live matcher uses (bastion.banks.video): the new entries are indexed, each stored video's
+    unique frames are the query. Stored videos are far fewer than stored images; their frames are read from
+    the item's stored result, never from the media."""
+    from bastion.banks.video import MIN_FRAME_QUALITY, VideoIndex, unique_hashes
+    from bastion.errors import InvalidHash
+    from bastion.media.video import parse_signal
+
+    with store.session() as s:
+        payloads = s.execute(select(BankEntryRow.id, BankEntryRow.payload).where(BankEntryRow.id.in_(list(videos)))).all()
+    entries = []
+    for eid, payload in payloads:
+        try:
+            entries.append((eid, bank.id, unique_hashes(parse_signal(payload), bank.min_quality)))
+        except InvalidHash:
+            continue  # refused when the entry was added; an unreadable payload matches nothing
+    index = VideoIndex(entries, {bank.id: bank.pdq_threshold})
+    if not len(index):
+        return []
+    out: list[tuple[int, Match]] = []
+    last = 0
+    while True:
+        with store.session() as s:
+            rows = s.execute(select(ItemMediaRow.id, ItemMediaRow.result).where(
+                ItemMediaRow.media_format.in_(VIDEO_FORMATS), ItemMediaRow.id > last)
+                .order_by(ItemMediaRow.id).limit(1000)).all()
+        if not rows:
+            return out
+        for mid, result in rows:
+            last = mid
+            frames = ((result or {}).get("video") or {}).get("vpdq")
+            if not frames:
+                continue
+            try:
+                query = unique_hashes(parse_signal(frames), MIN_FRAME_QUALITY)
+            except InvalidHash:
+                continue
+            for hit in index.search(query):
+                value, label = videos[hit.entry_id]
+                out.append((int(mid), Match(bank.name, bank.category, "vpdq", value, label, hit.distance, None,
+                                            hit.query_match_percent, hit.compared_match_percent)))
 
 
 class StoredIndex:

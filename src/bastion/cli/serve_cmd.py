@@ -29,6 +29,9 @@ def serve(
                                           help="Policy YAML (default: the shipped policy)."),
     background: bool = typer.Option(True, "--background/--no-background",
                                     help="Run batch jobs, retro-matching, index sync and webhook delivery here."),
+    examine_workers: Optional[int] = typer.Option(
+        None, min=1, max=64, envvar="BASTION_EXAMINE_WORKERS",
+        help="Processes examining uploaded media, per HTTP worker (default: the cores shared among the HTTP workers, at most 4)."),
 ) -> None:
     """Run the HTTP service: items in, explained verdicts out (see the README for a curl example)."""
     import os
@@ -49,6 +52,10 @@ def serve(
     if policy is not None:
         os.environ["BASTION_POLICY"] = str(policy.resolve())
     os.environ["BASTION_BACKGROUND"] = "1" if background else "0"
+    if examine_workers is None and workers > 1:  # the cores are shared by every HTTP worker's examine pool
+        examine_workers = max(1, min(4, (os.cpu_count() or 1) // workers))
+    if examine_workers is not None:
+        os.environ["BASTION_EXAMINE_WORKERS"] = str(examine_workers)
     from bastion.store.db import open_store
 
     open_store(settings=settings).close()  # migrate once, before the workers start
