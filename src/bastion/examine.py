@@ -4,7 +4,7 @@ Three callers, one set of parts (docs/decisions/0008-examine-pipeline.md):
 
 * :func:`bastion.scan.examine_bytes` / :func:`~bastion.scan.examine_file` — the pure work on one file's bytes
   (MD5/SHA, PDQ with its variants, vPDQ for videos, provenance, embedded prompts), errors as values;
-* :func:`match_file` — the one matching step (exact hashes, PDQ, border-trimmed PDQ, vPDQ) against the
+* :func:`~bastion.banks.matcher.match_file` — the one matching step (exact hashes, PDQ, border-trimmed PDQ, vPDQ) against the
   banks, run where the index lives;
 * :class:`WorkerPool` — a few worker processes that run untrusted decoding under a hard deadline, from any
   thread: a file over its deadline costs one worker (killed and replaced), never the caller's thread;
@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
 from bastion.errors import BastionError, MediaError
-from bastion.model import Match, Signal
+from bastion.model import Signal
 
 log = logging.getLogger("bastion.examine")
 
@@ -69,32 +69,6 @@ class Limits:
         return None if not soft else soft * HARD_FACTOR + HARD_GRACE
 
 
-# --- matching ---------------------------------------------------------------------------------------
-
-
-def match_file(res, matcher) -> list[Match]:
-    """The bank matches of one examined file: exact hashes (MD5 — a ``video_md5`` entry is an MD5 —, SHA-1,
-    SHA-256), PDQ with its dihedral variants, the border-trimmed PDQ, and a video's vPDQ frames. Sets
-    ``res.matches``; raises :class:`~bastion.errors.BastionError` when the banks cannot be read."""
-    if matcher is None or not (res.sha256 or res.pdq):
-        return []
-    frames = None
-    if res.video and res.video.get("vpdq"):
-        from bastion.media.video import parse_signal
-
-        frames = parse_signal(res.video["vpdq"])
-    ms = matcher.match(
-        {"md5": res.md5, "sha1": res.sha1, "sha256": res.sha256},
-        res.pdq_variants or None,
-        res.quality,
-        vpdq=frames,
-        trimmed_variants=res.trimmed_variants or None,
-        trimmed_quality=res.trimmed["quality"] if res.trimmed else None,
-    )
-    res.matches = [m.to_dict() for m in ms]
-    return ms
-
-
 # --- worker processes with hard deadlines ------------------------------------------------------------
 
 
@@ -132,9 +106,9 @@ def _worker_main(conn, memory_bytes: int | None) -> None:
 
     for name in _WARM:
         importlib.import_module(name)
-    from bastion.scan import _tune_process
+    from bastion.scan import tune_process
 
-    _tune_process()
+    tune_process()
     conn.send(("ready", os.getpid()))
     while True:
         try:
@@ -407,6 +381,7 @@ class Examiner:
         """Every file and text of one item. A file that could not be examined (unreadable, over its budget,
         its worker crashed) raises — :class:`MediaOverBudget` for time, ``InvalidInput`` otherwise — so the
         caller never judges an item on part of it."""
+        from bastion.banks.matcher import match_file
         from bastion.errors import InvalidInput
 
         out = ItemExamination(media=[])

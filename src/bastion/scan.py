@@ -516,7 +516,7 @@ def _unlisted(problems: list[OSError]) -> Iterator[str]:
 # --- running many files ----------------------------------------------------------------------------
 
 
-def _tune_process() -> None:
+def tune_process() -> None:
     """The allocator settings every examining process uses (the caller's own with ``jobs=1``)."""
     try:
         from bastion.media.alloc import tune_allocator
@@ -534,7 +534,7 @@ def _worker_init() -> None:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
     except ValueError:  # not a main thread (an archive engine's worker thread): nothing to ignore there
         pass
-    _tune_process()
+    tune_process()
 
 
 @dataclass
@@ -610,7 +610,7 @@ class Scanner:
 
     def _finish(self, res: FileResult) -> FileResult:
         if self.matcher is not None and (res.sha256 or res.pdq):
-            from bastion.examine import match_file
+            from bastion.banks.matcher import match_file
 
             try:
                 ms = match_file(res, self.matcher)
@@ -644,7 +644,7 @@ class Scanner:
         if self.jobs == 1:
             if ready is not None:
                 ready()
-            _tune_process()
+            tune_process()
             for f in files:
                 try:
                     res = examine_file(f, **self._kw())

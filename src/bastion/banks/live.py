@@ -76,10 +76,7 @@ class LiveMatcher:
                 BankEntryRow.bank_id == change.bank_id, BankEntryRow.hash_type == "vpdq",
                 BankEntryRow.id >= change.first_entry_id, BankEntryRow.id <= change.last_entry_id).limit(1))
         if videos is not None:
-            # Video entries are few and their index small: rebuilt whole, so a new vPDQ entry matches live.
-            from bastion.banks.matcher import _BankInfo, _load_video_index
-
-            m._video = _load_video_index(self.store, [_BankInfo(i, b) for i, b in m._banks.items()])
+            m.reload_videos()  # so a new vPDQ entry matches live
         with self.store.session() as s:
             got = s.execute(select(BankEntryRow.id, BankEntryRow.value, BankEntryRow.derived_from).where(
                 BankEntryRow.bank_id == change.bank_id, BankEntryRow.hash_type == "pdq",

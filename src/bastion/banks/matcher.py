@@ -240,6 +240,11 @@ class Matcher:
         i = int(np.searchsorted(self._entry_ids, entry_id))
         return int(self._entry_origin[i])
 
+    def reload_videos(self) -> None:
+        """Read the banks' ``vpdq`` entries again (after some were added): video entries are few and their
+        index small, so it is rebuilt whole rather than patched."""
+        self._video = _load_video_index(self.store, [_BankInfo(i, b) for i, b in self._banks.items()])
+
     def match(
         self,
         exact: Mapping[str, str],
@@ -339,3 +344,26 @@ class Matcher:
                 if cur is None or (distance, rank) < cur[:2]:
                     best[target] = (distance, rank, variant, name, derived)
         return best
+
+
+def match_file(res, matcher) -> list[Match]:
+    """The bank matches of one examined file: exact hashes (MD5 — a ``video_md5`` entry is an MD5 —, SHA-1,
+    SHA-256), PDQ with its dihedral variants, the border-trimmed PDQ, and a video's vPDQ frames. Sets
+    ``res.matches``; raises :class:`~bastion.errors.BastionError` when the banks cannot be read."""
+    if matcher is None or not (res.sha256 or res.pdq):
+        return []
+    frames = None
+    if res.video and res.video.get("vpdq"):
+        from bastion.media.video import parse_signal
+
+        frames = parse_signal(res.video["vpdq"])
+    ms = matcher.match(
+        {"md5": res.md5, "sha1": res.sha1, "sha256": res.sha256},
+        res.pdq_variants or None,
+        res.quality,
+        vpdq=frames,
+        trimmed_variants=res.trimmed_variants or None,
+        trimmed_quality=res.trimmed["quality"] if res.trimmed else None,
+    )
+    res.matches = [m.to_dict() for m in ms]
+    return ms
