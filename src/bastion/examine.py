@@ -175,7 +175,7 @@ class WorkerPool:
         method = start_method or ("forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn")
         self._ctx = multiprocessing.get_context(method)
         if method == "forkserver":
-            self._ctx.set_forkserver_preload(list(_WARM))
+            self._ctx.set_forkserver_preload(["bastion.examine", *_WARM])
         self._idle: list[_Worker] = []
         self._live = 0
         self._cond = threading.Condition()
