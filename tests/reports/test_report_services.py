@@ -132,3 +132,111 @@ def test_cli_and_api_share_the_flows_and_the_cli_holds_no_sql():
                for n in ast.walk(tree))
     calls = {n.func.attr for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)}
     assert not calls & {"select", "query", "execute", "scalars", "scalar"}
+
+
+# --- reports say what was decided (issue 21, point 8) ------------------------------------------------
+
+CRITICAL = "selling teen nsfw dm"  # clinical placeholder: the fewest indicator words of a text-only trade rule
+
+
+def test_automated_removal_gets_its_statement_at_removal_time_and_text_never_claims_material(store, env, api):
+    from bastion.auth.service import get_user
+    from bastion.cases import service as cases
+    from bastion.reports.dsa.validator import statement_problems
+    from bastion.reports.models import DsaStatementRow
+
+    r = api.post("/v1/items", headers=api.h("integration"), json={"id": "t-1", "body": CRITICAL, "account": {"id": "acc-t"}})
+    assert r.status_code == 200 and r.json()["verdict"]["action"] == "remove", r.text
+    with store.session() as s:  # no one has decided, no `report dsa` has run: the statement is already kept
+        (row,) = s.query(DsaStatementRow).all()
+        st = row.statement
+    assert statement_problems(st) == []
+    assert st["automated_decision"] == "AUTOMATED_DECISION_FULLY" and st["automated_detection"] == "Yes"
+    assert st["decision_visibility"] == ["DECISION_VISIBILITY_CONTENT_REMOVED"] and row.case_id == r.json()["case_id"]
+    assert "identified as child sexual abuse material" not in st["illegal_content_explanation"]
+    assert "text" in st["decision_facts"] and "No image or video" in st["decision_facts"]
+    assert st["content_type"] == ["CONTENT_TYPE_TEXT"]
+    # a person then confirms the text-only case: its statement follows the same signals
+    with store.session() as s, s.begin():
+        from bastion.auth.service import create_user
+
+        create_user(s, "lee", "lead")
+        cases.decide(s, r.json()["case_id"], get_user(s, "lee"), "confirm", category="csam", actions=["remove"])
+    out = api.post("/v1/reports/dsa", headers=api.h("lead"), json={}).json()["statements"]
+    (decided,) = [x for x in out if x["automated_decision"] != "AUTOMATED_DECISION_FULLY"]
+    assert decided["automated_decision"] == "AUTOMATED_DECISION_PARTIALLY"
+    assert "identified as child sexual abuse material" not in decided["illegal_content_explanation"]
+    assert statement_problems(decided) == []
+
+
+def test_image_match_statement_still_says_what_was_identified(store, env):
+    from bastion.reports import from_cases
+    from bastion.reports.dsa.builder import build_statement
+
+    seed(store, env, images=IMAGES[:1])
+    with store.session() as s:
+        (inp,) = from_cases.statement_inputs(s)
+    with store.session() as s, s.begin():  # the item's own signals say a hash matched its image
+        from bastion.cases.models import ItemRow
+
+        s.query(ItemRow).one().facts = {"signals": [{"source": "hash", "category": "csam"}]}
+    with store.session() as s:
+        (inp,) = from_cases.statement_inputs(s)
+    assert inp.basis == "media"
+    assert "identified as child sexual abuse material" in build_statement(inp)["illegal_content_explanation"]
+
+
+@pytest.mark.parametrize("kind", ["temporary", "permanent"])
+def test_suspension_kind_and_length_reach_dsa_and_ncmec(store, env, kind):
+    import xml.etree.ElementTree as ET
+    from datetime import timedelta
+
+    from ncmec_test_server import xsd_errors
+
+    from bastion.auth.service import get_user
+    from bastion.cases import service as cases
+    from bastion.reports import from_cases
+    from bastion.reports.dsa.builder import build_statement
+    from bastion.reports.dsa.validator import statement_problems
+    from bastion.reports.ncmec.xml import build_report_xml
+
+    case_id = seed(store, env, images=IMAGES[:1], decide=False)
+    days = 30 if kind == "temporary" else None
+    with store.session() as s, s.begin():
+        d = cases.decide(s, case_id, get_user(s, "rita"), "confirm", category="csam", actions=["remove", "suspend_account"],
+                         suspension=kind, suspension_days=days)
+        decided_at = d.created_at
+        assert cases.decision_dict(d, "rita")["suspension"] == kind
+    with store.session() as s:
+        (inp,) = from_cases.statement_inputs(s)
+        report = from_cases.ncmec_input(s, case_id, from_cases.NcmecSettings.from_env())
+    st = build_statement(inp)
+    assert statement_problems(st) == []
+    xml = build_report_xml(report)
+    assert xsd_errors(xml, "report") == []
+    person = ET.fromstring(xml).find("personOrUserReported")
+    if kind == "temporary":
+        assert st["decision_account"] == "DECISION_ACCOUNT_SUSPENDED"
+        end = (decided_at.replace(tzinfo=None) + timedelta(days=30)).date().isoformat()
+        assert st["end_date_account_restriction"] == end
+        assert person.find("accountPermanentlyDisabled") is None
+        assert person.find("accountTemporarilyDisabled").get("reenabledDate").startswith(end)
+    else:
+        assert st["decision_account"] == "DECISION_ACCOUNT_TERMINATED" and "end_date_account_restriction" not in st
+        assert person.find("accountTemporarilyDisabled") is None and person.find("accountPermanentlyDisabled") is not None
+
+
+def test_suspension_must_be_said_consistently(store, env, api):
+    from bastion.auth.service import get_user
+    from bastion.cases import service as cases
+    from bastion.errors import InvalidInput
+
+    case_id = seed(store, env, images=IMAGES[:1], decide=False)
+    for actions, kind, days in ((["suspend_account"], "temporary", None), (["suspend_account"], "permanent", 5), (["remove"], "temporary", 5)):
+        with store.session() as s, s.begin():
+            with pytest.raises(InvalidInput):
+                cases.decide(s, case_id, get_user(s, "rita"), "confirm", actions=actions, suspension=kind, suspension_days=days)
+    r = api.post(f"/v1/cases/{case_id}/decisions", headers=api.h("reviewer"),
+                 json={"outcome": "confirm", "actions": ["suspend_account"], "suspension": "temporary", "suspension_days": 7})
+    assert r.status_code == 201, r.text
+    assert r.json()["suspension"] == "temporary" and r.json()["suspension_days"] == 7

@@ -113,11 +113,13 @@ def build_service(settings: ServeSettings):
             return fetch_media(url, allow_hosts=hosts)
 
     from bastion.examine import Examiner, Limits, WorkerPool
+    from bastion.reports.flows import automated_removal_statement
 
     limits = Limits(file_seconds=settings.examine_file_seconds, item_seconds=settings.examine_item_seconds,
                     memory_bytes=settings.examine_memory_bytes)
     examiner = Examiner(matcher, limits=limits, pool=WorkerPool(settings.examine_workers, memory_bytes=limits.memory_bytes))
-    return Service(store, matcher, policy, MediaHolding(settings.holding), fetch_url=fetch, examiner=examiner)
+    return Service(store, matcher, policy, MediaHolding(settings.holding), fetch_url=fetch, examiner=examiner,
+                   on_removed=automated_removal_statement())
 
 
 def create_app(settings: ServeSettings | None = None) -> FastAPI:

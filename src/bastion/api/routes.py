@@ -199,7 +199,8 @@ def release_case(case_id: int, request: Request, p: Principal = Depends(require(
 @router.post("/v1/cases/{case_id}/decisions", status_code=201)
 def decide(case_id: int, body: DecisionIn, request: Request, p: Principal = Depends(require("cases.decide"))):
     with _session(request) as s, s.begin():
-        d = cases.decide(s, case_id, _user(s, p), body.outcome, body.category, body.actions, body.note)
+        d = cases.decide(s, case_id, _user(s, p), body.outcome, body.category, body.actions, body.note,
+                         suspension=body.suspension, suspension_days=body.suspension_days)
         return JSONResponse(cases.decision_dict(d, p.name), status_code=201)
 
 

@@ -55,10 +55,13 @@ class Service:
     Built once by the app factory (or a worker) and passed explicitly."""
 
     def __init__(self, store: Store, matcher, policy, holding: MediaHolding, *, fetch_url: Callable[[str], bytes] | None = None,
-                 examiner=None):
+                 examiner=None, on_removed: Callable[[Session, ItemRow, CaseRow], None] | None = None):
         from bastion.examine import Examiner
 
         self.store = store
+        #: called in the item's transaction when the policy removed it on its own (the app passes the DSA
+        #: statement of reasons of an automated removal, bastion.reports.flows.automated_removal_statement)
+        self.on_removed = on_removed
         self.matcher = matcher
         # Without an examiner of its own (tests, embedded use) files are examined in the calling thread with
         # soft budgets only; `bastion serve` passes one with a worker pool (hard deadlines).
@@ -196,6 +199,8 @@ class Service:
             if opens_case:
                 case = open_or_extend_case(s, row, account, verdict, signal_dicts, sc.languages, now)
                 row.case_id = case.id
+                if verdict["action"] == "remove" and self.on_removed is not None:
+                    self.on_removed(s, row, case)
             answer = item_answer(row)
             _enqueue(s, "verdict", answer)
             return answer

@@ -178,6 +178,9 @@ class DecisionRow(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     automated: Mapped[bool] = mapped_column(Boolean, default=False)
     needs_second_look: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: with ``suspend_account``: ``temporary`` (for ``suspension_days``) or ``permanent`` (NULL reads permanent)
+    suspension: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    suspension_days: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 
 class BatchRow(Base):

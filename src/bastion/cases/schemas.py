@@ -93,3 +93,6 @@ class DecisionIn(_In):
     category: str | None = Field(default=None, max_length=64)
     actions: list[Literal["remove", "suspend_account", "report", "preserve", "allow", "label", "review"]] = Field(default_factory=list)
     note: str | None = Field(default=None, max_length=10_000)
+    #: with ``suspend_account``: a ``temporary`` suspension (``suspension_days`` long) or ``permanent`` (default)
+    suspension: Literal["temporary", "permanent"] | None = None
+    suspension_days: int | None = Field(default=None, ge=1, le=3650)

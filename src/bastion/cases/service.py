@@ -205,7 +205,35 @@ def get_case(s: Session, case_id: int) -> dict[str, Any]:
 def decision_dict(d: DecisionRow, user_name: str | None) -> dict[str, Any]:
     return {"id": d.id, "case_id": d.case_id, "user": user_name, "outcome": d.outcome, "category": d.category,
             "actions": d.actions or [], "note": d.note, "automated": d.automated,
-            "needs_second_look": d.needs_second_look, "created_at": d.created_at.isoformat()}
+            "needs_second_look": d.needs_second_look, "created_at": d.created_at.isoformat(),
+            "suspension": suspension_of(d), "suspension_days": d.suspension_days}
+
+
+def suspension_of(d: DecisionRow) -> str | None:
+    """``temporary``, ``permanent`` or None (no ``suspend_account``); decisions made before the kind was
+    recorded read as permanent, as they were reported."""
+    if "suspend_account" not in (d.actions or []):
+        return None
+    return d.suspension or "permanent"
+
+
+def check_suspension(actions, suspension: str | None, days: int | None) -> tuple[str | None, int | None]:
+    """The suspension a decision records: a kind only with ``suspend_account``; a temporary one needs its
+    length in days, a permanent one has none."""
+    if "suspend_account" not in actions:
+        if suspension is not None or days is not None:
+            raise InvalidInput("a suspension kind or length needs the suspend_account action")
+        return None, None
+    kind = suspension or "permanent"
+    if kind not in ("temporary", "permanent"):
+        raise InvalidInput("suspension must be temporary or permanent")
+    if kind == "temporary" and not days:
+        raise InvalidInput("a temporary suspension needs its length (suspension_days)")
+    if kind == "permanent" and days is not None:
+        raise InvalidInput("a permanent suspension has no length; say temporary to give one")
+    if days is not None and not (1 <= int(days) <= 3650):
+        raise InvalidInput("suspension_days must be between 1 and 3650")
+    return kind, (int(days) if days is not None else None)
 
 
 def set_status(s: Session, case: CaseRow, status: str, *, actor: str = "system") -> None:
@@ -249,7 +277,8 @@ def release_case(s: Session, case_id: int, user: UserRow) -> None:
 
 
 def decide(s: Session, case_id: int, user: UserRow, outcome: str, category: str | None = None,
-           actions: list[str] | tuple[str, ...] = (), note: str | None = None) -> DecisionRow:
+           actions: list[str] | tuple[str, ...] = (), note: str | None = None, *,
+           suspension: str | None = None, suspension_days: int | None = None) -> DecisionRow:
     """Record a reviewer's decision. A reviewer's ``reject`` of a case the policy removed automatically goes
     to a lead for a second look instead of closing it. Writes the audit row and the ``case.decided`` outbox
     row in the caller's transaction."""
@@ -258,6 +287,7 @@ def decide(s: Session, case_id: int, user: UserRow, outcome: str, category: str 
     bad = [a for a in actions if a not in DECISION_ACTIONS]
     if bad:
         raise InvalidInput(f"unknown actions {', '.join(map(repr, bad))}; expected some of {', '.join(DECISION_ACTIONS)}")
+    suspension, suspension_days = check_suspension(actions, suspension, suspension_days)
     c = _case(s, case_id, lock=True)
     if c.status not in ("open", "in_review") and not (c.needs_second_look and allowed(user.role, "cases.second_look")):
         raise Conflict(f"case {case_id} is {c.status}; it was decided already")
@@ -268,7 +298,8 @@ def decide(s: Session, case_id: int, user: UserRow, outcome: str, category: str 
             raise Conflict(f"case {case_id} is claimed by {holder.name if holder else 'another user'}")
     second_look = (outcome == "reject" and c.automated_action == "remove" and not allowed(user.role, "cases.second_look"))
     d = DecisionRow(case_id=c.id, user_id=user.id, outcome=outcome, category=category, actions=list(actions),
-                    note=note, created_at=now, automated=False, needs_second_look=second_look)
+                    note=note, created_at=now, automated=False, needs_second_look=second_look,
+                    suspension=suspension, suspension_days=suspension_days)
     s.add(d)
     if category:
         c.category = category
@@ -290,12 +321,14 @@ def decide(s: Session, case_id: int, user: UserRow, outcome: str, category: str 
     s.flush()
     _audit(s, user.name, "case.decide", "case", str(c.id), {"decision": d.id, "outcome": outcome,
                                                             "category": category, "actions": list(actions),
-                                                            "second_look": second_look})
+                                                            "second_look": second_look, "suspension": suspension,
+                                                            "suspension_days": suspension_days})
     account = s.get(AccountRow, c.account_id) if c.account_id else None
     item_ids = list(s.scalars(select(ItemRow.external_id).join(CaseItemRow, CaseItemRow.item_id == ItemRow.id)
                               .where(CaseItemRow.case_id == c.id)))
     _enqueue(s, "case.decided", {"case_id": c.id, "decision_id": d.id, "outcome": outcome, "category": category,
                                  "actions": list(actions), "needs_second_look": second_look,
+                                 "suspension": suspension, "suspension_days": suspension_days,
                                  "account_id": account.external_id if account else None, "item_ids": item_ids})
     return d
 

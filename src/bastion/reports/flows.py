@@ -206,6 +206,22 @@ def dsa_statements(store: Store, actor: Actor, *, since: datetime | None = None,
     return out
 
 
+def automated_removal_statement(reference_url: str | None = None):
+    """The hook the service calls in an item's transaction when the policy removed the item on its own: the
+    DSA statement of reasons is made and kept then, not only after a person decides."""
+    from bastion.reports.dsa import service
+    from bastion.reports.dsa.builder import DsaConfig, build_statement
+
+    cfg = DsaConfig(reference_url=reference_url)
+
+    def hook(session, item, case) -> None:
+        st = build_statement(from_cases.automated_removal_input(session, item, case), cfg)
+        if st is not None:
+            service.record_statement(session, st, decision_id=None, case_id=case.id)
+
+    return hook
+
+
 def submit_dsa(store: Store, actor: Actor, *, endpoint: str | None, token: str | None, client=None) -> dict:
     """Send every pending statement, 100 a call; returns the counts."""
     from bastion.reports.dsa import service

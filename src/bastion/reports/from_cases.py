@@ -9,13 +9,14 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from bastion.cases.holding import MediaHolding
+from bastion.cases.service import suspension_of
 from bastion.cases.models import AccountRow, CaseItemRow, CaseRow, DecisionRow, ItemMediaRow, ItemRow
 from bastion.errors import ConfigError, NotFound, ReportError, ReportStateError
 from bastion.reports.dsa.builder import StatementInput
@@ -146,6 +147,7 @@ def ncmec_input(
             )
         )
     account = s.get(AccountRow, case.account_id) if case.account_id else None
+    kind = suspension_of(d)
     person = None
     if account is not None:
         urls = ()
@@ -156,7 +158,8 @@ def ncmec_input(
             screen_name=account.handle,
             profile_urls=urls,
             ip_events=tuple(ip_events),
-            disabled_at=aware(d.created_at) if "suspend_account" in (d.actions or []) else None,
+            disabled_at=aware(d.created_at) if kind else None,
+            reenabled_at=aware(d.created_at) + timedelta(days=d.suspension_days) if kind == "temporary" else None,
         )
     times = [aware(it.platform_created_at or it.received_at) for it in items] or [aware(case.opened_at)]
     urls = tuple(settings.item_url.format(item=it.external_id) for it in items) if settings.item_url else ()
@@ -206,6 +209,7 @@ def statement_inputs(s: Session, since: datetime | None = None) -> list[Statemen
         sources = tuple(x for x in (case.sources or "").split(",") if x)
         languages = [x for x in (case.languages or "").split(",") if x]
         for it in items:
+            basis, reasons = _basis(it, [m for m in media if m.item_id == it.id], d)
             kinds = []
             fmts = [m.media_format or "" for m in media if m.item_id == it.id]
             if any(f.lower() in VIDEO_FORMATS for f in fmts):
@@ -228,9 +232,62 @@ def statement_inputs(s: Session, since: datetime | None = None) -> list[Statemen
                     language=languages[0] if languages else None,
                     content_date=aware(it.platform_created_at or it.received_at).date(),
                     application_date=aware(d.created_at).date(),
+                    basis=basis,
+                    text_reasons=reasons,
+                    suspension=suspension_of(d),
+                    suspension_end=(aware(d.created_at) + timedelta(days=d.suspension_days)).date()
+                    if suspension_of(d) == "temporary" else None,
                 )
             )
     return out
+
+
+MEDIA_SOURCES = ("hash", "provenance")
+
+
+def _basis(item: ItemRow, media: list[ItemMediaRow], d: DecisionRow) -> tuple[str, tuple[str, ...]]:
+    """What a statement about ``item`` rests on, from the signals that fired for it: ``media`` when a hash
+    match or provenance concerned its media, ``text`` when only text signals fired (an offer in words), and
+    ``media`` when nothing fired but a person decided on an item with media (a notice, looked at)."""
+    signals = ((item.facts or {}).get("signals") or [])
+    sources = {s.get("source") for s in signals if isinstance(s, dict)}
+    reasons = tuple((item.facts or {}).get("text_combinations") or ())
+    if sources & set(MEDIA_SOURCES) or any((m.result or {}).get("matches") for m in media):
+        return "media", reasons
+    if "text" in sources or reasons:
+        return "text", reasons
+    return ("media" if media else "text"), reasons
+
+
+def _media_kinds(item: ItemRow, media: list[ItemMediaRow]) -> tuple[str, ...]:
+    kinds = []
+    fmts = [m.media_format or "" for m in media]
+    if any(f.lower() in VIDEO_FORMATS for f in fmts):
+        kinds.append("video")
+    if any(f and f.lower() not in VIDEO_FORMATS for f in fmts):
+        kinds.append("image")
+    if item.title or item.body or item.tags:
+        kinds.append("text")
+    return tuple(kinds)
+
+
+def automated_removal_input(s: Session, item: ItemRow, case: CaseRow) -> StatementInput:
+    """The statement input of an item the policy removed on its own, at the time of the removal
+    (``automated_decision`` FULLY; no person has decided yet)."""
+    media = _media(s, [item.id])
+    basis, reasons = _basis(item, media, None)
+    signals = ((item.facts or {}).get("signals") or [])
+    sources = tuple(sorted({"hash" if x.get("source") == "hash" else x.get("source") for x in signals
+                            if isinstance(x, dict) and x.get("source")})) or ("hash",)
+    generated = any(x.get("category") in GENERATED_CATEGORIES for x in signals if isinstance(x, dict) and x.get("source") == "hash")
+    languages = [x for x in (case.languages or "").split(",") if x]
+    when = aware(item.received_at)
+    return StatementInput(
+        decision_id=0, case_id=case.id, item_ref=item.external_id, actions=("remove",), media=_media_kinds(item, media),
+        generated=generated, sources=sources, decided_by_person=False, automated_action_first=True,
+        language=languages[0] if languages else None, content_date=aware(item.platform_created_at or item.received_at).date(),
+        application_date=when.date(), basis=basis, text_reasons=reasons, automated_removal=True,
+    )
 
 
 def decision_records(s: Session, since: datetime | None = None, until: datetime | None = None) -> list[DecisionRecord]:

@@ -18,6 +18,10 @@ How the fields are chosen:
 * ``decision_ground`` is illegal content by default, with the configured legal ground and explanation; a
   platform acting on its terms instead configures the incompatible-content ground.
 * ``decision_facts`` says how the material was found and decided, in clinical terms; it never describes it.
+* The ground and the facts follow the signals that fired: a decision resting on text alone (an offer or a
+  request in words, ``basis="text"``) never says that material was identified.
+* A temporary suspension is ``DECISION_ACCOUNT_SUSPENDED`` with ``end_date_account_restriction``; a
+  permanent one is the configured ``account_decision`` (terminated by default).
 """
 
 from __future__ import annotations
@@ -53,6 +57,13 @@ DEFAULT_ILLEGAL_EXPLANATION = (
     "The content was identified as child sexual abuse material, whose distribution and possession are offences "
     "under the legal ground cited."
 )
+#: when only the item's text was found (an offer or a request, no image or video identified): the statement
+#: must not say that any material was identified
+DEFAULT_TEXT_EXPLANATION = (
+    "The text of the item offers or seeks child sexual abuse material; offering, supplying or making such "
+    "material available is an offence under the legal ground cited. No image or video of the item was "
+    "identified as such material."
+)
 
 
 @dataclass(frozen=True)
@@ -65,9 +76,12 @@ class DsaConfig:
     illegal_explanation: str = DEFAULT_ILLEGAL_EXPLANATION
     incompatible_ground: str = "Terms of service: sexual content involving minors, real or generated, is prohibited"
     incompatible_explanation: str = "The content was identified as sexual material involving minors, which the terms prohibit."
+    text_explanation: str = DEFAULT_TEXT_EXPLANATION
+    incompatible_text_explanation: str = "The text of the item offers or seeks sexual material involving minors, which the terms prohibit."
     incompatible_illegal: str = "Yes"
     reference_url: str | None = None
-    #: what ``suspend_account`` means on this platform for a statement: suspended or terminated
+    #: what a permanent ``suspend_account`` means on this platform for a statement (a temporary one is always
+    #: ``DECISION_ACCOUNT_SUSPENDED`` with its end date)
     account_decision: str = "DECISION_ACCOUNT_TERMINATED"
     puid_prefix: str = "bastion"
 
@@ -86,11 +100,21 @@ class StatementInput:
     language: str | None = None
     case_id: int | None = None
     item_ref: str | None = None
+    #: with ``suspend_account``: ``temporary`` (until ``suspension_end``) or ``permanent``
+    suspension: str | None = None
+    suspension_end: date | None = None
+    #: what the decision rests on: ``media`` (an image or video was identified: a hash match, provenance or a
+    #: person's look) or ``text`` (only text signals fired: an offer or a request in words)
+    basis: str = "media"
+    #: the text combinations that fired (named in the facts of a text-based statement)
+    text_reasons: tuple[str, ...] = ()
+    #: an automated removal has no decision row: its statement is keyed by case and item instead
+    automated_removal: bool = False
 
 
 def puid_for(config: DsaConfig, inp: StatementInput) -> str:
     """Stable per decision and item (re-exporting never makes a second puid for the same statement)."""
-    base = f"{config.puid_prefix}-d{inp.decision_id}"
+    base = f"{config.puid_prefix}-auto-c{inp.case_id}" if inp.automated_removal else f"{config.puid_prefix}-d{inp.decision_id}"
     if inp.item_ref:
         digest = hashlib.sha256(inp.item_ref.encode()).hexdigest()[:12]
         base += f"-i{digest}"
@@ -104,7 +128,9 @@ def restricts(actions) -> bool:
 def build_statement(inp: StatementInput, config: DsaConfig = DsaConfig()) -> dict | None:
     """The statement for a decision, or ``None`` when the decision restricts nothing (no statement is due)."""
     visibility = sorted({VISIBILITY_OF_ACTION[a] for a in inp.actions if a in VISIBILITY_OF_ACTION})
-    account = config.account_decision if "suspend_account" in inp.actions else None
+    account = None
+    if "suspend_account" in inp.actions:
+        account = "DECISION_ACCOUNT_SUSPENDED" if inp.suspension == "temporary" else config.account_decision
     if not visibility and not account:
         return None
     types = sorted({CONTENT_TYPE_OF_MEDIA[m] for m in inp.media if m in CONTENT_TYPE_OF_MEDIA})
@@ -130,7 +156,12 @@ def build_statement(inp: StatementInput, config: DsaConfig = DsaConfig()) -> dic
     found = "; ".join(SOURCE_WORDS[s] for s in inp.sources if s in SOURCE_WORDS) or "review"
     decided = "a reviewer confirmed it" if inp.decided_by_person else "the platform's rules decided it automatically"
     facts = f"Found through {found}; {decided}."
-    if inp.generated:
+    text_only = inp.basis == "text"
+    if text_only:
+        facts += " The decision rests on the item's text"
+        facts += f" ({', '.join(r.replace('_', ' ') for r in inp.text_reasons)})." if inp.text_reasons else "."
+        facts += " No image or video of the item was identified as abuse material."
+    if inp.generated and not text_only:
         facts += " The material was identified as AI-generated."
 
     st: dict = {
@@ -155,12 +186,14 @@ def build_statement(inp: StatementInput, config: DsaConfig = DsaConfig()) -> dic
         st["decision_visibility"] = visibility
     if account:
         st["decision_account"] = account
+        if inp.suspension == "temporary" and inp.suspension_end is not None:
+            st["end_date_account_restriction"] = inp.suspension_end.isoformat()
     if config.ground == "DECISION_GROUND_ILLEGAL_CONTENT":
         st["illegal_content_legal_ground"] = config.legal_ground
-        st["illegal_content_explanation"] = config.illegal_explanation
+        st["illegal_content_explanation"] = config.text_explanation if text_only else config.illegal_explanation
     else:
         st["incompatible_content_ground"] = config.incompatible_ground
-        st["incompatible_content_explanation"] = config.incompatible_explanation
+        st["incompatible_content_explanation"] = config.incompatible_text_explanation if text_only else config.incompatible_explanation
         st["incompatible_content_illegal"] = config.incompatible_illegal
     if config.reference_url:
         st["decision_ground_reference_url"] = config.reference_url

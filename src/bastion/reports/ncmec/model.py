@@ -63,8 +63,10 @@ class ReportedPerson:
     profile_urls: tuple[str, ...] = ()
     email: str | None = None
     ip_events: tuple[IpCaptureEvent, ...] = ()
-    #: when the platform disabled the account for good (a decision's ``suspend_account``)
+    #: when the platform disabled the account (a decision's ``suspend_account``)
     disabled_at: datetime | None = None
+    #: a temporary suspension: when the account is re-enabled (None: disabled for good)
+    reenabled_at: datetime | None = None
     additional_info: str | None = None
 
 

@@ -138,7 +138,10 @@ def build_report_xml(r: NcmecReportInput) -> bytes:
             _el(e, "profileUrl", url)
         for ev in u.ip_events:
             _ip_event(e, ev)
-        if u.disabled_at is not None:
+        if u.disabled_at is not None and u.reenabled_at is not None:
+            _el(e, "accountTemporarilyDisabled", "true", disabledDate=xml_datetime(u.disabled_at),
+                reenabledDate=xml_datetime(u.reenabled_at))
+        elif u.disabled_at is not None:
             _el(e, "accountPermanentlyDisabled", "true", disabledDate=xml_datetime(u.disabled_at))
         _opt(e, "additionalInfo", u.additional_info)
     _opt(root, "additionalInfo", r.additional_info)
