@@ -86,6 +86,8 @@ def _letter_emoji(ch: str) -> str | None:
     cp = ord(ch)
     if 0x1F1E6 <= cp <= 0x1F1FF:  # regional indicators 🇦..🇿
         return chr(ord("a") + cp - 0x1F1E6)
+    if 0x249C <= cp <= 0x24B5:  # parenthesized ⒜..⒵ (NFKC would add the parentheses)
+        return chr(ord("a") + cp - 0x249C)
     for base in (0x1F130, 0x1F150, 0x1F170):  # squared, negative circled, negative squared latin
         if base <= cp < base + 26:
             return chr(ord("a") + cp - base)
@@ -113,7 +115,19 @@ def fold_char(ch: str) -> str:
         out.append(c)
     folded = "".join(out)
     # A second pass catches homoglyphs that NFKC produced (e.g. mathematical Greek letters).
-    return "".join(_HOMOGLYPHS.get(c, c) for c in folded)
+    folded = "".join(_HOMOGLYPHS.get(c, c) for c in folded)
+    if folded.isascii():
+        return folded
+    # What is left outside ASCII: the Unicode confusables table (bastion.text.confusables) folds the
+    # characters that imitate a Latin letter (Cherokee, Lisu, Armenian, Coptic, more small capitals...).
+    # The original character first: case folding moves some (Cherokee capitals) out of the table.
+    from bastion.text.confusables import confusable_letter, excluded
+
+    if not excluded(ch):
+        letter = confusable_letter(ch)
+        if letter is not None:
+            return letter
+    return "".join(c if c in _KEEP_MARKS or excluded(c) else (confusable_letter(c) or c) for c in folded)
 
 
 # --- views ---------------------------------------------------------------------------------------

@@ -45,7 +45,9 @@ class LexiconEntry(Protocol):
 __all__ = ["MIN_STEM", "NOT_INFLECTIONS", "STEM_CATEGORIES", "STEM_LANGUAGES", "StemIndex", "StemHit", "stem"]
 
 #: Languages with a Snowball stemmer here, by the lexicon's language codes.
-STEM_LANGUAGES: dict[str, str] = {"en": "english", "fr": "french", "es": "spanish", "de": "german"}
+STEM_LANGUAGES: dict[str, str] = {
+    "en": "english", "fr": "french", "es": "spanish", "de": "german", "pt": "portuguese", "it": "italian", "nl": "dutch",
+}
 #: Categories whose terms are also matched by stem. Coded terms are exact spellings by nature; trade words
 #: are ordinary vocabulary on an art site ("commissions", "packs") whose common forms are listed, and
 #: stemming them would stem most texts for little gain.
