@@ -62,3 +62,9 @@ def gradient_png(width: int, height: int) -> bytes:
     buf = io.BytesIO()
     im.save(buf, "PNG", compress_level=9)
     return buf.getvalue()
+
+
+def allocate(n: int) -> int:
+    """Touch ``n`` bytes of memory in the worker (a stand-in for a decoder's buffers)."""
+    buf = bytearray(n)
+    return len(buf)

@@ -261,3 +261,12 @@ def test_retro_matching_finds_a_video_stored_before_its_hash_was_added(api, clip
     assert api.client.get("/v1/items/old-u", headers=api.h()).json()["case_id"] is None
     # idempotent: a second run adds nothing
     assert retro.run(api.store, api.app.state.service.policy).matches == []
+
+
+def test_a_worker_over_its_memory_cap_fails_its_task_and_the_pool_goes_on():
+    from bastion.examine import WorkerFailed
+
+    with WorkerPool(1, memory_bytes=2 * 1024**3) as pool:  # a worker maps ~0.5 GB of libraries to start with
+        with pytest.raises(WorkerFailed, match="MemoryError"):
+            pool.run(svc_helpers.allocate, 3 * 1024**3, deadline=60)
+        assert pool.run(svc_helpers.allocate, 64 * 1024**2, deadline=60)[0] == 64 * 1024**2
