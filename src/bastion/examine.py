@@ -167,7 +167,7 @@ class WorkerPool:
     too (:class:`WorkerCrashed`). The other workers and their callers never notice: unlike a
     ``ProcessPoolExecutor``, whose pool breaks for every caller when one worker dies, each worker is on its
     own pipe. Workers start lazily (or all at once with :meth:`start`), from a fork server that has the
-    decoders imported, so a replacement is ready in milliseconds."""
+    decoders imported, so a replacement is ready within about a tenth of a second."""
 
     def __init__(self, size: int | None = None, *, memory_bytes: int | None = None, start_method: str | None = None):
         self.size = max(1, size or default_workers())
