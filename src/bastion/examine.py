@@ -377,7 +377,8 @@ class Examiner:
             soft = min(soft, hard * 0.75) if soft else hard * 0.75
         return soft, hard
 
-    def examine_item(self, files: Sequence[tuple[str, bytes]], texts: Sequence[tuple[str, str]] = ()) -> ItemExamination:
+    def examine_item(self, files: Sequence[tuple[str, bytes]], texts: Sequence[tuple[str, str]] = (),
+                     lexicon=None) -> ItemExamination:
         """Every file and text of one item. A file that could not be examined (unreadable, over its budget,
         its worker crashed) raises — :class:`MediaOverBudget` for time, ``InvalidInput`` otherwise — so the
         caller never judges an item on part of it."""
@@ -424,7 +425,8 @@ class Examiner:
         if texts:
             from bastion.text import analyze_item
 
-            out.text = analyze_item(texts)
+            # ``lexicon``: the service's live lexicon (the platform's own terms merged in); None: the default
+            out.text = analyze_item(texts) if lexicon is None else analyze_item(texts, lexicon=lexicon)
             out.signals = list(out.text.signals) + out.signals
         return out
 

@@ -114,12 +114,14 @@ def build_service(settings: ServeSettings):
 
     from bastion.examine import Examiner, Limits, WorkerPool
     from bastion.reports.flows import automated_removal_statement
+    from bastion.terms.live import LiveLexicon
 
     limits = Limits(file_seconds=settings.examine_file_seconds, item_seconds=settings.examine_item_seconds,
                     memory_bytes=settings.examine_memory_bytes)
     examiner = Examiner(matcher, limits=limits, pool=WorkerPool(settings.examine_workers, memory_bytes=limits.memory_bytes))
     return Service(store, matcher, policy, MediaHolding(settings.holding), fetch_url=fetch, examiner=examiner,
-                   on_removed=automated_removal_statement())
+                   on_removed=automated_removal_statement(),
+                   lexicon=LiveLexicon(store))
 
 
 def create_app(settings: ServeSettings | None = None) -> FastAPI:
@@ -162,6 +164,9 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
     from bastion.api.routes_reports import router as reports_router
 
     app.include_router(reports_router)
+    from bastion.api.routes_terms import router as terms_router
+
+    app.include_router(terms_router)
     try:
         from bastion import console
     except ImportError:  # the console lands separately
@@ -226,6 +231,12 @@ def start_background(app: FastAPI):
 
     loops.every("index-sync", svc.matcher.refresh, channels=("bank_changes",))
     loops.every("retro-match", lambda: retro.run(svc.store, svc.policy).changes, channels=("bank_changes",))
+    from bastion.terms import retro as terms_retro
+
+    # the platform's terms: apply a lead's change in this process, then re-score the stored items it finds
+    loops.every("lexicon-sync", svc.lexicon.refresh, channels=("term_changes",))
+    loops.every("retro-text", lambda: terms_retro.run(svc.store, svc.policy, svc.lexicon).changes,
+                channels=("term_changes",))
     loops.every("batch-jobs", lambda: jobs.work(svc, lease_seconds=s.job_lease_seconds), channels=("jobs",))
     loops.every("webhooks", deliver, channels=("outbox",))
     st.loops = loops

@@ -27,6 +27,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "banks.write": frozenset({"admin", "lead"}),
     "policy.read": _STAFF,
     "policy.write": frozenset({"admin"}),
+    "terms.read": _STAFF,
+    "terms.write": frozenset({"admin", "lead"}),
     "users.manage": frozenset({"admin"}),
     "tokens.manage": frozenset({"admin"}),
     "webhooks.manage": frozenset({"admin"}),

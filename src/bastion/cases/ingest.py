@@ -34,6 +34,8 @@ from bastion.store.schema import utcnow
 #: actions after which a person must look: the item opens or extends a case
 CASE_ACTIONS = frozenset({"review", "remove", "report", "preserve", "suspend_account"})
 _TEXT_FIELD = {"post": "body", "profile": "body", "comment": "comment", "message": "message"}
+#: the text field an item's body is analysed as, per kind (retro-scoring analyses stored items the same way)
+TEXT_FIELD = _TEXT_FIELD
 
 
 @dataclass
@@ -48,6 +50,7 @@ class Scanned:
     verdict: Any  # bastion.policy.Verdict
     media: list[dict[str, Any]]  # per file: hashes + result
     languages: list[str]
+    terms: Any = None  # bastion.terms.intake.IntakeTerms: what the term counts need
 
 
 class Service:
@@ -55,7 +58,8 @@ class Service:
     Built once by the app factory (or a worker) and passed explicitly."""
 
     def __init__(self, store: Store, matcher, policy, holding: MediaHolding, *, fetch_url: Callable[[str], bytes] | None = None,
-                 examiner=None, on_removed: Callable[[Session, ItemRow, CaseRow], None] | None = None):
+                 examiner=None, on_removed: Callable[[Session, ItemRow, CaseRow], None] | None = None,
+                 lexicon=None):
         from bastion.examine import Examiner
 
         self.store = store
@@ -69,6 +73,8 @@ class Service:
         self.policy = policy
         self.holding = holding
         self.fetch_url = fetch_url
+        #: a bastion.terms.live.LiveLexicon (the platform's terms, current in every process), or None: the default
+        self.lexicon = lexicon
         # Every item write of this process goes through one writer thread that commits items arriving
         # together in one transaction (cases/writer.py): one commit for many, and no two threads of this
         # process race on a case lookup (other processes: SQLite's lock, PostgreSQL's row locks).
@@ -123,6 +129,8 @@ class Service:
 
     def scan(self, item: ItemIn, uploads: list[Upload], account_facts) -> Scanned:
         from bastion.policy import Facts, PriceFacts
+        from bastion.terms.intake import intake_terms
+        from bastion.text import default_lexicon
 
         texts: list[tuple[str, str]] = []
         if item.title:
@@ -132,7 +140,9 @@ class Service:
         texts.extend(("tag", t) for t in item.tags if t)
         # The one examine pipeline (bastion.examine): files in worker processes under hard deadlines, bank
         # matches (images and videos), provenance, text. Raises for media it could not examine.
-        ex = self.examiner.examine_item([(up.filename or f"media-{i}", up.data) for i, up in enumerate(uploads)], texts)
+        lexicon = self.lexicon.current if self.lexicon is not None else default_lexicon()
+        ex = self.examiner.examine_item([(up.filename or f"media-{i}", up.data) for i, up in enumerate(uploads)], texts,
+                                        lexicon=lexicon)
         signals, text = ex.signals, ex.text
         media: list[dict[str, Any]] = []
         for i, (up, res) in enumerate(zip(uploads, ex.media)):
@@ -156,7 +166,8 @@ class Service:
         )
         verdict = self.policy.evaluate(facts)
         languages = sorted({s.language for s in signals if s.language})
-        return Scanned(facts, verdict, media, languages)
+        terms = intake_terms(lexicon, item.title, item.body, item.tags, signals, languages, _TEXT_FIELD[item.kind])
+        return Scanned(facts, verdict, media, languages, terms)
 
     def _commit(self, item: ItemIn, uploads: list[Upload], key: str | None, digest: str, sc: Scanned) -> dict[str, Any]:
         verdict = sc.verdict.to_dict()
@@ -181,6 +192,10 @@ class Service:
             )
             s.add(row)
             s.flush()  # the unique item id / key is checked here, before anything else is written
+            if sc.terms is not None:
+                from bastion.terms.counts import day_of, record_item
+
+                record_item(s, row.id, day_of(now, item.created_at), sc.terms.language, sc.terms.found, sc.terms.known)
             for m in sc.media:
                 s.add(ItemMediaRow(item_id=row.id, held=m["sha256"] in held, **{k: m[k] for k in (
                     "position", "filename", "sha256", "md5", "pdq", "quality", "media_format", "width",

@@ -319,6 +319,9 @@ def decide(s: Session, case_id: int, user: UserRow, outcome: str, category: str 
             a.status = "suspended"
         a.risk_score = acc.risk_of(a.confirmed_count, a.flagged_count, acc.linked_flagged(s, a.id))
     s.flush()
+    from bastion.terms.counts import record_case_outcome
+
+    record_case_outcome(s, c.id, outcome)  # the term counts of discovery (bastion.terms)
     _audit(s, user.name, "case.decide", "case", str(c.id), {"decision": d.id, "outcome": outcome,
                                                             "category": category, "actions": list(actions),
                                                             "second_look": second_look, "suspension": suspension,

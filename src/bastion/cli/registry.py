@@ -28,6 +28,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "token": ("bastion.cli.serve_cmd", "API tokens: shown once, stored hashed, revocable."),
     "lexicon": ("bastion.cli.text_cmd", "Validate lexicon files (YAML or CSV) before deploying them."),
     "eval": ("bastion.cli.text_cmd", "Evaluate detectors against a labelled corpus."),
+    "terms": ("bastion.cli.terms_cmd", "Emerging coded terms: ranked candidates, and the platform's own lexicon (add, remove, reject)."),
     "webhook": ("bastion.cli.webhook_cmd", "Webhook subscriptions, their dead letters and delivery."),
 }
 

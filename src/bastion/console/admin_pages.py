@@ -91,12 +91,39 @@ def register(app: FastAPI, c: Console) -> None:
         return c.render(request, "policy.html", v, policy=policy, text=text, title="Policy")
 
     @app.get("/terms", response_class=HTMLResponse)
-    async def terms_page(request: Request):
+    async def terms_page(request: Request, since: str | None = None, until: str | None = None,
+                         language: str | None = None, min_z: float = 3.0, msg: str | None = None):
         with c.session() as db:
             v = c.viewer(request, db)
-            c.require(v, "policy.read")
-            candidates = backend.term_candidates(db)
-        return c.render(request, "terms.html", v, candidates=candidates, title="Term candidates")
+            c.require(v, "terms.read")
+            try:
+                ranked = backend.term_candidates(db, c, since=since, until=until, language=language, min_z=min_z)
+            except BastionError as exc:
+                raise Refused(400, str(exc)) from None
+            platform = backend.platform_terms(db)
+        return c.render(request, "terms.html", v, ranked=ranked, platform=platform, msg=msg,
+                        since=since or "", until=until or "", language=language or "", min_z=min_z,
+                        title="Term candidates")
+
+    @app.post("/terms/{action}")
+    async def terms_change(request: Request, action: str):
+        if action not in ("add", "reject", "remove"):
+            raise Refused(404, "no such action")
+        with c.session() as db:
+            v = c.viewer(request, db)
+            await c.check_csrf(request, v)
+            c.require(v, "terms.write")
+            form = await request.form()
+            term = str(form.get("term", "") or "")
+            try:
+                msg = backend.change_term(db, action, term, form, v)
+            except BastionError as exc:
+                db.rollback()
+                raise Refused(400, str(exc)) from None
+            db.commit()
+        from urllib.parse import quote
+
+        return RedirectResponse(f"{root}/terms?msg=" + quote(msg), status_code=303)
 
     # -- admin ----------------------------------------------------------------------------------
 

@@ -17,6 +17,7 @@ from bastion.auth import service as auth
 from bastion.auth.models import UserRow
 from bastion.cases import service as cases
 from bastion.cases.models import CaseRow
+from bastion.errors import InvalidInput
 
 QUEUE_STATUSES = ("open", "in_review")
 
@@ -307,90 +308,55 @@ def case_view(case: dict) -> dict:
 
 # --- term candidates ----------------------------------------------------------------------------------
 
-_WORD = __import__("re").compile(r"#?[^\W_][\w'-]{2,40}", __import__("re").UNICODE)
+
+def sparkline_points(values: list[int], width: int = 120, height: int = 24) -> str:
+    """SVG polyline points of a daily series (the Terms page's trend)."""
+    if not values:
+        return ""
+    top = max(max(values), 1)
+    step = width / max(len(values) - 1, 1)
+    return " ".join(f"{i * step:.1f},{height - 1 - (v / top) * (height - 2):.1f}" for i, v in enumerate(values))
 
 
-def _lexicon_keys() -> tuple[set[str], set[str]]:
+def term_candidates(db: Session, c, *, since=None, until=None, language=None, limit: int = 50, min_z: float = 3.0) -> dict:
+    """The ranked candidates (bastion.terms.candidates) with the lexicon the server currently applies."""
+    from bastion.terms.candidates import rank
     from bastion.text.lexicon import default_lexicon
 
-    lex = default_lexicon()
-    keys = {e.key for e in lex.entries if e.key}
-    stop = set().union(*lex.stopwords.values()) if lex.stopwords else set()
-    return keys, stop
+    service = getattr(c.ctx, "service", None)
+    live = getattr(service, "lexicon", None)
+    got = rank(db, live.current if live is not None else default_lexicon(), since=since, until=until,
+               language=language, limit=limit, min_z=min_z)
+    for cand in got["candidates"]:
+        cand["spark"] = sparkline_points(cand["trend"])
+    return got
 
 
-def _key(term: str) -> str:
-    from bastion.text.normalize import normalize
+def platform_terms(db: Session) -> list[dict]:
+    from bastion.terms import service
 
-    return normalize(term).text.strip()
+    return service.list_terms(db)
 
 
-def term_candidates(db: Session, *, min_cases: int = 2, limit: int = 100, examples: int = 5) -> list[dict]:
-    """Hashtags and words in items of confirmed cases that no lexicon knows, most frequent first.
+def change_term(db: Session, action: str, term: str, form, actor) -> str:
+    """Add, reject or remove a platform term from the console (audited by bastion.terms.service)."""
+    from bastion.terms import service
 
-    A term counts once per case. Terms that appear as often in rejected cases are not candidates (they
-    tell nothing about violations), nor are stopwords, numbers and what a lexicon already matches."""
-    from bastion.cases.models import CaseItemRow, DecisionRow, ItemRow
-
-    latest: dict[int, str] = {}
-    for case_id, outcome in db.execute(select(DecisionRow.case_id, DecisionRow.outcome)
-                                       .order_by(DecisionRow.case_id, DecisionRow.created_at, DecisionRow.id)):
-        latest[case_id] = outcome
-    if not latest:
-        return []
-    known, stop = _lexicon_keys()
-    per_case: dict[int, set[tuple[str, str]]] = {}
-    rows = db.execute(select(CaseItemRow.case_id, ItemRow.title, ItemRow.body, ItemRow.tags, ItemRow.facts)
-                      .join(ItemRow, ItemRow.id == CaseItemRow.item_id)
-                      .where(CaseItemRow.case_id.in_(list(latest)))).all()
-    key_cache: dict[str, str] = {}
-    for case_id, title, body, tags, facts in rows:
-        found = per_case.setdefault(case_id, set())
-        # what a detector or lexicon already found (a signal's span) is known, not a candidate
-        spans: dict[str, list[tuple[int, int]]] = {}
-        tag_hits: set[str] = set()
-        for sig in (facts or {}).get("signals") or []:
-            if not isinstance(sig, dict) or sig.get("source") != "text":
-                continue
-            if sig.get("field") == "tag":
-                tag_hits |= {str(sig.get(k) or "").lower().lstrip("#") for k in ("term", "normalized")}
-            sp = sig.get("span")
-            if isinstance(sp, (list, tuple)) and len(sp) == 2:
-                spans.setdefault(sig.get("field") or "body", []).append((int(sp[0]), int(sp[1])))
-        words = [("hashtag", str(t).lstrip("#")) for t in (tags or [])
-                 if str(t).strip("# ") and str(t).lower().lstrip("#") not in tag_hits]
-        for field, text in (("title", title), ("body", body)):
-            for m in _WORD.finditer(text or ""):
-                if any(a < m.end() and m.start() < b for a, b in spans.get(field, ())):
-                    continue
-                w = m.group(0)
-                words.append(("hashtag", w[1:]) if w.startswith("#") else ("word", w))
-        for kind, w in words:
-            low = w.lower()
-            if low.isdigit() or low in stop:
-                continue
-            k = key_cache.get(low)
-            if k is None:
-                k = key_cache[low] = _key(low)
-            if not k or k in known or k.replace(" ", "") in known:
-                continue
-            found.add((kind, low))
-    confirmed: dict[tuple[str, str], list[int]] = {}
-    rejected: dict[tuple[str, str], int] = {}
-    for case_id, terms in per_case.items():
-        for t in terms:
-            if latest.get(case_id) == "confirm":
-                confirmed.setdefault(t, []).append(case_id)
-            else:
-                rejected[t] = rejected.get(t, 0) + 1
-    out = []
-    for (kind, term), ids in confirmed.items():
-        if len(ids) < min_cases or rejected.get((kind, term), 0) >= len(ids):
-            continue
-        out.append({"term": term, "kind": kind, "count": len(ids), "rejected": rejected.get((kind, term), 0),
-                    "examples": sorted(ids)[:examples]})
-    out.sort(key=lambda d: (-d["count"], d["rejected"], d["term"]))
-    return out[:limit]
+    if action == "add":
+        try:
+            weight = float(str(form.get("weight", "0.9") or "0.9"))
+        except ValueError:
+            raise InvalidInput("weight must be a number") from None
+        row = service.add_term(db, term, category=str(form.get("category", "coded") or "coded"),
+                               language=str(form.get("language", "und") or "und"), weight=weight,
+                               match=str(form.get("match", "word") or "word"), actor=actor.name,
+                               note=str(form.get("note", "") or ""))
+        return f"added {row['term']} ({row['category']}): every server applies it within a second; stored items holding it are re-scored"
+    if action == "reject":
+        row = service.reject_candidate(db, term, actor=actor.name, note=str(form.get("note", "") or ""))
+        return f"rejected {row['term']}: it will not be proposed again"
+    row = service.remove_term(db, term, actor=actor.name)
+    return f"removed {row['term']}"
 
 
 def webhooks(db: Session) -> tuple[list | None, list]:

@@ -8,7 +8,7 @@ never lose or invent one. Delivery is at least once: receivers drop duplicates b
 Every request is signed (see docs/webhooks.md)::
 
     Bastion-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>." + body)>
-    Bastion-Event: verdict | case.opened | case.decided | retro_match
+    Bastion-Event: verdict | case.opened | case.decided | retro_match | retro_text
     Bastion-Delivery: <delivery id, the same on every retry>
     Bastion-Attempt: <1, 2, ...>
 
@@ -45,7 +45,7 @@ from bastion.errors import (
     WebhookNotFound,
 )
 
-EVENTS = ("verdict", "case.opened", "case.decided", "retro_match")
+EVENTS = ("verdict", "case.opened", "case.decided", "retro_match", "retro_text")
 SIGNATURE_HEADER = "Bastion-Signature"
 EVENT_HEADER = "Bastion-Event"
 DELIVERY_HEADER = "Bastion-Delivery"

@@ -168,6 +168,7 @@ SERVICE_MODELS = (
     "bastion.vault.models",
     "bastion.effects.models",
     "bastion.console.models",
+    "bastion.terms.models",
 )
 
 

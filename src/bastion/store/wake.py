@@ -1,8 +1,8 @@
 """Wake-ups for background work: a writer says "there is new work on <channel>" in its transaction, and the
 loops waiting on that channel run at once instead of at their next poll.
 
-Channels: ``bank_changes`` (the bank change log: index sync, retro-matching), ``outbox`` (webhook rows) and
-``jobs`` (batch jobs). A writer calls :func:`announce` inside its transaction:
+Channels: ``bank_changes`` (the bank change log: index sync, retro-matching), ``outbox`` (webhook rows),
+``jobs`` (batch jobs) and ``term_changes`` (the platform's terms: live lexicon, retro-scoring). A writer calls :func:`announce` inside its transaction:
 
 * in this process, the waiting loops are woken right after the transaction commits (nothing is announced
   for a rolled-back transaction);
@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 
 log = logging.getLogger("bastion.wake")
 
-CHANNELS = ("bank_changes", "outbox", "jobs")
+CHANNELS = ("bank_changes", "outbox", "jobs", "term_changes")
 _INFO_KEY = "bastion_wake_hub"
 _PENDING_KEY = "bastion_wake_pending"
 

@@ -760,6 +760,13 @@ def _parse_yaml(data: Any, path: str, problems: list[tuple[str, str, str]]) -> L
     return Lexicon(tuple(entries), stopwords, (source,))
 
 
+def lexicon_from_data(data: Any, name: str) -> tuple[Lexicon, list[tuple[str, str, str]]]:
+    """A lexicon from a mapping in the YAML file format (a platform's terms kept in a database), with every
+    problem found; ``name`` stands for the file in problems and is the default ``source``."""
+    problems: list[tuple[str, str, str]] = []
+    return _parse_yaml(data, name, problems), problems
+
+
 def _parse_csv(text: str, path: str, problems: list[tuple[str, str, str]]) -> Lexicon:
     reader = csv.DictReader(io.StringIO(text))
     fields = [f.strip() for f in (reader.fieldnames or [])]

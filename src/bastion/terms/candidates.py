@@ -1,0 +1,259 @@
+"""Ranking emerging terms: which words, hashtags and tag pieces the items of confirmed cases use far more
+than the rest of the platform, growing, and seen beside terms the lexicon already knows.
+
+Reads only ``term_counts`` (the confirmed rows of the window, then every row of those few terms),
+``term_pairs`` and ``term_cases``: the cost follows the confirmed vocabulary, not the number of stored items.
+See :mod:`bastion.terms.stats` for the statistic and ``docs/text.md`` for how to read a candidate.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime, timedelta, timezone
+from typing import Any, Iterable
+
+from sqlalchemy import and_, case, func, select
+from sqlalchemy.orm import Session
+
+from bastion.errors import InvalidInput
+from bastion.terms import stats
+from bastion.terms.counts import TOTAL
+from bastion.terms.models import PlatformTermRow, TermCaseRow, TermCountRow, TermPairRow
+
+WINDOW_DAYS = 28
+#: the least z listed: chance alone lifts some of thousands of ordinary tags to z ~ 2 (each test is one of
+#: many); 3 keeps those out while a code shared by a handful of confirmed items scores far above it
+MIN_Z = 3.0
+RECENT_DAYS = 7
+_CHUNK = 500
+
+
+@dataclass
+class Candidate:
+    term: str
+    kind: str  # hashtag | word | phrase
+    score: float
+    z: float
+    log_odds: float
+    z_vs_rejected: float | None
+    confirmed_items: int
+    rejected_items: int
+    items: int
+    tag_items: int
+    confirmed_cases: int
+    first_seen: str | None
+    growth: float
+    trend: list[int]
+    cooccurs: list[dict[str, Any]] = field(default_factory=list)
+    example_cases: list[int] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        for k in ("score", "z", "log_odds", "z_vs_rejected", "growth"):
+            if d[k] is not None:
+                d[k] = round(d[k], 3)
+        return d
+
+
+def _chunks(seq: list, n: int = _CHUNK) -> Iterable[list]:
+    for i in range(0, len(seq), n):
+        yield seq[i:i + n]
+
+
+def parse_day(value: str | date | None, what: str) -> date | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, date):
+        return value
+    try:
+        return date.fromisoformat(str(value)[:10])
+    except ValueError:
+        raise InvalidInput(f"{what} must be a date (YYYY-MM-DD), got {value!r}") from None
+
+
+class KnownTerms:
+    """What is already known, so never a candidate: the lexicon's terms (by their match key, with and
+    without spaces), the platform's own terms and rejected candidates, and stopwords."""
+
+    def __init__(self, lexicon, platform: Iterable[tuple[str, str]] = ()):
+        """``platform``: (key, status) rows of ``platform_terms``."""
+        from bastion.terms.tokens import term_key
+
+        platform = list(platform)
+        # active and rejected terms are never proposed; a removed term may come back
+        self.platform = {term_key(k) for k, st in platform if st in ("active", "rejected")}
+        self.platform_active = {term_key(k) for k, st in platform if st == "active"}
+        # every entry, vocab words too: a word the lists already hold as an ordinary word is no code
+        self.lexicon_keys = {e.key for e in lexicon.entries if e.key}
+        self.lexicon_keys |= {k.replace(" ", "") for k in self.lexicon_keys}
+        self.stop = frozenset().union(*lexicon.stopwords.values()) if lexicon.stopwords else frozenset()
+        self._cache: dict[str, str] = {}
+        # known terms a candidate may co-occur with (their term keys, as intake recorded pairs)
+        self.cooccur_keys = {term_key(e.term) for e in lexicon.entries
+                             if e.category not in ("vocab", "benign")} | self.platform_active
+
+    def match_key(self, term: str) -> str:
+        k = self._cache.get(term)
+        if k is None:
+            from bastion.text.normalize import normalize
+
+            k = self._cache[term] = normalize(term).text.strip()
+        return k
+
+    def known(self, term: str) -> bool:
+        if term in self.platform or term in self.stop:
+            return True
+        k = self.match_key(term)
+        return not k or k in self.lexicon_keys or k.replace(" ", "") in self.lexicon_keys
+
+
+def known_terms(s: Session, lexicon) -> KnownTerms:
+    return KnownTerms(lexicon, s.execute(select(PlatformTermRow.key, PlatformTermRow.status)).all())
+
+
+def _sum_by(s: Session, outcome: str, terms: list[str], since: date, until: date, language: str | None,
+            by_day: bool = False) -> dict:
+    out: dict = {}
+    for part in _chunks(terms):
+        cond = [TermCountRow.outcome == outcome, TermCountRow.term.in_(part), TermCountRow.day >= since,
+                TermCountRow.day <= until]
+        if language:
+            cond.append(TermCountRow.language == language)
+        if by_day:
+            q = select(TermCountRow.term, TermCountRow.day, func.sum(TermCountRow.n)).where(and_(*cond)) \
+                .group_by(TermCountRow.term, TermCountRow.day)
+            for t, d, n in s.execute(q):
+                out.setdefault(t, {})[d] = int(n or 0)
+        else:
+            q = select(TermCountRow.term, func.sum(TermCountRow.n)).where(and_(*cond)).group_by(TermCountRow.term)
+            for t, n in s.execute(q):
+                out[t] = int(n or 0)
+    return out
+
+
+def rank(s: Session, lexicon, *, since: str | date | None = None, until: str | date | None = None,
+         language: str | None = None, limit: int = 50, min_items: int = 2, min_cases: int = 2,
+         min_z: float = MIN_Z, examples: int = 5) -> dict[str, Any]:
+    """The ranked candidates of the window [since, until] (default: the 28 days up to today, UTC): terms of
+    at least ``min_items`` confirmed items in ``min_cases`` confirmed cases whose z is at least ``min_z``."""
+    until_d = parse_day(until, "until") or datetime.now(timezone.utc).date()
+    since_d = parse_day(since, "since") or until_d - timedelta(days=WINDOW_DAYS - 1)
+    if since_d > until_d:
+        raise InvalidInput(f"since ({since_d}) is after until ({until_d})")
+    if not 1 <= limit <= 500:
+        raise InvalidInput("limit must be between 1 and 500")
+    language = (language or "").strip().lower() or None
+    days = (until_d - since_d).days + 1
+    recent_from = max(since_d, until_d - timedelta(days=RECENT_DAYS - 1))
+
+    cond = [TermCountRow.outcome == "confirm", TermCountRow.day >= since_d, TermCountRow.day <= until_d]
+    if language:
+        cond.append(TermCountRow.language == language)
+    confirmed = {t: int(n) for t, n in s.execute(
+        select(TermCountRow.term, func.sum(TermCountRow.n)).where(and_(*cond)).group_by(TermCountRow.term))}
+    n_conf = confirmed.pop(TOTAL, 0)
+    totals_all = _sum_by(s, "all", [TOTAL], since_d, until_d, language, by_day=True).get(TOTAL, {})
+    n_all = sum(totals_all.values())
+    n_rej = _sum_by(s, "reject", [TOTAL], since_d, until_d, language).get(TOTAL, 0)
+    window = {"since": since_d.isoformat(), "until": until_d.isoformat(), "language": language,
+              "items": n_all, "confirmed_items": n_conf, "rejected_items": n_rej}
+    terms = [t for t, n in confirmed.items() if n >= min_items]
+    if not terms or n_conf == 0:
+        return {"window": window, "candidates": []}
+    recent_total = sum(n for d, n in totals_all.items() if d >= recent_from)
+    before_total = n_all - recent_total
+
+    # 1. z of every confirmed term from its window total (one aggregate row per term, not one per day)
+    totals: dict[str, tuple[int, int]] = {}
+    for part in _chunks(terms):
+        cond = [TermCountRow.outcome == "all", TermCountRow.term.in_(part), TermCountRow.day >= since_d,
+                TermCountRow.day <= until_d]
+        if language:
+            cond.append(TermCountRow.language == language)
+        recent_n = func.sum(case((TermCountRow.day >= recent_from, TermCountRow.n), else_=0))
+        for t, n, r in s.execute(select(TermCountRow.term, func.sum(TermCountRow.n), recent_n).where(and_(*cond))
+                                 .group_by(TermCountRow.term)):
+            totals[t] = (int(n or 0), int(r or 0))
+    standing: list[tuple[str, stats.LogOdds, int, int]] = []
+    for t in terms:
+        y_all, recent = totals.get(t, (0, 0))
+        y_i = min(confirmed[t], n_conf)
+        y_all = max(y_all, y_i)
+        p_w = y_all / n_all if n_all else 0.5
+        y_j = max(y_all - y_i, 0)
+        lo = stats.log_odds(y_i, n_conf, y_j, max(n_all - n_conf, y_j), p_w)
+        if lo.z >= min_z and lo.z > 0:
+            standing.append((t, lo, y_all, recent))
+    # 2. what is known is never a candidate (checked on the few that stand out only)
+    known = known_terms(s, lexicon)
+    standing = [x for x in standing if not known.known(x[0])]
+    names = [x[0] for x in standing]
+    rejected = _sum_by(s, "reject", names, since_d, until_d, language) if n_rej else {}
+    tagged = _sum_by(s, "tag", names, since_d, until_d, language)
+
+    pre: list[tuple[float, str, stats.LogOdds, float | None, float]] = []
+    y_all_of: dict[str, int] = {}
+    for t, lo, y_all, recent in standing:
+        y_i = min(confirmed[t], n_conf)
+        y_all_of[t] = y_all
+        y_rej = min(rejected.get(t, 0), n_rej)
+        zr = None
+        if n_rej:
+            zr = stats.log_odds(y_i, n_conf, y_rej, n_rej, y_all / n_all if n_all else 0.5).z
+            if y_rej >= y_i:
+                continue  # as common in rejected cases as in confirmed ones: tells nothing
+        g = stats.growth(recent, recent_total, y_all - recent, before_total) if before_total else 0.0
+        pre.append((stats.score(lo.z, g, 0.0), t, lo, zr, g))
+    pre.sort(key=lambda x: (-x[0], x[1]))
+    short = pre[: max(3 * limit, 60)]
+    top = [t for _, t, *_ in short]
+    if not top:
+        return {"window": window, "candidates": []}
+    all_by_day = _sum_by(s, "all", top, since_d, until_d, language, by_day=True)
+
+    # evidence for the short list: cases, first seen, co-occurrence with known terms
+    cases: dict[str, list[int]] = {}
+    for part in _chunks(top):
+        for t, cid in s.execute(select(TermCaseRow.term, TermCaseRow.case_id).where(
+                TermCaseRow.term.in_(part), TermCaseRow.outcome == "confirm").order_by(TermCaseRow.term, TermCaseRow.case_id)):
+            cases.setdefault(t, []).append(int(cid))
+    first: dict[str, date] = {}
+    for part in _chunks(top):
+        for t, d in s.execute(select(TermCountRow.term, func.min(TermCountRow.day)).where(
+                TermCountRow.outcome == "all", TermCountRow.term.in_(part)).group_by(TermCountRow.term)):
+            first[t] = d
+    pairs: dict[str, list[tuple[str, int]]] = {}
+    for part in _chunks(top):
+        for t, k, n in s.execute(select(TermPairRow.term, TermPairRow.known, TermPairRow.n).where(TermPairRow.term.in_(part))):
+            if k in known.cooccur_keys and n > 0:
+                pairs.setdefault(t, []).append((k, int(n)))
+    ever: dict[str, int] = {}
+    wanted = sorted(set(top) | {k for v in pairs.values() for k, _ in v} | {TOTAL})
+    for part in _chunks(wanted):
+        for t, n in s.execute(select(TermCountRow.term, func.sum(TermCountRow.n)).where(
+                TermCountRow.outcome == "all", TermCountRow.term.in_(part)).group_by(TermCountRow.term)):
+            ever[t] = int(n or 0)
+    n_ever = ever.get(TOTAL, 0)
+
+    out: list[Candidate] = []
+    for _, t, lo, zr, g in short:
+        ids = cases.get(t, [])
+        if len(ids) < min_cases:
+            continue
+        co = []
+        for k, n in pairs.get(t, []):
+            nk = max(ever.get(k, 0), n)
+            co.append({"term": k, "items": n, "npmi": round(stats.npmi(n, max(ever.get(t, 0), n), nk, max(n_ever, nk)), 3)})
+        co.sort(key=lambda d: (-d["npmi"], -d["items"], d["term"]))
+        best = co[0]["npmi"] if co else 0.0
+        series = all_by_day.get(t, {})
+        trend = [series.get(since_d + timedelta(days=i), 0) for i in range(days)]
+        y_all = y_all_of[t]
+        kind = "phrase" if " " in t else ("hashtag" if tagged.get(t, 0) * 2 >= max(y_all, 1) else "word")
+        out.append(Candidate(
+            term=t, kind=kind, score=stats.score(lo.z, g, best), z=lo.z, log_odds=lo.delta, z_vs_rejected=zr,
+            confirmed_items=confirmed[t], rejected_items=rejected.get(t, 0), items=y_all, tag_items=tagged.get(t, 0),
+            confirmed_cases=len(ids), first_seen=first[t].isoformat() if t in first else None, growth=g,
+            trend=trend, cooccurs=co[:5], example_cases=ids[-examples:][::-1]))
+    out.sort(key=lambda c: (-c.score, c.term))
+    return {"window": window, "candidates": [c.to_dict() for c in out[:limit]]}

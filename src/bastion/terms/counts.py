@@ -1,0 +1,111 @@
+"""Keeping the counts current: at intake (in the item's own transaction) and when a case is decided.
+
+Intake writes, for one item, its ``item_terms`` row, one upsert of ``term_counts`` (``all`` for every term
+and for the item itself, ``tag`` for tag terms), its ``term_items`` index rows, and — only for items where
+the lexicon found something — the co-occurrence pairs with those known terms. A decision moves the
+decided items' terms from the outcome they were counted under to the new one (``item_terms.outcome``), so
+a reversed decision never counts twice.
+
+Rows are written in key order: two PostgreSQL transactions upserting the same days take the row locks in
+the same order and cannot deadlock.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Iterable
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from bastion.terms.models import ItemTermsRow, TermCaseRow, TermCountRow, TermItemRow, TermPairRow
+from bastion.terms.tokens import ItemTerms, term_key
+
+#: outcomes a decision can count an item under
+DECIDED = ("confirm", "reject")
+#: the pseudo-term counting items
+TOTAL = ""
+
+
+def _insert(s: Session, model):
+    if s.bind.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert(model)
+
+
+def add_counts(s: Session, deltas: dict[tuple[str, str, date, str], int]) -> None:
+    """Add ``deltas`` {(outcome, term, day, language): n} to ``term_counts`` in one statement."""
+    rows = [{"outcome": o, "term": t, "day": d, "language": l, "n": n}
+            for (o, t, d, l), n in sorted(deltas.items()) if n]
+    if not rows:
+        return
+    ins = _insert(s, TermCountRow)
+    s.execute(ins.on_conflict_do_update(index_elements=["outcome", "term", "day", "language"],
+                                        set_={"n": TermCountRow.n + ins.excluded.n}), rows)
+
+
+def day_of(received: datetime, created: datetime | None) -> date:
+    """The day an item counts for: when the platform says it was posted, unless that is after it reached
+    Bastion (a clock in the future is not believed)."""
+    if created is not None:
+        c = created if created.tzinfo is not None else created.replace(tzinfo=received.tzinfo)
+        if c <= received:
+            return c.date()
+    return received.date()
+
+
+def record_item(s: Session, item_id: int, day: date, language: str, found: ItemTerms,
+                known: Iterable[str] = ()) -> None:
+    """Count one stored item's terms (call in the transaction that stores the item)."""
+    s.add(ItemTermsRow(item_id=item_id, day=day, language=language, terms=list(found.terms),
+                       tag_terms=list(found.tag_terms), outcome="none"))
+    deltas: dict[tuple[str, str, date, str], int] = {("all", TOTAL, day, language): 1}
+    for t in found.terms:
+        deltas[("all", t, day, language)] = 1
+    for t in found.tag_terms:
+        deltas[("tag", t, day, language)] = 1
+    add_counts(s, deltas)
+    if found.words:
+        s.execute(_insert(s, TermItemRow).on_conflict_do_nothing(),
+                  [{"term": w, "item_id": item_id} for w in sorted(found.words)])
+    known_keys = sorted({k for k in (term_key(x) for x in known) if k})
+    if known_keys:
+        pairs = {(t, k): 1 for t in found.terms for k in known_keys if t != k}
+        if pairs:
+            ins = _insert(s, TermPairRow)
+            s.execute(ins.on_conflict_do_update(index_elements=["term", "known"], set_={"n": TermPairRow.n + ins.excluded.n}),
+                      [{"term": t, "known": k, "n": 1} for (t, k) in sorted(pairs)])
+
+
+def record_case_outcome(s: Session, case_id: int, outcome: str) -> int:
+    """Count the items of a decided case under ``outcome`` (confirm | reject). Returns how many items moved."""
+    from bastion.cases.models import CaseItemRow
+
+    if outcome not in DECIDED:
+        raise ValueError(f"outcome must be one of {DECIDED}")
+    rows = s.scalars(select(ItemTermsRow).join(CaseItemRow, CaseItemRow.item_id == ItemTermsRow.item_id)
+                     .where(CaseItemRow.case_id == case_id).order_by(ItemTermsRow.item_id)).all()
+    deltas: dict[tuple[str, str, date, str], int] = {}
+    moved = 0
+    case_terms: set[str] = set()
+    for r in rows:
+        case_terms.update(r.terms)
+        if r.outcome == outcome:
+            continue
+        moved += 1
+        for old_new, sign in ((r.outcome, -1), (outcome, 1)):
+            if old_new not in DECIDED:
+                continue
+            for t in (TOTAL, *r.terms):
+                k = (old_new, t, r.day, r.language)
+                deltas[k] = deltas.get(k, 0) + sign
+        r.outcome = outcome
+    s.flush()
+    add_counts(s, deltas)
+    if case_terms:
+        ins = _insert(s, TermCaseRow)
+        s.execute(ins.on_conflict_do_update(index_elements=["term", "case_id"], set_={"outcome": ins.excluded.outcome}),
+                  [{"term": t, "case_id": case_id, "outcome": outcome} for t in sorted(case_terms)])
+    return moved

@@ -1,0 +1,72 @@
+"""The discovery statistic on small hand-made counts, and the term extraction it counts."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from bastion.terms import stats
+from bastion.terms.tokens import Extractor, term_key
+
+
+def _by_hand(y_i, n_i, y_j, n_j, p_w, a0):
+    a_w = a0 * p_w
+    d = math.log((y_i + a_w) / (n_i + a0 - y_i - a_w)) - math.log((y_j + a_w) / (n_j + a0 - y_j - a_w))
+    return d, d / math.sqrt(1 / (y_i + a_w) + 1 / (y_j + a_w))
+
+
+def test_log_odds_matches_the_formula_worked_by_hand():
+    # 100 confirmed items, 20 hold the term; 9,900 other items, 30 hold it; prior share 50/10,000
+    lo = stats.log_odds(20, 100, 30, 9900, 50 / 10000, a0=10)
+    a_w = 10 * 0.005  # 0.05
+    delta = math.log(20.05 / (110 - 20.05)) - math.log(30.05 / (9910 - 30.05))
+    assert lo.delta == pytest.approx(delta, rel=1e-12)
+    assert lo.delta == pytest.approx(4.294, abs=0.001)  # odds 0.2229 against 0.003042: ln(73.3)
+    assert lo.z == pytest.approx(delta / math.sqrt(1 / (20 + a_w) + 1 / (30 + a_w)), rel=1e-12)
+    assert (lo.delta, lo.z) == pytest.approx(_by_hand(20, 100, 30, 9900, 0.005, 10))
+
+
+def test_a_popular_tag_used_at_the_platform_rate_scores_near_zero_however_common():
+    # 10% of confirmed items and 10% of every other item: no evidence either way
+    popular = stats.log_odds(100, 1000, 9900, 99000, 0.1)
+    assert abs(popular.delta) < 0.01 and abs(popular.z) < 0.2
+    # a term twenty confirmed items share and hardly anyone else uses stands far above it
+    code = stats.log_odds(20, 1000, 5, 99000, 25 / 100000)
+    assert code.z > 10 * max(abs(popular.z), 0.1)
+
+
+def test_more_support_at_the_same_ratio_gives_a_larger_z_and_the_prior_tames_tiny_counts():
+    small = stats.log_odds(2, 100, 2, 10000, 4 / 10100)
+    large = stats.log_odds(20, 1000, 20, 100000, 40 / 101000)
+    assert large.z > small.z > 0
+    # without support in the confirmed group the term is not over-represented
+    assert stats.log_odds(0, 100, 50, 10000, 50 / 10100).z < 0
+    with pytest.raises(ValueError):
+        stats.log_odds(5, 4, 0, 10, 0.1)
+
+
+def test_growth_npmi_and_the_combined_score():
+    assert stats.growth(10, 100, 10, 100) == pytest.approx(0.0)
+    assert stats.growth(30, 100, 0, 300) > 4  # absent before: large, finite
+    assert stats.npmi(10, 10, 10, 1000) == pytest.approx(1.0)  # always together
+    assert abs(stats.npmi(10, 100, 100, 1000)) < 1e-9  # independent: 100/1000 * 100/1000 * 1000 = 10
+    assert stats.npmi(0, 10, 10, 1000) == -1.0
+    assert stats.score(4.0, 0.0, 0.0) == 4.0
+    assert stats.score(4.0, 2.0, 1.0) == pytest.approx(4.0 * (1 + 0.25 * 2 + 0.5))
+    assert stats.score(4.0, 100.0, 0.0) == pytest.approx(4.0 * (1 + 0.25 * stats.GROWTH_CAP))
+    assert stats.score(-1.0, 4.0, 1.0) == -1.0  # growth never lifts a term that does not stand out
+
+
+def test_terms_of_an_item_split_tags_like_the_lexicon():
+    ex = Extractor(known={"art", "dragon", "fanart"}, stopwords={"the", "and"})
+    got = ex.extract("The blue moon", "sketch and #NightOwl study", ["#PlumVex", "plumvexart", "fanartdragon", "x", "2024"])
+    assert got.terms[:2] == ("plumvex", "plum")
+    for t in ("plumvex", "vex", "plumvexart", "art", "fanartdragon", "fanart", "dragon", "nightowl", "night", "owl",
+              "blue", "moon", "sketch", "study", "blue moon"):
+        assert t in got.terms, t
+    assert "the" not in got.terms and "2024" not in got.terms and "x" not in got.terms
+    assert "blue moon" not in got.words and "moon sketch" not in got.terms  # pairs never cross fields
+    assert "plumvex" in got.tag_terms and "sketch" not in got.tag_terms and "nightowl" in got.tag_terms
+    assert ex.tag_pieces("Plum_Vex2Art") == ["plum", "vex", "art"]
+    assert term_key("  #PlumVex  ") == "plumvex" and term_key("Blue   Moon") == "blue moon"
