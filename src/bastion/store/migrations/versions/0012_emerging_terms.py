@@ -3,14 +3,14 @@ platform's own lexicon and its change log (bastion.terms)
 
 Items stored before this revision have no term counts; `bastion terms` ranks what arrives afterwards.
 
-Revision ID: 0011
-Revises: 0010
+Revision ID: 0012
+Revises: 0011
 """
 from alembic import op
 import sqlalchemy as sa
 
-revision = "0011"
-down_revision = "0010"
+revision = "0012"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 
