@@ -194,6 +194,8 @@ def test_a_hostile_item_gets_a_problem_within_its_deadline_while_the_server_answ
     assert got["seconds"] < item_seconds + 3  # the item deadline, with room for a loaded machine
     assert others, "no other request was answered while the hostile item was examined"
     assert max(others) < item_seconds  # none of them waited for the hostile item
+    if kind.startswith("stuck"):  # the worker was killed at the deadline, and the operator can see it
+        assert 'bastion_examine_workers_stopped_total{reason="deadline"} 1.0' in app.state.metrics.render().decode()
     with app.state.store.session() as s:
         from bastion.cases.models import ItemRow
 

@@ -156,6 +156,8 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
     app.state.store = service.store
     app.state.tokens = TokenCache(service.store)
     app.state.metrics = metrics.Metrics()
+    if service.examiner.pool is not None:
+        app.state.metrics.watch_examine_pool(service.examiner.pool)
     install_problems(app)
     app.include_router(router)
     from bastion.api.routes_effects import router as effects_router

@@ -26,5 +26,23 @@ class Metrics:
         self.requests.labels(method, route, str(status)).inc()
         self.latency.labels(method, route).observe(seconds)
 
+    def watch_examine_pool(self, pool) -> None:
+        """Expose an examine worker pool's counters (bastion.examine.WorkerPool), read when scraped."""
+        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+        class _Pool:
+            def collect(self):
+                stopped = CounterMetricFamily("bastion_examine_workers_stopped",
+                                              "Examine workers killed over their deadline or that died on a task",
+                                              labels=["reason"])
+                stopped.add_metric(["deadline"], pool.killed)
+                stopped.add_metric(["crashed"], pool.crashed)
+                yield stopped
+                size = GaugeMetricFamily("bastion_examine_workers", "Examine worker processes of this server")
+                size.add_metric([], pool.size)
+                yield size
+
+        self.registry.register(_Pool())
+
     def render(self) -> bytes:
         return generate_latest(self.registry)
