@@ -14,7 +14,6 @@ the endpoint in ``AWS_ENDPOINT_URL`` unless ``--s3-endpoint`` says otherwise.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator, Protocol
@@ -94,7 +93,8 @@ def s3_client(options: S3Options):
         session = boto3.session.Session(profile_name=options.profile) if options.profile else boto3.session.Session()
         client = session.client(
             "s3",
-            endpoint_url=options.endpoint_url or os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL") or None,
+            # None: botocore itself reads AWS_ENDPOINT_URL_S3, then AWS_ENDPOINT_URL (and the AWS config file)
+            endpoint_url=options.endpoint_url or None,
             region_name=options.region or None,
             config=Config(retries={"max_attempts": 5, "mode": "standard"}),
         )

@@ -100,17 +100,18 @@ def build_service(settings: ServeSettings):
     from bastion.policy import default_policy, load_policy
     from bastion.store.db import open_store
 
-    store = open_store(settings=settings.store_settings())
+    store = open_store(settings=settings)
     policy = load_policy(settings.policy_path) if settings.policy_path else default_policy()
     matcher = LiveMatcher(store, cache_dir=settings.home / "cache")
     fetch = None
     if settings.url_media_hosts:
         from bastion.effects.fetch import fetch_media
 
-        hosts = settings.url_media_hosts
+        hosts, limits = settings.url_media_hosts, {"max_bytes": settings.url_media_max_bytes,
+                                                   "timeout": settings.url_media_timeout}
 
         def fetch(url: str) -> bytes:
-            return fetch_media(url, allow_hosts=hosts)
+            return fetch_media(url, allow_hosts=hosts, **limits)
 
     from bastion.examine import Examiner, Limits, WorkerPool
     from bastion.reports.flows import automated_removal_statement
@@ -255,7 +256,6 @@ def _version() -> str:
 
 
 def app_from_env() -> FastAPI:
-    """uvicorn's factory for ``bastion serve``: each worker process builds its app from the environment."""
-    import os
-
-    return create_app(ServeSettings.from_env(background=os.environ.get("BASTION_BACKGROUND", "1") != "0"))
+    """uvicorn's factory for ``bastion serve``: each worker process builds its settings once, from the
+    environment ``bastion serve`` prepared (:func:`bastion.config.export_for_workers`), and its app from them."""
+    return create_app(ServeSettings.from_env())

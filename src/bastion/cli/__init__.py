@@ -16,7 +16,13 @@ __all__ = ["COMMANDS", "app", "load_all_commands", "main"]
 
 
 def main() -> None:
+    """The ``bastion`` command. Reads the command line's own switches from the environment (everything else is
+    a setting: :meth:`bastion.config.Settings.from_env`, built when a command first needs it)."""
+    import os
+
     from bastion.cli import toplevel
 
     toplevel.RUNNING_AS_COMMAND = True
+    toplevel.DEBUG_FROM_ENVIRONMENT = os.environ.get("BASTION_DEBUG", "").strip().lower() in ("1", "true", "yes", "on")
+    toplevel.FAST_EXIT = not os.environ.get("BASTION_NO_FAST_EXIT")
     app()

@@ -86,12 +86,10 @@ def _global(
     database_url: Optional[str] = typer.Option(
         None,
         "--database-url",
-        envvar="BASTION_DATABASE_URL",
-        help="SQLAlchemy URL of the store (default: a SQLite file in BASTION_HOME).",
-        show_envvar=True,
+        help="SQLAlchemy URL of the store (default: BASTION_DATABASE_URL, else a SQLite file in BASTION_HOME).",
     ),
     debug: bool = typer.Option(
-        # BASTION_DEBUG is read where an error is reported (bastion.cli.toplevel.debug_enabled), not here: a
+        # BASTION_DEBUG is read by the entry point (bastion.cli.main) as a loose boolean, not here: a
         # value click does not read as a boolean must not turn every command into a usage error.
         False, "--debug", help="Print the full traceback of an unexpected error (default: one line; also BASTION_DEBUG=1).",
     ),
@@ -99,8 +97,8 @@ def _global(
         False, "--version", is_eager=True, expose_value=False, callback=_version, help="Print the version and exit.",
     ),
 ) -> None:
-    # Settings are built when a command first asks for them (bastion.cli.common.settings_of): a command that
-    # needs no store does not pay for importing them.
+    # Settings are built when a command first asks for them (bastion.cli.common.settings_of): defaults, the
+    # BASTION_* variables, then --database-url. A command that needs no store does not pay for importing them.
     if database_url:
         set_database_url(ctx, database_url)
     set_debug(ctx, debug)

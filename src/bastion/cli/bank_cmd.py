@@ -16,7 +16,7 @@ from bastion.banks.formats import FORMATS, read_hash_list, write_hash_list
 from bastion.banks.hashes import canonical_type, infer_type, normalize_hash
 from bastion.banks.repo import BankRepository
 from bastion.cli.app import app
-from bastion.cli.common import err, fail, handle_errors, out, print_warning, shown, store_of
+from bastion.cli.common import err, fail, handle_errors, out, print_warning, settings_of, shown, store_of
 from bastion.errors import InvalidHash, InvalidHashList
 from bastion.model import BANK_CATEGORIES, Bank, HashEntry
 
@@ -244,11 +244,11 @@ def export(
     repo = _repo(ctx)
     writer = write_hash_list
     if confirmed:
-        from bastion.cli.report_cmd import _holding
+        from bastion.cases.holding import MediaHolding
         from bastion.reports.from_cases import confirmed_media
         from bastion.reports.sharing import sync_confirmed_bank, write_partner_list
 
-        holding = _holding(ctx)
+        holding = MediaHolding(settings_of(ctx).holding)
         with repo.store.session() as s:
             media, without_pdq = confirmed_media(s, holding)
         res = sync_confirmed_bank(repo, name, media, holding=holding)

@@ -56,8 +56,9 @@ def handle_errors(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def settings_of(ctx: typer.Context) -> Settings:
-    return _settings_of(ctx)
+def settings_of(ctx: typer.Context, kind: type[Settings] | None = None) -> Settings:
+    """The settings of this invocation, built once (:func:`bastion.cli.toplevel.settings_of`)."""
+    return _settings_of(ctx, kind)
 
 
 def store_of(ctx: typer.Context) -> Store:

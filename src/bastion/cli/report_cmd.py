@@ -60,11 +60,9 @@ def _vault(ctx: typer.Context):
 
 
 def _holding(ctx: typer.Context):
-    import os
-
     from bastion.cases.holding import MediaHolding
 
-    return MediaHolding(Path(os.environ.get("BASTION_HOLDING_DIR") or settings_of(ctx).home / "holding"))
+    return MediaHolding(settings_of(ctx).holding)  # the folder the server keeps media in: the same setting
 
 
 # --- report ncmec ----------------------------------------------------------------------------------

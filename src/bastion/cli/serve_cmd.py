@@ -25,37 +25,35 @@ def serve(
     host: str = typer.Option("127.0.0.1", help="Address to listen on."),
     port: int = typer.Option(8080, min=1, max=65535, help="Port to listen on."),
     workers: int = typer.Option(1, min=1, max=64, help="HTTP worker processes (PostgreSQL recommended above 1)."),
-    policy: Optional[Path] = typer.Option(None, "--policy", exists=True, dir_okay=False, envvar="BASTION_POLICY",
-                                          help="Policy YAML (default: the shipped policy)."),
-    background: bool = typer.Option(True, "--background/--no-background",
-                                    help="Run batch jobs, retro-matching, index sync and webhook delivery here."),
+    policy: Optional[Path] = typer.Option(None, "--policy", exists=True, dir_okay=False,
+                                          help="Policy YAML (default: BASTION_POLICY, else the shipped policy)."),
+    background: Optional[bool] = typer.Option(None, "--background/--no-background",
+                                              help="Run batch jobs, retro-matching, index sync and webhook delivery "
+                                                   "here (default: on; BASTION_BACKGROUND=0 turns it off)."),
     examine_workers: Optional[int] = typer.Option(
-        None, min=1, max=64, envvar="BASTION_EXAMINE_WORKERS",
-        help="Processes examining uploaded media, per HTTP worker (default: the cores shared among the HTTP workers, at most 4)."),
+        None, min=1, max=64,
+        help="Processes examining uploaded media, per HTTP worker (default: BASTION_EXAMINE_WORKERS, else the cores "
+             "shared among the HTTP workers, at most 4)."),
 ) -> None:
     """Run the HTTP service: items in, explained verdicts out (see the README for a curl example)."""
-    import os
-
     import uvicorn
 
     from bastion.api.settings import ServeSettings
+    from bastion.config import export_for_workers
 
-    settings = settings_of(ctx)
-    if policy is not None:
+    # The server's settings (defaults, environment, --database-url), then this command's flags.
+    settings = settings_of(ctx, ServeSettings)
+    if examine_workers is None and settings.examine_workers is None and workers > 1:
+        import os
+
+        examine_workers = max(1, min(4, (os.cpu_count() or 1) // workers))  # the cores are shared by every HTTP worker
+    flags = {"policy_path": policy, "background": background, "examine_workers": examine_workers}
+    settings = settings.model_copy(update={k: v for k, v in flags.items() if v is not None})
+    if settings.policy_path is not None:
         from bastion.policy import load_policy
 
-        load_policy(policy)  # a bad policy is refused before the server starts, with every problem listed
-    # Worker processes build their app from the environment (uvicorn's factory mode), so pass it on.
-    os.environ["BASTION_HOME"] = str(settings.home)
-    if settings.database_url:
-        os.environ["BASTION_DATABASE_URL"] = settings.database_url
-    if policy is not None:
-        os.environ["BASTION_POLICY"] = str(policy.resolve())
-    os.environ["BASTION_BACKGROUND"] = "1" if background else "0"
-    if examine_workers is None and workers > 1:  # the cores are shared by every HTTP worker's examine pool
-        examine_workers = max(1, min(4, (os.cpu_count() or 1) // workers))
-    if examine_workers is not None:
-        os.environ["BASTION_EXAMINE_WORKERS"] = str(examine_workers)
+        load_policy(settings.policy_path)  # a bad policy is refused before the server starts, with every problem listed
+    export_for_workers(settings)  # each worker process builds its app from them (uvicorn's factory mode)
     from bastion.store.db import open_store
 
     open_store(settings=settings).close()  # migrate once, before the workers start

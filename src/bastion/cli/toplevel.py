@@ -54,12 +54,16 @@ def debug_enabled(ctx: Any = None) -> bool:
                 return True
         except Exception:  # noqa: BLE001 - a broken context must not hide the error being reported
             pass
-    return os.environ.get("BASTION_DEBUG", "").strip().lower() in ("1", "true", "yes", "on")
+    return DEBUG_FROM_ENVIRONMENT
 
 
 #: Set by the console entry point (``bastion.cli.main``): this process is the ``bastion`` command itself, not a
 #: library caller or a test runner, so a command that has finished may end it at once (:func:`exit_now`).
 RUNNING_AS_COMMAND = False
+#: The command line's own switches, read from the environment by the entry point (``bastion.cli.main``):
+#: ``BASTION_DEBUG`` (tracebacks, like ``--debug``) and ``BASTION_NO_FAST_EXIT``.
+DEBUG_FROM_ENVIRONMENT = False
+FAST_EXIT = True
 
 
 def exit_now(code: int, *, close: Any = None) -> None:
@@ -72,7 +76,7 @@ def exit_now(code: int, *, close: Any = None) -> None:
     """
     import threading
 
-    if not RUNNING_AS_COMMAND or os.environ.get("BASTION_NO_FAST_EXIT"):
+    if not RUNNING_AS_COMMAND or not FAST_EXIT:
         return
     if any(t is not threading.main_thread() and not t.daemon for t in threading.enumerate()):
         return
@@ -97,18 +101,18 @@ def set_database_url(ctx: Any, value: str) -> None:
         root.obj = root.obj.model_copy(update={"database_url": value})
 
 
-def settings_of(ctx: Any) -> Any:
-    """The invocation's :class:`bastion.config.Settings`: the environment, then ``--database-url``; built on
-    first use and kept on the root context (``ctx.obj``)."""
+def settings_of(ctx: Any, kind: Any = None) -> Any:
+    """The invocation's :class:`bastion.config.Settings` (or the subclass ``kind``, such as the server's):
+    defaults, the environment, then ``--database-url``; built once, on first use, and kept on the root context
+    (``ctx.obj``) for every command to pass down."""
     from bastion.config import Settings
 
+    kind = kind or Settings
     root = ctx.find_root() if ctx is not None else None
-    if root is not None and isinstance(root.obj, Settings):
+    if root is not None and isinstance(root.obj, kind):
         return root.obj
-    settings = Settings.from_env()
     override = root.meta.get(_DATABASE_URL_KEY) if root is not None else None
-    if override:
-        settings = settings.model_copy(update={"database_url": override})
+    settings = kind.from_env(database_url=override or None)  # defaults < BASTION_* < --database-url
     if root is not None:
         root.obj = settings
     return settings

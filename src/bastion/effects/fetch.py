@@ -25,15 +25,17 @@ from __future__ import annotations
 
 import http.client
 import ipaddress
-import os
 import socket
 import ssl
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Callable, Iterable, Mapping, Sequence
 from urllib.parse import urljoin, urlsplit
 
 from bastion.errors import ConfigError, UrlFetchFailed, UrlRefused
+
+if TYPE_CHECKING:
+    from bastion.config import Settings
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -158,20 +160,18 @@ class FetchPolicy:
         object.__setattr__(self, "_unsafe_nets", nets)
 
     @classmethod
+    def from_settings(cls, settings: "Settings") -> "FetchPolicy":
+        """Fetching on when ``url_media_hosts`` lists hosts (``BASTION_URL_MEDIA_HOSTS``), with the limits
+        ``url_media_max_bytes`` and ``url_media_timeout`` (see ``docs/configuration.md``)."""
+        return cls(enabled=bool(settings.url_media_hosts), allowed_hosts=settings.url_media_hosts,
+                   max_bytes=settings.url_media_max_bytes, timeout=settings.url_media_timeout)
+
+    @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "FetchPolicy":
-        """``BASTION_URL_MEDIA_HOSTS`` (comma-separated hosts / ``*.suffix``; setting it turns fetching on),
-        ``BASTION_URL_MEDIA_MAX_BYTES``, ``BASTION_URL_MEDIA_TIMEOUT`` (seconds)."""
-        env = os.environ if environ is None else environ
-        hosts = tuple(h for h in (env.get("BASTION_URL_MEDIA_HOSTS") or "").split(",") if h.strip())
-        kw: dict = {"enabled": bool(hosts), "allowed_hosts": hosts}
-        try:
-            if env.get("BASTION_URL_MEDIA_MAX_BYTES"):
-                kw["max_bytes"] = int(env["BASTION_URL_MEDIA_MAX_BYTES"])
-            if env.get("BASTION_URL_MEDIA_TIMEOUT"):
-                kw["timeout"] = float(env["BASTION_URL_MEDIA_TIMEOUT"])
-        except ValueError as exc:
-            raise ConfigError(f"invalid URL media setting: {exc}") from None
-        return cls(**kw)
+        """:meth:`from_settings` of the settings ``environ`` (default: the process environment) gives."""
+        from bastion.config import Settings
+
+        return cls.from_settings(Settings.from_env(environ))
 
     def address_refusal(self, ip: IPAddress) -> str | None:
         reason = address_refusal(ip)
@@ -424,9 +424,6 @@ def fetch_url(url: str, policy: FetchPolicy, **kwargs) -> FetchedMedia:
 
 def fetch_media(url: str, *, allow_hosts: Iterable[str], **policy: object) -> bytes:
     """The service's entry point: fetch ``url`` with fetching enabled for ``allow_hosts`` (exact hosts and
-    ``*.suffix``), the limits from the environment (``BASTION_URL_MEDIA_MAX_BYTES``,
-    ``BASTION_URL_MEDIA_TIMEOUT``) or the defaults, any FetchPolicy field overridable by keyword. Returns the
-    bytes."""
-    env = FetchPolicy.from_env()
-    kw: dict = {"max_bytes": env.max_bytes, "timeout": env.timeout, **policy}
-    return UrlFetcher(FetchPolicy(enabled=True, allowed_hosts=tuple(allow_hosts), **kw)).fetch(url).data
+    ``*.suffix``), any other FetchPolicy field (the limits: ``max_bytes``, ``timeout``, from the service's
+    settings) by keyword. Returns the bytes."""
+    return UrlFetcher(FetchPolicy(enabled=True, allowed_hosts=tuple(allow_hosts), **policy)).fetch(url).data

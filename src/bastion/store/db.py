@@ -17,7 +17,7 @@ from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-from bastion.config import Settings
+from bastion.config import DEFAULT_LOCK_WAIT, Settings
 from bastion.errors import ConfigError
 from bastion.masking import mask_secrets
 from bastion.private import private_dir, private_file
@@ -152,6 +152,8 @@ class Store:
 
     engine: Engine
     sessions: sessionmaker[Session]
+    #: seconds a writer waits for another one (``Settings.lock_wait``, ``BASTION_LOCK_WAIT``)
+    lock_wait: float = DEFAULT_LOCK_WAIT
 
     @property
     def url(self) -> str:
@@ -172,8 +174,9 @@ class Store:
 
 
 def open_store(url: str | None = None, *, settings: Settings | None = None, auto_migrate: bool = True) -> Store:
+    settings = settings or Settings.from_env()
     if url is None:
-        url = (settings or Settings.from_env()).resolved_database_url()
+        url = settings.resolved_database_url()
     engine = make_engine(url)
     if auto_migrate and not _at_head(engine):
         migrate(engine)
@@ -181,4 +184,4 @@ def open_store(url: str | None = None, *, settings: Settings | None = None, auto
 
     sessions = sessionmaker(engine, expire_on_commit=False)
     attach(sessions)
-    return Store(engine=engine, sessions=sessions)
+    return Store(engine=engine, sessions=sessions, lock_wait=settings.lock_wait)

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import time
 import zlib
 from typing import Callable, Iterator
@@ -28,6 +27,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
+from bastion.config import DEFAULT_LOCK_WAIT
 from bastion.errors import BastionError
 from bastion.store.db import Store
 
@@ -35,8 +35,8 @@ __all__ = ["StoreBusy", "writing", "is_lock_conflict", "DEFAULT_WAIT"]
 
 log = logging.getLogger("bastion.store")
 
-#: Seconds a writer waits for another one before giving up (``BASTION_LOCK_WAIT`` overrides).
-DEFAULT_WAIT = 600.0
+#: Seconds a writer waits for another one before giving up (the store's ``lock_wait``, ``BASTION_LOCK_WAIT``).
+DEFAULT_WAIT = DEFAULT_LOCK_WAIT
 SQLITE_BUSY_MS = 10_000  # as bastion.store.db sets it on every connection
 _PG_RETRY = frozenset({"40P01", "40001", "55P03"})  # deadlock, serialisation failure, lock not available
 
@@ -57,15 +57,6 @@ def is_lock_conflict(exc: BaseException) -> bool:
     return "database is locked" in msg or "database is busy" in msg or "database table is locked" in msg
 
 
-def _wait_seconds(wait: float | None) -> float:
-    if wait is not None:
-        return wait
-    try:
-        return float(os.environ.get("BASTION_LOCK_WAIT", DEFAULT_WAIT))
-    except ValueError:
-        return DEFAULT_WAIT
-
-
 def _lock_key(key: str) -> int:
     return zlib.crc32(f"bastion:{key}".encode()) - (1 << 31)  # a signed 32-bit advisory lock id
 
@@ -75,7 +66,7 @@ def writing(store: Store, what: str, *, key: str = "store", wait: float | None =
             on_wait: Callable[[str], None] | None = None, sleep: Callable[[float], None] = time.sleep) -> Iterator[Session]:
     """A session in a transaction that already holds the write lock (see the module docstring); commits
     when the block ends, rolls back on an exception."""
-    limit = _wait_seconds(wait)
+    limit = store.lock_wait if wait is None else wait
     deadline = time.monotonic() + limit
     delay, told = 0.05, False
     dialect = store.engine.dialect.name

@@ -8,8 +8,9 @@ SHA-256 of every source it compiled; :func:`install` compares them with the sour
 of those modules is imported, and when one differs it makes every compiled text module load from its
 source instead (all or none, so the modules never mix versions) and warns once.
 
-``BASTION_TEXT_PURE=1`` asks for the sources on purpose (the tests compare both ways). This module itself
-is never compiled.
+``BASTION_TEXT_PURE=1`` asks for the sources on purpose (the tests compare both ways); it acts on import,
+before any settings exist, so it is a switch the settings module reads (:func:`bastion.config.text_pure_requested`)
+rather than a setting passed down. This module itself is never compiled.
 """
 
 from __future__ import annotations
@@ -18,10 +19,11 @@ import hashlib
 import importlib.machinery
 import importlib.util
 import json
-import os
 import sys
 import warnings
 from pathlib import Path
+
+from bastion.config import text_pure_requested
 
 __all__ = ["STATE", "install", "is_compiled"]
 
@@ -73,7 +75,7 @@ def install() -> str:
         else:
             STATE = "pure: not built"
         return STATE
-    if os.environ.get("BASTION_TEXT_PURE") == "1":
+    if text_pure_requested():  # BASTION_TEXT_PURE=1, read by the settings module
         _prefer_sources(set(modules))
         STATE = "pure: BASTION_TEXT_PURE=1"
         return STATE
