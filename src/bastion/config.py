@@ -70,7 +70,6 @@ ENVIRONMENT: dict[str, str] = {
     "url_media_max_bytes": "BASTION_URL_MEDIA_MAX_BYTES",
     "url_media_timeout": "BASTION_URL_MEDIA_TIMEOUT",
     "vault_dir": "BASTION_VAULT_DIR",
-    "vault_readers": "BASTION_VAULT_READERS",
     "vault_retention_days": "BASTION_VAULT_RETENTION_DAYS",
     "vault_keys": "BASTION_VAULT_KEYS",
     "vault_active_key": "BASTION_VAULT_ACTIVE_KEY",
@@ -128,8 +127,6 @@ class Settings(BaseModel):
     # --- the evidence vault -----------------------------------------------------------------------------
     #: None = ``home/vault``
     vault_dir: Optional[Path] = None
-    #: roles that may read evidence
-    vault_readers: tuple[str, ...] = ("lead", "admin")
     vault_retention_days: int = Field(365, ge=0)
     #: ``id:base64key,...``
     vault_keys: Optional[SecretStr] = None
@@ -167,11 +164,6 @@ class Settings(BaseModel):
     def _hosts(cls, value: Any) -> Any:
         value = _words(value)
         return tuple(h.lower() for h in value) if isinstance(value, (tuple, list)) else value
-
-    @field_validator("vault_readers", mode="before")
-    @classmethod
-    def _readers(cls, value: Any) -> Any:
-        return _words(value)
 
     @field_validator("background", mode="before")
     @classmethod

@@ -21,9 +21,7 @@ DOCS = PACKAGE.parents[1] / "docs" / "configuration.md"
 
 #: The modules allowed to read the environment: the settings module and the command line's entry point.
 READERS = {"bastion.config", "bastion.cli"}
-#: Modules still reading it on their own, to be moved in this issue (a to-do list, not a permission).
-NOT_YET = {"bastion.vault.service", "bastion.vault.crypto", "bastion.reports.from_cases", "bastion.cli.report_cmd",
-           "bastion.sources", "bastion.text._compiled"}
+
 
 
 def _module_name(path: Path) -> str:
@@ -53,7 +51,7 @@ def test_only_the_settings_module_and_the_entry_point_read_the_environment():
         if lines:
             readers[_module_name(path)] = lines
     assert "bastion.config" in readers  # the check sees a read where there is one
-    unexpected = {m: lines for m, lines in readers.items() if m not in READERS | NOT_YET}
+    unexpected = {m: lines for m, lines in readers.items() if m not in READERS}
     assert not unexpected, f"modules reading os.environ on their own: {unexpected}"
 
 

@@ -31,13 +31,14 @@ def ncmec(env, monkeypatch):
 
 
 @pytest.fixture
-def api(store, env, database_url):
+def api(store, env, ncmec, database_url):
     from starlette.testclient import TestClient
 
     from bastion.api import ServeSettings, create_app
     from bastion.auth import service as auth
 
-    app = create_app(ServeSettings(home=env / "home", database_url=database_url, background=False, json_logs=False))
+    # The server reads its settings once, at start: the reporter and the NCMEC test server are configured first.
+    app = create_app(ServeSettings.from_env(home=env / "home", database_url=database_url, background=False, json_logs=False))
     tokens = {}
     with app.state.store.session() as s, s.begin():
         for role in ROLES:

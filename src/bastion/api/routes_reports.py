@@ -4,7 +4,6 @@ the database, the vault and the calls to NCMEC run in the thread pool, never on 
 
 from __future__ import annotations
 
-import os
 from datetime import datetime, timezone
 
 from fastapi import APIRouter, Depends, Request
@@ -59,10 +58,10 @@ def ncmec_context(app_state) -> flows.NcmecContext:
     from bastion.reports.from_cases import NcmecSettings
     from bastion.vault import Vault
 
-    settings = app_state.settings
-    store_settings = settings.store_settings() if hasattr(settings, "store_settings") else None
+    settings = app_state.settings  # built once when the server started
     factory = getattr(app_state, "ncmec_client", None)  # tests point it at the loopback test server
-    return flows.NcmecContext(NcmecSettings.from_env(), Vault.from_settings(store_settings), app_state.service.holding, factory)
+    return flows.NcmecContext(NcmecSettings.from_settings(settings), Vault.from_settings(settings), app_state.service.holding,
+                              factory)
 
 
 @router.get("/v1/cases/{case_id}/reports/ncmec")
@@ -73,7 +72,7 @@ def ncmec_draft(case_id: int, request: Request, p: Principal = Depends(require("
     flows.require_case(store, case_id)
     from bastion.reports.from_cases import NcmecSettings
 
-    return flows.ncmec_draft(store, case_id, p, NcmecSettings.from_env()).summary()
+    return flows.ncmec_draft(store, case_id, p, NcmecSettings.from_settings(request.app.state.settings)).summary()
 
 
 @router.post("/v1/cases/{case_id}/reports/ncmec")
@@ -112,9 +111,9 @@ def dsa(request: Request, body: DsaIn | None = None, p: Principal = Depends(requ
     since = body.since
     if since is not None and since.tzinfo is None:
         since = since.replace(tzinfo=timezone.utc)
+    settings = request.app.state.settings
     res = flows.report_dsa(
-        request.app.state.store, p, since=since, submit=body.submit,
-        reference_url=os.environ.get("BASTION_DSA_TERMS_URL") or None,
-        endpoint=os.environ.get("BASTION_DSA_ENDPOINT"), token=os.environ.get("BASTION_DSA_TOKEN"),
+        request.app.state.store, p, since=since, submit=body.submit, reference_url=settings.dsa_terms_url,
+        endpoint=settings.dsa_endpoint, token=settings.dsa_token.get_secret_value() if settings.dsa_token else None,
     )
     return {"statements": res.statements, "submitted": res.submitted}

@@ -91,7 +91,7 @@ def report_ncmec(
 
     store = store_of(ctx)
     acting = _user(ctx, user, "reports.submit" if (submit or retract or resolve) else "reports.read")
-    settings = NcmecSettings.from_env()
+    settings = NcmecSettings.from_settings(settings_of(ctx))
     events = load_ip_events(ip_events) if ip_events else ()
     if retract or resolve or submit:
         context = flows.NcmecContext(settings, _vault(ctx), _holding(ctx))
@@ -135,16 +135,15 @@ def report_dsa(
     """Make (and keep) a statement of reasons for each item of every restricting decision since --since;
     print them as JSON lines; with --submit send the pending ones. Acts as --user (reports.read to make,
     reports.submit to send), like `report ncmec`."""
-    import os
-
     from bastion.reports import flows
     from bastion.reports.dsa import service
 
     store = store_of(ctx)
     acting = _user(ctx, user, "reports.submit" if submit else "reports.read")
+    settings = settings_of(ctx)
     res = flows.report_dsa(
-        store, acting, since=_since(since), submit=submit, reference_url=os.environ.get("BASTION_DSA_TERMS_URL") or None,
-        endpoint=os.environ.get("BASTION_DSA_ENDPOINT"), token=os.environ.get("BASTION_DSA_TOKEN"),
+        store, acting, since=_since(since), submit=submit, reference_url=settings.dsa_terms_url,
+        endpoint=settings.dsa_endpoint, token=settings.dsa_token.get_secret_value() if settings.dsa_token else None,
     )
     if output is None:
         service.export_jsonl(res.statements, sys.stdout)

@@ -7,10 +7,10 @@ confirmed media :class:`ConfirmedMedia` for sharing.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -27,13 +27,16 @@ from bastion.reports.stats import DecisionRecord
 from bastion.vault.models import VaultBlobRow
 from bastion.vault.service import Vault, aware
 
+if TYPE_CHECKING:
+    from bastion.config import Settings
+
 GENERATED_CATEGORIES = ("csam-generated",)
 VIDEO_FORMATS = ("mp4", "webm", "mov", "mkv", "avi", "video")
 
 
 @dataclass(frozen=True)
 class NcmecSettings:
-    """Who reports and where. From the environment (see ``docs/reporting.md``)."""
+    """Who reports and where: :meth:`from_settings` (see ``docs/reporting.md``)."""
 
     reporter: Reporter
     platform: str | None = None
@@ -47,24 +50,33 @@ class NcmecSettings:
     industry_mou: bool = False
 
     @classmethod
-    def from_env(cls) -> "NcmecSettings":
+    def from_settings(cls, settings: "Settings") -> "NcmecSettings":
+        """From the ``ncmec_*``, ``platform_name``, ``profile_url`` and ``item_url`` settings (the
+        ``BASTION_NCMEC_*`` variables; ``docs/configuration.md``)."""
         from bastion.reports.ncmec.client import TEST_BASE_URL
 
-        env = os.environ.get
-        email, phone = env("BASTION_NCMEC_REPORTER_EMAIL"), env("BASTION_NCMEC_REPORTER_PHONE")
+        s = settings
+        email, phone = s.ncmec_reporter_email, s.ncmec_reporter_phone
         if not (email or phone):
             raise ConfigError("set BASTION_NCMEC_REPORTER_EMAIL (or _PHONE): NCMEC needs to reach the reporting person")
-        person = Person(env("BASTION_NCMEC_REPORTER_FIRST_NAME"), env("BASTION_NCMEC_REPORTER_LAST_NAME"), email, phone)
+        person = Person(s.ncmec_reporter_first_name, s.ncmec_reporter_last_name, email, phone)
         return cls(
-            reporter=Reporter(person, company_template=env("BASTION_NCMEC_COMPANY"), terms_of_service=env("BASTION_NCMEC_TERMS"), legal_url=env("BASTION_NCMEC_LEGAL_URL")),
-            platform=env("BASTION_PLATFORM_NAME"),
-            base_url=env("BASTION_NCMEC_URL") or TEST_BASE_URL,
-            username=env("BASTION_NCMEC_USERNAME", ""),
-            password=env("BASTION_NCMEC_PASSWORD", ""),
-            profile_url=env("BASTION_PROFILE_URL"),
-            item_url=env("BASTION_ITEM_URL"),
-            industry_mou=env("BASTION_NCMEC_INDUSTRY_MOU", "").lower() in ("1", "true", "yes"),
+            reporter=Reporter(person, company_template=s.ncmec_company, terms_of_service=s.ncmec_terms, legal_url=s.ncmec_legal_url),
+            platform=s.platform_name,
+            base_url=s.ncmec_url or TEST_BASE_URL,
+            username=s.ncmec_username or "",
+            password=s.ncmec_password.get_secret_value() if s.ncmec_password is not None else "",
+            profile_url=s.profile_url,
+            item_url=s.item_url,
+            industry_mou=s.ncmec_industry_mou,
         )
+
+    @classmethod
+    def from_env(cls) -> "NcmecSettings":
+        """:meth:`from_settings` of the process's settings (for a library caller; commands pass theirs)."""
+        from bastion.config import Settings
+
+        return cls.from_settings(Settings.from_env())
 
 
 def latest_decision(s: Session, case_id: int) -> DecisionRow | None:

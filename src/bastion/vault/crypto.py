@@ -17,15 +17,18 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import os
 import re
 import secrets
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from bastion.errors import VaultIntegrityError, VaultKeyError
+
+if TYPE_CHECKING:
+    from bastion.config import Settings
 
 MAGIC = b"BVLT"
 VERSION = 1
@@ -95,8 +98,10 @@ class Keyring:
         return cls(keys=keys, active=active)
 
     @classmethod
-    def from_env(cls) -> "Keyring":
-        return cls.parse(os.environ.get("BASTION_VAULT_KEYS"), os.environ.get("BASTION_VAULT_ACTIVE_KEY"))
+    def from_settings(cls, settings: "Settings") -> "Keyring":
+        """The keys of ``settings.vault_keys`` (``BASTION_VAULT_KEYS``), ``vault_active_key`` sealing."""
+        keys = settings.vault_keys.get_secret_value() if settings.vault_keys is not None else None
+        return cls.parse(keys, settings.vault_active_key)
 
     def active_key_id(self) -> str:
         if self.active is None:

@@ -18,11 +18,9 @@ Rules it keeps:
 from __future__ import annotations
 
 import hashlib
-import os
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 from typing import Callable, Iterable
 
 from sqlalchemy import select
@@ -35,7 +33,7 @@ from bastion.vault.crypto import Keyring, open_sealed, seal
 from bastion.vault.models import VaultBlobRow, VaultCustodyRow
 from bastion.vault.storage import LocalFolderStorage, Storage
 
-DEFAULT_RETENTION_DAYS = 365
+DEFAULT_RETENTION_DAYS: int = Settings.model_fields["vault_retention_days"].default
 
 
 def _utcnow() -> datetime:
@@ -114,22 +112,15 @@ class Vault:
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None, **overrides) -> "Vault":
-        """Configuration from the environment: ``BASTION_VAULT_KEYS`` (``id:base64key,...``),
-        ``BASTION_VAULT_ACTIVE_KEY``, ``BASTION_VAULT_DIR`` (default ``BASTION_HOME/vault``),
-        ``BASTION_VAULT_RETENTION_DAYS`` (default 365). Who may read is the permission table's ``vault.read``."""
+        """The vault the settings describe: keys ``vault_keys`` and ``vault_active_key`` (``BASTION_VAULT_KEYS``,
+        ``BASTION_VAULT_ACTIVE_KEY``), folder ``vault_folder`` (``BASTION_VAULT_DIR``, default
+        ``BASTION_HOME/vault``), retention ``vault_retention_days`` (default 365). Who may read is the permission
+        table's ``vault.read``. Without settings: :meth:`Settings.from_env` (a library caller's start)."""
         settings = settings or Settings.from_env()
-        folder = Path(os.environ.get("BASTION_VAULT_DIR") or settings.home / "vault")
-        days_text = os.environ.get("BASTION_VAULT_RETENTION_DAYS", str(DEFAULT_RETENTION_DAYS))
-        try:
-            days = int(days_text)
-        except ValueError:
-            from bastion.errors import ConfigError
-
-            raise ConfigError(f"BASTION_VAULT_RETENTION_DAYS must be a whole number of days, not {days_text!r}") from None
         kwargs = dict(
-            keyring=Keyring.from_env(),
-            storage=LocalFolderStorage(folder),
-            retention=timedelta(days=days),
+            keyring=Keyring.from_settings(settings),
+            storage=LocalFolderStorage(settings.vault_folder),
+            retention=timedelta(days=settings.vault_retention_days),
         )
         kwargs.update(overrides)
         return cls(**kwargs)
