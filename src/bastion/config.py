@@ -4,7 +4,7 @@
 entry point (the ``bastion`` command, each ``bastion serve`` worker, a library caller) builds it once with
 :meth:`Settings.from_env`: defaults, then the ``BASTION_*`` variables, then flags. Everything below gets it
 passed down — the store, the service, the vault, the report flows. ``docs/configuration.md`` lists every
-variable; ``docs/decisions/0008-configuration.md`` says why it is shaped so.
+variable; ``docs/decisions/0009-configuration.md`` says why it is shaped so.
 
 The embedded default is a SQLite file in a local folder (``BASTION_HOME``, default
 ``$XDG_DATA_HOME/bastion`` or ``~/.local/share/bastion``); production points ``BASTION_DATABASE_URL`` at

@@ -166,3 +166,27 @@ def test_every_variable_is_in_the_one_table():
     for path in PACKAGE.rglob("*.py"):
         mentioned |= set(re.findall(r"\bBASTION_[A-Z0-9_]*[A-Z0-9]\b", path.read_text(encoding="utf-8")))
     assert mentioned <= rows, f"undocumented: {sorted(mentioned - rows)}"
+
+
+def test_serve_workers_rebuild_the_same_settings_from_what_the_command_exported(monkeypatch, tmp_path):
+    import os
+
+    from bastion.config import export_for_workers
+
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("x", encoding="utf-8")
+    monkeypatch.setenv("BASTION_URL_MEDIA_HOSTS", "a.example")
+    monkeypatch.setenv("BASTION_VAULT_KEYS", "k1:c2VjcmV0")
+    monkeypatch.setenv("BASTION_NCMEC_INDUSTRY_MOU", "true")
+    given = ServeSettings.from_env(database_url="sqlite:////flag.db", policy_path=policy, background=False,
+                                   examine_workers=3)
+    saved = dict(os.environ)
+    try:
+        export_for_workers(given)
+        rebuilt = ServeSettings.from_env()
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    assert rebuilt == given
+    assert rebuilt.background is False and rebuilt.examine_workers == 3 and rebuilt.database_url == "sqlite:////flag.db"
+    assert rebuilt.vault_keys.get_secret_value() == "k1:c2VjcmV0" and rebuilt.ncmec_industry_mou is True
