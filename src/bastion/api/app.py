@@ -107,11 +107,11 @@ def build_service(settings: ServeSettings):
     if settings.url_media_hosts:
         from bastion.effects.fetch import fetch_media
 
-        hosts, limits = settings.url_media_hosts, {"max_bytes": settings.url_media_max_bytes,
-                                                   "timeout": settings.url_media_timeout}
+        hosts, fetch_limits = settings.url_media_hosts, {"max_bytes": settings.url_media_max_bytes,
+                                                         "timeout": settings.url_media_timeout}
 
         def fetch(url: str) -> bytes:
-            return fetch_media(url, allow_hosts=hosts, **limits)
+            return fetch_media(url, allow_hosts=hosts, **fetch_limits)
 
     from bastion.examine import Examiner, Limits, WorkerPool
     from bastion.reports.flows import automated_removal_statement
