@@ -199,7 +199,6 @@ def _is_module(parts: list[str]) -> bool:
 #: Private imports still to be removed in this issue (a to-do list, not a permission).
 PRIVATE_NOT_YET = {
     "bastion.cases.retro imports bastion.cases.ingest._enqueue",
-    "bastion.cases.retro imports bastion.cases.ingest._signal",
     "bastion.cases.service imports bastion.cases.ingest._enqueue",
     "bastion.console.pages imports bastion.console.views._cookie_kwargs",
     "bastion.engines imports bastion.scan._worker_init",

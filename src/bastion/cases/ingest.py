@@ -26,8 +26,7 @@ from bastion.cases.holding import MediaHolding
 from bastion.cases.models import AccountRow, CaseItemRow, CaseRow, ItemMediaRow, ItemRow
 from bastion.cases.schemas import ItemIn
 from bastion.cases.writer import GroupCommitter
-from bastion.errors import Conflict, InvalidInput, MediaError
-from bastion.model import Signal
+from bastion.errors import Conflict, InvalidInput
 from bastion.store.db import Store
 from bastion.store.schema import utcnow
 
@@ -267,13 +266,6 @@ def _age(item: ItemIn) -> float | None:
 
         created = created.replace(tzinfo=timezone.utc)
     return max(0.0, (utcnow() - created).total_seconds() / 86400)
-
-
-def _signal(d: dict[str, Any], **extra: Any) -> Signal:
-    span = d.get("span")
-    return Signal(d["source"], d["category"], d.get("weight", 1.0), d.get("term"), d.get("normalized"),
-                  tuple(span) if span else None, d.get("language"), d.get("field"),
-                  {**(d.get("evidence") or {}), **extra})
 
 
 def _enqueue(s: Session, event: str, payload: dict[str, Any]) -> None:

@@ -204,7 +204,6 @@ class StoredIndex:
 
 def _one(store: Store, policy, ch: BankChangeRow, out: RetroResult, stored) -> None:
     from bastion.policy import Facts
-    from bastion.cases.ingest import _signal
 
     with store.session() as s:
         bank = s.get(BankRow, ch.bank_id)
