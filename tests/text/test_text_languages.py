@@ -176,3 +176,21 @@ def test_independent_corpus_meets_the_goal_in_every_language() -> None:
         assert v["harmful"] >= 30 and v["benign"] >= 30, lang
         assert v["recall"] >= 0.95, (lang, v)
         assert v["false_flag_rate"] <= 0.03, (lang, v)
+
+
+def test_a_one_character_chinese_term_counts_only_as_a_word_of_its_own() -> None:
+    """裸 ("naked") inside 裸露 ("exposed", of skin or wires) is not a hit; as a word of its own it is."""
+    everyday = analyze("儿童裸露皮肤防晒")
+    assert everyday.level == "none"
+    (s,) = [s for s in everyday.suppressed if s.term == "裸"]
+    assert s.evidence["suppressed"] == "inside the word '裸露' (dictionary segmentation)"
+    assert analyze("小学生 裸 视频").level in ("high", "critical")
+    # Japanese text (kana) is left to its lists: the Chinese dictionary is not used there.
+    assert all("segmentation" not in s.evidence.get("suppressed", "") for s in analyze("裸のこども").suppressed)
+
+
+def test_segment_is_validated(tmp_path: Path) -> None:
+    p = tmp_path / "seg.yaml"
+    p.write_text("language: zh\ncategories:\n  sexual:\n    terms:\n      - {term: 例子, segment: true}\n", encoding="utf-8")
+    _lex, problems, _ = check_lexicon_file(p)
+    assert [m for _p, _w, m in problems] == ["segment applies to substring terms only"]

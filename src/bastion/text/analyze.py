@@ -269,6 +269,15 @@ def _text_signals(
     base_ev: dict[str, Any] = {"text_index": index}
     if not counted:
         base_ev["counted"] = False
+    # One-character CJK terms inside a longer dictionary word (裸 in 裸露): bastion.text.segment decides.
+    inside: dict[tuple[int, int], str] | None = None
+    if lexicon_hits and lexicon.segment_keys:
+        seg_keys = lexicon.segment_keys
+        spans = {span for e, span, _n, _how in lexicon_hits if e.key in seg_keys and e.category != "benign"}
+        if spans:
+            from bastion.text.segment import containing_words
+
+            inside = containing_words(text, spans) or None
     if len(lexicon_hits) > 1:
         # The same word in several languages' lists: keep the heaviest before building signals.
         # (Hits are tuples: unpacked rather than read by field name, which costs a call each.)
@@ -322,6 +331,8 @@ def _text_signals(
             ev["strict"] = True
             if why is None and text_language is not None and text_language != e.language:
                 why = f"term of language {e.language!r} in a text read as {text_language!r}"
+        if why is None and inside is not None and span in inside and e.key in lexicon.segment_keys:
+            why = f"inside the word {inside[span]!r} (dictionary segmentation)"
         if why is None and text_benign:
             why = _text_context(text_benign, category, ev)
         if why is None:

@@ -75,7 +75,7 @@ KNOWN_CATEGORIES: frozenset[str] = frozenset(
 #: Where a benign term cancels hits: inside its own span (the default) or anywhere in the same text.
 _SCOPES = ("span", "text")
 #: Keys a term mapping may have.
-_TERM_KEYS = frozenset({"term", "weight", "language", "match", "strict", "needs", "source", "note", "scope", "cancels", "unless"})
+_TERM_KEYS = frozenset({"term", "weight", "language", "match", "strict", "needs", "source", "note", "scope", "cancels", "unless", "segment"})
 # The C loader is ~10x faster; fall back to the pure-Python one where libyaml is missing.
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _NO_HINTS: frozenset[str] = frozenset()
@@ -137,6 +137,8 @@ class LexiconEntry:
     scope: str = "span"
     cancels: tuple[str, ...] = ()
     unless: tuple[str, ...] = ()
+    # A hit counts only when a dictionary segmenter does not put it inside a longer word (bastion.text.segment).
+    segment: bool = False
 
 
 class LexiconHit(NamedTuple):
@@ -161,6 +163,7 @@ def _derive(entry: LexiconEntry) -> LexiconEntry:
     return LexiconEntry(
         entry.term, entry.category, entry.weight, entry.language, entry.match, entry.strict, entry.needs,
         entry.source, key, runs, digits, entry.ref, entry.note, entry.scope, entry.cancels, entry.unless,
+        entry.segment,
     )
 
 
@@ -177,6 +180,7 @@ class Lexicon:
     # Signals of recently analysed texts (bastion.text.analyze keeps it; bounded there).
     _memo: dict[Any, Any] = field(default_factory=dict, repr=False, compare=False)
     _glue_words: dict[str, frozenset[str]] = field(default_factory=dict, repr=False, compare=False)
+    _segment_keys: frozenset[str] | None = field(default=None, repr=False, compare=False)
 
     # -- building --------------------------------------------------------------------------------
 
@@ -381,6 +385,14 @@ class Lexicon:
 
     def __len__(self) -> int:
         return len(self.entries)
+
+    @property
+    def segment_keys(self) -> frozenset[str]:
+        """Keys of the terms whose hits a dictionary segmenter must confirm (``segment: true``)."""
+        keys = self._segment_keys
+        if keys is None:
+            keys = self._segment_keys = frozenset(e.key for e in self.entries if e.segment and e.weight > 0)
+        return keys
 
     # -- matching --------------------------------------------------------------------------------
 
@@ -677,6 +689,11 @@ def _entry(
         elif v and category != "benign":
             problems.append((path, where, f"{name} applies to benign terms only"))
         lists[name] = tuple(n.strip() for n in v)
+    segment = _as_bool(raw.get("segment", defaults.get("segment", False)))
+    if segment is None:
+        problems.append((path, where, "segment must be true or false"))
+    elif segment and match != "substring":
+        problems.append((path, where, "segment applies to substring terms only"))
     if defaults.get("_require") and category != "vocab":
         missing = [n for n, v in (("source", ref), ("note", note)) if not (isinstance(v, str) and v.strip())]
         if missing:
@@ -686,6 +703,7 @@ def _entry(
     e = _derive(LexiconEntry(
         term.strip(), category, weight, lang, match, strict, tuple(n.strip() for n in needs), source,
         ref=ref.strip(), note=note.strip(), scope=scope, cancels=lists["cancels"], unless=lists["unless"],
+        segment=bool(segment),
     ))
     if not e.key:
         problems.append((path, where, f"term {term!r} is empty after normalisation"))
@@ -725,7 +743,7 @@ def _parse_yaml(data: Any, path: str, problems: list[tuple[str, str, str]]) -> L
         if not isinstance(block, dict) or not isinstance(block.get("terms"), list):
             problems.append((path, f"categories.{cat}", "expected a list of terms or a mapping with 'terms'"))
             continue
-        defaults = {k: block[k] for k in ("weight", "match", "strict", "needs", "source", "note", "scope", "cancels", "unless") if k in block}
+        defaults = {k: block[k] for k in ("weight", "match", "strict", "needs", "source", "note", "scope", "cancels", "unless", "segment") if k in block}
         if provenance == "required":
             defaults["_require"] = True
         for i, raw in enumerate(block["terms"]):

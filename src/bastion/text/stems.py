@@ -40,7 +40,7 @@ class LexiconEntry(Protocol):
     category: str
     match: str
     weight: float
-    scope: str
+
 
 __all__ = ["MIN_STEM", "NOT_INFLECTIONS", "STEM_CATEGORIES", "STEM_LANGUAGES", "StemIndex", "StemHit", "stem"]
 
@@ -124,7 +124,7 @@ class StemIndex:
         for e in entries:
             if e.language not in STEM_LANGUAGES or e.category not in STEM_CATEGORIES or e.match != "word" or e.weight == 0:
                 continue
-            if e.scope != "span":  # a context of the whole text is a word as written, never its relatives
+            if getattr(e, "scope", "span") != "span":  # a context of the whole text is a word as written, never its relatives
                 continue
             folded = fold(e.term).text
             if any(not (ch.isalpha() or ch == " ") for ch in folded):
