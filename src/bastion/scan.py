@@ -518,15 +518,12 @@ def _unlisted(problems: list[OSError]) -> Iterator[str]:
 
 def tune_process() -> None:
     """The allocator settings every examining process uses (the caller's own with ``jobs=1``)."""
-    try:
-        from bastion.media.alloc import tune_allocator
+    from bastion.media.alloc import tune_allocator
 
-        tune_allocator()
-    except ImportError:  # pragma: no cover
-        pass
+    tune_allocator()
 
 
-def _worker_init() -> None:
+def init_worker() -> None:
     """Initialiser of a pool worker process. Ctrl-C is the parent's to handle (it stops handing out files and
     reports what was found); a worker interrupted mid-file would only print a traceback of its own. Never
     called by the scanner in the caller's process: there Ctrl-C must keep stopping a ``jobs=1`` scan."""
@@ -661,7 +658,7 @@ class Scanner:
                   ready: Callable[[], None] | None = None) -> None:
         window = self.jobs * 8
         retry: list[str] = []  # files that were in flight when a worker died: tried again, one at a time
-        pool = ProcessPoolExecutor(self.jobs, initializer=_worker_init)
+        pool = ProcessPoolExecutor(self.jobs, initializer=init_worker)
         pending: dict[Future, str] = {}
         # Hard deadline: when each future was first seen running (handed to a worker's queue). A file
         # whose worker does not answer in time is pinned and the pool is restarted.
@@ -730,7 +727,7 @@ class Scanner:
                     pending.clear()
                     started.clear()
                     pool.shutdown(wait=False, cancel_futures=True)
-                    pool = ProcessPoolExecutor(self.jobs, initializer=_worker_init)
+                    pool = ProcessPoolExecutor(self.jobs, initializer=init_worker)
                     for path in retry:
                         done(self._examine_isolated(path))
                     retry.clear()
@@ -742,7 +739,7 @@ class Scanner:
     def _examine_isolated(self, path: str) -> FileResult:
         """Re-examine one file in a pool of its own, so a crash is pinned on the file that caused it."""
         budget = self.time_budget
-        solo = ProcessPoolExecutor(1, initializer=_worker_init)
+        solo = ProcessPoolExecutor(1, initializer=init_worker)
         try:
             fut = solo.submit(examine_file, path, **self._kw())
             try:

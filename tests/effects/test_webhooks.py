@@ -422,7 +422,9 @@ def test_http_post_reports_bad_urls_without_raising():
 def test_module_level_deliver_due(store, receiver):
     subscribe(store, receiver.url)
     enqueue(store, now=datetime.now(timezone.utc))
-    assert webhooks.deliver_due(store).delivered == 1
+    from bastion.effects.delivery import deliver_due
+
+    assert deliver_due(store).delivered == 1
     assert receiver.verified == [True]
 
 

@@ -8,6 +8,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from bastion.effects import webhooks
+from bastion.effects.delivery import deliver_due
 
 HIGH = "teen nsfw"
 
@@ -46,7 +47,7 @@ def test_events_are_delivered_signed_and_decisions_audited(api):
         api.client.post(f"/v1/cases/{item['case_id']}/decisions", headers=api.h("reviewer"),
                         json={"outcome": "confirm", "category": "csam-generated", "actions": ["remove"]})
         for _ in range(5):  # bounded: each call delivers what is due
-            webhooks.deliver_due(api.store)
+            deliver_due(api.store)
         events = {}
         for headers, body in rx.got:
             sig = next(v for k, v in headers.items() if k.endswith("signature"))
@@ -74,7 +75,7 @@ def test_no_subscription_no_outbox_rows_and_receiver_down_keeps_them(api):
         assert s.scalar(select(func.count()).select_from(OutboxRow)) == 0
     api.client.post("/v1/webhooks", headers=api.h("admin"), json={"url": "http://127.0.0.1:9/down", "events": ["verdict"]})
     api.submit({"id": "n2", "title": "y"})
-    webhooks.deliver_due(api.store)
+    deliver_due(api.store)
     with api.store.session() as s:
         rows = s.scalars(select(OutboxRow)).all()
     assert len(rows) == 1 and rows[0].status != "delivered"  # kept for a retry, never lost

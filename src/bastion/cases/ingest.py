@@ -216,7 +216,7 @@ class Service:
                 if verdict["action"] == "remove" and self.on_removed is not None:
                     self.on_removed(s, row, case)
             answer = item_answer(row)
-            _enqueue(s, "verdict", answer)
+            enqueue_event(s, "verdict", answer)
             return answer
 
         try:
@@ -268,7 +268,7 @@ def _age(item: ItemIn) -> float | None:
     return max(0.0, (utcnow() - created).total_seconds() / 86400)
 
 
-def _enqueue(s: Session, event: str, payload: dict[str, Any]) -> None:
+def enqueue_event(s: Session, event: str, payload: dict[str, Any]) -> None:
     """The outbox row(s) of a webhook event, in the caller's transaction (bastion.effects.webhooks)."""
     from bastion.effects import webhooks
 
@@ -347,7 +347,7 @@ def open_or_extend_case(s: Session, item: ItemRow, account: AccountRow | None, v
         s.add(CaseItemRow(case_id=case.id, item_id=item.id, added_at=now, reason=link_reason[:2000]))
     s.flush()
     if new:
-        _enqueue(s, "case.opened", {"case_id": case.id, "priority": case.priority, "item_id": item.external_id,
+        enqueue_event(s, "case.opened", {"case_id": case.id, "priority": case.priority, "item_id": item.external_id,
                                    "account_id": account.external_id if account else None,
                                    "sources": case.sources.split(",") if case.sources else []})
     return case

@@ -21,7 +21,7 @@ import numpy as np
 from sqlalchemy import select
 
 from bastion.banks.index import PdqIndex
-from bastion.cases.ingest import CASE_ACTIONS, _enqueue, open_or_extend_case
+from bastion.cases.ingest import CASE_ACTIONS, enqueue_event, open_or_extend_case
 from bastion.cases.models import AccountRow, BankChangeRow, ItemMediaRow, ItemRow
 from bastion.model import Match
 from bastion.store.db import Store
@@ -246,6 +246,6 @@ def _one(store: Store, policy, ch: BankChangeRow, out: RetroResult, stored) -> N
                 out.cases.add(case.id)
             for x in new:
                 out.matches.append({"item_id": item.external_id, **x["evidence"]})
-            _enqueue(s, "retro_match", {"item_id": item.external_id, "case_id": item.case_id,
+            enqueue_event(s, "retro_match", {"item_id": item.external_id, "case_id": item.case_id,
                                         "matches": [x["evidence"] for x in new], "verdict": verdict})
         s.get(BankChangeRow, ch.id).retro_done = True

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from bastion.auth.models import UserRow
 from bastion.auth.permissions import allowed
 from bastion.cases import accounts as acc
-from bastion.cases.ingest import _enqueue, item_answer
+from bastion.cases.ingest import enqueue_event, item_answer
 from bastion.cases.models import (
     AccountLinkRow,
     AccountRow,
@@ -329,7 +329,7 @@ def decide(s: Session, case_id: int, user: UserRow, outcome: str, category: str 
     account = s.get(AccountRow, c.account_id) if c.account_id else None
     item_ids = list(s.scalars(select(ItemRow.external_id).join(CaseItemRow, CaseItemRow.item_id == ItemRow.id)
                               .where(CaseItemRow.case_id == c.id)))
-    _enqueue(s, "case.decided", {"case_id": c.id, "decision_id": d.id, "outcome": outcome, "category": category,
+    enqueue_event(s, "case.decided", {"case_id": c.id, "decision_id": d.id, "outcome": outcome, "category": category,
                                  "actions": list(actions), "needs_second_look": second_look,
                                  "suspension": suspension, "suspension_days": suspension_days,
                                  "account_id": account.external_id if account else None, "item_ids": item_ids})

@@ -302,3 +302,10 @@ def start_background(sessions: Any, policy: DeliveryPolicy | None = None, **kwar
     thread = threading.Thread(target=deliverer.run_forever, args=(stop,), name="bastion-webhooks", daemon=True)
     thread.start()
     return thread, stop
+
+
+def deliver_due(store, now: datetime | None = None) -> DeliveryReport:
+    """One delivery pass over ``store`` with the default policy; returns the :class:`DeliveryReport`. For a
+    long-running loop prefer :func:`start_background` or :meth:`Deliverer.run_forever`. (It lives here, not in
+    :mod:`bastion.effects.webhooks`, which this module builds on: the two never import each other both ways.)"""
+    return Deliverer(store).deliver_due(now)

@@ -365,12 +365,3 @@ def prune_delivered(session: Session, older_than: datetime) -> int:
     res = session.execute(OutboxRow.__table__.delete().where(OutboxRow.status == "delivered",
                                                             OutboxRow.delivered_at < as_utc(older_than)))
     return res.rowcount or 0
-
-
-def deliver_due(store, now: datetime | None = None):
-    """One delivery pass over ``store`` with the default policy (what a background loop calls); returns the
-    :class:`bastion.effects.delivery.DeliveryReport`. For a long-running loop prefer
-    ``bastion.effects.delivery.start_background`` or ``Deliverer.run_forever``."""
-    from bastion.effects.delivery import Deliverer
-
-    return Deliverer(store).deliver_due(now)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 from typing import Iterator
 
-from bastion.engines import Task, crashed, examine_keys, warm_up
+from bastion.engines.tasks import Task, crashed, examine_keys, warm_up
 from bastion.errors import BastionError, ConfigError
 
 

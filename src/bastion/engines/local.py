@@ -12,7 +12,7 @@ import os
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Iterator
 
-from bastion.engines import Task, crashed, examine_keys
+from bastion.engines.tasks import Task, crashed, examine_keys
 
 
 def _hard_seconds() -> float:
