@@ -103,6 +103,11 @@ class Match:
 
 BANK_CATEGORIES = ("csam", "csam-generated", "known-benign", "test", "other")
 
+#: What a reviewer's decision on a case can say, and the actions it can take (the policy's actions and side
+#: actions, in the order a reviewer is offered them). The one list: the service, the API schema, the console.
+DECISION_OUTCOMES = ("confirm", "reject")
+DECISION_ACTIONS = ("remove", "suspend_account", "report", "preserve", "allow", "label", "review")
+
 
 @dataclass(frozen=True, slots=True)
 class Bank:

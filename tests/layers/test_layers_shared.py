@@ -29,3 +29,26 @@ def test_the_cli_and_the_store_share_the_masker(capsys):
     print_error("connection failed: host=db pwd=s3cret port=5432")
     printed = capsys.readouterr().err
     assert "s3cret" not in printed and "pwd=***" in printed
+
+
+def test_one_list_of_decision_outcomes_and_actions():
+    from bastion.cases.schemas import DecisionIn
+    from bastion.model import DECISION_ACTIONS, DECISION_OUTCOMES
+    from bastion.policy.language import ACTIONS, SIDE_ACTIONS
+
+    assert set(DECISION_ACTIONS) == set(ACTIONS) | set(SIDE_ACTIONS)  # a reviewer can take every policy action
+    assert "review" in DECISION_ACTIONS
+    assert DecisionIn(outcome="confirm", actions=["review", "suspend_account"]).actions == ["review", "suspend_account"]
+    with pytest.raises(ValueError):
+        DecisionIn(outcome="maybe")
+    assert set(DECISION_OUTCOMES) == {"confirm", "reject"}
+
+
+def test_the_claim_lasts_the_same_by_default_everywhere():
+    import inspect
+
+    from bastion.api import routes
+    from bastion.cases import service
+
+    assert inspect.signature(service.claim_case).parameters["ttl_seconds"].default == service.CLAIM_TTL_SECONDS
+    assert inspect.signature(routes.claim_case).parameters["ttl_seconds"].default.default == service.CLAIM_TTL_SECONDS

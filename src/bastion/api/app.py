@@ -170,12 +170,9 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
     from bastion.api.routes_terms import router as terms_router
 
     app.include_router(terms_router)
-    try:
-        from bastion import console
-    except ImportError:  # the console lands separately
-        console = None
-    if console is not None and hasattr(console, "mount"):
-        console.mount(app, app.state)
+    from bastion import console
+
+    console.mount(app, app.state)
 
     @app.middleware("http")
     async def _observe(request, call_next):

@@ -184,7 +184,7 @@ def _user(s, p: Principal):
 
 @router.post("/v1/cases/{case_id}/claim")
 def claim_case(case_id: int, request: Request, p: Principal = Depends(require("cases.claim")),
-               ttl_seconds: int = Query(900, ge=30, le=86400), force: bool = False):
+               ttl_seconds: int = Query(cases.CLAIM_TTL_SECONDS, ge=30, le=86400), force: bool = False):
     with _session(request) as s, s.begin():
         return cases.claim_case(s, case_id, _user(s, p), ttl_seconds, force=force)
 

@@ -10,6 +10,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from bastion.model import DECISION_ACTIONS, DECISION_OUTCOMES
+
 KINDS = ("post", "comment", "message", "profile")
 MAX_MEDIA = 32
 MAX_TAGS = 500
@@ -89,9 +91,9 @@ class ItemOut(BaseModel):
 
 
 class DecisionIn(_In):
-    outcome: Literal["confirm", "reject"]
+    outcome: Literal[DECISION_OUTCOMES]  # type: ignore[valid-type]  (one list: bastion.model)
     category: str | None = Field(default=None, max_length=64)
-    actions: list[Literal["remove", "suspend_account", "report", "preserve", "allow", "label", "review"]] = Field(default_factory=list)
+    actions: list[Literal[DECISION_ACTIONS]] = Field(default_factory=list)  # type: ignore[valid-type]
     note: str | None = Field(default=None, max_length=10_000)
     #: with ``suspend_account``: a ``temporary`` suspension (``suspension_days`` long) or ``permanent`` (default)
     suspension: Literal["temporary", "permanent"] | None = None

@@ -25,6 +25,7 @@ from bastion.cases.models import (
     ItemRow,
 )
 from bastion.errors import Conflict, Forbidden, InvalidInput, NotFound
+from bastion.model import DECISION_ACTIONS, DECISION_OUTCOMES
 from bastion.store.schema import utcnow
 
 CASE_STATES = ("open", "in_review", "decided", "closed", "reported")
@@ -36,7 +37,8 @@ TRANSITIONS = {
     "reported": {"closed"},
     "closed": {"open"},
 }
-DECISION_ACTIONS = ("remove", "suspend_account", "report", "preserve", "allow", "label", "review")
+#: seconds a reviewer's claim on a case holds unless renewed (the API's and the console's default too)
+CLAIM_TTL_SECONDS = 900
 SOURCES = ("hash", "provenance", "text", "account")
 MAX_LIMIT = 500
 
@@ -247,7 +249,7 @@ def set_status(s: Session, case: CaseRow, status: str, *, actor: str = "system")
     _audit(s, actor, "case.status", "case", str(case.id), {"from": old, "to": status})
 
 
-def claim_case(s: Session, case_id: int, user: UserRow, ttl_seconds: int = 900, *, force: bool = False) -> dict[str, Any]:
+def claim_case(s: Session, case_id: int, user: UserRow, ttl_seconds: int = CLAIM_TTL_SECONDS, *, force: bool = False) -> dict[str, Any]:
     """Claim a case for ``user`` until the claim expires. A live claim of another user is a Conflict (the
     console says who holds it) unless ``force`` by someone allowed a second look."""
     c = _case(s, case_id, lock=True)
@@ -282,7 +284,7 @@ def decide(s: Session, case_id: int, user: UserRow, outcome: str, category: str 
     """Record a reviewer's decision. A reviewer's ``reject`` of a case the policy removed automatically goes
     to a lead for a second look instead of closing it. Writes the audit row and the ``case.decided`` outbox
     row in the caller's transaction."""
-    if outcome not in ("confirm", "reject"):
+    if outcome not in DECISION_OUTCOMES:
         raise InvalidInput("outcome must be confirm or reject")
     bad = [a for a in actions if a not in DECISION_ACTIONS]
     if bad:

@@ -155,15 +155,9 @@ def describe_signal(s: dict[str, Any]) -> str:
 
 def _stored(session: Any) -> Iterator[tuple[str, dict, dict]]:
     """``(item_external_id, facts_dict, verdict_dict)`` of every stored item (the cases service's reader)."""
-    try:
-        from bastion.cases.service import iter_item_facts
-    except ImportError as exc:  # the cases service lands separately (issue 7)
-        raise ReplayUnavailable(f"replay needs the service's stored items (bastion.cases.service): {exc}") from None
+    from bastion.cases.service import iter_item_facts
+
     return iter_item_facts(session)
-
-
-class ReplayUnavailable(BastionError):
-    code = "replay-unavailable"
 
 
 @policy_app.command("replay")

@@ -18,11 +18,12 @@ from typing import Iterable
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from bastion.model import DECISION_OUTCOMES
 from bastion.terms.models import ItemTermsRow, TermCaseRow, TermCountRow, TermItemRow, TermPairRow
 from bastion.terms.tokens import ItemTerms, term_key
 
 #: outcomes a decision can count an item under
-DECIDED = ("confirm", "reject")
+DECIDED = DECISION_OUTCOMES
 #: the pseudo-term counting items
 TOTAL = ""
 
