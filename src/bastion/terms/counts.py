@@ -57,27 +57,76 @@ def day_of(received: datetime, created: datetime | None) -> date:
     return received.date()
 
 
+class _Pending:
+    """What the items of one transaction add, written in one statement per table when it commits."""
+
+    __slots__ = ("items", "counts", "index", "pairs")
+
+    def __init__(self) -> None:
+        self.items: list[dict] = []
+        self.counts: dict[tuple[str, str, date, str], int] = {}
+        self.index: list[dict] = []
+        self.pairs: dict[tuple[str, str], int] = {}
+
+
+_PENDING = "bastion_terms_pending"
+_hooked = False
+
+
+def _hook() -> None:
+    """Once per process: write the pending counts of a session's transaction just before it commits, and drop
+    them when it rolls back (the group committer then retries each item alone: nothing counts twice)."""
+    global _hooked
+    if _hooked:
+        return
+    from sqlalchemy import event
+
+    event.listen(Session, "before_commit", _flush_pending)
+    event.listen(Session, "after_rollback", lambda s: s.info.pop(_PENDING, None))
+    _hooked = True
+
+
+def _flush_pending(s: Session) -> None:
+    p: _Pending | None = s.info.pop(_PENDING, None)
+    if p is None:
+        return
+    if p.items:
+        s.execute(_insert(s, ItemTermsRow), p.items)
+    add_counts(s, p.counts)
+    if p.index:
+        s.execute(_insert(s, TermItemRow).on_conflict_do_nothing(), sorted(p.index, key=lambda r: (r["term"], r["item_id"])))
+    if p.pairs:
+        ins = _insert(s, TermPairRow)
+        s.execute(ins.on_conflict_do_update(index_elements=["term", "known"], set_={"n": TermPairRow.n + ins.excluded.n}),
+                  [{"term": t, "known": k, "n": n} for (t, k), n in sorted(p.pairs.items())])
+
+
 def record_item(s: Session, item_id: int, day: date, language: str, found: ItemTerms,
                 known: Iterable[str] = ()) -> None:
-    """Count one stored item's terms (call in the transaction that stores the item)."""
-    s.add(ItemTermsRow(item_id=item_id, day=day, language=language, terms=list(found.terms),
-                       tag_terms=list(found.tag_terms), outcome="none"))
-    deltas: dict[tuple[str, str, date, str], int] = {("all", TOTAL, day, language): 1}
+    """Count one stored item's terms, in the transaction that stores the item. The rows of every item of the
+    transaction are written together when it commits: one statement per table for a whole group of items
+    (bastion.cases.writer), the counts of a term on a day summed first."""
+    _hook()
+    p = s.info.get(_PENDING)
+    if p is None:
+        p = s.info[_PENDING] = _Pending()
+    p.items.append({"item_id": item_id, "day": day, "language": language, "terms": list(found.terms),
+                    "tag_terms": list(found.tag_terms), "outcome": "none"})
+    c = p.counts
+    k = ("all", TOTAL, day, language)
+    c[k] = c.get(k, 0) + 1
     for t in found.terms:
-        deltas[("all", t, day, language)] = 1
+        k = ("all", t, day, language)
+        c[k] = c.get(k, 0) + 1
     for t in found.tag_terms:
-        deltas[("tag", t, day, language)] = 1
-    add_counts(s, deltas)
-    if found.words:
-        s.execute(_insert(s, TermItemRow).on_conflict_do_nothing(),
-                  [{"term": w, "item_id": item_id} for w in sorted(found.words)])
-    known_keys = sorted({k for k in (term_key(x) for x in known) if k})
-    if known_keys:
-        pairs = {(t, k): 1 for t in found.terms for k in known_keys if t != k}
-        if pairs:
-            ins = _insert(s, TermPairRow)
-            s.execute(ins.on_conflict_do_update(index_elements=["term", "known"], set_={"n": TermPairRow.n + ins.excluded.n}),
-                      [{"term": t, "known": k, "n": 1} for (t, k) in sorted(pairs)])
+        k = ("tag", t, day, language)
+        c[k] = c.get(k, 0) + 1
+    p.index.extend({"term": w, "item_id": item_id} for w in found.words)
+    known_keys = {k for k in (term_key(x) for x in known) if k}
+    for t in found.terms:
+        for kk in known_keys:
+            if t != kk:
+                p.pairs[(t, kk)] = p.pairs.get((t, kk), 0) + 1
 
 
 def record_case_outcome(s: Session, case_id: int, outcome: str) -> int:
@@ -86,6 +135,7 @@ def record_case_outcome(s: Session, case_id: int, outcome: str) -> int:
 
     if outcome not in DECIDED:
         raise ValueError(f"outcome must be one of {DECIDED}")
+    _flush_pending(s)  # items stored earlier in this same transaction
     rows = s.scalars(select(ItemTermsRow).join(CaseItemRow, CaseItemRow.item_id == ItemTermsRow.item_id)
                      .where(CaseItemRow.case_id == case_id).order_by(ItemTermsRow.item_id)).all()
     deltas: dict[tuple[str, str, date, str], int] = {}
