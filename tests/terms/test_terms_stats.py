@@ -11,7 +11,7 @@ from bastion.terms.tokens import Extractor, term_key
 
 
 def _by_hand(y_i, n_i, y_j, n_j, p_w, a0):
-    a_w = a0 * p_w
+    a_w = a0 * p_w + 0.5
     d = math.log((y_i + a_w) / (n_i + a0 - y_i - a_w)) - math.log((y_j + a_w) / (n_j + a0 - y_j - a_w))
     return d, d / math.sqrt(1 / (y_i + a_w) + 1 / (y_j + a_w))
 
@@ -19,10 +19,10 @@ def _by_hand(y_i, n_i, y_j, n_j, p_w, a0):
 def test_log_odds_matches_the_formula_worked_by_hand():
     # 100 confirmed items, 20 hold the term; 9,900 other items, 30 hold it; prior share 50/10,000
     lo = stats.log_odds(20, 100, 30, 9900, 50 / 10000, a0=10)
-    a_w = 10 * 0.005  # 0.05
-    delta = math.log(20.05 / (110 - 20.05)) - math.log(30.05 / (9910 - 30.05))
+    a_w = 10 * 0.005 + 0.5  # 0.55: the informative part and half an item
+    delta = math.log(20.55 / (110 - 20.55)) - math.log(30.55 / (9910 - 30.55))
     assert lo.delta == pytest.approx(delta, rel=1e-12)
-    assert lo.delta == pytest.approx(4.294, abs=0.001)  # odds 0.2229 against 0.003042: ln(73.3)
+    assert lo.delta == pytest.approx(4.308, abs=0.001)  # odds 0.2297 against 0.003092: ln(74.3)
     assert lo.z == pytest.approx(delta / math.sqrt(1 / (20 + a_w) + 1 / (30 + a_w)), rel=1e-12)
     assert (lo.delta, lo.z) == pytest.approx(_by_hand(20, 100, 30, 9900, 0.005, 10))
 
@@ -44,6 +44,13 @@ def test_more_support_at_the_same_ratio_gives_a_larger_z_and_the_prior_tames_tin
     assert stats.log_odds(0, 100, 50, 10000, 50 / 10100).z < 0
     with pytest.raises(ValueError):
         stats.log_odds(5, 4, 0, 10, 0.1)
+
+
+def test_a_term_no_other_item_holds_yet_is_not_drowned_by_its_empty_cell():
+    # five confirmed items of 500, none of the 45,000 others: strong evidence, z above the floor of 3
+    assert stats.log_odds(5, 500, 0, 45000, 5 / 45500).z > 4
+    # two confirmed items of a tag 5% of the platform uses are no evidence at all
+    assert stats.log_odds(2, 500, 2250, 45000, 2252 / 45500).z < 0
 
 
 def test_growth_npmi_and_the_combined_score():

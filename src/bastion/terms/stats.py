@@ -8,8 +8,9 @@ window), with ``y`` items of the group holding *w* out of ``n``::
     var   = 1 / (y_i + a_w) + 1 / (y_j + a_w)
     z     = delta / sqrt(var)
 
-The prior is informative: ``a_w = a_0 * p_w`` with ``p_w`` the term's share of all items of the window, so a
-term's odds in each group are pulled towards how common it is on the platform. We count *items* holding a
+The prior is informative: ``a_w = a_0 * p_w + 1/2`` with ``p_w`` the term's share of all items of the window,
+so a term's odds in each group are pulled towards how common it is on the platform; the half item keeps the
+variance of an empty cell finite (a new code that no unflagged item holds yet has ``y_j = 0``). We count *items* holding a
 term (document frequency), not occurrences: one spammy item repeating a word counts once. (Per term this is
 the paper's estimator with a Beta prior over "an item holds *w*", the binary form of its Dirichlet.)
 
@@ -29,6 +30,9 @@ from dataclasses import dataclass
 
 #: prior strength (pseudo-items); small against real groups, large enough to tame terms seen once or twice
 PRIOR_ITEMS = 10.0
+#: half an item added to every cell (Haldane-Anscombe): without it a term no other item holds would have a
+#: prior of ~0 in the other group, and the variance 1/(0 + a_w) of that empty cell would drown any evidence
+HALF = 0.5
 GROWTH_WEIGHT = 0.25
 GROWTH_CAP = 4.0
 PMI_WEIGHT = 0.5
@@ -47,7 +51,7 @@ def log_odds(y_i: float, n_i: float, y_j: float, n_j: float, p_w: float, a0: flo
     if not (0 <= y_i <= n_i and 0 <= y_j <= n_j):
         raise ValueError(f"counts out of range: y_i={y_i} n_i={n_i} y_j={y_j} n_j={n_j}")
     p = min(max(p_w, 1e-9), 1 - 1e-9)
-    a_w = a0 * p
+    a_w = a0 * p + HALF
     odds_i = (y_i + a_w) / (n_i + a0 - y_i - a_w)
     odds_j = (y_j + a_w) / (n_j + a0 - y_j - a_w)
     delta = math.log(odds_i) - math.log(odds_j)
