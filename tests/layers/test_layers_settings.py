@@ -159,7 +159,9 @@ def test_the_store_waits_as_long_as_the_settings_say(monkeypatch, tmp_path):
 def test_every_variable_is_in_the_one_table():
     text = DOCS.read_text(encoding="utf-8")
     rows = set(re.findall(r"^\| `(BASTION_[A-Z0-9_]+|[A-Z][A-Z0-9_]+)`", text, re.MULTILINE))
-    read = set(ENVIRONMENT.values()) | set(ServeSettings.ENVIRONMENT.values())
+    from bastion.stream.settings import ConsumeSettings
+
+    read = set(ENVIRONMENT.values()) | set(ServeSettings.ENVIRONMENT.values()) | set(ConsumeSettings.ENVIRONMENT.values())
     assert read <= rows, f"undocumented: {sorted(read - rows)}"
     # and every BASTION_ variable the code mentions anywhere is in the table
     mentioned = set()
