@@ -156,7 +156,7 @@ class UnknownBlob(VaultError, NotFound):
 
 
 class VaultAccessDenied(VaultError, Forbidden):
-    """The user's role may not read evidence (only the configured roles may, ``lead`` and ``admin`` by default)."""
+    """The user's role may not read evidence (the permission table's ``vault.read``: ``lead`` and ``admin``)."""
 
     code = "vault-access-denied"
 

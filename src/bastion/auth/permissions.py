@@ -1,11 +1,15 @@
 """The one permission table: which role may do which action. Handlers, the console and the CLI ask
 :func:`allowed`; nothing else in the code compares role names.
 
-* ``admin`` — everything.
-* ``lead`` — reviews, second looks, banks, policy, reports, evidence, statistics, the audit log.
-* ``reviewer`` — works the queue: reads and decides cases, reveals media within an exposure budget.
-* ``auditor`` — reads everything that is not media or evidence, changes nothing.
-* ``integration`` — a platform's service account: submits and reads items, reads banks.
+* ``admin`` — everything, and alone manages users, tokens, webhooks and the policy.
+* ``lead`` — reviews and second looks, banks and the platform's terms, reads the policy, reports (reads and
+  sends), evidence (reads the vault), statistics, the audit log.
+* ``reviewer`` — works the queue: reads and decides cases, reveals media within an exposure budget; reads
+  banks, the policy, terms and statistics.
+* ``auditor`` — reads what is not media or evidence (cases, reports, the audit log, metrics), changes nothing.
+* ``integration`` — a platform's service account: submits and reads items, reads banks and metrics.
+
+The table is the whole truth (``tests/service/test_auth.py`` checks it is total); this list only summarises.
 """
 
 from __future__ import annotations

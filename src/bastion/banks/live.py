@@ -15,7 +15,7 @@ import numpy as np
 from sqlalchemy import func, select
 
 from bastion.banks.matcher import NO_ORIGIN, Matcher
-from bastion.cases.models import BankChangeRow
+from bastion.banks.changes import BankChangeRow
 from bastion.store.db import Store
 from bastion.store.schema import BankEntryRow
 

@@ -1,4 +1,5 @@
-"""Banks and their entries in the store. The only place that knows the bank tables.
+"""Banks and their entries in the store: the one place that writes the bank tables and the bank change log
+(:mod:`bastion.banks.changes`). Readers elsewhere (the live index, retro-matching, the console) only select.
 
 Adding is idempotent: an entry already in the bank is merged (its label filled in if it had none), never
 doubled. Bulk operations work in chunks so a multi-million-line import does not hold everything twice.
@@ -56,9 +57,9 @@ def validate_bank_fields(category: str | None = None, pdq_threshold: int | None 
 def log_change(session, bank_id: int, op: str, *, first: int | None = None, last: int | None = None,
                entries: list | None = None, actor: str | None = None) -> None:
     """Append to the bank change log and to the audit log, in the caller's transaction (see
-    bastion.cases.models.BankChangeRow): every process's index and the retro-matcher read the first, people
+    bastion.banks.changes.BankChangeRow): every process's index and the retro-matcher read the first, people
     the second."""
-    from bastion.cases.models import BankChangeRow
+    from bastion.banks.changes import BankChangeRow
     from bastion.effects import audit
 
     from bastion.store.wake import announce

@@ -210,22 +210,3 @@ class JobRow(Base):
     item_external_id: Mapped[str | None] = mapped_column(String(255), nullable=True)
     error: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-
-
-class BankChangeRow(Base):
-    """The bank change log: every process keeps its in-memory index current by reading it, and
-    retro-matching works off its ``add`` rows (``retro_done``), so no change is missed after a crash."""
-
-    __tablename__ = "bank_changes"
-
-    id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    bank_id: Mapped[int] = mapped_column(Integer, index=True)
-    #: add | remove | update (settings) | delete (the whole bank)
-    op: Mapped[str] = mapped_column(String(16))
-    #: for add: the range of new entry ids (other banks' ids in the range are filtered out by bank_id)
-    first_entry_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
-    last_entry_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
-    #: for remove: the removed entries as [[id, hash_type, value], ...]
-    entries: Mapped[list | None] = mapped_column(JSON, nullable=True)
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    retro_done: Mapped[bool] = mapped_column(Boolean, default=False, index=True)

@@ -22,7 +22,8 @@ from sqlalchemy import select
 
 from bastion.banks.index import PdqIndex
 from bastion.cases.ingest import CASE_ACTIONS, enqueue_event, open_or_extend_case
-from bastion.cases.models import AccountRow, BankChangeRow, ItemMediaRow, ItemRow
+from bastion.banks.changes import BankChangeRow
+from bastion.cases.models import AccountRow, ItemMediaRow, ItemRow
 from bastion.model import Match
 from bastion.store.db import Store
 from bastion.store.schema import BankEntryRow, BankRow, utcnow

@@ -164,6 +164,7 @@ class ScanResultRow(Base):
 SERVICE_MODELS = (
     "bastion.auth.models",
     "bastion.cases.models",
+    "bastion.banks.changes",
     "bastion.reports.models",
     "bastion.vault.models",
     "bastion.effects.models",
