@@ -241,3 +241,96 @@ def test_suspension_must_be_said_consistently(store, env, api):
                  json={"outcome": "confirm", "actions": ["suspend_account"], "suspension": "temporary", "suspension_days": 7})
     assert r.status_code == 201, r.text
     assert r.json()["suspension"] == "temporary" and r.json()["suspension_days"] == 7
+
+
+# --- no clear copies at rest (issue 21, point 7) ------------------------------------------------------
+
+
+def _known_bank(app, data: bytes) -> None:
+    import io
+
+    from PIL import Image
+
+    from bastion.banks.repo import BankRepository
+    from bastion.media.hashing import pdq_from_image
+    from bastion.model import Bank, HashEntry
+
+    repo = BankRepository(app.state.store)
+    repo.create(Bank(name="known", category="csam"))
+    repo.add_entries("known", [HashEntry("pdq", pdq_from_image(Image.open(io.BytesIO(data)).convert("RGB"))[0], "stand-in")])
+    app.state.service.matcher.refresh()
+
+
+def _clear_copies(home: Path, data: bytes) -> list[Path]:
+    """Files under ``home`` holding the upload, or a 256-byte run of it, in clear."""
+    probe = data[len(data) // 2 : len(data) // 2 + 256]
+    return [p for p in home.rglob("*") if p.is_file() and (probe in p.read_bytes() or data in p.read_bytes())]
+
+
+def _submit(client, token, item_id, data):
+    import base64
+
+    return client.post("/v1/items", headers={"Authorization": f"Bearer {token}"},
+                       json={"id": item_id, "media": [{"filename": "x.png", "data": base64.b64encode(data).decode()}],
+                             "account": {"id": f"acc-{item_id}"}})
+
+
+def test_intake_keeps_no_clear_copy_and_custody_starts_there(store, env, api):
+    """With vault keys configured: kept media is sealed into the vault in the item's transaction (custody
+    by `system`), the holding folder holds only ciphertext, and the console's path still gets the bytes."""
+    from bastion.cases.models import ItemMediaRow
+    from bastion.reports import from_cases
+    from bastion.vault.models import VaultCustodyRow
+
+    app = api.app
+    known = IMAGES[0]
+    _known_bank(app, known)
+    r = _submit(api, api.tokens["integration"], "k-1", known)
+    assert r.status_code == 200 and r.json()["verdict"]["action"] == "remove", r.text
+    case_id = r.json()["case_id"]
+    assert _clear_copies(env / "home", known) == []
+    with store.session() as s:
+        (blob,) = s.query(VaultBlobRow).all()
+        assert blob.case_id == case_id and blob.sha256 == hashlib.sha256(known).hexdigest() and blob.pdq is None
+        assert [(c.actor, c.action) for c in s.query(VaultCustodyRow)] == [("system", "preserve")]
+        m = s.query(ItemMediaRow).one()
+    assert app.state.service.holding.get(m.sha256) == known  # what the console's derived views read
+    # a later preservation (a report, `vault preserve`) finds the blob: custody only, reference PDQ filled in
+    from bastion.vault import Vault
+
+    with store.session() as s, s.begin():
+        rows = from_cases.preserve_case(s, Vault.from_settings(), app.state.service.holding, case_id, actor="lee", reason="report")
+        assert [x.id for x in rows] == [blob.id] and rows[0].pdq is not None
+        assert s.query(VaultBlobRow).count() == 1 and s.query(VaultCustodyRow).count() == 2
+    assert _clear_copies(env / "home", known) == []
+
+
+def test_without_vault_keys_the_holding_folder_is_still_sealed(tmp_path, database_url, monkeypatch):
+    from starlette.testclient import TestClient
+
+    from bastion.api import ServeSettings, create_app
+    from bastion.auth import service as auth
+    from bastion.cases.holding import MediaHolding
+
+    monkeypatch.delenv("BASTION_VAULT_KEYS", raising=False)
+    home = tmp_path / "home"
+    app = create_app(ServeSettings(home=home, database_url=database_url, background=False, json_logs=False))
+    with app.state.store.session() as s, s.begin():
+        auth.create_user(s, "int", "integration")
+        token = auth.create_token(s, "int", "t")[1]
+    known = IMAGES[1]
+    _known_bank(app, known)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        assert _submit(client, token, "k-2", known).json()["verdict"]["action"] == "remove"
+    app.state.store.close()
+    holding = app.state.service.holding
+    sha = hashlib.sha256(known).hexdigest()
+    assert holding.exists(sha) and holding.get(sha) == known
+    assert _clear_copies(home, known) == [] and holding.key_path.stat().st_mode & 0o077 == 0
+    # a file an older Bastion wrote in clear is sealed the first time it is read
+    old = MediaHolding(home / "holding")
+    legacy = IMAGES[2]
+    lsha = hashlib.sha256(legacy).hexdigest()
+    (home / "holding" / lsha[:2]).mkdir(parents=True, exist_ok=True)
+    (home / "holding" / lsha[:2] / lsha).write_bytes(legacy)
+    assert old.get(lsha) == legacy and _clear_copies(home, legacy) == [] and old.get(lsha) == legacy

@@ -120,8 +120,13 @@ def build_service(settings: ServeSettings):
     limits = Limits(file_seconds=settings.examine_file_seconds, item_seconds=settings.examine_item_seconds,
                     memory_bytes=settings.examine_memory_bytes)
     examiner = Examiner(matcher, limits=limits, pool=WorkerPool(settings.examine_workers, memory_bytes=limits.memory_bytes))
+    from bastion.vault import Keyring, Vault
+
+    on_kept = None
+    if Keyring.from_env().active is not None:  # evidence keys configured: custody starts at intake
+        on_kept = Vault.from_settings(settings.store_settings()).intake_hook()
     return Service(store, matcher, policy, MediaHolding(settings.holding), fetch_url=fetch, examiner=examiner,
-                   on_removed=automated_removal_statement(),
+                   on_removed=automated_removal_statement(), on_kept=on_kept,
                    lexicon=LiveLexicon(store))
 
 

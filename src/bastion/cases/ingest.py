@@ -58,6 +58,7 @@ class Service:
 
     def __init__(self, store: Store, matcher, policy, holding: MediaHolding, *, fetch_url: Callable[[str], bytes] | None = None,
                  examiner=None, on_removed: Callable[[Session, ItemRow, CaseRow], None] | None = None,
+                 on_kept: Callable[[Session, ItemRow, CaseRow, list[tuple[str | None, bytes]]], None] | None = None,
                  lexicon=None):
         from bastion.examine import Examiner
 
@@ -65,6 +66,9 @@ class Service:
         #: called in the item's transaction when the policy removed it on its own (the app passes the DSA
         #: statement of reasons of an automated removal, bastion.reports.flows.automated_removal_statement)
         self.on_removed = on_removed
+        #: called in the item's transaction with the media kept for a case, ``[(filename, bytes)]``: the app
+        #: seals them into the evidence vault there, so their chain of custody starts at intake
+        self.on_kept = on_kept
         self.matcher = matcher
         # Without an examiner of its own (tests, embedded use) files are examined in the calling thread with
         # soft budgets only; `bastion serve` passes one with a worker pool (hard deadlines).
@@ -215,6 +219,8 @@ class Service:
                 row.case_id = case.id
                 if verdict["action"] == "remove" and self.on_removed is not None:
                     self.on_removed(s, row, case)
+                if held and self.on_kept is not None:
+                    self.on_kept(s, row, case, [(up.filename, up.data) for up, m in zip(uploads, sc.media) if m["sha256"] in held])
             answer = item_answer(row)
             enqueue_event(s, "verdict", answer)
             return answer

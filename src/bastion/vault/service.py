@@ -137,9 +137,12 @@ class Vault:
         case_id: int | None = None,
         item_external_id: str | None = None,
         filename: str | None = None,
+        reference: bool = True,
     ) -> VaultBlobRow:
         """Seal and store ``data``; returns its row. The same bytes preserved again for the same case return
-        the blob already kept (with a new custody row), never a second copy."""
+        the blob already kept (with a new custody row), never a second copy. ``reference=False`` leaves the
+        reference PDQ (a full decode) for later: intake seals without decoding in the writer's transaction,
+        and the next preservation (a report, ``bastion vault preserve``) computes it."""
         if not reason or not reason.strip():
             raise VaultError("preserving evidence needs a reason (it goes into the chain of custody)")
         sha256 = hashlib.sha256(data).hexdigest()
@@ -151,12 +154,14 @@ class Vault:
             )
         ).first()
         if existing is not None:
+            if reference and existing.pdq is None and existing.media_format is None:
+                existing.pdq, existing.pdq_quality, existing.media_format = _reference_pdq(data)
             self._custody(session, existing, actor, "preserve", reason)
             return existing
         now = self.clock()
         blob_id = uuid.uuid4().hex
         key_id, sealed = seal(self.keyring, blob_id, data)
-        pdq, quality, fmt = _reference_pdq(data)
+        pdq, quality, fmt = _reference_pdq(data) if reference else (None, None, None)
         row = VaultBlobRow(
             id=blob_id,
             case_id=case_id,
@@ -247,6 +252,19 @@ class Vault:
         """Stored files no row refers to (left by a transaction that failed after the file was written)."""
         known = set(session.scalars(select(VaultBlobRow.id).where(VaultBlobRow.purged_at.is_(None))))
         return [n for n in self.storage.names() if n not in known]
+
+    def intake_hook(self):
+        """What the service calls in an item's transaction for media it keeps (a case opened, or the policy
+        said ``preserve``): each file is sealed into the vault for the case, with a custody row by
+        ``system``; a later ``bastion vault preserve`` or report finds it there and adds custody only."""
+
+        def hook(session: Session, item, case, files) -> None:
+            reason = f"kept at intake: item {item.external_id}, verdict {item.action}"
+            for filename, data in files:
+                self.preserve(session, data, actor="system", reason=reason, case_id=case.id,
+                              item_external_id=item.external_id, filename=filename, reference=False)
+
+        return hook
 
     # --- reading --------------------------------------------------------------------------------
 
