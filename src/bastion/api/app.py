@@ -122,10 +122,11 @@ def build_service(settings: ServeSettings):
     examiner = Examiner(matcher, limits=limits, pool=WorkerPool(settings.examine_workers, memory_bytes=limits.memory_bytes))
     from bastion.vault import Keyring, Vault
 
+    keyring = Keyring.from_settings(settings)
     on_kept = None
-    if Keyring.from_env().active is not None:  # evidence keys configured: custody starts at intake
-        on_kept = Vault.from_settings(settings.store_settings()).intake_hook()
-    return Service(store, matcher, policy, MediaHolding(settings.holding), fetch_url=fetch, examiner=examiner,
+    if keyring.active is not None:  # evidence keys configured: custody starts at intake
+        on_kept = Vault.from_settings(settings).intake_hook()
+    return Service(store, matcher, policy, MediaHolding(settings.holding, keyring=keyring), fetch_url=fetch, examiner=examiner,
                    on_removed=automated_removal_statement(), on_kept=on_kept,
                    lexicon=LiveLexicon(store))
 

@@ -3,8 +3,8 @@ that the policy said to preserve. Everything else is hashed and forgotten — me
 
 Nothing here is ever in clear: every file is sealed with AES-256-GCM (:mod:`bastion.vault.crypto`, bound to
 its SHA-256 name) before it touches the disk, and opened only in memory for the console's derived views
-(blurred, grayscale) and for sealing into the evidence vault. The key is the vault's active key when
-``BASTION_VAULT_KEYS`` is configured; without one, a key of this holding folder is made on first use
+(blurred, grayscale) and for sealing into the evidence vault. The key is the vault's active key when the
+caller passes the vault's keyring (``BASTION_VAULT_KEYS`` configured); without one, a key of this holding folder is made on first use
 (``holding.key`` beside the folder, 0600) so a copied or backed-up holding folder alone reveals nothing —
 configure vault keys (kept in a secret manager) in production. Files written in clear by an older Bastion are
 sealed in place the first time they are read.
@@ -54,7 +54,7 @@ class MediaHolding:
         the active key seals new files."""
         from bastion.vault.crypto import Keyring
 
-        base = self._keyring if self._keyring is not None else Keyring.from_env()
+        base = self._keyring if self._keyring is not None else Keyring.parse(None)
         keys = dict(base.keys)
         active = base.active
         local = self._local_key(create=for_writing and active is None)

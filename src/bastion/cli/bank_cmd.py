@@ -248,7 +248,9 @@ def export(
         from bastion.reports.from_cases import confirmed_media
         from bastion.reports.sharing import sync_confirmed_bank, write_partner_list
 
-        holding = MediaHolding(settings_of(ctx).holding)
+        from bastion.vault.crypto import Keyring
+
+        holding = MediaHolding(settings_of(ctx).holding, keyring=Keyring.from_settings(settings_of(ctx)))
         with repo.store.session() as s:
             media, without_pdq = confirmed_media(s, holding)
         res = sync_confirmed_bank(repo, name, media, holding=holding)

@@ -62,7 +62,10 @@ def _vault(ctx: typer.Context):
 def _holding(ctx: typer.Context):
     from bastion.cases.holding import MediaHolding
 
-    return MediaHolding(settings_of(ctx).holding)  # the folder the server keeps media in: the same setting
+    from bastion.vault.crypto import Keyring
+
+    settings = settings_of(ctx)  # the folder the server keeps media in, sealed with the same keys
+    return MediaHolding(settings.holding, keyring=Keyring.from_settings(settings))
 
 
 # --- report ncmec ----------------------------------------------------------------------------------
