@@ -46,7 +46,7 @@ def consume(
                           verdicts=settings.verdict_queue, dead_letter=settings.dead_letter_queue,
                           prefetch=settings.consume_prefetch)
     consumer = Consumer(service, broker, max_bytes=settings.max_body_bytes, retry_seconds=settings.consume_retry_seconds,
-                        refresh_seconds=settings.poll_seconds)
+                        refresh_seconds=settings.poll_seconds, threads=min(settings.consume_prefetch, 32))
 
     async def main():
         stop = asyncio.Event()

@@ -20,9 +20,11 @@ each failure in a row; a configuration error or a lost broker connection stops t
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -53,8 +55,10 @@ class ConsumeStats:
 
 class Consumer:
     def __init__(self, service: Any, broker: Broker, *, max_bytes: int, retry_seconds: float = 1.0,
-                 refresh_seconds: float = 1.0):
+                 refresh_seconds: float = 1.0, threads: int = 32):
         self.service, self.broker = service, broker
+        #: items examined at once (each waits in the service's group commit); the broker's prefetch bounds it too
+        self.threads = threads
         self.max_bytes, self.retry_seconds, self.refresh_seconds = max_bytes, retry_seconds, refresh_seconds
         self.stats = ConsumeStats()
         self._failures = 0  # transient failures in a row (the back-off)
@@ -66,6 +70,8 @@ class Consumer:
         """Consume until ``stop`` is set, the queue has been idle ``idle_exit`` seconds with nothing in flight,
         or a fatal error. Messages in flight are finished (or handed back) before it returns."""
         await self.broker.open()
+        executor = ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="bastion-consume")
+        self._executor = executor
         watchers = [asyncio.create_task(self._refresh_loop())]
         if stop is not None:
             watchers.append(asyncio.create_task(self._stop_on(stop)))
@@ -86,6 +92,7 @@ class Consumer:
             for w in watchers:
                 w.cancel()
             await self.broker.close()
+            executor.shutdown(wait=False)
         return self.stats
 
     async def stop(self, error: str | None = None) -> None:
@@ -106,7 +113,8 @@ class Consumer:
                 await self._dead_letter(d, *item)
                 return
             try:
-                answer = await asyncio.to_thread(self.service.submit, item, [], None)
+                answer = await asyncio.get_running_loop().run_in_executor(
+                    self._executor, functools.partial(self.service.submit, item, [], None))
             except ITEM_ERRORS as exc:
                 await self._dead_letter(d, getattr(exc, "code", "invalid-input"), str(exc))
                 return
