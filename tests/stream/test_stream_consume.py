@@ -260,3 +260,58 @@ def test_consume_settings_come_from_the_environment_and_a_bad_one_is_refused(mon
     monkeypatch.setenv("BASTION_CONSUME_PREFETCH", "0")
     with pytest.raises(ConfigError, match="BASTION_CONSUME_PREFETCH"):
         ConsumeSettings.from_env()
+
+
+def test_a_failure_that_may_pass_hands_the_message_back_and_it_is_stored_once(queues, tmp_path):
+    from bastion.store.writers import StoreBusy
+
+    database_url = f"sqlite:///{tmp_path / 'b.db'}"
+    calls = {"n": 0}
+
+    class BusyOnce:
+        def __init__(self, svc):
+            self.svc, self.matcher, self.lexicon = svc, svc.matcher, svc.lexicon
+
+        def submit(self, *a, **kw):
+            calls["n"] += 1
+            if calls["n"] == 1:
+                raise StoreBusy("another writer held the store")
+            return self.svc.submit(*a, **kw)
+
+    queues.publish([_item(1)])
+    stats = _run(queues, database_url, tmp_path / "home", wrap=BusyOnce)
+    assert calls["n"] == 2 and stats.retried == 1 and stats.redelivered == 1  # handed back, delivered again
+    assert stats.verdicts == 1 and stats.dead_lettered == 0
+    assert [json.loads(m.body)["item_id"] for m in queues.drain(queues.verdicts)] == ["item-1"]
+    assert _stored(database_url) == ["item-1"]
+    assert queues.count(queues.items) == 0
+
+
+def test_sigterm_finishes_what_is_in_flight_and_leaves_the_rest_queued(queues, tmp_path):
+    n = 300
+    database_url = f"sqlite:///{tmp_path / 'b.db'}"
+    queues.publish([_item(i) for i in range(n)])
+    proc = _consume(queues, tmp_path / "home", database_url)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                pytest.fail(f"bastion consume exited early: {proc.stderr.read().decode()[-2000:]}")
+            try:
+                if len(_stored(database_url)) >= 20:
+                    break
+            except Exception:  # noqa: BLE001 - the consumer has not created the tables yet
+                pass
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)
+        stdout, stderr = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(10)
+    assert proc.returncode == 0, stderr.decode()[-2000:]
+    summary = json.loads(stdout.decode().strip().splitlines()[-1])
+    stored = _stored(database_url)
+    assert summary["error"] is None and summary["verdicts"] == len(stored) < n  # every item started was finished
+    assert len(queues.drain(queues.verdicts)) == len(stored)
+    assert queues.count(queues.items) == n - len(stored)  # the rest wait in the queue, none lost
