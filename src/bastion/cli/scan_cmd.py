@@ -187,7 +187,7 @@ def hash_(
     as_json: bool = typer.Option(False, "--json", help="One JSON object per file."),
     dihedral: bool = typer.Option(False, "--dihedral", help="Also print the 8 rotated/mirrored PDQ variants."),
     reference: bool = typer.Option(
-        False, "--reference", help="PDQ from the full decode (the reference computation partners' tools use; what exports and reports send)."
+        False, "--reference", help="PDQ as partners' tools compute it (stored pixels: no EXIF rotation, 16-bit as python-threatexchange converts it; what exports and reports send)."
     ),
 ) -> None:
     """Print MD5, SHA-1, SHA-256 and PDQ (with quality) of files. Exit 2 if any file had an error (e.g. not an
@@ -199,16 +199,23 @@ def hash_(
             res.add_error("is-a-folder", "a folder, not a file (bastion scan searches folders)", "read")
         else:
             res = examine_file(str(f), provenance=False)
+        basis = None
         if reference and res.pdq is not None:
             from bastion.media.hashing import pdq_dihedral
+            from bastion.media.partner import partner_pdq
 
-            res.pdq_variants, res.quality = pdq_dihedral(Path(f).read_bytes(), fast=False)
-            res.pdq = res.pdq_variants["original"]
+            data = Path(f).read_bytes()
+            if dihedral:
+                res.pdq_variants, _ = pdq_dihedral(data, fast=False)
+            partner = partner_pdq(data)  # what partners compute: the stored pixels
+            res.pdq, res.quality, basis = partner.hash, partner.quality, partner.basis
         failed |= bool(res.errors)
         if as_json:
             d = {k: v for k, v in res.to_json().items() if k not in ("matches",)}
             if res.pdq is not None:
                 d["pdq_mode"] = "reference" if reference else "fast"
+                if basis:
+                    d["pdq_basis"] = basis
             if dihedral:
                 d["pdq_variants"] = res.pdq_variants
             print(json_line(d))
@@ -220,6 +227,8 @@ def hash_(
                 out.print(f"  {k:8} {escape(str(v))}")
         if res.pdq is not None:
             out.print(f"  pdq_mode {'reference' if reference else 'fast'}")
+            if basis:
+                out.print(f"  pdq_basis {basis}")
         if dihedral:
             for name, h in res.pdq_variants.items():
                 out.print(f"  pdq.{name:12} {h}")

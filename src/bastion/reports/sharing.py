@@ -23,11 +23,12 @@ CONFIRMED_SOURCE = "bastion decisions"
 
 
 def reference_pdq(data: bytes) -> tuple[str, int] | None:
-    """PDQ hash and quality of the reference computation, or None when ``data`` is not a decodable image."""
-    from bastion.media.hashing import pdq_hash
+    """PDQ hash and quality as partners compute them (stored pixels, :mod:`bastion.media.partner`), or None
+    when ``data`` is not a decodable image."""
+    from bastion.media.partner import partner_pdq
 
     try:
-        h = pdq_hash(data, fast=False)
+        h = partner_pdq(data)
     except MediaError:
         return None
     return h.hash, h.quality
@@ -62,6 +63,17 @@ def write_partner_list(entries: Iterable[HashEntry], out: IO[str], fmt: str = "c
     """A list for partners: labels kept, Bastion's internal references removed. ``te`` (threatexchange
     ``local_file``) carries PDQ only, so the other types are left out of it rather than refused."""
     entries = [HashEntry(e.hash_type, e.value, e.label, None) for e in entries]
+    if fmt in ("csv", "tsv"):  # the list says how its PDQ values were computed (readers ignore the column)
+        import csv
+
+        from bastion.banks.formats import CSV_COLUMNS
+        from bastion.media.partner import STORED_PIXELS
+
+        w = csv.writer(out, lineterminator="\n", delimiter="\t" if fmt == "tsv" else ",")
+        w.writerow((*CSV_COLUMNS, "pdq_basis"))
+        for e in entries:
+            w.writerow([e.hash_type, e.value, e.label or "", "", STORED_PIXELS if e.hash_type == "pdq" else ""])
+        return len(entries)
     if fmt == "te":
         entries = [e for e in entries if e.hash_type == "pdq"]
     return write_hash_list(entries, out, fmt)

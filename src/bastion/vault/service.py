@@ -92,12 +92,13 @@ def blob_to_dict(row: VaultBlobRow) -> dict:
 
 
 def _reference_pdq(data: bytes) -> tuple[str | None, int | None, str | None]:
-    """PDQ of the full decode (the reference, ``fast=False``): hashes that leave Bastion must agree bit for
-    bit with partners' tools. Not an image -> no PDQ (the exact hashes still identify the file)."""
-    from bastion.media.hashing import pdq_hash
+    """PDQ as partners compute it (stored pixels, :mod:`bastion.media.partner`): hashes that leave Bastion
+    must agree bit for bit with partners' tools. Not an image -> no PDQ (the exact hashes still identify the
+    file)."""
+    from bastion.media.partner import partner_pdq
 
     try:
-        h = pdq_hash(data, fast=False)
+        h = partner_pdq(data)
     except MediaError:
         return None, None, None
     return h.hash, h.quality, h.format
