@@ -315,3 +315,33 @@ def test_sigterm_finishes_what_is_in_flight_and_leaves_the_rest_queued(queues, t
     assert summary["error"] is None and summary["verdicts"] == len(stored) < n  # every item started was finished
     assert len(queues.drain(queues.verdicts)) == len(stored)
     assert queues.count(queues.items) == n - len(stored)  # the rest wait in the queue, none lost
+
+
+def test_a_lost_broker_connection_stops_the_consumer_with_an_error(queues, tmp_path):
+    """Fail closed: a consumer whose connection ends is not a quiet one; what it held returns to the queue."""
+    from bastion.api.app import build_service
+    from bastion.stream.consumer import Consumer
+    from bastion.stream.rabbitmq import RabbitBroker
+    from bastion.stream.settings import ConsumeSettings
+
+    settings = ConsumeSettings(home=tmp_path / "home", database_url=f"sqlite:///{tmp_path / 'b.db'}", json_logs=False,
+                               examine_workers=1)
+    service = build_service(settings)
+    broker = RabbitBroker(queues.url, queue=queues.items, verdicts=queues.verdicts, dead_letter=queues.dead, prefetch=4)
+    consumer = Consumer(service, broker, max_bytes=settings.max_body_bytes)
+
+    async def main():
+        run = asyncio.create_task(consumer.run())
+        while consumer.stats.received == 0 and not run.done():
+            await asyncio.sleep(0.02)
+        await broker._connection.close()  # as when RabbitMQ closes it (restart, network)
+        return await asyncio.wait_for(run, 60)
+
+    queues.publish([_item(i) for i in range(50)])
+    try:
+        stats = asyncio.run(main())
+    finally:
+        service.examiner.close()
+        service.store.close()
+    assert stats.received >= 1 and stats.error and "broker" in stats.error
+    assert queues.count(queues.items) >= 50 - stats.verdicts  # every message not answered is back in the queue

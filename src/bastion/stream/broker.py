@@ -17,6 +17,10 @@ from dataclasses import dataclass, field
 from typing import Any, AsyncIterator, Protocol
 
 
+class BrokerLost(ConnectionError):
+    """The connection to the broker ended while receiving: what was not acknowledged goes back to the queue."""
+
+
 @dataclass
 class Delivery:
     """One message as the consumer sees it, whatever the broker."""
@@ -43,7 +47,8 @@ class Broker(Protocol):
         """Connect and make sure the queues exist. Raises when the broker cannot be reached."""
 
     def receive(self) -> AsyncIterator[Delivery]:
-        """Deliveries from the items queue, at most ``prefetch`` unsettled at a time, until :meth:`stop`."""
+        """Deliveries from the items queue, at most ``prefetch`` unsettled at a time, until :meth:`stop`.
+        Raises :class:`BrokerLost` when the connection ends otherwise."""
 
     async def stop(self) -> None:
         """Stop receiving; deliveries already handed out can still be settled."""

@@ -78,14 +78,19 @@ class Consumer:
         if idle_exit:
             watchers.append(asyncio.create_task(self._idle_watch(idle_exit)))
         try:
-            async for delivery in self.broker.receive():
-                self._last_activity = time.monotonic()
-                if self._stopping:  # received after the stop: never started, so handed straight back
-                    await self._settle(self.broker.nack, delivery)
-                    continue
-                task = asyncio.create_task(self._handle(delivery))
-                self._tasks.add(task)
-                task.add_done_callback(self._tasks.discard)
+            try:
+                async for delivery in self.broker.receive():
+                    self._last_activity = time.monotonic()
+                    if self._stopping:  # received after the stop: never started, so handed straight back
+                        await self._settle(self.broker.nack, delivery)
+                        continue
+                    task = asyncio.create_task(self._handle(delivery))
+                    self._tasks.add(task)
+                    task.add_done_callback(self._tasks.discard)
+            except ConnectionError as exc:  # the broker went away: stop with an error, it requeues what we held
+                log.error("%s; stopping", exc)
+                self._stopping = True
+                self.stats.error = self.stats.error or f"broker error: {exc}"
             if self._tasks:
                 await asyncio.gather(*self._tasks, return_exceptions=True)
         finally:

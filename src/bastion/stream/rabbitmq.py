@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any, AsyncIterator
 
-from bastion.stream.broker import Delivery
+from bastion.stream.broker import BrokerLost, Delivery
 
 #: dead-letter headers (the original body is kept byte for byte, so a fixed message can be re-published)
 REASON_HEADER = "x-bastion-reason"
@@ -28,8 +28,9 @@ class RabbitBroker:
         self._connection: Any = None
         self._channel: Any = None
         self._queue: Any = None
-        self._incoming: asyncio.Queue[Delivery | None] = asyncio.Queue()
+        self._incoming: asyncio.Queue[Delivery | BrokerLost | None] = asyncio.Queue()
         self._tag: str | None = None
+        self._closing = False
 
     async def open(self) -> None:
         import aio_pika
@@ -40,9 +41,14 @@ class RabbitBroker:
         self._queue = await self._channel.declare_queue(self.queue_name, durable=True)
         for name in (self.verdicts, self.dead_letter_name):
             await self._channel.declare_queue(name, durable=True)
-        # a lost connection or channel ends receive(): the consumer stops, the broker requeues what it holds
-        self._connection.close_callbacks.add(lambda *_: self._incoming.put_nowait(None))
-        self._channel.close_callbacks.add(lambda *_: self._incoming.put_nowait(None))
+        # a lost connection or channel ends receive() with an error: the consumer stops (exit status 2), the
+        # broker requeues what it holds
+        self._connection.close_callbacks.add(self._on_close)
+        self._channel.close_callbacks.add(self._on_close)
+
+    def _on_close(self, _sender: Any, exc: BaseException | None = None) -> None:
+        if not self._closing:
+            self._incoming.put_nowait(BrokerLost(f"the connection to RabbitMQ was lost: {exc or 'closed'}"))
 
     async def receive(self) -> AsyncIterator[Delivery]:
         self._tag = await self._queue.consume(self._on_message, no_ack=False)
@@ -50,6 +56,8 @@ class RabbitBroker:
             d = await self._incoming.get()
             if d is None:
                 return
+            if isinstance(d, BrokerLost):
+                raise d
             yield d
 
     async def _on_message(self, message: Any) -> None:
@@ -88,5 +96,6 @@ class RabbitBroker:
         await self._channel.default_exchange.publish(message, routing_key=queue, mandatory=True)
 
     async def close(self) -> None:
+        self._closing = True
         if self._connection is not None and not self._connection.is_closed:
             await self._connection.close()
