@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import logging
 import sys
-import time
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -180,18 +179,7 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
 
     console.mount(app, app.state)
 
-    @app.middleware("http")
-    async def _observe(request, call_next):
-        t0 = time.perf_counter()
-        response = await call_next(request)
-        ms = (time.perf_counter() - t0) * 1000
-        route = request.scope.get("route")
-        app.state.metrics.observe(request.method, getattr(route, "path", "unmatched"), response.status_code, ms / 1000)
-        if response.status_code >= 500:
-            log.warning("request failed", extra={"method": request.method, "path": request.url.path,
-                                                 "status": response.status_code, "ms": round(ms, 2)})
-        return response
-
+    app.add_middleware(metrics.Observe, metrics=app.state.metrics, log=log)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     return app
 

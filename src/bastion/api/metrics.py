@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+import time
+
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
@@ -46,3 +49,34 @@ class Metrics:
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+class Observe:
+    """ASGI middleware: every HTTP request's route, status and latency into :class:`Metrics`, and a log line
+    for a 5xx. Plain ASGI (not Starlette's BaseHTTPMiddleware, which costs a task group and a stream copy
+    per request: a tenth of a text item's time when measured)."""
+
+    def __init__(self, app, metrics: Metrics, log: logging.Logger):
+        self.app, self.metrics, self.log = app, metrics, log
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        t0 = time.perf_counter()
+        status = 500
+
+        async def observed_send(message):
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, observed_send)
+        finally:
+            seconds = time.perf_counter() - t0
+            route = scope.get("route")
+            self.metrics.observe(scope["method"], getattr(route, "path", "unmatched"), status, seconds)
+            if status >= 500:
+                self.log.warning("request failed", extra={"method": scope["method"], "path": scope.get("path", ""),
+                                                          "status": status, "ms": round(seconds * 1000, 2)})

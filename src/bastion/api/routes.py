@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import json
+
+import orjson
 from typing import Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request
@@ -27,9 +28,18 @@ def _session(request: Request):
 
 def _json(body: bytes) -> Any:
     try:
-        return json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
         raise Problem(400, "Malformed JSON", f"the body is not valid JSON: {exc}", "malformed-json") from None
+
+
+class FastJSONResponse(Response):
+    """JSON by orjson (several times faster than the standard library's, same JSON for our answers)."""
+
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
 
 
 # --- health, metrics, docs ----------------------------------------------------------------------------
@@ -116,7 +126,7 @@ async def submit_item(request: Request, p: Principal = Depends(require("items.su
     svc = request.app.state.service
     answer = await asyncio.to_thread(svc.submit, item, uploads, idempotency_key)
     request.app.state.metrics.items.labels(answer["verdict"]["action"]).inc()
-    return JSONResponse(answer)
+    return FastJSONResponse(answer)
 
 
 @router.get("/v1/items/{item_id}")

@@ -17,14 +17,15 @@ import json
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from bastion.cases import accounts as acc
 from bastion.cases.holding import MediaHolding
-from bastion.cases.models import AccountRow, CaseItemRow, CaseRow, ItemMediaRow, ItemRow
+from bastion.cases.models import AccountLinkRow, AccountRow, CaseRow, ItemMediaRow, ItemRow
 from bastion.cases.schemas import ItemIn
+from bastion.cases.persist import Intake, answer_of, persist_group
 from bastion.cases.writer import GroupCommitter
 from bastion.errors import Conflict, InvalidInput
 from bastion.store.db import Store
@@ -81,25 +82,29 @@ class Service:
         # Every item write of this process goes through one writer thread that commits items arriving
         # together in one transaction (cases/writer.py): one commit for many, and no two threads of this
         # process race on a case lookup (other processes: SQLite's lock, PostgreSQL's row locks).
-        self.writer = GroupCommitter(store)
+        self.writer = GroupCommitter(store, write_many=self._persist)
+        self.policy_version = getattr(policy, "version", "") or ""
+
+    def _persist(self, s: Session, batch: list[Intake]) -> list[dict[str, Any]]:
+        return persist_group(s, batch, on_removed=self.on_removed, on_kept=self.on_kept)
 
     # --- the flow --------------------------------------------------------------------------------
 
     def submit(self, item: ItemIn, uploads: list[Upload] | None = None, idempotency_key: str | None = None) -> dict[str, Any]:
         uploads = list(uploads or []) + self._inline_media(item)
         digest = request_digest(item, uploads)
-        with self.store.session() as s:
-            stored = find_existing(s, item.id, idempotency_key, digest)
+        with self.store.engine.connect() as conn:
+            stored = find_existing(conn, item.id, idempotency_key, digest)
             if stored is not None:
                 return stored
-            account_facts = self._account_facts(s, item)
+            account_facts = self._account_facts(conn, item)
         scanned = self.scan(item, uploads, account_facts)
         try:
             return self._commit(item, uploads, idempotency_key, digest, scanned)
         except IntegrityError:
             # Another request stored the same item (or key) first: answer as a retry would be answered.
-            with self.store.session() as s:
-                stored = find_existing(s, item.id, idempotency_key, digest)
+            with self.store.engine.connect() as conn:
+                stored = find_existing(conn, item.id, idempotency_key, digest)
             if stored is None:
                 raise
             return stored
@@ -118,17 +123,17 @@ class Service:
                 out.append(Upload(m.filename or m.url, self.fetch_url(m.url)))
         return out
 
-    def _account_facts(self, s: Session, item: ItemIn):
+    def _account_facts(self, conn, item: ItemIn):
+        """The account's history for the policy: one statement (the row and its flagged linked accounts)."""
         from bastion.policy import AccountFacts
 
         if item.account is None:
             return None
-        row = s.scalar(select(AccountRow).where(AccountRow.external_id == item.account.id))
+        row = conn.execute(_ACCOUNT_FACTS, {"external_id": item.account.id}).first()
         if row is None:
             return AccountFacts(id=item.account.id, age_days=_age(item), items=0, prior_confirmed=0, risk=0.0, linked_flagged=0)
         return AccountFacts(id=row.external_id, age_days=acc.age_days(row), items=row.item_count,
-                            prior_confirmed=row.confirmed_count, risk=row.risk_score,
-                            linked_flagged=acc.linked_flagged(s, row.id))
+                            prior_confirmed=row.confirmed_count, risk=row.risk_score, linked_flagged=row.linked_flagged)
 
     def scan(self, item: ItemIn, uploads: list[Upload], account_facts) -> Scanned:
         from bastion.policy import Facts, PriceFacts
@@ -182,51 +187,11 @@ class Service:
                 if m["sha256"]:
                     self.holding.put(m["sha256"], up.data)
                     held.append(m["sha256"])
-        def write(s: Session) -> dict[str, Any]:
-            now = utcnow()
-            account = self._upsert_account(s, item, now) if item.account else None
-            row = ItemRow(
-                external_id=item.id, idempotency_key=key, request_sha256=digest, kind=item.kind,
-                account_id=account.id if account else None, parent_external_id=item.parent_id,
-                title=item.title, body=item.body, tags=list(item.tags),
-                price=item.price.model_dump() if item.price else None, platform_created_at=item.created_at,
-                received_at=now, facts=sc.facts.to_dict(), verdict=verdict, action=verdict["action"],
-                priority=verdict["priority"], policy_version=getattr(self.policy, "version", "") or "",
-            )
-            s.add(row)
-            s.flush()  # the unique item id / key is checked here, before anything else is written
-            if sc.terms is not None:
-                from bastion.terms.counts import day_of, record_item
-
-                record_item(s, row.id, day_of(now, item.created_at), sc.terms.language, sc.terms.found, sc.terms.known)
-            for m in sc.media:
-                s.add(ItemMediaRow(item_id=row.id, held=m["sha256"] in held, **{k: m[k] for k in (
-                    "position", "filename", "sha256", "md5", "pdq", "quality", "media_format", "width",
-                    "height", "size", "result")}))
-            signal_dicts = [x.to_dict() for x in sc.facts.signals]
-            if account is not None:
-                account.item_count += 1
-                if verdict["action"] != "allow":
-                    account.flagged_count += 1
-                media_keys = [{**m, "provenance": m["result"].get("provenance")} for m in sc.media]
-                new_links = acc.record_keys(s, account.id, acc.keys_of(signal_dicts, media_keys), item.id)
-                linked = sc.facts.account.linked_flagged if sc.facts.account is not None else 0
-                if new_links:  # only new links can change it; otherwise the count read before the scan holds
-                    linked = acc.linked_flagged(s, account.id)
-                account.risk_score = acc.risk_of(account.confirmed_count, account.flagged_count, linked)
-            if opens_case:
-                case = open_or_extend_case(s, row, account, verdict, signal_dicts, sc.languages, now)
-                row.case_id = case.id
-                if verdict["action"] == "remove" and self.on_removed is not None:
-                    self.on_removed(s, row, case)
-                if held and self.on_kept is not None:
-                    self.on_kept(s, row, case, [(up.filename, up.data) for up, m in zip(uploads, sc.media) if m["sha256"] in held])
-            answer = item_answer(row)
-            enqueue_event(s, "verdict", answer)
-            return answer
-
+        intake = self.intake(item, key, digest, sc, held, verdict=verdict)
+        if held and self.on_kept is not None:
+            intake.kept = [(up.filename, up.data) for up, m in zip(uploads, sc.media) if m["sha256"] in held]
         try:
-            return self.writer.run(write)
+            return self.writer.submit(intake)
         except BaseException:
             for sha in held:  # nothing half-written: bytes of an item that was not stored go too
                 with self.store.session() as s:
@@ -235,32 +200,20 @@ class Service:
                     self.holding.delete(sha)
             raise
 
-    def _upsert_account(self, s: Session, item: ItemIn, now) -> AccountRow:
-        a = item.account
-        q = select(AccountRow).where(AccountRow.external_id == a.id)
-        if s.bind.dialect.name == "postgresql":
-            q = q.with_for_update()  # one writer per account at a time: case dedupe and counters stay right
-        row = s.scalar(q)
-        if row is None:
-            ins = _upsert(s).values(external_id=a.id, handle=a.handle, platform_created_at=a.created_at,
-                                    first_seen=now, last_seen=now, item_count=0, flagged_count=0,
-                                    confirmed_count=0, risk_score=0.0, status="active")
-            s.execute(ins.on_conflict_do_nothing(index_elements=["external_id"]))
-            row = s.scalar(q)
-        row.last_seen = now
-        if a.handle:
-            row.handle = a.handle
-        if a.created_at and row.platform_created_at is None:
-            row.platform_created_at = a.created_at
-        return row
-
-
-def _upsert(s: Session):
-    if s.bind.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return insert(AccountRow)
+    def intake(self, item: ItemIn, key: str | None, digest: str, sc: Scanned, held: list[str] | None = None, *,
+               verdict: dict[str, Any] | None = None) -> Intake:
+        """What the writer stores for a scanned item (cases/persist.py), computed here, outside the writer."""
+        facts = sc.facts.to_dict()
+        keys: set[tuple[str, str]] = set()
+        if item.account is not None:
+            media_keys = [{**m, "provenance": m["result"].get("provenance")} for m in sc.media]
+            keys = acc.keys_of(facts.get("signals", []), media_keys)
+        verdict = verdict if verdict is not None else sc.verdict.to_dict()
+        return Intake(item=item, key=key, digest=digest, facts=facts, verdict=verdict, media=sc.media,
+                      held=set(held or ()), languages=sc.languages,
+                      opens_case=bool(CASE_ACTIONS & set(verdict["actions"])),
+                      linked_flagged=sc.facts.account.linked_flagged if sc.facts.account is not None else 0,
+                      keys=keys, policy_version=self.policy_version, terms=sc.terms)
 
 
 def _age(item: ItemIn) -> float | None:
@@ -290,20 +243,28 @@ def request_digest(item: ItemIn, uploads: list[Upload]) -> str:
 
 
 def item_answer(row: ItemRow) -> dict[str, Any]:
-    v = row.verdict
-    return {
-        "item_id": row.external_id,
-        "verdict": {"action": v["action"], "actions": v["actions"], "priority": v["priority"], "reasons": v["reasons"]},
-        "signals": (row.facts or {}).get("signals", []),
-        "case_id": row.case_id,
-    }
+    return answer_of(row.external_id, row.verdict, (row.facts or {}).get("signals", []), row.case_id)
 
 
-def find_existing(s: Session, external_id: str, key: str | None, digest: str) -> dict[str, Any] | None:
-    """The stored answer for a retry, None for a new item, Conflict for a different body under the same id or key."""
-    row = s.scalar(select(ItemRow).where(ItemRow.external_id == external_id))
+_ITEMS = ItemRow.__table__
+_ANSWER_COLUMNS = (_ITEMS.c.external_id, _ITEMS.c.idempotency_key, _ITEMS.c.request_sha256, _ITEMS.c.verdict,
+                   _ITEMS.c.facts, _ITEMS.c.case_id)
+_BY_ID = select(*_ANSWER_COLUMNS).where(_ITEMS.c.external_id == bindparam("v"))
+_BY_KEY = select(*_ANSWER_COLUMNS).where(_ITEMS.c.idempotency_key == bindparam("v"))
+_A, _L, _O = AccountRow.__table__, AccountLinkRow.__table__, AccountRow.__table__.alias("other")
+_ACCOUNT_FACTS = select(
+    _A.c.external_id, _A.c.platform_created_at, _A.c.item_count, _A.c.confirmed_count, _A.c.risk_score,
+    select(func.count(func.distinct(_L.c.other_account_id))).join(_O, _O.c.id == _L.c.other_account_id)
+    .where(_L.c.account_id == _A.c.id, _O.c.flagged_count > 0).scalar_subquery().label("linked_flagged"),
+).where(_A.c.external_id == bindparam("external_id"))
+
+
+def find_existing(conn, external_id: str, key: str | None, digest: str) -> dict[str, Any] | None:
+    """The stored answer for a retry, None for a new item, Conflict for a different body under the same id or
+    key. ``conn``: a Connection or a Session."""
+    row = conn.execute(_BY_ID, {"v": external_id}).first()
     if row is None and key:
-        row = s.scalar(select(ItemRow).where(ItemRow.idempotency_key == key))
+        row = conn.execute(_BY_KEY, {"v": key}).first()
     if row is None:
         return None
     if row.request_sha256 != digest:
@@ -312,54 +273,3 @@ def find_existing(s: Session, external_id: str, key: str | None, digest: str) ->
     if key and row.idempotency_key not in (None, key):
         raise Conflict(f"item id {external_id!r} was already submitted under another Idempotency-Key")
     return item_answer(row)
-
-
-def open_or_extend_case(s: Session, item: ItemRow, account: AccountRow | None, verdict: dict[str, Any],
-                        signals: list[dict[str, Any]], languages: list[str], now, reason: str | None = None) -> CaseRow:
-    """One open case per account (and per item without an account): a new item joins its account's open
-    case, raising its priority; otherwise a case is opened. Fires ``case.opened`` for a new case."""
-    case = None
-    if account is not None:
-        case = s.scalar(
-            select(CaseRow).where(CaseRow.account_id == account.id, CaseRow.status.in_(("open", "in_review")))
-            .order_by(CaseRow.id).limit(1))
-    if item.case_id is not None and case is None:
-        existing = s.get(CaseRow, item.case_id)
-        if existing is not None and existing.status in ("open", "in_review"):
-            case = existing
-    new = case is None
-    if new:
-        case = CaseRow(status="open", priority=0, account_id=account.id if account else None, opened_at=now,
-                       updated_at=now, sources="", banks="", languages="", summary="")
-        s.add(case)
-        s.flush()
-    case.priority = max(case.priority or 0, int(verdict.get("priority", 0)))
-    case.updated_at = now
-    sources = {"hash" if x.get("source") == "hash" else x.get("source") for x in signals if x.get("source")}
-    if account is not None and account.confirmed_count:
-        sources.add("account")
-    case.sources = _merge(case.sources, sources)
-    case.banks = _merge(case.banks, {(x.get("evidence") or {}).get("bank") for x in signals if x.get("source") == "hash"})
-    case.languages = _merge(case.languages, set(languages))
-    strongest = verdict.get("action")
-    if strongest == "remove" or (case.automated_action is None and strongest in ("remove",)):
-        case.automated_action = "remove"
-    if not case.summary:
-        reasons = verdict.get("reasons") or []
-        case.summary = "; ".join(r.get("description") or r.get("rule", "") for r in reasons[:3])[:1000]
-    link_reason = reason or ", ".join(r.get("rule", "") for r in (verdict.get("reasons") or []))
-    already = s.scalar(select(CaseItemRow.id).where(CaseItemRow.case_id == case.id, CaseItemRow.item_id == item.id))
-    if already is None:
-        s.add(CaseItemRow(case_id=case.id, item_id=item.id, added_at=now, reason=link_reason[:2000]))
-    s.flush()
-    if new:
-        enqueue_event(s, "case.opened", {"case_id": case.id, "priority": case.priority, "item_id": item.external_id,
-                                   "account_id": account.external_id if account else None,
-                                   "sources": case.sources.split(",") if case.sources else []})
-    return case
-
-
-def _merge(current: str, new: set) -> str:
-    have = {x for x in (current or "").split(",") if x}
-    have |= {str(x) for x in new if x}
-    return ",".join(sorted(have))

@@ -21,9 +21,10 @@ import numpy as np
 from sqlalchemy import select
 
 from bastion.banks.index import PdqIndex
-from bastion.cases.ingest import CASE_ACTIONS, enqueue_event, open_or_extend_case
 from bastion.banks.changes import BankChangeRow
+from bastion.cases.ingest import CASE_ACTIONS, enqueue_event
 from bastion.cases.models import AccountRow, ItemMediaRow, ItemRow
+from bastion.cases.persist import open_or_extend_case
 from bastion.model import Match
 from bastion.store.db import Store
 from bastion.store.schema import BankEntryRow, BankRow, utcnow

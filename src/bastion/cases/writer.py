@@ -6,6 +6,10 @@ SQLite), and SQLite has a single writer anyway, so concurrent requests queue for
 pays for one commit instead of many, and nothing is acknowledged before it is durable. If any write of a
 group fails (a duplicate id racing another process, a constraint), the group is rolled back and every
 write is retried alone, so one bad item never fails the others and each gets its own error.
+
+Two kinds of write share the queue: a callable ``write(session)`` (:meth:`GroupCommitter.run`), and a record
+for the committer's ``write_many(session, records)`` (:meth:`GroupCommitter.submit`), which stores all the
+records of a group with a few multi-row statements instead of a few statements each (cases/persist.py).
 """
 
 from __future__ import annotations
@@ -20,13 +24,24 @@ from sqlalchemy.orm import Session
 from bastion.store.db import Store
 
 Write = Callable[[Session], Any]
+WriteMany = Callable[[Session, list], list]
+
+
+class _Record:
+    """A queued record for ``write_many`` (told apart from a callable write)."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any):
+        self.value = value
 
 
 class GroupCommitter:
-    def __init__(self, store: Store, max_group: int = 64):
+    def __init__(self, store: Store, max_group: int = 64, *, write_many: WriteMany | None = None):
         self.store = store
         self.max_group = max_group
-        self._queue: queue.Queue[tuple[Write, Future] | None] = queue.Queue()
+        self.write_many = write_many
+        self._queue: queue.Queue[tuple[Write | _Record, Future] | None] = queue.Queue()
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
         self.groups = 0
@@ -37,6 +52,15 @@ class GroupCommitter:
         fut: Future = Future()
         self._ensure_thread()
         self._queue.put((write, fut))
+        return fut.result()
+
+    def submit(self, record: Any) -> Any:
+        """Store ``record`` with ``write_many`` in a transaction with others; return its result once committed."""
+        if self.write_many is None:
+            raise TypeError("this GroupCommitter has no write_many")
+        fut: Future = Future()
+        self._ensure_thread()
+        self._queue.put((_Record(record), fut))
         return fut.result()
 
     def _ensure_thread(self) -> None:
@@ -68,11 +92,24 @@ class GroupCommitter:
                 group.append(nxt)
             self._commit(group)
 
-    def _commit(self, group: list[tuple[Write, Future]]) -> None:
+    def _write(self, s: Session, group: list) -> list:
+        """Run a group's writes in ``s``: the records together through write_many, the callables one by one;
+        results in queue order."""
+        results: list = [None] * len(group)
+        records = [(i, w.value) for i, (w, _) in enumerate(group) if isinstance(w, _Record)]
+        if records:
+            for (i, _), r in zip(records, self.write_many(s, [v for _, v in records])):  # type: ignore[misc]
+                results[i] = r
+        for i, (w, _) in enumerate(group):
+            if not isinstance(w, _Record):
+                results[i] = w(s)
+        return results
+
+    def _commit(self, group: list[tuple[Write | _Record, Future]]) -> None:
         if len(group) > 1:
             try:
                 with self.store.session() as s, s.begin():
-                    results = [write(s) for write, _ in group]
+                    results = self._write(s, group)
             except BaseException:
                 pass  # retried one by one below
             else:
@@ -81,10 +118,11 @@ class GroupCommitter:
                 for (_, fut), result in zip(group, results):
                     fut.set_result(result)
                 return
-        for write, fut in group:
+        for one in group:
+            fut = one[1]
             try:
                 with self.store.session() as s, s.begin():
-                    result = write(s)
+                    result = self._write(s, [one])[0]
             except BaseException as exc:  # the caller sees its own error
                 fut.set_exception(exc)
             else:
