@@ -365,6 +365,10 @@ def main() -> None:
     if not shutil.which("wrk"):
         sys.exit("wrk is not installed (apt-get install wrk)")
     rows = run(args)
+    if len(rows) >= 2:
+        for k in rows[0]["loads"]:
+            if k in rows[1]["loads"]:
+                rows[0]["loads"][k]["paired_ratio_to_no_background"] = paired(rows, k)
     meta = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "machine": f"{platform.machine()} {os.cpu_count()} cores (shared with other sessions)",
             "database": "postgresql" if args.database_url else "sqlite", "workers": args.workers}
@@ -394,7 +398,17 @@ def _table(rows: list[dict]) -> None:
             print(f"{r['row']:14} idle     {r['idle']}")
     if len(rows) >= 2 and "text" in rows[0]["loads"] and "text" in rows[1]["loads"]:
         a, b = rows[0]["loads"]["text"]["per_s"], rows[1]["loads"]["text"]["per_s"]
-        print(f"text items/s, default / --no-background: {a / b:.3f}")
+        print(f"text items/s, default / --no-background: {a / b:.3f} (medians)")
+        print(f"text items/s, default / --no-background, median of the rounds' pairs: {paired(rows, 'text'):.3f}")
+
+
+def paired(rows: list[dict], kind: str) -> float:
+    """Median over rounds of (default / --no-background) measured back to back: the machine's drift between
+    rounds cancels out."""
+    import statistics
+
+    a, b = rows[0]["loads"][kind]["per_s_rounds"], rows[1]["loads"][kind]["per_s_rounds"]
+    return round(statistics.median(x / y for x, y in zip(a, b) if y), 3)
 
 
 if __name__ == "__main__":
