@@ -224,6 +224,21 @@ class Row:
         return res
 
     def wrk(self, kind: str, seconds: int, connections: int) -> dict:
+        pids = _tree(self.server.pid)
+        backends = _pg_backends(self.dsn, self.app_name) if self.url else []
+        c0, b0 = _cpu_seconds(pids), _cpu_seconds(backends)
+        res = self._wrk(kind, seconds, connections)
+        c1 = _cpu_seconds(pids)
+        backends = sorted(set(backends) | set(_pg_backends(self.dsn, self.app_name))) if self.url else []
+        b1 = _cpu_seconds(backends)  # backends opened during the load count from zero
+        if res["requests"]:
+            # CPU time, unlike wall time, is not inflated by other sessions' load (only by cache misses)
+            res["server_cpu_ms_per_request"] = round(1000 * (c1 - c0) / res["requests"], 3)
+            if self.url:
+                res["postgres_cpu_ms_per_request"] = round(1000 * (b1 - b0) / res["requests"], 3)
+        return res
+
+    def _wrk(self, kind: str, seconds: int, connections: int) -> dict:
         if kind == "healthz":
             out = subprocess.run(["wrk", f"-t{self.args.threads}", f"-c{connections}", f"-d{seconds}s", "--latency",
                                   f"{self.base}/healthz"], capture_output=True, text=True).stdout
@@ -339,6 +354,9 @@ def _medians(rounds: list[dict]) -> dict:
         runs = [rd[k] for rd in rounds]
         m = {f: round(statistics.median(x[f] for x in runs), 3) for f in ("per_s", "p50_ms", "p90_ms", "p99_ms",
                                                                            "ratio_to_healthz") if f in runs[0]}
+        for f in ("server_cpu_ms_per_request", "postgres_cpu_ms_per_request"):
+            if f in runs[0]:
+                m[f] = round(statistics.median(x[f] for x in runs), 3)
         for f in ("requests", "non_2xx", "acknowledged", "stored", "acknowledged_missing", "stored_unacknowledged"):
             if f in runs[0]:
                 m[f] = sum(x[f] for x in runs)
@@ -388,12 +406,13 @@ def main() -> None:
 
 def _table(rows: list[dict]) -> None:
     print(f"\n{'row':14} {'load':8} {'per s':>8} {'p50 ms':>8} {'p99 ms':>8} {'/healthz':>8} {'non2xx':>6} "
-          f"{'acked':>7} {'stored':>7} {'missing':>7} loadavg")
+          f"{'acked':>7} {'stored':>7} {'missing':>7} {'cpu ms':>7} {'pg ms':>6} loadavg")
     for r in rows:
         for k, v in r["loads"].items():
             print(f"{r['row']:14} {k:8} {v['per_s']:8.1f} {v.get('p50_ms', 0):8.1f} {v.get('p99_ms', 0):8.1f} "
                   f"{v.get('ratio_to_healthz') or 1:8.3f} {v['non_2xx']:6d} {v.get('acknowledged', '-'):>7} "
-                  f"{v.get('stored', '-'):>7} {v.get('acknowledged_missing', '-'):>7} {v['loadavg']}")
+                  f"{v.get('stored', '-'):>7} {v.get('acknowledged_missing', '-'):>7} "
+                  f"{v.get('server_cpu_ms_per_request', '-'):>7} {v.get('postgres_cpu_ms_per_request', '-'):>6} {v['loadavg']}")
         if "idle" in r:
             print(f"{r['row']:14} idle     {r['idle']}")
     if len(rows) >= 2 and "text" in rows[0]["loads"] and "text" in rows[1]["loads"]:
