@@ -32,6 +32,7 @@ from bastion.text.normalize import (
     joined_view,
     may_need_join,
     plain_text_unsqueezed,
+    has_spaced_run,
     script_edges,
     script_split_view,
 )
@@ -253,7 +254,7 @@ def _text_signals(
         if join:
             jt = joined_text_of(join_source)  # type: ignore[arg-type]
             # Letters written apart may also run several words together: segmenting can find those.
-            if tags or lexicon.matches_entry(jt) or (" " in folded.text and lexicon.hashtag_may_hit(jt)):
+            if tags or lexicon.matches_entry(jt) or (has_spaced_run(folded) and lexicon.hashtag_may_hit(jt)):
                 views.append(joined_view(folded))
         # Latin codes written against CJK characters ("JC裸", "儿童cp资源"): a view with a word edge there.
         if not folded.text.isascii() and script_edges(folded):

@@ -43,6 +43,7 @@ __all__ = [
     "script_split_view",
     "script_edges",
     "spaced_runs",
+    "has_spaced_run",
     "hashtags",
     "needs_join",
     "INVISIBLE",
@@ -559,6 +560,11 @@ def script_split_view(folded: FoldedText) -> MatchView:
     ne.extend(base_end[last:])
     runs.extend([1] * (len(split) - last))
     return MatchView(folded, "".join(out), nb, ne, runs, False)
+
+
+def has_spaced_run(folded: FoldedText) -> bool:
+    """Whether the folded text has a run of letters written apart (what :func:`spaced_runs` lists)."""
+    return _SPACED_LETTERS_RE.search(folded.text) is not None
 
 
 def spaced_runs(folded: FoldedText) -> list[tuple[int, int]]:
