@@ -52,3 +52,30 @@ def test_the_claim_lasts_the_same_by_default_everywhere():
 
     assert inspect.signature(service.claim_case).parameters["ttl_seconds"].default == service.CLAIM_TTL_SECONDS
     assert inspect.signature(routes.claim_case).parameters["ttl_seconds"].default.default == service.CLAIM_TTL_SECONDS
+
+
+def test_one_helper_reads_naive_times_as_utc():
+    from datetime import datetime, timedelta, timezone
+
+    from bastion.clock import as_utc
+
+    assert as_utc(datetime(2026, 1, 2, 3, 4)) == datetime(2026, 1, 2, 3, 4, tzinfo=timezone.utc)
+    plus_two = datetime(2026, 1, 2, 5, 4, tzinfo=timezone(timedelta(hours=2)))
+    assert as_utc(plus_two).utcoffset() == timedelta(0) and as_utc(plus_two) == plus_two
+    assert as_utc(None) is None
+
+
+#: modules with their own copy still, being rewritten in a parallel change (the console's route split)
+UTC_COPIES_BEING_REMOVED = {"console/sessions.py", "console/views.py", "console/exposure.py"}
+
+
+def test_no_module_but_the_clock_reads_naive_times_itself():
+    import re
+    from pathlib import Path
+
+    import bastion
+
+    root = Path(bastion.__file__).parent
+    copies = {p.relative_to(root).as_posix() for p in root.rglob("*.py")
+              if re.search(r"replace\(tzinfo=(timezone\.utc|UTC)\)", p.read_text(encoding="utf-8"))}
+    assert copies - UTC_COPIES_BEING_REMOVED == {"clock.py"}

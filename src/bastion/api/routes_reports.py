@@ -4,13 +4,14 @@ the database, the vault and the calls to NCMEC run in the thread pool, never on 
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime
 
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from bastion.api.deps import Principal, require
 from bastion.reports import flows
+from bastion.clock import as_utc
 
 router = APIRouter()
 
@@ -108,9 +109,7 @@ def dsa(request: Request, body: DsaIn | None = None, p: Principal = Depends(requ
     """Make (and keep) the statements of reasons of every standing restricting decision since ``since``;
     with ``submit`` (reports.submit) send the pending ones to the configured endpoint."""
     body = body or DsaIn()
-    since = body.since
-    if since is not None and since.tzinfo is None:
-        since = since.replace(tzinfo=timezone.utc)
+    since = as_utc(body.since)
     settings = request.app.state.settings
     res = flows.report_dsa(
         request.app.state.store, p, since=since, submit=body.submit, reference_url=settings.dsa_terms_url,

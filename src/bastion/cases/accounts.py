@@ -7,7 +7,7 @@ Risk is a noisy-or, so each kind of evidence raises it and none alone saturates 
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any, Iterable
 
 from sqlalchemy import func, select
@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from bastion.cases.models import AccountKeyRow, AccountLinkRow, AccountRow
 from bastion.store.schema import utcnow
+from bastion.clock import as_utc
 
 #: text detector rules whose value is a crypto wallet rather than a payment handle
 _WALLET_RULES = ("commerce:btc", "commerce:eth", "commerce:xmr", "commerce:ltc", "commerce:trx", "commerce:sol", "crypto:")
@@ -66,9 +67,7 @@ def linked_flagged(session: Session, account_id: int) -> int:
 def age_days(row: AccountRow, now: datetime | None = None) -> float | None:
     if row.platform_created_at is None:
         return None
-    created = row.platform_created_at
-    if created.tzinfo is None:
-        created = created.replace(tzinfo=timezone.utc)
+    created = as_utc(row.platform_created_at)
     return max(0.0, ((now or utcnow()) - created).total_seconds() / 86400)
 
 

@@ -30,6 +30,7 @@ from bastion.cases.writer import GroupCommitter
 from bastion.errors import Conflict, InvalidInput
 from bastion.store.db import Store
 from bastion.store.schema import utcnow
+from bastion.clock import as_utc
 
 #: actions after which a person must look: the item opens or extends a case
 CASE_ACTIONS = frozenset({"review", "remove", "report", "preserve", "suspend_account"})
@@ -219,11 +220,7 @@ class Service:
 def _age(item: ItemIn) -> float | None:
     if item.account is None or item.account.created_at is None:
         return None
-    created = item.account.created_at
-    if created.tzinfo is None:
-        from datetime import timezone
-
-        created = created.replace(tzinfo=timezone.utc)
+    created = as_utc(item.account.created_at)
     return max(0.0, (utcnow() - created).total_seconds() / 86400)
 
 

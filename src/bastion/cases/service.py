@@ -27,6 +27,7 @@ from bastion.cases.models import (
 from bastion.errors import Conflict, Forbidden, InvalidInput, NotFound
 from bastion.model import DECISION_ACTIONS, DECISION_OUTCOMES
 from bastion.store.schema import utcnow
+from bastion.clock import as_utc
 
 CASE_STATES = ("open", "in_review", "decided", "closed", "reported")
 #: allowed state changes (a decision moves open/in_review -> decided; reports move decided -> reported)
@@ -84,15 +85,9 @@ def case_summary(c: CaseRow, account_external: str | None = None, claimed_by: st
         "sources": [x for x in c.sources.split(",") if x], "banks": [x for x in c.banks.split(",") if x],
         "languages": [x for x in c.languages.split(",") if x], "automated_action": c.automated_action,
         "summary": c.summary, "needs_second_look": c.needs_second_look,
-        "claimed_by": claimed_by if claimed_by and c.claim_expires_at and _aware(c.claim_expires_at) > utcnow() else None,
+        "claimed_by": claimed_by if claimed_by and c.claim_expires_at and as_utc(c.claim_expires_at) > utcnow() else None,
         "claim_expires_at": c.claim_expires_at.isoformat() if c.claim_expires_at and claimed_by else None,
     }
-
-
-def _aware(dt):
-    from datetime import timezone
-
-    return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
 
 
 def _filtered(q, *, status, source, bank, category, language, account):
@@ -256,12 +251,12 @@ def claim_case(s: Session, case_id: int, user: UserRow, ttl_seconds: int = CLAIM
     now = utcnow()
     if c.status not in ("open", "in_review"):
         raise Conflict(f"case {case_id} is {c.status}; only open cases can be claimed")
-    live = c.claimed_by is not None and c.claim_expires_at is not None and _aware(c.claim_expires_at) > now
+    live = c.claimed_by is not None and c.claim_expires_at is not None and as_utc(c.claim_expires_at) > now
     if live and c.claimed_by != user.id:
         holder = s.get(UserRow, c.claimed_by)
         if not (force and allowed(user.role, "cases.second_look")):
             raise Conflict(f"case {case_id} is claimed by {holder.name if holder else 'another user'} until "
-                           f"{_aware(c.claim_expires_at).isoformat(timespec='seconds')}")
+                           f"{as_utc(c.claim_expires_at).isoformat(timespec='seconds')}")
     c.claimed_by, c.claim_expires_at = user.id, now + timedelta(seconds=ttl_seconds)
     if c.status == "open":
         set_status(s, c, "in_review", actor=user.name)
@@ -294,7 +289,7 @@ def decide(s: Session, case_id: int, user: UserRow, outcome: str, category: str 
     if c.status not in ("open", "in_review") and not (c.needs_second_look and allowed(user.role, "cases.second_look")):
         raise Conflict(f"case {case_id} is {c.status}; it was decided already")
     now = utcnow()
-    if c.claimed_by not in (None, user.id) and c.claim_expires_at and _aware(c.claim_expires_at) > now:
+    if c.claimed_by not in (None, user.id) and c.claim_expires_at and as_utc(c.claim_expires_at) > now:
         if not allowed(user.role, "cases.second_look"):
             holder = s.get(UserRow, c.claimed_by)
             raise Conflict(f"case {case_id} is claimed by {holder.name if holder else 'another user'}")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import Optional
 
@@ -17,6 +17,7 @@ import typer
 from bastion.cli.app import app
 from bastion.cli.common import err, fail, handle_errors, out, settings_of, store_of
 from bastion.errors import ConfigError
+from bastion.clock import as_utc
 
 report_app = typer.Typer(help="Reports: NCMEC CyberTipline and EU DSA statements of reasons.", no_args_is_help=True)
 vault_app = typer.Typer(help="The evidence vault: encrypted originals, chain of custody, retention, legal holds.", no_args_is_help=True)
@@ -33,7 +34,7 @@ def _since(text: Optional[str]) -> Optional[datetime]:
         d = datetime.fromisoformat(text)
     except ValueError:
         fail(f"--since {text!r} is not a date (YYYY-MM-DD or an ISO date-time)")
-    return d if d.tzinfo else d.replace(tzinfo=timezone.utc)
+    return as_utc(d)
 
 
 def _acting(session, user: Optional[str], action: str):

@@ -6,24 +6,20 @@ back naive, so code reading them goes through :func:`as_utc`.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime
 
 from sqlalchemy import Boolean, DateTime, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from bastion.store.schema import Base, utcnow
+from bastion.clock import as_utc as _as_utc
 
 #: prev_hash of the first audit row, and the head's hash while the log is empty.
 GENESIS_HASH = "0" * 64
 
 
-def as_utc(value: datetime | None) -> datetime | None:
-    """A stored timestamp as an aware UTC datetime (SQLite returns naive values that are UTC)."""
-    if value is None:
-        return None
-    if value.tzinfo is None:
-        return value.replace(tzinfo=timezone.utc)
-    return value.astimezone(timezone.utc)
+#: a stored timestamp as an aware UTC datetime (the one helper, :func:`bastion.clock.as_utc`)
+as_utc = _as_utc
 
 
 class WebhookSubscriptionRow(Base):

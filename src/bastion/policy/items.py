@@ -17,6 +17,7 @@ from typing import Any, Mapping
 
 from bastion.policy.errors import InvalidFacts
 from bastion.policy.facts import ITEM_KINDS, AccountFacts, Facts, PriceFacts
+from bastion.clock import as_utc
 
 __all__ = ["facts_from_item", "facts_from_line"]
 
@@ -116,4 +117,4 @@ def _timestamp(value: Any, where: str) -> datetime | None:
         ts = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         raise InvalidFacts(f"{where}: {value!r} is not an ISO 8601 timestamp") from None
-    return ts if ts.tzinfo is not None else ts.replace(tzinfo=timezone.utc)
+    return as_utc(ts)

@@ -25,7 +25,8 @@ from bastion.reports.ncmec.model import IpCaptureEvent, NcmecFile, NcmecReportIn
 from bastion.reports.sharing import ConfirmedMedia, reference_pdq
 from bastion.reports.stats import DecisionRecord
 from bastion.vault.models import VaultBlobRow
-from bastion.vault.service import Vault, aware
+from bastion.vault.service import Vault
+from bastion.clock import as_utc
 
 if TYPE_CHECKING:
     from bastion.config import Settings
@@ -150,7 +151,7 @@ def ncmec_input(
                 md5=m.md5 or (blob.md5 if blob else ""),
                 pdq=blob.pdq if blob else None,  # reference PDQ only; the fast-path hash of item_media never leaves
                 blob_id=blob.id if blob else None,
-                uploaded_at=aware(it.platform_created_at or it.received_at),
+                uploaded_at=as_utc(it.platform_created_at or it.received_at),
                 location=settings.item_url.format(item=it.external_id) if settings.item_url else None,
                 viewed_by_esp=person_decided,
                 publicly_available=False if it.kind == "message" else None,
@@ -170,10 +171,10 @@ def ncmec_input(
             screen_name=account.handle,
             profile_urls=urls,
             ip_events=tuple(ip_events),
-            disabled_at=aware(d.created_at) if kind else None,
-            reenabled_at=aware(d.created_at) + timedelta(days=d.suspension_days) if kind == "temporary" else None,
+            disabled_at=as_utc(d.created_at) if kind else None,
+            reenabled_at=as_utc(d.created_at) + timedelta(days=d.suspension_days) if kind == "temporary" else None,
         )
-    times = [aware(it.platform_created_at or it.received_at) for it in items] or [aware(case.opened_at)]
+    times = [as_utc(it.platform_created_at or it.received_at) for it in items] or [as_utc(case.opened_at)]
     urls = tuple(settings.item_url.format(item=it.external_id) for it in items) if settings.item_url else ()
     return NcmecReportInput(
         incident_at=min(times),
@@ -242,12 +243,12 @@ def statement_inputs(s: Session, since: datetime | None = None) -> list[Statemen
                     decided_by_person=d.user_id is not None and not d.automated,
                     automated_action_first=case.automated_action is not None,
                     language=languages[0] if languages else None,
-                    content_date=aware(it.platform_created_at or it.received_at).date(),
-                    application_date=aware(d.created_at).date(),
+                    content_date=as_utc(it.platform_created_at or it.received_at).date(),
+                    application_date=as_utc(d.created_at).date(),
                     basis=basis,
                     text_reasons=reasons,
                     suspension=suspension_of(d),
-                    suspension_end=(aware(d.created_at) + timedelta(days=d.suspension_days)).date()
+                    suspension_end=(as_utc(d.created_at) + timedelta(days=d.suspension_days)).date()
                     if suspension_of(d) == "temporary" else None,
                 )
             )
@@ -293,11 +294,11 @@ def automated_removal_input(s: Session, item: ItemRow, case: CaseRow) -> Stateme
                             if isinstance(x, dict) and x.get("source")})) or ("hash",)
     generated = any(x.get("category") in GENERATED_CATEGORIES for x in signals if isinstance(x, dict) and x.get("source") == "hash")
     languages = [x for x in (case.languages or "").split(",") if x]
-    when = aware(item.received_at)
+    when = as_utc(item.received_at)
     return StatementInput(
         decision_id=0, case_id=case.id, item_ref=item.external_id, actions=("remove",), media=_media_kinds(item, media),
         generated=generated, sources=sources, decided_by_person=False, automated_action_first=True,
-        language=languages[0] if languages else None, content_date=aware(item.platform_created_at or item.received_at).date(),
+        language=languages[0] if languages else None, content_date=as_utc(item.platform_created_at or item.received_at).date(),
         application_date=when.date(), basis=basis, text_reasons=reasons, automated_removal=True,
     )
 
@@ -323,14 +324,14 @@ def decision_records(s: Session, since: datetime | None = None, until: datetime 
             DecisionRecord(
                 decision_id=d.id,
                 case_id=d.case_id,
-                detected_at=aware(case.opened_at),
-                decided_at=aware(d.created_at),
+                detected_at=as_utc(case.opened_at),
+                decided_at=as_utc(d.created_at),
                 outcome=d.outcome,
                 category=cat,
                 actions=tuple(d.actions or ()),
                 sources=tuple(x for x in (case.sources or "").split(",") if x),
                 automated=d.user_id is None or d.automated,
-                reported_at=aware(reported.get(d.case_id)),
+                reported_at=as_utc(reported.get(d.case_id)),
                 generated=cat in GENERATED_CATEGORIES,
                 statement=d.id in with_statement,
             )

@@ -11,12 +11,14 @@ by name under ``not_available`` instead of being printed as zeros.
 
 from __future__ import annotations
 
+from bastion.clock import as_utc
+
 import csv
 import io
 import statistics
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import date, datetime
 
 SOURCES = ("hash", "provenance", "text", "account", "user_report")
 PERIODS = ("day", "week", "month", "quarter", "year")
@@ -49,7 +51,7 @@ class DecisionRecord:
 
 def period_of(d: datetime | date, period: str) -> str:
     if isinstance(d, datetime):
-        d = (d if d.tzinfo else d.replace(tzinfo=timezone.utc)).astimezone(timezone.utc).date()
+        d = as_utc(d).date()
     if period == "day":
         return d.isoformat()
     if period == "week":

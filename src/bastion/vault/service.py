@@ -32,19 +32,13 @@ from bastion.errors import MediaError, UnknownBlob, VaultAccessDenied, VaultErro
 from bastion.vault.crypto import Keyring, open_sealed, seal
 from bastion.vault.models import VaultBlobRow, VaultCustodyRow
 from bastion.vault.storage import LocalFolderStorage, Storage
+from bastion.clock import as_utc
 
 DEFAULT_RETENTION_DAYS: int = Settings.model_fields["vault_retention_days"].default
 
 
 def _utcnow() -> datetime:
     return datetime.now(timezone.utc)
-
-
-def aware(dt: datetime | None) -> datetime | None:
-    """SQLite hands timestamps back without their zone; every timestamp Bastion writes is UTC."""
-    if dt is None or dt.tzinfo is not None:
-        return dt
-    return dt.replace(tzinfo=timezone.utc)
 
 
 @dataclass(frozen=True)
@@ -80,14 +74,14 @@ def blob_to_dict(row: VaultBlobRow) -> dict:
         "size": row.size,
         "format": row.media_format,
         "key_id": row.key_id,
-        "created_at": aware(row.created_at).isoformat(),
+        "created_at": as_utc(row.created_at).isoformat(),
         "created_by": row.created_by,
         "reason": row.reason,
-        "reported_at": aware(row.reported_at).isoformat() if row.reported_at else None,
-        "retain_until": aware(row.retain_until).isoformat(),
+        "reported_at": as_utc(row.reported_at).isoformat() if row.reported_at else None,
+        "retain_until": as_utc(row.retain_until).isoformat(),
         "legal_hold": row.legal_hold,
         "hold_reason": row.hold_reason,
-        "purged_at": aware(row.purged_at).isoformat() if row.purged_at else None,
+        "purged_at": as_utc(row.purged_at).isoformat() if row.purged_at else None,
     }
 
 
@@ -215,7 +209,7 @@ class Vault:
         until = reported_at + self.retention
         for row in rows:
             row.reported_at = reported_at
-            row.retain_until = max(aware(row.retain_until), until)
+            row.retain_until = max(as_utc(row.retain_until), until)
             self._custody(session, row, actor, "reported", f"reported {reported_at.isoformat()}; kept until {row.retain_until.isoformat()}")
         return rows
 
@@ -243,10 +237,10 @@ class Vault:
         purged = []
         for row in rows:
             removed = False if dry_run else self.storage.delete(row.id)
-            purged.append(PurgedBlob(row.id, row.case_id, row.sha256, row.size, aware(row.retain_until), removed))
+            purged.append(PurgedBlob(row.id, row.case_id, row.sha256, row.size, as_utc(row.retain_until), removed))
             if not dry_run:
                 row.purged_at = now
-                self._custody(session, row, actor, "purge", f"retention ended {aware(row.retain_until).isoformat()}")
+                self._custody(session, row, actor, "purge", f"retention ended {as_utc(row.retain_until).isoformat()}")
         return purged
 
     def orphans(self, session: Session) -> list[str]:
@@ -285,7 +279,7 @@ class Vault:
         if not reason or not reason.strip():
             raise VaultError("reading evidence needs a reason (it goes into the chain of custody)")
         if row.purged_at is not None:
-            raise UnknownBlob(f"blob {blob_id} was purged on {aware(row.purged_at).isoformat()}")
+            raise UnknownBlob(f"blob {blob_id} was purged on {as_utc(row.purged_at).isoformat()}")
         data = open_sealed(self.keyring, row.id, self.storage.get(row.id), key_id=row.key_id, sha256=row.sha256)
         self._custody(session, row, actor, "read", reason)
         return data
@@ -312,7 +306,7 @@ class Vault:
     def _live(self, session: Session, blob_id: str) -> VaultBlobRow:
         row = self._row(session, blob_id)
         if row.purged_at is not None:
-            raise UnknownBlob(f"blob {blob_id} was purged on {aware(row.purged_at).isoformat()}")
+            raise UnknownBlob(f"blob {blob_id} was purged on {as_utc(row.purged_at).isoformat()}")
         return row
 
     def _custody(self, session: Session, row: VaultBlobRow, actor: str, action: str, reason: str) -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
-from datetime import datetime, timezone
+from datetime import datetime
 
 from bastion.errors import ReportError
 from bastion.reports.ncmec.model import (
@@ -20,15 +20,14 @@ from bastion.reports.ncmec.model import (
     NcmecReportInput,
     Person,
 )
+from bastion.clock import as_utc
 
 _HEX = {"md5": re.compile(r"^[0-9a-f]{32}$"), "sha256": re.compile(r"^[0-9a-f]{64}$"), "pdq": re.compile(r"^[0-9a-f]{64}$")}
 
 
 def xml_datetime(dt: datetime) -> str:
     """xs:dateTime in UTC with an explicit zone (a naive time is taken as UTC)."""
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=timezone.utc)
-    return dt.astimezone(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    return as_utc(dt).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
 def _el(parent: ET.Element, name: str, text: str | None = None, **attrs) -> ET.Element:
