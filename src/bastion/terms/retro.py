@@ -138,7 +138,8 @@ def _sig_key(x: dict[str, Any]) -> tuple:
 
 
 def _chunk(store: Store, policy, lex, ch: TermChangeRow, ids: list[int], out: RetroTextResult) -> tuple[int, set[int]]:
-    from bastion.cases.ingest import CASE_ACTIONS, open_or_extend_case
+    from bastion.cases.ingest import CASE_ACTIONS
+    from bastion.cases.persist import open_or_extend_case
     from bastion.effects.webhooks import enqueue
     from bastion.cases.models import AccountRow, ItemRow
     from bastion.policy import Facts
