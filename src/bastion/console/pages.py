@@ -238,6 +238,33 @@ def register(app: FastAPI, c: Console) -> None:
                     "stored media is re-matched against them in the background.")
         return JSONResponse({"ok": True, "message": msg, "second_look": second, "next": f"{root}/queue"})
 
+    @app.post("/cases/{case_id}/report-ncmec")
+    async def report_ncmec(request: Request, case_id: int):
+        """Send the CyberTipline report of a confirmed case: the same flow as the CLI and the API
+        (bastion.reports.flows), which asks the permission table itself; run off the event loop."""
+        from starlette.concurrency import run_in_threadpool
+
+        from bastion.reports import flows
+        from bastion.reports.from_cases import NcmecSettings
+        from bastion.vault import Vault
+
+
+        with c.session() as db:
+            v = current(request, db)
+            await c.check_csrf(request, v)
+            c.require(v, "reports.submit")
+            db.commit()
+        try:
+            settings = getattr(c.ctx, "settings", None)  # the server's settings (the console's ctx is the app state)
+            context = flows.NcmecContext(NcmecSettings.from_settings(settings), Vault.from_settings(settings), c.holding,
+                                         getattr(c.ctx, "ncmec_client", None))
+            state = await run_in_threadpool(flows.report_case_ncmec, c.store, context, case_id, v)
+        except NotFound:
+            raise Refused(404, f"no case {case_id}") from None
+        except BastionError as exc:
+            raise Refused(409, f"not reported: {exc}") from None
+        return RedirectResponse(f"{root}/cases/{case_id}?reported={state['state']}", status_code=303)
+
     # -- media ----------------------------------------------------------------------------------
 
     def _media_of(db, case_id: int, sha256: str) -> dict:
