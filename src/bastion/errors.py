@@ -108,6 +108,19 @@ class ConfigError(BastionError):
     code = "config-error"
 
 
+class StoreMissing(ConfigError):
+    """The configured store does not exist. Commands that read refuse it instead of creating an empty one: a
+    mistyped ``BASTION_HOME`` must not look like a store with nothing in it."""
+
+    code = "store-missing"
+
+
+class NoBanks(ConfigError):
+    """A scan would match against no enabled bank (allow-lists aside): it could not say "clean"."""
+
+    code = "no-banks"
+
+
 # --- service -------------------------------------------------------------------------------------
 
 

@@ -46,6 +46,7 @@ def _count(url: str, sql: str) -> int:
 def test_resume_after_killing_the_run_gives_every_file_once(engine, database_url, many, tmp_path):
     if engine == "dask" and database_url.startswith("postgresql"):
         pytest.skip("the dask variant runs on SQLite only, to keep the suite small (the store path is the same)")
+    assert runner.invoke(app, ["--database-url", database_url, "bank", "create", "k"]).exit_code == 0
     cmd = [sys.executable, "-c", "from bastion.cli import main; main()", "--database-url", database_url, "scan", str(many), "--engine", engine,
            "--jobs", "1", "--shard-size", "10", "--no-progress"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
@@ -127,6 +128,7 @@ def test_a_killed_dask_scheduler_loses_no_file(many, tmp_path):
     try:
         sched, worker, address = cluster(1)
         procs += [sched, worker]
+        assert runner.invoke(app, ["--database-url", url, "bank", "create", "k"]).exit_code == 0
         cmd = [sys.executable, "-c", "from bastion.cli import main; main()", "--database-url", url, "scan", str(many),
                "--engine", "dask", "--scheduler", address, "--shard-size", "10", "--no-progress"]
         client = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True, env=env)

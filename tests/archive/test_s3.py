@@ -73,6 +73,7 @@ def test_s3_prefix_scanned_once_per_key_and_matched(database_url, s3_server, buc
 
 
 def test_unknown_bucket_is_a_clear_error(database_url, s3_server, bucket):
+    assert runner.invoke(app, ["--database-url", database_url, "bank", "create", "k"]).exit_code == 0
     r = runner.invoke(app, ["--database-url", database_url, "scan", "s3://no-such-bucket/x", "--s3-endpoint", s3_server],
                       catch_exceptions=False)
     assert r.exit_code == 2

@@ -114,6 +114,7 @@ def test_a_bug_in_any_command_is_one_line_and_exit_2(monkeypatch, tmp_path):
         raise ZeroDivisionError("boom")
 
     monkeypatch.setattr(repo.BankRepository, "list", broken)
+    assert run("--database-url", f"sqlite:///{tmp_path / 'b.db'}", "init").exit_code == 0
     r = run("--database-url", f"sqlite:///{tmp_path / 'b.db'}", "bank", "list")
     no_traceback(r)
     assert r.exit_code == 2
@@ -198,6 +199,7 @@ def test_scan_exit_statuses_match_then_error_then_clean(tmp_path):
     bad.mkdir()
     (bad / "a.jpg").write_bytes(b"not an image")
     (bad / "b.png").write_bytes(b"")
+    run("--database-url", db, "bank", "create", "k")
     r = run("--database-url", db, "scan", str(bad), "-j", "1")
     assert r.exit_code == 2, r.output  # nothing could be examined: not "all clear"
     assert run("hash", str(bad / "a.jpg")).exit_code == 2  # the same as `bastion hash`
@@ -207,7 +209,6 @@ def test_scan_exit_statuses_match_then_error_then_clean(tmp_path):
     generated_pattern(7).save(good / "g.png")
     assert run("--database-url", db, "scan", str(good), "-j", "1").exit_code == 0
     md5 = json.loads(run("hash", str(good / "g.png"), "--json").stdout)["md5"]
-    run("--database-url", db, "bank", "create", "k")
     run("--database-url", db, "bank", "add", "k", md5)
     generated_pattern(7).save(bad / "g.png")
     assert run("--database-url", db, "scan", str(bad), "-j", "1").exit_code == 1  # a match wins over errors
@@ -222,7 +223,7 @@ def test_ctrl_c_stops_cleanly_prints_what_was_found_and_exits_130(tmp_path):
     out = tmp_path / "out.jsonl"
     env = {**os.environ, "BASTION_DATABASE_URL": f"sqlite:///{tmp_path / 'b.db'}"}
     # SIGINT as a terminal sends it (a test runner started in the background may have it ignored: restore it)
-    p = subprocess.Popen([BASTION, "scan", str(up), "-o", str(out), "-j", "2", "--no-record"], env=env,
+    p = subprocess.Popen([BASTION, "scan", str(up), "-o", str(out), "-j", "2", "--no-record", "--no-banks"], env=env,
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                          preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     # wait until the scan has written results (polling, no time limit asserted), then interrupt it

@@ -16,6 +16,12 @@ from bastion.demo import generated_pattern
 runner = CliRunner()
 
 
+def with_bank(db: str) -> str:
+    """A store with one (empty) bank: a scan refuses a store with none."""
+    assert run("--database-url", db, "bank", "create", "k").exit_code == 0
+    return db
+
+
 def run(*args, input=None):
     return runner.invoke(app, list(args), input=input)
 
@@ -31,7 +37,7 @@ def test_human_output_shows_provenance_and_text_findings_and_fail_on_gates_them(
     up.mkdir()
     _generated_png(up / "gen.png", "12yo nsfw dm me")  # the repository's shortest critical fixture text
     generated_pattern(4).save(up / "plain.png")
-    db = f"sqlite:///{tmp_path / 'b.db'}"
+    db = with_bank(f"sqlite:///{tmp_path / 'b.db'}")
     r = run("--database-url", db, "scan", str(up), "-j", "1")
     assert r.exit_code == 0, r.output  # findings are shown; only a bank match exits 1 by default
     ai = [x for x in r.stdout.splitlines() if x.startswith("AI ")]
@@ -62,7 +68,7 @@ def test_findings_are_printed_as_files_finish_not_at_the_end(tmp_path, monkeypat
 
     monkeypatch.setattr(Scanner, "run", run_then_die)
     generated_pattern(1).save(tmp_path / "first.png")
-    r = run("--database-url", f"sqlite:///{tmp_path / 'b.db'}", "scan", str(tmp_path / "first.png"))
+    r = run("--database-url", with_bank(f"sqlite:///{tmp_path / 'b.db'}"), "scan", str(tmp_path / "first.png"))
     assert r.exit_code == 2
     assert "ERROR " in r.stdout and "first.png: truncated-media" in r.stdout
     assert "RuntimeError: worker pool lost" in r.stderr
@@ -77,7 +83,7 @@ def test_standard_error_lines_are_never_wrapped_when_not_a_terminal(tmp_path):
     (tmp_path / "x").mkdir()
     bad = tmp_path / "x" / ("undecodable-" * 12 + ".jpg")
     bad.write_bytes(b"not an image at all")
-    r = run("--database-url", f"sqlite:///{tmp_path / 'b.db'}", "scan", str(bad), "--jsonl", "-j", "1")
+    r = run("--database-url", with_bank(f"sqlite:///{tmp_path / 'b.db'}"), "scan", str(bad), "--jsonl", "-j", "1")
     errors = [x for x in r.stderr.splitlines() if x.startswith("ERROR ")]
     assert len(errors) == 1 and errors[0].endswith("supported: jpeg, png, webp, gif, bmp, tiff, heic, avif")
 
@@ -88,7 +94,7 @@ def test_json_lines_carry_scan_id_time_and_absolute_path(tmp_path, monkeypatch):
     generated_pattern(1).save(up / "a.png")
     generated_pattern(2).save(up / "b.png")
     monkeypatch.chdir(tmp_path)
-    r = run("--database-url", f"sqlite:///{tmp_path / 'b.db'}", "scan", "up", "--jsonl", "-j", "1")
+    r = run("--database-url", with_bank(f"sqlite:///{tmp_path / 'b.db'}"), "scan", "up", "--jsonl", "-j", "1")
     assert r.exit_code == 0, r.output
     rows = [json.loads(x) for x in r.stdout.splitlines()]
     assert len(rows) == 2 and len({x["scan_id"] for x in rows}) == 1 and len(rows[0]["scan_id"]) == 32
@@ -153,7 +159,7 @@ def test_archive_mode_json_lines_carry_the_run_id_and_time(tmp_path):
     up.mkdir()
     generated_pattern(1).save(up / "a.png")
     (up / "bad.jpg").write_bytes(b"not an image")
-    db = f"sqlite:///{tmp_path / 'b.db'}"
+    db = with_bank(f"sqlite:///{tmp_path / 'b.db'}")
     r = run("--database-url", db, "scan", str(up), "--engine", "local", "-j", "1", "--jsonl")
     assert r.exit_code == 2, r.output  # a file could not be examined, nothing matched
     rows = [json.loads(x) for x in r.stdout.splitlines()]

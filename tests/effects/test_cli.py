@@ -16,8 +16,11 @@ from .test_webhooks import Receiver
 
 
 @pytest.fixture
-def cli(database_url):
+def cli(database_url, monkeypatch):
     runner = CliRunner()
+    assert runner.invoke(app, ["--database-url", database_url, "init"]).exit_code == 0
+    # the receivers here listen on loopback: webhook delivery refuses it unless allowed, so these tests opt in
+    monkeypatch.setenv("BASTION_WEBHOOK_ALLOW_NETWORKS", "127.0.0.0/8")
 
     def run(*args: str, input: str | None = None):
         return runner.invoke(app, ["--database-url", database_url, *args], input=input)

@@ -110,13 +110,17 @@ def test_bank_rules_threshold_quality_disabled_allowlist(database_url, folder):
     assert cli(database_url, "scan", str(flat), "--jsonl", "-j", "1").exit_code == 1
 
     cli(database_url, "bank", "set", "strict", "--min-quality", "50", "--disable")
-    assert cli(database_url, "scan", str(folder / "known.png"), "--jsonl", "-j", "1").exit_code == 0
+    r = cli(database_url, "scan", str(folder / "known.png"), "--jsonl", "-j", "1")
+    assert r.exit_code == 2 and "no enabled bank" in r.stderr  # the only bank is off: no "clean" from nothing
     # a disabled bank can still be asked for by name
     assert cli(database_url, "scan", str(folder / "known.png"), "--bank", "strict", "-j", "1").exit_code == 1
     assert cli(database_url, "scan", str(folder / "known.png"), "--bank", "nope", "-j", "1").exit_code == 2
 
     cli(database_url, "bank", "create", "fine", "--category", "known-benign")
     cli(database_url, "bank", "add", "fine", pdq, "--type", "pdq")
+    r = cli(database_url, "scan", str(folder / "known.png"), "--jsonl", "-j", "1")
+    assert r.exit_code == 2 and "no enabled bank" in r.stderr  # an allow-list alone is no bank to match against
+    cli(database_url, "bank", "create", "other")  # an enabled bank without this image
     r = cli(database_url, "scan", str(folder / "known.png"), "--jsonl", "-j", "1")
     assert r.exit_code == 0  # allow-list matches are reported but never count
     assert jsonl(r.stdout)["known.png"]["matches"][0]["category"] == "known-benign"

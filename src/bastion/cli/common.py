@@ -61,10 +61,13 @@ def settings_of(ctx: typer.Context, kind: type[Settings] | None = None) -> Setti
     return _settings_of(ctx, kind)
 
 
-def store_of(ctx: typer.Context) -> Store:
+def store_of(ctx: typer.Context, *, create: bool = False) -> Store:
+    """The invocation's store. A store that does not exist is refused (``error: no Bastion store at …``, exit
+    2) unless ``create``: only the commands that make a store (``init``, ``bank create``, ``user create``)
+    create one, so a mistyped location is never read as an empty store."""
     from bastion.store.db import open_store
 
-    return open_store(settings=settings_of(ctx))
+    return open_store(settings=settings_of(ctx), create=create)
 
 
 def stdout_is_terminal() -> bool:

@@ -15,6 +15,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "scan": ("bastion.cli.scan_cmd", "Scan files against the hash banks, with AI-generation provenance and text signals."),
     "hash": ("bastion.cli.scan_cmd", "Print MD5, SHA-1, SHA-256 and PDQ (with quality) of files."),
     "demo": ("bastion.cli.demo_cmd", "Make a benign demo corpus, a demo bank standing in for a known list, scan it and explain each result."),
+    "init": ("bastion.cli.init_cmd", "Create the store (BASTION_HOME or --database-url) and bring it to the latest schema."),
     "inspect": ("bastion.cli.inspect_cmd", "Show AI-generation provenance: generator, prompts, model and seed, C2PA credentials, invisible watermark."),
     "stats": ("bastion.cli.report_cmd", "Transparency statistics: decisions by category, action, detection source, automated vs human; median hours detection -> decision -> report; DSA art."),
     "serve": ("bastion.cli.serve_cmd", "Run the HTTP service: items in, explained verdicts out (see the README for a curl example)."),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 import time
 import uuid
@@ -18,8 +19,8 @@ from rich.markup import escape
 from bastion.cli.app import app
 from bastion.cli.toplevel import exit_now
 from bastion.cli.common import (
-    EXIT_ERROR, EXIT_INTERRUPTED, EXIT_MATCH, EXIT_OK, err, fail, handle_errors, json_line, out, settings_of, shown,
-    store_of,
+    EXIT_ERROR, EXIT_INTERRUPTED, EXIT_MATCH, EXIT_OK, err, fail, handle_errors, json_line, out, print_warning,
+    settings_of, shown, store_of,
 )
 from bastion.names import display_path, printable
 from bastion.cli.scan_output import Rate, describe_findings, summary_table
@@ -47,6 +48,65 @@ def _gates(res: FileResult, fail_on: set[str]) -> bool:
     return any(res.text_level_at_least(g.removeprefix("text-")) for g in fail_on if g.startswith("text-"))
 
 
+#: Exit status of a scan ended by SIGTERM (128 + 15, as a shell reports a process the signal killed).
+EXIT_TERMINATED = 128 + signal.SIGTERM
+
+
+class _Terminate:
+    """SIGTERM during a scan is handled as Ctrl-C is: it is passed to the SIGINT handler in place (the scanner's
+    own, which stops handing out files, or Python's, which raises ``KeyboardInterrupt``), so the scan stops,
+    writes what was found, prints its summary and stops its workers instead of dying with them left blocked.
+    Worker processes forked while it is installed inherit it and ignore the signal there: their parent ends
+    them. Only in the main thread; the previous handler is back when the scan ends."""
+
+    def __init__(self) -> None:
+        self.hit = False
+        self._pid = os.getpid()
+        self._previous: object = None
+
+    def __enter__(self) -> "_Terminate":
+        import threading
+
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGTERM, self._on_term)
+        return self
+
+    def _on_term(self, _signum, frame) -> None:
+        if os.getpid() != self._pid:  # a forked worker: the parent stops it
+            return
+        self.hit = True
+        handler = signal.getsignal(signal.SIGINT)
+        if callable(handler):
+            handler(signal.SIGINT, frame)
+        else:  # SIGINT ignored or left to the system: stop all the same
+            raise KeyboardInterrupt
+
+    def __exit__(self, *exc) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGTERM, self._previous)
+            self._previous = None
+
+
+NO_BANKS_HINT = ("create one (`bastion bank create NAME --category csam`, then `bastion bank import NAME FILE`), "
+                 "enable one (`bastion bank set NAME --enable`), or give --no-banks to look only for provenance "
+                 "and text signals")
+
+
+def check_banks(matcher) -> None:
+    """Refuse to scan against no bank: with no enabled bank (allow-lists do not count) nothing could match, and
+    "nothing matched" would read as clean. Said on every run (exit 2) until a bank exists or --no-banks."""
+    from bastion.errors import NoBanks
+
+    if not any(not b.is_allow_list for b in matcher.banks):
+        raise NoBanks(f"no enabled bank to match against (allow-lists aside), so no file could be found to "
+                      f"match; {NO_BANKS_HINT}")
+
+
+def warn_no_banks() -> None:
+    print_warning("--no-banks: files are not matched against any hash bank; exit 0 means only that no provenance "
+                  "or text finding was made")
+
+
 @app.command("scan")
 @handle_errors
 def scan(
@@ -55,6 +115,9 @@ def scan(
     jsonl: bool = typer.Option(False, "--jsonl", help="Write one JSON object per file to standard output."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write the JSON lines to this file instead."),
     bank: Optional[List[str]] = typer.Option(None, "--bank", help="Match only these banks (default: all enabled)."),
+    no_banks: bool = typer.Option(
+        False, "--no-banks", help="Scan without matching any bank (provenance and text only). Without it a scan with "
+                                  "no enabled bank (allow-lists aside) is refused, exit 2."),
     jobs: int = typer.Option(0, "--jobs", "-j", min=0, help="Worker processes (default: all cores)."),
     record: bool = typer.Option(True, "--record/--no-record", help="Keep the hashes of scanned files in the store."),
     follow_links: bool = typer.Option(
@@ -86,16 +149,19 @@ def scan(
     """Scan files against the hash banks, with AI-generation provenance and text signals.
 
     Exit 0: nothing found, every file examined; 1: something matched (or a --fail-on finding); 2: a file
-    could not be examined, or an error; 130: interrupted (what was found so far is printed and written).
+    could not be examined, or an error (also: no store, or no enabled bank without --no-banks); 130:
+    interrupted (Ctrl-C), 143: terminated (SIGTERM) — what was found so far is printed and written.
 
     With --engine, --resume or an s3:// source the scan runs in archive mode (docs/archive.md)."""
     gates = _parse_fail_on(fail_on)
+    if no_banks and bank:
+        raise typer.BadParameter("--bank and --no-banks contradict each other", param_hint="--no-banks")
     if watermark not in WATERMARK_MODES:
         raise typer.BadParameter(f"{watermark!r} is not one of {', '.join(WATERMARK_MODES)}", param_hint="--watermark")
     if engine is not None or resume is not None or scheduler is not None or any(p.startswith("s3://") for p in paths):
         from bastion.cli.archive_cmd import scan_archive
 
-        scan_archive(ctx, paths, jsonl=jsonl, output=output, bank=bank, jobs=jobs, record=record, provenance=provenance,
+        scan_archive(ctx, paths, jsonl=jsonl, output=output, bank=bank, no_banks=no_banks, jobs=jobs, record=record, provenance=provenance,
                      progress=progress, index_cache=index_cache, watermark=watermark, engine=engine or "local",
                      scheduler=scheduler, resume=resume, shard_size=shard_size, s3_endpoint=s3_endpoint,
                      s3_region=s3_region, s3_profile=s3_profile)
@@ -103,6 +169,12 @@ def scan(
     missing = [shown(p) for p in paths if not os.path.lexists(p)]
     if missing:
         fail(f"no such file or folder: {', '.join(missing)}")
+    needs_store = record or not no_banks
+    settings = settings_of(ctx)
+    if needs_store and settings.database_url is None and not (settings.home / "bastion.db").exists():
+        store_of(ctx)  # refuses it (StoreMissing: exit 2, naming the store) before any file is examined
+    if no_banks:
+        warn_no_banks()
     # Absolute paths: a JSON line must say which file it is about wherever the scan was started.
     paths = [Path(p).absolute() for p in paths]
     files = list(iter_files(paths, follow_links=follow_links))
@@ -141,13 +213,19 @@ def scan(
         from bastion.banks.matcher import Matcher
         from bastion.store.media import MediaRecorder
 
+        if not needs_store:
+            return
         store = store_of(ctx)
-        cache_dir = settings_of(ctx).home / "cache" if index_cache else None
-        scanner.matcher = Matcher.from_store(store, bank or None, cache_dir=cache_dir)
+        if not no_banks:
+            cache_dir = settings_of(ctx).home / "cache" if index_cache else None
+            matcher = Matcher.from_store(store, bank or None, cache_dir=cache_dir)
+            check_banks(matcher)
+            scanner.matcher = matcher
         scanner.recorder = MediaRecorder(store) if record else None
 
     show = progress and err.is_terminal
     interrupted = False
+    term = _Terminate().__enter__()
     try:
         with Progress(
             TextColumn("scanning"), BarColumn(), MofNCompleteColumn(), Rate(), TimeElapsedColumn(),
@@ -163,6 +241,7 @@ def scan(
     except KeyboardInterrupt:
         interrupted = True
     finally:
+        term.__exit__()
         if scanner.recorder is not None:
             scanner.recorder.flush()
         if output is not None and sink is not None:
@@ -171,12 +250,14 @@ def scan(
     matcher = scanner.matcher
     console.print(summary_table(tally, len(matcher.banks) if matcher else 0, matcher.pdq_entries if matcher else 0))
     if interrupted:
-        err.print(f"interrupted after {tally.files:,} of {len(files):,} files; the results above are complete "
+        how = "terminated (SIGTERM)" if term.hit else "interrupted"
+        err.print(f"{how} after {tally.files:,} of {len(files):,} files; the results above are complete "
                   "for those files", highlight=False)
-        raise typer.Exit(EXIT_INTERRUPTED)
+        raise typer.Exit(EXIT_TERMINATED if term.hit else EXIT_INTERRUPTED)
     code = EXIT_MATCH if gated else EXIT_ERROR if tally.errors else EXIT_OK
     # Everything is written: the recorder flushed and the output file closed above.
-    exit_now(code, close=matcher.store if matcher is not None else None)
+    exit_now(code, close=matcher.store if matcher is not None else
+             scanner.recorder.store if scanner.recorder is not None else None)
     raise typer.Exit(code)
 
 

@@ -56,10 +56,34 @@ def serve(
     export_for_workers(settings)  # each worker process builds its app from them (uvicorn's factory mode)
     from bastion.store.db import open_store
 
-    open_store(settings=settings).close()  # migrate once, before the workers start
+    # Refuse a store that does not exist (a typo in BASTION_HOME must not serve an empty store); migrate once,
+    # before the workers start.
+    open_store(settings=settings, create=False).close()
+    _check_port(host, port)
     err.print(f"bastion serve on http://{host}:{port}  store: {_masked(settings)}")
     uvicorn.run("bastion.api.app:app_from_env", factory=True, host=host, port=port, workers=workers,
                 access_log=False, log_level="warning", timeout_graceful_shutdown=10)
+
+
+def _check_port(host: str, port: int) -> None:
+    """Refuse a port that cannot be listened on (in use, not permitted, an address not of this machine) with one
+    ``error:`` line and exit 2, before the banner: uvicorn would print its own ``ERROR:`` and exit 3. The
+    check binds as uvicorn does (SO_REUSEADDR) and lets go at once; a race with another process in between
+    remains uvicorn's to report."""
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
+    family, kind, proto, _name, address = infos[0]
+    with socket.socket(family, kind, proto) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(address)
+        except OSError as exc:
+            fail(f"cannot listen on {host}:{port}: {exc.strerror or exc} (is another server using it? "
+                 "choose another with --port)")
 
 
 def _masked(settings) -> str:
@@ -97,7 +121,7 @@ def user_create(
     password = None if no_password else _password(password_stdin)
     if password is None and not no_password:
         fail("give a password at the prompt, with --password-stdin, or choose --no-password")
-    store = store_of(ctx)
+    store = store_of(ctx, create=True)
     with store.session() as s, s.begin():
         u = auth.create_user(s, name, role, password, actor="cli")
     out.print(f"created user {u.name} ({u.role})", markup=False)

@@ -18,7 +18,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from bastion.config import DEFAULT_LOCK_WAIT, Settings
-from bastion.errors import ConfigError
+from bastion.errors import ConfigError, StoreMissing
 from bastion.masking import mask_secrets
 from bastion.private import private_dir, private_file
 
@@ -52,7 +52,9 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
     cur.close()
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, *, create: bool = True) -> Engine:
+    """An engine for ``url``. A SQLite file is created (0600) only with ``create``, and only in a folder that
+    exists: a URL into a folder that does not exist is a typo far more often than a wish for new folders."""
     try:
         parsed = make_url(url)
     except Exception as exc:  # sqlalchemy raises ArgumentError with a terse message
@@ -60,17 +62,25 @@ def make_engine(url: str) -> Engine:
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database
         if database and database != ":memory:" and not database.startswith("file:"):
-            folder = Path(database).expanduser().parent
+            path = Path(database).expanduser()
+            folder = path.parent
             if folder.exists() and not folder.is_dir():
                 raise ConfigError(f"the store's folder {folder} is not a folder; set BASTION_HOME or --database-url")
+            if not path.exists():
+                if not create:
+                    raise StoreMissing(_missing_message(str(path)))
+                if not folder.is_dir():
+                    raise ConfigError(
+                        f"the store's folder {folder} does not exist (Bastion creates no folders for a database "
+                        "URL: check it for a typo, or create the folder first)"
+                    )
             try:
                 # The store holds hash lists and scan records: owner-only, whatever the umask (the -wal and
                 # -shm files SQLite makes beside it take the database file's mode).
-                private_dir(folder)
                 private_file(database)
             except OSError as exc:
                 raise ConfigError(
-                    f"cannot create the store's folder {folder} ({exc.strerror or exc}); set BASTION_HOME or "
+                    f"cannot create the store {database} ({exc.strerror or exc}); set BASTION_HOME or "
                     "--database-url to a writable place"
                 ) from exc
         engine = create_engine(url, hide_parameters=True)
@@ -173,11 +183,49 @@ class Store:
         self.engine.dispose()
 
 
-def open_store(url: str | None = None, *, settings: Settings | None = None, auto_migrate: bool = True) -> Store:
+#: How a store comes to exist; named in every "no store" message.
+CREATE_HINT = ("create it with `bastion init` (the first `bastion bank create`, `bastion user create` or "
+               "`bastion demo` also create it)")
+
+
+def _missing_message(where: str) -> str:
+    return (f"no Bastion store at {mask_url(where)}: check BASTION_HOME / --database-url for a typo, or "
+            f"{CREATE_HINT}")
+
+
+def store_exists(engine: Engine) -> bool:
+    """Whether the database behind ``engine`` holds a Bastion store (its migrations' version table). A
+    SQLite file that exists counts (an empty one is a store whose creation was interrupted: migrated on open)."""
+    if engine.dialect.name == "sqlite":
+        database = engine.url.database
+        return not database or database == ":memory:" or database.startswith("file:") or Path(database).exists()
+    from sqlalchemy import inspect
+
+    with engine.connect() as conn:
+        return inspect(conn).has_table("alembic_version")
+
+
+def open_store(url: str | None = None, *, settings: Settings | None = None, auto_migrate: bool = True,
+               create: bool = True) -> Store:
+    """Open (and migrate) the store. ``create=False`` refuses a store that does not exist
+    (:class:`~bastion.errors.StoreMissing`) instead of creating it: what every command that reads uses, so a
+    mistyped location is an error, never an empty store that finds nothing. With ``create`` and no
+    database URL, the settings' home folder is created (0700); a URL's folder never is."""
     settings = settings or Settings.from_env()
     if url is None:
         url = settings.resolved_database_url()
-    engine = make_engine(url)
+        if create and not settings.database_url:
+            try:
+                private_dir(settings.home)
+            except OSError as exc:
+                raise ConfigError(
+                    f"cannot create the store's folder {settings.home} ({exc.strerror or exc}); set BASTION_HOME or "
+                    "--database-url to a writable place"
+                ) from exc
+    engine = make_engine(url, create=create)
+    if not create and not store_exists(engine):
+        engine.dispose()
+        raise StoreMissing(_missing_message(engine.url.render_as_string(hide_password=True)))
     if auto_migrate and not _at_head(engine):
         migrate(engine)
     from bastion.store.wake import attach
