@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
 from bastion.errors import BastionError, MediaError
+from bastion.excerpts import FIELD_LIMIT, excerpt, text_digest
 from bastion.names import path_bytes_hex, path_text
 from bastion.notes import cap_notes
 from bastion.media.decode import DEFAULT_LIMITS, decode_rgb
@@ -223,10 +224,22 @@ class FileResult:
         d["notes"] = cap_notes(d["notes"])
         if d.get("provenance") and d["provenance"].get("notes"):
             d["provenance"] = {**d["provenance"], "notes": cap_notes(d["provenance"]["notes"])}
+        if d["signals"]:  # a prompt signal carries its whole text (for the detectors): what is written is bounded
+            d["signals"] = [_bounded_signal(x) for x in d["signals"]]
         for key in ("signals", "notes"):
             if not d[key]:
                 d.pop(key)
         return d
+
+
+def _bounded_signal(sig: dict[str, Any]) -> dict[str, Any]:
+    text = (sig.get("evidence") or {}).get("text")
+    if not isinstance(text, str) or len(text) <= FIELD_LIMIT // 4:
+        return sig
+    short = excerpt(text)
+    if short == text:
+        return sig
+    return {**sig, "evidence": {**sig["evidence"], "text": short, "text_digest": text_digest(text)}}
 
 
 _RESULT_FIELDS = tuple(f.name for f in fields(FileResult))

@@ -11,6 +11,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from bastion.api.problems import Problem
 from bastion.api.problems import install as install_problems
 from bastion.api.settings import ServeSettings
 
@@ -69,17 +70,25 @@ class BodyLimit:
                 seen += len(msg.get("body", b""))
                 if seen > self.limit:
                     too_big = True
-                    raise _TooLarge()
+                    raise _TooLarge(self.limit)
             return msg
 
         try:
             return await self.app(scope, limited_receive, send)
-        except _TooLarge:
-            return await _send_413(send, self.limit)
+        except Exception:
+            # The overflow may come back wrapped (a middleware reading the body in a task group raises an
+            # ExceptionGroup): the flag says what happened, whatever the wrapping.
+            if too_big:
+                return await _send_413(send, self.limit)
+            raise
 
 
-class _TooLarge(Exception):
-    pass
+class _TooLarge(Problem):
+    """Raised from the body stream when a body sent without Content-Length (chunked) passes the limit: a problem
+    (413), so every handler that reads the body answers 413, whichever error mapping it passes through."""
+
+    def __init__(self, limit: int = 0):
+        super().__init__(413, "Request too large", f"the request body is larger than {limit} bytes", "too-large")
 
 
 async def _send_413(send, limit: int) -> None:

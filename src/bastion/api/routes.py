@@ -14,6 +14,7 @@ from starlette.responses import JSONResponse, Response
 
 from bastion.api.deps import Principal, require
 from bastion.api.problems import Problem, validation_problem
+from bastion.errors import NotFound
 from bastion.cases import jobs
 from bastion.cases import service as cases
 from bastion.cases.ingest import Upload
@@ -26,11 +27,46 @@ def _session(request: Request):
     return request.app.state.store.session()
 
 
+#: JSON nested deeper than this is refused (400): no item needs it, and deep nesting costs the parser, the
+#: validation and every later serialisation a stack frame per level.
+MAX_JSON_DEPTH = 64
+#: Row ids are 64-bit signed integers in both databases: a larger id in a path names nothing (404).
+MAX_ROW_ID = 2**63 - 1
+
+
 def _json(body: bytes) -> Any:
     try:
-        return orjson.loads(body)
+        payload = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         raise Problem(400, "Malformed JSON", f"the body is not valid JSON: {exc}", "malformed-json") from None
+    except RecursionError:
+        payload = None
+    else:
+        if _depth_within(payload, MAX_JSON_DEPTH):
+            return payload
+    raise Problem(400, "Malformed JSON", f"the body is nested deeper than {MAX_JSON_DEPTH} levels", "too-deep")
+
+
+def _depth_within(value: Any, limit: int) -> bool:
+    """Whether ``value`` (parsed JSON) nests at most ``limit`` containers deep; iterative, no recursion."""
+    stack = [(value, 1)]
+    while stack:
+        v, depth = stack.pop()
+        if isinstance(v, dict):
+            v = v.values()
+        elif not isinstance(v, list):
+            continue
+        if depth > limit:
+            return False
+        stack.extend((x, depth + 1) for x in v if isinstance(x, (dict, list)))
+    return True
+
+
+def row_id(value: int, what: str) -> int:
+    """``value`` when it can name a row; otherwise :class:`NotFound` (404), as for any id that names nothing."""
+    if not 0 < value <= MAX_ROW_ID:
+        raise NotFound(f"no {what} {value}")
+    return value
 
 
 class FastJSONResponse(Response):
@@ -129,7 +165,7 @@ async def submit_item(request: Request, p: Principal = Depends(require("items.su
     return FastJSONResponse(answer)
 
 
-@router.get("/v1/items/{item_id}")
+@router.get("/v1/items/{item_id:path}")
 def get_item(item_id: str, request: Request, _: Principal = Depends(require("items.read"))):
     with _session(request) as s:
         return cases.get_item(s, item_id)
@@ -183,7 +219,7 @@ def list_cases(request: Request, _: Principal = Depends(require("cases.read")),
 @router.get("/v1/cases/{case_id}")
 def get_case(case_id: int, request: Request, _: Principal = Depends(require("cases.read"))):
     with _session(request) as s:
-        return cases.get_case(s, case_id)
+        return cases.get_case(s, row_id(case_id, "case"))
 
 
 def _user(s, p: Principal):
@@ -196,20 +232,20 @@ def _user(s, p: Principal):
 def claim_case(case_id: int, request: Request, p: Principal = Depends(require("cases.claim")),
                ttl_seconds: int = Query(cases.CLAIM_TTL_SECONDS, ge=30, le=86400), force: bool = False):
     with _session(request) as s, s.begin():
-        return cases.claim_case(s, case_id, _user(s, p), ttl_seconds, force=force)
+        return cases.claim_case(s, row_id(case_id, "case"), _user(s, p), ttl_seconds, force=force)
 
 
 @router.delete("/v1/cases/{case_id}/claim", status_code=204)
 def release_case(case_id: int, request: Request, p: Principal = Depends(require("cases.claim"))):
     with _session(request) as s, s.begin():
-        cases.release_case(s, case_id, _user(s, p))
+        cases.release_case(s, row_id(case_id, "case"), _user(s, p))
     return Response(status_code=204)
 
 
 @router.post("/v1/cases/{case_id}/decisions", status_code=201)
 def decide(case_id: int, body: DecisionIn, request: Request, p: Principal = Depends(require("cases.decide"))):
     with _session(request) as s, s.begin():
-        d = cases.decide(s, case_id, _user(s, p), body.outcome, body.category, body.actions, body.note,
+        d = cases.decide(s, row_id(case_id, "case"), _user(s, p), body.outcome, body.category, body.actions, body.note,
                          suspension=body.suspension, suspension_days=body.suspension_days)
         return JSONResponse(cases.decision_dict(d, p.name), status_code=201)
 
@@ -217,7 +253,7 @@ def decide(case_id: int, body: DecisionIn, request: Request, p: Principal = Depe
 # --- accounts ------------------------------------------------------------------------------------
 
 
-@router.get("/v1/accounts/{account_id}")
+@router.get("/v1/accounts/{account_id:path}")
 def get_account(account_id: str, request: Request, _: Principal = Depends(require("accounts.read"))):
     with _session(request) as s:
         return cases.account_view(s, account_id)
@@ -327,5 +363,5 @@ def revoke_token(token_id: int, request: Request, p: Principal = Depends(require
     from bastion.auth import service as auth
 
     with _session(request) as s, s.begin():
-        auth.revoke_token(s, token_id, actor=p.name)
+        auth.revoke_token(s, row_id(token_id, "token"), actor=p.name)
     return Response(status_code=204)

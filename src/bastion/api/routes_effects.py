@@ -7,6 +7,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import JSONResponse, Response
 
+from bastion.api.routes import row_id
 from bastion.api.deps import Principal, require
 from bastion.effects import audit, webhooks
 
@@ -42,7 +43,7 @@ def create_webhook(body: SubscriptionIn, request: Request, p: Principal = Depend
 @router.delete("/v1/webhooks/{subscription_id}", status_code=204)
 def delete_webhook(subscription_id: int, request: Request, p: Principal = Depends(require("webhooks.manage"))):
     with request.app.state.store.session() as s, s.begin():
-        webhooks.delete_subscription(s, subscription_id, actor=p.name)
+        webhooks.delete_subscription(s, row_id(subscription_id, "webhook subscription"), actor=p.name)
     return Response(status_code=204)
 
 

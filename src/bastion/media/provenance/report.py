@@ -8,12 +8,14 @@ them clears anything: absence of provenance never lowers risk, so no signal is p
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
 from bastion.media.provenance.c2pa import C2paResult
 from bastion.media.provenance.values import Provenance
 from bastion.media.provenance.watermark import WatermarkResult
+from bastion.excerpts import bound_texts, excerpt
 from bastion.model import Signal
 
 WEIGHT_METADATA = 0.9
@@ -83,15 +85,24 @@ class ProvenanceReport:
                 out.append(Signal(source="provenance", category="ai_generated", weight=WEIGHT_WATERMARK, evidence={
                     "trace": "watermark", "reason": f"Stable Diffusion {hit.scheme} invisible watermark "
                                                     f"({hit.matched}/{hit.total} bits)", **hit.to_dict()}))
+        # Names and reasons read from the file are the uploader's: bounded (bastion.excerpts). A prompt's text is
+        # kept whole here, for the text detectors; whoever serialises the signal bounds it (FileResult.to_json).
+        for n, sig in enumerate(out):
+            evidence, cut = bound_texts(sig.evidence)
+            if cut:
+                out[n] = dataclasses.replace(sig, evidence={**evidence, "excerpts": cut})
         for p in self.provenances:
             for text in p.positive_prompts:
                 out.append(Signal(source="provenance", category="prompt", weight=1.0, field="prompt", evidence=_clean({
-                    "text": text, "polarity": "positive", "generator": p.generator,
+                    "text": text, "polarity": "positive", "generator": p.generator and excerpt(p.generator),
                     "location": p.sources.get("positive_prompts")})))
         return out
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        """What is kept and shown. Text read from the file is bounded (:func:`bastion.excerpts.bound_texts`:
+        64 KB a string, 256 KB in all); ``excerpts`` then says, for each cut string, the full text's SHA-256
+        and length."""
+        d = {
             "format": self.format,
             "ai_generated": self.ai_generated,
             "provenances": [p.to_dict() for p in self.provenances],
@@ -100,6 +111,10 @@ class ProvenanceReport:
             "software": list(self.software),
             "notes": list(self.notes),
         }
+        bounded, cut = bound_texts(d)
+        if cut:
+            bounded["excerpts"] = cut
+        return bounded
 
 
 def _clean(d: dict[str, Any]) -> dict[str, Any]:
