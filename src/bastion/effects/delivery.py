@@ -61,6 +61,22 @@ class DeliveryPolicy:
     batch_size: int = 20
     #: seconds run_forever waits when nothing was due.
     idle_wait: float = 1.0
+    #: networks (CIDR) a target may resolve into although not public: the operator's explicit choice (e.g. a
+    #: receiver on the same private network). Empty by default: loopback, private, link-local and metadata
+    #: targets are refused. Metadata addresses stay refused whatever this says.
+    allow_networks: tuple[str, ...] = ()
+
+    @classmethod
+    def from_env(cls, environ: Any = None) -> "DeliveryPolicy":
+        """``BASTION_WEBHOOK_ALLOW_NETWORKS``: comma-separated CIDR networks webhook targets may be in."""
+        import os
+
+        env = os.environ if environ is None else environ
+        nets = tuple(n.strip() for n in (env.get("BASTION_WEBHOOK_ALLOW_NETWORKS") or "").split(",") if n.strip())
+        from bastion.effects.fetch import network_refusal
+
+        network_refusal(nets)  # a bad network is a configuration error now, not at the first delivery
+        return cls(allow_networks=nets)
 
 
 def backoff_delay(attempt: int, policy: DeliveryPolicy, rand: Callable[[], float]) -> float:
@@ -82,23 +98,50 @@ class HttpResult:
 Sender = Callable[[str, dict, bytes, float], HttpResult]
 
 
-def http_post(url: str, headers: dict, body: bytes, timeout: float) -> HttpResult:
-    """POST once, no redirects followed, network failures returned (not raised)."""
-    parts = urlsplit(url)
-    cls = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+def http_post(url: str, headers: dict, body: bytes, timeout: float, *, allow_networks: tuple[str, ...] = (),
+              resolver: Any = None) -> HttpResult:
+    """POST once, no redirects followed, network failures returned (not raised).
+
+    The target gets the URL-media SSRF guard (:mod:`bastion.effects.fetch`): its name is resolved once, every
+    address must be public (loopback, private, link-local, carrier-grade NAT, reserved and cloud metadata
+    addresses are refused) unless it lies in ``allow_networks`` (an operator's explicit choice; metadata
+    addresses never), and the connection goes to the address that was checked. The target's reply body is
+    read (a little, to reuse nothing) but never recorded: only its status line is."""
+    from bastion.effects.fetch import (
+        PinnedHTTPConnection, PinnedHTTPSConnection, network_refusal, system_resolver, vet_addresses,
+    )
+    from bastion.errors import UrlFetchFailed, UrlRefused
+
     try:
-        conn = cls(parts.hostname or "", parts.port, timeout=timeout)
+        parts = urlsplit(url)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError as exc:
+        return HttpResult(None, f"invalid URL: {exc}")
+    host = parts.hostname or ""
+    try:
+        ips = vet_addresses(host, port, network_refusal(allow_networks), resolver or system_resolver)
+    except UrlRefused as exc:
+        return HttpResult(None, f"refused: {exc} (allow a network with BASTION_WEBHOOK_ALLOW_NETWORKS)")
+    except UrlFetchFailed as exc:
+        return HttpResult(None, str(exc)[:500])
+    try:
+        if parts.scheme == "https":
+            conn: http.client.HTTPConnection = PinnedHTTPSConnection(host, port, ips[0], timeout)
+        else:
+            conn = PinnedHTTPConnection(host, port, ips[0], timeout)
     except (ValueError, http.client.HTTPException) as exc:
         return HttpResult(None, f"invalid URL: {exc}")
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     try:
         conn.request("POST", path, body=body, headers=headers)
         resp = conn.getresponse()
-        snippet = resp.read(512)
+        resp.read(512)
         if 200 <= resp.status < 300:
             return HttpResult(resp.status, None)
-        text = snippet.decode("utf-8", "replace").strip()
-        return HttpResult(resp.status, f"HTTP {resp.status} {resp.reason}" + (f": {text[:200]}" if text else ""))
+        # The status line only: a target's reply body is the target's (it may echo our payload, or carry
+        # whatever it likes into our dead-letter list and logs).
+        reason = "".join(c for c in str(resp.reason)[:60] if c.isprintable())
+        return HttpResult(resp.status, f"HTTP {resp.status} {reason}".strip())
     except (OSError, http.client.HTTPException) as exc:
         return HttpResult(None, f"{type(exc).__name__}: {exc}"[:500])
     finally:
@@ -158,11 +201,16 @@ class Deliverer:
 
     def __init__(self, sessions: Any, policy: DeliveryPolicy | None = None, *,
                  clock: Callable[[], datetime] = _utcnow, random: Callable[[], float] = _random.random,
-                 post: Sender = http_post):
+                 post: Sender | None = None):
         self._new_session: Callable[[], Session] = sessions.session if hasattr(sessions, "session") else sessions
-        self.policy = policy or DeliveryPolicy()
+        self.policy = policy or DeliveryPolicy.from_env()
         self.clock = clock
         self.random = random
+        if post is None:
+            nets = self.policy.allow_networks
+
+            def post(url: str, headers: dict, body: bytes, timeout: float) -> HttpResult:
+                return http_post(url, headers, body, timeout, allow_networks=nets)
         self.post = post
 
     def _now(self) -> datetime:

@@ -213,18 +213,49 @@ def system_resolver(host: str, port: int) -> list[str]:
     return seen
 
 
-@dataclass(frozen=True)
-class _Target:
-    url: str
-    scheme: str
-    host: str
-    port: int
-    path: str
-    host_header: str
-    ips: tuple[str, ...]
+def vet_addresses(host: str, port: int, refusal: Callable[[IPAddress], str | None],
+                  resolver: Resolver = system_resolver) -> tuple[str, ...]:
+    """The addresses ``host`` resolves to (once), every one checked by ``refusal``; one bad answer refuses the
+    host (:class:`UrlRefused`): a name that resolves into our network is not trusted. Connect to these
+    addresses, not to the name again (rebinding). Also used for webhook targets (bastion.effects.delivery)."""
+    try:
+        literal: IPAddress | None = ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        literal = None
+    raw = [str(literal)] if literal is not None else list(resolver(host, port))
+    if not raw:
+        raise UrlFetchFailed(f"{host!r} resolves to no address")
+    vetted: list[str] = []
+    for a in raw:
+        try:
+            ip = ipaddress.ip_address(a.split("%", 1)[0])
+        except ValueError:
+            raise UrlRefused(f"{host!r} resolved to an invalid address {a!r}", "invalid-address") from None
+        reason = refusal(ip)
+        if reason is not None:
+            raise UrlRefused(f"{host!r} resolves to {ip} ({reason}): refused", reason)
+        vetted.append(str(ip))
+    return tuple(vetted)
 
 
-class _PinnedHTTPConnection(http.client.HTTPConnection):
+def network_refusal(networks: Iterable[str]) -> Callable[[IPAddress], str | None]:
+    """:func:`address_refusal`, except that addresses in ``networks`` (CIDR strings: an operator's explicit
+    choice) are let through. Metadata addresses stay refused whatever the networks."""
+    try:
+        nets = tuple(ipaddress.ip_network(n.strip(), strict=False) for n in networks if n.strip())
+    except ValueError as exc:
+        raise ConfigError(f"invalid network {exc}") from None
+
+    def refusal(ip: IPAddress) -> str | None:
+        reason = address_refusal(ip)
+        if reason is None or reason == "metadata":
+            return reason
+        return None if any(ip in net for net in nets) else reason
+
+    return refusal
+
+
+class PinnedHTTPConnection(http.client.HTTPConnection):
     """Talks HTTP to ``host`` (Host header) over a socket opened to the vetted ``ip``."""
 
     def __init__(self, host: str, port: int, ip: str, timeout: float):
@@ -234,14 +265,25 @@ class _PinnedHTTPConnection(http.client.HTTPConnection):
         )
 
 
-class _PinnedHTTPSConnection(http.client.HTTPSConnection):
+class PinnedHTTPSConnection(http.client.HTTPSConnection):
     """TLS to the vetted ``ip``; SNI and certificate checking use ``host``."""
 
-    def __init__(self, host: str, port: int, ip: str, timeout: float, context: ssl.SSLContext):
+    def __init__(self, host: str, port: int, ip: str, timeout: float, context: ssl.SSLContext | None = None):
         super().__init__(host, port, timeout=timeout, context=context)
         self._create_connection = lambda address, timeout, source=None: socket.create_connection(
             (ip, address[1]), timeout, source
         )
+
+
+@dataclass(frozen=True)
+class _Target:
+    url: str
+    scheme: str
+    host: str
+    port: int
+    path: str
+    host_header: str
+    ips: tuple[str, ...]
 
 
 @dataclass
@@ -297,25 +339,7 @@ class UrlFetcher:
         return _Target(url, scheme, host, port, path, host_header, ips)
 
     def _vet_addresses(self, host: str, port: int) -> tuple[str, ...]:
-        try:
-            literal: IPAddress | None = ipaddress.ip_address(host)
-        except ValueError:
-            literal = None
-        raw = [host] if literal is not None else list(self.resolver(host, port))
-        if not raw:
-            raise UrlFetchFailed(f"{host!r} resolves to no address")
-        vetted: list[str] = []
-        for a in raw:
-            try:
-                ip = ipaddress.ip_address(a.split("%", 1)[0])
-            except ValueError:
-                raise UrlRefused(f"{host!r} resolved to an invalid address {a!r}", "invalid-address") from None
-            reason = self.policy.address_refusal(ip)
-            if reason is not None:
-                # One bad answer refuses the host: a name that resolves into our network is not trusted.
-                raise UrlRefused(f"{host!r} resolves to {ip} ({reason}): refused", reason)
-            vetted.append(str(ip))
-        return tuple(vetted)
+        return vet_addresses(host, port, self.policy.address_refusal, self.resolver)
 
     # --- fetching ----------------------------------------------------------------------------------
 
@@ -337,9 +361,9 @@ class UrlFetcher:
         for ip in t.ips:
             timeout = min(self.policy.connect_timeout, self._remaining(deadline))
             if t.scheme == "https":
-                conn: http.client.HTTPConnection = _PinnedHTTPSConnection(t.host, t.port, ip, timeout, self._tls())
+                conn: http.client.HTTPConnection = PinnedHTTPSConnection(t.host, t.port, ip, timeout, self._tls())
             else:
-                conn = _PinnedHTTPConnection(t.host, t.port, ip, timeout)
+                conn = PinnedHTTPConnection(t.host, t.port, ip, timeout)
             try:
                 conn.connect()
                 conn.vetted_ip = ip  # type: ignore[attr-defined]

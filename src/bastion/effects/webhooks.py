@@ -155,7 +155,29 @@ def check_url(url: str) -> str:
         raise InvalidWebhook("webhook URLs with user-info are refused (they would be stored and logged)")
     if parts.fragment:
         raise InvalidWebhook("webhook URL must not have a #fragment")
+    _check_literal_host(parts.hostname)
     return url
+
+
+def _check_literal_host(host: str) -> None:
+    """A target given as an address (or ``localhost``) is checked now, against the same guard delivery applies
+    (a name is checked when it is resolved, at each delivery)."""
+    import ipaddress
+
+    from bastion.effects.delivery import DeliveryPolicy
+    from bastion.effects.fetch import network_refusal
+
+    name = host.strip("[]").lower().rstrip(".")
+    if name == "localhost" or name.endswith(".localhost"):
+        name = "127.0.0.1"
+    try:
+        ip = ipaddress.ip_address(name)
+    except ValueError:
+        return
+    reason = network_refusal(DeliveryPolicy.from_env().allow_networks)(ip)
+    if reason is not None:
+        raise InvalidWebhook(f"webhook target {host} is a {reason} address: refused (an operator can allow a "
+                             "network with BASTION_WEBHOOK_ALLOW_NETWORKS; metadata addresses never)")
 
 
 def create_subscription(session: Session, url: str, events: Iterable[str], *, secret: str | None = None,
