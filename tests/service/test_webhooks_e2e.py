@@ -7,8 +7,16 @@ import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import pytest
+
 from bastion.effects import webhooks
 from bastion.effects.delivery import deliver_due
+
+
+@pytest.fixture(autouse=True)
+def _loopback_receivers_allowed(monkeypatch):
+    """The receivers here listen on loopback, which webhook delivery refuses unless an operator allows it."""
+    monkeypatch.setenv("BASTION_WEBHOOK_ALLOW_NETWORKS", "127.0.0.0/8")
 
 HIGH = "teen nsfw"
 

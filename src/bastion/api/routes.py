@@ -331,6 +331,16 @@ def create_user(body: UserIn, request: Request, p: Principal = Depends(require("
         return JSONResponse({"name": u.name, "role": u.role}, status_code=201)
 
 
+@router.post("/v1/users/{name}/unlock")
+def unlock_user(name: str, request: Request, p: Principal = Depends(require("sign_in.unlock")),
+                address: str | None = Query(None, max_length=190, description="also lift this client address's lock")):
+    """Lift a user's sign-in lock (after repeated failed sign-ins) before it runs out; audited."""
+    from bastion.auth import service as auth
+
+    with _session(request) as s, s.begin():
+        return {"user": name, "lifted": auth.unlock_sign_in(s, name, address, actor=p.name)}
+
+
 class TokenIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     user: str

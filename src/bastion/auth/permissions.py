@@ -29,11 +29,15 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "accounts.read": _STAFF,
     "banks.read": _ALL,
     "banks.write": frozenset({"admin", "lead"}),
+    #: downloading a whole hash list: a bank of known material is itself sensitive, so not every reader may
+    "banks.export": frozenset({"admin", "lead"}),
     "policy.read": _STAFF,
     "policy.write": frozenset({"admin"}),
     "terms.read": _STAFF,
     "terms.write": frozenset({"admin", "lead"}),
     "users.manage": frozenset({"admin"}),
+    #: lifting a sign-in lock (bastion.auth.throttle) before it runs out
+    "sign_in.unlock": frozenset({"admin", "lead"}),
     "tokens.manage": frozenset({"admin"}),
     "webhooks.manage": frozenset({"admin"}),
     "audit.read": frozenset({"admin", "auditor", "lead"}),

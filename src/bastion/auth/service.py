@@ -161,3 +161,22 @@ def acting_user(session: Session, name: str, action: str) -> UserRow:
     if not allowed(row.role, action):
         raise Forbidden(f"user {name!r} (role {row.role}) may not {action}")
     return row
+
+
+def unlock_sign_in(session: Session, name: str | None = None, address: str | None = None, *,
+                   actor: str | None = None) -> int:
+    """Lift the sign-in lock and delays of a user (by name) and/or a client address before they run out
+    (bastion.auth.throttle); audited. Returns how many were in force."""
+    from bastion.auth import throttle
+
+    keys = []
+    if name is not None:
+        keys.append(throttle.account_key(get_user(session, name).id))
+    if address is not None:
+        keys.append(throttle.address_key(address))
+    if not keys:
+        raise InvalidUser("name a user or a client address to unlock")
+    lifted = throttle.unlock(session, keys)
+    _audit(session, actor, "user.unlock", "user", name or f"address {address}",
+           {"address": address, "lifted": lifted})
+    return lifted

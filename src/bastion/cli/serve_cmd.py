@@ -161,6 +161,21 @@ def user_set(
         out.print(f"{u.name}\t{u.role}\t{'disabled' if u.disabled else 'active'}", markup=False)
 
 
+@user_app.command("unlock")
+@handle_errors
+def user_unlock(
+    ctx: typer.Context,
+    name: Optional[str] = typer.Argument(None, help="The user whose sign-in lock to lift."),
+    address: Optional[str] = typer.Option(None, "--address", help="Also (or instead) lift this client address's lock."),
+) -> None:
+    """Lift a sign-in lock (set after repeated failed sign-ins) before it runs out."""
+    from bastion.auth import service as auth
+
+    with store_of(ctx).session() as s, s.begin():
+        lifted = auth.unlock_sign_in(s, name, address, actor="cli")
+    out.print(f"lifted {lifted} sign-in lock(s)" if lifted else "nothing was locked", markup=False)
+
+
 @token_app.command("create")
 @handle_errors
 def token_create(

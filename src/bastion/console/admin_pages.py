@@ -69,7 +69,7 @@ def register(app: FastAPI, c: Console) -> None:
     async def bank_export(request: Request, name: str, format: str = "csv"):
         with c.session() as db:
             v = c.viewer(request, db)
-        c.require(v, "banks.read")
+        c.require(v, "banks.export")
         if format not in EXPORT_FORMATS:
             raise Refused(400, f"unknown format {format!r}")
         try:

@@ -26,6 +26,10 @@ def user_by_id(db: Session, user_id: int) -> UserRow | None:
     return db.get(UserRow, user_id)
 
 
+def user_named(db: Session, name: str) -> UserRow | None:
+    return db.scalar(select(UserRow).where(UserRow.name == name))
+
+
 def authenticate(db: Session, name: str, password: str) -> UserRow | None:
     return auth.authenticate(db, name, password)
 

@@ -7,6 +7,7 @@ from datetime import timedelta
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
+from bastion.auth import throttle
 from bastion.console import backend, exposure, sessions
 from bastion.console.safemedia import revealed_view, safe_derivative
 from bastion.console.views import NO_STORE, Console, Refused, Viewer, _cookie_kwargs
@@ -51,15 +52,40 @@ def register(app: FastAPI, c: Console) -> None:
         name, password = str(form.get("name", "")), str(form.get("password", ""))
         target = _safe_next(str(form.get("next", "")), root)
         with c.session() as db:
+            # Throttled per account and per client address before the password is checked (bastion.auth.throttle).
+            now = c.now()
+            known = backend.user_named(db, name) if name else None
+            keys = [throttle.address_key(request.client.host if request.client else None)]
+            if known is not None:
+                keys.append(throttle.account_key(known.id))
+            refusal = throttle.check(db, keys, now)
+            if refusal is not None:
+                token = sessions.new_token()
+                resp = c.render(request, "login.html", None, status=429, csrf=token, next=target,
+                                error=refusal.message(), title="Sign in")
+                resp.headers["Retry-After"] = str(max(1, int(refusal.retry_after + 0.999)))
+                resp.set_cookie(sessions.LOGIN_COOKIE, token, max_age=1800, **_cookie_kwargs(request, root))
+                return resp
             user = backend.authenticate(db, name, password) if name and password else None
             if user is None:
-                backend.audit(db, name[:200] or "(empty)", "console.sign_in_failed", "user", name[:200], {})
+                # Audited once per burst and once per lock, never per guess. A typed name that is no user's is
+                # not written (it may be a password typed into the name field).
+                who = known.name if known is not None else "(unknown user)"
+                events = throttle.record_failure(db, keys, now)
+                for kind, action in (("burst", "console.sign_in_failed"), ("locked", "console.sign_in_locked")):
+                    hit = [ev for ev in events if ev.kind == kind]
+                    if hit:
+                        backend.audit(db, who, action, "user", who, {
+                            "address": keys[0].removeprefix("addr:"),
+                            "by": sorted("account" if ev.key.startswith("user:") else "address" for ev in hit),
+                            "failures": max(ev.failures for ev in hit)})
                 db.commit()
                 token = sessions.new_token()
                 resp = c.render(request, "login.html", None, status=401, csrf=token, next=target,
                                 error="Unknown user name or wrong password.", title="Sign in")
                 resp.set_cookie(sessions.LOGIN_COOKIE, token, max_age=1800, **_cookie_kwargs(request, root))
                 return resp
+            throttle.record_success(db, user.id)
             # housekeeping: rows of sessions unused for 30 days go (ended ones are kept that long for audits)
             sessions.purge_sessions(db, c.now() - timedelta(days=30))
             token, _ = sessions.start_session(db, user.id, c.now())
