@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import subprocess
 import stat
 import sys
 import threading
@@ -73,21 +75,46 @@ def test_control_characters_in_names_never_reach_the_terminal_raw(database_url, 
     assert "\x1b" not in r.output and "\\x1b" in r.output
 
 
+_UNREADABLE_SCRIPT = """
+import json, os, sys
+from bastion.scan import Scanner, iter_files
+results = {}
+Scanner(jobs=1).run(iter_files([sys.argv[1]]), lambda r: results.setdefault(os.path.basename(r.path), r.errors))
+print(json.dumps(results))
+"""
+
+
+def _unprivileged() -> list[str]:
+    """A command prefix that runs a process without the power to read every folder. As root (CI's containers)
+    that power is CAP_DAC_OVERRIDE / CAP_DAC_READ_SEARCH: setpriv drops them from the bounding set, so the
+    child is as unprivileged about file modes as any user (the uid stays, so the interpreter under /root can
+    still be run, which ``--reuid=nobody`` could not)."""
+    if not (hasattr(os, "geteuid") and os.geteuid() == 0):
+        return []
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        pytest.fail("running as root needs setpriv (util-linux) to run this test unprivileged")
+    return [setpriv, "--bounding-set=-dac_override,-dac_read_search", "--inh-caps=-all"]
+
+
 @posix_only
-@pytest.mark.skipif(hasattr(os, "geteuid") and os.geteuid() == 0, reason="root reads every folder")
 def test_an_unreadable_subfolder_is_reported(tmp_path):
+    """Run unprivileged in a child process, as root too (it used to be skipped as root, so CI never ran it)."""
     probes.pattern(1).save(tmp_path / "ok.png")
     locked = tmp_path / "locked"
     locked.mkdir()
     probes.pattern(2).save(locked / "inside.png")
     locked.chmod(0)
     try:
-        results = {}
-        Scanner(jobs=1).run(iter_files([tmp_path]), lambda r: results.setdefault(os.path.basename(r.path), r))
+        p = subprocess.run([*_unprivileged(), sys.executable, "-c", _UNREADABLE_SCRIPT, str(tmp_path)],
+                           capture_output=True, text=True, timeout=300)
     finally:
         locked.chmod(0o700)
-    assert results["locked"].errors[0]["code"] == "unreadable"
-    assert results["ok.png"].errors == []
+    assert p.returncode == 0, p.stderr
+    results = json.loads(p.stdout)
+    assert results["locked"][0]["code"] == "unreadable"
+    assert results["ok.png"] == []
+    assert "inside.png" not in results
 
 
 def test_an_unreadable_subfolder_is_reported_even_as_root(tmp_path, monkeypatch):
