@@ -193,3 +193,18 @@ def test_actor_names():
     assert audit.actor_name(User()) == "carol"
     assert audit.actor_name(None) == "system"
     assert audit.actor_name("cli:root") == "cli:root"
+
+
+@pytest.mark.parametrize("forged_id", [0, -7])
+def test_a_row_forged_below_the_chain_is_not_genuine(store, forged_id):
+    """A row inserted by hand with id <= 0 (with a self-consistent hash) used to be skipped by the walk, so
+    `audit verify` called the chain intact with the forgery listed beside it."""
+    fill(store)
+    at = T0.replace(second=59)
+    h = audit.row_hash(id=forged_id, at=at, actor="mallory", action="case.decide", target_type="case",
+                       target_id="1", details={"outcome": "clear"}, prev_hash=audit.GENESIS_HASH)
+    sql(store, "INSERT INTO audit_log (id, at, actor, action, target_type, target_id, details, prev_hash, row_hash) "
+               "VALUES (:id, :at, 'mallory', 'case.decide', 'case', '1', :d, :p, :h)",
+        id=forged_id, at=at, d='{"outcome": "clear"}', p=audit.GENESIS_HASH, h=h)
+    r = check(store)
+    assert not r.ok and (r.first_bad_id, r.kind) == (forged_id, "extra"), r

@@ -462,3 +462,17 @@ def test_no_subscriber_answer_is_remembered_briefly_across_processes(store, monk
     with store.session() as s, s.begin():
         webhooks.set_active(s, 1, True)
     assert enqueue(store) == 1
+
+
+def test_the_documented_retry_window_is_what_the_defaults_produce():
+    """docs/webhooks.md gave "roughly 1 to 2 hours" where the defaults give 32 to 64 minutes."""
+    import re
+    from pathlib import Path
+
+    p = DeliveryPolicy()
+    waits = range(1, p.max_attempts)  # a wait follows every failed attempt but the last
+    shortest = sum(backoff_delay(a, p, lambda: 0.0) for a in waits) / 60
+    longest = sum(backoff_delay(a, p, lambda: 1.0) for a in waits) / 60
+    doc = " ".join((Path(__file__).resolve().parents[2] / "docs" / "webhooks.md").read_text().split())
+    m = re.search(r"add up to (\d+) to (\d+) minutes", doc)
+    assert m and (int(m[1]), int(m[2])) == (round(shortest), round(longest)), (shortest, longest)

@@ -151,6 +151,11 @@ def verify(session: Session, *, batch: int = 2000,
            progress: Callable[[int], None] | None = None) -> VerifyResult:
     """Walk the chain in id order and report the first row that fails (see the module docstring)."""
     head = session.execute(select(AuditHeadRow.seq, AuditHeadRow.row_hash).where(AuditHeadRow.id == HEAD_ID)).first()
+    # The chain starts at row 1: a row below it (id 0 or negative, inserted by hand) was never appended
+    # through the head, and the walk below (ids after the last one seen) would never meet it.
+    stray = session.execute(select(AuditRow.id).where(AuditRow.id < 1).order_by(AuditRow.id).limit(1)).scalar()
+    if stray is not None:
+        return _bad(0, stray, "extra", f"row {stray} is not part of the chain (the chain starts at row 1)", head)
     expected_id, prev, checked, last_id = 1, GENESIS_HASH, 0, 0
     while True:
         # Plain rows (not ORM objects): nothing enters the caller's identity map, memory stays flat.
