@@ -118,7 +118,10 @@ def test_signals_carry_the_shared_vocabulary() -> None:
         assert s.normalized and s.term and s.language == "en"
         assert text[s.span[0] : s.span[1]] == s.evidence["matched"]
     sexual = next(s for s in res.signals if s.category == "sexual")
-    assert sexual.span == (0, 7) and sexual.normalized == "nsfw"
+    # `normalized` is what was written, folded (width, case): readable, never the internal match view
+    assert sexual.span == (0, 7) and sexual.normalized == "n.s.f.w"
+    little = analyze("L1ttle g1rl", "title").signals[0]
+    assert little.term == "little girl" and little.normalized == "l1ttle g1rl"  # not "itie giri"
 
 
 def test_to_dict_is_json_serialisable() -> None:

@@ -316,10 +316,13 @@ def _text_signals(
     kept: list[Signal] = []
     suppressed: list[Signal] = []
     rule_of = _lexicon_rule
-    for e, span, normalized, how in lexicon_hits:
+    for e, span, _match_view, how in lexicon_hits:
         category = e.category
         if category == "benign":
             continue
+        # What people read as `normalized`: the matched text folded (case, look-alikes, width, invisible
+        # characters), not the lexicon's internal match view (leet mapped, repeats squeezed: "itie giri").
+        normalized = fold(text[span[0] : span[1]]).text
         ev = {**base_ev, "rule": rule_of(e.source), "match": how, "matched": text[span[0] : span[1]]}
         if e.needs:
             ev["needs"] = list(e.needs)
