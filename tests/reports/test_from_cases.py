@@ -149,7 +149,7 @@ def test_undecided_case_is_not_reported(store, env):
             from_cases.ncmec_input(s, c, from_cases.NcmecSettings.from_env())
 
 
-def test_cli_report_ncmec_submit_end_to_end(store, env, database_url, monkeypatch):
+def test_cli_report_ncmec_submit_end_to_end(store, env, database_url, monkeypatch, tmp_path):
     c = seed(store, env, images=IMAGES[:2])
     with NcmecTestServer() as server:
         monkeypatch.setenv("BASTION_NCMEC_URL", server.url)
@@ -159,7 +159,13 @@ def test_cli_report_ncmec_submit_end_to_end(store, env, database_url, monkeypatc
         assert r.exit_code == 0 and "check:" in r.output  # a summary with what to check, nothing sent
         assert server.calls == []
         r = cli(database_url, "report", "ncmec", str(c), "--xml", "--user", "lee")
-        assert r.exit_code == 0 and "<report>" in r.output and "<fileDetails>" in r.output
+        assert r.exit_code == 0 and "<report>" in r.output
+        assert ET.fromstring(r.stdout.encode()).tag == "report"  # one document a tool can parse, not several
+        drafts = tmp_path / "drafts"
+        r = cli(database_url, "report", "ncmec", str(c), "--xml-dir", str(drafts), "--user", "lee")
+        assert r.exit_code == 0, r.output
+        assert ET.parse(drafts / "report.xml").getroot().tag == "report"
+        assert [ET.parse(drafts / f"fileDetails-{i}.xml").getroot().tag for i in range(2)] == ["fileDetails"] * 2
         assert cli(database_url, "report", "ncmec", str(c), "--submit", "--user", "rita").exit_code == 2  # a reviewer may not
         r = cli(database_url, "report", "ncmec", str(c), "--submit", "--user", "lee")
         assert r.exit_code == 0, r.output

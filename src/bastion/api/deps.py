@@ -39,6 +39,12 @@ class TokenCache:
         with self.store.session() as s:
             row = auth.user_for_token(s, token)
             p = Principal(row.id, row.name, row.role) if row is not None else None
+            if row is not None:  # "last used", at most once a minute a token (and once per cache miss)
+                try:
+                    auth.touch_token(s, token)
+                    s.commit()
+                except Exception:  # noqa: BLE001 - a busy store must not refuse a valid token; retried next miss
+                    s.rollback()
         with self._lock:
             if len(self._cache) > 10_000:
                 self._cache.clear()

@@ -364,7 +364,8 @@ def list_tokens(request: Request, _: Principal = Depends(require("tokens.manage"
     with _session(request) as s:
         return {"tokens": [{"id": t.id, "user": u, "name": t.name, "prefix": t.prefix,
                             "created_at": t.created_at.isoformat(),
-                            "revoked_at": t.revoked_at.isoformat() if t.revoked_at else None}
+                            "revoked_at": t.revoked_at.isoformat() if t.revoked_at else None,
+                            "last_used_at": t.last_used_at.isoformat() if t.last_used_at else None}
                            for t, u in auth.list_tokens(s)]}
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from datetime import datetime
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -147,6 +148,27 @@ def user_for_token(session: Session, token: str) -> UserRow | None:
     if row is None or row.disabled:
         return None
     return row
+
+
+#: "last used" is recorded at most this often per token (seconds): a request does not write each time.
+LAST_USED_RESOLUTION = 60
+
+
+def touch_token(session: Session, token: str, now: datetime | None = None) -> None:
+    """Record that ``token`` was used (in the caller's transaction), unless it was within the last minute."""
+    from datetime import timedelta
+
+    from sqlalchemy import or_, update
+
+    now = now or utcnow()
+    session.execute(
+        update(ApiTokenRow)
+        .where(ApiTokenRow.token_hash == _token_hash(token),
+               or_(ApiTokenRow.last_used_at.is_(None),
+                   ApiTokenRow.last_used_at < now - timedelta(seconds=LAST_USED_RESOLUTION)))
+        .values(last_used_at=now)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def acting_user(session: Session, name: str, action: str) -> UserRow:

@@ -279,7 +279,7 @@ def fold_into_case(case, account, verdict: dict[str, Any], signals: list[dict[st
         case.automated_action = "remove"
     if not case.summary:
         reasons = verdict.get("reasons") or []
-        case.summary = "; ".join(r.get("description") or r.get("rule", "") for r in reasons[:3])[:1000]
+        case.summary = case_summary(reasons)
 
 
 def open_or_extend_case(s: Session, item, account, verdict: dict[str, Any], signals: list[dict[str, Any]],
@@ -321,3 +321,14 @@ def _merge(current: str, new: set) -> str:
     have = {x for x in (current or "").split(",") if x}
     have |= {str(x) for x in new if x}
     return ",".join(sorted(have))
+
+
+def case_summary(reasons: list[dict]) -> str:
+    """One line for people from a verdict's first reasons: each rule's description as plain prose (no
+    Markdown backticks, no full stop before the separator), joined with "; "."""
+    parts = []
+    for r in reasons[:3]:
+        text = (r.get("description") or r.get("rule") or "").replace("`", "").strip().rstrip(".;").strip()
+        if text:
+            parts.append(text)
+    return "; ".join(parts)[:1000]

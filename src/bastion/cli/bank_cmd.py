@@ -262,6 +262,15 @@ def export(
         if fmt == "te" and not hash_type:
             hash_type = "pdq"
     entries = repo.entries(name, canonical_type(hash_type) if hash_type else None)
+    if fmt == "te" and not hash_type:
+        # The te format carries PDQ and vPDQ only: export those and say what was left out (a list imported
+        # from CSV usually has MD5 lines too), instead of refusing the whole export.
+        carried = [e for e in entries if e.hash_type in ("pdq", "vpdq")]
+        left = sorted({e.hash_type for e in entries} - {"pdq", "vpdq"})
+        if left:
+            print_warning(f"left out {len(entries) - len(carried)} {'/'.join(left)} entries: the te format carries "
+                          "PDQ and vPDQ only (--format csv exports every entry)")
+        entries = carried
     derived = None
     if include_derived:
         derived = [d for d in repo.iter_derived(name) if not hash_type or d[0].hash_type == canonical_type(hash_type)]

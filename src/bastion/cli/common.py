@@ -17,7 +17,7 @@ import typer
 from rich.console import Console
 
 from bastion.cli.toplevel import settings_of as _settings_of
-from bastion.cli.toplevel import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_MATCH, EXIT_OK, err, print_error, print_warning
+from bastion.cli.toplevel import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_MATCH, EXIT_OK, err, print_error, print_warning, unwrapped
 from bastion.errors import BastionError
 
 if TYPE_CHECKING:  # imported where used: a command without a store does not pay for SQLAlchemy
@@ -26,7 +26,7 @@ if TYPE_CHECKING:  # imported where used: a command without a store does not pay
 
 #: Standard output for people: never wrapped (soft wrap), never highlighted; user data must be escaped
 #: (``rich.markup.escape``) before it is printed with markup.
-out = Console(highlight=False, soft_wrap=True)
+out = unwrapped(Console(highlight=False, soft_wrap=True))
 
 __all__ = [
     "EXIT_ERROR", "EXIT_INTERRUPTED", "EXIT_MATCH", "EXIT_OK", "err", "fail", "handle_errors", "out",

@@ -15,11 +15,12 @@ from rich.console import Console
 from rich.markup import escape
 
 from bastion.cli.app import app
+from bastion.cli.toplevel import unwrapped
 from bastion.media.provenance import ProvenanceReport, ProvenanceSettings, inspect_bytes
 from bastion.names import display_path, path_text, printable
 from bastion.scan import read_regular_file
 
-_console = Console(highlight=False, soft_wrap=True)
+_console = unwrapped(Console(highlight=False, soft_wrap=True))
 
 
 @app.command("inspect")

@@ -17,11 +17,11 @@ from pathlib import Path
 from typing import Any, Iterator, Optional
 
 import typer
+from rich.console import Console
 from rich.markup import escape
 
 from bastion.cli.app import app
-from rich.console import Console
-
+from bastion.cli.toplevel import unwrapped
 from bastion.cli.common import EXIT_ERROR, EXIT_MATCH, EXIT_OK, out, store_of
 from bastion.errors import BastionError
 from bastion.policy import InvalidPolicy, Policy, Verdict, default_policy, load_policy
@@ -31,7 +31,7 @@ policy_app = typer.Typer(help="Check, try and replay policy files (rules over si
 app.add_typer(policy_app, name="policy")
 
 # Problems go one per line, never folded, so they can be grepped and clicked (file:line).
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+err = unwrapped(Console(stderr=True, highlight=False, soft_wrap=True))
 
 _FILE_HELP = "Policy YAML file, or 'default' for the shipped policy."
 

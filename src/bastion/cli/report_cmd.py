@@ -15,7 +15,7 @@ from typing import Optional
 import typer
 
 from bastion.cli.app import app
-from bastion.cli.common import err, fail, handle_errors, out, settings_of, store_of
+from bastion.cli.common import err, fail, handle_errors, out, settings_of, shown, store_of
 from bastion.errors import ConfigError
 from bastion.clock import as_utc
 
@@ -77,7 +77,10 @@ def _holding(ctx: typer.Context):
 def report_ncmec(
     ctx: typer.Context,
     case_id: int = typer.Argument(..., help="A case whose latest decision confirms it."),
-    xml: bool = typer.Option(False, "--xml", help="Print the <report> XML (and each file's <fileDetails> draft)."),
+    xml: bool = typer.Option(False, "--xml", help="Print the <report> XML: one document."),
+    xml_dir: Optional[Path] = typer.Option(
+        None, "--xml-dir", file_okay=False,
+        help="Write report.xml and each file's fileDetails-N.xml draft into this folder (one document per file)."),
     submit: bool = typer.Option(False, "--submit", help="Send it: submit, upload, fileinfo, finish. Resumes an interrupted report."),
     retract: bool = typer.Option(False, "--retract", help="Retract this case's opened, unfinished report."),
     resolve: bool = typer.Option(False, "--resolve", help="Settle a report stuck between two states: an interrupted submission (--report-id NCMEC shows, or none) or upload (--file-id, or none); a finish or retraction whose answer was lost is asked again."),
@@ -105,11 +108,23 @@ def report_ncmec(
     if resolve:
         out.print(json.dumps(flows.resolve_case_ncmec(store, context, case_id, acting, report_id=report_id, file_id=file_id)))
         return
-    if xml:
+    if xml or xml_dir is not None:
+        # One XML document per output: a stream of several documents back to back is no XML a tool can read.
         report = flows.ncmec_draft(store, case_id, acting, settings, ip_events=events).report
-        parts = [build_report_xml(report)]
-        parts += [build_file_details_xml(0, f"draft-{i}", f, industry_mou=report.industry_mou) for i, f in enumerate(report.files)]
-        sys.stdout.write("".join(p.decode("utf-8") for p in parts))
+        if xml_dir is not None:
+            try:
+                xml_dir.mkdir(parents=True, exist_ok=True)
+                (xml_dir / "report.xml").write_bytes(build_report_xml(report))
+                for i, f in enumerate(report.files):
+                    (xml_dir / f"fileDetails-{i}.xml").write_bytes(
+                        build_file_details_xml(0, f"draft-{i}", f, industry_mou=report.industry_mou))
+            except OSError as exc:
+                fail(f"cannot write {shown(xml_dir)}: {exc.strerror or exc}")
+            err.print(f"wrote report.xml and {len(report.files)} fileDetails draft(s) to {xml_dir}", markup=False,
+                      highlight=False)
+        if xml:
+            text = build_report_xml(report).decode("utf-8")
+            sys.stdout.write(text if text.endswith("\n") else text + "\n")
         if not submit:
             return
     if not submit:

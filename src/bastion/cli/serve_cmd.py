@@ -201,7 +201,8 @@ def token_list(ctx: typer.Context, user: Optional[str] = typer.Option(None, "--u
     with store_of(ctx).session() as s:
         for t, u in auth.list_tokens(s, user):
             state = f"revoked {t.revoked_at:%Y-%m-%d}" if t.revoked_at else "active"
-            out.print(f"{t.id}\t{u}\t{t.name or ''}\t{t.prefix}…\t{state}", markup=False)
+            used = f"last used {t.last_used_at.isoformat(timespec='seconds')}" if t.last_used_at else "never used"
+            out.print(f"{t.id}\t{u}\t{t.name or ''}\t{t.prefix}…\t{state}\t{used}", markup=False)
 
 
 @token_app.command("revoke")

@@ -35,8 +35,16 @@ _click = typer_core._click  # the click that Typer ships and uses (not the separ
 
 EXIT_OK, EXIT_MATCH, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
 
+def unwrapped(console: Console) -> Console:
+    """``console`` as wide as its output needs when it is not a terminal (a pipe, a file, a CI log): rich's
+    default of 80 columns there wrapped tables' cells mid-word. ``COLUMNS`` still wins when set."""
+    if not console.is_terminal and not os.environ.get("COLUMNS"):
+        console.width = 10_000
+    return console
+
+
 #: Standard error for messages: never wrapped (a log line stays one line), never highlighted.
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+err = unwrapped(Console(stderr=True, highlight=False, soft_wrap=True))
 
 def print_error(message: str, *, prefix: str = "error") -> None:
     """One message on standard error: user data in ``message`` is escaped, credentials are masked."""

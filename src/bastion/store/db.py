@@ -41,6 +41,31 @@ def _alembic_config() -> Config:
     return cfg
 
 
+def _utc_datetime_type():
+    """SQLite's DATETIME for ``DateTime(timezone=True)`` columns that reads values back as UTC-aware
+    datetimes, as PostgreSQL does. SQLite has no time zone type: Bastion writes UTC, and without this every
+    timestamp read from SQLite came back naive and was printed without an offset (ISO 8601 needs one)."""
+    from datetime import timezone
+
+    from sqlalchemy.dialects.sqlite.base import DATETIME
+
+    class UtcDateTime(DATETIME):
+        def result_processor(self, dialect, coltype):
+            base = super().result_processor(dialect, coltype)
+            if not self.timezone:
+                return base
+
+            def process(value):
+                value = base(value) if base is not None else value
+                if value is not None and value.tzinfo is None:
+                    value = value.replace(tzinfo=timezone.utc)
+                return value
+
+            return process
+
+    return UtcDateTime
+
+
 def _sqlite_pragmas(dbapi_conn, _record) -> None:
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
@@ -85,6 +110,10 @@ def make_engine(url: str, *, create: bool = True) -> Engine:
                 ) from exc
         engine = create_engine(url, hide_parameters=True)
         event.listen(engine, "connect", _sqlite_pragmas)
+        from sqlalchemy import types as sqltypes
+
+        # This engine's dialect only (an instance attribute): timestamps come back aware, in UTC.
+        engine.dialect.colspecs = {**engine.dialect.colspecs, sqltypes.DateTime: _utc_datetime_type()}
         return engine
     if parsed.drivername in ("postgresql", "postgres"):
         # Plain postgresql:// (and the postgres:// other tools accept) means psycopg 3 here (psycopg2 is not
