@@ -157,3 +157,12 @@ def test_throttle_policy_delays_double_up_to_the_cap():
     p = throttle.ThrottlePolicy()
     delays = [throttle._delay(n, p.free_account, p) for n in range(1, 12)]
     assert delays[:2] == [0.0, 0.0] and delays[2] == 1.0 and delays[3] == 2.0 and max(delays) <= p.max_delay
+
+
+def test_console_case_ids_beyond_64_bits_are_404_not_500(console):
+    """Issue 21 point 3: a path id the database cannot hold names no case (it used to be a 500)."""
+    app, client, clock, _ = console
+    assert sign_in(client, "leo", PASSWORD).status_code == 303
+    for n in (2**63, 10**30, 999_999):
+        r = client.get(f"/console/cases/{n}")
+        assert r.status_code == 404, (n, r.status_code)

@@ -127,7 +127,7 @@ def list_tokens(session: Session, user_name: str | None = None) -> list[tuple[Ap
 
 
 def revoke_token(session: Session, token_id: int, *, actor: str | None = None) -> ApiTokenRow:
-    row = session.get(ApiTokenRow, token_id)
+    row = session.get(ApiTokenRow, token_id) if 0 < token_id < 2**63 else None
     if row is None:
         raise NotFound(f"no token with id {token_id}")
     if row.revoked_at is None:

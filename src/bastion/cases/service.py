@@ -141,7 +141,13 @@ def case_counts(s: Session, *, status=("open", "in_review")) -> dict[str, dict[s
     return counts
 
 
+#: Row ids are 64-bit signed integers in both databases: a larger (or non-positive) id names no row.
+MAX_ROW_ID = 2**63 - 1
+
+
 def _case(s: Session, case_id: int, *, lock: bool = False) -> CaseRow:
+    if not 0 < case_id <= MAX_ROW_ID:  # the database would fail on it (a 500), not answer "no such case"
+        raise NotFound(f"no case {case_id}")
     q = select(CaseRow).where(CaseRow.id == case_id)
     if lock and s.bind.dialect.name == "postgresql":
         q = q.with_for_update()

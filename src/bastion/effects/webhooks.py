@@ -206,7 +206,7 @@ def list_subscriptions(session: Session) -> list[Subscription]:
 
 
 def _get_row(session: Session, subscription_id: int) -> WebhookSubscriptionRow:
-    row = session.get(WebhookSubscriptionRow, int(subscription_id))
+    row = session.get(WebhookSubscriptionRow, int(subscription_id)) if 0 < int(subscription_id) < 2**63 else None
     if row is None:
         raise WebhookNotFound(f"no webhook subscription {subscription_id}")
     return row
