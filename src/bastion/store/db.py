@@ -238,12 +238,12 @@ def open_store(url: str | None = None, *, settings: Settings | None = None, auto
                create: bool = True) -> Store:
     """Open (and migrate) the store. ``create=False`` refuses a store that does not exist
     (:class:`~bastion.errors.StoreMissing`) instead of creating it: what every command that reads uses, so a
-    mistyped location is an error, never an empty store that finds nothing. With ``create`` and no
-    database URL, the settings' home folder is created (0700); a URL's folder never is."""
+    mistyped location is an error, never an empty store that finds nothing. With ``create`` the settings' home
+    folder is created (0700); the folder of a database URL elsewhere never is."""
     settings = settings or Settings.from_env()
     if url is None:
         url = settings.resolved_database_url()
-        if create and not settings.database_url:
+        if create:  # the home folder is Bastion's own (the default store, holding, vault, caches live there)
             try:
                 private_dir(settings.home)
             except OSError as exc:
