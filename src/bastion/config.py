@@ -69,6 +69,7 @@ ENVIRONMENT: dict[str, str] = {
     "url_media_hosts": "BASTION_URL_MEDIA_HOSTS",
     "url_media_max_bytes": "BASTION_URL_MEDIA_MAX_BYTES",
     "url_media_timeout": "BASTION_URL_MEDIA_TIMEOUT",
+    "webhook_allow_networks": "BASTION_WEBHOOK_ALLOW_NETWORKS",
     "vault_dir": "BASTION_VAULT_DIR",
     "vault_retention_days": "BASTION_VAULT_RETENTION_DAYS",
     "vault_keys": "BASTION_VAULT_KEYS",
@@ -123,6 +124,9 @@ class Settings(BaseModel):
     url_media_max_bytes: int = Field(50 * 1024 * 1024, gt=0)
     #: seconds for a whole URL fetch, redirects included
     url_media_timeout: float = Field(20.0, gt=0)
+    #: networks (CIDR) webhook targets may resolve into although not public (a receiver on your own network);
+    #: empty = loopback, private, link-local and metadata targets are refused (metadata whatever this says)
+    webhook_allow_networks: tuple[str, ...] = ()
 
     # --- the evidence vault -----------------------------------------------------------------------------
     #: None = ``home/vault``
@@ -164,6 +168,17 @@ class Settings(BaseModel):
     def _hosts(cls, value: Any) -> Any:
         value = _words(value)
         return tuple(h.lower() for h in value) if isinstance(value, (tuple, list)) else value
+
+    @field_validator("webhook_allow_networks", mode="before")
+    @classmethod
+    def _networks(cls, value: Any) -> Any:
+        import ipaddress
+
+        value = _words(value)
+        if isinstance(value, (tuple, list)):
+            for net in value:
+                ipaddress.ip_network(net, strict=False)  # a ValueError names the bad network
+        return value
 
     @field_validator("background", mode="before")
     @classmethod

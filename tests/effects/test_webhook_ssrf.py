@@ -43,28 +43,40 @@ def test_one_internal_answer_among_public_ones_refuses_the_target():
     assert r.error and "(private)" in r.error
 
 
-def test_subscribing_an_internal_address_is_refused_at_once(store, monkeypatch):
-    monkeypatch.delenv("BASTION_WEBHOOK_ALLOW_NETWORKS", raising=False)
+def test_subscribing_an_internal_address_is_refused_at_once(store):
     for url in ("http://127.0.0.1:8080/hook", "http://[::1]/hook", "http://localhost/hook",
                 "http://169.254.169.254/latest", "http://10.0.0.7/hook"):
         with store.session() as s, s.begin(), pytest.raises(BastionError, match="refused"):
             webhooks.create_subscription(s, url, ["verdict"])
-    monkeypatch.setenv("BASTION_WEBHOOK_ALLOW_NETWORKS", "10.0.0.0/8")
     with store.session() as s, s.begin():
-        webhooks.create_subscription(s, "http://10.0.0.7/hook", ["verdict"])  # the operator's explicit choice
+        # the operator's explicit choice (BASTION_WEBHOOK_ALLOW_NETWORKS)
+        webhooks.create_subscription(s, "http://10.0.0.7/hook", ["verdict"], allow_networks=("10.0.0.0/8",))
         with pytest.raises(BastionError, match="metadata"):
-            webhooks.create_subscription(s, "http://169.254.169.254/latest", ["verdict"])
+            webhooks.create_subscription(s, "http://169.254.169.254/latest", ["verdict"],
+                                         allow_networks=("169.254.0.0/16",))
 
 
-def test_delivery_to_a_name_that_resolves_to_loopback_is_refused_and_recorded(store, loopback, monkeypatch):
+def test_the_allowed_networks_are_a_setting_checked_at_start(monkeypatch):
+    from bastion.config import Settings
+    from bastion.errors import ConfigError
+
+    monkeypatch.setenv("BASTION_WEBHOOK_ALLOW_NETWORKS", "127.0.0.0/8, 10.20.0.0/16")
+    s = Settings.from_env()
+    assert DeliveryPolicy.from_settings(s).allow_networks == ("127.0.0.0/8", "10.20.0.0/16")
+    monkeypatch.setenv("BASTION_WEBHOOK_ALLOW_NETWORKS", "our office")
+    with pytest.raises(ConfigError, match="BASTION_WEBHOOK_ALLOW_NETWORKS"):
+        Settings.from_env()
+    assert DeliveryPolicy().allow_networks == ()  # nothing internal unless said
+
+
+def test_delivery_to_a_name_that_resolves_to_loopback_is_refused_and_recorded(store, loopback):
     """Without the operator's opt-in, a delivery to a loopback receiver fails (and is retried, then dead)."""
     hits = []
     loopback.routes["/hook"] = lambda h, body: (hits.append(1), h.send_response(204), h.send_header("Content-Length", "0"), h.end_headers())
-    monkeypatch.setenv("BASTION_WEBHOOK_ALLOW_NETWORKS", "127.0.0.0/8")  # to subscribe it
-    with store.session() as s, s.begin():
-        webhooks.create_subscription(s, f"http://localhost:{loopback.port}/hook", ["verdict"])
+    with store.session() as s, s.begin():  # subscribed while loopback was allowed; delivered after it no longer is
+        webhooks.create_subscription(s, f"http://localhost:{loopback.port}/hook", ["verdict"],
+                                     allow_networks=("127.0.0.0/8",))
         webhooks.enqueue(s, "verdict", {"item_id": "x"})
-    monkeypatch.delenv("BASTION_WEBHOOK_ALLOW_NETWORKS")
     report = Deliverer(store, DeliveryPolicy(max_attempts=1)).deliver_due(datetime.now(timezone.utc))
     assert report.dead == 1 and hits == []
     with store.session() as s:

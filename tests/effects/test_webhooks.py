@@ -79,9 +79,14 @@ class Clock:
         self.now += timedelta(seconds=seconds)
 
 
+#: The receivers of these tests listen on loopback, which webhook delivery refuses unless an operator allows it
+#: (BASTION_WEBHOOK_ALLOW_NETWORKS): they opt in explicitly. The guard itself: test_webhook_ssrf.py.
+LOOPBACK = ("127.0.0.0/8",)
+
+
 def subscribe(store, url: str, events=("verdict",), secret: str = SECRET) -> int:
     with store.session() as s, s.begin():
-        sub, _ = webhooks.create_subscription(s, url, events, secret=secret, actor="tester")
+        sub, _ = webhooks.create_subscription(s, url, events, secret=secret, actor="tester", allow_networks=LOOPBACK)
     return sub.id
 
 
@@ -95,15 +100,7 @@ def outbox(store) -> list[OutboxRow]:
         return s.scalars(select(OutboxRow).order_by(OutboxRow.id)).all()
 
 
-#: The receivers of these tests listen on loopback, which webhook delivery refuses unless an operator allows it:
-#: they opt in explicitly (the guard itself is tested in test_webhook_ssrf.py).
-LOOPBACK = ("127.0.0.0/8",)
 POLICY = DeliveryPolicy(max_attempts=4, base_delay=10, max_delay=60, timeout=2, lease=300, allow_networks=LOOPBACK)
-
-
-@pytest.fixture(autouse=True)
-def _loopback_receivers_allowed(monkeypatch):
-    monkeypatch.setenv("BASTION_WEBHOOK_ALLOW_NETWORKS", ",".join(LOOPBACK))
 
 
 # --- signatures ----------------------------------------------------------------------------------
@@ -433,7 +430,7 @@ def test_module_level_deliver_due(store, receiver):
     enqueue(store, now=datetime.now(timezone.utc))
     from bastion.effects.delivery import deliver_due
 
-    assert deliver_due(store).delivered == 1
+    assert deliver_due(store, policy=POLICY).delivered == 1
     assert receiver.verified == [True]
 
 

@@ -30,13 +30,13 @@ class Api:
         return self.app.state.store
 
 
-def make_api(database_url: str, home) -> Api:
+def make_api(database_url: str, home, **settings) -> Api:
     from starlette.testclient import TestClient
 
     from bastion.api import ServeSettings, create_app
     from bastion.auth import service as auth
 
-    app = create_app(ServeSettings(home=home, database_url=database_url, background=False, json_logs=False))
+    app = create_app(ServeSettings(home=home, database_url=database_url, background=False, json_logs=False, **settings))
     tokens = {}
     with app.state.store.session() as s, s.begin():
         for role in ROLES:

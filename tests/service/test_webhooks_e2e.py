@@ -13,12 +13,22 @@ from bastion.effects import webhooks
 from bastion.effects.delivery import deliver_due
 
 
-@pytest.fixture(autouse=True)
-def _loopback_receivers_allowed(monkeypatch):
-    """The receivers here listen on loopback, which webhook delivery refuses unless an operator allows it."""
-    monkeypatch.setenv("BASTION_WEBHOOK_ALLOW_NETWORKS", "127.0.0.0/8")
+@pytest.fixture
+def api(database_url, tmp_path):
+    """The service with its webhook receivers' network allowed: they listen on loopback, which delivery
+    refuses unless the operator says so (BASTION_WEBHOOK_ALLOW_NETWORKS)."""
+    from conftest import make_api
 
-HIGH = "teen nsfw"
+    a = make_api(database_url, tmp_path / "home", webhook_allow_networks=("127.0.0.0/8",))
+    with a.client:
+        yield a
+    a.app.state.store.close()
+
+
+def deliver_pass(api):
+    from bastion.effects.delivery import DeliveryPolicy
+
+    return deliver_due(api.store, policy=DeliveryPolicy.from_settings(api.app.state.settings))
 
 
 class _Receiver:
@@ -55,7 +65,7 @@ def test_events_are_delivered_signed_and_decisions_audited(api):
         api.client.post(f"/v1/cases/{item['case_id']}/decisions", headers=api.h("reviewer"),
                         json={"outcome": "confirm", "category": "csam-generated", "actions": ["remove"]})
         for _ in range(5):  # bounded: each call delivers what is due
-            deliver_due(api.store)
+            deliver_pass(api)
         events = {}
         for headers, body in rx.got:
             sig = next(v for k, v in headers.items() if k.endswith("signature"))
@@ -83,7 +93,7 @@ def test_no_subscription_no_outbox_rows_and_receiver_down_keeps_them(api):
         assert s.scalar(select(func.count()).select_from(OutboxRow)) == 0
     api.client.post("/v1/webhooks", headers=api.h("admin"), json={"url": "http://127.0.0.1:9/down", "events": ["verdict"]})
     api.submit({"id": "n2", "title": "y"})
-    deliver_due(api.store)
+    deliver_pass(api)
     with api.store.session() as s:
         rows = s.scalars(select(OutboxRow)).all()
     assert len(rows) == 1 and rows[0].status != "delivered"  # kept for a retry, never lost

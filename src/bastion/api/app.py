@@ -211,7 +211,7 @@ def start_background(app: FastAPI):
     for a wake-up (bastion.store.wake) or its poll period when there was nothing to do."""
     from bastion.api.background import Loops, Pass
     from bastion.cases import jobs, retro
-    from bastion.effects.delivery import Deliverer
+    from bastion.effects.delivery import Deliverer, DeliveryPolicy
     from bastion.store.wake import start_watcher
 
     st = app.state
@@ -224,7 +224,7 @@ def start_background(app: FastAPI):
     watcher = start_watcher(svc.store, hub, check_seconds=min(1.0, s.poll_seconds))
     if watcher is not None:
         loops.extra.append(watcher)
-    deliverer = Deliverer(svc.store)
+    deliverer = Deliverer(svc.store, DeliveryPolicy.from_settings(s))
 
     def deliver() -> Pass:
         report = deliverer.deliver_due()

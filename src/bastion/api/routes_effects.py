@@ -32,7 +32,8 @@ def list_webhooks(request: Request, _: Principal = Depends(require("webhooks.man
 def create_webhook(body: SubscriptionIn, request: Request, p: Principal = Depends(require("webhooks.manage"))):
     """Subscribe a URL to events (`verdict`, `case.opened`, `case.decided`, `retro_match`). The signing
     secret is in this answer only (generated unless given)."""
-    kw = {"secret": body.secret, "actor": p.name}
+    kw = {"secret": body.secret, "actor": p.name,
+          "allow_networks": request.app.state.settings.webhook_allow_networks}
     if body.description is not None:
         kw["description"] = body.description
     with request.app.state.store.session() as s, s.begin():

@@ -37,8 +37,8 @@ EXIT_OK, EXIT_MATCH, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 def unwrapped(console: Console) -> Console:
     """``console`` as wide as its output needs when it is not a terminal (a pipe, a file, a CI log): rich's
-    default of 80 columns there wrapped tables' cells mid-word. ``COLUMNS`` still wins when set."""
-    if not console.is_terminal and not os.environ.get("COLUMNS"):
+    default of 80 columns there wrapped tables' cells mid-word."""
+    if not console.is_terminal:
         console.width = 10_000
     return console
 

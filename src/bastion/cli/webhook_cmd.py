@@ -12,7 +12,7 @@ import typer
 from rich.table import Table
 
 from bastion.cli.app import app
-from bastion.cli.common import fail, handle_errors, out, store_of
+from bastion.cli.common import fail, handle_errors, out, settings_of, store_of
 from bastion.effects import webhooks
 from bastion.effects.webhooks import EVENTS
 
@@ -61,7 +61,8 @@ def add(
             fail("--secret-stdin: standard input is empty")
     with _session(ctx, write=True) as s:
         sub, used = webhooks.create_subscription(s, url, event, secret=secret, description=description,
-                                                 actor=cli_actor())
+                                                 actor=cli_actor(),
+                                                 allow_networks=settings_of(ctx).webhook_allow_networks)
     if as_json:
         print(json.dumps({**sub.to_dict(), **({} if secret_stdin else {"secret": used})}))
         return
@@ -170,11 +171,11 @@ def replay(
 @handle_errors
 def deliver(ctx: typer.Context, as_json: bool = typer.Option(False, "--json")) -> None:
     """Send what is due now, once (bastion serve does this continuously)."""
-    from bastion.effects.delivery import Deliverer
+    from bastion.effects.delivery import Deliverer, DeliveryPolicy
 
     store = store_of(ctx)
     try:
-        report = Deliverer(store).deliver_due()
+        report = Deliverer(store, DeliveryPolicy.from_settings(settings_of(ctx))).deliver_due()
     finally:
         store.close()
     summary = {"claimed": report.claimed, "delivered": report.delivered, "retry": report.retried,

@@ -67,16 +67,10 @@ class DeliveryPolicy:
     allow_networks: tuple[str, ...] = ()
 
     @classmethod
-    def from_env(cls, environ: Any = None) -> "DeliveryPolicy":
-        """``BASTION_WEBHOOK_ALLOW_NETWORKS``: comma-separated CIDR networks webhook targets may be in."""
-        import os
-
-        env = os.environ if environ is None else environ
-        nets = tuple(n.strip() for n in (env.get("BASTION_WEBHOOK_ALLOW_NETWORKS") or "").split(",") if n.strip())
-        from bastion.effects.fetch import network_refusal
-
-        network_refusal(nets)  # a bad network is a configuration error now, not at the first delivery
-        return cls(allow_networks=nets)
+    def from_settings(cls, settings: Any) -> "DeliveryPolicy":
+        """The defaults, with the networks ``settings.webhook_allow_networks`` allows
+        (``BASTION_WEBHOOK_ALLOW_NETWORKS``)."""
+        return cls(allow_networks=tuple(getattr(settings, "webhook_allow_networks", None) or ()))
 
 
 def backoff_delay(attempt: int, policy: DeliveryPolicy, rand: Callable[[], float]) -> float:
@@ -203,7 +197,7 @@ class Deliverer:
                  clock: Callable[[], datetime] = _utcnow, random: Callable[[], float] = _random.random,
                  post: Sender | None = None):
         self._new_session: Callable[[], Session] = sessions.session if hasattr(sessions, "session") else sessions
-        self.policy = policy or DeliveryPolicy.from_env()
+        self.policy = policy or DeliveryPolicy()
         self.clock = clock
         self.random = random
         if post is None:
@@ -352,8 +346,8 @@ def start_background(sessions: Any, policy: DeliveryPolicy | None = None, **kwar
     return thread, stop
 
 
-def deliver_due(store, now: datetime | None = None) -> DeliveryReport:
+def deliver_due(store, now: datetime | None = None, *, policy: DeliveryPolicy | None = None) -> DeliveryReport:
     """One delivery pass over ``store`` with the default policy; returns the :class:`DeliveryReport`. For a
     long-running loop prefer :func:`start_background` or :meth:`Deliverer.run_forever`. (It lives here, not in
     :mod:`bastion.effects.webhooks`, which this module builds on: the two never import each other both ways.)"""
-    return Deliverer(store).deliver_due(now)
+    return Deliverer(store, policy).deliver_due(now)

@@ -140,7 +140,7 @@ def check_events(events: Iterable[str]) -> tuple[str, ...]:
     return tuple(chosen)
 
 
-def check_url(url: str) -> str:
+def check_url(url: str, allow_networks: Iterable[str] = ()) -> str:
     url = (url or "").strip()
     if len(url) > 2000:
         raise InvalidWebhook("webhook URL longer than 2000 characters")
@@ -155,16 +155,15 @@ def check_url(url: str) -> str:
         raise InvalidWebhook("webhook URLs with user-info are refused (they would be stored and logged)")
     if parts.fragment:
         raise InvalidWebhook("webhook URL must not have a #fragment")
-    _check_literal_host(parts.hostname)
+    _check_literal_host(parts.hostname, allow_networks)
     return url
 
 
-def _check_literal_host(host: str) -> None:
+def _check_literal_host(host: str, allow_networks: Iterable[str] = ()) -> None:
     """A target given as an address (or ``localhost``) is checked now, against the same guard delivery applies
     (a name is checked when it is resolved, at each delivery)."""
     import ipaddress
 
-    from bastion.effects.delivery import DeliveryPolicy
     from bastion.effects.fetch import network_refusal
 
     name = host.strip("[]").lower().rstrip(".")
@@ -174,7 +173,7 @@ def _check_literal_host(host: str) -> None:
         ip = ipaddress.ip_address(name)
     except ValueError:
         return
-    reason = network_refusal(DeliveryPolicy.from_env().allow_networks)(ip)
+    reason = network_refusal(allow_networks)(ip)
     if reason is not None:
         raise InvalidWebhook(f"webhook target {host} is a {reason} address: refused (an operator can allow a "
                              "network with BASTION_WEBHOOK_ALLOW_NETWORKS; metadata addresses never)")
@@ -182,8 +181,8 @@ def _check_literal_host(host: str) -> None:
 
 def create_subscription(session: Session, url: str, events: Iterable[str], *, secret: str | None = None,
                         description: str = "", actor: Any = None, active: bool = True) -> tuple[Subscription, str]:
-    """Create a subscription; returns it and its secret (generated unless given) — show the secret once."""
-    url = check_url(url)
+    """Create a subscription; returns it and its secret (generated unless given, allow_networks: Iterable[str] = ()) — show the secret once."""
+    url = check_url(url, allow_networks)
     chosen = check_events(events)
     given = secret is not None
     if secret is None:
