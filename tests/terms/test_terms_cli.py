@@ -17,6 +17,8 @@ def test_terms_commands(database_url):
     def cli(*args: str):
         return runner.invoke(app, ["--database-url", database_url, *args])
 
+    assert cli("init").exit_code == 0  # commands other than init / bank create / user create refuse a missing store
+
     r = cli("terms", "add", "#Nimbrel", "--category", "coded", "--language", "en", "--weight", "0.8", "--json")
     assert r.exit_code == 0, r.output
     assert json.loads(r.stdout)["key"] == "nimbrel"
