@@ -180,8 +180,10 @@ def _check_literal_host(host: str, allow_networks: Iterable[str] = ()) -> None:
 
 
 def create_subscription(session: Session, url: str, events: Iterable[str], *, secret: str | None = None,
-                        description: str = "", actor: Any = None, active: bool = True) -> tuple[Subscription, str]:
-    """Create a subscription; returns it and its secret (generated unless given, allow_networks: Iterable[str] = ()) — show the secret once."""
+                        description: str = "", actor: Any = None, active: bool = True,
+                        allow_networks: Iterable[str] = ()) -> tuple[Subscription, str]:
+    """Create a subscription; returns it and its secret (generated unless given) — show the secret once.
+    ``allow_networks``: the internal networks the operator allows targets in (``webhook_allow_networks``)."""
     url = check_url(url, allow_networks)
     chosen = check_events(events)
     given = secret is not None
