@@ -31,6 +31,9 @@ def deliver_pass(api):
     return deliver_due(api.store, policy=DeliveryPolicy.from_settings(api.app.state.settings))
 
 
+HIGH = "teen nsfw"
+
+
 class _Receiver:
     def __init__(self):
         self.got: list[tuple[dict, bytes]] = []

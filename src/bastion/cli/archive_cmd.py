@@ -24,8 +24,7 @@ def scan_archive(
     s3_profile: Optional[str],
 ) -> None:
     from bastion.archive import run_archive
-    from bastion.cli.scan_output import Rate, describe_findings, summary_table
-    from bastion.cli.scan_cmd import check_banks, warn_no_banks
+    from bastion.cli.scan_output import Rate, check_banks, describe_findings, summary_table, warn_no_banks
     from bastion.engines import make_engine
     from bastion.sources import S3Options, parse_source
 

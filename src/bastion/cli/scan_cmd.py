@@ -19,11 +19,11 @@ from rich.markup import escape
 from bastion.cli.app import app
 from bastion.cli.toplevel import exit_now
 from bastion.cli.common import (
-    EXIT_ERROR, EXIT_INTERRUPTED, EXIT_MATCH, EXIT_OK, err, fail, handle_errors, json_line, out, print_warning,
+    EXIT_ERROR, EXIT_INTERRUPTED, EXIT_MATCH, EXIT_OK, err, fail, handle_errors, json_line, out,
     settings_of, shown, store_of,
 )
 from bastion.names import display_path, printable
-from bastion.cli.scan_output import Rate, describe_findings, summary_table
+from bastion.cli.scan_output import Rate, check_banks, describe_findings, summary_table, warn_no_banks
 from bastion.scan import TEXT_REVIEW_LEVEL, WATERMARK_MODES, FileResult, Scanner, ScanSummary, examine_file, iter_files
 
 
@@ -85,26 +85,6 @@ class _Terminate:
         if self._previous is not None:
             signal.signal(signal.SIGTERM, self._previous)
             self._previous = None
-
-
-NO_BANKS_HINT = ("create one (`bastion bank create NAME --category csam`, then `bastion bank import NAME FILE`), "
-                 "enable one (`bastion bank set NAME --enable`), or give --no-banks to look only for provenance "
-                 "and text signals")
-
-
-def check_banks(matcher) -> None:
-    """Refuse to scan against no bank: with no enabled bank (allow-lists do not count) nothing could match, and
-    "nothing matched" would read as clean. Said on every run (exit 2) until a bank exists or --no-banks."""
-    from bastion.errors import NoBanks
-
-    if not any(not b.is_allow_list for b in matcher.banks):
-        raise NoBanks(f"no enabled bank to match against (allow-lists aside), so no file could be found to "
-                      f"match; {NO_BANKS_HINT}")
-
-
-def warn_no_banks() -> None:
-    print_warning("--no-banks: files are not matched against any hash bank; exit 0 means only that no provenance "
-                  "or text finding was made")
 
 
 @app.command("scan")

@@ -74,3 +74,25 @@ def describe_findings(res: FileResult) -> list[str]:
     for e in res.errors:
         lines.append(f"[yellow]ERROR[/] {path}: {escape(e['code'])}: {escape(printable(e['message']))}")
     return lines
+
+
+NO_BANKS_HINT = ("create one (`bastion bank create NAME --category csam`, then `bastion bank import NAME FILE`), "
+                 "enable one (`bastion bank set NAME --enable`), or give --no-banks to look only for provenance "
+                 "and text signals")
+
+
+def check_banks(matcher) -> None:
+    """Refuse to scan against no bank: with no enabled bank (allow-lists do not count) nothing could match, and
+    "nothing matched" would read as clean. Said on every run (exit 2) until a bank exists or --no-banks."""
+    from bastion.errors import NoBanks
+
+    if not any(not b.is_allow_list for b in matcher.banks):
+        raise NoBanks(f"no enabled bank to match against (allow-lists aside), so no file could be found to "
+                      f"match; {NO_BANKS_HINT}")
+
+
+def warn_no_banks() -> None:
+    from bastion.cli.toplevel import print_warning
+
+    print_warning("--no-banks: files are not matched against any hash bank; exit 0 means only that no provenance "
+                  "or text finding was made")
