@@ -18,12 +18,13 @@ The clock is the caller's (``now``), so tests drive delays and locks without sle
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from bastion.auth.models import SignInThrottleRow
+from bastion.clock import as_utc
 
 
 @dataclass(frozen=True)
@@ -75,9 +76,7 @@ def _human(seconds: int) -> str:
 
 
 def _utc(t: datetime | None) -> datetime | None:
-    if t is None:
-        return None
-    return t if t.tzinfo is not None else t.replace(tzinfo=timezone.utc)
+    return as_utc(t)
 
 
 def account_key(user_id: int) -> str:

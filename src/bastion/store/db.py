@@ -45,9 +45,9 @@ def _utc_datetime_type():
     """SQLite's DATETIME for ``DateTime(timezone=True)`` columns that reads values back as UTC-aware
     datetimes, as PostgreSQL does. SQLite has no time zone type: Bastion writes UTC, and without this every
     timestamp read from SQLite came back naive and was printed without an offset (ISO 8601 needs one)."""
-    from datetime import timezone
-
     from sqlalchemy.dialects.sqlite.base import DATETIME
+
+    from bastion.clock import as_utc
 
     class UtcDateTime(DATETIME):
         def result_processor(self, dialect, coltype):
@@ -56,10 +56,7 @@ def _utc_datetime_type():
                 return base
 
             def process(value):
-                value = base(value) if base is not None else value
-                if value is not None and value.tzinfo is None:
-                    value = value.replace(tzinfo=timezone.utc)
-                return value
+                return as_utc(base(value) if base is not None else value)
 
             return process
 
