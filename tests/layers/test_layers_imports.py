@@ -11,7 +11,6 @@ import ast
 import warnings
 from pathlib import Path
 
-import pytest
 
 import bastion
 
@@ -140,25 +139,9 @@ def test_the_checker_sees_deferred_and_type_checking_imports():
     assert "bastion.cli.toplevel" in graph["bastion.cli"]
 
 
-#: Cycles another piece of work is removing at the same time (issue 19: the console's route modules are
-#: being split). Listed by one member; the test fails if any other cycle exists.
-BEING_REMOVED = {"bastion.console.views"}
-#: Cycles still to be removed in this issue, by one member (an entry here is a to-do, not a permission).
-NOT_YET: set[str] = set()
-
-
 def test_no_import_cycles():
     graph = _graph()
-    cycles = [c for c in _cycles(graph) if not (BEING_REMOVED | NOT_YET) & set(c)]
-    assert not cycles, "import cycles: " + " | ".join(_describe(c, graph) for c in cycles)
-    in_cycles = {m for c in _cycles(graph) for m in c}
-    assert NOT_YET <= in_cycles, f"done, remove from NOT_YET: {sorted(NOT_YET - in_cycles)}"
-
-
-@pytest.mark.xfail(reason="the console's route modules are split in a parallel change (issue 19 item 3)", strict=False)
-def test_no_import_cycles_in_the_console():
-    graph = _graph()
-    cycles = [c for c in _cycles(graph) if BEING_REMOVED & set(c)]
+    cycles = _cycles(graph)
     assert not cycles, "import cycles: " + " | ".join(_describe(c, graph) for c in cycles)
 
 
@@ -196,7 +179,5 @@ def _is_module(parts: list[str]) -> bool:
     return any(p.name.split(".")[0] == parts[-1] for p in folder.glob(parts[-1] + ".*"))
 
 
-#: Private imports still to be removed in this issue (a to-do list, not a permission).
-PRIVATE_NOT_YET = {
-    "bastion.console.pages imports bastion.console.views._cookie_kwargs",
-}
+#: Private imports still to be removed (a to-do list, not a permission; empty: none left).
+PRIVATE_NOT_YET: set[str] = set()

@@ -8,6 +8,7 @@ The few read-only aggregate queries the queue needs (counts per filter) are here
 from __future__ import annotations
 
 from collections import Counter
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
@@ -17,6 +18,7 @@ from bastion.auth import service as auth
 from bastion.auth.models import UserRow
 from bastion.cases import service as cases
 from bastion.cases.models import CaseRow
+from bastion.clock import as_utc
 from bastion.errors import InvalidInput
 
 QUEUE_STATUSES = ("open", "in_review")
@@ -72,9 +74,19 @@ def list_cases(db: Session, **filters: Any) -> tuple[list[dict], Any]:
     return [_timed(r) for r in rows], cursor
 
 
-def _timed(d: dict) -> dict:
-    from bastion.console.views import as_time
+def as_time(t: datetime | str | None) -> datetime | None:
+    """Aware UTC datetime from a datetime or an ISO string (the service's dicts carry ISO strings)."""
+    if t is None or t == "":
+        return None
+    if isinstance(t, str):
+        try:
+            t = datetime.fromisoformat(t)
+        except ValueError:
+            return None
+    return as_utc(t)
 
+
+def _timed(d: dict) -> dict:
     for k in ("opened_at", "updated_at", "decided_at", "claim_expires_at"):
         if k in d:
             d[k] = as_time(d[k])

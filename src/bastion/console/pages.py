@@ -10,7 +10,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from bastion.auth import throttle
 from bastion.console import backend, exposure, sessions
 from bastion.console.safemedia import revealed_view, safe_derivative
-from bastion.console.views import NO_STORE, Console, Refused, Viewer, _cookie_kwargs
+from bastion.console.views import NO_STORE, Console, Refused, Viewer, cookie_kwargs
 from bastion.errors import BastionError, Conflict, Forbidden, MediaError, NotFound
 
 FILTERS = ("status", "category", "source", "bank", "language", "account")
@@ -42,7 +42,7 @@ def register(app: FastAPI, c: Console) -> None:
         token = sessions.new_token()
         resp = c.render(request, "login.html", None, csrf=token, next=_safe_next(next, root), error=error,
                         title="Sign in")
-        resp.set_cookie(sessions.LOGIN_COOKIE, token, max_age=1800, **_cookie_kwargs(request, root))
+        resp.set_cookie(sessions.LOGIN_COOKIE, token, max_age=1800, **cookie_kwargs(request, root))
         return resp
 
     @app.post("/login")
@@ -83,7 +83,7 @@ def register(app: FastAPI, c: Console) -> None:
                 token = sessions.new_token()
                 resp = c.render(request, "login.html", None, status=401, csrf=token, next=target,
                                 error="Unknown user name or wrong password.", title="Sign in")
-                resp.set_cookie(sessions.LOGIN_COOKIE, token, max_age=1800, **_cookie_kwargs(request, root))
+                resp.set_cookie(sessions.LOGIN_COOKIE, token, max_age=1800, **cookie_kwargs(request, root))
                 return resp
             throttle.record_success(db, user.id)
             # housekeeping: rows of sessions unused for 30 days go (ended ones are kept that long for audits)
@@ -92,8 +92,8 @@ def register(app: FastAPI, c: Console) -> None:
             backend.audit(db, user.name, "console.sign_in", "user", user.name, {})
             db.commit()
         resp = RedirectResponse(target, status_code=303)
-        resp.set_cookie(sessions.COOKIE, token, **_cookie_kwargs(request, root))
-        resp.delete_cookie(sessions.LOGIN_COOKIE, **_cookie_kwargs(request, root))
+        resp.set_cookie(sessions.COOKIE, token, **cookie_kwargs(request, root))
+        resp.delete_cookie(sessions.LOGIN_COOKIE, **cookie_kwargs(request, root))
         return resp
 
     @app.post("/logout")
@@ -105,7 +105,7 @@ def register(app: FastAPI, c: Console) -> None:
             backend.audit(db, v.name, "console.sign_out", "user", v.name, {})
             db.commit()
         resp = RedirectResponse(f"{root}/login", status_code=303)
-        resp.delete_cookie(sessions.COOKIE, **_cookie_kwargs(request, root))
+        resp.delete_cookie(sessions.COOKIE, **cookie_kwargs(request, root))
         return resp
 
     # -- queue ----------------------------------------------------------------------------------

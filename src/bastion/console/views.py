@@ -146,16 +146,7 @@ class Console:
             raise Refused(403, f"your role ({viewer.role}) may not do this ({action})")
 
 
-def as_time(t: datetime | str | None) -> datetime | None:
-    """Aware UTC datetime from a datetime or an ISO string (the service's dicts carry ISO strings)."""
-    if t is None or t == "":
-        return None
-    if isinstance(t, str):
-        try:
-            t = datetime.fromisoformat(t)
-        except ValueError:
-            return None
-    return t if t.tzinfo else t.replace(tzinfo=timezone.utc)
+from bastion.console.backend import as_time  # noqa: E402  (kept importable from here for the pages)
 
 
 def _fmt_time(t: datetime | str | None) -> str:
@@ -191,7 +182,7 @@ def _qs(current: dict[str, str], **changes: Any) -> str:
     return ("?" + urlencode(q)) if q else ""
 
 
-def _cookie_kwargs(request: Request, root: str) -> dict[str, Any]:
+def cookie_kwargs(request: Request, root: str) -> dict[str, Any]:
     return {"httponly": True, "samesite": "strict", "secure": request.url.scheme == "https", "path": root or "/"}
 
 
@@ -229,7 +220,4 @@ def build_console(ctx: Any, root_path: str = "/console") -> FastAPI:
             return JSONResponse({"error": exc.message}, status_code=exc.status)
         return c.render(request, "error.html", None, status=exc.status, message=exc.message, title="Refused")
 
-    from bastion.console import pages
-
-    pages.register(app, c)
-    return app
+    return app  # the pages are registered by bastion.console.mount: this module imports no page
