@@ -100,6 +100,7 @@ def test_a_confirmed_image_adds_its_hashes_to_a_chosen_bank_and_retro_matching_f
     sign_in(page, live, "lead")
     page.goto(f"{live.console}/cases/{case_id}")
     page.keyboard.press("c")
+    page.get_by_role("checkbox", name="remove").check()
     page.get_by_label("Add confirmed images' hashes to bank").select_option("platform-confirmed")
     page.get_by_role("button", name="Record decision").click()
     page.locator("#decide-result").filter(has_text="platform-confirmed").wait_for()
@@ -167,6 +168,10 @@ def test_exposure_budget_asks_for_a_break_and_a_lead_extends_it(needs_effects, l
 
 
 def test_preferences_override_the_organisation_defaults(live, page):
+    from bastion.console import exposure
+
+    with live.store.session() as s, s.begin():  # within the floors the organisation sets
+        exposure.set_org_defaults(s, {"min_blur": 3, "reviewer_colour": True})
     sign_in(page, live, "reviewer")
     page.goto(live.console + "/preferences")
     page.get_by_label("Grayscale").select_option("off")
@@ -179,8 +184,6 @@ def test_preferences_override_the_organisation_defaults(live, page):
     r = page.request.get(live.url + src)
     assert Image.open(io.BytesIO(r.body())).mode == "RGB"  # the reviewer chose colour
     # another reviewer still gets the organisation's grayscale
-    from bastion.console import exposure
-
     with live.store.session() as s:
         from bastion.auth import service as auth
 

@@ -67,14 +67,14 @@ def test_a_shift_ends_by_itself_and_a_lead_extension_adds_to_the_current_one(sto
     with store.session() as s, s.begin():
         exposure.set_org_defaults(s, {"reveal_budget": 1, "shift_hours": 2})
         exposure.record_reveal(s, uid, 7, "a" * 64, T0)
-        st = exposure.extend_budget(s, uid, 3, T0 + timedelta(minutes=1))
+        st = exposure.extend_budget(s, uid, 3, T0 + timedelta(minutes=1), by_user_id=users["leo"])
         assert (st.used, st.budget) == (1, 4)
     with store.session() as s, s.begin():
         later = exposure.budget_state(s, uid, T0 + timedelta(hours=2, minutes=1))  # a new shift
         assert (later.used, later.budget) == (0, 1)
     with store.session() as s:
         with pytest.raises(exposure.InvalidSetting):
-            exposure.extend_budget(s, uid, 0, T0)
+            exposure.extend_budget(s, uid, 0, T0, by_user_id=users["leo"])
 
 
 def test_org_defaults_are_validated_and_users_override_three_of_them(store, users):
@@ -92,9 +92,9 @@ def test_org_defaults_are_validated_and_users_override_three_of_them(store, user
     with store.session() as s, s.begin():
         p = exposure.preferences(s, uid)
         assert (p.blur, p.grayscale, p.overridden) == (8, False, ())
-        p = exposure.set_preferences(s, uid, blur=3, grayscale=True, mute_video=None)
-        assert (p.blur, p.grayscale, p.mute_video) == (3, True, True) and set(p.overridden) == {"blur", "grayscale"}
-        assert p.safe_view().blur == 3
+        p = exposure.set_preferences(s, uid, blur=4, grayscale=True, mute_video=None)
+        assert (p.blur, p.grayscale, p.mute_video) == (4, True, True) and set(p.overridden) == {"blur", "grayscale"}
+        assert p.safe_view().blur == 4
         with pytest.raises(exposure.InvalidSetting):
             exposure.set_preferences(s, uid, blur=99, grayscale=None, mute_video=None)
 
@@ -135,3 +135,39 @@ def test_tokens_compare_in_constant_time_and_reject_empties():
     assert not sessions.tokens_equal("abc", "abd")
     assert not sessions.tokens_equal("", "")
     assert not sessions.tokens_equal(None, "abc")
+
+
+def test_the_organisations_floors_bind_every_reviewer(store, users):
+    uid = users["rita"]
+    with store.session() as s:
+        org = exposure.org_defaults(s)
+        assert (org.min_blur, org.reviewer_colour) == (4, False)  # out of the box: no recognisable preview
+        for kw in ({"blur": 1, "grayscale": None}, {"blur": 3, "grayscale": None}, {"blur": None, "grayscale": False}):
+            with pytest.raises(exposure.InvalidSetting):
+                exposure.set_preferences(s, uid, mute_video=None, **kw)
+        s.rollback()
+    with store.session() as s:
+        assert exposure.preferences(s, uid).overridden == ()
+    with store.session() as s:  # the org's own default may not go below its floor either
+        for bad in ({"blur": 3}, {"min_blur": 7}, {"min_blur": 0}, {"min_blur": 11}):
+            with pytest.raises(exposure.InvalidSetting):
+                exposure.set_org_defaults(s, bad)
+    with store.session() as s, s.begin():
+        exposure.set_org_defaults(s, {"min_blur": 2, "reviewer_colour": True})
+        p = exposure.set_preferences(s, uid, blur=2, grayscale=False, mute_video=None)
+        assert (p.blur, p.grayscale) == (2, False) and p.safe_view().blur == 2
+    with store.session() as s, s.begin():  # floors raised later hold at once, whatever was stored
+        exposure.set_org_defaults(s, {"min_blur": 5, "reviewer_colour": False})
+        p = exposure.preferences(s, uid)
+        assert (p.blur, p.grayscale, p.overridden) == (6, True, ())
+        assert p.safe_view().grayscale
+
+
+def test_nobody_extends_their_own_reveal_budget(store, users):
+    with store.session() as s:
+        with pytest.raises(exposure.OwnBudget):
+            exposure.extend_budget(s, users["leo"], 5, T0, by_user_id=users["leo"])
+        s.rollback()
+    with store.session() as s, s.begin():
+        assert exposure.budget_state(s, users["leo"], T0).budget == 20
+        assert exposure.extend_budget(s, users["rita"], 5, T0, by_user_id=users["leo"]).budget == 25

@@ -19,11 +19,9 @@ PREFIX = "/console"
 
 def mount(app: Any, ctx: Any, *, path: str = PREFIX) -> Any:
     """Mount the console on ``app`` at ``path``; returns the console's own ASGI app."""
-    from bastion.console import pages
-    from bastion.console.views import build_console
+    from bastion.console.app import build_console
 
     console = build_console(ctx, root_path=path)
-    pages.register(console, console.state.console)  # here, so the console's core imports no page (no cycle)
     app.mount(path, console)
     return console
 

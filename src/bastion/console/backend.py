@@ -3,12 +3,12 @@
 Kept in one module so the console's pages never reach into another package's tables for anything that
 changes state; decisions, claims, users and tokens go through the same functions as the HTTP API.
 The few read-only aggregate queries the queue needs (counts per filter) are here too, in the open.
+It imports no page module (``bastion.console.web``, ``bastion.console.routes``): pages call down into it.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
@@ -18,7 +18,8 @@ from bastion.auth import service as auth
 from bastion.auth.models import UserRow
 from bastion.cases import service as cases
 from bastion.cases.models import CaseRow
-from bastion.clock import as_utc
+from bastion.cases.service import DECISION_ACTIONS  # noqa: F401 (the one list; the case page offers it)
+from bastion.effects import audit as audit_log
 from bastion.errors import InvalidInput
 
 QUEUE_STATUSES = ("open", "in_review")
@@ -36,25 +37,9 @@ def authenticate(db: Session, name: str, password: str) -> UserRow | None:
     return auth.authenticate(db, name, password)
 
 
-def audit_available() -> bool:
-    import importlib.util
-
-    try:
-        return importlib.util.find_spec("bastion.effects.audit") is not None
-    except ImportError:  # bastion.effects itself is missing
-        return False
-
-
-def audit(db: Session, actor: str, action: str, target_type: str, target_id: str, details: dict) -> bool:
-    """Append to the audit chain in the caller's transaction; False when the audit module is not installed
-    (then nothing is written — callers that must not act unlogged, such as reveals, check
-    :func:`audit_available` first and refuse)."""
-    try:
-        from bastion.effects import audit as audit_log
-    except ImportError:
-        return False
+def audit(db: Session, actor: str, action: str, target_type: str, target_id: str, details: dict) -> None:
+    """Append to the audit chain in the caller's transaction (it commits with the change it records)."""
     audit_log.append(db, actor, action, target_type, target_id, details)
-    return True
 
 
 def queue_counts(db: Session, statuses: tuple[str, ...] = QUEUE_STATUSES) -> dict[str, Counter]:
@@ -70,31 +55,11 @@ def queue_counts(db: Session, statuses: tuple[str, ...] = QUEUE_STATUSES) -> dic
 
 
 def list_cases(db: Session, **filters: Any) -> tuple[list[dict], Any]:
-    rows, cursor = cases.list_cases(db, **{k: v for k, v in filters.items() if v not in (None, "")})
-    return [_timed(r) for r in rows], cursor
-
-
-def as_time(t: datetime | str | None) -> datetime | None:
-    """Aware UTC datetime from a datetime or an ISO string (the service's dicts carry ISO strings)."""
-    if t is None or t == "":
-        return None
-    if isinstance(t, str):
-        try:
-            t = datetime.fromisoformat(t)
-        except ValueError:
-            return None
-    return as_utc(t)
-
-
-def _timed(d: dict) -> dict:
-    for k in ("opened_at", "updated_at", "decided_at", "claim_expires_at"):
-        if k in d:
-            d[k] = as_time(d[k])
-    return d
+    return cases.list_cases(db, **{k: v for k, v in filters.items() if v not in (None, "")})
 
 
 def get_case(db: Session, case_id: int) -> dict:
-    return _timed(cases.get_case(db, case_id))
+    return cases.get_case(db, case_id)
 
 
 # --- users ------------------------------------------------------------------------------------------
@@ -301,25 +266,11 @@ def active_policy(policy) -> tuple[Any, str]:
 
 
 def audit_entries(db: Session, **filters: Any) -> tuple[list[dict], Any]:
-    if not audit_available():
-        return [], None
-    from bastion.effects import audit as audit_log
-
     return audit_log.list_entries(db, limit=100, **filters)
 
 
 def audit_verify(db: Session):
-    if not audit_available():
-        return None
-    from bastion.effects import audit as audit_log
-
     return audit_log.verify(db)
-
-
-def case_view(case: dict) -> dict:
-    from bastion.console.caseview import case_view as view
-
-    return view(case)
 
 
 # --- term candidates ----------------------------------------------------------------------------------
@@ -376,11 +327,9 @@ def change_term(db: Session, action: str, term: str, form, actor) -> str:
 
 
 def webhooks(db: Session) -> tuple[list | None, list]:
-    """(subscriptions, dead letters), or (None, []) where the webhooks module is not installed."""
-    try:
-        from bastion.effects import webhooks as wh
-    except ImportError:
-        return None, []
+    """(subscriptions, dead letters)."""
+    from bastion.effects import webhooks as wh
+
     subs = [s.to_dict() for s in wh.list_subscriptions(db)]
     dead, _ = wh.list_dead_letters(db, limit=100)
     return subs, dead

@@ -12,6 +12,17 @@ from typing import Any, Iterable
 
 from bastion.console.safemedia import SAFE_MAX_SIDE
 
+#: Bidirectional-text controls: marks, embeddings, overrides and isolates. Shown, never obeyed, in the console.
+BIDI_CONTROLS = ("\u061c", "\u200e", "\u200f", *map(chr, range(0x202A, 0x202F)), *map(chr, range(0x2066, 0x206A)))
+_VISIBLE = {ord(ch): f"<U+{ord(ch):04X}>" for ch in BIDI_CONTROLS}
+_VISIBLE_HTML = {ord(ch): f"&lt;U+{ord(ch):04X}&gt;" for ch in BIDI_CONTROLS}
+
+
+def visible_controls(text: str, *, html: bool = False) -> str:
+    """``text`` with each bidirectional control replaced by its code point in sight, as ``<U+202E>``
+    (escaped as ``&lt;U+202E&gt;`` when ``html`` says the text is markup already)."""
+    return text.translate(_VISIBLE_HTML if html else _VISIBLE)
+
 
 def highlight_spans(text: str | None, spans: Iterable[tuple[int, int, str]]) -> str:
     """HTML of ``text`` with each (start, end, label) span wrapped in ``<mark>``; overlapping spans merge.

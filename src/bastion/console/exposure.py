@@ -26,7 +26,7 @@ from bastion.console.models import (
     ConsoleShiftRow,
 )
 from bastion.console.safemedia import MAX_BLUR, MIN_BLUR, SafeView
-from bastion.errors import BastionError
+from bastion.errors import BastionError, Forbidden
 
 
 class ExposureBudgetSpent(BastionError):
@@ -45,13 +45,25 @@ class InvalidSetting(BastionError):
     code = "invalid-setting"
 
 
+class OwnBudget(Forbidden):
+    """Nobody extends their own reveal budget: the point of the budget is that someone else decides."""
+
+    code = "own-budget"
+
+
 @dataclass(frozen=True, slots=True)
 class OrgDefaults:
-    """What an organisation sets for everyone; a reviewer may override blur, grayscale and mute_video."""
+    """What an organisation sets for everyone; a reviewer may override blur, grayscale and mute_video, but
+    only within the floors: never a blur below ``min_blur``, and colour only when ``reviewer_colour`` allows it.
+
+    The floors are the organisation's (an admin sets them), not the reviewer's: a blur of 1 in colour leaves
+    an image recognisable without a reveal, so without a budget and without an audit row."""
 
     blur: int = 6
     grayscale: bool = True
     mute_video: bool = True
+    min_blur: int = 4
+    reviewer_colour: bool = False
     reveal_budget: int = 20
     shift_hours: int = 8
     break_minutes: int = 15
@@ -61,6 +73,11 @@ class OrgDefaults:
         problems = []
         if not MIN_BLUR <= self.blur <= MAX_BLUR:
             problems.append(f"blur must be {MIN_BLUR}..{MAX_BLUR}")
+        if not isinstance(self.min_blur, int) or isinstance(self.min_blur, bool) or \
+                not MIN_BLUR <= self.min_blur <= MAX_BLUR:
+            problems.append(f"min_blur must be {MIN_BLUR}..{MAX_BLUR}")
+        elif isinstance(self.blur, int) and self.blur < self.min_blur:
+            problems.append(f"the default blur ({self.blur}) is below the floor min_blur ({self.min_blur})")
         for name, lo, hi in (("reveal_budget", 0, 10_000), ("shift_hours", 1, 24), ("break_minutes", 0, 240),
                              ("idle_minutes", 1, 24 * 60)):
             v = getattr(self, name)
@@ -71,8 +88,8 @@ class OrgDefaults:
         return self
 
 
-_BOOL_KEYS = ("grayscale", "mute_video")
-_INT_KEYS = ("blur", "reveal_budget", "shift_hours", "break_minutes", "idle_minutes")
+BOOL_KEYS = ("grayscale", "mute_video", "reviewer_colour")
+INT_KEYS = ("blur", "min_blur", "reveal_budget", "shift_hours", "break_minutes", "idle_minutes")
 
 
 def _aware(t: datetime) -> datetime:
@@ -82,13 +99,13 @@ def _aware(t: datetime) -> datetime:
 
 def org_defaults(session: Session) -> OrgDefaults:
     stored = {r.key: r.value for r in session.scalars(select(ConsoleOrgSettingRow))}
-    known = {k: v for k, v in stored.items() if k in _BOOL_KEYS + _INT_KEYS}
+    known = {k: v for k, v in stored.items() if k in BOOL_KEYS + INT_KEYS}
     return OrgDefaults(**known)
 
 
 def set_org_defaults(session: Session, values: dict[str, Any], *, by_user_id: int | None = None) -> OrgDefaults:
     """Validate and store organisation defaults (unknown keys are an error, nothing is half-written)."""
-    unknown = set(values) - set(_BOOL_KEYS + _INT_KEYS)
+    unknown = set(values) - set(BOOL_KEYS + INT_KEYS)
     if unknown:
         raise InvalidSetting(f"unknown setting(s): {', '.join(sorted(unknown))}")
     merged = OrgDefaults(**{**asdict(org_defaults(session)), **values}).validate()
@@ -115,7 +132,17 @@ class MediaPreferences:
         return SafeView(blur=self.blur, grayscale=self.grayscale)
 
 
+def _within_floors(org: OrgDefaults, key: str, value: Any) -> bool:
+    if key == "blur":
+        return value >= org.min_blur
+    if key == "grayscale":
+        return bool(value) or org.reviewer_colour or not org.grayscale
+    return True
+
+
 def preferences(session: Session, user_id: int, org: OrgDefaults | None = None) -> MediaPreferences:
+    """What this user's derivatives are made with: their overrides where the organisation's floors allow
+    them, else the organisation's defaults. Floors raised after a user chose hold at once."""
     org = org or org_defaults(session)
     row = session.get(ConsolePreferenceRow, user_id)
     values = {"blur": org.blur, "grayscale": org.grayscale, "mute_video": org.mute_video}
@@ -123,7 +150,7 @@ def preferences(session: Session, user_id: int, org: OrgDefaults | None = None) 
     if row is not None:
         for k in values:
             v = getattr(row, k)
-            if v is not None:
+            if v is not None and _within_floors(org, k, v):
                 values[k] = v
                 overridden.append(k)
     return MediaPreferences(**values, overridden=tuple(overridden))
@@ -131,9 +158,15 @@ def preferences(session: Session, user_id: int, org: OrgDefaults | None = None) 
 
 def set_preferences(session: Session, user_id: int, *, blur: int | None, grayscale: bool | None,
                     mute_video: bool | None) -> MediaPreferences:
-    """Store a user's overrides; ``None`` for a field means "use the organisation default"."""
+    """Store a user's overrides; ``None`` for a field means "use the organisation default". A value beyond
+    the organisation's floors is refused (:class:`InvalidSetting`), nothing stored."""
     if blur is not None and not MIN_BLUR <= blur <= MAX_BLUR:
         raise InvalidSetting(f"blur must be {MIN_BLUR}..{MAX_BLUR}")
+    org = org_defaults(session)
+    if blur is not None and not _within_floors(org, "blur", blur):
+        raise InvalidSetting(f"your organisation's lowest blur is {org.min_blur}")
+    if grayscale is not None and not _within_floors(org, "grayscale", grayscale):
+        raise InvalidSetting("your organisation shows media in grayscale; colour is not yours to choose")
     row = session.get(ConsolePreferenceRow, user_id)
     if row is None:
         row = ConsolePreferenceRow(user_id=user_id)
@@ -236,8 +269,11 @@ def start_break(session: Session, user_id: int, now: datetime) -> BudgetState:
     return budget_state(session, user_id, now)
 
 
-def extend_budget(session: Session, user_id: int, extra: int, now: datetime) -> BudgetState:
-    """A lead adds ``extra`` reveals to the user's current shift (starting one, ending a break if needed)."""
+def extend_budget(session: Session, user_id: int, extra: int, now: datetime, *, by_user_id: int) -> BudgetState:
+    """A lead (``by_user_id``) adds ``extra`` reveals to another user's current shift (starting one, ending a
+    break if needed). Raises :class:`OwnBudget` for one's own budget."""
+    if by_user_id == user_id:
+        raise OwnBudget("you cannot extend your own reveal budget: another lead or an admin can")
     if not isinstance(extra, int) or not 1 <= extra <= 1000:
         raise InvalidSetting("an extension is 1..1000 reveals")
     org = org_defaults(session)

@@ -68,6 +68,11 @@
     if (out) out.textContent = j.message + " Press n for the next case.";
     form.querySelectorAll("input, select, textarea, button").forEach((el) => { el.disabled = true; });
     form.classList.add("done");
+    // the page now says what the decision did: the case's state and the account's
+    const st = document.getElementById("case-status");
+    if (st && j.status) { st.textContent = j.status; st.className = "status s-" + j.status; }
+    const acct = document.getElementById("account-status");
+    if (acct && j.account) acct.textContent = j.account;
     toast(j.message);
   }
 

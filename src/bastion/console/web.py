@@ -1,7 +1,12 @@
-"""The console's pages: a small Starlette/FastAPI app mounted under ``/console`` by :func:`bastion.console.mount`.
+"""What every console page shares: the :class:`Console` (store, templates, clock), who is signed in
+(:class:`Viewer`), CSRF checks, rendering, and the FastAPI dependencies the route modules use.
 
-Handlers are thin: read the session, check the permission with :func:`bastion.auth.permissions.allowed`,
-call one service function, render. State-changing requests are POSTs that carry the session's CSRF token.
+Route handlers are plain ``def`` functions, so FastAPI runs them in its thread pool: database calls, password
+hashing and image work never run on the event loop the API shares. What must be awaited (reading a form
+body) happens in the async dependency :func:`form_of` before the handler runs.
+
+This module imports no page: the route modules (``bastion.console.routes``) import it, and
+``bastion.console.app`` puts the two together.
 """
 
 from __future__ import annotations
@@ -10,17 +15,18 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from importlib import resources
-from typing import Any, Callable
-from urllib.parse import quote, urlencode
+from typing import Annotated, Any, Callable
+from urllib.parse import urlencode
 
-from fastapi import FastAPI, Request
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
+from fastapi import Depends, Request
+from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
-from starlette.staticfiles import StaticFiles
+from markupsafe import Markup
+from starlette.datastructures import FormData
 
 from bastion.auth.permissions import allowed
 from bastion.console import backend, exposure, sessions
-from bastion.console.caseview import highlight_spans
+from bastion.console.caseview import highlight_spans, visible_controls
 from bastion.console.safemedia import MAX_BLUR, MIN_BLUR
 
 log = logging.getLogger("bastion.console")
@@ -30,6 +36,7 @@ STATE_CHANGING = {"POST", "PUT", "PATCH", "DELETE"}
 CSP = ("default-src 'self'; img-src 'self' blob:; media-src 'self' blob:; script-src 'self'; style-src 'self'; "
        "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'")
 NO_STORE = "no-store, max-age=0"
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 
 def _utcnow() -> datetime:
@@ -61,6 +68,19 @@ class Viewer:
         return allowed(self.role, action)
 
 
+def _finalize(value: Any) -> Any:
+    """Every ``{{ … }}`` of every template passes here: bidirectional-text controls become visible.
+
+    A name or text holding U+202E (right-to-left override) would otherwise reorder what a reviewer reads
+    (``file<U+202E>gpj.exe`` shows as ``fileexe.jpg``). Markup that is already HTML gets the escaped
+    form; plain text gets ``<U+202E>``, which autoescaping then escapes."""
+    if isinstance(value, Markup):
+        return Markup(visible_controls(str(value), html=True))
+    if isinstance(value, str):
+        return visible_controls(value)
+    return value
+
+
 class Console:
     def __init__(self, ctx: Any, root_path: str):
         self.ctx = ctx
@@ -68,9 +88,10 @@ class Console:
         self.clock: Callable[[], datetime] = getattr(ctx, "clock", None) or _utcnow
         folder = resources.files("bastion.console")
         self.env = Environment(loader=FileSystemLoader(str(folder / "templates")),
-                               autoescape=select_autoescape(["html"]), trim_blocks=True, lstrip_blocks=True)
-        self.env.globals.update(root=self.root, MIN_BLUR=MIN_BLUR, MAX_BLUR=MAX_BLUR, fmt_time=_fmt_time,
-                                ago=self._ago, highlight=highlight_spans, qs=_qs)
+                               autoescape=select_autoescape(["html"]), trim_blocks=True, lstrip_blocks=True,
+                               finalize=_finalize)
+        self.env.globals.update(root=self.root, MIN_BLUR=MIN_BLUR, MAX_BLUR=MAX_BLUR, fmt_time=fmt_time,
+                                ago=self._ago, highlight=highlight_spans, qs=qs)
         self.static_dir = str(folder / "static")
         service = getattr(ctx, "service", None)
         self.holding = getattr(ctx, "holding", None) or getattr(service, "holding", None)
@@ -111,8 +132,11 @@ class Console:
         db.commit()
         return Viewer(user.id, user.name, user.role, signed.session_id, signed.csrf_token)
 
-    async def check_csrf(self, request: Request, viewer: Viewer | None, expected: str | None = None) -> None:
-        """Refuse a state-changing request that lacks the right token or comes from another site."""
+    def check_csrf(self, request: Request, viewer: Viewer | None, form: FormData | None = None,
+                   expected: str | None = None) -> None:
+        """Refuse a state-changing request that lacks the right token or comes from another site.
+
+        The token comes in the ``X-CSRF-Token`` header or the form field (``form``, read by :func:`form_of`)."""
         site = request.headers.get("sec-fetch-site")
         if site and site not in ("same-origin", "none"):
             raise Refused(403, "cross-site request refused")
@@ -120,12 +144,9 @@ class Console:
         if origin and origin != "null" and origin != _origin(request):
             raise Refused(403, "cross-origin request refused")
         sent = request.headers.get(sessions.CSRF_HEADER)
-        if sent is None:
-            ctype = request.headers.get("content-type", "")
-            if ctype.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
-                form = await request.form()
-                v = form.get(sessions.CSRF_FIELD)
-                sent = v if isinstance(v, str) else None
+        if sent is None and form is not None:
+            v = form.get(sessions.CSRF_FIELD)
+            sent = v if isinstance(v, str) else None
         want = expected if expected is not None else (viewer.csrf if viewer else None)
         if not sessions.tokens_equal(sent, want):
             raise Refused(403, "missing or invalid CSRF token: reload the page and try again")
@@ -145,16 +166,56 @@ class Console:
         if not viewer.can(action):
             raise Refused(403, f"your role ({viewer.role}) may not do this ({action})")
 
+    def cookie_kwargs(self, request: Request) -> dict[str, Any]:
+        return {"httponly": True, "samesite": "strict", "secure": request.url.scheme == "https",
+                "path": self.root or "/"}
 
-from bastion.console.backend import as_time  # noqa: E402  (kept importable from here for the pages)
+    def safe_next(self, target: str | None) -> str:
+        """Only a path inside the console: never an absolute URL (open redirect)."""
+        root = self.root
+        if target and target.startswith(root + "/") and not target.startswith("//") and "\\" not in target:
+            return target
+        return f"{root}/queue"
 
 
-def _fmt_time(t: datetime | str | None) -> str:
+# --- dependencies of the route modules ---------------------------------------------------------------
+
+
+async def console_of(request: Request) -> Console:
+    return request.app.state.console
+
+
+async def form_of(request: Request) -> FormData:
+    """The request's form (URL-encoded or multipart), read on the event loop so the handler need not await;
+    an empty form for any other body."""
+    if request.headers.get("content-type", "").startswith(FORM_TYPES):
+        return await request.form()
+    return FormData()
+
+
+ConsoleDep = Annotated[Console, Depends(console_of)]
+FormDep = Annotated[FormData, Depends(form_of)]
+
+
+# --- formatting -------------------------------------------------------------------------------------
+
+
+def as_time(t: datetime | str | None) -> datetime | None:
+    """Aware UTC datetime from a datetime or an ISO string (the service's dicts carry ISO strings)."""
+    if t is None or t == "":
+        return None
+    if isinstance(t, str):
+        try:
+            t = datetime.fromisoformat(t)
+        except ValueError:
+            return None
+    return t if t.tzinfo else t.replace(tzinfo=timezone.utc)
+
+
+def fmt_time(t: datetime | str | None) -> str:
     t = as_time(t)
     if t is None:
         return ""
-    if t.tzinfo is None:
-        t = t.replace(tzinfo=timezone.utc)
     return t.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
 
 
@@ -172,7 +233,7 @@ def _origin(request: Request) -> str:
     return f"{request.url.scheme}://{request.headers.get('host', request.url.netloc)}"
 
 
-def _qs(current: dict[str, str], **changes: Any) -> str:
+def qs(current: dict[str, str], **changes: Any) -> str:
     q = {k: v for k, v in current.items() if v}
     for k, v in changes.items():
         if v in (None, ""):
@@ -182,42 +243,5 @@ def _qs(current: dict[str, str], **changes: Any) -> str:
     return ("?" + urlencode(q)) if q else ""
 
 
-def cookie_kwargs(request: Request, root: str) -> dict[str, Any]:
-    return {"httponly": True, "samesite": "strict", "secure": request.url.scheme == "https", "path": root or "/"}
-
-
-def _wants_json(request: Request) -> bool:
+def wants_json(request: Request) -> bool:
     return "application/json" in request.headers.get("accept", "") or request.headers.get("x-requested-with") == "fetch"
-
-
-def build_console(ctx: Any, root_path: str = "/console") -> FastAPI:
-    c = Console(ctx, root_path)
-    app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
-    app.state.console = c
-    app.mount("/static", StaticFiles(directory=c.static_dir), name="static")
-
-    @app.middleware("http")
-    async def headers(request: Request, call_next):
-        response = await call_next(request)
-        response.headers.setdefault("Content-Security-Policy", CSP)
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("Referrer-Policy", "no-referrer")
-        response.headers.setdefault("X-Frame-Options", "DENY")
-        if not request.url.path.startswith(f"{c.root}/static/"):
-            response.headers["Cache-Control"] = NO_STORE
-        return response
-
-    @app.exception_handler(NotSignedIn)
-    async def not_signed_in(request: Request, exc: NotSignedIn):
-        if request.method in STATE_CHANGING or _wants_json(request) or "/media/" in request.url.path:
-            return JSONResponse({"error": "not signed in"}, status_code=401)
-        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-        return RedirectResponse(f"{c.root}/login?next={quote(target)}", status_code=303)
-
-    @app.exception_handler(Refused)
-    async def refused(request: Request, exc: Refused):
-        if _wants_json(request) or request.method in STATE_CHANGING and request.headers.get(sessions.CSRF_HEADER):
-            return JSONResponse({"error": exc.message}, status_code=exc.status)
-        return c.render(request, "error.html", None, status=exc.status, message=exc.message, title="Refused")
-
-    return app  # the pages are registered by bastion.console.mount: this module imports no page

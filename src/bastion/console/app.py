@@ -1,0 +1,52 @@
+"""The console's ASGI app: the shared :class:`~bastion.console.web.Console`, security headers, the two
+error pages, and one router per page (``bastion.console.routes``). Mounted under ``/console`` by
+:func:`bastion.console.mount`."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, RedirectResponse
+from starlette.concurrency import run_in_threadpool
+from starlette.staticfiles import StaticFiles
+
+from bastion.console import routes, sessions
+from bastion.console.web import CSP, NO_STORE, STATE_CHANGING, Console, NotSignedIn, Refused, wants_json
+
+
+def build_console(ctx: Any, root_path: str = "/console") -> FastAPI:
+    c = Console(ctx, root_path)
+    app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.console = c
+    app.mount("/static", StaticFiles(directory=c.static_dir), name="static")
+
+    @app.middleware("http")
+    async def headers(request: Request, call_next):
+        response = await call_next(request)
+        response.headers.setdefault("Content-Security-Policy", CSP)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "no-referrer")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        if not request.url.path.startswith(f"{c.root}/static/"):
+            response.headers["Cache-Control"] = NO_STORE
+        return response
+
+    @app.exception_handler(NotSignedIn)
+    async def not_signed_in(request: Request, exc: NotSignedIn):
+        if request.method in STATE_CHANGING or wants_json(request) or "/media/" in request.url.path:
+            return JSONResponse({"error": "not signed in"}, status_code=401)
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return RedirectResponse(f"{c.root}/login?next={quote(target)}", status_code=303)
+
+    @app.exception_handler(Refused)
+    async def refused(request: Request, exc: Refused):
+        if wants_json(request) or request.method in STATE_CHANGING and request.headers.get(sessions.CSRF_HEADER):
+            return JSONResponse({"error": exc.message}, status_code=exc.status)
+        return await run_in_threadpool(c.render, request, "error.html", None, status=exc.status,
+                                       message=exc.message, title="Refused")
+
+    for router in routes.ROUTERS:
+        app.include_router(router)
+    return app
