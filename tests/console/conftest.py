@@ -146,6 +146,12 @@ class Helpers:
     def csrf_of(html):
         return csrf_of(html)
 
+    @staticmethod
+    def start_server(app):
+        return start_server(app)
+
+    Live = Live
+
 
 def sign_in(page, live: Live, name: str, password: str | None = None, *, next_path: str = "/console/queue"):
     page.goto(f"{live.console}/login?next={next_path}")

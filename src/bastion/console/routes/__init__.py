@@ -16,13 +16,14 @@ from bastion.console.routes import (
     policy,
     preferences,
     queue,
+    reports,
     signin,
     terms,
     webhooks,
     wellness,
 )
 
-ROUTERS = (signin.router, queue.router, case.router, media.router, preferences.router, banks.router,
+ROUTERS = (signin.router, queue.router, case.router, reports.router, media.router, preferences.router, banks.router,
            policy.router, terms.router, admin_users.router, audit.router, webhooks.router, wellness.router)
 
 __all__ = ["ROUTERS"]

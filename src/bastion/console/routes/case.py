@@ -7,6 +7,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 
 from bastion.console import backend, exposure
 from bastion.console.caseview import case_view
+from bastion.console.routes import reports
 from bastion.console.web import ConsoleDep, FormDep, Refused
 from bastion.errors import BastionError, Conflict, Forbidden, NotFound
 
@@ -16,7 +17,7 @@ OUTCOMES = ("confirm", "reject")
 
 
 @router.get("/cases/{case_id}", response_class=HTMLResponse)
-def case_page(request: Request, c: ConsoleDep, case_id: int, acknowledge: int = 0):
+def case_page(request: Request, c: ConsoleDep, case_id: int, acknowledge: int = 0, msg: str | None = None):
     with c.session() as db:
         v = c.viewer(request, db)
         c.require(v, "cases.read")
@@ -34,7 +35,11 @@ def case_page(request: Request, c: ConsoleDep, case_id: int, acknowledge: int = 
         prefs = exposure.preferences(db, v.user_id)
         banks = backend.bank_names(db) if v.can("banks.write") else []
         db.commit()
+    report = reports.report_state(c, v, case_id) if case.get("status") in ("decided", "reported") else None
+    decisions = case.get("decisions") or []
+    confirmed = bool(decisions and decisions[-1].get("outcome") == "confirm" and not case.get("needs_second_look"))
     return c.render(request, "case.html", v, case=case, view=case_view(case), account=account, prefs=prefs,
+                    report=report, confirmed=confirmed, msg=msg,
                     held_by_other=held_by_other, holder=holder, until=until,
                     mine=bool(holder and holder == v.name), banks=banks,
                     actions=backend.DECISION_ACTIONS, categories=backend.categories(), title=f"Case {case_id}")

@@ -1,0 +1,44 @@
+"""Reporting a confirmed case to NCMEC from its page. The console holds no report logic: it calls the same
+flow as the API and the CLI (:func:`bastion.reports.flows.report_case_ncmec`), which checks the permission
+table (``reports.submit``), seals the case's media into the vault, sends and records every step."""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+from fastapi import APIRouter, Request
+from fastapi.responses import RedirectResponse
+
+from bastion.api.routes_reports import ncmec_context
+from bastion.console.web import ConsoleDep, FormDep, Refused
+from bastion.errors import BastionError, ConfigError, Forbidden, NotFound
+from bastion.reports import flows
+
+router = APIRouter()
+
+
+@router.post("/cases/{case_id}/report-ncmec")
+def report_ncmec(request: Request, c: ConsoleDep, form: FormDep, case_id: int):
+    with c.session() as db:
+        v = c.viewer(request, db)
+    c.check_csrf(request, v, form)
+    c.require(v, "reports.submit")
+    try:
+        flows.require_case(c.store, case_id)
+        state = flows.report_case_ncmec(c.store, ncmec_context(c.ctx), case_id, v)
+    except Forbidden as exc:
+        raise Refused(403, str(exc)) from None
+    except NotFound as exc:
+        raise Refused(404, str(exc)) from None
+    except ConfigError as exc:
+        raise Refused(503, f"reporting to NCMEC is not set up on this server: {exc}") from None
+    except BastionError as exc:
+        raise Refused(409, f"the report was not sent: {exc}") from None
+    return RedirectResponse(f"{c.root}/cases/{case_id}?reported=" + quote(str(state.get("state"))), status_code=303)
+
+
+def report_state(c, viewer, case_id: int) -> dict | None:
+    """The case's NCMEC report state for its page (None when never reported or not the viewer's to see)."""
+    if not viewer.can("reports.read"):
+        return None
+    return flows.ncmec_state(c.store, case_id, viewer)
