@@ -7,7 +7,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 
 from bastion.console import backend, exposure
 from bastion.console.caseview import case_view
-from bastion.console.routes import reports
+from bastion.reports import flows
 from bastion.console.web import ConsoleDep, FormDep, Refused
 from bastion.errors import BastionError, Conflict, Forbidden, NotFound
 
@@ -35,7 +35,9 @@ def case_page(request: Request, c: ConsoleDep, case_id: int, acknowledge: int = 
         prefs = exposure.preferences(db, v.user_id)
         banks = backend.bank_names(db) if v.can("banks.write") else []
         db.commit()
-    report = reports.report_state(c, v, case_id) if case.get("status") in ("decided", "reported") else None
+    # the NCMEC report's state, for those who may read it (routes/reports.py sends one)
+    report = (flows.ncmec_state(c.store, case_id, v)
+              if v.can("reports.read") and case.get("status") in ("decided", "reported") else None)
     decisions = case.get("decisions") or []
     confirmed = bool(decisions and decisions[-1].get("outcome") == "confirm" and not case.get("needs_second_look"))
     return c.render(request, "case.html", v, case=case, view=case_view(case), account=account, prefs=prefs,

@@ -36,9 +36,3 @@ def report_ncmec(request: Request, c: ConsoleDep, form: FormDep, case_id: int):
         raise Refused(409, f"the report was not sent: {exc}") from None
     return RedirectResponse(f"{c.root}/cases/{case_id}?reported=" + quote(str(state.get("state"))), status_code=303)
 
-
-def report_state(c, viewer, case_id: int) -> dict | None:
-    """The case's NCMEC report state for its page (None when never reported or not the viewer's to see)."""
-    if not viewer.can("reports.read"):
-        return None
-    return flows.ncmec_state(c.store, case_id, viewer)
