@@ -18,9 +18,9 @@ from bastion.auth import service as auth
 from bastion.auth.models import UserRow
 from bastion.cases import service as cases
 from bastion.cases.models import CaseRow
-from bastion.cases.service import DECISION_ACTIONS  # noqa: F401 (the one list; the case page offers it)
 from bastion.effects import audit as audit_log
 from bastion.errors import InvalidInput
+from bastion.model import DECISION_ACTIONS, DECISION_OUTCOMES  # noqa: F401 (the one list; the case page offers it)
 
 QUEUE_STATUSES = ("open", "in_review")
 
@@ -121,8 +121,8 @@ def _user_row(db: Session, viewer) -> UserRow:
     return db.get(UserRow, viewer.user_id)
 
 
-def claim(db: Session, case_id: int, viewer, ttl_seconds: int = 900):
-    return cases.claim_case(db, case_id, _user_row(db, viewer), ttl_seconds=ttl_seconds)
+def claim(db: Session, case_id: int, viewer):
+    return cases.claim_case(db, case_id, _user_row(db, viewer))
 
 
 def release(db: Session, case_id: int, viewer):

@@ -13,9 +13,6 @@ from bastion.errors import BastionError, Conflict, Forbidden, NotFound
 
 router = APIRouter()
 
-OUTCOMES = ("confirm", "reject")
-
-
 @router.get("/cases/{case_id}", response_class=HTMLResponse)
 def case_page(request: Request, c: ConsoleDep, case_id: int, acknowledge: int = 0, msg: str | None = None):
     with c.session() as db:
@@ -84,7 +81,7 @@ def decide(request: Request, c: ConsoleDep, form: FormDep, case_id: int):
         c.check_csrf(request, v, form)
         c.require(v, "cases.decide")
         outcome = str(form.get("outcome", ""))
-        if outcome not in OUTCOMES:
+        if outcome not in backend.DECISION_OUTCOMES:
             raise Refused(400, "choose confirm or reject")
         sent = [str(a) for a in form.getlist("actions")]
         unknown = [a for a in sent if a not in backend.DECISION_ACTIONS]
