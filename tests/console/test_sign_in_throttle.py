@@ -35,7 +35,7 @@ class Clock:
 def console(database_url, tmp_path, monkeypatch):
     from starlette.testclient import TestClient
 
-    import bastion.console.views as views
+    import bastion.console.web as views
     from bastion.api.app import create_app
     from bastion.api.settings import ServeSettings
     from bastion.auth import service as auth
