@@ -178,9 +178,10 @@ def test_a_hostile_item_gets_a_problem_within_its_deadline_while_the_server_answ
 
         t = threading.Thread(target=send)
         t.start()
-        time.sleep(0.3)
+        time.sleep(0.05)
         others = []
-        while t.is_alive() and len(others) < 50:
+        # at least one other request even when a quiet machine refuses the hostile decode within the sleep
+        while (t.is_alive() or not others) and len(others) < 50:
             t0 = time.monotonic()
             assert c.get("/healthz").status_code == 200
             r = c.post("/v1/items", json=other(len(others)))

@@ -9,6 +9,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from conftest import make_api  # noqa: E402  (the service tests' own conftest, bound at collection)
+
 from bastion.effects import webhooks
 from bastion.effects.delivery import deliver_due
 
@@ -17,8 +19,6 @@ from bastion.effects.delivery import deliver_due
 def api(database_url, tmp_path):
     """The service with its webhook receivers' network allowed: they listen on loopback, which delivery
     refuses unless the operator says so (BASTION_WEBHOOK_ALLOW_NETWORKS)."""
-    from conftest import make_api
-
     a = make_api(database_url, tmp_path / "home", webhook_allow_networks=("127.0.0.0/8",))
     with a.client:
         yield a
