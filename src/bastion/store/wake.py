@@ -120,10 +120,11 @@ def hub_of(store) -> WakeHub | None:
     return store.sessions.kw.get("info", {}).get(_INFO_KEY)
 
 
-class Listener:
-    """One dedicated PostgreSQL connection per process that LISTENs on the wake channels and fires the hub.
-    Reconnects with backoff when the connection drops (and wakes every loop on reconnect, since
-    notifications sent meanwhile are lost); while it is down the loops fall back to fast polling."""
+class _WakeThread:
+    """A daemon thread that watches the store for other writers' commits and fires the hub (the shared part of
+    :class:`Listener` and :class:`SqliteWatcher`; each subclass gives ``_run`` and its thread's name)."""
+
+    thread_name = "bastion-wake"
 
     def __init__(self, store, hub: WakeHub, *, check_seconds: float = 1.0):
         self.store = store
@@ -131,10 +132,9 @@ class Listener:
         self.check_seconds = check_seconds
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self.connects = 0
 
-    def start(self) -> "Listener":
-        self._thread = threading.Thread(target=self._run, name="bastion-listen", daemon=True)
+    def start(self):
+        self._thread = threading.Thread(target=self._run, name=self.thread_name, daemon=True)
         self._thread.start()
         return self
 
@@ -142,6 +142,21 @@ class Listener:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout)
+
+    def _run(self) -> None:
+        raise NotImplementedError
+
+
+class Listener(_WakeThread):
+    """One dedicated PostgreSQL connection per process that LISTENs on the wake channels and fires the hub.
+    Reconnects with backoff when the connection drops (and wakes every loop on reconnect, since
+    notifications sent meanwhile are lost); while it is down the loops fall back to fast polling."""
+
+    thread_name = "bastion-listen"
+
+    def __init__(self, store, hub: WakeHub, *, check_seconds: float = 1.0):
+        super().__init__(store, hub, check_seconds=check_seconds)
+        self.connects = 0
 
     def _connect(self):
         raw = self.store.engine.raw_connection()
@@ -189,27 +204,15 @@ class Listener:
 
 
 
-class SqliteWatcher:
+class SqliteWatcher(_WakeThread):
     """Reads ``PRAGMA data_version`` on a connection of its own every ``check_seconds`` and wakes every loop
     when another connection (this process's writers, or another process) committed since the last read."""
 
+    thread_name = "bastion-watch"
+
     def __init__(self, store, hub: WakeHub, *, check_seconds: float = 1.0):
-        self.store = store
-        self.hub = hub
-        self.check_seconds = check_seconds
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        super().__init__(store, hub, check_seconds=check_seconds)
         self.changes = 0
-
-    def start(self) -> "SqliteWatcher":
-        self._thread = threading.Thread(target=self._run, name="bastion-watch", daemon=True)
-        self._thread.start()
-        return self
-
-    def close(self, timeout: float = 5.0) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
 
     def _run(self) -> None:
         raw = None
