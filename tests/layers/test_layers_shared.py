@@ -65,10 +65,6 @@ def test_one_helper_reads_naive_times_as_utc():
     assert as_utc(None) is None
 
 
-#: the console keeps its own copies until its route split (a parallel change of the same issue) adopts the clock
-UTC_COPIES_BEING_REMOVED = "console/"
-
-
 def test_no_module_but_the_clock_reads_naive_times_itself():
     import re
     from pathlib import Path
@@ -78,4 +74,4 @@ def test_no_module_but_the_clock_reads_naive_times_itself():
     root = Path(bastion.__file__).parent
     copies = {p.relative_to(root).as_posix() for p in root.rglob("*.py")
               if re.search(r"replace\(tzinfo=(timezone\.utc|UTC)\)", p.read_text(encoding="utf-8"))}
-    assert {c for c in copies if not c.startswith(UTC_COPIES_BEING_REMOVED)} == {"clock.py"}
+    assert copies == {"clock.py"}

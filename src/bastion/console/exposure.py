@@ -13,12 +13,13 @@ reset by signing out and in again, and a lead can still extend it when a case ca
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from bastion.clock import as_utc
 from bastion.console.models import (
     ConsoleOrgSettingRow,
     ConsolePreferenceRow,
@@ -90,11 +91,6 @@ class OrgDefaults:
 
 BOOL_KEYS = ("grayscale", "mute_video", "reviewer_colour")
 INT_KEYS = ("blur", "min_blur", "reveal_budget", "shift_hours", "break_minutes", "idle_minutes")
-
-
-def _aware(t: datetime) -> datetime:
-    """SQLite hands back naive datetimes for timezone-aware columns; everything here is UTC."""
-    return t if t.tzinfo else t.replace(tzinfo=timezone.utc)
 
 
 def org_defaults(session: Session) -> OrgDefaults:
@@ -206,7 +202,7 @@ def _latest_shift(session: Session, user_id: int) -> ConsoleShiftRow | None:
 
 
 def _open(shift: ConsoleShiftRow | None, now: datetime) -> bool:
-    return shift is not None and shift.ended_at is None and _aware(shift.ends_at) > now
+    return shift is not None and shift.ended_at is None and as_utc(shift.ends_at) > now
 
 
 def _used(session: Session, shift_id: int) -> int:
@@ -222,7 +218,7 @@ def current_shift(session: Session, user_id: int, now: datetime, org: OrgDefault
         return shift
     if shift is not None and shift.ended_at is not None:
         org = org or org_defaults(session)
-        if _aware(shift.ended_at) + timedelta(minutes=org.break_minutes) > now:
+        if as_utc(shift.ended_at) + timedelta(minutes=org.break_minutes) > now:
             return None  # on a break
     if not start:
         return None
@@ -239,10 +235,10 @@ def budget_state(session: Session, user_id: int, now: datetime, org: OrgDefaults
     shift = current_shift(session, user_id, now, org)
     if shift is None:
         last = _latest_shift(session, user_id)
-        until = _aware(last.ended_at) + timedelta(minutes=org.break_minutes) if last and last.ended_at else None
+        until = as_utc(last.ended_at) + timedelta(minutes=org.break_minutes) if last and last.ended_at else None
         return BudgetState(None, 0, 0, None, None, break_until=until)
-    return BudgetState(shift.id, shift.budget + shift.extra, _used(session, shift.id), _aware(shift.started_at),
-                       _aware(shift.ends_at))
+    return BudgetState(shift.id, shift.budget + shift.extra, _used(session, shift.id), as_utc(shift.started_at),
+                       as_utc(shift.ends_at))
 
 
 def record_reveal(session: Session, user_id: int, case_id: int, media_sha256: str, now: datetime,

@@ -17,11 +17,12 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from bastion.clock import as_utc
 from bastion.console.models import ConsoleSessionRow
 
 COOKIE = "bastion_console"
@@ -32,10 +33,6 @@ CSRF_HEADER = "x-csrf-token"
 
 def _sha256(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
-
-
-def _aware(t: datetime) -> datetime:
-    return t if t.tzinfo else t.replace(tzinfo=timezone.utc)
 
 
 def new_token() -> str:
@@ -72,12 +69,12 @@ def resume_session(session: Session, token: str | None, now: datetime, idle: tim
     row = session.scalars(select(ConsoleSessionRow).where(ConsoleSessionRow.token_sha256 == _sha256(token))).first()
     if row is None or row.ended_at is not None:
         return None
-    if _aware(row.last_seen_at) + idle <= now:
+    if as_utc(row.last_seen_at) + idle <= now:
         row.ended_at = now
         session.flush()
         return None
     # Touch at most once a minute: a page with a few media requests must not write a row per request.
-    if now - _aware(row.last_seen_at) >= timedelta(minutes=1):
+    if now - as_utc(row.last_seen_at) >= timedelta(minutes=1):
         row.last_seen_at = now
         session.flush()
     return SignedIn(row.id, row.user_id, row.csrf_token)

@@ -25,6 +25,7 @@ from markupsafe import Markup
 from starlette.datastructures import FormData
 
 from bastion.auth.permissions import allowed
+from bastion.clock import as_utc
 from bastion.console import backend, exposure, sessions
 from bastion.console.caseview import highlight_spans, visible_controls
 from bastion.console.safemedia import MAX_BLUR, MIN_BLUR
@@ -209,7 +210,7 @@ def as_time(t: datetime | str | None) -> datetime | None:
             t = datetime.fromisoformat(t)
         except ValueError:
             return None
-    return t if t.tzinfo else t.replace(tzinfo=timezone.utc)
+    return as_utc(t)
 
 
 def fmt_time(t: datetime | str | None) -> str:
