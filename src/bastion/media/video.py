@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import io
 import json
-import struct
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -38,6 +37,7 @@ from bastion.errors import (
     VideoTooLong,
     VideoTooManyFrames,
 )
+from bastion.media.formats import VIDEO_FORMATS, sniff_format
 
 __all__ = [
     "COLLAPSE_DISTANCE",
@@ -52,31 +52,14 @@ __all__ = [
     "vpdq_hash",
 ]
 
-VIDEO_FORMATS = ("mp4", "mov", "webm", "mkv")
-
 #: Consecutive sampled frames whose hashes differ by at most this many bits are kept once.
 COLLAPSE_DISTANCE = 0
 
-_QT_ATOMS = frozenset({b"moov", b"mdat", b"wide", b"free", b"skip", b"pnot"})
-# ISO-BMFF brands of still images: those are images (bastion.media.decode), not videos.
-_IMAGE_BRANDS = frozenset({b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1", b"avif", b"avis"})
-
-
 def sniff_video(data: bytes) -> str | None:
-    """``"mp4"``, ``"mov"`` or ``"mkv"`` (Matroska, WebM included) from the leading bytes, else ``None``."""
-    head = bytes(data[:64])
-    if head.startswith(b"\x1a\x45\xdf\xa3"):
-        return "webm" if b"webm" in head else "mkv"
-    if len(head) >= 12 and head[4:8] == b"ftyp":
-        major = head[8:12]
-        size = struct.unpack(">I", head[0:4])[0]
-        brands = {major} | {head[i : i + 4] for i in range(16, min(len(head), max(size, 16)) - 3, 4)}
-        if major in _IMAGE_BRANDS or (brands & _IMAGE_BRANDS and not brands & {b"isom", b"mp41", b"mp42", b"qt  "}):
-            return None
-        return "mov" if major == b"qt  " else "mp4"
-    if len(head) >= 8 and head[4:8] in _QT_ATOMS:
-        return "mov"
-    return None
+    """``"mp4"``, ``"mov"``, ``"webm"`` or ``"mkv"`` from the leading bytes, else ``None`` (the one sniffer,
+    :func:`bastion.media.formats.sniff_format`, decides; an HEIC or AVIF still image is not a video)."""
+    fmt = sniff_format(data)
+    return fmt if fmt in VIDEO_FORMATS else None
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 import cv2
 import numpy as np
 
+from bastion.media.formats import ISOBMFF_FORMATS
 from bastion.media.provenance import a1111, comfyui, easydiffusion, fooocus, generic, invokeai, novelai, swarmui
 from bastion.media.provenance.c2pa import C2paResult, read_c2pa
 from bastion.media.provenance.raw import RawMetadata, read_metadata
@@ -36,6 +37,10 @@ __all__ = [
     "inspect_bytes", "ProvenanceReport", "Provenance", "ProvenanceSettings", "LoraRef", "C2paResult",
     "WatermarkResult", "WatermarkHit", "read_metadata", "RawMetadata",
 ]
+
+#: Still images whose pixels Pillow reads here for the watermark and stealth checks (HEIC/AVIF need plugins,
+#: videos are not still images).
+_PIXEL_FORMATS = frozenset({"png", "jpeg", "webp", "gif", "tiff", "bmp"})
 
 # Order matters only for which record comes first; each parser claims its own keys.
 _METADATA_PARSERS: list[tuple[str, Callable[[RawMetadata], ParseResult]]] = [
@@ -81,7 +86,7 @@ def inspect_bytes(
     report.software = [n for n, _ in generic.software_names(meta, xmp)]
 
     remote_ref = (xmp.first("dcterms:provenance") or "").strip()
-    if settings.c2pa and (meta.has_c2pa_box or meta.format in ("isobmff", "gif", "tiff")):
+    if settings.c2pa and (meta.has_c2pa_box or meta.format in ISOBMFF_FORMATS | {"gif", "tiff"}):
         try:
             report.c2pa = read_c2pa(data, meta.format, trust_anchors_pem=settings.c2pa_trust_anchors_pem)
         except Exception as exc:  # deliberate: an unexpected manifest shape must not break a scan
@@ -136,7 +141,7 @@ def _pixels(data: bytes, meta: RawMetadata, image: Image.Image | None, settings:
             if not settings.decode_pixels:
                 report.notes.append("pixels not decoded (decode_pixels is off): watermark and stealth not checked")
                 return None
-            if meta.format in ("unknown", "isobmff"):
+            if meta.format not in _PIXEL_FORMATS:
                 report.notes.append("not a still image this reader decodes: watermark and stealth not checked")
                 return None
             with Image.open(io.BytesIO(data)) as im:
@@ -178,7 +183,7 @@ def reusable_decode(data: bytes, fmt: str, decoded: Image.Image) -> bool:
     """
     from PIL import Image
 
-    if fmt in ("unknown", "isobmff") or decoded.mode not in ("RGB", "RGBA"):
+    if fmt not in _PIXEL_FORMATS or decoded.mode not in ("RGB", "RGBA"):
         return False
     try:
         with Image.open(io.BytesIO(data)) as im:

@@ -22,7 +22,8 @@ from typing import Any
 
 from bastion.media.provenance.generic import is_ai_source_type, source_type_name
 
-_MIME = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp", "gif": "image/gif", "tiff": "image/tiff"}
+_MIME = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp", "gif": "image/gif", "tiff": "image/tiff",
+         "heic": "image/heic", "avif": "image/avif", "mp4": "video/mp4", "mov": "video/quicktime"}
 # Failure codes that only say "we do not know this signer": not tampering.
 _TRUST_ONLY_CODES = {"signingCredential.untrusted", "signingCredential.ocsp.skipped", "timeStamp.untrusted",
                      "signingCredential.ocsp.unknown"}

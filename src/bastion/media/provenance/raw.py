@@ -13,6 +13,7 @@ import struct
 import zlib
 from dataclasses import dataclass, field
 
+from bastion.media.formats import ISOBMFF_FORMATS, sniff_format
 from bastion.notes import cap_notes
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -64,14 +65,14 @@ class TextField:
 
 
 #: Formats without a reader here whose container can still carry a C2PA manifest.
-_C2PA_ELSEWHERE = frozenset({"isobmff", "gif"})
+_C2PA_ELSEWHERE = ISOBMFF_FORMATS | {"gif"}
 
 
 @dataclass(slots=True)
 class RawMetadata:
     """Everything text-like the container holds. ``fields`` keeps file order; duplicates are kept."""
 
-    format: str  # "png" | "jpeg" | "webp" | "unknown"
+    format: str  # bastion.media.formats.sniff_format's name, or "unknown"
     fields: list[TextField] = field(default_factory=list)
     xmp: list[str] = field(default_factory=list)
     has_c2pa_box: bool = False
@@ -112,22 +113,6 @@ class _Budget:
         return True
 
 
-def sniff_format(data: bytes) -> str:
-    if data.startswith(PNG_SIGNATURE):
-        return "png"
-    if data.startswith(b"\xff\xd8"):
-        return "jpeg"
-    if len(data) >= 12 and data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "webp"
-    if data[:6] in (b"GIF87a", b"GIF89a"):
-        return "gif"
-    if len(data) >= 12 and data[4:8] == b"ftyp":
-        return "isobmff"  # HEIC / AVIF / MP4
-    if data[:4] in (b"II*\x00", b"MM\x00*"):
-        return "tiff"
-    return "unknown"
-
-
 def read_metadata(
     data: bytes,
     *,
@@ -135,7 +120,7 @@ def read_metadata(
     max_field_bytes: int = DEFAULT_MAX_FIELD_BYTES,
 ) -> RawMetadata:
     """Read all text metadata from ``data`` without decoding pixels. Never raises on malformed input."""
-    fmt = sniff_format(data)
+    fmt = sniff_format(data) or "unknown"
     meta = RawMetadata(format=fmt)
     budget = _Budget(meta, max_total_bytes, max_field_bytes)
     try:
@@ -356,6 +341,9 @@ def _read_exif(tiff: bytes, meta: RawMetadata, budget: _Budget, where: str) -> N
         meta.notes.append(f"{where}: EXIF block without a TIFF header; skipped")
         return
     bo = "<" if tiff[:2] == b"II" else ">"
+    if struct.unpack(bo + "H", tiff[2:4])[0] == 43:
+        meta.notes.append(f"{where}: BigTIFF (64-bit offsets): no metadata reader for it; skipped")
+        return
     (ifd0,) = struct.unpack(bo + "I", tiff[4:8])
     visited: set[int] = set()
     queue = [ifd0]
