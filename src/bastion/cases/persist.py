@@ -219,6 +219,12 @@ def persist_group(s: Session, batch: list[Intake], *, on_removed=None, on_kept=N
     return answers
 
 
+#: built once (a statement built per group costs more to build and to key for the cache than to run)
+_READ_ACCOUNTS = (select(*_ACCOUNT_COLUMNS).where(_ACCOUNTS.c.external_id.in_(bindparam("ids", expanding=True)))
+                  .order_by(_ACCOUNTS.c.id))
+_READ_ACCOUNTS_LOCKED = _READ_ACCOUNTS.with_for_update()
+
+
 def _accounts(s: Session, batch: list[Intake], now) -> dict[str, _Account]:
     """The group's accounts, created when new, locked on PostgreSQL (one writer per account at a time: case
     dedupe and counters stay right across processes), with the handle and creation time the items bring."""
@@ -231,10 +237,8 @@ def _accounts(s: Session, batch: list[Intake], now) -> dict[str, _Account]:
     pg = s.get_bind().dialect.name == "postgresql"
 
     def read(ext_ids) -> dict[str, _Account]:
-        q = select(*_ACCOUNT_COLUMNS).where(_ACCOUNTS.c.external_id.in_(sorted(ext_ids))).order_by(_ACCOUNTS.c.id)
-        if pg:
-            q = q.with_for_update()
-        return {r.external_id: _Account(*r) for r in s.execute(q)}
+        return {r.external_id: _Account(*r) for r in s.execute(_READ_ACCOUNTS_LOCKED if pg else _READ_ACCOUNTS,
+                                                               {"ids": sorted(ext_ids)})}
 
     found = read(wanted)
     missing = [e for e in wanted if e not in found]
