@@ -330,9 +330,12 @@ class Examiner:
     (one index per process), texts here (bounded by the item's field limits). Thread-safe."""
 
     def __init__(self, matcher=None, *, limits: Limits = Limits(), pool: WorkerPool | None = None,
-                 provenance: bool = True, watermark: str = "lossless", examine: Callable | None = None):
+                 provenance: bool = True, watermark: str = "lossless", examine: Callable | None = None,
+                 classify: tuple[str, ...] = ()):
         """``examine``: the per-file function, ``bastion.scan.examine_bytes`` unless given (a module-level
-        function with its signature; tests pass stand-ins for decoders that never return)."""
+        function with its signature; tests pass stand-ins for decoders that never return). ``classify``:
+        image classifier names (:mod:`bastion.classifiers`) run on each still image in the worker; their
+        results become ``source: classifier`` signals of the item."""
         from bastion.scan import examine_bytes
 
         self.examine = examine or examine_bytes
@@ -341,6 +344,7 @@ class Examiner:
         self.pool = pool
         self.provenance = provenance
         self.watermark = watermark
+        self.classify = tuple(classify)
 
     def examine_file(self, name: str, data: bytes, *, remaining: float | None = None):
         """One file's :class:`~bastion.scan.FileResult` (matches not yet added), within the per-file budget
@@ -348,7 +352,9 @@ class Examiner:
         from bastion.scan import FileResult
 
         soft, hard = self._budgets(remaining)
-        kw = {"provenance": self.provenance, "watermark": self.watermark, "time_budget": soft}
+        kw: dict[str, Any] = {"provenance": self.provenance, "watermark": self.watermark, "time_budget": soft}
+        if self.classify:
+            kw["classify"] = self.classify
         if self.pool is None:
             return self.examine(name, data, **kw), None
         try:

@@ -276,17 +276,20 @@ WATERMARK_MODES = ("lossless", "all", "off")
 
 
 def examine_file(path: str, *, provenance: bool = True, watermark: str = "lossless",
-                 time_budget: float | None = None) -> FileResult:
+                 time_budget: float | None = None, classify: tuple[str, ...] = ()) -> FileResult:
     """Everything Bastion learns from one file's bytes. Never raises for a bad file.
 
     With ``time_budget`` (seconds) a file that takes longer is stopped and reported with the error code
-    ``time-budget``; whatever was learnt before (hashes, PDQ) is kept, so it can still match."""
+    ``time-budget``; whatever was learnt before (hashes, PDQ) is kept, so it can still match.
+
+    ``classify``: names of image classifiers (:mod:`bastion.classifiers`) to run on the decoded picture;
+    each adds a ``source: classifier`` signal (``unavailable``/``error`` ones too: never silently clean)."""
     res = FileResult(path=path)
-    return _within_budget(res, time_budget, lambda stage: _examine_path(res, provenance, watermark, stage))
+    return _within_budget(res, time_budget, lambda stage: _examine_path(res, provenance, watermark, stage, classify))
 
 
 def examine_bytes(name: str, data: bytes, *, provenance: bool = True, watermark: str = "lossless",
-                  time_budget: float | None = None) -> FileResult:
+                  time_budget: float | None = None, classify: tuple[str, ...] = ()) -> FileResult:
     """:func:`examine_file` for bytes read from elsewhere (object storage); ``name`` is reported as the path."""
     res = FileResult(path=name, size=len(data))
     if len(data) > MAX_DECODE_BYTES:
@@ -295,7 +298,7 @@ def examine_bytes(name: str, data: bytes, *, provenance: bool = True, watermark:
         res.add_error("too-large", f"{len(data)} bytes: hashed, not decoded (limit {MAX_DECODE_BYTES})", "decode")
         return res
     return _within_budget(res, time_budget, lambda stage: _examine_data(
-        res, data, provenance=provenance, watermark=watermark, stage=stage))
+        res, data, provenance=provenance, watermark=watermark, stage=stage, classify=classify))
 
 
 def _within_budget(res: FileResult, time_budget: float | None, work: Callable[[list[str]], Any]) -> FileResult:
@@ -350,7 +353,8 @@ class SkippedPath(str):
         return (SkippedPath, (str(self), self.code, self.message))
 
 
-def _examine_path(res: FileResult, provenance: bool, watermark: str, stage: list[str]) -> FileResult:
+def _examine_path(res: FileResult, provenance: bool, watermark: str, stage: list[str],
+                  classify: tuple[str, ...] = ()) -> FileResult:
     if isinstance(res.path, SkippedPath):
         skipped = res.path
         res.path = str(skipped)
@@ -374,11 +378,11 @@ def _examine_path(res: FileResult, provenance: bool, watermark: str, stage: list
     except OSError as exc:
         res.add_error("unreadable", f"{exc.strerror or exc}", "read")
         return res
-    return _examine_data(res, data, provenance=provenance, watermark=watermark, stage=stage)
+    return _examine_data(res, data, provenance=provenance, watermark=watermark, stage=stage, classify=classify)
 
 
 def _examine_data(res: FileResult, data: bytes, *, provenance: bool, watermark: str,
-                  stage: list[str] | None = None) -> FileResult:
+                  stage: list[str] | None = None, classify: tuple[str, ...] = ()) -> FileResult:
     stage = stage if stage is not None else ["decode"]
     stage[0] = "decode"
     ch = crypto_hashes(data)
@@ -388,12 +392,18 @@ def _examine_data(res: FileResult, data: bytes, *, provenance: bool, watermark: 
 
     if sniff_video(data):
         _examine_video(res, data)
+        if classify:
+            _not_classified(res, classify, "videos are not classified (stills only)")
         return res
 
-    reusable = None  # our decode, when provenance's pixel checks may use it instead of decoding again
+    reusable = None
+    picture = None  # our decode, when provenance's pixel checks may use it instead of decoding again
     try:
-        decoded = decode_rgb(data, limits=DEFAULT_LIMITS, min_side=PDQ_QUERY_MIN_SIDE, luma_when_reduced=True)
+        # Classifiers need colour: the luma-only fast decode is for hashing alone.
+        decoded = decode_rgb(data, limits=DEFAULT_LIMITS, min_side=PDQ_QUERY_MIN_SIDE, luma_when_reduced=not classify)
         image = decoded.image
+        if classify:
+            picture = decoded
         # Only a full-size, unrotated decode is the same pixels provenance would read itself (a flip or a
         # 180-degree turn keeps the size, so it cannot tell); it still checks mode and size against the file.
         if decoded.orientation == 1 and image.size == (decoded.width, decoded.height):
@@ -417,11 +427,37 @@ def _examine_data(res: FileResult, data: bytes, *, provenance: bool, watermark: 
     except Exception as exc:  # a decoder bug must not stop the scan; say what happened
         res.add_error("internal-error", f"{type(exc).__name__}: {exc}", "decode")
 
+    if classify:
+        stage[0] = "classify"
+        if picture is None:
+            _not_classified(res, classify, "the picture could not be decoded")
+        else:
+            _classify(res, picture, data, classify)
+
     if provenance:
         stage[0] = "provenance"
         check_pixels = watermark == "all" or (watermark == "lossless" and res.media_format in WATERMARK_FORMATS)
         _examine_provenance(res, data, check_pixels, reusable, stage)
     return res
+
+
+def _classify(res: FileResult, decoded, data: bytes, names: tuple[str, ...]) -> None:
+    """Run the image classifiers on the decode already made; every result becomes a signal."""
+    from bastion.classifiers import Picture, classify
+
+    picture = Picture(image=decoded.image, width=decoded.width, height=decoded.height, format=decoded.format, data=data)
+    for r in classify(picture, names):
+        res.signals.append(r.to_signal().to_dict())
+        if r.status != "ok":
+            res.add_error(f"classifier-{r.status}", f"{r.name}: {r.error}", "classify")
+
+
+def _not_classified(res: FileResult, names: tuple[str, ...], why: str) -> None:
+    from bastion.classifiers import ClassifierResult
+
+    for n in names:
+        res.signals.append(ClassifierResult(name=n, model="", version="", status="unavailable", error=why).to_signal().to_dict())
+    res.add_error("classifier-unavailable", f"{', '.join(names)}: {why}", "classify")
 
 
 def _examine_video(res: FileResult, data: bytes) -> None:
@@ -599,7 +635,9 @@ class Scanner:
     reported with the error ``time-budget`` and the scan goes on with the next file."""
 
     def __init__(self, matcher=None, recorder=None, *, jobs: int | None = None, provenance: bool = True,
-                 watermark: str = "lossless", time_budget: float | None = DEFAULT_FILE_BUDGET):
+                 watermark: str = "lossless", time_budget: float | None = DEFAULT_FILE_BUDGET,
+                 classify: tuple[str, ...] = ()):
+        """``classify``: image classifier names (already resolved, :func:`bastion.classifiers.resolve`)."""
         if watermark not in WATERMARK_MODES:
             raise BastionError(f"watermark mode must be one of {', '.join(WATERMARK_MODES)}, got {watermark!r}")
         if time_budget is not None and time_budget < 0:
@@ -610,9 +648,13 @@ class Scanner:
         self.provenance = provenance
         self.watermark = watermark
         self.time_budget = time_budget or None
+        self.classify = tuple(classify)
 
     def _kw(self) -> dict[str, Any]:
-        return {"provenance": self.provenance, "watermark": self.watermark, "time_budget": self.time_budget}
+        kw: dict[str, Any] = {"provenance": self.provenance, "watermark": self.watermark, "time_budget": self.time_budget}
+        if self.classify:
+            kw["classify"] = self.classify
+        return kw
 
     def finish(self, res: FileResult) -> FileResult:
         """Match one examined file against the banks and record it: the part that runs in the client."""

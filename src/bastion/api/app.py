@@ -100,6 +100,25 @@ async def _send_413(send, limit: int) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
+def _classifiers(settings: ServeSettings) -> tuple[str, ...]:
+    """The image classifiers the examine workers run, checked at start: a name that is unknown or a classifier
+    that cannot load here (its extra not installed) stops the server rather than leave images unclassified."""
+    if not settings.classifiers:
+        return ()
+    from bastion.classifiers import UnknownClassifier, check, forget, resolve
+    from bastion.errors import ConfigError
+
+    try:
+        names = resolve(settings.classifiers)
+    except UnknownClassifier as exc:
+        raise ConfigError(f"BASTION_CLASSIFIERS: {exc}") from None
+    problems = check(names)
+    forget(names)  # loaded here only to check: the workers load their own
+    if problems:
+        raise ConfigError("BASTION_CLASSIFIERS: cannot run " + "; ".join(problems.values()))
+    return names
+
+
 def build_service(settings: ServeSettings):
     """The per-process service state: store (migrated), live matcher, policy, holding folder."""
     from bastion.banks.live import LiveMatcher
@@ -127,7 +146,8 @@ def build_service(settings: ServeSettings):
 
     limits = Limits(file_seconds=settings.examine_file_seconds, item_seconds=settings.examine_item_seconds,
                     memory_bytes=settings.examine_memory_bytes)
-    examiner = Examiner(matcher, limits=limits, pool=WorkerPool(settings.examine_workers, memory_bytes=limits.memory_bytes))
+    examiner = Examiner(matcher, limits=limits, pool=WorkerPool(settings.examine_workers, memory_bytes=limits.memory_bytes),
+                        classify=_classifiers(settings))
     from bastion.vault import Keyring, Vault
 
     keyring = Keyring.from_settings(settings)

@@ -7,9 +7,9 @@ policy and the URL-media limits are the common settings, so the server and the C
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from bastion.config import Settings
 
@@ -22,6 +22,7 @@ class ServeSettings(Settings):
         "examine_file_seconds": "BASTION_EXAMINE_FILE_SECONDS",
         "examine_item_seconds": "BASTION_EXAMINE_ITEM_SECONDS",
         "examine_memory_bytes": "BASTION_EXAMINE_MEMORY_BYTES",
+        "classifiers": "BASTION_CLASSIFIERS",
     }
 
     max_batch: int = 1000
@@ -42,3 +43,13 @@ class ServeSettings(Settings):
     examine_item_seconds: float = Field(default=60.0, gt=0)
     #: address-space cap of each examine worker (RLIMIT_AS), bytes; None: the decoders' own caps only
     examine_memory_bytes: int | None = Field(default=None, gt=0)
+    #: image classifiers run on every uploaded still image (bastion.classifiers, docs/classifiers.md): names,
+    #: ``local`` for the built-in ones; empty: none. The server refuses to start when one cannot load.
+    classifiers: tuple[str, ...] = ()
+
+    @field_validator("classifiers", mode="before")
+    @classmethod
+    def _classifier_names(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(v.strip().lower() for v in value.split(",") if v.strip())
+        return value

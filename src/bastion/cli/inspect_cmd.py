@@ -2,13 +2,14 @@
 
 Readable output by default, one JSON object per file with ``--json`` (JSON Lines, so it streams and
 pipes into ``jq``). Exit status follows the CLI convention: 0 nothing found, 1 at least one file carries
-an AI-generation trace, 2 a file could not be read at all.
+an AI-generation trace, 2 a file could not be read at all (or, with ``--classify``, not classified).
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Optional
 
 import typer
 from rich.console import Console
@@ -30,8 +31,20 @@ def inspect_command(
     no_pixels: bool = typer.Option(
         False, "--no-pixels", help="Metadata and C2PA only: skip the watermark and stealth checks (no pixel decode)."),
     trust_anchors: Path | None = typer.Option(None, "--trust-anchors", help="PEM file of trusted C2PA root certificates."),
+    classify: bool = typer.Option(
+        False, "--classify", help="Also run the local image classifiers (photoreal, nudity, faces; needs "
+                                 "bastion[classifiers]) and print their scores and models."),
+    classifiers: Optional[str] = typer.Option(
+        None, "--classifiers", help="Which image classifiers to run (comma-separated, 'local' for the built-in ones); "
+                                    "implies --classify."),
 ) -> None:
-    """Show AI-generation provenance: generator, prompts, model and seed, C2PA credentials, invisible watermark."""
+    """Show AI-generation provenance: generator, prompts, model and seed, C2PA credentials, invisible watermark.
+
+    With --classify, also the image classifiers' scores (signals for review, never a verdict); a file that
+    could not be classified makes the exit status 2."""
+    from bastion.cli.scan_cmd import classifier_names
+
+    names = classifier_names(classify, classifiers)
     anchors = None
     if trust_anchors is not None:
         try:
@@ -55,11 +68,32 @@ def inspect_command(
             continue
         report = inspect_bytes(data, filename=None, settings=settings)
         found = found or report.ai_generated
+        results = _classify(str(path), data, names) if names else None
+        failed = failed or bool(results and any(r.status != "ok" for r in results))
         if as_json:
-            typer.echo(json.dumps({"file": path_text(str(path)), **report.to_dict()}, ensure_ascii=False))
+            extra = {"classifiers": [r.to_signal().to_dict()["evidence"] for r in results]} if results is not None else {}
+            typer.echo(json.dumps({"file": path_text(str(path)), **report.to_dict(), **extra}, ensure_ascii=False))
         else:
             _print_report(display_path(str(path)), report)
+            if results is not None:
+                _print_classifiers(results)
     raise typer.Exit(2 if failed else 1 if found else 0)
+
+
+def _classify(name: str, data: bytes, names: tuple[str, ...]) -> list:
+    """The classifiers' results for one file, on the same decode ``bastion scan`` makes."""
+    from bastion.classifiers import results_of
+    from bastion.scan import examine_bytes
+
+    return results_of(examine_bytes(name, data, provenance=False, classify=names).signals)
+
+
+def _print_classifiers(results: list) -> None:
+    from bastion.classifiers import describe
+
+    for r in results:
+        style = "" if r.status == "ok" else "[yellow]"
+        _console.print(printable(f"  {style}classifier  {escape(r.name)}: {escape(describe(r))}{'[/]' if style else ''}"))
 
 
 def _print_report(name: str, r: ProvenanceReport) -> None:

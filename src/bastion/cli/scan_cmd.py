@@ -87,6 +87,25 @@ class _Terminate:
             self._previous = None
 
 
+def classifier_names(classify: bool, names: Optional[str]) -> tuple[str, ...]:
+    """The classifiers ``--classify``/``--classifiers`` ask for, each checked here before any file is read: an
+    unknown name or one that cannot load (the extra not installed) is exit 2, never unclassified files."""
+    if not classify and not names:
+        return ()
+    from bastion.classifiers import UnknownClassifier, check, resolve
+
+    try:
+        chosen = resolve(names or "local")
+    except UnknownClassifier as exc:
+        raise typer.BadParameter(str(exc), param_hint="--classifiers") from None
+    if not chosen:
+        raise typer.BadParameter("no classifier named", param_hint="--classifiers")
+    problems = check(chosen)
+    if problems:
+        fail("image classification is unavailable: " + "; ".join(problems.values()))
+    return chosen
+
+
 @app.command("scan")
 @handle_errors
 def scan(
@@ -120,6 +139,12 @@ def scan(
     s3_endpoint: Optional[str] = typer.Option(None, "--s3-endpoint", help="S3-compatible endpoint URL (default: AWS_ENDPOINT_URL)."),
     s3_region: Optional[str] = typer.Option(None, "--s3-region", help="S3 region (default: AWS_REGION / AWS_DEFAULT_REGION)."),
     s3_profile: Optional[str] = typer.Option(None, "--s3-profile", help="AWS profile for S3 credentials (default: AWS_PROFILE)."),
+    classify: bool = typer.Option(
+        False, "--classify", help="Run the local image classifiers (photoreal, nudity, faces; needs bastion[classifiers]) "
+                                 "and print their scores: signals for review, never a verdict (docs/classifiers.md)."),
+    classifiers: Optional[str] = typer.Option(
+        None, "--classifiers", help="Which image classifiers to run (comma-separated names, 'local' for the built-in "
+                                    "ones, plug-ins by their entry-point name); implies --classify."),
     fail_on: Optional[List[str]] = typer.Option(
         None, "--fail-on",
         help=f"Also exit 1 on these findings (comma-separated or repeated): {', '.join(FAIL_ON)} "
@@ -138,8 +163,12 @@ def scan(
         raise typer.BadParameter("--bank and --no-banks contradict each other", param_hint="--no-banks")
     if watermark not in WATERMARK_MODES:
         raise typer.BadParameter(f"{watermark!r} is not one of {', '.join(WATERMARK_MODES)}", param_hint="--watermark")
+    names = classifier_names(classify, classifiers)
     if engine is not None or resume is not None or scheduler is not None or any(p.startswith("s3://") for p in paths):
         from bastion.cli.archive_cmd import scan_archive
+
+        if names:
+            fail("--classify is not available in archive mode (--engine, --resume, s3://) yet; scan folders without it")
 
         scan_archive(ctx, paths, jsonl=jsonl, output=output, bank=bank, no_banks=no_banks, jobs=jobs, record=record, provenance=provenance,
                      progress=progress, index_cache=index_cache, watermark=watermark, engine=engine or "local",
@@ -185,7 +214,7 @@ def scan(
         for line in describe_findings(res):  # as each file finishes, not at the end
             console.print(line, markup=True, highlight=False)
 
-    scanner = Scanner(None, None, jobs=jobs or None, provenance=provenance, watermark=watermark)
+    scanner = Scanner(None, None, jobs=jobs or None, provenance=provenance, watermark=watermark, classify=names)
 
     def ready() -> None:
         # The store and the banks' index are opened while the workers examine their first files (importing

@@ -51,7 +51,7 @@ def _ai_trace(sig: dict) -> str:
 
 def describe_findings(res: FileResult) -> list[str]:
     """Console lines (markup) for a file's findings: bank matches, AI-generation traces, text at review level
-    or above, errors. Paths, labels and messages are user data: escaped, so a ``[label]`` is printed, not
+    or above, image classifier scores (when asked for), errors. Paths, labels and messages are user data: escaped, so a ``[label]`` is printed, not
     taken for console markup."""
     path = escape(display_path(res.path))
     lines = []
@@ -71,6 +71,11 @@ def describe_findings(res: FileResult) -> list[str]:
         reason = (t.get("reasons") or [""])[0]
         lines.append(f"[yellow]TEXT[/] {path}: embedded text level {t.get('level')} (score {t.get('score', 0):.2f})"
                      + (f": {escape(reason)}" if reason else ""))
+    for sig in res.signals:
+        if sig.get("source") == "classifier" and (sig.get("evidence") or {}).get("status", "ok") == "ok":
+            from bastion.classifiers import ClassifierResult, describe
+
+            lines.append(f"[cyan]CLASSIFY[/] {path}: {escape(printable(describe(ClassifierResult.from_signal(sig))))}")
     for e in res.errors:
         lines.append(f"[yellow]ERROR[/] {path}: {escape(e['code'])}: {escape(printable(e['message']))}")
     return lines
