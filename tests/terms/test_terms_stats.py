@@ -77,3 +77,19 @@ def test_terms_of_an_item_split_tags_like_the_lexicon():
     assert "plumvex" in got.tag_terms and "sketch" not in got.tag_terms and "nightowl" in got.tag_terms
     assert ex.tag_pieces("Plum_Vex2Art") == ["plum", "vex", "art"]
     assert term_key("  #PlumVex  ") == "plumvex" and term_key("Blue   Moon") == "blue moon"
+
+
+def test_tags_split_only_at_words_the_lexicon_spells_not_at_its_folded_match_keys():
+    # the shipped lists hold "r18" (match key "rib") and "link" (match key "ink"): a tag must not be cut at
+    # those folded keys ("ribbon" -> "rib" + "bon" once made "bon" a candidate on the simulated platform)
+    from bastion.text.lexicon import default_lexicon
+
+    lex = default_lexicon()
+    assert any(e.key == "rib" for e in lex.entries)  # the folded key the old rule split at
+    ex = Extractor.for_lexicon(lex)
+    assert "rib" not in ex.known and "ten" not in ex.known
+    assert ex.tag_pieces("ribbon") == ["ribbon"] and ex.tag_pieces("inkwell") == ["inkwell"]
+    assert ex.tag_pieces("#RibbonMoth") == ["ribbon", "moth"]
+    assert ex.tag_pieces("plumvexart") == ["plumvex", "art"]  # a word the lists spell ("art") still splits
+    got = ex.extract(None, None, ["ribbon", "#velvetribbon"])
+    assert "bon" not in got.terms and "rib" not in got.terms

@@ -65,10 +65,15 @@ class Extractor:
 
     @classmethod
     def for_lexicon(cls, lexicon) -> "Extractor":
-        """An extractor that splits tags around the lexicon's words (cached on the lexicon object)."""
+        """An extractor that splits tags around the lexicon's words (cached on the lexicon object).
+
+        The words are the entries' terms as written (casefolded), letters only: never their match keys,
+        which fold look-alike characters and squeeze doubled letters (``r18`` -> ``rib``, ``teen`` ->
+        ``ten``, ``link`` -> ``ink``) and are not words: splitting at them cut ordinary tags into
+        meaningless pieces (``ribbon`` -> ``rib`` + ``bon``)."""
         got = getattr(lexicon, "_terms_extractor", None)
         if got is None:
-            known = {e.key for e in lexicon.entries if e.key}
+            known = {k for k in (term_key(e.term) for e in lexicon.entries) if k.isalpha()}
             stop = frozenset().union(*lexicon.stopwords.values()) if lexicon.stopwords else frozenset()
             got = cls(known, stop)
             try:
