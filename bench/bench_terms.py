@@ -42,12 +42,27 @@ def _store(home: Path):
     return open_store(f"sqlite:///{home / 'bastion.db'}")
 
 
+def _rank_at(rev: str):
+    """``rank`` as ``src/bastion/terms/candidates.py`` was at git revision ``rev`` (it imports today's other
+    modules), for a same-run comparison."""
+    import subprocess
+    import types
+
+    src = subprocess.run(["git", "show", f"{rev}:src/bastion/terms/candidates.py"], check=True,
+                         capture_output=True, text=True, cwd=Path(__file__).resolve().parent.parent).stdout
+    mod = types.ModuleType("bastion.terms._candidates_at_rev")
+    exec(compile(src, f"candidates@{rev}", "exec"), mod.__dict__)
+    return mod.rank
+
+
 def bench_rank(args) -> dict:
     from bastion.terms.candidates import rank
     from bastion.text.lexicon import default_lexicon
 
     rng = np.random.default_rng(args.seed)
-    home = Path(tempfile.mkdtemp(prefix="bastion-bench-terms-"))
+    home = Path(args.home) if args.home else Path(tempfile.mkdtemp(prefix="bastion-bench-terms-"))
+    reuse = (home / "bastion.db").exists()  # a store an earlier run with the same --home built
+    home.mkdir(parents=True, exist_ok=True)
     store = _store(home)
     days, per_item = 60, 5
     per_day = args.items // days
@@ -63,7 +78,7 @@ def bench_rank(args) -> dict:
     rows = 0
     conf_per_day = max(1, int(per_day * args.confirmed))
     confirmed_vocab: set[int] = set()
-    for d in range(days):
+    for d in range(0 if reuse else days):
         day = (until - timedelta(days=days - 1 - d)).isoformat()
         all_counts = rng.multinomial(per_day * per_item, p)
         conf_counts = rng.multinomial(conf_per_day * per_item, p)
@@ -80,23 +95,35 @@ def bench_rank(args) -> dict:
         batch += [("all", "", day, "und", per_day), ("confirm", "", day, "und", conf_per_day)]
         con.executemany("INSERT INTO term_counts (outcome, term, day, language, n) VALUES (?, ?, ?, ?, ?)", batch)
         rows += len(batch)
+    if reuse:
+        rows = con.execute("SELECT count(*) FROM term_counts").fetchone()[0]
+        confirmed_vocab = {int(t[1:]) for (t,) in con.execute(
+            "SELECT DISTINCT term FROM term_counts WHERE outcome = 'confirm' AND term LIKE 't%'")}
     # confirmed cases per term (the ranking's distinct-case evidence)
     case_rows = [(vocab[i], int(cid), "confirm") for i in confirmed_vocab for cid in range(1, 4)]
     case_rows += [(c, int(cid), "confirm") for c in codes for cid in range(1, 4)]
-    con.executemany("INSERT INTO term_cases (term, case_id, outcome) VALUES (?, ?, ?)", case_rows)
+    con.executemany("INSERT OR IGNORE INTO term_cases (term, case_id, outcome) VALUES (?, ?, ?)", case_rows)
     con.commit()
     con.execute("ANALYZE")
     con.close()
     load_s = time.perf_counter() - t0
     lex = default_lexicon()
     since = until - timedelta(days=27)
-    timings, base = [], []
+    old_rank = _rank_at(args.compare_rev) if args.compare_rev else None
+    timings, cpu, base, old_t, old_cpu = [], [], [], [], []
     got = None
     for _ in range(args.repeat):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         with store.session() as s:
             got = rank(s, lex, since=since, until=until, limit=30)
         timings.append(time.perf_counter() - t0)
+        cpu.append(time.process_time() - c0)
+        if old_rank is not None:  # the ranking as it was at --compare-rev, same store, taking turns
+            t0, c0 = time.perf_counter(), time.process_time()
+            with store.session() as s:
+                old_top = old_rank(s, lex, since=since, until=until, limit=30)
+            old_t.append(time.perf_counter() - t0)
+            old_cpu.append(time.process_time() - c0)
         t0 = time.perf_counter()
         c2 = sqlite3.connect(home / "bastion.db")
         c2.execute("SELECT term, SUM(n) FROM term_counts WHERE outcome = 'all' AND day >= ? AND day <= ? GROUP BY term",
@@ -105,9 +132,18 @@ def bench_rank(args) -> dict:
         base.append(time.perf_counter() - t0)
     store.close()
     top = [c["term"] for c in got["candidates"]]
-    return {"bench": "rank", "items": args.items, "vocab": args.vocab, "term_count_rows": rows,
+    more = {}
+    if old_rank is not None:
+        more = {"compare_rev": args.compare_rev, "rev_rank_seconds": [round(t, 3) for t in old_t],
+                "rev_rank_median": round(statistics.median(old_t), 3),
+                "rev_rank_cpu_median": round(statistics.median(old_cpu), 3),
+                "speedup_vs_rev_wall": round(statistics.median(old_t) / statistics.median(timings), 2),
+                "speedup_vs_rev_cpu": round(statistics.median(old_cpu) / statistics.median(cpu), 2),
+                "rev_codes_in_top20": sum(1 for c in old_top["candidates"][:20] if c["term"].startswith("zqcode"))}
+    return {**more, "bench": "rank", "items": args.items, "vocab": args.vocab, "term_count_rows": rows,
             "confirmed_vocab": len(confirmed_vocab), "load_seconds": round(load_s, 1),
             "rank_seconds": [round(t, 3) for t in timings], "rank_median": round(statistics.median(timings), 3),
+            "rank_cpu_seconds": [round(t, 3) for t in cpu], "rank_cpu_median": round(statistics.median(cpu), 3),
             "baseline_group_by_all_seconds": round(statistics.median(base), 3),
             "ratio_rank_over_baseline": round(statistics.median(timings) / statistics.median(base), 3),
             "codes_in_top20": sum(1 for t in top[:20] if t.startswith("zqcode")), "codes": len(codes),
@@ -179,6 +215,8 @@ def main() -> None:
     r.add_argument("--codes", type=int, default=12)
     r.add_argument("--repeat", type=int, default=5)
     r.add_argument("--seed", type=int, default=1)
+    r.add_argument("--compare-rev", default=None, help="also time the ranking as it was at this git revision")
+    r.add_argument("--home", default=None, help="keep the store here; a later run with the same folder reuses it")
     t = sub.add_parser("retro")
     t.add_argument("--stored", type=int, default=1_000_000)
     t.add_argument("--planted", type=int, default=1000)

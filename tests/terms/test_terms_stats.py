@@ -93,3 +93,20 @@ def test_tags_split_only_at_words_the_lexicon_spells_not_at_its_folded_match_key
     assert ex.tag_pieces("plumvexart") == ["plumvex", "art"]  # a word the lists spell ("art") still splits
     got = ex.extract(None, None, ["ribbon", "#velvetribbon"])
     assert "bon" not in got.terms and "rib" not in got.terms
+
+
+def test_the_array_form_used_by_the_ranking_is_the_same_statistic():
+    import numpy as np
+
+    cases = [(20, 100, 30, 9900, 0.005), (2, 500, 2250, 45000, 2252 / 45500), (5, 500, 0, 45000, 5 / 45500),
+             (0, 100, 50, 10000, 50 / 10100)]
+    y_i, n_i, y_j, n_j, p = (np.array(c, dtype=float) for c in zip(*cases))
+    for a0 in (10.0, 300.0):
+        delta, z = stats.log_odds_arrays(y_i, n_i, y_j, n_j, p, a0)
+        for k, c in enumerate(cases):
+            one = stats.log_odds(*c, a0=a0)
+            assert (delta[k], z[k]) == pytest.approx((one.delta, one.z), rel=1e-12)
+    g = stats.growth_arrays(np.array([30.0, 10.0]), 100, np.array([0.0, 10.0]), 300)
+    assert list(g) == pytest.approx([stats.growth(30, 100, 0, 300), stats.growth(10, 100, 10, 300)])
+    got = stats.score_arrays(np.array([4.0, -1.0]), np.array([2.0, 4.0]), np.array([1.0, 1.0]))
+    assert list(got) == pytest.approx([stats.score(4.0, 2.0, 1.0), -1.0])

@@ -36,6 +36,8 @@ HALF = 0.5
 GROWTH_WEIGHT = 0.25
 GROWTH_CAP = 4.0
 PMI_WEIGHT = 0.5
+#: the least log-odds ratio listed (see :func:`bastion.terms.candidates.rank`)
+MIN_LOG_ODDS = float("-inf")
 
 
 @dataclass(frozen=True)
@@ -59,12 +61,36 @@ def log_odds(y_i: float, n_i: float, y_j: float, n_j: float, p_w: float, a0: flo
     return LogOdds(delta, delta / math.sqrt(var))
 
 
+def prior_strength(n_confirmed: float) -> float:
+    """a0, the prior's weight in pseudo-items, for a window with ``n_confirmed`` items of confirmed cases."""
+    return PRIOR_ITEMS
+
+
+def log_odds_arrays(y_i, n_i, y_j, n_j, p_w, a0: float = PRIOR_ITEMS):
+    """:func:`log_odds` over numpy arrays of terms at once (same formula, same clamping): ``(delta, z)``."""
+    import numpy as np
+
+    p = np.clip(np.asarray(p_w, dtype=float), 1e-9, 1 - 1e-9)
+    a_w = a0 * p + HALF
+    delta = (np.log(y_i + a_w) - np.log(n_i + a0 - y_i - a_w)) - (np.log(y_j + a_w) - np.log(n_j + a0 - y_j - a_w))
+    z = delta / np.sqrt(1.0 / (y_i + a_w) + 1.0 / (y_j + a_w))
+    return delta, z
+
+
 def growth(recent: float, recent_total: float, before: float, before_total: float) -> float:
     """log2 of the term's share of items in the recent part of the window against the part before, with
     half an item added to each count (a term absent before has a finite, large growth)."""
     r = (recent + 0.5) / (recent_total + 1.0)
     b = (before + 0.5) / (before_total + 1.0)
     return math.log2(r / b)
+
+
+def growth_arrays(recent, recent_total, before, before_total):
+    """:func:`growth` over numpy arrays."""
+    import numpy as np
+
+    return np.log2(((np.asarray(recent, dtype=float) + 0.5) / (recent_total + 1.0))
+                   / ((np.asarray(before, dtype=float) + 0.5) / (before_total + 1.0)))
 
 
 def npmi(n_xy: float, n_x: float, n_y: float, n: float) -> float:
@@ -86,3 +112,13 @@ def score(z: float, growth_bits: float, best_npmi: float) -> float:
     g = min(max(growth_bits, 0.0), GROWTH_CAP)
     c = max(best_npmi, 0.0)
     return z * (1.0 + GROWTH_WEIGHT * g + PMI_WEIGHT * c)
+
+
+def score_arrays(z, growth_bits, best_npmi):
+    """:func:`score` over numpy arrays."""
+    import numpy as np
+
+    z = np.asarray(z, dtype=float)
+    g = np.clip(np.asarray(growth_bits, dtype=float), 0.0, GROWTH_CAP)
+    c = np.maximum(np.asarray(best_npmi, dtype=float), 0.0)
+    return np.where(z > 0, z * (1.0 + GROWTH_WEIGHT * g + PMI_WEIGHT * c), z)
