@@ -144,6 +144,52 @@ class Platform:
         return [out[i] for i in order]
 
 
+def _rank_variant(s_factory, lexicon, day, v: dict) -> list[str]:
+    """The day's top 20 with the statistic's parameters of variant ``v``: ``a0`` (the prior's weight in
+    pseudo-items, or "conf" / "conf*k": k times the window's confirmed items), ``min_log_odds``, ``min_z``."""
+    from bastion.terms import stats
+    from bastion.terms.candidates import rank
+
+    saved = stats.prior_strength
+    a0 = v.get("a0")
+    if a0 is not None:
+        def strength(n, a0=a0):
+            if isinstance(a0, str):
+                return float(n) * (float(a0.split("*")[1]) if "*" in a0 else 1.0)
+            return float(a0)
+        stats.prior_strength = strength
+    try:
+        with s_factory() as s:
+            got = rank(s, lexicon, until=day, limit=20, min_log_odds=v.get("min_log_odds"),
+                       min_z=v.get("min_z", 3.0))
+    finally:
+        stats.prior_strength = saved
+    return [c["term"] for c in got["candidates"]]
+
+
+def _summary(tops: list[list[str]], sim: "Platform", first_use: dict[str, int], popular: set[str]) -> dict:
+    codes = set(sim.new_codes)
+    first: dict[str, int] = {}
+    for day, top in enumerate(tops):
+        for t in top:
+            if t in codes and t not in first:
+                first[t] = day
+    lag = {c: (first[c] - first_use[c]) if c in first else None for c in sim.new_codes if c in first_use}
+    weeks = []
+    for w in range(DAYS // 7 + (1 if DAYS % 7 else 0)):
+        top = tops[min(w * 7 + 6, DAYS - 1)]
+        weeks.append({"week": w + 1, "p@10": sum(t in codes for t in top[:10]) / 10,
+                      "p@20": sum(t in codes for t in top[:20]) / 20,
+                      "popular_in_top10": sorted(t for t in top[:10] if t in popular),
+                      "false_in_top20": sorted(t for t in top[:20] if t not in codes)})
+    return {"codes_in_top20_within_7_days": sum(1 for x in lag.values() if x is not None and x <= 7),
+            "codes_used": len(lag), "max_days_to_top20": max((x for x in lag.values() if x is not None), default=None),
+            "never_in_top20": sorted(c for c, x in lag.items() if x is None),
+            "days_with_popular_in_top10": [{"day": d, "terms": [t for t in top[:10] if t in popular]}
+                                           for d, top in enumerate(tops) if any(t in popular for t in top[:10])],
+            "weeks": weeks}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--items", type=int, default=100_000)
@@ -151,6 +197,9 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--threads", type=int, default=4)
     ap.add_argument("--database-url", default=None)
+    ap.add_argument("--variants", default=None,
+                    help='JSON list of other parameters to rank every day with, e.g. [{"name": "x", "a0": "conf", "min_log_odds": 1.4}]')
+    ap.add_argument("--out", default=None, help="also write the report with every day's list to this file")
     args = ap.parse_args()
 
     from bastion.auth import service as auth
@@ -183,6 +232,7 @@ def main() -> None:
     svc = Service(store, None, default_policy(), MediaHolding(home / "holding"), lexicon=lexicon)
     start = datetime.now(timezone.utc).date() - timedelta(days=DAYS + 1)
     rnd = np.random.default_rng(args.seed + 1)
+    variants = json.loads(args.variants) if args.variants else []
 
     community_items: dict[str, list[str]] = {}
     first_use: dict[str, int] = {}
@@ -233,6 +283,8 @@ def main() -> None:
             if c in top and c not in first_top20:
                 first_top20[c] = day
         daily.append({"day": day, "top": top, "window": got["window"]})
+        for v in variants:  # the same day ranked with other parameters of the statistic (--variants)
+            v.setdefault("tops", []).append(_rank_variant(s_factory=store.session, lexicon=lexicon.current, day=d, v=v))
     pool.shutdown()
 
     # popular tags: the 200 most used terms of the final window, and trend tags
@@ -259,7 +311,15 @@ def main() -> None:
                       "other_in_top20": sorted(t for t in top[:20] if t not in codes and t not in popular and t not in FLAVOUR)})
     lag = {c: (first_top20[c] - first_use[c]) if c in first_top20 else None for c in sim.new_codes if c in first_use}
     max_pop10 = max(len([t for t in d["top"][:10] if t in popular]) for d in daily)
+    pop10_days = [{"day": d["day"], "terms": [t for t in d["top"][:10] if t in popular]} for d in daily
+                  if any(t in popular for t in d["top"][:10])]
 
+    if args.out and url.startswith("sqlite:///"):
+        # a copy of the store as the 60 days left it (before promotion), to study the ranking again offline
+        import sqlite3
+
+        with sqlite3.connect(url[len("sqlite:///"):]) as src, sqlite3.connect(home / "before-promotion.db") as dst:
+            src.backup(dst)
     # promotion of what the final list shows, then retro-scoring
     final_top = daily[-1]["top"][:20]
     promoted = [t for t in final_top if t in codes]
@@ -286,6 +346,8 @@ def main() -> None:
         "codes_in_top20_within_7_days": sum(1 for v in lag.values() if v is not None and v <= 7),
         "codes_used": len(lag),
         "max_popular_in_top10_any_day": max_pop10,
+        "days_with_popular_in_top10": pop10_days,
+        "store": str(home),
         "retro": {"promoted": len(promoted), "found": res.found, "rescored": res.rescored,
                   "cases_opened_or_joined": len(res.cases), "new_cases": cases_after - cases_before,
                   "community_items_never_flagged_before": len(never_flagged),
@@ -294,7 +356,14 @@ def main() -> None:
         "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "load": os.getloadavg(),
                     "date": datetime.now(timezone.utc).isoformat(timespec="seconds")},
     }
+    if variants:
+        report["variants"] = [{"name": v.get("name"), "params": {k: v[k] for k in v if k not in ("tops", "name")},
+                               **_summary(v["tops"], sim, first_use, popular)} for v in variants]
     print(json.dumps(report, indent=1))
+    if args.out:
+        Path(args.out).write_text(json.dumps({**report, "daily": daily, "new_codes": sim.new_codes,
+                                              "flavour": list(FLAVOUR), "popular": sorted(popular),
+                                              "first_use": first_use}, indent=1))
     store.close()
 
 

@@ -15,7 +15,7 @@ router = APIRouter()
 @router.get("/v1/terms/candidates")
 def term_candidates(request: Request, since: str | None = None, until: str | None = None, language: str | None = None,
                     limit: int = Query(30, ge=1, le=500), min_cases: int = Query(2, ge=1, le=1000),
-                    min_z: float = Query(3.0, ge=0, le=100),
+                    min_z: float = Query(3.0, ge=0, le=100), min_log_odds: float | None = Query(None, ge=-100, le=100),
                     _: Principal = Depends(require("terms.read"))):
     """Emerging terms, ranked: log-odds z of confirmed-case items against the rest of the platform, growth and
     co-occurrence with known terms; each with its evidence (see docs/text.md)."""
@@ -24,7 +24,7 @@ def term_candidates(request: Request, since: str | None = None, until: str | Non
     svc = request.app.state.service
     with request.app.state.store.session() as s:
         return rank(s, svc.lexicon.current if svc.lexicon is not None else _default(), since=since, until=until,
-                    language=language, limit=limit, min_cases=min_cases, min_z=min_z)
+                    language=language, limit=limit, min_cases=min_cases, min_z=min_z, min_log_odds=min_log_odds)
 
 
 def _default():

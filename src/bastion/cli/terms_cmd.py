@@ -60,6 +60,7 @@ def candidates(
     limit: int = typer.Option(30, "--limit", help="How many candidates."),
     min_cases: int = typer.Option(2, "--min-cases", help="Confirmed cases a term must appear in."),
     min_z: float = typer.Option(3.0, "--min-z", help="The least log-odds z listed (see docs/text.md)."),
+    min_log_odds: Optional[float] = typer.Option(None, "--min-log-odds", help="The least log-odds ratio listed (default: see docs/text.md)."),
     as_json: bool = typer.Option(False, "--json", help="One JSON object: the window and the candidates with their evidence."),
 ) -> None:
     """Terms the items of confirmed cases use far more than the rest of the platform, ranked (see docs/text.md)."""
@@ -68,7 +69,7 @@ def candidates(
 
     with _session(ctx) as s:
         got = rank(s, default_lexicon(), since=since, until=until, language=language, limit=limit, min_cases=min_cases,
-                   min_z=min_z)
+                   min_z=min_z, min_log_odds=min_log_odds)
     if as_json:
         print(json.dumps(got, ensure_ascii=False))
         return
