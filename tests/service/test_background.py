@@ -40,7 +40,8 @@ def test_an_idle_server_runs_each_loop_about_once_per_poll_period(database_url, 
         stats = app.state.loops.stats()
         periods = (time.monotonic() - t0) / poll
     app.state.store.close()
-    assert set(stats) == {"index-sync", "retro-match", "lexicon-sync", "retro-text", "batch-jobs", "webhooks"}
+    assert set(stats) == {"index-sync", "retro-match", "lexicon-sync", "retro-text", "batch-jobs", "webhooks",
+                          "similar-index", "similar-retro"}
     for name, s in stats.items():
         runs = s["runs"] - before[name]
         # a handful more than one run per period is tolerated (a slow machine wakes late, never early)

@@ -154,9 +154,14 @@ def build_service(settings: ServeSettings):
     on_kept = None
     if keyring.active is not None:  # evidence keys configured: custody starts at intake
         on_kept = Vault.from_settings(settings).intake_hook()
+    similar = None
+    if settings.similar_radius:
+        from bastion.cases.similar import ConfirmedIndex
+
+        similar = ConfirmedIndex(store, radius=settings.similar_radius)
     return Service(store, matcher, policy, MediaHolding(settings.holding, keyring=keyring), fetch_url=fetch, examiner=examiner,
                    on_removed=automated_removal_statement(), on_kept=on_kept,
-                   lexicon=LiveLexicon(store))
+                   lexicon=LiveLexicon(store), similar=similar)
 
 
 def create_app(settings: ServeSettings | None = None) -> FastAPI:
@@ -260,6 +265,15 @@ def start_background(app: FastAPI):
     loops.every("lexicon-sync", svc.lexicon.refresh, channels=("term_changes",))
     loops.every("retro-text", lambda: terms_retro.run(svc.store, svc.policy, svc.lexicon).changes,
                 channels=("term_changes",))
+    if svc.similar is not None:
+        from bastion.cases import similar_retro
+
+        # a confirmed case: this process's similar-to-confirmed index, then recent items compared with its images
+        loops.every("similar-index", svc.similar.refresh, channels=("decisions",))
+        loops.every("similar-retro", lambda: similar_retro.run(svc.store, svc.policy, radius=svc.similar.radius,
+                                                               days=s.similar_retro_days,
+                                                               holding=svc.holding).decisions,
+                    channels=("decisions",))
     loops.every("batch-jobs", lambda: jobs.work(svc, lease_seconds=s.job_lease_seconds), channels=("jobs",))
     loops.every("webhooks", deliver, channels=("outbox",))
     st.loops = loops

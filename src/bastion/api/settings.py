@@ -23,6 +23,8 @@ class ServeSettings(Settings):
         "examine_item_seconds": "BASTION_EXAMINE_ITEM_SECONDS",
         "examine_memory_bytes": "BASTION_EXAMINE_MEMORY_BYTES",
         "classifiers": "BASTION_CLASSIFIERS",
+        "similar_radius": "BASTION_SIMILAR_RADIUS",
+        "similar_retro_days": "BASTION_SIMILAR_RETRO_DAYS",
     }
 
     max_batch: int = 1000
@@ -46,6 +48,11 @@ class ServeSettings(Settings):
     #: image classifiers run on every uploaded still image (bastion.classifiers, docs/classifiers.md): names,
     #: ``local`` for the built-in ones; empty: none. The server refuses to start when one cannot load.
     classifiers: tuple[str, ...] = ()
+    #: bits: an image within this PDQ distance of a confirmed case's media gets a ``similar_to_confirmed``
+    #: signal (bastion.cases.similar; never a match). 0: not looked for
+    similar_radius: int = Field(default=80, ge=0, le=256)
+    #: when a case is confirmed, items stored in the last this many days are compared with its media
+    similar_retro_days: float = Field(default=30.0, ge=0)
 
     @field_validator("classifiers", mode="before")
     @classmethod

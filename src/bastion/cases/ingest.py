@@ -61,7 +61,7 @@ class Service:
     def __init__(self, store: Store, matcher, policy, holding: MediaHolding, *, fetch_url: Callable[[str], bytes] | None = None,
                  examiner=None, on_removed: Callable[[Session, ItemRow, CaseRow], None] | None = None,
                  on_kept: Callable[[Session, ItemRow, CaseRow, list[tuple[str | None, bytes]]], None] | None = None,
-                 lexicon=None):
+                 lexicon=None, similar=None):
         from bastion.examine import Examiner
 
         self.store = store
@@ -80,6 +80,8 @@ class Service:
         self.fetch_url = fetch_url
         #: a bastion.terms.live.LiveLexicon (the platform's terms, current in every process), or None: the default
         self.lexicon = lexicon
+        #: a bastion.cases.similar.ConfirmedIndex (images near confirmed cases' media), or None: not looked for
+        self.similar = similar
         # Every item write of this process goes through one writer thread that commits items arriving
         # together in one transaction (cases/writer.py): one commit for many, and no two threads of this
         # process race on a case lookup (other processes: SQLite's lock, PostgreSQL's row locks).
@@ -153,6 +155,12 @@ class Service:
         ex = self.examiner.examine_item([(up.filename or f"media-{i}", up.data) for i, up in enumerate(uploads)], texts,
                                         lexicon=lexicon)
         signals, text = ex.signals, ex.text
+        if self.similar is not None and ex.media:
+            # likeness to confirmed material: a ranking signal beside the matches, never one of them
+            from bastion.cases.similar import intake_signals
+
+            signals = list(signals) + intake_signals(self.similar, self.store, ex.media,
+                                                     item.account.id if item.account is not None else None)
         media: list[dict[str, Any]] = []
         for i, (up, res) in enumerate(zip(uploads, ex.media)):
             result: dict[str, Any] = {"matches": [s.evidence for s in signals if s.source == "hash" and s.evidence.get("media") == i],

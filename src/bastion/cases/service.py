@@ -315,6 +315,12 @@ def decide(s: Session, case_id: int, user: UserRow, outcome: str, category: str 
         if c.status in ("open", "in_review"):
             set_status(s, c, "decided", actor=user.name)
         c.decided_at = now
+    if outcome == "confirm" and not second_look:
+        # its images become confirmed material: recent items are compared with them (bastion.cases.similar_retro)
+        from bastion.store.wake import announce
+
+        d.similar_retro = "pending"
+        announce(s, "decisions")
     if outcome == "confirm" and c.account_id and not second_look:
         a = s.get(AccountRow, c.account_id)
         a.confirmed_count += 1

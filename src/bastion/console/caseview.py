@@ -143,6 +143,16 @@ def _matched(item: dict, s: dict) -> str | None:
     return None
 
 
+_RELATION = {"same": "the same account", "linked": "an account linked to it", "other": "an unrelated account"}
+
+
+def _similar(evidence: list[dict], position: Any) -> list[dict]:
+    """The similar-to-confirmed evidence of one media (nearest first), with the account relation in words."""
+    rows = [{**e, "account_text": _RELATION.get(str(e.get("account")), str(e.get("account") or "?"))}
+            for e in evidence if e.get("media") == position and isinstance(e.get("case_id"), int)]
+    return sorted(rows, key=lambda e: (e.get("distance") if isinstance(e.get("distance"), int) else 999))
+
+
 def case_view(case: dict) -> dict:
     items = []
     for item in case.get("items") or []:
@@ -156,6 +166,7 @@ def case_view(case: dict) -> dict:
         tag_terms = {str(s.get("term") or "").lower().lstrip("#") for s in text if s.get("field") == "tag"}
         tag_terms |= {str(s.get("normalized") or "").lower() for s in text if s.get("field") == "tag"}
         prompt_terms = [str(s.get("term")) for s in text if s.get("field") == "prompt" and s.get("term")]
+        similar = [s.get("evidence") or {} for s in signals if s.get("source") == "similarity"]
         media = []
         for m in item.get("media") or []:
             result = m.get("result") or m  # the service spreads the scan result into the media dict
@@ -163,6 +174,7 @@ def case_view(case: dict) -> dict:
                 **m,
                 "matches": [x for x in (result.get("matches") or []) if isinstance(x, dict)],
                 "provenance": _provenance(result, prompt_terms),
+                "similar": _similar(similar, m.get("position")),
                 "errors": [e for e in (result.get("errors") or []) if isinstance(e, dict)],
                 "box_w": _box(m.get("width"), m.get("height"))[0],
                 "box_h": _box(m.get("width"), m.get("height"))[1],

@@ -43,6 +43,7 @@ SIGNAL_CATEGORIES: dict[str, tuple[str, ...]] = {
     "text": ("minor", "sexual", "trade", "coded", "contact", "payment", "price", "mention"),
     "hash": ("hash_match",),
     "provenance": ("ai_generated", "generator", "prompt"),
+    "similarity": ("similar_to_confirmed",),
 }
 
 
@@ -62,6 +63,8 @@ ALLOW_LIST = "known-benign"
 COUNTING_BANK_CATEGORIES: tuple[str, ...] = tuple(c for c in BANK_CATEGORIES if c != ALLOW_LIST)
 TRACES: tuple[str, ...] = ("metadata", "c2pa", "watermark")
 C2PA_STATES: tuple[str, ...] = ("Trusted", "Valid", "Invalid")
+#: how an item's account stands to a confirmed case's (bastion.cases.similar)
+SIMILAR_ACCOUNTS: tuple[str, ...] = ("same", "linked", "other")
 _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
 
 Evidence = list  # of Signal | dict
@@ -702,9 +705,41 @@ class _Reader:
 
         return test
 
+    def c_similar_to_confirmed(self, node: Node, what: str) -> Test | None:
+        """An image near a confirmed case's media (``source: similarity``): never a match, a ranking signal."""
+        m = self.mapping(node, what, ("max_distance", "account", "min_count"))
+        if m is None:
+            return None
+        if not m:
+            self.err(node, f"{what}: empty condition; e.g. max_distance: 64 or account: [same, linked]")
+            return None
+        max_d = self.integer(m["max_distance"][1], f"{what}.max_distance", 0, 256) if "max_distance" in m else None
+        accounts = (self.names(m["account"][1], f"{what}.account", SIMILAR_ACCOUNTS, "account relation")
+                    if "account" in m else None)
+        min_count = self.integer(m["min_count"][1], f"{what}.min_count", 1) if "min_count" in m else 1
+        if any(x is None for k, x in (("max_distance", max_d), ("account", accounts), ("min_count", min_count))
+               if k in m):
+            return None
+        account_set = frozenset(accounts) if accounts else None
+        need = min_count or 1
+
+        def test(v: View) -> Evidence | None:
+            hits = []
+            for s in v.by_source("similarity"):
+                ev = s.evidence
+                d = ev.get("distance")
+                if (s.category == "similar_to_confirmed"
+                        and (max_d is None or (isinstance(d, int) and d <= max_d))
+                        and (account_set is None or ev.get("account") in account_set)):
+                    hits.append(s)
+            return hits if len(hits) >= need else None
+
+        return test
+
 
 _CONDITIONS: tuple[str, ...] = ("all", "any", "not", "signal", "hash_match", "text_level", "text_score",
-                                "text_combination", "provenance", "price", "kind", "media_count", "account")
+                                "text_combination", "provenance", "price", "kind", "media_count", "account",
+                                "similar_to_confirmed")
 
 
 def _all(tests: list[Test]) -> Test:

@@ -2,7 +2,8 @@
 loops waiting on that channel run at once instead of at their next poll.
 
 Channels: ``bank_changes`` (the bank change log: index sync, retro-matching), ``outbox`` (webhook rows),
-``jobs`` (batch jobs) and ``term_changes`` (the platform's terms: live lexicon, retro-scoring). A writer calls :func:`announce` inside its transaction:
+``jobs`` (batch jobs), ``term_changes`` (the platform's terms: live lexicon, retro-scoring) and ``decisions``
+(a case confirmed: the similar-to-confirmed index and its comparison with recent items). A writer calls :func:`announce` inside its transaction:
 
 * in this process, the waiting loops are woken right after the transaction commits (nothing is announced
   for a rolled-back transaction);
@@ -29,7 +30,7 @@ from sqlalchemy.orm import Session
 
 log = logging.getLogger("bastion.wake")
 
-CHANNELS = ("bank_changes", "outbox", "jobs", "term_changes")
+CHANNELS = ("bank_changes", "outbox", "jobs", "term_changes", "decisions")
 _INFO_KEY = "bastion_wake_hub"
 _PENDING_KEY = "bastion_wake_pending"
 

@@ -1,0 +1,355 @@
+"""`similar-to-confirmed` on benign generated series (issue 24, point 3).
+
+A *series* is one benign scene rendered again with small changes — what a generator makes from one prompt
+and seed: shapes shifted, colours jittered, the frame re-cropped, a seed-like re-draw (sizes and colours a
+little different, an object added or dropped), re-encoded. Bases are generated landscapes (gradient sky,
+ground, sun, houses, trees, clouds), flat-colour shape art, pen drawings, and scikit-image's bundled sample
+photos. Everything is made here with numpy/Pillow; nothing is downloaded.
+
+The confirmed index holds each series' **base image only** (a case with one confirmed image: the hard case),
+measured with the whole-image PDQ alone and with the nine windows confirmation adds
+(``bastion.cases.similar.WINDOWS``), plus ``--extra-confirmed`` other generated images (a fuller index, as a
+platform's confirmed set grows); every other member is a query. The unrelated set is made by the same generators from other seeds (and the
+other half of the sample photos, and their own variants), so it shares the series' style: the honest
+false-positive test. A query is *surfaced* when any confirmed image lies within the radius; a series member
+counts as found only when its own base is among those.
+
+Hashes are Bastion's intake PDQ (``bastion.media.hashing.pdq_hash``, the fast path the service uses) of JPEG
+bytes; the search is :class:`bastion.cases.similar.ConfirmedIndex`'s (the bank index's kernel).
+
+    .venv/bin/python bench/bench_similar.py [--series 60] [--members 8] [--unrelated 1200] [--size 640x480]
+
+Ends with one JSON line of figures (bench/RESULTS.md, "Likeness to confirmed material").
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import sys
+import time
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageEnhance, ImageFilter
+
+sys.path.insert(0, os.path.dirname(__file__))
+import varied_images  # noqa: E402
+
+RADII = (31, 48, 56, 64, 70, 76, 80, 84, 88, 92)
+# colour photos and textures of scikit-image's data; split in two: series bases and unrelated
+PHOTOS_A = ("coffee", "chelsea", "rocket", "astronaut", "hubble_deep_field", "retina", "coins", "camera")
+PHOTOS_B = ("immunohistochemistry", "brick", "grass", "gravel", "moon", "horse", "page", "text")
+
+
+# --- scenes ------------------------------------------------------------------------------------------
+
+
+def scene_params(seed: int) -> dict:
+    rng = np.random.default_rng(seed)
+    objs = []
+    for _ in range(int(rng.integers(3, 8))):
+        kind = str(rng.choice(["house", "tree", "cloud", "rock"]))
+        objs.append({"kind": kind, "x": float(rng.uniform(0.05, 0.9)), "y": float(rng.uniform(0.35, 0.8)) if kind != "cloud" else float(rng.uniform(0.05, 0.3)),
+                     "s": float(rng.uniform(0.08, 0.22)), "c": [int(v) for v in rng.integers(20, 235, 3)]})
+    return {"sky0": [int(v) for v in rng.integers(60, 250, 3)], "sky1": [int(v) for v in rng.integers(60, 250, 3)],
+            "ground": [int(v) for v in rng.integers(20, 200, 3)], "horizon": float(rng.uniform(0.45, 0.7)),
+            "sun": (float(rng.uniform(0.1, 0.9)), float(rng.uniform(0.08, 0.3)), float(rng.uniform(0.04, 0.1))),
+            "objs": objs}
+
+
+def render(p: dict, size: tuple[int, int]) -> Image.Image:
+    w, h = size
+    t = np.linspace(0, 1, h)[:, None, None]
+    sky = (np.array(p["sky0"])[None, None, :] * (1 - t) + np.array(p["sky1"])[None, None, :] * t)
+    arr = np.broadcast_to(sky, (h, w, 3)).astype(np.uint8).copy()
+    img = Image.fromarray(arr)
+    d = ImageDraw.Draw(img)
+    hy = int(p["horizon"] * h)
+    d.rectangle((0, hy, w, h), fill=tuple(p["ground"]))
+    sx, sy, sr = p["sun"]
+    d.ellipse((int((sx - sr) * w), int(sy * h - sr * w), int((sx + sr) * w), int(sy * h + sr * w)), fill=(250, 230, 120))
+    for o in p["objs"]:
+        x, y, s, c = int(o["x"] * w), int(o["y"] * h), int(o["s"] * w), tuple(o["c"])
+        if o["kind"] == "house":
+            d.rectangle((x, y, x + s, y + int(s * 0.8)), fill=c)
+            d.polygon([(x - s // 8, y), (x + s // 2, y - s // 2), (x + s + s // 8, y)], fill=(c[2], c[0], c[1]))
+        elif o["kind"] == "tree":
+            d.rectangle((x + s // 3, y, x + s // 2, y + s), fill=(90, 60, 30))
+            d.ellipse((x, y - s, x + s - s // 6, y + s // 4), fill=c)
+        elif o["kind"] == "cloud":
+            d.ellipse((x, y, x + s * 2, y + s // 2), fill=(245, 245, 250))
+        else:
+            d.ellipse((x, y, x + s, y + s // 2), fill=c)
+    return img
+
+
+# --- variations: what a generator's series looks like ------------------------------------------------
+
+
+def shifted(p: dict, rng, amount: float) -> dict:
+    q = json.loads(json.dumps(p))
+    for o in q["objs"]:
+        o["x"] += float(rng.normal(0, amount))
+        o["y"] += float(rng.normal(0, amount))
+    q["sun"] = (q["sun"][0] + float(rng.normal(0, amount)), q["sun"][1], q["sun"][2])
+    return q
+
+
+def reseeded(p: dict, rng) -> dict:
+    """A seed-like re-draw: sizes and colours a little different, an object dropped or added."""
+    q = shifted(p, rng, 0.02)
+    for o in q["objs"]:
+        o["s"] *= float(rng.uniform(0.85, 1.15))
+        o["c"] = [int(np.clip(v + rng.normal(0, 18), 0, 255)) for v in o["c"]]
+    if len(q["objs"]) > 3 and rng.random() < 0.5:
+        q["objs"].pop(int(rng.integers(0, len(q["objs"]))))
+    elif rng.random() < 0.5:
+        extra = scene_params(int(rng.integers(1 << 30)))["objs"][0]
+        q["objs"].append(extra)
+    q["horizon"] += float(rng.normal(0, 0.015))
+    return q
+
+
+def jitter(img: Image.Image, rng) -> Image.Image:
+    a = np.asarray(img).astype(np.float32)
+    gain = rng.uniform(0.85, 1.15, 3)
+    off = rng.normal(0, 10, 3)
+    img = Image.fromarray((a * gain + off).clip(0, 255).astype(np.uint8))
+    return ImageEnhance.Color(img).enhance(float(rng.uniform(0.8, 1.25)))
+
+
+def recrop(img: Image.Image, rng, lo: float = 0.85) -> Image.Image:
+    w, h = img.size
+    f = float(rng.uniform(lo, 0.97))
+    cw, ch = int(w * f), int(h * f)
+    x, y = int(rng.integers(0, w - cw + 1)), int(rng.integers(0, h - ch + 1))
+    return img.crop((x, y, x + cw, y + ch)).resize((w, h), Image.Resampling.BILINEAR)
+
+
+def translate(img: Image.Image, rng, amount: float = 0.05) -> Image.Image:
+    """For photos (no scene to re-render): the frame moved a little (edge pixels repeated)."""
+    w, h = img.size
+    dx, dy = int(rng.normal(0, amount) * w), int(rng.normal(0, amount) * h)
+    a = np.asarray(img)
+    ys = np.clip(np.arange(h) + dy, 0, h - 1)
+    xs = np.clip(np.arange(w) + dx, 0, w - 1)
+    return Image.fromarray(a[ys][:, xs])
+
+
+def noise_blur(img: Image.Image, rng) -> Image.Image:
+    a = np.asarray(img.filter(ImageFilter.GaussianBlur(float(rng.uniform(0.3, 1.2))))).astype(np.float32)
+    return Image.fromarray((a + rng.normal(0, 4, a.shape)).clip(0, 255).astype(np.uint8))
+
+
+def members(base_kind: str, key, size: tuple[int, int], n: int, seed: int) -> tuple[Image.Image, list[tuple[str, Image.Image]]]:
+    """A base image and ``n`` members of its series, each named by the change it carries."""
+    rng = np.random.default_rng(seed)
+    if base_kind == "scene":
+        p = scene_params(key)
+        base = render(p, size)
+        makers = [
+            ("shift", lambda: render(shifted(p, rng, 0.03), size)),
+            ("jitter", lambda: jitter(base, rng)),
+            ("recrop", lambda: recrop(base, rng)),
+            ("reseed", lambda: render(reseeded(p, rng), size)),
+            ("reseed+jitter", lambda: jitter(render(reseeded(p, rng), size), rng)),
+            ("shift+recrop", lambda: recrop(render(shifted(p, rng, 0.03), size), rng)),
+            ("noise+blur", lambda: noise_blur(base, rng)),
+            ("reseed+recrop+jitter", lambda: jitter(recrop(render(reseeded(p, rng), size), rng), rng)),
+        ]
+    else:
+        base = base_image(base_kind, key, size)
+        makers = [
+            ("translate", lambda: translate(base, rng)),
+            ("jitter", lambda: jitter(base, rng)),
+            ("recrop", lambda: recrop(base, rng)),
+            ("translate+jitter", lambda: jitter(translate(base, rng), rng)),
+            ("recrop+jitter", lambda: jitter(recrop(base, rng), rng)),
+            ("noise+blur", lambda: noise_blur(base, rng)),
+            ("translate+recrop", lambda: recrop(translate(base, rng, 0.03), rng)),
+            ("all", lambda: noise_blur(jitter(recrop(translate(base, rng, 0.03), rng), rng), rng)),
+        ]
+    out = [(makers[i % len(makers)][0], makers[i % len(makers)][1]()) for i in range(n)]
+    return base, out
+
+
+def base_image(kind: str, key, size: tuple[int, int]) -> Image.Image:
+    if kind == "photo":
+        return varied_images.photo(key, size, 7)
+    if kind == "flat":
+        return varied_images.flat(key, size)
+    if kind == "drawing":
+        return varied_images.drawing(key, size)
+    if kind == "screenshot":
+        return varied_images.screenshot(key, size)
+    return render(scene_params(key), size)
+
+
+def jpeg(img: Image.Image) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, "JPEG", quality=85)
+    return buf.getvalue()
+
+
+def pdq_of(img: Image.Image) -> tuple[str, int]:
+    from bastion.media.hashing import pdq_hash
+
+    h = pdq_hash(jpeg(img))
+    return h.hash, h.quality
+
+
+# --- the run -----------------------------------------------------------------------------------------
+
+
+class _Index:
+    """ConfirmedIndex's search over a prepared list (no database in a benchmark)."""
+
+    def __init__(self, hashes: list[list[str]], radius: int):
+        from bastion.cases.similar import ConfirmedIndex, ConfirmedRef, build_index
+
+        self.ix = ConfirmedIndex(store=None, radius=radius)
+        refs = [(ConfirmedRef(i + 1, i + 1, None, i + 1, f"base-{i}", 0), hs) for i, hs in enumerate(hashes)]
+        self.ix._built = build_index(refs)
+        self.ix._state = ("bench",)
+
+    def nearest(self, h: str, q: int) -> list[tuple[int, int]]:
+        return [(n.ref.case_id - 1, n.distance) for n in self.ix.search(h, q)]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--series", type=int, default=60, help="series (bases) in the confirmed index")
+    ap.add_argument("--members", type=int, default=8, help="members per series (queries)")
+    ap.add_argument("--unrelated", type=int, default=1200)
+    ap.add_argument("--size", default="640x480")
+    ap.add_argument("--extra-confirmed", type=int, default=240,
+                    help="more confirmed images (other seeds, no queries): false positives grow with the index")
+    args = ap.parse_args()
+    w, h = (int(x) for x in args.size.split("x"))
+    size = (w, h)
+    t0 = time.perf_counter()
+
+    # series bases: scenes, flat art, drawings, photos (half of the sample photos)
+    kinds = []
+    for i in range(args.series):
+        r = i % 6
+        if r in (0, 1, 2):
+            kinds.append(("scene", 10_000 + i))
+        elif r == 3:
+            kinds.append(("flat", 20_000 + i))
+        elif r == 4:
+            kinds.append(("photo", PHOTOS_A[(i // 6) % len(PHOTOS_A)]) if (i // 6) < len(PHOTOS_A) else ("drawing", 30_000 + i))
+        else:
+            kinds.append(("drawing", 30_000 + i))
+    from bastion.cases.similar import window_hashes
+
+    windows: list[list[str]] = []  # per base: its window hashes (what confirmation stores)
+    bases, queries = [], []  # queries: (series index, change, kind, hash, quality)
+    for si, (kind, key) in enumerate(kinds):
+        base, ms = members(kind, key, size, args.members, seed=si)
+        bases.append(pdq_of(base))
+        windows.append(window_hashes(jpeg(base), bases[-1][0]))
+        for change, img in ms:
+            hq = pdq_of(img)
+            queries.append((si, change, kind, *hq))
+
+    # more confirmed images without queries: a fuller index, as a platform's confirmed set grows
+    gens_x = ("scene", "scene", "flat", "drawing", "photo")
+    for j in range(args.extra_confirmed):
+        kind = gens_x[j % len(gens_x)]
+        img = base_image(kind, PHOTOS_A[(j // len(gens_x)) % len(PHOTOS_A)] if kind == "photo" else 700_000 + j, size)
+        if kind == "photo":
+            img = jitter(recrop(img, np.random.default_rng(j), 0.6), np.random.default_rng(j))
+        bases.append(pdq_of(img))
+        windows.append(window_hashes(jpeg(img), bases[-1][0]))
+
+    # unrelated: other seeds of the same generators, the other half of the photos, and their variants
+    unrelated = []
+    rng = np.random.default_rng(99)
+    gens = ("scene", "scene", "flat", "drawing", "screenshot", "photo")
+    for j in range(args.unrelated):
+        kind = gens[j % len(gens)]
+        key = PHOTOS_B[(j // len(gens)) % len(PHOTOS_B)] if kind == "photo" else 500_000 + j
+        img = base_image(kind, key, size)
+        if kind == "photo" or j % 3 == 0:  # photos repeat: vary them (they are distinct images of one photo)
+            img = jitter(recrop(img, rng, 0.6), rng)
+        unrelated.append((kind, *pdq_of(img)))
+    hashed = time.perf_counter() - t0
+
+    base_hashes = [b[0] for b in bases]
+    rows = []
+    for r, use_windows in [(r, False) for r in RADII] + [(r, True) for r in RADII]:
+        ix = _Index([[b, *w] if use_windows else [b] for b, w in zip(base_hashes, windows)], r)
+        found = surfaced = 0
+        by_kind: dict[str, list[int]] = {}
+        by_change: dict[str, list[int]] = {}
+        for si, change, kind, hx, q in queries:
+            hits = ix.nearest(hx, q)
+            own = any(c == si for c, _ in hits)
+            found += own
+            surfaced += bool(hits)
+            by_kind.setdefault(kind, [0, 0])
+            by_kind[kind][0] += own
+            by_kind[kind][1] += 1
+            by_change.setdefault(change, [0, 0])
+            by_change[change][0] += own
+            by_change[change][1] += 1
+        fp = 0
+        fp_kind: dict[str, list[int]] = {}
+        for kind, hx, q in unrelated:
+            hit = bool(ix.nearest(hx, q))
+            fp += hit
+            fp_kind.setdefault(kind, [0, 0])
+            fp_kind[kind][0] += hit
+            fp_kind[kind][1] += 1
+        low_q = sum(1 for *_, q in queries if q < 50)
+        rows.append({
+            "radius": r, "windows": use_windows, "series_found": round(found / len(queries), 4), "series_surfaced": round(surfaced / len(queries), 4),
+            "unrelated_surfaced": round(fp / len(unrelated), 4), "unrelated_hits": fp,
+            "found_by_kind": {k: round(a / b, 3) for k, (a, b) in by_kind.items()},
+            "found_by_change": {k: round(a / b, 3) for k, (a, b) in by_change.items()},
+            "fp_by_kind": {k: round(a / b, 4) for k, (a, b) in fp_kind.items()},
+            "queries_below_quality": low_q,
+        })
+    # nearest-distance distributions (any confirmed image), for the table
+    from bastion.media.hashing import hamming
+
+    member_d = [hamming(hx, base_hashes[si]) for si, _, _, hx, q in queries]
+    unrel_d = [min(hamming(hx, b) for b in base_hashes) for _, hx, _ in unrelated]
+    pct = lambda xs, p: int(np.percentile(xs, p))  # noqa: E731
+
+    # cost of one intake lookup at the chosen radius against a baseline radius-31 lookup, same run
+    from bastion.cases.similar import DEFAULT_RADIUS
+
+    big = np.random.default_rng(5).integers(0, 256, (20_000, 32), dtype=np.uint8)
+    big_hex = [[bytes(x).hex()] for x in big] + [[b] for b in base_hashes]
+    timing = {}
+    for r in (31, DEFAULT_RADIUS):
+        ix = _Index(big_hex, r)
+        qs = [hx for _, _, _, hx, _ in queries[:200]]
+        t = time.perf_counter()
+        for _ in range(3):
+            for hx in qs:
+                ix.nearest(hx, 100)
+        timing[r] = (time.perf_counter() - t) / (3 * len(qs)) * 1e6
+    out = {
+        "bench": "similar", "series": args.series, "extra_confirmed": args.extra_confirmed, "members": args.members, "queries": len(queries),
+        "unrelated": len(unrelated), "size": args.size, "default_radius": DEFAULT_RADIUS,
+        "member_distance_p50_p90_p95": [pct(member_d, 50), pct(member_d, 90), pct(member_d, 95)],
+        "unrelated_nearest_p1_p5_p50": [pct(unrel_d, 1), pct(unrel_d, 5), pct(unrel_d, 50)],
+        "entries_with_windows": len(base_hashes) + sum(len(w) for w in windows),
+        "rows": rows, "hash_seconds": round(hashed, 1),
+        "lookup_us_20k_confirmed": {str(k): round(v, 1) for k, v in timing.items()},
+        "lookup_ratio_vs_r31": round(timing[DEFAULT_RADIUS] / timing[31], 2),
+        "loadavg": [round(x, 2) for x in os.getloadavg()],
+    }
+    for row in rows:
+        print(f"r={row['radius']:3d}{' +windows' if row['windows'] else '         '}  series found {row['series_found']:.3f}  unrelated surfaced "
+              f"{row['unrelated_surfaced']:.4f} ({row['unrelated_hits']})  by kind {row['found_by_kind']}  fp {row['fp_by_kind']}")
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()
