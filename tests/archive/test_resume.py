@@ -117,9 +117,10 @@ def test_a_killed_dask_scheduler_loses_no_file(many, tmp_path):
         while not sf.exists() or not sf.read_text().strip():
             assert time.monotonic() < deadline, "the scheduler did not start"
             time.sleep(0.1)
+        # as docs/archive.md starts them: workers that may start the examine processes (not daemonic)
         worker = subprocess.Popen([dask, "worker", "--scheduler-file", str(sf), "--nthreads", "1", "--nworkers", "1",
                                    "--no-dashboard"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                  start_new_session=True)
+                                  env={**env, "DASK_DISTRIBUTED__WORKER__DAEMON": "False"}, start_new_session=True)
         import json as _json
 
         return sched, worker, _json.loads(sf.read_text())["address"]

@@ -8,6 +8,15 @@ Tasks are submitted ``window`` at a time and collected with ``as_completed``, so
 more than that many batches, whatever the size of the archive. Dask re-runs the tasks of a worker that died
 (up to its ``allowed-failures``); a batch that still fails is split into single keys, and a key that fails
 alone is reported as ``worker-crashed`` — never dropped.
+
+Hard deadlines as on the local engine: Dask cannot kill one task, so a task does not decode in the Dask
+worker's thread. Each Dask worker keeps an examine :class:`~bastion.examine.WorkerPool` of its own (one
+process per worker thread) and the task runs its batch there under the same hard deadline
+(:func:`bastion.engines.tasks.examine_batch_on_dask`): a file stuck in C code is killed with its examine
+process and reported as ``time-budget``, and the Dask worker goes on. That needs Dask workers that may start
+processes — not daemonic: the engine's own cluster is started so, and an existing cluster whose workers are
+daemonic is refused at connection with the setting that fixes it (a scan without the hard deadline would
+let one hostile file hold a worker for ever).
 """
 
 from __future__ import annotations
@@ -15,7 +24,15 @@ from __future__ import annotations
 import os
 from typing import Iterator
 
-from bastion.engines.tasks import Task, crashed, examine_keys, warm_up
+from bastion.engines.tasks import (
+    Task,
+    close_dask_pool,
+    crashed,
+    examine_batch_on_dask,
+    hard_seconds,
+    start_dask_pool,
+    warm_up,
+)
 from bastion.errors import BastionError, ConfigError
 
 
@@ -28,8 +45,10 @@ class SchedulerLost(BastionError):
 class DaskEngine:
     name = "dask"
 
-    def __init__(self, jobs: int | None = None, scheduler: str | None = None, window: int | None = None):
+    def __init__(self, jobs: int | None = None, scheduler: str | None = None, window: int | None = None, *,
+                 key_seconds: float | None = None):
         try:
+            import dask
             from distributed import Client, LocalCluster
         except ImportError as exc:  # pragma: no cover - a dependency
             raise ConfigError("--engine dask needs dask[distributed]") from exc
@@ -41,6 +60,9 @@ class DaskEngine:
                 raise ConfigError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from exc
         else:
             n = max(1, jobs or os.cpu_count() or 1)
+            # Workers that may start the examine processes (a daemonic process may have no children). Set for
+            # the process, not only while starting: the nanny reads it again when it restarts a dead worker.
+            dask.config.set({"distributed.worker.daemon": False})
             # Everything on loopback: the scheduler, and its HTTP endpoint (no dashboard) on a free port, not 8787.
             self._cluster = LocalCluster(
                 n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None,
@@ -49,7 +71,13 @@ class DaskEngine:
             self.client = Client(self._cluster)
         self.workers = max(1, sum(w.get("nthreads", 1) for w in self.client.scheduler_info()["workers"].values()))
         self.window = window or self.workers * 4
+        self.key_seconds = key_seconds or hard_seconds()
         self.client.run(warm_up)  # every worker imports the per-file work now, not in its first batch
+        problems = {addr: p for addr, p in self.client.run(start_dask_pool).items() if p}
+        if problems:
+            self.close()
+            addr, problem = sorted(problems.items())[0]
+            raise ConfigError(f"--engine dask: {problem} ({len(problems)} worker(s), e.g. {addr})")
 
     def run(self, tasks: Iterator[Task], *, provenance: bool, watermark: str) -> Iterator[tuple[Task, list]]:
         from concurrent.futures import CancelledError
@@ -61,7 +89,8 @@ class DaskEngine:
         ac = as_completed()
 
         def submit(task: Task, keys=None) -> None:
-            fut = client.submit(examine_keys, task.source, keys or task.keys, provenance, watermark, pure=False)
+            fut = client.submit(examine_batch_on_dask, task.source, keys or task.keys, provenance, watermark,
+                                self.key_seconds, pure=False)
             pending[fut.key] = (task, keys)
             ac.add(fut)
 
@@ -101,6 +130,10 @@ class DaskEngine:
 
     def close(self) -> None:
         try:
+            try:
+                self.client.run(close_dask_pool)
+            except Exception:  # noqa: BLE001 - the workers (or the scheduler) are gone: their processes with them
+                pass
             self.client.close()
         finally:
             if self._cluster is not None:
