@@ -177,6 +177,7 @@ class WorkerPool:
         if method == "forkserver":
             self._ctx.set_forkserver_preload(["bastion.examine", *_WARM])
         self._idle: list[_Worker] = []
+        self._busy: set[_Worker] = set()  # workers a caller holds (a task in flight, or starting)
         self._live = 0
         self._cond = threading.Condition()
         self._closed = False
@@ -205,12 +206,16 @@ class WorkerPool:
         if w is None:
             return
         with self._cond:
-            if self._closed:
+            self._busy.discard(w)
+            closed = self._closed
+            if closed:
                 self._live -= 1
-                w.kill()
-                return
-            self._idle.append(w)
-            self._cond.notify()
+                self._cond.notify_all()  # close() may be waiting for this one
+            else:
+                self._idle.append(w)
+                self._cond.notify()
+        if closed:
+            w.kill()
 
     def _take(self) -> _Worker:
         with self._cond:
@@ -218,7 +223,9 @@ class WorkerPool:
                 if self._closed:
                     raise WorkerCrashed("the examine pool is closed")
                 if self._idle:
-                    return self._idle.pop()
+                    w = self._idle.pop()
+                    self._busy.add(w)
+                    return w
                 if self._live < self.size:
                     self._live += 1
                     break
@@ -226,16 +233,23 @@ class WorkerPool:
         w = self._new()
         if w is None:
             raise WorkerCrashed("could not start an examine worker")
-        return w
+        with self._cond:
+            if not self._closed:
+                self._busy.add(w)
+                return w
+            self._live -= 1
+        w.kill()  # the pool closed while this one started
+        raise WorkerCrashed("the examine pool is closed")
 
     def _retire(self, w: _Worker) -> None:
         """Kill a worker and start its replacement at once (it imports while nobody waits for it)."""
         w.kill()
-        if self._closed:
-            with self._cond:
+        with self._cond:
+            self._busy.discard(w)
+            if self._closed:
                 self._live -= 1
-                self._cond.notify()
-            return
+                self._cond.notify_all()
+                return
         self._put(self._new())
 
     def run(self, fn: Callable, *args: Any, deadline: float | None = None, **kwargs: Any) -> tuple[Any, float]:
@@ -277,7 +291,10 @@ class WorkerPool:
             raise WorkerFailed(value)
         return value, seconds
 
-    def close(self) -> None:
+    def close(self, wait: float = 2.0) -> None:
+        """Stop every worker. Idle ones are told to exit; busy ones get ``wait`` seconds to finish their task
+        (their callers get the answer, then the worker exits), then they are killed and their callers get
+        :class:`WorkerCrashed`. No worker process outlives the call. Later calls of :meth:`run` are refused."""
         with self._cond:
             self._closed = True
             idle, self._idle = self._idle, []
@@ -288,9 +305,21 @@ class WorkerPool:
                 w.conn.close()  # the worker sees EOF and exits
             except Exception:
                 pass
+        for w in idle:
             w.proc.join(2)
             if w.proc.is_alive():
                 w.kill()
+        end = time.monotonic() + wait
+        with self._cond:
+            while self._busy and (left := end - time.monotonic()) > 0:
+                self._cond.wait(left)
+            busy = list(self._busy)
+        for w in busy:  # still running a task after the wait: its caller sees the worker die (and closes the pipe)
+            try:
+                w.proc.kill()
+                w.proc.join(5)
+            except Exception:  # already gone
+                pass
 
     def __enter__(self) -> "WorkerPool":
         return self

@@ -84,8 +84,13 @@ def seeded_home(tmp_path_factory):
 
     home = tmp_path_factory.mktemp("console-seed") / "home"
     app = _app(home)
-    seeded = seed(app.state.service)
-    app.state.store.close()  # checkpoints SQLite's WAL so the folder can be copied
+    try:
+        seeded = seed(app.state.service)
+    finally:
+        # no server ran this app, so no lifespan closes what seeding started: the examine workers that
+        # scanned the demo media (left running, they outlived every test after this one) and the store
+        app.state.service.examiner.close()
+        app.state.store.close()  # checkpoints SQLite's WAL so the folder can be copied
     return home, seeded
 
 

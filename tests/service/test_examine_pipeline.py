@@ -68,6 +68,37 @@ def test_a_worker_that_dies_is_reported_and_replaced():
         assert pool.run(svc_helpers.echo, "after", deadline=60)[0] == "after"
 
 
+def test_close_stops_a_busy_worker_too_after_a_bounded_wait():
+    """A worker still running a task when its pool closes gets ``wait`` seconds, then is killed: no examine
+    process outlives close(), and the caller is told its worker died (a server's shutdown, a test's end)."""
+    pool = WorkerPool(2)
+    pool.start()
+    assert pool.run(svc_helpers.echo, "warm", deadline=60)[0] == "warm"
+    procs = [w.proc for w in pool._idle]
+    out: dict[str, object] = {}
+
+    def hostile():
+        try:
+            pool.run(svc_helpers.stuck_for, 3600, deadline=600)
+        except WorkerCrashed as exc:
+            out["crashed"] = str(exc)
+
+    t = threading.Thread(target=hostile)
+    t.start()
+    deadline = time.monotonic() + 30
+    while not pool._busy and time.monotonic() < deadline:
+        time.sleep(0.01)
+    t0 = time.monotonic()
+    pool.close(wait=0.5)
+    closed_in = time.monotonic() - t0
+    t.join(30)
+    assert not t.is_alive() and "crashed" in out
+    assert not any(p.is_alive() for p in procs)
+    assert 0.5 <= closed_in < 15
+    with pytest.raises(WorkerCrashed, match="closed"):
+        pool.run(svc_helpers.echo, "after", deadline=5)
+
+
 def test_the_soft_budget_holds_in_a_thread_that_is_not_the_main_one(monkeypatch):
     """Service requests and Dask tasks run in threads, where SIGALRM never arrives."""
     import bastion.scan as scan
