@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import base64
 import io
+from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image
+
+from bastion.auth.permissions import ROLES
 
 
 def png_bytes(seed: int = 0, size: int = 256) -> bytes:
@@ -21,6 +24,42 @@ def png_bytes(seed: int = 0, size: int = 256) -> bytes:
 
 def b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
+
+
+# --- the service app of a test ----------------------------------------------------------------------------
+
+
+@dataclass
+class Api:
+    app: object
+    client: object
+    tokens: dict[str, str]
+
+    def h(self, role: str = "integration", **extra) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.tokens[role]}", **extra}
+
+    def submit(self, item: dict, role: str = "integration", **kw):
+        return self.client.post("/v1/items", json=item, headers=self.h(role, **kw.pop("headers", {})), **kw)
+
+    @property
+    def store(self):
+        return self.app.state.store
+
+
+def make_api(database_url: str, home, **settings) -> Api:
+    from starlette.testclient import TestClient
+
+    from bastion.api import ServeSettings, create_app
+    from bastion.auth import service as auth
+
+    app = create_app(ServeSettings(home=home, database_url=database_url, background=False, json_logs=False, **settings))
+    tokens = {}
+    with app.state.store.session() as s, s.begin():
+        for role in ROLES:
+            auth.create_user(s, f"{role}-user", role)  # tokens only: argon2 is tested in test_auth.py
+            tokens[role] = auth.create_token(s, f"{role}-user", "test")[1]
+    return Api(app, TestClient(app, raise_server_exceptions=False), tokens)
+
 
 
 # --- stand-ins run in examine worker processes (imported there by name) ---------------------------------

@@ -15,7 +15,7 @@ import pytest
 
 from bastion.api.background import Loops, Pass, as_pass
 
-from conftest import make_api  # noqa: E402  (the service tests' own conftest)
+from svc_helpers import make_api
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 

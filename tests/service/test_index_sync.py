@@ -9,9 +9,7 @@ import time
 from PIL import Image
 
 from bastion.media.hashing import pdq_from_image
-from svc_helpers import b64, png_bytes
-
-from conftest import make_api  # noqa: E402  (the service tests' own conftest)
+from svc_helpers import b64, make_api, png_bytes
 
 
 def test_a_hash_added_in_one_process_is_matched_in_another_within_seconds(database_url, tmp_path):

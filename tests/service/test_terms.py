@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 
 from sqlalchemy import select
 
-from conftest import make_api  # noqa: E402  (the service tests' own conftest)
+from svc_helpers import make_api
 
 
 def _today() -> str:

@@ -9,7 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from conftest import make_api  # noqa: E402  (the service tests' own conftest, bound at collection)
+from svc_helpers import make_api
 
 from bastion.effects import webhooks
 from bastion.effects.delivery import deliver_due

@@ -1,20 +1,24 @@
 """Fixtures of the stream-intake tests: the real local RabbitMQ (CI runs one), queues of a test's own.
 
-When the broker cannot be reached the tests are skipped with a reason starting "RabbitMQ unavailable".
-Each test gets queue names of its own (a uuid) and they are deleted afterwards.
+When the broker cannot be reached the tests are skipped with a reason starting "RabbitMQ unavailable" —
+unless BASTION_TEST_RABBITMQ_URL names the broker (CI sets it): then a broker that cannot be reached fails
+them, as a PostgreSQL that is expected and missing would. Each test gets queue names of its own (a uuid) and
+they are deleted afterwards. Every coroutine runs on a loop of its own (stream_loop.run_async): a whole-suite
+run leaves an event loop running in the main thread, where asyncio.run refuses to start.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import uuid
 from dataclasses import dataclass
 
 import pytest
+from stream_loop import run_async
 
-AMQP_URL = os.environ.get("TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
+EXPECTED = os.environ.get("BASTION_TEST_RABBITMQ_URL") or None
+AMQP_URL = EXPECTED or "amqp://guest:guest@127.0.0.1:5672/"
 _checked: list[str | None] = []
 
 
@@ -27,7 +31,7 @@ def _problem() -> str | None:
             await conn.close()
 
         try:
-            asyncio.run(probe())
+            run_async(probe())
             _checked.append(None)
         except Exception as exc:  # noqa: BLE001 - any failure means "not available"
             _checked.append(f"{type(exc).__name__}: {exc}".splitlines()[0])
@@ -55,7 +59,7 @@ class Queues:
                         aio_pika.Message(body, delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
                                          correlation_id=f"corr-{i}" if correlation else None),
                         routing_key=self.items)
-        asyncio.run(go())
+        run_async(go())
 
     def drain(self, queue: str) -> list:
         """Every message now in ``queue`` (taken off it), as aio-pika messages (body, headers, ids)."""
@@ -72,7 +76,7 @@ class Queues:
                     if m is None:
                         return got
                     got.append(m)
-        return asyncio.run(go())
+        return run_async(go())
 
     def count(self, queue: str) -> int:
         async def go():
@@ -83,12 +87,14 @@ class Queues:
                 ch = await conn.channel()
                 q = await ch.declare_queue(queue, durable=True)
                 return q.declaration_result.message_count
-        return asyncio.run(go())
+        return run_async(go())
 
 
 @pytest.fixture
 def queues():
     problem = _problem()
+    if problem and EXPECTED:
+        pytest.fail(f"RabbitMQ expected at {AMQP_URL} (BASTION_TEST_RABBITMQ_URL) but unreachable: {problem}")
     if problem:
         pytest.skip(f"RabbitMQ unavailable at {AMQP_URL}: {problem}")
     tag = uuid.uuid4().hex[:12]
@@ -103,4 +109,4 @@ def queues():
             ch = await conn.channel()
             for name in (q.items, q.verdicts, q.dead):
                 await ch.queue_delete(name)
-    asyncio.run(delete())
+    run_async(delete())

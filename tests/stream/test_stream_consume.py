@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
+from stream_loop import run_async
 
 from bastion.cases.models import ItemRow
 from bastion.store.db import open_store
@@ -44,7 +45,7 @@ def _run(queues, database_url, home, *, prefetch=16, wrap=None, idle=1.5):
     consumer = Consumer(wrap(service) if wrap else service, broker, max_bytes=settings.max_body_bytes,
                         retry_seconds=0.05)
     try:
-        return asyncio.run(consumer.run(idle_exit=idle))
+        return run_async(consumer.run(idle_exit=idle))
     finally:
         service.examiner.close()
         service.store.close()
@@ -94,7 +95,7 @@ def test_a_redelivered_item_gets_its_stored_verdict_and_is_stored_once(queues, d
         m = await q.get(no_ack=False)
         assert m.redelivered is False
         await conn.close()  # no ack: back to the queue
-    asyncio.run(take_and_die())
+    run_async(take_and_die())
 
     stats = _run(queues, database_url, home)
     assert stats.redelivered == 1 and stats.verdicts == 1
@@ -339,7 +340,7 @@ def test_a_lost_broker_connection_stops_the_consumer_with_an_error(queues, tmp_p
 
     queues.publish([_item(i) for i in range(50)])
     try:
-        stats = asyncio.run(main())
+        stats = run_async(main())
     finally:
         service.examiner.close()
         service.store.close()
