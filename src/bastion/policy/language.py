@@ -44,7 +44,12 @@ SIGNAL_CATEGORIES: dict[str, tuple[str, ...]] = {
     "hash": ("hash_match",),
     "provenance": ("ai_generated", "generator", "prompt"),
     "similarity": ("similar_to_confirmed",),
+    # the built-in image classifiers' names, and the statuses of one that did not answer (bastion.classifiers)
+    "classifier": ("photoreal", "nudity", "faces", "unavailable", "error"),
 }
+#: Scores the built-in image classifiers give, and ``young_face``, which the default policy reads from a plug-in
+#: or external classifier (none ships: docs/classifiers.md). A ``classifier`` condition may name others.
+CLASSIFIER_SCORES: tuple[str, ...] = ("photoreal", "nudity", "faces", "face_area", "young_face")
 
 
 @lru_cache(maxsize=1)
@@ -597,6 +602,51 @@ class _Reader:
 
         return test
 
+    def c_classifier(self, node: Node, what: str) -> Test | None:
+        """``classifier: {photoreal: {min: 0.5}, nudity: {min: 0.8}}``: image classifier scores, every named
+        range holding **on the same media file** of the item. Evidence: that file's classifier signals."""
+        m = self.mapping(node, what)
+        if m is None:
+            return None
+        if not m:
+            self.err(node, f"{what}: empty condition; name scores with ranges, e.g. nudity: {{min: 0.8}}")
+            return None
+        ranges: list[tuple[str, Any, Any]] = []
+        ok = True
+        for key, (knode, vnode) in m.items():
+            if not _NAME_RE.match(key):
+                self.err(knode, f"{what}: score name {key!r} must be lower-case letters, digits, '-', '_' or '.'")
+                ok = False
+                continue
+            if key not in CLASSIFIER_SCORES:
+                self.warn(knode, f"{what}: {key!r} is not a score of the built-in classifiers "
+                                 f"({', '.join(CLASSIFIER_SCORES[:-1])}) nor young_face; the condition holds only where a plug-in gives it")
+            b = self.bounds(vnode, f"{what}.{key}", whole=False, lo=-1e9)
+            if b is None:
+                ok = False
+            else:
+                ranges.append((key, *b))
+        if not ok:
+            return None
+
+        def test(v: View) -> Evidence | None:
+            by_media: dict[Any, tuple[dict[str, float], list[Signal]]] = {}
+            for s in v.by_source("classifier"):
+                scores = s.evidence.get("scores")
+                if not isinstance(scores, dict) or s.evidence.get("status", "ok") != "ok":
+                    continue
+                got, sigs = by_media.setdefault(s.evidence.get("media"), ({}, []))
+                for k, x in scores.items():
+                    if isinstance(x, (int, float)) and not isinstance(x, bool):
+                        got[k] = max(got.get(k, float(x)), float(x))  # two classifiers, one score: the higher
+                sigs.append(s)
+            for got, sigs in by_media.values():
+                if all(k in got and (lo is None or got[k] >= lo) and (hi is None or got[k] <= hi) for k, lo, hi in ranges):
+                    return list(sigs)
+            return None
+
+        return test
+
     def c_price(self, node: Node, what: str) -> Test | None:
         m = self.mapping(node, what, ("present", "tier", "has_tier", "currency", "min_amount", "max_amount"))
         if m is None:
@@ -738,8 +788,8 @@ class _Reader:
 
 
 _CONDITIONS: tuple[str, ...] = ("all", "any", "not", "signal", "hash_match", "text_level", "text_score",
-                                "text_combination", "provenance", "price", "kind", "media_count", "account",
-                                "similar_to_confirmed")
+                                "text_combination", "provenance", "classifier", "price", "kind", "media_count",
+                                "account", "similar_to_confirmed")
 
 
 def _all(tests: list[Test]) -> Test:
