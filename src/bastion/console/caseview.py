@@ -1,5 +1,6 @@
 """Turn the service's case dict into what the case page shows: texts with their matched spans highlighted,
-bank matches per media, provenance with positive and negative prompts kept apart, C2PA and watermark facts.
+bank matches per media, provenance with positive and negative prompts kept apart, C2PA and watermark facts,
+image classifier scores with the model that gave them.
 
 Pure functions over plain dicts (no database), so they are tested without a server.
 """
@@ -134,6 +135,32 @@ def _provenance(result: dict, prompt_terms: list[str]) -> dict | None:
     }
 
 
+def _classifiers(signals: list[dict], index: int) -> list[dict]:
+    """The image classifiers' results for media ``index``: name, scores, model and version, or why none."""
+    out = []
+    for s in signals:
+        ev = s.get("evidence") or {}
+        if s.get("source") != "classifier" or not isinstance(ev, dict) or ev.get("media") != index:
+            continue
+        scores = ev.get("scores") if isinstance(ev.get("scores"), dict) else {}
+        out.append({
+            "name": str(ev.get("classifier") or s.get("category") or "?"),
+            "status": str(ev.get("status") or "ok"),
+            "scores": [(str(k), _score(v)) for k, v in scores.items()],
+            "model": str(ev.get("model") or ""),
+            "version": str(ev.get("version") or ""),
+            "ms": ev.get("ms"),
+            "error": str(ev.get("error") or ""),
+        })
+    return out
+
+
+def _score(v: Any) -> str:
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return str(v)
+    return str(int(v)) if float(v).is_integer() else f"{v:.2f}"
+
+
 def _matched(item: dict, s: dict) -> str | None:
     """The text a signal's span covers in its field (title or body), if it has one."""
     text, span = item.get(s.get("field") or ""), s.get("span")
@@ -168,10 +195,11 @@ def case_view(case: dict) -> dict:
         prompt_terms = [str(s.get("term")) for s in text if s.get("field") == "prompt" and s.get("term")]
         similar = [s.get("evidence") or {} for s in signals if s.get("source") == "similarity"]
         media = []
-        for m in item.get("media") or []:
+        for index, m in enumerate(item.get("media") or []):
             result = m.get("result") or m  # the service spreads the scan result into the media dict
             media.append({
                 **m,
+                "classifiers": _classifiers(signals, index),
                 "matches": [x for x in (result.get("matches") or []) if isinstance(x, dict)],
                 "provenance": _provenance(result, prompt_terms),
                 "similar": _similar(similar, m.get("position")),
