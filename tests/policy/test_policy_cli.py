@@ -21,7 +21,7 @@ BAD = ("rules:\n  - name: a\n    when: {text_level: hgh}\n    actions: [review]\
 def test_check_accepts_the_default_and_a_valid_file(tmp_path):
     r = runner.invoke(app, ["policy", "check", "default"])
     assert r.exit_code == 0, r.output
-    assert "13 rule(s)" in r.stdout
+    assert "16 rule(s)" in r.stdout
     from bastion.text import default_scoring_config
 
     defined = any(c.name == "real_material_offer" for c in default_scoring_config().combinations)

@@ -21,8 +21,10 @@ def reason(verdict: Verdict, rule: str):
 def test_the_shipped_policy_loads_with_a_version_and_names_every_rule():
     names = [r.name for r in POLICY.rules]
     assert names == ["known-abuse-hash", "text-critical", "real-material-offer", "ai-generated-minor-sexual-prompt",
-                     "text-high", "similar-to-confirmed-account", "other-bank-match", "text-medium", "test-bank-match",
-                     "account-prior-confirmed", "account-linked-to-flagged", "similar-to-confirmed", "new-account"]
+                     "text-high", "similar-to-confirmed-account", "classifier-photoreal-nudity-young-face",
+                     "classifier-photoreal-nudity-linked-account", "other-bank-match", "text-medium", "test-bank-match",
+                     "classifier-photoreal-nudity", "account-prior-confirmed", "account-linked-to-flagged",
+                     "similar-to-confirmed", "new-account"]
     assert len(POLICY.version) == 12 and all(r.description for r in POLICY.rules)
 
 
