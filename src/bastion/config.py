@@ -91,6 +91,20 @@ ENVIRONMENT: dict[str, str] = {
     "dsa_terms_url": "BASTION_DSA_TERMS_URL",
     "dsa_endpoint": "BASTION_DSA_ENDPOINT",
     "dsa_token": "BASTION_DSA_TOKEN",
+    "classifier_http_url": "BASTION_CLASSIFIER_HTTP_URL",
+    "classifier_http_model": "BASTION_CLASSIFIER_HTTP_MODEL",
+    "classifier_http_version": "BASTION_CLASSIFIER_HTTP_VERSION",
+    "classifier_http_secret": "BASTION_CLASSIFIER_HTTP_SECRET",
+    "classifier_http_auth_header": "BASTION_CLASSIFIER_HTTP_AUTH_HEADER",
+    "classifier_http_auth_scheme": "BASTION_CLASSIFIER_HTTP_AUTH_SCHEME",
+    "classifier_http_body": "BASTION_CLASSIFIER_HTTP_BODY",
+    "classifier_http_scores": "BASTION_CLASSIFIER_HTTP_SCORES",
+    "classifier_http_timeout": "BASTION_CLASSIFIER_HTTP_TIMEOUT",
+    "classifier_http_retries": "BASTION_CLASSIFIER_HTTP_RETRIES",
+    "classifier_http_backoff": "BASTION_CLASSIFIER_HTTP_BACKOFF",
+    "classifier_http_deadline": "BASTION_CLASSIFIER_HTTP_DEADLINE",
+    "classifier_http_breaker_failures": "BASTION_CLASSIFIER_HTTP_BREAKER_FAILURES",
+    "classifier_http_breaker_seconds": "BASTION_CLASSIFIER_HTTP_BREAKER_SECONDS",
 }
 
 
@@ -157,6 +171,26 @@ class Settings(BaseModel):
     dsa_terms_url: Optional[str] = None
     dsa_endpoint: Optional[str] = None
     dsa_token: Optional[SecretStr] = None
+
+    # --- the external classifier connector (bastion.classifiers.http, docs/classifiers.md) --------------
+    classifier_http_url: Optional[str] = None
+    classifier_http_model: Optional[str] = None
+    classifier_http_version: Optional[str] = None
+    #: sent only in the auth header; never logged, never in an error or a repr
+    classifier_http_secret: Optional[SecretStr] = None
+    classifier_http_auth_header: str = "Authorization"
+    #: put before the secret in the header (``Bearer <secret>``); empty: the secret alone
+    classifier_http_auth_scheme: str = "Bearer"
+    #: JSON request body template; None: ``{"image": "{image_base64}"}``
+    classifier_http_body: Optional[str] = None
+    #: ``name=$.json.path, ...``: where each score is in the answer
+    classifier_http_scores: Optional[str] = None
+    classifier_http_timeout: float = Field(5.0, gt=0)
+    classifier_http_retries: int = Field(2, ge=0, le=10)
+    classifier_http_backoff: float = Field(0.2, ge=0)
+    classifier_http_deadline: float = Field(20.0, gt=0)
+    classifier_http_breaker_failures: int = Field(5, ge=1)
+    classifier_http_breaker_seconds: float = Field(30.0, ge=0)
 
     @field_validator("home", "policy_path", "holding_dir", "vault_dir", mode="after")
     @classmethod

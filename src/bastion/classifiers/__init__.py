@@ -206,6 +206,10 @@ def classify(picture: Picture, names: Iterable[str]) -> list[ClassifierResult]:
             raw = clf.classify(picture)
             seconds = time.perf_counter() - t0
             scores, details = check_scores(name, raw)
+        except ClassifierUnavailable as exc:  # it could not look at this picture (a remote service down)
+            out.append(ClassifierResult(name=name, model=clf.model, version=clf.version, status="unavailable",
+                                        seconds=time.perf_counter() - t0, error=str(exc)))
+            continue
         except Exception as exc:  # one picture, one classifier: an error result, the others still run
             out.append(ClassifierResult(name=name, model=clf.model, version=clf.version, status="error",
                                         seconds=time.perf_counter() - t0, error=f"{type(exc).__name__}: {exc}"))
