@@ -264,3 +264,23 @@ def test_json_paths():
     assert list(parse_scores({"x": "$.y"})) == ["x"]
     with pytest.raises(ValueError, match="no JSON path"):
         parse_scores("x")
+
+
+def test_bastion_declares_it_as_the_classifier_http_read_from_settings(service, monkeypatch):
+    """The entry point in pyproject.toml names the class; its no-argument factory reads the settings."""
+    import tomllib
+    from pathlib import Path
+
+    meta = tomllib.loads((Path(__file__).resolve().parents[2] / "pyproject.toml").read_text())
+    assert meta["project"]["entry-points"]["bastion.classifiers"] == {"http": "bastion.classifiers.http:HttpClassifier"}
+    clf = HttpClassifier()
+    assert clf.name == "http"
+    with pytest.raises(ClassifierUnavailable, match="not configured: set BASTION_CLASSIFIER_HTTP_URL"):
+        clf.load()
+    for var, value in (("URL", service.url), ("MODEL", "acme"), ("VERSION", "3"),
+                       ("SCORES", "nudity=$.results[0].nsfw"), ("SECRET", SECRET)):
+        monkeypatch.setenv(f"BASTION_CLASSIFIER_HTTP_{var}", value)
+    clf = HttpClassifier()
+    clf.load()
+    assert (clf.model, clf.version) == ("acme", "3") and clf.classify(picture()) == {"nudity": 0.25}
+    assert service.requests[-1]["headers"]["Authorization"] == f"Bearer {SECRET}"
