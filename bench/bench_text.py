@@ -112,10 +112,15 @@ def load_text_package_at(rev: str):
 
     The modules are removed from ``sys.modules`` again afterwards, so the current code imports normally;
     the returned package keeps working through its own references."""
-    data = subprocess.run(["git", "-C", str(REPO), "archive", rev, "src/bastion"], check=True, capture_output=True).stdout
-    root = Path(tempfile.mkdtemp(prefix="bench_text_rev_"))
-    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
-        tar.extractall(root)
+    if Path(rev).is_dir():
+        # A checkout of another revision (``git worktree add DIR REV``), possibly with its text modules
+        # compiled in place (``setup.py build_ext --inplace``): compare compiled against compiled.
+        root = Path(rev).resolve()
+    else:
+        data = subprocess.run(["git", "-C", str(REPO), "archive", rev, "src/bastion"], check=True, capture_output=True).stdout
+        root = Path(tempfile.mkdtemp(prefix="bench_text_rev_"))
+        with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+            tar.extractall(root)
     _drop_bastion_modules()
     sys.path.insert(0, str(root / "src"))
     try:
@@ -287,7 +292,11 @@ def main() -> int:
     ap.add_argument("--texts", type=int, default=50_000)
     ap.add_argument("--terms", type=int, default=1_000)
     ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--compare-rev", default=None, help="git revision whose analyze() to time alongside")
+    ap.add_argument("--compare-rev", default=None,
+                    help="git revision (or the folder of a checkout, e.g. a compiled `git worktree`) whose analyze() "
+                         "to time alongside")
+    ap.add_argument("--no-identity", action="store_true",
+                    help="with --compare-rev: skip the identity check (for revisions whose lists differ on purpose)")
     ap.add_argument("--check-only", action="store_true",
                     help="with --compare-rev: only compare the results of both revisions, no timing")
     ap.add_argument("--write-sample", type=Path, default=None,
@@ -344,6 +353,7 @@ def main() -> int:
         import bastion.text as text_now
 
         lex_then = text_then.load_lexicon([pad_path]).prepare()
+    if text_then is not None and not args.no_identity:
         t0 = time.perf_counter()
         cases = identity_cases(texts)
         pairs = [(text_then.default_lexicon(), default), (lex_then, lex)]
@@ -464,6 +474,8 @@ def main() -> int:
             rate_now_memo = None
         compare = {
             "compare_rev": args.compare_rev,
+            "text_modules_then": getattr(sys.modules.get(text_then.__name__ + "._compiled")
+                                         or getattr(text_then, "_compiled", None), "STATE", "unknown"),
             "texts_per_s_full_then_interleaved": round(rate_then),
             "texts_per_s_full_now_interleaved": round(rate_now),
             "speedup_vs_rev": round(rate_now / rate_then, 2),
@@ -471,7 +483,7 @@ def main() -> int:
             "speedup_vs_rev_with_memo": round(rate_now_memo / rate_then, 2) if rate_now_memo else None,
             # Full to_dict() of both revisions over the corpora, the stream, random items and fuzz texts,
             # with the shipped lexicon and with the padded one (see identity_cases).
-            "results_identical_to_rev": identity["identical"],
+            "results_identical_to_rev": identity.get("identical"),
             "identity_check": identity,
         }
 
