@@ -269,3 +269,29 @@ def test_hashtag_of_a_multi_word_term_with_digits_does_not_crash() -> None:
     for text in ("#cp2077", "#CP2077 fanart", "#cp 2077"):
         result = analyze(text, "tag")
         assert result.level == "none" and not [s for s in result.signals if s.category == "coded"]
+
+
+_CJK_TEXT = st.lists(st.sampled_from(list("ab1 .") + ["ＪＣ", "jc", "裸", "動画", "儿童", "cp", "아동", "ｶ", "が", "é", "\u200b"]),
+                     max_size=12).map("".join)
+
+
+@given(_CJK_TEXT)
+@settings(max_examples=300, deadline=None)
+def test_script_edge_test_agrees_with_the_lookaround_pattern(text: str) -> None:
+    """script_edges looks for a pair of characters; the view it guards cuts at the lookaround pattern's
+    positions. Both must agree on whether there is any edge at all."""
+    from bastion.text.normalize import _SCRIPT_EDGE_RE, script_edges
+
+    folded = fold(text)
+    assert script_edges(folded) == (_SCRIPT_EDGE_RE.search(folded.text) is not None)
+
+
+def test_normalized_is_the_fold_of_the_matched_text() -> None:
+    """A signal's `normalized` is sliced from the text's folded view; it must equal folding the matched
+    original characters on their own (texts whose folding moves offsets included: deletions, expansions)."""
+    for text in ("ｐｒｅｔｅｅｎ ｎｓｆｗ", "pre\u200bteen nsfw", "ﬁne Mädchen nackt", "Ｍädchen ｎackt ß", "n.s.f.w k1d"):
+        result = analyze(text)
+        assert result.signals, text
+        for s in result.signals + result.suppressed:
+            if s.evidence.get("rule", "").startswith("lexicon:"):
+                assert s.normalized == fold(text[s.span[0] : s.span[1]]).text, (text, s)

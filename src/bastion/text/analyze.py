@@ -138,7 +138,7 @@ _MONEY_BEFORE_RE = re.compile(r"(?:usd|eur|gbp|jpy|cad|aud|chf|btc|eth|xmr|usdt)
 
 
 def _has_digit(ft: str, ascii_text: bool) -> bool:
-    """Whether ``ft`` holds a digit (``\d``); on ASCII text by deleting the digits at C speed, which is
+    r"""Whether ``ft`` holds a digit (``\d``); on ASCII text by deleting the digits at C speed, which is
     cheaper than a regex search."""
     if ascii_text:
         return len(ft.encode("ascii").translate(None, _ASCII_DIGIT_BYTES)) != len(ft)
@@ -265,20 +265,17 @@ def _text_signals(
     if STEM_HINT in hints:  # a word starts with a term's stem: inflected forms (bastion.text.stems)
         lexicon_hits = lexicon_hits + lexicon.find_stems(folded)
     ages, contacts, commerce = detector_hits(folded, hints)
-    if not lexicon_hits and not ages and not contacts and not commerce:
-        return [], []  # the common case: nothing to build, check or deduplicate
+    if not ages and not contacts and not commerce:
+        for h in lexicon_hits:
+            if h[0].category != "benign":
+                break
+        else:
+            # The common case -- nothing found -- and texts whose only hits are benign contexts ("lol"
+            # meets the key of "loi"; "kid-friendly" alone), which cancel hits but are never signals.
+            return [], []
     base_ev: dict[str, Any] = {"text_index": index}
     if not counted:
         base_ev["counted"] = False
-    # One-character CJK terms inside a longer dictionary word (裸 in 裸露): bastion.text.segment decides.
-    inside: dict[tuple[int, int], str] | None = None
-    if lexicon_hits and lexicon.segment_keys:
-        seg_keys = lexicon.segment_keys
-        spans = {span for e, span, _n, _how in lexicon_hits if e.key in seg_keys and e.category != "benign"}
-        if spans:
-            from bastion.text.segment import containing_words
-
-            inside = containing_words(text, spans) or None
     if len(lexicon_hits) > 1:
         # The same word in several languages' lists: keep the heaviest before building signals.
         # (Hits are tuples: unpacked rather than read by field name, which costs a call each.)
@@ -290,13 +287,39 @@ def _text_signals(
             if cur is None or e.weight > cur[0].weight:
                 best[k] = h
         lexicon_hits = list(best.values())
-    # What can suppress a signal is known before any signal is built: benign contexts and, for
-    # ``strict`` terms, the text's language. So each signal is built once, with its final evidence.
-    benign = [(span, e.term) for e, span, _n, _how in lexicon_hits if e.category == "benign" and e.scope == "span"]
+    # What can suppress a signal is known before any signal is built: benign contexts, one-character CJK
+    # terms inside a longer dictionary word and, for ``strict`` terms, the text's language. So each signal
+    # is built once, with its final evidence. One pass over the hits sorts out what each check needs.
+    benign: list[tuple[tuple[int, int], str]] = []
     # Benign contexts of the whole text (reporting, news, a medical or product sense of a short code):
     # they cancel hits of their categories anywhere in this text, at once or -- with ``unless`` -- only
     # when the item turns out to have none of those categories (decided in _assemble).
-    text_benign = [e for e, _s, _n, _how in lexicon_hits if e.category == "benign" and e.scope == "text"]
+    text_benign: list[Any] = []
+    seg_keys = lexicon.segment_keys
+    seg_spans: set[tuple[int, int]] | None = None
+    any_strict = False
+    for e, span, _n, how in lexicon_hits:
+        if e.category == "benign":
+            # A benign context counts only as written (see _as_written): leetspeak and the l/i skeleton
+            # read "loli" and "lol" as the French "loi" (law) -- a disguise never reads as a benign context.
+            if how == "stem" or _as_written(e.term, text[span[0] : span[1]]):
+                if e.scope == "span":
+                    benign.append((span, e.term))
+                else:
+                    text_benign.append(e)
+            continue
+        if e.strict:
+            any_strict = True
+        if seg_keys and e.key in seg_keys:
+            if seg_spans is None:
+                seg_spans = set()
+            seg_spans.add(span)
+    # One-character CJK terms inside a longer dictionary word (裸 in 裸露): bastion.text.segment decides.
+    inside: dict[tuple[int, int], str] | None = None
+    if seg_spans:
+        from bastion.text.segment import containing_words
+
+        inside = containing_words(text, seg_spans) or None
     covering: Callable[[int, int], str | None] | None = None
     if benign:
         if len(benign) == 1:
@@ -311,18 +334,24 @@ def _text_signals(
     # Strict terms: the guessed language of this very text wins; a declared language is the fallback
     # when the guess is unsure (a German platform's users also write English sentences).
     text_language = None
-    if any(e.strict and e.category != "benign" for e, _s, _n, _how in lexicon_hits):
+    if any_strict:
         text_language = lexicon.guess_language(folded) or language
     kept: list[Signal] = []
     suppressed: list[Signal] = []
     rule_of = _lexicon_rule
+    f_starts = folded.starts
     for e, span, _match_view, how in lexicon_hits:
         category = e.category
         if category == "benign":
             continue
         # What people read as `normalized`: the matched text folded (case, look-alikes, width, invisible
         # characters), not the lexicon's internal match view (leet mapped, repeats squeezed: "itie giri").
-        normalized = fold(text[span[0] : span[1]]).text
+        # Folding is per character, so that is the folded text of the span's characters: a slice of the
+        # text's folded view (the identity on offsets for most texts), not a second fold.
+        if f_starts is None:
+            normalized = folded.text[span[0] : span[1]]
+        else:
+            normalized = folded.text[bisect.bisect_left(f_starts, span[0]) : bisect.bisect_left(f_starts, span[1])]
         ev = {**base_ev, "rule": rule_of(e.source), "match": how, "matched": text[span[0] : span[1]]}
         if e.needs:
             ev["needs"] = list(e.needs)
@@ -371,6 +400,22 @@ def _text_signals(
                 else:
                     suppressed.append(_with_evidence(sig, suppressed=why))
     return _with_pairs(_dedupe(kept), text, base_ev, field_name), suppressed
+
+
+# What a benign term and the text it matched must agree on: letters and digits as folded, repeats squeezed,
+# separators dropped ("kid-friendly", "#KidFriendly", "kiid friendly" read as "kid friendly").
+_NOT_ALNUM = re.compile(r"[\W_]+")
+_REPEATS = re.compile(r"(.)\1+", re.DOTALL)
+
+
+@lru_cache(maxsize=8192)
+def _as_written(term: str, matched: str) -> bool:
+    """Whether ``matched`` (original text) spells the benign ``term`` itself, apart from case, width,
+    look-alike letters, separators and repeated letters -- not through leetspeak or the l/i skeleton the
+    match views apply, which make a disguised indicator ("loli", "l0l1") meet a benign word ("loi")."""
+    a = _REPEATS.sub(r"\1", _NOT_ALNUM.sub("", fold(matched).text))
+    b = _REPEATS.sub(r"\1", _NOT_ALNUM.sub("", fold(term).text))
+    return a == b
 
 
 def _text_context(text_benign: list[Any], category: str, ev: dict[str, Any]) -> str | None:
@@ -535,7 +580,14 @@ def _assemble(
     # counted signal of a needed category. Either way the evidence says which context decided.
     final: list[Signal] = signals
     context_notes: list[str] = []
-    if any("benign_text" in s.evidence for s in signals):
+    text_context = needs_context = False
+    for s in signals:  # a plain loop: cheaper than two any() scans over generators
+        ev = s.evidence
+        if "benign_text" in ev:
+            text_context = True
+        if "needs" in ev:
+            needs_context = True
+    if text_context:
         plain_cats = {s.category for s in signals if "benign_text" not in s.evidence and s.evidence.get("counted", True)}
         final = []
         for s in signals:
@@ -550,7 +602,7 @@ def _assemble(
                 suppressed.append(_with_evidence(
                     s, suppressed=f"benign context {term!r} in the text, and no {', '.join(s.evidence['unless'])} in the item"))
         signals = final
-    if any("needs" in s.evidence for s in signals):
+    if needs_context:
         if all_counted:
             counted_cats = {s.category for s in signals}
         else:

@@ -28,7 +28,6 @@ holds every term unpadded so run-together hashtags can be segmented.
 
 from __future__ import annotations
 
-import bisect
 import csv
 import io
 import re
@@ -509,14 +508,14 @@ class Lexicon:
 
             camel = camel_boundaries(original)
         text = view.text
+        n = len(text)
+        # No nested functions here: closures that refer to each other form reference cycles (with the view
+        # and its maps inside), which only the garbage collector frees -- it ran several times as often.
         for o_start, o_end in ranges:
-            # view range covering the original hashtag range
-            # View spans grow monotonically with the index: binary-search the hashtag's view range.
-            def origin(i: int) -> int:
-                return view.span(i, i + 1)[0]
-
-            a = bisect.bisect_left(range(len(text)), o_start, key=origin)
-            b = bisect.bisect_left(range(len(text)), o_end, key=origin)
+            # The view range covering the original hashtag range: view spans grow monotonically with the
+            # index, so binary-search it.
+            a = _first_view_index(view, n, o_start)
+            b = _first_view_index(view, n, o_end)
             if a >= b:
                 continue
             cands: list[tuple[int, int, tuple[LexiconEntry, ...], tuple[_Shape | None, ...]]] = []
@@ -526,23 +525,18 @@ class Lexicon:
                 continue
             starts = {c[0] for c in cands}
             ends = {c[1] for c in cands}
-
-            def edge(i: int) -> bool:
-                return i <= a or i >= b or text[i - 1] == " " or text[i] == " " or view.span(i, i + 1)[0] in camel
-
-            def left_ok(s: int) -> bool:
+            for s, e, entries, shapes in cands:
+                s_edge = _tag_edge(s, a, b, text, view, camel)
                 # Squeezing merges a letter shared by two words ("preteen"+"nude" -> "pretenude"), so a
                 # word may also start on the last character of another when that character was doubled.
-                return edge(s) or s in ends or (s + 1 in ends and view.run(s) >= 2)
-
-            def right_ok(e: int) -> bool:
-                return edge(e) or e in starts or (e - 1 in starts and view.run(e - 1) >= 2)
-
-            for s, e, entries, shapes in cands:
-                if left_ok(s) and right_ok(e):
-                    # A doubled letter shared with a neighbouring word belongs to each word once.
-                    trim = (not edge(s) and s not in ends, not edge(e) and e not in starts)
-                    self._accept(view, s, e, entries, shapes, "hashtag", seen, hits, trim)
+                if not (s_edge or s in ends or (s + 1 in ends and view.run(s) >= 2)):
+                    continue
+                e_edge = _tag_edge(e, a, b, text, view, camel)
+                if not (e_edge or e in starts or (e - 1 in starts and view.run(e - 1) >= 2)):
+                    continue
+                # A doubled letter shared with a neighbouring word belongs to each word once.
+                trim = (not s_edge and s not in ends, not e_edge and e not in starts)
+                self._accept(view, s, e, entries, shapes, "hashtag", seen, hits, trim)
 
     # -- language guess --------------------------------------------------------------------------
 
@@ -576,6 +570,25 @@ _WORD_RE = re.compile(r"[^\W\d_]+")
 # and key positions written as digits. ``None`` when there is nothing to check (most terms), so a hit on
 # such a term costs no per-character test at all.
 _Shape = tuple[tuple[tuple[int, int], ...], tuple[int, ...]]
+
+
+def _first_view_index(view: MatchView | PlainView, n: int, target: int) -> int:
+    """The first view index ``i`` (of ``n``) whose character starts at or after original offset ``target``
+    (``bisect_left`` over the view's original starts, which grow with the index)."""
+    lo, hi = 0, n
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if view.span(mid, mid + 1)[0] < target:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+def _tag_edge(i: int, a: int, b: int, text: str, view: MatchView | PlainView, camel: set[int]) -> bool:
+    """Whether view index ``i`` is a word edge inside the hashtag range ``[a, b)``: its ends, a space,
+    or a #CamelCase boundary of the original."""
+    return i <= a or i >= b or text[i - 1] == " " or text[i] == " " or view.span(i, i + 1)[0] in camel
 
 
 def _shape_of(e: LexiconEntry, drop_spaces: bool = False) -> _Shape | None:

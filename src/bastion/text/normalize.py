@@ -508,9 +508,13 @@ _CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7a3"
 _SCRIPT_EDGE_RE = re.compile(f"(?<=[a-z0-9])(?=[{_CJK}])|(?<=[{_CJK}])(?=[a-z0-9])")
 
 
+# The same test without lookarounds (which the regex engine tries at every position): a pair of characters.
+_SCRIPT_PAIR_RE = re.compile(f"[a-z0-9][{_CJK}]|[{_CJK}][a-z0-9]")
+
+
 def script_edges(folded: FoldedText) -> bool:
     """Whether a Latin letter or digit touches a CJK character in the folded text."""
-    return _SCRIPT_EDGE_RE.search(folded.text) is not None
+    return _SCRIPT_PAIR_RE.search(folded.text) is not None
 
 
 def script_split_view(folded: FoldedText) -> MatchView:
