@@ -150,6 +150,16 @@ def test_reporting_talk_cancels_unless_the_item_offers() -> None:
     assert "overridden by trade" in m.evidence["context"]
 
 
+@pytest.mark.parametrize("text", ["loli nsfw", "loli nsfw lol", "l0li nsfw"])
+def test_a_disguised_or_look_alike_word_is_no_benign_context(text: str) -> None:
+    """The match views read l as i and digits as letters, so "loli" and "lol" meet the French law word
+    "loi", a reporting context of the whole text; a benign context counts only as written."""
+    r = analyze(text)
+    assert r.level in ("high", "critical"), r.reasons
+    assert not any("'loi'" in s.evidence.get("suppressed", "") for s in r.suppressed)
+    assert analyze("nouvelle loi, loli nsfw").level == "none"  # the word itself still is one
+
+
 @pytest.mark.parametrize(
     ("text", "category"),
     [("u n d e r a g e n u d e s", "minor"), ("아 동 포 르 노", "material"), ("c.s.a.m", "material")],
@@ -185,8 +195,29 @@ def test_a_one_character_chinese_term_counts_only_as_a_word_of_its_own() -> None
     (s,) = [s for s in everyday.suppressed if s.term == "裸"]
     assert s.evidence["suppressed"] == "inside the word '裸露' (dictionary segmentation)"
     assert analyze("小学生 裸 视频").level in ("high", "critical")
-    # Japanese text (kana) is left to its lists: the Chinese dictionary is not used there.
+    # Japanese text (kana) goes to the Japanese dictionary, where 裸 alone is a word: it counts.
     assert all("segmentation" not in s.evidence.get("suppressed", "") for s in analyze("裸のこども").suppressed)
+
+
+def test_a_one_character_japanese_term_counts_only_as_a_word_of_its_own() -> None:
+    """Japanese: 裸 inside 裸子植物 ("gymnosperms") was a false flag of substring matching next to a school
+    grade (a children's plant book: high before fugashi + unidic-lite segmented it); alone, or in a nudity
+    word the list names (全裸), it still counts."""
+    book = analyze("小学生向け 裸子植物の図鑑")
+    assert book.level == "none", book.reasons
+    (s,) = [s for s in book.suppressed if s.term == "裸"]
+    assert s.evidence["suppressed"] == "inside the word '裸子' (dictionary segmentation)"
+    assert analyze("小学生の裸").level in ("high", "critical")
+    assert {s.term for s in analyze("中学生 全裸").signals} >= {"中学生", "全裸"}
+
+
+def test_japanese_tokens_map_back_to_the_original() -> None:
+    from bastion.text.segment import japanese_tokens
+
+    text = "小学生向け　裸子植物の図鑑 です"
+    tokens = japanese_tokens(text)
+    assert all(text[a:b] == word for word, a, b in tokens)
+    assert ("裸子", 6, 8) in tokens
 
 
 def test_segment_is_validated(tmp_path: Path) -> None:
