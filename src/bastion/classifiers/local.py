@@ -159,8 +159,8 @@ class FaceClassifier(Classifier):
     #: The picture is searched with its long side at this many pixels; faces smaller than
     #: :attr:`MIN_FACE_SHARE` of its short side (and than 20 px) are not looked for: a face that small
     #: says little about the picture, and the search costs grow fast with the number of scales.
-    SIDE = 192
-    MIN_FACE_SHARE = 0.15
+    SIDE = 160
+    MIN_FACE_SHARE = 0.2
 
     def load(self) -> None:
         import os
@@ -184,7 +184,7 @@ class FaceClassifier(Classifier):
         smallest = max(20, int(min(h, w) * self.MIN_FACE_SHARE))
         if min(h, w) < smallest:
             return Outcome({"faces": 0.0, "face_area": 0.0}, {"boxes": [], "size": [w, h]})
-        found = self._cascade.detect_multi_scale(img=gray, scale_factor=1.2, step_ratio=1,
+        found = self._cascade.detect_multi_scale(img=gray, scale_factor=1.25, step_ratio=1,
                                                  min_size=(smallest, smallest), max_size=(h, w),
                                                  min_neighbor_number=2)
         boxes = [[int(d["c"]), int(d["r"]), int(d["width"]), int(d["height"])] for d in found]
