@@ -31,11 +31,17 @@ ROUNDS = 3
 PROBES = 200
 CLIENTS = 6
 PAUSE = float(os.environ.get("BASTION_TEST_CONSOLE_PAUSE", "0.25"))
-#: The issue asks for 2x. Measured here with this test (pooled, three rounds, load average 13-20 on two
-#: shared cores): 1.56, 1.87, 2.13 and 3.02 after the change; 43 before it (rounds 12-660, p99 1.3-3.1 s).
-#: What remains is CPython's GIL shared by the loop and the handler threads, which grows as the machine gets
-#: quieter; so the assertion allows 8x: it cannot pass a loop that waits for handlers, and does not flake.
-RATIO = 8.0
+#: The issue asks for 2x. Measured here with this test (pooled over three rounds, load average 15-23 on two
+#: shared cores): before the console's handlers left the loop, 43x (rounds 12-660, p99 1.3-3.1 s); with them
+#: in the thread pool, 1.56-3.02 (one run's rounds 1.8-30x); with /healthz answered on the loop itself and the
+#: console's header middleware no longer a BaseHTTPMiddleware, 0.96 and 1.46 (rounds 0.8-7.8x). The rest is
+#: the machine (the quiet phase's p99 is 50-330 ms here: a neighbour's burst) and CPython's GIL, which the loop
+#: shares with the handler threads. 2x is met in these runs but one round in six exceeded 3x on its own, so the
+#: pooled figure is held to 3x: it cannot pass a loop that waits for handlers (43x) and does not flake.
+RATIO = 3.0
+#: p99 below this is not compared as a ratio: on a quiet machine the unloaded p99 is a few milliseconds, and a
+#: loop that is never blocked still waits a few GIL switch intervals (5 ms each) while handler threads run Python.
+FLOOR = 0.020
 
 #: One console user, in its own process: sign in, open two case pages with their derivatives and one reveal
 #: each, sign in again, ... until the stop file appears or the time is up (a bounded loop that ends by itself).
@@ -215,7 +221,7 @@ def _under_load(probe: httpx.Client, target: str, seeded, folder: Path) -> tuple
     return latencies, work
 
 
-def test_console_load_does_not_raise_healthz_p99_beyond_twice_the_unloaded_figure(served, tmp_path):
+def test_console_load_does_not_raise_healthz_p99_beyond_three_times_the_unloaded_figure(served, tmp_path):
     measured, twin, seeded = served
     rounds, quiet_all, loaded_all = [], [], []
     with httpx.Client(base_url=measured, timeout=60) as probe:
@@ -235,7 +241,7 @@ def test_console_load_does_not_raise_healthz_p99_beyond_twice_the_unloaded_figur
             rounds.append({"quiet_p99_ms": round(_p99(quiet) * 1000, 1), "loaded_p99_ms": round(_p99(loaded) * 1000, 1),
                            "ratio": round(_p99(loaded) / _p99(quiet), 2), "work": got["loaded"][1]})
     pooled = {"quiet_p99_ms": round(_p99(quiet_all) * 1000, 1), "loaded_p99_ms": round(_p99(loaded_all) * 1000, 1),
-              "ratio": round(_p99(loaded_all) / _p99(quiet_all), 2)}
+              "ratio": round(_p99(loaded_all) / max(_p99(quiet_all), FLOOR), 2)}
     print("healthz under console load:", json.dumps({"pooled": pooled, "rounds": rounds}))
     # pooled over the interleaved rounds: one round's p99 is its few slowest probes, which a neighbour's
     # burst can decide either way; a blocked loop raises every round's

@@ -10,6 +10,7 @@ from urllib.parse import quote
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import URL, MutableHeaders
 from starlette.staticfiles import StaticFiles
 
 from bastion.console import routes, sessions
@@ -21,17 +22,6 @@ def build_console(ctx: Any, root_path: str = "/console") -> FastAPI:
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
     app.state.console = c
     app.mount("/static", StaticFiles(directory=c.static_dir), name="static")
-
-    @app.middleware("http")
-    async def headers(request: Request, call_next):
-        response = await call_next(request)
-        response.headers.setdefault("Content-Security-Policy", CSP)
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("Referrer-Policy", "no-referrer")
-        response.headers.setdefault("X-Frame-Options", "DENY")
-        if not request.url.path.startswith(f"{c.root}/static/"):
-            response.headers["Cache-Control"] = NO_STORE
-        return response
 
     @app.exception_handler(NotSignedIn)
     async def not_signed_in(request: Request, exc: NotSignedIn):
@@ -49,4 +39,32 @@ def build_console(ctx: Any, root_path: str = "/console") -> FastAPI:
 
     for router in routes.ROUTERS:
         app.include_router(router)
+    app.add_middleware(_SecurityHeaders, static=f"{c.root}/static/")
     return app
+
+
+class _SecurityHeaders:
+    """The security headers of every console response, as a plain ASGI middleware: it only rewrites the
+    response's start message, where ``@app.middleware("http")`` costs the event loop a task group and a
+    pair of memory streams per request (measured: a visible share of the loop's time under console load)."""
+
+    def __init__(self, app, *, static: str):
+        self.app, self.static = app, static
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        static = URL(scope=scope).path.startswith(self.static)
+
+        async def send_with_headers(message):
+            if message["type"] == "http.response.start":
+                h = MutableHeaders(scope=message)
+                h.setdefault("Content-Security-Policy", CSP)
+                h.setdefault("X-Content-Type-Options", "nosniff")
+                h.setdefault("Referrer-Policy", "no-referrer")
+                h.setdefault("X-Frame-Options", "DENY")
+                if not static:
+                    h["Cache-Control"] = NO_STORE
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
