@@ -85,11 +85,8 @@ def s3_client(options: S3Options):
     """One boto3 client per process and options (clients are thread-safe and costly to make)."""
     client = _clients.get(options)
     if client is None:
-        try:
-            import boto3
-            from botocore.config import Config
-        except ImportError as exc:  # pragma: no cover - boto3 is a dependency
-            raise ConfigError("s3:// sources need boto3") from exc
+        import boto3
+        from botocore.config import Config
         session = boto3.session.Session(profile_name=options.profile) if options.profile else boto3.session.Session()
         client = session.client(
             "s3",

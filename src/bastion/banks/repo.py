@@ -1,5 +1,6 @@
 """Banks and their entries in the store: the one place that writes the bank tables and the bank change log
-(:mod:`bastion.banks.changes`). Readers elsewhere (the live index, retro-matching, the console) only select.
+(:mod:`bastion.banks.changes`). Readers elsewhere (the live index, retro-matching, the console) only select;
+retro-matching marks the change rows it has finished (``retro_done``) and nothing more.
 
 Adding is idempotent: an entry already in the bank is merged (its label filled in if it had none), never
 doubled. Bulk operations work in chunks so a multi-million-line import does not hold everything twice.

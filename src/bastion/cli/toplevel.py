@@ -144,18 +144,16 @@ def describe(exc: BaseException, ctx: Any = None) -> str:
 
     if isinstance(exc, BastionError):
         return str(exc)
-    try:
-        from sqlalchemy import exc as sa_exc
-    except ImportError:  # pragma: no cover - SQLAlchemy is a dependency
-        sa_exc = None
-    if sa_exc is not None and isinstance(exc, sa_exc.DBAPIError):
+    from sqlalchemy import exc as sa_exc
+
+    if isinstance(exc, sa_exc.DBAPIError):
         url = _database_url(ctx) or "the configured database"
         detail = _first_line(getattr(exc, "orig", None) or exc)
         hint = ("is the server running, does the database exist, and may this user connect?"
                 if isinstance(exc, (sa_exc.OperationalError, sa_exc.InterfaceError)) else
                 "the store may be from another version of Bastion or changed by hand")
         return f"database error at {url}: {detail} ({hint})"
-    if sa_exc is not None and isinstance(exc, sa_exc.SQLAlchemyError):
+    if isinstance(exc, sa_exc.SQLAlchemyError):
         url = _database_url(ctx) or "the configured database"
         return f"database error at {url}: {_first_line(exc)}"
     if isinstance(exc, ImportError):

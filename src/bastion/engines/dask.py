@@ -47,11 +47,8 @@ class DaskEngine:
 
     def __init__(self, jobs: int | None = None, scheduler: str | None = None, window: int | None = None, *,
                  key_seconds: float | None = None):
-        try:
-            import dask
-            from distributed import Client, LocalCluster
-        except ImportError as exc:  # pragma: no cover - a dependency
-            raise ConfigError("--engine dask needs dask[distributed]") from exc
+        import dask
+        from distributed import Client, LocalCluster
         self._cluster = None
         if scheduler:
             try:

@@ -79,10 +79,7 @@ def _context(trust_anchors_pem: str | None) -> Any:
 
 def read_c2pa(data: bytes, fmt: str, *, trust_anchors_pem: str | None = None) -> C2paResult | None:
     """Read the C2PA manifest store embedded in ``data``. None when there is none. Never raises."""
-    try:
-        import c2pa as sdk
-    except ImportError:  # pragma: no cover - c2pa-python is a declared dependency
-        return C2paResult(state="Unreadable", notes=["c2pa: c2pa-python is not installed"])
+    import c2pa as sdk
     mime = _MIME.get(fmt, fmt)
     try:
         reader = sdk.Reader.try_create(mime, io.BytesIO(data), None, _context(trust_anchors_pem))
