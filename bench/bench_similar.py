@@ -193,6 +193,25 @@ def jpeg(img: Image.Image) -> bytes:
     return buf.getvalue()
 
 
+FLOORS = (50, 35)
+
+
+def hashes(img: Image.Image) -> dict:
+    """What intake computes for an upload (and confirmation for a confirmed image): the fast-path PDQ of the
+    JPEG's decode and its window hashes, at each quality floor measured."""
+    from bastion.media.decode import DEFAULT_LIMITS, decode_rgb
+    from bastion.media.hashing import PDQ_QUERY_MIN_SIDE, pdq_dihedral_fast
+    from bastion.media.windows import windows_of
+
+    d = decode_rgb(jpeg(img), limits=DEFAULT_LIMITS, min_side=PDQ_QUERY_MIN_SIDE, luma_when_reduced=True)
+    full = (d.width, d.height)
+    variants, q = pdq_dihedral_fast(d.image, full)
+    out = {"h": variants["original"], "q": q}
+    for floor in FLOORS:
+        out[f"w{floor}"] = windows_of(d.image, full, min_quality=floor, whole=out["h"])
+    return out
+
+
 def pdq_of(img: Image.Image) -> tuple[str, int]:
     from bastion.media.hashing import pdq_hash
 
@@ -206,16 +225,16 @@ def pdq_of(img: Image.Image) -> tuple[str, int]:
 class _Index:
     """ConfirmedIndex's search over a prepared list (no database in a benchmark)."""
 
-    def __init__(self, hashes: list[list[str]], radius: int):
+    def __init__(self, hashes: list[list[str]], radius: int, floor: int = 50):
         from bastion.cases.similar import ConfirmedIndex, ConfirmedRef, build_index
 
-        self.ix = ConfirmedIndex(store=None, radius=radius)
+        self.ix = ConfirmedIndex(store=None, radius=radius, min_quality=floor)
         refs = [(ConfirmedRef(i + 1, i + 1, None, i + 1, f"base-{i}", 0), hs) for i, hs in enumerate(hashes)]
         self.ix._built = build_index(refs)
         self.ix._state = ("bench",)
 
-    def nearest(self, h: str, q: int) -> list[tuple[int, int]]:
-        return [(n.ref.case_id - 1, n.distance) for n in self.ix.search(h, q)]
+    def nearest(self, h: str, q: int, windows=()) -> list[tuple[int, int]]:
+        return [(n.ref.case_id - 1, n.distance) for n in self.ix.search(h, q, windows=windows)]
 
 
 def main() -> None:
@@ -243,17 +262,12 @@ def main() -> None:
             kinds.append(("photo", PHOTOS_A[(i // 6) % len(PHOTOS_A)]) if (i // 6) < len(PHOTOS_A) else ("drawing", 30_000 + i))
         else:
             kinds.append(("drawing", 30_000 + i))
-    from bastion.cases.similar import window_hashes
-
-    windows: list[list[str]] = []  # per base: its window hashes (what confirmation stores)
-    bases, queries = [], []  # queries: (series index, change, kind, hash, quality)
+    bases, queries = [], []  # bases: hashes(); queries: (series index, change, kind, hashes())
     for si, (kind, key) in enumerate(kinds):
         base, ms = members(kind, key, size, args.members, seed=si)
-        bases.append(pdq_of(base))
-        windows.append(window_hashes(jpeg(base), bases[-1][0]))
+        bases.append(hashes(base))
         for change, img in ms:
-            hq = pdq_of(img)
-            queries.append((si, change, kind, *hq))
+            queries.append((si, change, kind, hashes(img)))
 
     # more confirmed images without queries: a fuller index, as a platform's confirmed set grows
     gens_x = ("scene", "scene", "flat", "drawing", "photo")
@@ -262,8 +276,7 @@ def main() -> None:
         img = base_image(kind, PHOTOS_A[(j // len(gens_x)) % len(PHOTOS_A)] if kind == "photo" else 700_000 + j, size)
         if kind == "photo":
             img = jitter(recrop(img, np.random.default_rng(j), 0.6), np.random.default_rng(j))
-        bases.append(pdq_of(img))
-        windows.append(window_hashes(jpeg(img), bases[-1][0]))
+        bases.append(hashes(img))
 
     # unrelated: other seeds of the same generators, the other half of the photos, and their variants
     unrelated = []
@@ -275,49 +288,52 @@ def main() -> None:
         img = base_image(kind, key, size)
         if kind == "photo" or j % 3 == 0:  # photos repeat: vary them (they are distinct images of one photo)
             img = jitter(recrop(img, rng, 0.6), rng)
-        unrelated.append((kind, *pdq_of(img)))
+        unrelated.append((kind, hashes(img)))
     hashed = time.perf_counter() - t0
 
-    base_hashes = [b[0] for b in bases]
+    base_hashes = [b["h"] for b in bases]
     rows = []
-    for r, use_windows in [(r, False) for r in RADII] + [(r, True) for r in RADII]:
-        ix = _Index([[b, *w] if use_windows else [b] for b, w in zip(base_hashes, windows)], r)
-        found = surfaced = 0
-        by_kind: dict[str, list[int]] = {}
-        by_change: dict[str, list[int]] = {}
-        for si, change, kind, hx, q in queries:
-            hits = ix.nearest(hx, q)
-            own = any(c == si for c, _ in hits)
-            found += own
-            surfaced += bool(hits)
-            by_kind.setdefault(kind, [0, 0])
-            by_kind[kind][0] += own
-            by_kind[kind][1] += 1
-            by_change.setdefault(change, [0, 0])
-            by_change[change][0] += own
-            by_change[change][1] += 1
-        fp = 0
-        fp_kind: dict[str, list[int]] = {}
-        for kind, hx, q in unrelated:
-            hit = bool(ix.nearest(hx, q))
-            fp += hit
-            fp_kind.setdefault(kind, [0, 0])
-            fp_kind[kind][0] += hit
-            fp_kind[kind][1] += 1
-        low_q = sum(1 for *_, q in queries if q < 50)
-        rows.append({
-            "radius": r, "windows": use_windows, "series_found": round(found / len(queries), 4), "series_surfaced": round(surfaced / len(queries), 4),
-            "unrelated_surfaced": round(fp / len(unrelated), 4), "unrelated_hits": fp,
-            "found_by_kind": {k: round(a / b, 3) for k, (a, b) in by_kind.items()},
-            "found_by_change": {k: round(a / b, 3) for k, (a, b) in by_change.items()},
-            "fp_by_kind": {k: round(a / b, 4) for k, (a, b) in fp_kind.items()},
-            "queries_below_quality": low_q,
-        })
+    modes = (("whole", False, False), ("confirmed-windows", True, False), ("both-windows", True, True))
+    for floor in FLOORS:
+        for mode, cw, qw in modes:
+            for r in RADII:
+                entries = [[b["h"], *(b[f"w{floor}"] if cw else [])] if b["q"] >= floor else [] for b in bases]
+                ix = _Index(entries, r, floor)
+                found = 0
+                by_kind: dict[str, list[int]] = {}
+                by_change: dict[str, list[int]] = {}
+                for si, change, kind, hq in queries:
+                    hits = ix.nearest(hq["h"], hq["q"], hq[f"w{floor}"] if qw else ())
+                    own = any(c == si for c, _ in hits)
+                    found += own
+                    by_kind.setdefault(kind, [0, 0])
+                    by_kind[kind][0] += own
+                    by_kind[kind][1] += 1
+                    by_change.setdefault(change, [0, 0])
+                    by_change[change][0] += own
+                    by_change[change][1] += 1
+                fp = 0
+                fp_kind: dict[str, list[int]] = {}
+                for kind, hq in unrelated:
+                    hit = bool(ix.nearest(hq["h"], hq["q"], hq[f"w{floor}"] if qw else ()))
+                    fp += hit
+                    fp_kind.setdefault(kind, [0, 0])
+                    fp_kind[kind][0] += hit
+                    fp_kind[kind][1] += 1
+                rows.append({
+                    "quality_floor": floor, "mode": mode, "radius": r,
+                    "series_found": round(found / len(queries), 4),
+                    "unrelated_surfaced": round(fp / len(unrelated), 4), "unrelated_hits": fp,
+                    "found_by_kind": {k: round(a / b, 3) for k, (a, b) in by_kind.items()},
+                    "found_by_change": {k: round(a / b, 3) for k, (a, b) in by_change.items()},
+                    "fp_by_kind": {k: round(a / b, 4) for k, (a, b) in fp_kind.items()},
+                    "queries_below_floor": sum(1 for *_, hq in queries if hq["q"] < floor),
+                })
     # nearest-distance distributions (any confirmed image), for the table
     from bastion.media.hashing import hamming
 
-    member_d = [hamming(hx, base_hashes[si]) for si, _, _, hx, q in queries]
-    unrel_d = [min(hamming(hx, b) for b in base_hashes) for _, hx, _ in unrelated]
+    member_d = [hamming(hq["h"], base_hashes[si]) for si, _, _, hq in queries]
+    unrel_d = [min(hamming(hq["h"], b) for b in base_hashes) for _, hq in unrelated]
     pct = lambda xs, p: int(np.percentile(xs, p))  # noqa: E731
 
     # cost of one intake lookup at the chosen radius against a baseline radius-31 lookup, same run
@@ -328,26 +344,46 @@ def main() -> None:
     timing = {}
     for r in (31, DEFAULT_RADIUS):
         ix = _Index(big_hex, r)
-        qs = [hx for _, _, _, hx, _ in queries[:200]]
+        qs = [hq for _, _, _, hq in queries[:200]]
         t = time.perf_counter()
         for _ in range(3):
-            for hx in qs:
-                ix.nearest(hx, 100)
+            for hq in qs:
+                ix.nearest(hq["h"], 100, hq["w50"])
         timing[r] = (time.perf_counter() - t) / (3 * len(qs)) * 1e6
+    # intake cost of the windows: the decode + whole PDQ an upload gets anyway, against the 9 window hashes
+    # added on that decode, on 1280x960 JPEGs (same run, interleaved)
+    from bastion.media.decode import DEFAULT_LIMITS, decode_rgb
+    from bastion.media.hashing import PDQ_QUERY_MIN_SIDE, pdq_dihedral_fast
+    from bastion.media.windows import windows_of
+
+    big_imgs = [jpeg(base_image(k, key, (1280, 960))) for k, key in kinds[:12]]
+    t_whole = t_win = 0.0
+    for _ in range(3):
+        for data in big_imgs:
+            t = time.process_time()
+            d = decode_rgb(data, limits=DEFAULT_LIMITS, min_side=PDQ_QUERY_MIN_SIDE, luma_when_reduced=True)
+            pdq_dihedral_fast(d.image, (d.width, d.height))
+            t_whole += time.process_time() - t
+            t = time.process_time()
+            windows_of(d.image, (d.width, d.height), min_quality=50)
+            t_win += time.process_time() - t
+    n_big = 3 * len(big_imgs)
     out = {
-        "bench": "similar", "series": args.series, "extra_confirmed": args.extra_confirmed, "members": args.members, "queries": len(queries),
+        "bench": "similar",
+        "intake_ms_decode_and_pdq_1mp": round(t_whole / n_big * 1000, 2),
+        "intake_ms_windows_1mp": round(t_win / n_big * 1000, 2), "series": args.series, "extra_confirmed": args.extra_confirmed, "members": args.members, "queries": len(queries),
         "unrelated": len(unrelated), "size": args.size, "default_radius": DEFAULT_RADIUS,
         "member_distance_p50_p90_p95": [pct(member_d, 50), pct(member_d, 90), pct(member_d, 95)],
         "unrelated_nearest_p1_p5_p50": [pct(unrel_d, 1), pct(unrel_d, 5), pct(unrel_d, 50)],
-        "entries_with_windows": len(base_hashes) + sum(len(w) for w in windows),
+        "entries_with_windows": len(base_hashes) + sum(len(b["w50"]) for b in bases),
         "rows": rows, "hash_seconds": round(hashed, 1),
         "lookup_us_20k_confirmed": {str(k): round(v, 1) for k, v in timing.items()},
         "lookup_ratio_vs_r31": round(timing[DEFAULT_RADIUS] / timing[31], 2),
         "loadavg": [round(x, 2) for x in os.getloadavg()],
     }
     for row in rows:
-        print(f"r={row['radius']:3d}{' +windows' if row['windows'] else '         '}  series found {row['series_found']:.3f}  unrelated surfaced "
-              f"{row['unrelated_surfaced']:.4f} ({row['unrelated_hits']})  by kind {row['found_by_kind']}  fp {row['fp_by_kind']}")
+        print(f"q>={row['quality_floor']} {row['mode']:18s} r={row['radius']:3d}  series found {row['series_found']:.3f}  "
+              f"unrelated surfaced {row['unrelated_surfaced']:.4f} ({row['unrelated_hits']})  by kind {row['found_by_kind']}")
     print(json.dumps(out))
 
 

@@ -360,7 +360,7 @@ class Examiner:
 
     def __init__(self, matcher=None, *, limits: Limits = Limits(), pool: WorkerPool | None = None,
                  provenance: bool = True, watermark: str = "lossless", examine: Callable | None = None,
-                 classify: tuple[str, ...] = ()):
+                 classify: tuple[str, ...] = (), windows: bool = False):
         """``examine``: the per-file function, ``bastion.scan.examine_bytes`` unless given (a module-level
         function with its signature; tests pass stand-ins for decoders that never return). ``classify``:
         image classifier names (:mod:`bastion.classifiers`) run on each still image in the worker; their
@@ -374,6 +374,9 @@ class Examiner:
         self.provenance = provenance
         self.watermark = watermark
         self.classify = tuple(classify)
+        #: hash each picture's sub-windows too (``FileResult.windows``): the service compares them with
+        #: confirmed cases' images (bastion.cases.similar)
+        self.windows = windows
 
     def examine_file(self, name: str, data: bytes, *, remaining: float | None = None):
         """One file's :class:`~bastion.scan.FileResult` (matches not yet added), within the per-file budget
@@ -384,6 +387,8 @@ class Examiner:
         kw: dict[str, Any] = {"provenance": self.provenance, "watermark": self.watermark, "time_budget": soft}
         if self.classify:
             kw["classify"] = self.classify
+        if self.windows:
+            kw["windows"] = True
         if self.pool is None:
             return self.examine(name, data, **kw), None
         try:

@@ -168,6 +168,9 @@ class FileResult:
     # The picture with its uniform border cut off (None when it has none): hashed and matched as well.
     trimmed: dict[str, Any] | None = None  # {"pdq", "quality", "cut": {side: share of the axis}}
     trimmed_variants: dict[str, str] = field(default_factory=dict)
+    #: PDQ of sub-windows of the picture (bastion.media.windows), when asked for (``windows=True``): compared
+    #: with confirmed cases' images (bastion.cases.similar), never with banks
+    windows: list[str] = field(default_factory=list)
     media_format: str | None = None
     width: int | None = None
     height: int | None = None
@@ -212,6 +215,7 @@ class FileResult:
             d["path_bytes"] = raw
         d.pop("pdq_variants")
         d.pop("trimmed_variants")
+        d.pop("windows")  # internal to the service's likeness check (bastion.cases.similar), never written out
         d["format"] = d.pop("media_format")
         if not d["trimmed"]:
             d.pop("trimmed")
@@ -289,8 +293,9 @@ def examine_file(path: str, *, provenance: bool = True, watermark: str = "lossle
 
 
 def examine_bytes(name: str, data: bytes, *, provenance: bool = True, watermark: str = "lossless",
-                  time_budget: float | None = None, classify: tuple[str, ...] = ()) -> FileResult:
-    """:func:`examine_file` for bytes read from elsewhere (object storage); ``name`` is reported as the path."""
+                  time_budget: float | None = None, classify: tuple[str, ...] = (), windows: bool = False) -> FileResult:
+    """:func:`examine_file` for bytes read from elsewhere (object storage); ``name`` is reported as the path.
+    ``windows``: also hash the picture's sub-windows (``FileResult.windows``, for bastion.cases.similar)."""
     res = FileResult(path=name, size=len(data))
     if len(data) > MAX_DECODE_BYTES:
         ch = crypto_hashes(data)
@@ -298,7 +303,7 @@ def examine_bytes(name: str, data: bytes, *, provenance: bool = True, watermark:
         res.add_error("too-large", f"{len(data)} bytes: hashed, not decoded (limit {MAX_DECODE_BYTES})", "decode")
         return res
     return _within_budget(res, time_budget, lambda stage: _examine_data(
-        res, data, provenance=provenance, watermark=watermark, stage=stage, classify=classify))
+        res, data, provenance=provenance, watermark=watermark, stage=stage, classify=classify, windows=windows))
 
 
 def _within_budget(res: FileResult, time_budget: float | None, work: Callable[[list[str]], Any]) -> FileResult:
@@ -382,7 +387,7 @@ def _examine_path(res: FileResult, provenance: bool, watermark: str, stage: list
 
 
 def _examine_data(res: FileResult, data: bytes, *, provenance: bool, watermark: str,
-                  stage: list[str] | None = None, classify: tuple[str, ...] = ()) -> FileResult:
+                  stage: list[str] | None = None, classify: tuple[str, ...] = (), windows: bool = False) -> FileResult:
     stage = stage if stage is not None else ["decode"]
     stage[0] = "decode"
     ch = crypto_hashes(data)
@@ -422,6 +427,10 @@ def _examine_data(res: FileResult, data: bytes, *, provenance: bool, watermark: 
             t_variants, t_quality, cut = trimmed
             res.trimmed_variants = t_variants
             res.trimmed = {"pdq": t_variants["original"], "quality": t_quality, "cut": cut.fractions()}
+        if windows:
+            from bastion.media.windows import MIN_QUALITY, windows_of
+
+            res.windows = windows_of(image, full_size, min_quality=MIN_QUALITY, whole=res.pdq)
     except MediaError as exc:
         res.add_error(_error_code(exc), str(exc), "decode")
     except Exception as exc:  # a decoder bug must not stop the scan; say what happened

@@ -36,7 +36,9 @@ def photos():
     member = ImageEnhance.Color(base.crop((8, 6, w - 10, h - 5)).resize((w, h))).enhance(1.3)
     member = Image.fromarray((np.asarray(member).astype(np.float32) * [1.08, 0.95, 1.0]).clip(0, 255).astype(np.uint8))
     other = Image.fromarray(data.rocket()).resize((400, 267))
-    out = {"base": _jpeg(base), "member": _jpeg(member), "other": _jpeg(other)}
+    a = np.asarray(base)
+    moved = Image.fromarray(a[:, np.clip(np.arange(w) + 20, 0, w - 1)])  # the frame moved by 5 %
+    out = {"base": _jpeg(base), "member": _jpeg(member), "other": _jpeg(other), "moved": _jpeg(moved)}
     d_member = hamming(pdq_hash(out["base"]).hash, pdq_hash(out["member"]).hash)
     d_other = hamming(pdq_hash(out["base"]).hash, pdq_hash(out["other"]).hash)
     assert 0 < d_member <= similar.DEFAULT_RADIUS < d_other, (d_member, d_other)  # the premise of every test here
@@ -169,3 +171,32 @@ def test_the_index_follows_decisions_and_a_radius_of_zero_switches_the_signal_of
         off.writer.close()
         off.examiner.close()
         off.store.close()
+
+
+def test_a_reframed_member_beyond_the_radius_is_found_through_both_images_windows(api, photos):
+    """The frame moved by 5 %: the whole-image PDQ is as far as an unrelated picture's, but a window of the
+    new upload (hashed in the examine worker) equals a window of the confirmed image (hashed when its case was
+    confirmed)."""
+    svc = api.app.state.service
+    assert hamming(pdq_hash(photos["base"]).hash, pdq_hash(photos["moved"]).hash) > similar.DEFAULT_RADIUS
+    first = api.submit({"id": "m-1", "body": HIGH, "media": [{"data": b64(photos["base"])}],
+                        "account": {"id": "maker"}}).json()
+    _confirm(api, first["case_id"])
+    assert similar_retro.run(api.store, svc.policy, holding=svc.holding).windows == 1
+    moved = api.submit({"id": "m-2", "media": [{"data": b64(photos["moved"])}], "account": {"id": "maker"}}).json()
+    sig = _similar(moved)
+    assert len(sig) == 1 and sig[0]["evidence"]["case_id"] == first["case_id"]
+    assert sig[0]["evidence"]["distance"] < 31  # window to window
+    assert moved["verdict"]["action"] == "review"
+
+
+def test_the_examine_step_hashes_windows_only_when_asked(photos):
+    from bastion.scan import examine_bytes
+
+    plain = examine_bytes("a.jpg", photos["base"])
+    asked = examine_bytes("a.jpg", photos["base"], windows=True)
+    assert plain.windows == [] and plain.pdq == asked.pdq
+    assert 1 <= len(asked.windows) <= len(similar.WINDOWS) and all(len(w) == 64 for w in asked.windows)
+    assert asked.pdq not in asked.windows
+    # the same function of the same decode as at confirmation: a confirmed image's stored windows
+    assert asked.windows == similar.window_hashes(photos["base"], asked.pdq)

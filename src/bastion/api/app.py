@@ -147,7 +147,7 @@ def build_service(settings: ServeSettings):
     limits = Limits(file_seconds=settings.examine_file_seconds, item_seconds=settings.examine_item_seconds,
                     memory_bytes=settings.examine_memory_bytes)
     examiner = Examiner(matcher, limits=limits, pool=WorkerPool(settings.examine_workers, memory_bytes=limits.memory_bytes),
-                        classify=_classifiers(settings))
+                        classify=_classifiers(settings), windows=bool(settings.similar_radius))
     from bastion.vault import Keyring, Vault
 
     keyring = Keyring.from_settings(settings)

@@ -30,6 +30,8 @@ import numpy as np
 from sqlalchemy import func, select
 
 from bastion.cases.models import AccountLinkRow, AccountRow, CaseItemRow, CaseRow, DecisionRow, ItemMediaRow, ItemRow
+from bastion.media.windows import MIN_QUALITY as _WINDOW_MIN_QUALITY
+from bastion.media.windows import WINDOWS
 from bastion.model import Signal
 
 __all__ = ["CATEGORY", "DEFAULT_RADIUS", "MIN_QUALITY", "SOURCE", "ConfirmedIndex", "ConfirmedRef", "Near",
@@ -42,18 +44,15 @@ CATEGORY = "similar_to_confirmed"
 #: unrelated images; 84 found 80 % and surfaced 0.6 %. False positives grow with the confirmed set.
 DEFAULT_RADIUS = 80
 #: PDQ quality below this (flat or nearly blank images) makes distances meaningless; such hashes are
-#: neither indexed nor queried (as the banks' default ``min_quality``).
-MIN_QUALITY = 50
+#: neither indexed nor queried (``bastion.media.windows.MIN_QUALITY``).
+MIN_QUALITY = _WINDOW_MIN_QUALITY
 #: at most this many confirmed cases are cited per image (the nearest)
 MAX_CASES_PER_IMAGE = 5
 ACCOUNT_RELATIONS = ("same", "linked", "other")
-#: Sub-windows hashed from each confirmed image's held bytes when its case is confirmed (kept in its
-#: ``item_media.result["similar_windows"]``): the frame cut by 10 % at nine positions (corners, edges,
-#: centre). A series re-framed or re-cropped lies near one of them (bench/RESULTS.md: +20 points of series
-#: found at the same false-positive rate). ``(name, (left, top, right, bottom))`` cuts as shares of the side.
-WINDOWS: tuple[tuple[str, tuple[float, float, float, float]], ...] = tuple(
-    (f"w90-{int(fx * 10)}-{int(fy * 10)}", (0.1 * fx, 0.1 * fy, 0.1 * (1 - fx), 0.1 * (1 - fy)))
-    for fy in (0.0, 0.5, 1.0) for fx in (0.0, 0.5, 1.0))
+#: :data:`WINDOWS` (``bastion.media.windows``): sub-windows of an image hashed beside its whole PDQ — for a
+#: confirmed image from its held bytes when its case is confirmed (kept in
+#: ``item_media.result["similar_windows"]``), for a new upload in the examine worker (``FileResult.windows``).
+#: A series re-framed or re-cropped lies near one of them.
 #: ids in the index: item_media id × this + 0 (the whole image) or 1 + the window's number
 _SLOTS = 16
 
@@ -83,12 +82,14 @@ def hash_matrix(hexes: Sequence[str]) -> np.ndarray:
 
 
 def window_hashes(data: bytes, whole: str | None = None) -> list[str]:
-    """PDQ of the :data:`WINDOWS` of an encoded image (low-quality windows and ones equal to ``whole`` left
-    out), from the same reduced decode a scanned copy gets (``bastion.banks.from_files``)."""
-    from bastion.banks.from_files import sub_region_hashes
+    """The :data:`WINDOWS` hashes of an encoded image, from the decode an upload gets at intake (so they
+    compare like with like with a new upload's), low-quality windows and ones equal to ``whole`` left out."""
+    from bastion.media.decode import DEFAULT_LIMITS, decode_rgb
+    from bastion.media.hashing import PDQ_QUERY_MIN_SIDE
+    from bastion.media.windows import windows_of
 
-    derived, _ = sub_region_hashes(data, whole, WINDOWS)
-    return [h for _, h in derived]
+    decoded = decode_rgb(data, limits=DEFAULT_LIMITS, min_side=PDQ_QUERY_MIN_SIDE, luma_when_reduced=True)
+    return windows_of(decoded.image, (decoded.width, decoded.height), min_quality=MIN_QUALITY, whole=whole)
 
 
 def build_index(refs: list[tuple[ConfirmedRef, Sequence[str]]]):
@@ -201,16 +202,19 @@ class ConfirmedIndex:
     def _build(refs: list[tuple[ConfirmedRef, Sequence[str]]]):
         return build_index(refs)
 
-    def search(self, pdq: str, quality: int | None = None, *, exclude_cases: Iterable[int] = ()) -> list[Near]:
-        """Confirmed files within the radius of one image's PDQ, nearest first, at most one per case (its
-        nearest file) and :data:`MAX_CASES_PER_IMAGE` cases. A hash below the quality floor finds nothing."""
+    def search(self, pdq: str, quality: int | None = None, *, windows: Sequence[str] = (),
+               exclude_cases: Iterable[int] = ()) -> list[Near]:
+        """Confirmed files within the radius of one image's PDQ (or of one of its ``windows``), nearest first,
+        at most one per case (its nearest file) and :data:`MAX_CASES_PER_IMAGE` cases. A whole-image hash below
+        the quality floor finds nothing."""
         built = self._built
         if built is None or built[0] is None or not pdq or (quality is not None and quality < self.min_quality):
             return []
         index, by_id = built
         skip = set(exclude_cases)
         best: dict[int, Near] = {}
-        for hit in index.search(pdq, self.radius):
+        hits = [hit for q in (pdq, *windows) for hit in index.search(q, self.radius)]
+        for hit in hits:
             ref, dist = by_id.get(int(hit[0])), int(hit[1])
             if ref is None or ref.case_id in skip:
                 continue
@@ -263,7 +267,8 @@ def intake_signals(index: ConfirmedIndex, store, media: Sequence[Any], account_e
     for i, res in enumerate(media):
         pdq = getattr(res, "pdq", None)
         if pdq:
-            found.extend((i, n) for n in index.search(pdq, getattr(res, "quality", None)))
+            found.extend((i, n) for n in index.search(pdq, getattr(res, "quality", None),
+                                                      windows=getattr(res, "windows", None) or ()))
     if not found:
         return []
     with store.session() as s:

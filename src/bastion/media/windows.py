@@ -1,0 +1,48 @@
+"""Sub-window PDQ hashes for likeness to confirmed material (``bastion.cases.similar``).
+
+A series of generated images is re-framed and re-cropped from one picture to the next; PDQ, a whole-frame
+hash, moves as far for a 5 % shift as for an unrelated picture. Hashing the frame cut by 10 % at nine
+positions (corners, edges, centre) on both sides of a comparison — the confirmed image and the new one —
+brings such members within the radius (bench/RESULTS.md, "Likeness to confirmed material").
+
+Computed on the decode the examine pipeline already made (possibly reduced, possibly the luma plane only),
+with the fast PDQ for each window's size in the original, so the windows of a new upload (in an examine
+worker) and of a confirmed image (from its held bytes) are the same function of the same pixels. Internal
+only: never exported, never compared with bank entries.
+"""
+
+from __future__ import annotations
+
+from PIL import Image
+
+__all__ = ["MIN_QUALITY", "WINDOWS", "windows_of"]
+
+#: PDQ quality below which a hash (whole image or window) is neither indexed nor compared: its bits say more
+#: about noise than about the picture (bench/RESULTS.md chose it).
+MIN_QUALITY = 50
+
+#: ``(name, (left, top, right, bottom))``: the share of each side cut off.
+WINDOWS: tuple[tuple[str, tuple[float, float, float, float]], ...] = tuple(
+    (f"w90-{int(fx * 10)}-{int(fy * 10)}", (0.1 * fx, 0.1 * fy, 0.1 * (1 - fx), 0.1 * (1 - fy)))
+    for fy in (0.0, 0.5, 1.0) for fx in (0.0, 0.5, 1.0))
+
+
+def windows_of(image: Image.Image, full_size: tuple[int, int] | None = None, *, min_quality: int = 0,
+               whole: str | None = None) -> list[str]:
+    """PDQ hex of each of :data:`WINDOWS` of ``image`` (an RGB or L decode of a ``full_size`` original),
+    leaving out windows whose quality is below ``min_quality`` and ones equal to ``whole``."""
+    from bastion.media.hashing import pdq_dihedral_fast
+
+    w, h = image.size
+    fw, fh = full_size or (w, h)
+    out: list[str] = []
+    for _, (left, top, right, bottom) in WINDOWS:
+        box = (round(w * left), round(h * top), round(w * (1 - right)), round(h * (1 - bottom)))
+        crop = image.crop(box)
+        if crop.width < 2 or crop.height < 2:
+            continue
+        kept = (max(crop.width, round(crop.width * fw / w)), max(crop.height, round(crop.height * fh / h)))
+        variants, quality = pdq_dihedral_fast(crop, kept)
+        if quality >= min_quality and variants["original"] != whole:
+            out.append(variants["original"])
+    return out
