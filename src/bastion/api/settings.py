@@ -50,7 +50,7 @@ class ServeSettings(Settings):
     classifiers: tuple[str, ...] = ()
     #: bits: an image within this PDQ distance of a confirmed case's media gets a ``similar_to_confirmed``
     #: signal (bastion.cases.similar; never a match). 0: not looked for
-    similar_radius: int = Field(default=80, ge=0, le=256)
+    similar_radius: int = Field(default=76, ge=0, le=256)
     #: when a case is confirmed, items stored in the last this many days are compared with its media
     similar_retro_days: float = Field(default=30.0, ge=0)
 

@@ -40,9 +40,9 @@ __all__ = ["CATEGORY", "DEFAULT_RADIUS", "MIN_QUALITY", "SOURCE", "ConfirmedInde
 SOURCE = "similarity"
 CATEGORY = "similar_to_confirmed"
 #: Bits. A bank match is ≤ 31. On the benign-series benchmark (bench/bench_similar.py, bench/RESULTS.md;
-#: 300 confirmed images with their windows) 80 found 75 % of series members and surfaced none of 1,200
-#: unrelated images; 84 found 80 % and surfaced 0.6 %. False positives grow with the confirmed set.
-DEFAULT_RADIUS = 80
+#: 300 confirmed images, windows on both sides, quality ≥ 50) 76 found 80 % of series members and surfaced
+#: 0.33 % of 1,200 unrelated images; 80 found 83 % at 0.92 %. False positives grow with the confirmed set.
+DEFAULT_RADIUS = 76
 #: PDQ quality below this (flat or nearly blank images) makes distances meaningless; such hashes are
 #: neither indexed nor queried (``bastion.media.windows.MIN_QUALITY``).
 MIN_QUALITY = _WINDOW_MIN_QUALITY
