@@ -119,6 +119,19 @@ def _classifiers(settings: ServeSettings) -> tuple[str, ...]:
     return names
 
 
+class BastionApp(FastAPI):
+    """The service's app: a JSON ``POST /v1/items`` takes the lean path of :mod:`bastion.api.fastpath` (the
+    same steps and answers as the declared route, without the framework's per-request layers); every other
+    request goes through FastAPI as declared."""
+
+    async def __call__(self, scope, receive, send):
+        from bastion.api import fastpath
+
+        if scope["type"] == "http" and fastpath.takes(scope) and self.state.settings.item_fast_path:
+            return await fastpath.handle(self, scope, receive, send)
+        return await super().__call__(scope, receive, send)
+
+
 def build_service(settings: ServeSettings):
     """The per-process service state: store (migrated), live matcher, policy, holding folder."""
     from bastion.banks.live import LiveMatcher
@@ -189,8 +202,8 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
             service.examiner.close()
             service.store.close()
 
-    app = FastAPI(title="Bastion", version=_version(), lifespan=lifespan, docs_url=None, redoc_url=None,
-                  openapi_url=None)
+    app = BastionApp(title="Bastion", version=_version(), lifespan=lifespan, docs_url=None, redoc_url=None,
+                     openapi_url=None)
     app.state.settings = settings
     app.state.service = service
     app.state.store = service.store

@@ -64,7 +64,7 @@ class TokenCache:
         return p
 
 
-def _bearer(request: Request) -> str:
+def bearer_token(request: Request) -> str:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
@@ -73,7 +73,7 @@ def _bearer(request: Request) -> str:
     return token.strip()
 
 
-def _known(p: Principal | None) -> Principal:
+def known_principal(p: Principal | None) -> Principal:
     if p is None:
         raise Problem(401, "Unauthorized", "the token is unknown, revoked, or its user is disabled", "unauthorized",
                       headers={"WWW-Authenticate": "Bearer"})
@@ -81,18 +81,18 @@ def _known(p: Principal | None) -> Principal:
 
 
 def principal_of(request: Request) -> Principal:
-    return _known(request.app.state.tokens.resolve(_bearer(request)))
+    return known_principal(request.app.state.tokens.resolve(bearer_token(request)))
 
 
 async def principal_of_async(request: Request) -> Principal:
     """:func:`principal_of` without leaving the event loop when the token cache answers (almost every request);
     a cache miss reads the store in a worker thread."""
-    token = _bearer(request)
+    token = bearer_token(request)
     tokens = request.app.state.tokens
     hit, p = tokens.cached(token)
     if not hit:
         p = await asyncio.to_thread(tokens.resolve, token)
-    return _known(p)
+    return known_principal(p)
 
 
 def require(action: str):

@@ -34,7 +34,7 @@ MAX_JSON_DEPTH = 64
 MAX_ROW_ID = 2**63 - 1
 
 
-def _json(body: bytes) -> Any:
+def parse_json(body: bytes) -> Any:
     try:
         payload = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
@@ -126,7 +126,7 @@ async def _parse_item(request: Request) -> tuple[ItemIn, list[Upload]]:
         raw = form.get("item")
         if raw is None or not isinstance(raw, str):
             raise Problem(422, "Invalid input", "a multipart item needs a form field `item` holding the item JSON", "invalid-input")
-        payload = _json(raw.encode())
+        payload = parse_json(raw.encode())
         uploads = []
         for key, value in form.multi_items():
             if key == "item":
@@ -135,18 +135,18 @@ async def _parse_item(request: Request) -> tuple[ItemIn, list[Upload]]:
                 raise Problem(422, "Invalid input", f"unexpected form field {key!r}: only `item` and files are accepted", "invalid-input")
             uploads.append(Upload(value.filename or key, await value.read()))
     elif ctype in ("application/json", ""):
-        payload = _json(await request.body())
+        payload = parse_json(await request.body())
         uploads = []
     else:
         raise Problem(415, "Unsupported media type", "send application/json or multipart/form-data", "unsupported-media-type")
     try:
         item = ItemIn.model_validate(payload)
     except ValidationError as exc:
-        raise _Invalid(exc) from None
+        raise InvalidItem(exc) from None
     return item, uploads
 
 
-class _Invalid(Exception):
+class InvalidItem(Exception):
     def __init__(self, exc: ValidationError):
         self.exc = exc
 
@@ -159,10 +159,10 @@ async def submit_item(request: Request, p: Principal = Depends(require("items.su
     `Idempotency-Key` gets the stored answer; a different body under either is a 409."""
     try:
         item, uploads = await _parse_item(request)
-    except _Invalid as e:
+    except InvalidItem as e:
         return validation_problem(e.exc)
     svc = request.app.state.service
-    answer = await asyncio.to_thread(svc.submit, item, uploads, idempotency_key)
+    answer = await svc.submit_async(item, uploads, idempotency_key)
     request.app.state.metrics.items.labels(answer["verdict"]["action"]).inc()
     return FastJSONResponse(answer)
 
@@ -181,7 +181,7 @@ class BatchIn(BaseModel):
 @router.post("/v1/items:batch", status_code=202)
 async def submit_batch(request: Request, p: Principal = Depends(require("items.submit"))):
     """Queue up to 1,000 items (a JSON list, or `{"items": [...]}`); answers 202 with a status URL."""
-    payload = _json(await request.body())
+    payload = parse_json(await request.body())
     items = payload.get("items") if isinstance(payload, dict) else payload
     if isinstance(payload, dict) and set(payload) - {"items"}:
         raise Problem(422, "Invalid input", f"unknown fields {sorted(set(payload) - {'items'})}", "invalid-input")

@@ -53,6 +53,8 @@ class ServeSettings(Settings):
     similar_radius: int = Field(default=76, ge=0, le=256)
     #: when a case is confirmed, items stored in the last this many days are compared with its media
     similar_retro_days: float = Field(default=30.0, ge=0)
+    #: a JSON POST /v1/items takes bastion.api.fastpath (same answers, fewer layers); off only to compare
+    item_fast_path: bool = True
 
     @field_validator("classifiers", mode="before")
     @classmethod

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from sqlalchemy import bindparam, func, select
@@ -43,6 +43,19 @@ TEXT_FIELD = _TEXT_FIELD
 class Upload:
     filename: str | None
     data: bytes
+
+
+@dataclass
+class Prepared:
+    """An item before its commit (:meth:`Service.prepare`): the stored ``answer`` of a retry, or the ``intake``
+    to store, with the files ``held`` for it."""
+
+    item: Any
+    key: str | None
+    digest: str
+    answer: dict[str, Any] | None = None
+    intake: Any = None
+    held: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -94,23 +107,60 @@ class Service:
     # --- the flow --------------------------------------------------------------------------------
 
     def submit(self, item: ItemIn, uploads: list[Upload] | None = None, idempotency_key: str | None = None) -> dict[str, Any]:
+        p = self.prepare(item, uploads, idempotency_key)
+        if p.answer is not None:
+            return p.answer
+        try:
+            return self.writer.submit(p.intake)
+        except BaseException as exc:
+            return self._failed(p, exc)
+
+    async def submit_async(self, item: ItemIn, uploads: list[Upload] | None = None,
+                           idempotency_key: str | None = None) -> dict[str, Any]:
+        """:meth:`submit` for an event loop: the reads and the scan in a worker thread, then the answer from
+        the group commit straight to the loop (no thread waits for the commit)."""
+        import asyncio
+
+        p = await asyncio.to_thread(self.prepare, item, uploads, idempotency_key)
+        if p.answer is not None:
+            return p.answer
+        try:
+            return await self.writer.submit_async(p.intake)
+        except asyncio.CancelledError:
+            raise  # the write is queued and may still commit: its held files stay
+        except BaseException as exc:
+            return await asyncio.to_thread(self._failed, p, exc)
+
+    def prepare(self, item: ItemIn, uploads: list[Upload] | None = None,
+                idempotency_key: str | None = None) -> "Prepared":
+        """Everything before the commit: the stored answer of a retry, or the scanned item ready to store (its
+        files already in the holding folder when it needs people)."""
         uploads = list(uploads or []) + self._inline_media(item)
         digest = request_digest(item, uploads)
         with self.store.engine.connect() as conn:
             stored = find_existing(conn, item.id, idempotency_key, digest)
             if stored is not None:
-                return stored
+                return Prepared(item, idempotency_key, digest, answer=stored)
             account_facts = self._account_facts(conn, item)
         scanned = self.scan(item, uploads, account_facts)
-        try:
-            return self._commit(item, uploads, idempotency_key, digest, scanned)
-        except IntegrityError:
+        intake, held = self._intake_held(item, uploads, idempotency_key, digest, scanned)
+        return Prepared(item, idempotency_key, digest, intake=intake, held=held)
+
+    def _failed(self, p: "Prepared", exc: BaseException) -> dict[str, Any]:
+        """After a failed commit: bytes of an item that was not stored go; a duplicate that another request
+        stored first is answered as a retry would be; anything else is raised again."""
+        for sha in p.held:
+            with self.store.session() as s:
+                still = s.scalar(select(ItemMediaRow.id).where(ItemMediaRow.sha256 == sha, ItemMediaRow.held.is_(True)).limit(1))
+            if still is None:
+                self.holding.delete(sha)
+        if isinstance(exc, IntegrityError):
             # Another request stored the same item (or key) first: answer as a retry would be answered.
             with self.store.engine.connect() as conn:
-                stored = find_existing(conn, item.id, idempotency_key, digest)
-            if stored is None:
-                raise
-            return stored
+                stored = find_existing(conn, p.item.id, p.key, p.digest)
+            if stored is not None:
+                return stored
+        raise exc
 
     def _inline_media(self, item: ItemIn) -> list[Upload]:
         out = []
@@ -186,7 +236,8 @@ class Service:
         terms = intake_terms(lexicon, item.title, item.body, item.tags, signals, languages, _TEXT_FIELD[item.kind])
         return Scanned(facts, verdict, media, languages, terms)
 
-    def _commit(self, item: ItemIn, uploads: list[Upload], key: str | None, digest: str, sc: Scanned) -> dict[str, Any]:
+    def _intake_held(self, item: ItemIn, uploads: list[Upload], key: str | None, digest: str,
+                     sc: Scanned) -> tuple[Intake, list[str]]:
         verdict = sc.verdict.to_dict()
         opens_case = bool(CASE_ACTIONS & set(verdict["actions"]))
         hold = opens_case or "preserve" in verdict["actions"]
@@ -199,15 +250,7 @@ class Service:
         intake = self.intake(item, key, digest, sc, held, verdict=verdict)
         if held and self.on_kept is not None:
             intake.kept = [(up.filename, up.data) for up, m in zip(uploads, sc.media) if m["sha256"] in held]
-        try:
-            return self.writer.submit(intake)
-        except BaseException:
-            for sha in held:  # nothing half-written: bytes of an item that was not stored go too
-                with self.store.session() as s:
-                    still = s.scalar(select(ItemMediaRow.id).where(ItemMediaRow.sha256 == sha, ItemMediaRow.held.is_(True)).limit(1))
-                if still is None:
-                    self.holding.delete(sha)
-            raise
+        return intake, held
 
     def intake(self, item: ItemIn, key: str | None, digest: str, sc: Scanned, held: list[str] | None = None, *,
                verdict: dict[str, Any] | None = None) -> Intake:

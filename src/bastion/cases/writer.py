@@ -14,6 +14,7 @@ records of a group with a few multi-row statements instead of a few statements e
 
 from __future__ import annotations
 
+import asyncio
 import queue
 import threading
 from concurrent.futures import Future
@@ -63,6 +64,17 @@ class GroupCommitter:
         self._queue.put((_Record(record), fut))
         return fut.result()
 
+    def submit_async(self, record: Any) -> "asyncio.Future":
+        """:meth:`submit` for a caller on an event loop: an asyncio future, settled on that loop once the
+        record's group committed (one wake-up of the loop per group, no thread waiting per record)."""
+        if self.write_many is None:
+            raise TypeError("this GroupCommitter has no write_many")
+        loop = asyncio.get_running_loop()
+        fut = loop.create_future()
+        self._ensure_thread()
+        self._queue.put((_Record(record), _Waiter(loop, fut)))
+        return fut
+
     def _ensure_thread(self) -> None:
         if self._thread is None or not self._thread.is_alive():
             with self._start_lock:
@@ -105,7 +117,7 @@ class GroupCommitter:
                 results[i] = w(s)
         return results
 
-    def _commit(self, group: list[tuple[Write | _Record, Future]]) -> None:
+    def _commit(self, group: list[tuple[Write | _Record, Any]]) -> None:
         if len(group) > 1:
             try:
                 with self.store.session() as s, s.begin():
@@ -115,17 +127,55 @@ class GroupCommitter:
             else:
                 self.groups += 1
                 self.writes += len(group)
-                for (_, fut), result in zip(group, results):
-                    fut.set_result(result)
+                _settle([(fut, True, result) for (_, fut), result in zip(group, results)])
                 return
+        done = []
         for one in group:
             fut = one[1]
             try:
                 with self.store.session() as s, s.begin():
                     result = self._write(s, [one])[0]
             except BaseException as exc:  # the caller sees its own error
-                fut.set_exception(exc)
+                done.append((fut, False, exc))
             else:
                 self.groups += 1
                 self.writes += 1
-                fut.set_result(result)
+                done.append((fut, True, result))
+        _settle(done)
+
+
+class _Waiter:
+    """An asyncio future and its loop, queued by :meth:`GroupCommitter.submit_async`."""
+
+    __slots__ = ("loop", "future")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, future: asyncio.Future):
+        self.loop, self.future = loop, future
+
+
+def _settle(done: list[tuple[Any, bool, Any]]) -> None:
+    """Hand each write its result (or error): thread futures directly, asyncio futures on their own loop, one
+    call per loop for the whole group."""
+    by_loop: dict[asyncio.AbstractEventLoop, list] = {}
+    for fut, ok, value in done:
+        if isinstance(fut, _Waiter):
+            by_loop.setdefault(fut.loop, []).append((fut.future, ok, value))
+        elif ok:
+            fut.set_result(value)
+        else:
+            fut.set_exception(value)
+    for loop, settled in by_loop.items():
+        try:
+            loop.call_soon_threadsafe(_resolve, settled)
+        except RuntimeError:  # the loop is closed: nobody waits any more
+            pass
+
+
+def _resolve(settled: list) -> None:
+    for fut, ok, value in settled:
+        if fut.done():  # the waiting request was cancelled (the write itself is committed or not, as told)
+            continue
+        if ok:
+            fut.set_result(value)
+        else:
+            fut.set_exception(value)
