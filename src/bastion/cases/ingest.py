@@ -98,7 +98,7 @@ class Service:
         # Every item write of this process goes through one writer thread that commits items arriving
         # together in one transaction (cases/writer.py): one commit for many, and no two threads of this
         # process race on a case lookup (other processes: SQLite's lock, PostgreSQL's row locks).
-        self.writer = GroupCommitter(store, write_many=self._persist)
+        self.writer = GroupCommitter(store, write_many=self._persist, prepare_many=self.prepare_many)
         self.policy_version = getattr(policy, "version", "") or ""
 
     def _persist(self, s: Session, batch: list[Intake]) -> list[dict[str, Any]]:
@@ -117,10 +117,18 @@ class Service:
 
     async def submit_async(self, item: ItemIn, uploads: list[Upload] | None = None,
                            idempotency_key: str | None = None) -> dict[str, Any]:
-        """:meth:`submit` for an event loop: the reads and the scan in a worker thread, then the answer from
-        the group commit straight to the loop (no thread waits for the commit)."""
+        """:meth:`submit` for an event loop. An item without files goes to the writer thread whole: its group's
+        reads (stored answers, account facts) are one statement each for the group, its scan runs there, and
+        the answer comes back to the loop once the group committed — no worker thread per item. An item with
+        files has its reads and scan in a worker thread (the examine pool's deadlines), then the same commit."""
         import asyncio
 
+        if not uploads and not item.media:
+            try:
+                return await self.writer.prepare_async((item, idempotency_key))
+            except IntegrityError as exc:  # stored by another request in the meantime: answered as a retry
+                p = Prepared(item, idempotency_key, request_digest(item, []))
+                return await asyncio.to_thread(self._failed, p, exc)
         p = await asyncio.to_thread(self.prepare, item, uploads, idempotency_key)
         if p.answer is not None:
             return p.answer
@@ -145,6 +153,38 @@ class Service:
         scanned = self.scan(item, uploads, account_facts)
         intake, held = self._intake_held(item, uploads, idempotency_key, digest, scanned)
         return Prepared(item, idempotency_key, digest, intake=intake, held=held)
+
+    def prepare_many(self, batch: list[tuple[ItemIn, str | None]]) -> list:
+        """:meth:`prepare` for a group of items without files (the writer thread's ``prepare_many``): the
+        stored answers and the account facts of the whole group in one statement each, then each item's scan.
+        Per item: ``WriterPrepared((True, answer))`` for a retry, ``WriterPrepared((False, intake))`` to store,
+        or the exception that refuses it."""
+        from bastion.cases.writer import Prepared as WriterPrepared
+
+        digests = [request_digest(item, []) for item, _ in batch]
+        ids = sorted({item.id for item, _ in batch})
+        keys = sorted({k for _, k in batch if k})
+        accounts = sorted({item.account.id for item, _ in batch if item.account is not None})
+        with self.store.engine.connect() as conn:
+            by_id = {r.external_id: r for r in conn.execute(_BY_IDS, {"v": ids})}
+            by_key = {r.idempotency_key: r for r in conn.execute(_BY_KEYS, {"v": keys})} if keys else {}
+            facts = {r.external_id: r for r in conn.execute(_ACCOUNTS_FACTS, {"ids": accounts})} if accounts else {}
+        out: list = []
+        for (item, key), digest in zip(batch, digests):
+            try:
+                row = by_id.get(item.id)
+                if row is None and key:
+                    row = by_key.get(key)
+                stored = stored_answer(row, item.id, key, digest)
+                if stored is not None:
+                    out.append(WriterPrepared((True, stored)))
+                    continue
+                account = self._facts_of(item, facts.get(item.account.id)) if item.account is not None else None
+                intake, _ = self._intake_held(item, [], key, digest, self.scan(item, [], account))
+                out.append(WriterPrepared((False, intake)))
+            except Exception as exc:  # noqa: BLE001 - this item's own error (a conflict, bad input)
+                out.append(exc)
+        return out
 
     def _failed(self, p: "Prepared", exc: BaseException) -> dict[str, Any]:
         """After a failed commit: bytes of an item that was not stored go; a duplicate that another request
@@ -178,11 +218,15 @@ class Service:
 
     def _account_facts(self, conn, item: ItemIn):
         """The account's history for the policy: one statement (the row and its flagged linked accounts)."""
+        if item.account is None:
+            return None
+        return self._facts_of(item, conn.execute(_ACCOUNT_FACTS, {"external_id": item.account.id}).first())
+
+    def _facts_of(self, item: ItemIn, row):
         from bastion.policy import AccountFacts
 
         if item.account is None:
             return None
-        row = conn.execute(_ACCOUNT_FACTS, {"external_id": item.account.id}).first()
         if row is None:
             return AccountFacts(id=item.account.id, age_days=_age(item), items=0, prior_confirmed=0, risk=0.0, linked_flagged=0)
         return AccountFacts(id=row.external_id, age_days=acc.age_days(row), items=row.item_count,
@@ -299,12 +343,16 @@ _ANSWER_COLUMNS = (_ITEMS.c.external_id, _ITEMS.c.idempotency_key, _ITEMS.c.requ
                    _ITEMS.c.facts, _ITEMS.c.case_id)
 _BY_ID = select(*_ANSWER_COLUMNS).where(_ITEMS.c.external_id == bindparam("v"))
 _BY_KEY = select(*_ANSWER_COLUMNS).where(_ITEMS.c.idempotency_key == bindparam("v"))
+_BY_IDS = select(*_ANSWER_COLUMNS).where(_ITEMS.c.external_id.in_(bindparam("v", expanding=True)))
+_BY_KEYS = select(*_ANSWER_COLUMNS).where(_ITEMS.c.idempotency_key.in_(bindparam("v", expanding=True)))
 _A, _L, _O = AccountRow.__table__, AccountLinkRow.__table__, AccountRow.__table__.alias("other")
-_ACCOUNT_FACTS = select(
+_FACT_COLUMNS = (
     _A.c.external_id, _A.c.platform_created_at, _A.c.item_count, _A.c.confirmed_count, _A.c.risk_score,
     select(func.count(func.distinct(_L.c.other_account_id))).join(_O, _O.c.id == _L.c.other_account_id)
     .where(_L.c.account_id == _A.c.id, _O.c.flagged_count > 0).scalar_subquery().label("linked_flagged"),
-).where(_A.c.external_id == bindparam("external_id"))
+)
+_ACCOUNT_FACTS = select(*_FACT_COLUMNS).where(_A.c.external_id == bindparam("external_id"))
+_ACCOUNTS_FACTS = select(*_FACT_COLUMNS).where(_A.c.external_id.in_(bindparam("ids", expanding=True)))
 
 
 def find_existing(conn, external_id: str, key: str | None, digest: str) -> dict[str, Any] | None:
@@ -313,6 +361,11 @@ def find_existing(conn, external_id: str, key: str | None, digest: str) -> dict[
     row = conn.execute(_BY_ID, {"v": external_id}).first()
     if row is None and key:
         row = conn.execute(_BY_KEY, {"v": key}).first()
+    return stored_answer(row, external_id, key, digest)
+
+
+def stored_answer(row, external_id: str, key: str | None, digest: str) -> dict[str, Any] | None:
+    """:func:`find_existing` on a row already read (by the item's id, else by its key), or None."""
     if row is None:
         return None
     if row.request_sha256 != digest:

@@ -10,6 +10,12 @@ write is retried alone, so one bad item never fails the others and each gets its
 Two kinds of write share the queue: a callable ``write(session)`` (:meth:`GroupCommitter.run`), and a record
 for the committer's ``write_many(session, records)`` (:meth:`GroupCommitter.submit`), which stores all the
 records of a group with a few multi-row statements instead of a few statements each (cases/persist.py).
+
+A committer with ``prepare_many`` also takes values that still need their reads and work before the commit
+(:meth:`GroupCommitter.prepare_async`: an item without files, whose scan is quick): a second thread prepares
+them a group at a time — the group's reads are one statement each for all its values — and queues the
+records for the writer, so the next group is prepared while the last one commits. Callers on an event loop
+get asyncio futures, settled on their loop once per group: no thread waits per item.
 """
 
 from __future__ import annotations
@@ -37,13 +43,34 @@ class _Record:
         self.value = value
 
 
+class _Pending:
+    """A queued value for the committer's ``prepare_many`` (run for the group before its transaction)."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any):
+        self.value = value
+
+
+class Prepared(tuple):
+    """What ``prepare_many`` returns for one value: ``Prepared((True, answer))`` when it is answered already
+    (nothing to write), ``Prepared((False, record))`` for a record to store with ``write_many``."""
+
+
 class GroupCommitter:
-    def __init__(self, store: Store, max_group: int = 64, *, write_many: WriteMany | None = None):
+    def __init__(self, store: Store, max_group: int = 64, *, write_many: WriteMany | None = None,
+                 prepare_many: Callable[[list], list] | None = None):
         self.store = store
         self.max_group = max_group
         self.write_many = write_many
+        #: ``prepare_many(values) -> [Prepared | exception]``: the reads and work before the commit, for the
+        #: whole group at once, in this thread (see :meth:`prepare_async`)
+        self.prepare_many = prepare_many
         self._queue: queue.Queue[tuple[Write | _Record, Future] | None] = queue.Queue()
         self._thread: threading.Thread | None = None
+        #: values waiting for prepare_many, and the thread that prepares them (see prepare_async)
+        self._pending: queue.Queue = queue.Queue()
+        self._preparer: threading.Thread | None = None
         self._start_lock = threading.Lock()
         self.groups = 0
         self.writes = 0
@@ -75,14 +102,76 @@ class GroupCommitter:
         self._queue.put((_Record(record), _Waiter(loop, fut)))
         return fut
 
+    def prepare_async(self, value: Any) -> "asyncio.Future":
+        """Queue ``value`` for ``prepare_many`` and, unless that answers it, for ``write_many``: the group's
+        reads run once for all its values, then its records commit together. An asyncio future of the answer
+        (or the error), settled on the caller's loop."""
+        if self.prepare_many is None or self.write_many is None:
+            raise TypeError("this GroupCommitter has no prepare_many")
+        loop = asyncio.get_running_loop()
+        fut = loop.create_future()
+        self._ensure_thread()
+        self._pending.put((_Pending(value), _Waiter(loop, fut)))
+        return fut
+
+    def _prepare_loop(self) -> None:
+        """The preparing thread: groups of pending values through ``prepare_many``, their records on to the
+        writer's queue. It prepares the next group while the writer commits the last one."""
+        while True:
+            first = self._pending.get()
+            if first is None:
+                return
+            group = [first]
+            while len(group) < self.max_group:
+                try:
+                    nxt = self._pending.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is None:
+                    self._pending.put(None)
+                    break
+                group.append(nxt)
+            for entry in self._prepare(group):
+                self._queue.put(entry)
+
+    def _prepare(self, group: list) -> list:
+        """Run ``prepare_many`` for the group's pending values: settle those it answers or refuses, and turn the
+        others into records for the commit."""
+        at = [i for i, (w, _) in enumerate(group) if isinstance(w, _Pending)]
+        try:
+            results = self.prepare_many([group[i][0].value for i in at])  # type: ignore[misc]
+        except BaseException as exc:  # noqa: BLE001 - each waiting caller gets the error
+            results = [exc] * len(at)
+        pending = set(at)
+        out = [g for i, g in enumerate(group) if i not in pending]
+        done = []
+        for i, r in zip(at, results):
+            fut = group[i][1]
+            if isinstance(r, BaseException):
+                done.append((fut, False, r))
+            elif r[0]:
+                done.append((fut, True, r[1]))
+            else:
+                out.append((_Record(r[1]), fut))
+        _settle(done)
+        return out
+
     def _ensure_thread(self) -> None:
         if self._thread is None or not self._thread.is_alive():
             with self._start_lock:
                 if self._thread is None or not self._thread.is_alive():
                     self._thread = threading.Thread(target=self._loop, name="bastion-writer", daemon=True)
                     self._thread.start()
+        if self.prepare_many is not None and (self._preparer is None or not self._preparer.is_alive()):
+            with self._start_lock:
+                if self._preparer is None or not self._preparer.is_alive():
+                    self._preparer = threading.Thread(target=self._prepare_loop, name="bastion-prepare", daemon=True)
+                    self._preparer.start()
 
     def close(self) -> None:
+        if self._preparer is not None and self._preparer.is_alive():
+            self._pending.put(None)  # what it holds reaches the writer's queue before the writer's stop below
+            self._preparer.join(10)
         if self._thread is not None and self._thread.is_alive():
             self._queue.put(None)
             self._thread.join(10)

@@ -118,8 +118,11 @@ class Consumer:
                 await self._dead_letter(d, *item)
                 return
             try:
-                answer = await asyncio.get_running_loop().run_in_executor(
-                    self._executor, functools.partial(self.service.submit, item, [], None))
+                if hasattr(self.service, "submit_async"):  # the writer's lane: no thread waits per item
+                    answer = await self.service.submit_async(item, [], None)
+                else:
+                    answer = await asyncio.get_running_loop().run_in_executor(
+                        self._executor, functools.partial(self.service.submit, item, [], None))
             except ITEM_ERRORS as exc:
                 await self._dead_letter(d, getattr(exc, "code", "invalid-input"), str(exc))
                 return
