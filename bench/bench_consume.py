@@ -59,8 +59,8 @@ def _http(seconds: int, connections: int) -> dict:
                 time.sleep(0.2)
         run = f"h{int(time.time())}"
         script, warm = home / "load.lua", home / "warm.lua"
-        script.write_text(_lua("text", token, run))
-        warm.write_text(_lua("text", token, run + "w"))
+        script.write_text(_lua("text", token, run, home / f"acks-{run}"))
+        warm.write_text(_lua("text", token, run + "w", home / f"acks-{run}w"))
         subprocess.run(["wrk", "-t1", "-c2", "-d2s", "-s", str(warm), f"http://127.0.0.1:{port}"], capture_output=True)
         out = subprocess.run(["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script),
                               f"http://127.0.0.1:{port}"], capture_output=True, text=True).stdout
@@ -163,13 +163,13 @@ def main() -> None:
     http = _http(args.seconds, args.connections)
     broker = _broker(args.amqp, args.items)
     res = {
-        "http_items_per_s": http["requests_per_s"], "http_p99_ms": http.get("p99_ms"), "http_non_2xx": http["non_2xx"],
+        "http_items_per_s": http["per_s"], "http_p99_ms": http.get("p99_ms"), "http_non_2xx": http["non_2xx"],
         "http_answered_2xx": http["requests"] - http["non_2xx"], "http_stored": http["stored"],
         "broker_items_per_s": broker["items_per_s"], "broker_items": broker["items"],
         "broker_verdicts": broker["verdicts"], "broker_stored": broker["stored"],
         "broker_dead_lettered": broker["dead_lettered"],
-        "ratio_broker_to_http": round(broker["items_per_s"] / http["requests_per_s"], 3)
-        if broker["items_per_s"] and http["requests_per_s"] else None,
+        "ratio_broker_to_http": round(broker["items_per_s"] / http["per_s"], 3)
+        if broker["items_per_s"] and http["per_s"] else None,
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "machine": f"{platform.machine()} {os.cpu_count()} cores", "loadavg_before": load_before,
         "loadavg_after": [round(x, 2) for x in os.getloadavg()],

@@ -7,6 +7,10 @@ the read before the scan and the group transaction.
 
     python bench/bench_statements.py                       # SQLite in a temporary folder
     python bench/bench_statements.py --database-url postgresql+psycopg://postgres@127.0.0.1/test
+
+Three modes: one item at a time (Service.submit), --threads threads calling Service.submit (group commit, each
+item's reads its own), and --threads items in flight through Service.submit_async (the lane `bastion serve`
+and `bastion consume` use for items without files: the group's reads shared too).
 """
 
 from __future__ import annotations
@@ -99,6 +103,32 @@ def main() -> None:
             "items_per_group": round((svc.writer.writes - writes0) / max(1, groups), 2),
             "by_kind_per_item": {k: round(v / args.items, 2) for k, v in kinds.most_common()},
         }
+    # as `bastion serve` and `bastion consume` run items without files: Service.submit_async (the writer's lane:
+    # the group's reads are shared), args.threads in flight
+    import asyncio
+
+    counts.clear()
+    kinds.clear()
+    groups0, writes0 = svc.writer.groups, svc.writer.writes
+    base = len(results) * 1_000_000
+
+    async def lane():
+        sem = asyncio.Semaphore(args.threads)
+
+        async def one(i):
+            async with sem:
+                await svc.submit_async(item(i))
+
+        await asyncio.gather(*(one(i) for i in range(base, base + args.items)))
+
+    asyncio.run(lane())
+    groups = svc.writer.groups - groups0
+    results[f"{args.threads} in flight, submit_async (the server's path)"] = {
+        "items": args.items, "statements_per_item": round(counts["statements"] / args.items, 2),
+        "commits_per_item": round(counts["commits"] / args.items, 3),
+        "items_per_group": round((svc.writer.writes - writes0) / max(1, groups), 2),
+        "by_kind_per_item": {k: round(v / args.items, 2) for k, v in kinds.most_common()},
+    }
     svc.writer.close()
     svc.store.close()
     if schema:

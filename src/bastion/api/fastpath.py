@@ -108,11 +108,17 @@ async def handle(app, scope, receive, send) -> None:
                 response = problem(422, "Invalid input", f"{errs[0]['where']}: {errs[0]['message']}", "invalid-input",
                                    errors=errs)
             else:
-                payload = parse_json(await _body(receive, st.settings.max_body_bytes, declared))
-                try:
-                    item = ItemIn.model_validate(payload)
-                except ValidationError as exc:
-                    raise InvalidItem(exc) from None
+                body = await _body(receive, st.settings.max_body_bytes, declared)
+                try:  # parsed and validated in one pass (half the time of parsing, then validating)
+                    item = ItemIn.model_validate_json(body)
+                except ValidationError:
+                    # refused: the route's own two steps say why, in its words (400 malformed or too deep,
+                    # 422 with the validation errors); no item field holds free JSON, so both agree on success
+                    payload = parse_json(body)
+                    try:
+                        item = ItemIn.model_validate(payload)
+                    except ValidationError as exc:
+                        raise InvalidItem(exc) from None
                 answer = await st.service.submit_async(item, [], key)
                 st.metrics.items.labels(answer["verdict"]["action"]).inc()
                 response = FastJSONResponse(answer)
