@@ -197,3 +197,33 @@ def test_classify_gets_a_colour_decode_even_for_a_large_jpeg(plugin):
         assert min(seen["size"]) >= 256
     finally:
         clf.unregister("probe")
+
+
+def test_reserved_names_are_refused():
+    for name in ("unavailable", "error", "local"):
+        with pytest.raises(ValueError, match="reserved"):
+            clf.register(name, clf.Classifier)
+
+
+def test_the_service_refuses_to_start_with_an_unknown_or_unavailable_classifier(tmp_path):
+    from bastion.api.app import create_app
+    from bastion.api.settings import ServeSettings
+    from bastion.errors import ConfigError
+
+    assert ServeSettings.from_env({"BASTION_CLASSIFIERS": "Local, nudity"}).classifiers == ("local", "nudity")
+    base = dict(home=tmp_path, database_url=f"sqlite:///{tmp_path / 'b.db'}", background=False, json_logs=False)
+    with pytest.raises(ConfigError, match="unknown classifier 'nope'"):
+        create_app(ServeSettings(**base, classifiers=("nope",)))
+
+    class Missing(clf.Classifier):
+        name, model, version = "missing-svc", "m", "1"
+
+        def load(self):
+            raise clf.ClassifierUnavailable("missing-svc: its model is not installed")
+
+    clf.register("missing-svc", Missing)
+    try:
+        with pytest.raises(ConfigError, match="cannot run missing-svc: its model is not installed"):
+            create_app(ServeSettings(**base, classifiers=("local", "missing-svc")))
+    finally:
+        clf.unregister("missing-svc")

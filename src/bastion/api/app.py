@@ -140,6 +140,7 @@ def build_service(settings: ServeSettings):
     from bastion.policy import default_policy, load_policy
     from bastion.store.db import open_store
 
+    classify = _classifiers(settings)  # before anything is opened: a bad setting stops here
     store = open_store(settings=settings)
     policy = load_policy(settings.policy_path) if settings.policy_path else default_policy()
     matcher = LiveMatcher(store, cache_dir=settings.home / "cache")
@@ -160,7 +161,7 @@ def build_service(settings: ServeSettings):
     limits = Limits(file_seconds=settings.examine_file_seconds, item_seconds=settings.examine_item_seconds,
                     memory_bytes=settings.examine_memory_bytes)
     examiner = Examiner(matcher, limits=limits, pool=WorkerPool(settings.examine_workers, memory_bytes=limits.memory_bytes),
-                        classify=_classifiers(settings), windows=bool(settings.similar_radius))
+                        classify=classify, windows=bool(settings.similar_radius))
     from bastion.vault import Keyring, Vault
 
     keyring = Keyring.from_settings(settings)

@@ -61,10 +61,16 @@ _loaded: dict[str, Any] = {}  # name -> loaded classifier, or the ClassifierUnav
 _lock = threading.Lock()
 
 
+#: Names no classifier may take: the categories of a classifier signal that did not answer, and ``local``.
+RESERVED = frozenset({"unavailable", "error", "local"})
+
+
 def register(name: str, factory: Callable[[], Any]) -> None:
     """Make ``factory`` (a class or a function returning a classifier) known as ``name`` in this process."""
     if not NAME_RE.match(name):
         raise ValueError(f"classifier name {name!r} must be lower-case letters, digits, '-', '_' or '.'")
+    if name in RESERVED:
+        raise ValueError(f"classifier name {name!r} is reserved")
     with _lock:
         _registered[name] = factory
         _loaded.pop(name, None)
@@ -88,8 +94,9 @@ def _entry_points() -> dict[str, Any]:
 
     out: dict[str, Any] = {}
     for ep in entry_points(group=ENTRY_POINT_GROUP):
-        if ep.name in BUILTIN:
-            log.warning("entry point %s = %s ignored: %r is a built-in classifier", ep.name, ep.value, ep.name)
+        if ep.name in BUILTIN or ep.name in RESERVED or not NAME_RE.match(ep.name):
+            log.warning("entry point %s = %s ignored: %r is a built-in or reserved name, or not a valid one",
+                        ep.name, ep.value, ep.name)
             continue
         out.setdefault(ep.name, ep)
     return out

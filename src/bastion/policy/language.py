@@ -45,7 +45,7 @@ SIGNAL_CATEGORIES: dict[str, tuple[str, ...]] = {
     "provenance": ("ai_generated", "generator", "prompt"),
     "similarity": ("similar_to_confirmed",),
     # the built-in image classifiers' names, and the statuses of one that did not answer (bastion.classifiers)
-    "classifier": ("photoreal", "nudity", "faces", "unavailable", "error"),
+    "classifier": ("photoreal", "nudity", "faces", "http", "unavailable", "error"),
 }
 #: Scores the built-in image classifiers give, and ``young_face``, which the default policy reads from a plug-in
 #: or external classifier (none ships: docs/classifiers.md). A ``classifier`` condition may name others.
