@@ -1,23 +1,34 @@
-"""Retro-matching benchmark: N new bank hashes against M stored media hashes (issue 7 goal: 100k new against
-10M stored in <= 60 s on this 2-core machine).
+"""Retro-matching benchmark: N new bank hashes against M stored media hashes (issue 20 item 5: 100k new
+against 10M stored in <= 60 s on this 2-core machine).
 
-Builds a SQLite store with M item_media rows (random PDQ hashes; `--planted` of them are near copies —
-distance 1..20 — of new bank hashes, so the join must find exactly those), adds N random PDQ hashes to a
-`csam` bank through the repository (which writes the change log), then times `bastion.cases.retro.run`.
-Baseline in the same run: numpy brute force (XOR + popcount) of a 10k-row sample of the stored hashes
-against all N new hashes, scaled to M — what a plain vectorised join would cost.
+The store is built once by the bulk loader (``bench/bulk_store.py``: executemany in large transactions,
+secondary indexes built after the load) and may be reused across runs with ``--store DIR``. Each run adds
+a new ``csam`` bank of N PDQ hashes through ``BankRepository.add_entries`` (which writes the change log):
+N - planted random hashes and ``--planted`` near copies (1..20 bits flipped) of randomly chosen stored
+hashes, so retro-matching must find exactly those stored media. Then ``bastion.cases.retro.run`` is timed,
+with its own breakdown (read / build / search / apply).
+
+Same-run baselines:
+
+* ``floor``: the same stored hashes already in memory — ``PdqIndex.from_arrays`` (same build threads) and
+  ``search_many`` of the same N new hashes on both cores: what retro-matching costs without the store.
+* ``numpy_join_scaled``: numpy XOR + popcount of a sample of the stored hashes against all N new hashes,
+  scaled to M (what a plain vectorised join would cost).
 
     python bench/bench_retro.py --stored 1000000 --new 100000
-    python bench/bench_retro.py --stored 10000000 --new 100000     # the issue's size (~3 GB of SQLite)
+    python bench/bench_retro.py --stored 10000000 --new 100000 --store /tmp/retro-10m   # ~3.5 GB of SQLite
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import platform
+import resource
 import sqlite3
+import sys
 import tempfile
 import time
 from datetime import datetime, timezone
@@ -25,74 +36,119 @@ from pathlib import Path
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--stored", type=int, default=1_000_000)
     ap.add_argument("--new", type=int, default=100_000)
     ap.add_argument("--planted", type=int, default=200)
-    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--per-item", type=int, default=2)
+    ap.add_argument("--seed", type=int, default=7, help="seed of this run's new hashes")
+    ap.add_argument("--store", type=Path, help="folder of a store to build once and reuse")
+    ap.add_argument("--no-floor", action="store_true", help="skip the in-memory baseline")
     args = ap.parse_args()
+    import bulk_store
+    from bastion.banks.index import PdqIndex
     from bastion.banks.repo import BankRepository
     from bastion.cases import retro
     from bastion.model import Bank, HashEntry
     from bastion.policy import default_policy
     from bastion.store.db import open_store
 
+    load_before = [round(x, 2) for x in os.getloadavg()]
+    home = args.store or Path(tempfile.mkdtemp(prefix="bastion-retro-"))
+    db = home / "bastion.db"
+    built = None
+    if not db.exists():
+        log(f"building a store of {args.stored:,} media hashes in {home}")
+        built = bulk_store.build(home, args.stored, per_item=args.per_item, log=log)
+        log(json.dumps(built))
+    con = sqlite3.connect(db)
+    have = con.execute("SELECT count(*) FROM item_media").fetchone()[0]
+    if have != args.stored:
+        raise SystemExit(f"{db} holds {have} media rows, not {args.stored}")
+    per_item = con.execute("SELECT count(*) FROM item_media WHERE item_id = 1").fetchone()[0]
     rng = np.random.default_rng(args.seed)
-    home = Path(tempfile.mkdtemp(prefix="bastion-retro-"))
-    url = f"sqlite:///{home / 'bastion.db'}"
-    store = open_store(url)
-    new = rng.integers(0, 256, (args.new, 32), dtype=np.uint8)
-    stored = rng.integers(0, 256, (args.stored, 32), dtype=np.uint8)
-    planted_rows = rng.choice(args.stored, args.planted, replace=False)
-    planted_src = rng.choice(args.new, args.planted, replace=False)
-    for row, src in zip(planted_rows, planted_src):
-        h = np.unpackbits(new[src]).copy()
-        flips = rng.choice(256, int(rng.integers(1, 21)), replace=False)
-        h[flips] ^= 1
-        stored[row] = np.packbits(h)
-    t0 = time.perf_counter()
-    con = sqlite3.connect(home / "bastion.db")
-    con.execute("INSERT INTO items (id, external_id, request_sha256, kind, tags, facts, verdict, action, priority, "
-                "policy_version, received_at) VALUES (1, 'bench', '', 'post', '[]', '{\"item_id\": \"bench\", \"signals\": []}', "
-                "'{}', 'allow', 0, '', '2026-01-01')")
-    chunk = 200_000
-    for i in range(0, args.stored, chunk):
-        block = stored[i:i + chunk]
-        con.executemany("INSERT INTO item_media (item_id, position, pdq, quality, result, held) VALUES (1, ?, ?, 100, '{}', 0)",
-                        ((i + j, h.tobytes().hex()) for j, h in enumerate(block)))
-    con.commit()
+    planted_ids = np.sort(rng.choice(args.stored, args.planted, replace=False) + 1)
+    near = {}
+    for mid, hx in con.execute(f"SELECT id, pdq FROM item_media WHERE id IN ({','.join(map(str, planted_ids.tolist()))})"):
+        bits = np.unpackbits(np.frombuffer(bytes.fromhex(hx), dtype=np.uint8))
+        bits[rng.choice(256, int(rng.integers(1, 21)), replace=False)] ^= 1
+        near[mid] = np.packbits(bits)
     con.close()
-    build_s = time.perf_counter() - t0
-    BankRepository(store).create(Bank(name="new-list", category="csam"))
-    t0 = time.perf_counter()
-    BankRepository(store).add_entries("new-list", (HashEntry("pdq", h.tobytes().hex()) for h in new))
-    import_s = time.perf_counter() - t0
+    new = rng.integers(0, 256, (args.new, 32), dtype=np.uint8)
+    slots = rng.choice(args.new, args.planted, replace=False)
+    for slot, mid in zip(slots, planted_ids.tolist()):
+        new[slot] = near[mid]
 
+    store = open_store(f"sqlite:///{db}")
+    bank = f"new-list-{args.seed}-{int(time.time())}"
+    BankRepository(store).create(Bank(name=bank, category="csam"))
+    t0 = time.perf_counter()
+    BankRepository(store).add_entries(bank, (HashEntry("pdq", h.tobytes().hex()) for h in new))
+    import_s = time.perf_counter() - t0
+    load_at_retro = [round(x, 2) for x in os.getloadavg()]
+    log(f"retro-matching {args.new:,} new against {args.stored:,} stored (load {load_at_retro})")
     t0 = time.perf_counter()
     out = retro.run(store, default_policy())
     retro_s = time.perf_counter() - t0
-    found_rows = {m["media"] for m in out.matches}  # media position == row number in this bench
-    expected = set(int(r) for r in planted_rows)
-
-    # same-run baseline: numpy brute force on a sample, scaled
-    sample = stored[:10_000]
-    t0 = time.perf_counter()
-    table = np.array([bin(i).count("1") for i in range(256)], dtype=np.uint8)
-    for q in sample[:200]:
-        (table[np.bitwise_xor(new, q)].sum(axis=1, dtype=np.uint16) <= 31).nonzero()
-    brute_per_row = (time.perf_counter() - t0) / 200
-    res = {
-        "stored": args.stored, "new": args.new, "planted": args.planted, "found_planted": len(expected & found_rows),
-        "false_matches": len(found_rows - expected), "retro_s": round(retro_s, 2), "import_s": round(import_s, 2),
-        "build_s": round(build_s, 1), "numpy_brute_force_s_scaled": round(brute_per_row * args.stored, 1),
-        "speedup_vs_brute_force": round(brute_per_row * args.stored / retro_s, 1),
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "machine": f"{platform.machine()} {os.cpu_count()} cores", "loadavg": [round(x, 2) for x in os.getloadavg()],
-    }
-    print(json.dumps(res))
     store.close()
+    rss_retro = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    found = {(int(m["item_id"].split("-")[1]) * per_item + m["media"] + 1) for m in out.matches}
+    expected = set(planted_ids.tolist())
+    res = {
+        "bench": "retro", "stored": args.stored, "new": args.new, "planted": args.planted,
+        "found_planted": len(expected & found), "false_matches": len(found - expected),
+        "retro_s": round(retro_s, 2), "retro_stages_s": {k: round(v, 2) for k, v in out.timings.items()},
+        "import_s": round(import_s, 2), "peak_rss_mb": round(rss_retro), "store_build": built,
+        "store_bytes": db.stat().st_size,
+    }
+    log(json.dumps(res))
+    gc.collect()
+
+    if not args.no_floor:  # same run: the same stored hashes from memory, the same new hashes
+        con = sqlite3.connect(db)
+        ids, hexes = [], []
+        for mid, hx in con.execute("SELECT id, pdq FROM item_media ORDER BY id"):
+            ids.append(mid)
+            hexes.append(hx)
+        con.close()
+        stored = np.frombuffer(bytes.fromhex("".join(hexes)), dtype=np.uint8).reshape(-1, 32)
+        ids_arr = np.asarray(ids, dtype=np.int64)
+        del ids, hexes
+        workers = os.cpu_count() or 1
+        t0 = time.perf_counter()
+        index = PdqIndex.from_arrays(ids_arr, stored, build_workers=workers)
+        build_s = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        hits = index.search_many(new, 31, workers=workers)
+        search_s = time.perf_counter() - t0
+        floor_found = {mid for row in hits for mid, _ in row}
+        del index
+        sample = stored[:: max(1, args.stored // 10_000)][:10_000]
+        t0 = time.perf_counter()
+        for q in sample[:100]:
+            (np.bitwise_count(np.bitwise_xor(new, q)).sum(axis=1, dtype=np.uint16) <= 31).nonzero()
+        brute_per_row = (time.perf_counter() - t0) / 100
+        res["floor"] = {"build_s": round(build_s, 2), "search_s": round(search_s, 2),
+                        "total_s": round(build_s + search_s, 2), "found": len(floor_found),
+                        "same_matches": floor_found == found}
+        res["retro_vs_floor"] = round(retro_s / (build_s + search_s), 2)
+        res["numpy_join_scaled_s"] = round(brute_per_row * args.stored, 1)
+    res.update({
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "machine": f"{platform.machine()} {os.cpu_count()} cores, python {platform.python_version()}, "
+                   f"sqlite {sqlite3.sqlite_version}",
+        "load_before": load_before, "load_at_retro": load_at_retro,
+        "load_after": [round(x, 2) for x in os.getloadavg()],
+    })
+    print(json.dumps(res))
 
 
 if __name__ == "__main__":

@@ -212,6 +212,39 @@ def test_threaded_batch_equals_single_thread(rng):
     assert fast.search_many(queries, 31, workers=2) == fast.search_many(queries, 31)
 
 
+def _chunks(hashes: np.ndarray, t: int, bits: int) -> np.ndarray:
+    """Chunk t of every hash the way the kernel cuts it: bits [23 t, 23 t + bits) of the little-endian
+    256-bit number."""
+    return np.array([(int.from_bytes(h.tobytes(), "little") >> (23 * t)) & ((1 << bits) - 1) for h in hashes])
+
+
+@pytest.mark.parametrize("bits", [5, 13])
+def test_every_table_is_a_sorted_bucket_list_whether_built_by_one_thread_or_several(rng, bits):
+    ids, hashes = random_set(rng, 70_000)  # above the size that builds with threads
+    hashes[:20_000] = flip_bits(rng, hashes[:50], rng.integers(0, 3, 50))[rng.integers(0, 50, 20_000)]  # crowded buckets
+    one = PdqIndex.from_arrays(ids, hashes, bits=bits)
+    three = PdqIndex.from_arrays(ids, hashes, bits=bits, build_workers=3)
+    assert np.array_equal(one._main.offsets, three._main.offsets) and np.array_equal(one._main.rows, three._main.rows)
+    main = one._main
+    sample = rng.choice(len(ids), 2000, replace=False)
+    for t in (0, 5, 10):
+        chunk = _chunks(main.hashes[sample], t, bits)  # rows are in id order inside the index
+        off, rows = main.offsets[t].astype(np.int64), main.rows[t]
+        assert off[0] == 0 and off[-1] == len(ids) and bool(np.all(np.diff(off) >= 0))
+        assert np.array_equal(np.sort(rows), np.arange(len(ids)))  # every row once
+        bucket_of_row = np.empty(len(ids), dtype=np.int64)
+        bucket_of_row[rows] = np.repeat(np.arange(1 << bits), np.diff(off))
+        assert np.array_equal(bucket_of_row[sample], chunk)  # each row in its chunk's bucket
+        inside = np.diff(rows.astype(np.int64))[np.repeat(np.arange(1 << bits), np.diff(off))[1:] ==
+                                                 np.repeat(np.arange(1 << bits), np.diff(off))[:-1]]
+        assert bool(np.all(inside > 0))  # rows ascending inside a bucket
+    assert_same(three, BruteForcePdqIndex.from_arrays(ids, hashes), queries_for(rng, hashes, 20), radii=(0, 31))
+    with pytest.raises(ValueError):
+        PdqIndex(build_workers=0)
+    with pytest.raises(ValueError):
+        _pdqindex.build_tables(hashes, len(ids), bits, np.empty_like(main.offsets), np.empty_like(main.rows), 3, 12)
+
+
 @pytest.mark.parametrize("tables", [True, False])
 def test_save_and_load_keep_state(rng, tmp_path, tables):
     ids, hashes = clustered_set(rng, 3000, 30)

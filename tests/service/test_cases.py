@@ -187,6 +187,25 @@ def test_retro_matching_opens_cases_for_stored_media_without_reading_it_again(ap
     assert api.submit({"id": "new-1", "media": [{"data": b64(seen)}]}).json()["verdict"]["action"] == "remove"
 
 
+def test_retro_matching_skips_malformed_stored_hashes_without_shifting_the_others(api):
+    from sqlalchemy import update
+
+    from bastion.cases.models import ItemMediaRow, ItemRow
+
+    for i, seed in enumerate((21, 22, 23, 24)):
+        api.submit({"id": f"m-{i}", "media": [{"data": b64(png_bytes(seed))}]})
+    with api.store.session() as s, s.begin():  # rows damaged outside Bastion: non-hex, and too short
+        for ext, bad in (("m-0", "zz" * 32), ("m-1", "ab" * 31)):
+            item_id = s.scalar(select(ItemRow.id).where(ItemRow.external_id == ext))
+            s.execute(update(ItemMediaRow).where(ItemMediaRow.item_id == item_id).values(pdq=bad))
+    repo = BankRepository(api.store)
+    repo.create(Bank(name="later", category="csam"))
+    repo.add_entries("later", [HashEntry("pdq", _pdq(png_bytes(23)), "x"), HashEntry("pdq", _pdq(png_bytes(24)), "y")])
+    out = retro.run(api.store, api.app.state.service.policy)
+    assert sorted(m["item_id"] for m in out.matches) == ["m-2", "m-3"]
+    assert set(out.timings) == {"read", "build", "search", "apply"} and all(v >= 0 for v in out.timings.values())
+
+
 def test_accounts_sharing_a_generation_seed_and_model_are_linked(api):
     import sys
     from pathlib import Path

@@ -235,7 +235,9 @@ class PdqIndex:
     Parameters are for tuning and tests: ``delta_limit`` rows of the unindexed delta trigger a compaction;
     ``min_table_rows`` is the size below which no tables are built (a scan is as fast); ``bits`` forces
     the chunk width (1..23) instead of choosing it from the size; ``background_compaction`` rebuilds in a
-    thread instead of inside the add that fills the delta, so no add waits for a rebuild.
+    thread instead of inside the add that fills the delta, so no add waits for a rebuild; ``build_workers``
+    threads build the tables of a bulk build or compaction side by side (each table is independent; each
+    thread needs 2 bytes per row of scratch memory). Default 1: a server's index shares its cores.
     """
 
     def __init__(
@@ -245,6 +247,7 @@ class PdqIndex:
         min_table_rows: int = 32_768,
         bits: int | None = None,
         background_compaction: bool = False,
+        build_workers: int = 1,
     ):
         if delta_limit < 1:
             raise ValueError("delta_limit must be >= 1")
@@ -254,6 +257,9 @@ class PdqIndex:
         self.min_table_rows = int(min_table_rows)
         self.forced_bits = bits
         self.background_compaction = bool(background_compaction)
+        if isinstance(build_workers, bool) or not isinstance(build_workers, int) or build_workers < 1:
+            raise ValueError("build_workers must be an int >= 1")
+        self.build_workers = min(int(build_workers), NTABLES)
         self._pending: _PendingCompaction | None = None
         self._state = (self._make_main(np.empty(0, dtype=np.int64), np.empty((0, HASH_BYTES), dtype=np.uint8)), _Delta.empty())
         self._main_live = 0
@@ -299,7 +305,14 @@ class PdqIndex:
         if bits:
             offsets = np.empty((NTABLES, (1 << bits) + 1), dtype=np.uint32)
             rows = np.empty((NTABLES, n), dtype=np.uint32)
-            _kernel.build_tables(hashes, n, bits, offsets, rows)
+            workers = self.build_workers if n >= 65_536 else 1
+            if workers <= 1:
+                _kernel.build_tables(hashes, n, bits, offsets, rows)
+            else:  # disjoint table ranges; the C build releases the GIL
+                bounds = np.linspace(0, NTABLES, workers + 1).astype(int).tolist()
+                with ThreadPoolExecutor(max_workers=workers) as pool:
+                    list(pool.map(lambda ab: _kernel.build_tables(hashes, n, bits, offsets, rows, ab[0], ab[1]),
+                                  zip(bounds[:-1], bounds[1:])))
         return _Main(ids, hashes, np.zeros(n, dtype=np.uint8), bits, offsets, rows)
 
     def _set_main(self, ids: np.ndarray, hashes: np.ndarray) -> None:

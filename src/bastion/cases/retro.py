@@ -14,6 +14,7 @@ change row.
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,6 +39,9 @@ class RetroResult:
     entries: int = 0
     matches: list[dict[str, Any]] = field(default_factory=list)
     cases: set[int] = field(default_factory=set)
+    #: seconds spent per stage (read: stored PDQ hashes from the store; build: their index; search: the new
+    #: PDQ entries against it; apply: signals, verdicts, cases, webhooks) — for benchmarks and logs
+    timings: dict[str, float] = field(default_factory=lambda: {"read": 0.0, "build": 0.0, "search": 0.0, "apply": 0.0})
 
 
 def pending(store: Store) -> int:
@@ -50,7 +54,7 @@ def run(store: Store, policy, *, max_changes: int = 100) -> RetroResult:
     with store.session() as s:
         changes = s.scalars(select(BankChangeRow).where(BankChangeRow.op == "add", BankChangeRow.retro_done.is_(False))
                             .order_by(BankChangeRow.id).limit(max_changes)).all()
-    stored = StoredIndex(store)
+    stored = StoredIndex(store, out.timings)
     for ch in changes:
         _one(store, policy, ch, out, stored)
         out.changes += 1
@@ -102,8 +106,10 @@ def _hits(store: Store, bank: BankRow, entries: list[tuple], stored_index) -> li
     if stored is None:
         return out
     index, media_ids, qualities = stored
+    t0 = time.perf_counter()
     found = index.search_many(np.frombuffer(bytes.fromhex("".join(pdq_vals)), dtype=np.uint8).reshape(-1, 32),
                               bank.pdq_threshold, workers=os.cpu_count() or 1)
+    stored_index.timings["search"] += time.perf_counter() - t0
     for eid, hits in zip(pdq_ids, found):
         v, label = labels[eid]
         crop = crops.get(int(eid))
@@ -173,8 +179,9 @@ class StoredIndex:
     change has PDQ entries. The new hashes are the queries: at 10M stored and 100k new that is 100k lookups
     in one big index (thousands per second) instead of 10M lookups in a small one."""
 
-    def __init__(self, store: Store):
+    def __init__(self, store: Store, timings: dict[str, float] | None = None):
         self.store = store
+        self.timings = timings if timings is not None else {"read": 0.0, "build": 0.0, "search": 0.0}
         self._built = False
         self._value = None
 
@@ -185,23 +192,54 @@ class StoredIndex:
         return self._value
 
     def _build(self):
+        t0 = time.perf_counter()
         ids_parts, hash_parts, q_parts = [], [], []
         with self.store.engine.connect() as conn:
             raw = conn.connection.driver_connection
             cur = raw.cursor(name="bastion_retro") if self.store.engine.dialect.name == "postgresql" else raw.cursor()
             try:
-                cur.execute("SELECT id, pdq, quality FROM item_media WHERE pdq IS NOT NULL ORDER BY id")
+                # Raw DB-API rows, not ORM objects: three columns per stored medium, the hashes of a chunk
+                # joined into one hex string decoded by bytes.fromhex in C. Only 64-character values are
+                # read, so a malformed one cannot shift the rows after it.
+                cur.execute("SELECT id, pdq, quality FROM item_media WHERE pdq IS NOT NULL AND length(pdq) = 64 "
+                            "ORDER BY id")
                 while part := cur.fetchmany(CHUNK):
-                    ids, hexes, quals = zip(*part)
+                    try:
+                        raw_hashes = bytes.fromhex("".join(r[1] for r in part))
+                    except ValueError:
+                        raw_hashes = None
+                    if raw_hashes is None or len(raw_hashes) != 32 * len(part):
+                        # a malformed stored hash would shift every later row: keep only well-formed ones
+                        part = [r for r in part if _is_hex64(r[1])]
+                        if not part:
+                            continue
+                        raw_hashes = bytes.fromhex("".join(r[1] for r in part))
+                    ids, _, quals = zip(*part)
                     ids_parts.append(np.fromiter(ids, dtype=np.int64, count=len(ids)))
                     q_parts.append(np.fromiter((-1 if q is None else q for q in quals), dtype=np.int16, count=len(quals)))
-                    hash_parts.append(np.frombuffer(bytes.fromhex("".join(hexes)), dtype=np.uint8).reshape(-1, 32))
+                    hash_parts.append(np.frombuffer(raw_hashes, dtype=np.uint8).reshape(-1, 32))
             finally:
                 cur.close()
+        self.timings["read"] += time.perf_counter() - t0
         if not ids_parts:
             return None
+        t0 = time.perf_counter()
         ids = np.concatenate(ids_parts)
-        return PdqIndex.from_arrays(ids, np.concatenate(hash_parts)), ids, np.concatenate(q_parts)
+        hashes = np.concatenate(hash_parts)
+        del hash_parts
+        # Both cores: nothing else waits on a retro run's build (the search uses them too).
+        index = PdqIndex.from_arrays(ids, hashes, build_workers=os.cpu_count() or 1)
+        self.timings["build"] += time.perf_counter() - t0
+        return index, ids, np.concatenate(q_parts)
+
+
+def _is_hex64(value: object) -> bool:
+    if not isinstance(value, str) or len(value) != 64:
+        return False
+    try:
+        return len(bytes.fromhex(value)) == 32  # fromhex skips spaces
+    except ValueError:
+        return False
 
 
 def _one(store: Store, policy, ch: BankChangeRow, out: RetroResult, stored) -> None:
@@ -217,6 +255,7 @@ def _one(store: Store, policy, ch: BankChangeRow, out: RetroResult, stored) -> N
     out.entries += len(entries)
     # An allow-list never opens a case, and a disabled bank matches nothing until it is enabled.
     hits = _hits(store, bank, entries, stored) if bank is not None and bank.enabled and bank.category != "known-benign" else []
+    t0 = time.perf_counter()
     with store.session() as s, s.begin():
         now = utcnow()
         by_item: dict[int, list[tuple[ItemMediaRow, Match]]] = {}
@@ -251,3 +290,4 @@ def _one(store: Store, policy, ch: BankChangeRow, out: RetroResult, stored) -> N
             enqueue_event(s, "retro_match", {"item_id": item.external_id, "case_id": item.case_id,
                                         "matches": [x["evidence"] for x in new], "verdict": verdict})
         s.get(BankChangeRow, ch.id).retro_done = True
+    out.timings["apply"] += time.perf_counter() - t0
