@@ -203,7 +203,8 @@ def test_retro_matching_skips_malformed_stored_hashes_without_shifting_the_other
     repo.add_entries("later", [HashEntry("pdq", _pdq(png_bytes(23)), "x"), HashEntry("pdq", _pdq(png_bytes(24)), "y")])
     out = retro.run(api.store, api.app.state.service.policy)
     assert sorted(m["item_id"] for m in out.matches) == ["m-2", "m-3"]
-    assert set(out.timings) == {"read", "build", "search", "apply"} and all(v >= 0 for v in out.timings.values())
+    assert set(out.timings) == set(retro.TIMINGS) and all(v >= 0 for v in out.timings.values())
+    assert out.timings["read"] > 0 and out.timings["search"] > 0
 
 
 def test_accounts_sharing_a_generation_seed_and_model_are_linked(api):
