@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bastion.banks import _pdqindex
-from bastion.banks.index import BruteForcePdqIndex, IndexFileError, PdqIndex, parse_hash
+from bastion.banks.index import BruteForcePdqIndex, IndexFileError, PdqIndex, parse_hash, table_layout_for
 from bastion.errors import InvalidHash
 
 RADII = (0, 1, 10, 31, 32, 40, 64)
@@ -80,6 +80,32 @@ def test_multi_index_equals_brute_force(rng, kind, bits):
     assert fast.table_bits == bits and len(fast) == len(ref) == 4000
     hits = assert_same(fast, ref, queries_for(rng, hashes, 60))
     assert hits > 60  # the queries do find things, so agreement is not vacuous
+
+
+@pytest.mark.parametrize("kind", ["random", "clustered"])
+@pytest.mark.parametrize("bits, lo", [(11, 5), (12, 4), (14, 2)])
+def test_wide_layout_equals_brute_force(rng, kind, bits, lo):
+    """The wide layout (chunks of bits + lo bits, bucketed on bits, lo bits filtered in the row entries)."""
+    ids, hashes = random_set(rng, 4000) if kind == "random" else clustered_set(rng, 4000, 40)
+    fast = PdqIndex.from_arrays(ids, hashes, bits=bits, lo_bits=lo)
+    assert fast.table_layout == (256 // (bits + lo), bits, lo)
+    assert int(fast._main.rows.max()) >= 1 << (32 - lo)  # the lo bits are really in the entries
+    ref = BruteForcePdqIndex.from_arrays(ids, hashes)
+    hits = assert_same(fast, ref, queries_for(rng, hashes, 60))
+    assert hits > 60
+
+
+def test_layout_follows_the_size():
+    assert table_layout_for(10_000_000) == (23, 0) and table_layout_for(40_000) == (16, 0)
+    assert table_layout_for(1 << 25) == (23, 5) and table_layout_for(100_000_000) == (23, 5)
+    assert table_layout_for((1 << 27) + 1) == (23, 4)  # row numbers need 28 bits: one lo bit fewer
+    assert _pdqindex.layout(23, 5) == (9, 28) and _pdqindex.layout(23, 0) == (11, 23)
+    assert _pdqindex.plan(100_000_000, 23, 31, 5) == "mih"
+    for bad in ((10, 5), (23, 6), (24, 0)):  # 17 tables, too many lo bits, too wide buckets
+        with pytest.raises(ValueError):
+            _pdqindex.layout(*bad)
+    with pytest.raises(ValueError):
+        PdqIndex(lo_bits=3)  # only together with bits
 
 
 @pytest.mark.parametrize("kind", ["random", "clustered"])
@@ -246,16 +272,17 @@ def test_every_table_is_a_sorted_bucket_list_whether_built_by_one_thread_or_seve
 
 
 @pytest.mark.parametrize("tables", [True, False])
-def test_save_and_load_keep_state(rng, tmp_path, tables):
+@pytest.mark.parametrize("lo", [0, 5])
+def test_save_and_load_keep_state(rng, tmp_path, tables, lo):
     ids, hashes = clustered_set(rng, 3000, 30)
-    fast = PdqIndex.from_arrays(ids[:2500], hashes[:2500], bits=11)
+    fast = PdqIndex.from_arrays(ids[:2500], hashes[:2500], bits=11, lo_bits=lo or None)
     fast.add_many(ids[2500:], hashes[2500:])
     for ident in ids[:100].tolist():
         fast.remove(ident)
     path = tmp_path / "pdq.idx"
     fast.save(path, tables=tables)
     loaded = PdqIndex.load(path)
-    assert len(loaded) == len(fast) and loaded.table_bits == fast.table_bits
+    assert len(loaded) == len(fast) and loaded.table_layout == fast.table_layout
     queries = queries_for(rng, hashes, 30)
     assert loaded.search_many(queries, 31) == fast.search_many(queries, 31)
     # the loaded index is fully alive: its delta and tombstones still work
@@ -289,13 +316,15 @@ def test_load_rejects_bad_files(tmp_path, rng):
     ops=st.lists(st.tuples(st.sampled_from(["add", "remove", "compact"]), st.integers(0, 40)), max_size=60),
     radius=st.sampled_from(RADII),
     background=st.booleans(),
+    wide=st.booleans(),
 )
-def test_random_operation_sequences_match_reference(seed, ops, radius, background):
+def test_random_operation_sequences_match_reference(seed, ops, radius, background, wide):
     """Any mix of adds (with replacement), removes and compactions; tiny chunks force crowded buckets."""
     rng = np.random.default_rng(seed)
     base = rng.integers(0, 256, size=(8, 32), dtype=np.uint8)
     pool = flip_bits(rng, base[rng.integers(0, 8, size=41)], rng.integers(0, 41, size=41))
-    fast = PdqIndex.from_arrays(np.arange(20), pool[:20], bits=3, delta_limit=15, background_compaction=background)
+    layout = {"bits": 11, "lo_bits": 5} if wide else {"bits": 3}
+    fast = PdqIndex.from_arrays(np.arange(20), pool[:20], delta_limit=15, background_compaction=background, **layout)
     ref = BruteForcePdqIndex.from_arrays(np.arange(20), pool[:20])
     for op, k in ops:
         if op == "add":

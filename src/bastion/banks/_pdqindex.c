@@ -25,9 +25,11 @@
 #include <string.h>
 
 #define HASH_BYTES 32
-#define NTABLES 11
+#define NTABLES 11   /* tables of the narrow layout (lo == 0) */
 #define STRIDE 23
-#define MAX_BITS 23
+#define MAX_BITS 23    /* bucket-key (CSR) bits per table */
+#define MAX_LO 5       /* key bits kept in the top of each row entry (wide layout) */
+#define MAX_TABLES 16  /* table number fits the 4 low bits of a candidate */
 #define MAX_FLIPS 6    /* beyond this many flips per chunk a linear scan always wins */
 /* Software prefetch distances, in items of each stage: far enough ahead to cover DRAM latency, near
  * enough not to run out of miss buffers (measured: larger distances were slower here). */
@@ -79,6 +81,14 @@ static inline void load_words(const uint8_t *p, uint64_t w[4]) {
     w[1] = load_le64(p + 8);
     w[2] = load_le64(p + 16);
     w[3] = load_le64(p + 24);
+}
+
+/* `bits` (<= 32) bits of the hash starting at bit `off` (off + bits <= 256). */
+static inline uint32_t chunk_at(const uint64_t w[4], int off, int bits) {
+    int wi = off >> 6, sh = off & 63;
+    uint64_t v = w[wi] >> sh;
+    if (sh + bits > 64) v |= w[wi + 1] << (64 - sh);
+    return (uint32_t)(v & ((1ull << bits) - 1));
 }
 
 static inline uint32_t chunk_of(const uint64_t w[4], int t, int bits) {
@@ -169,14 +179,44 @@ static void fill_masks(uint32_t *out, int bits, int flips) {
 /* ---------------------------------------------------------------------------------------------- */
 /* kernels                                                                                        */
 
+/* Table layout. Narrow (lo == 0): NTABLES tables, chunk t = bits [23 t, 23 t + bits), bucketed on all
+ * of them. Wide (lo = 1..MAX_LO, for 10^8 rows): chunks of key = bits + lo bits at a stride of key bits,
+ * 256 / key tables; the CSR buckets use the low `bits` bits of each chunk and the top `lo` bits ride in
+ * the top bits of each row entry (row numbers then need 32 - lo bits), so a probe filters its bucket's
+ * rows on them without touching the hashes: wider chunks (fewer false candidates) at no extra memory. */
+typedef struct {
+    int ntables, bits, lo, key, stride;
+} layout_t;
+
+static int get_layout(int bits, int lo, layout_t *L) {
+    if (bits < 1 || bits > MAX_BITS || lo < 0 || lo > MAX_LO) return -1;
+    L->bits = bits;
+    L->lo = lo;
+    L->key = bits + lo;
+    if (lo == 0) {
+        L->ntables = NTABLES;
+        L->stride = STRIDE;
+    } else {
+        if (L->key < 256 / MAX_TABLES) return -1;
+        L->ntables = 256 / L->key;
+        L->stride = L->key;
+    }
+    return 0;
+}
+
+static inline uint32_t key_of(const uint64_t w[4], const layout_t *L, int t) {
+    return chunk_at(w, t * L->stride, L->key);
+}
+
 typedef struct {
     const uint8_t *hashes; /* n * 32 */
     const int64_t *ids;    /* n */
     const uint8_t *tomb;   /* n, nonzero = removed; may be NULL */
     size_t n;
     int bits;                /* 0 = no tables */
-    const uint32_t *offsets; /* NTABLES * (2^bits + 1) */
-    const uint32_t *rows;    /* NTABLES * n */
+    layout_t L;              /* when bits > 0 */
+    const uint32_t *offsets; /* ntables * (2^bits + 1) */
+    const uint32_t *rows;    /* ntables * n entries: row | lo key bits << (32 - lo) */
 } segment_t;
 
 /* Exact scan of rows [0, n) for a block of queries; row blocks keep the segment in cache across
@@ -205,31 +245,37 @@ HOT static int scan_linear(const segment_t *seg, const uint8_t *queries, size_t 
  * sum(s_t + 1) = r + 1 guarantees some chunk within its budget. With 11 tables that gives, at r = 31,
  * ten tables at 2 flips and one at 1; at r = 0 a single table at 0 flips (s_t = -1: table skipped). */
 typedef struct {
-    int flips[NTABLES];
-    size_t nmasks[NTABLES];
-    int max_flips;
-    size_t total; /* probes per query */
+    int flips[MAX_TABLES];     /* budget of the whole chunk (key bits) */
+    size_t nmasks[MAX_TABLES]; /* probed buckets: bucket-bit masks of up to min(flips, bits) bits */
+    int max_flips;             /* of the bucket masks */
+    size_t total;              /* probes per query */
+    double keys;               /* chunk values within budget, summed over tables (for the cost model) */
 } plan_t;
 
-static void make_plan(int bits, int r, plan_t *p) {
-    int a = (r + 1) / NTABLES, extra = (r + 1) % NTABLES;
+static void make_plan(const layout_t *L, int r, plan_t *p) {
+    int a = (r + 1) / L->ntables, extra = (r + 1) % L->ntables;
     p->max_flips = -1;
     p->total = 0;
-    for (int t = 0; t < NTABLES; t++) {
+    p->keys = 0;
+    for (int t = 0; t < L->ntables; t++) {
         int f = t < extra ? a : a - 1;
-        if (f > bits) f = bits; /* every bucket of the table: still exact */
+        if (f > L->key) f = L->key; /* every value of the chunk: still exact */
+        int fb = f > L->bits ? L->bits : f;
         p->flips[t] = f;
-        p->nmasks[t] = f < 0 ? 0 : count_masks(bits, f);
+        p->nmasks[t] = f < 0 ? 0 : count_masks(L->bits, fb);
+        p->keys += f < 0 ? 0 : (double)count_masks(L->key, f);
         p->total += p->nmasks[t];
-        if (f > p->max_flips) p->max_flips = f;
+        if (fb > p->max_flips) p->max_flips = fb;
     }
 }
 
 typedef struct {
     const uint32_t **probe; /* address of each probed bucket's offset */
     uint8_t *ptab;          /* table of each probe */
+    uint8_t *pbud;          /* flips left for the lo bits of each probe (wide layout) */
     uint64_t *ranges;       /* (start << 32 | end) of non-empty probed buckets */
     uint8_t *rtab;          /* table of each range */
+    uint8_t *rbud;          /* lo budget of each range */
     uint64_t *cand;         /* row << 4 | table */
     size_t cand_cap;
 } scratch_t;
@@ -239,19 +285,28 @@ typedef struct {
  * independent cache misses are in flight instead of one at a time. */
 HOT static int search_mih_one(const segment_t *seg, const uint8_t *query, int r, const uint32_t *masks,
                               const plan_t *plan, scratch_t *sc, hits_t *out) {
-    const int bits = seg->bits;
+    const layout_t *L = &seg->L;
+    const int bits = L->bits, lo = L->lo, T = L->ntables;
     const size_t nb1 = ((size_t)1 << bits) + 1;
+    const uint32_t bmask = (uint32_t)((1ull << bits) - 1);
+    const int lo_shift = 32 - lo;
+    const uint32_t row_mask = lo ? (uint32_t)((1ull << lo_shift) - 1) : 0xFFFFFFFFu;
     uint64_t qw[4];
-    uint32_t qc[NTABLES];
+    uint32_t qk[MAX_TABLES], qlo[MAX_TABLES];
     load_words(query, qw);
-    for (int t = 0; t < NTABLES; t++) qc[t] = chunk_of(qw, t, bits);
+    for (int t = 0; t < T; t++) {
+        qk[t] = key_of(qw, L, t);
+        qlo[t] = qk[t] >> bits;
+    }
 
     /* stage 1: probed buckets -> non-empty row ranges */
     size_t P = 0;
-    for (int t = 0; t < NTABLES; t++) {
+    for (int t = 0; t < T; t++) {
         const uint32_t *off_t = seg->offsets + (size_t)t * nb1;
+        const uint32_t qb = qk[t] & bmask;
         for (size_t j = 0; j < plan->nmasks[t]; j++) {
-            sc->probe[P] = off_t + (qc[t] ^ masks[j]);
+            sc->probe[P] = off_t + (qb ^ masks[j]);
+            sc->pbud[P] = (uint8_t)(plan->flips[t] - POPCNT64(masks[j]));
             sc->ptab[P++] = (uint8_t)t;
         }
     }
@@ -261,11 +316,12 @@ HOT static int search_mih_one(const segment_t *seg, const uint8_t *query, int r,
         uint32_t s0 = sc->probe[k][0], s1 = sc->probe[k][1];
         if (s1 > s0) {
             sc->ranges[nr] = ((uint64_t)s0 << 32) | s1;
+            sc->rbud[nr] = sc->pbud[k];
             sc->rtab[nr++] = sc->ptab[k];
         }
     }
 
-    /* stage 2: ranges -> candidate rows */
+    /* stage 2: ranges -> candidate rows (wide layout: only rows whose lo key bits are within budget) */
     size_t nc = 0;
     for (size_t k = 0; k < nr; k++) {
         if (k + PF_DIST2 < nr) {
@@ -273,7 +329,8 @@ HOT static int search_mih_one(const segment_t *seg, const uint8_t *query, int r,
             PREFETCH(seg->rows + (size_t)sc->rtab[kk] * seg->n + (sc->ranges[kk] >> 32));
         }
         uint32_t s0 = (uint32_t)(sc->ranges[k] >> 32), s1 = (uint32_t)sc->ranges[k];
-        const uint32_t *rows = seg->rows + (size_t)sc->rtab[k] * seg->n;
+        const int t = sc->rtab[k];
+        const uint32_t *rows = seg->rows + (size_t)t * seg->n;
         size_t need = nc + (s1 - s0);
         if (need > sc->cand_cap) {
             size_t cap = sc->cand_cap * 2 > need ? sc->cand_cap * 2 : need;
@@ -282,7 +339,17 @@ HOT static int search_mih_one(const segment_t *seg, const uint8_t *query, int r,
             sc->cand = c;
             sc->cand_cap = cap;
         }
-        for (uint32_t i = s0; i < s1; i++) sc->cand[nc++] = ((uint64_t)rows[i] << 4) | sc->rtab[k];
+        if (lo) {
+            const uint32_t ql = qlo[t];
+            const int bud = sc->rbud[k];
+            for (uint32_t i = s0; i < s1; i++) {
+                uint32_t e = rows[i];
+                if (POPCNT64((uint64_t)((e >> lo_shift) ^ ql)) <= bud)
+                    sc->cand[nc++] = ((uint64_t)(e & row_mask) << 4) | (uint64_t)t;
+            }
+        } else {
+            for (uint32_t i = s0; i < s1; i++) sc->cand[nc++] = ((uint64_t)rows[i] << 4) | (uint64_t)t;
+        }
     }
 
     /* stage 3: verify candidates; report each row from the first table that can see it */
@@ -297,7 +364,7 @@ HOT static int search_mih_one(const segment_t *seg, const uint8_t *query, int r,
         if (d > r) continue;
         int seen_earlier = 0;
         for (int u = 0; u < t; u++) {
-            if (POPCNT64((uint64_t)(qc[u] ^ chunk_of(hw, u, bits))) <= plan->flips[u]) {
+            if (POPCNT64((uint64_t)(qk[u] ^ key_of(hw, L, u))) <= plan->flips[u]) {
                 seen_earlier = 1;
                 break;
             }
@@ -310,20 +377,23 @@ HOT static int search_mih_one(const segment_t *seg, const uint8_t *query, int r,
 }
 
 /* Cost model (nanoseconds, measured on the project's 2-core machine): a bucket probe costs about two
- * cache misses, a candidate about one, a linear-scan row about two nanoseconds of streaming. */
+ * cache misses, a candidate about one, a linear-scan row about two nanoseconds of streaming, a row
+ * entry filtered on its lo bits (wide layout) about one. */
 #define COST_PROBE 40.0
 #define COST_CAND 50.0
 #define COST_ROW 2.4
+#define COST_ENTRY 1.0
 
 static int choose_mih(const segment_t *seg, int r, int mode, plan_t *plan) {
     if (seg->bits == 0 || seg->n == 0) return 0;
-    make_plan(seg->bits, r, plan);
+    make_plan(&seg->L, r, plan);
     if (plan->max_flips > MAX_FLIPS) return 0;
     if (mode == 1) return 1;
     if (mode == 2) return 0;
     double probes = (double)plan->total;
-    double cands = probes * (double)seg->n / (double)((size_t)1 << seg->bits);
-    return probes * COST_PROBE + cands * COST_CAND < (double)seg->n * COST_ROW;
+    double cands = plan->keys * (double)seg->n / (double)((size_t)1 << seg->L.key);
+    double entries = seg->L.lo ? probes * (double)seg->n / (double)((size_t)1 << seg->bits) : 0.0;
+    return probes * COST_PROBE + cands * COST_CAND + entries * COST_ENTRY < (double)seg->n * COST_ROW;
 }
 
 /* Search one segment for all queries, appending hits to out[q]. Called without the GIL. */
@@ -339,11 +409,13 @@ static int search_segment(const segment_t *seg, const uint8_t *queries, size_t n
     scratch_t sc = {0};
     sc.probe = (const uint32_t **)malloc(plan.total * sizeof(uint32_t *));
     sc.ptab = (uint8_t *)malloc(plan.total);
+    sc.pbud = (uint8_t *)malloc(plan.total);
     sc.ranges = (uint64_t *)malloc(plan.total * sizeof(uint64_t));
     sc.rtab = (uint8_t *)malloc(plan.total);
+    sc.rbud = (uint8_t *)malloc(plan.total);
     sc.cand_cap = 4096;
     sc.cand = (uint64_t *)malloc(sc.cand_cap * sizeof(uint64_t));
-    if (!masks || !sc.probe || !sc.ptab || !sc.ranges || !sc.rtab || !sc.cand) goto done;
+    if (!masks || !sc.probe || !sc.ptab || !sc.pbud || !sc.ranges || !sc.rtab || !sc.rbud || !sc.cand) goto done;
     fill_masks(masks, seg->bits, plan.max_flips);
     for (size_t q = 0; q < nq; q++) {
         if (search_mih_one(seg, queries + q * HASH_BYTES, r, masks, &plan, &sc, &out[q])) goto done;
@@ -353,8 +425,10 @@ done:
     free(masks);
     free(sc.probe);
     free(sc.ptab);
+    free(sc.pbud);
     free(sc.ranges);
     free(sc.rtab);
+    free(sc.rbud);
     free(sc.cand);
     return rc;
 }
@@ -409,8 +483,10 @@ typedef struct {
     size_t s_cap;
 } build_scratch_t;
 
-static int build_table(const uint8_t *hashes, size_t n, int bits, int t, uint32_t *off, uint32_t *rows,
+static int build_table(const uint8_t *hashes, size_t n, const layout_t *L, int t, uint32_t *off, uint32_t *rows,
                        build_scratch_t *b) {
+    const int bits = L->bits, lo_shift = 32 - L->lo;
+    const uint32_t bmask = (uint32_t)((1ull << bits) - 1);
     const int hi_bits = bits > HI_BITS_MAX ? HI_BITS_MAX : (bits + 1) / 2;
     const int lo_bits = bits - hi_bits; /* <= 12: fits uint16 */
     const size_t nhi = (size_t)1 << hi_bits, nlo = (size_t)1 << lo_bits;
@@ -420,7 +496,7 @@ static int build_table(const uint8_t *hashes, size_t n, int bits, int t, uint32_
     for (size_t i = 0; i < n; i++) {
         uint64_t w[4];
         load_words(hashes + i * HASH_BYTES, w);
-        cnt[(chunk_of(w, t, bits) >> lo_bits) + 1]++;
+        cnt[((key_of(w, L, t) & bmask) >> lo_bits) + 1]++;
     }
     size_t biggest = 0;
     for (size_t h = 0; h < nhi; h++) {
@@ -439,9 +515,10 @@ static int build_table(const uint8_t *hashes, size_t n, int bits, int t, uint32_
     for (size_t i = 0; i < n; i++) {
         uint64_t w[4];
         load_words(hashes + i * HASH_BYTES, w);
-        uint32_t key = chunk_of(w, t, bits);
+        uint32_t full = key_of(w, L, t), key = full & bmask;
         uint32_t pos = cnt[key >> lo_bits]++;
-        rows[pos] = (uint32_t)i;
+        /* the entry: the row, and in the wide layout the chunk's lo bits above it */
+        rows[pos] = L->lo ? (uint32_t)i | ((full >> bits) << lo_shift) : (uint32_t)i;
         b->lo_tmp[pos] = (uint16_t)(key & lo_mask);
     }
     size_t a = 0;
@@ -465,8 +542,9 @@ static int build_table(const uint8_t *hashes, size_t n, int bits, int t, uint32_
     return 0;
 }
 
-static int build_range(const uint8_t *hashes, size_t n, int bits, uint32_t *offsets, uint32_t *rows, int t0,
-                       int t1) {
+static int build_range(const uint8_t *hashes, size_t n, const layout_t *L, uint32_t *offsets, uint32_t *rows,
+                       int t0, int t1) {
+    const int bits = L->bits;
     const size_t nb = (size_t)1 << bits;
     const int hi_bits = bits > HI_BITS_MAX ? HI_BITS_MAX : (bits + 1) / 2;
     build_scratch_t b = {0};
@@ -475,7 +553,7 @@ static int build_range(const uint8_t *hashes, size_t n, int bits, uint32_t *offs
     b.lcnt = (uint32_t *)malloc((((size_t)1 << (bits - hi_bits)) + 1) * sizeof(uint32_t));
     int oom = !b.lo_tmp || !b.cnt || !b.lcnt;
     for (int t = t0; t < t1 && !oom; t++)
-        oom = build_table(hashes, n, bits, t, offsets + (size_t)t * (nb + 1), rows + (size_t)t * n, &b);
+        oom = build_table(hashes, n, L, t, offsets + (size_t)t * (nb + 1), rows + (size_t)t * n, &b);
     free(b.lo_tmp);
     free(b.cnt);
     free(b.lcnt);
@@ -485,36 +563,39 @@ static int build_range(const uint8_t *hashes, size_t n, int bits, uint32_t *offs
 }
 
 PyDoc_STRVAR(build_doc,
-             "build_tables(hashes, n, bits, offsets, rows, first=0, last=NTABLES)\n--\n\n"
-             "Radix-sort the n hashes into the CSR tables first..last-1 of 2**bits buckets each. `offsets`\n"
-             "must be a writable uint32 buffer of NTABLES*(2**bits+1) items, `rows` one of NTABLES*n items.\n"
+             "build_tables(hashes, n, bits, offsets, rows, first=0, last=ntables, lo=0)\n--\n\n"
+             "Radix-sort the n hashes into the CSR tables first..last-1 of 2**bits buckets each (layout\n"
+             "(bits, lo), see layout()). `offsets` must be a writable uint32 buffer of ntables*(2**bits+1)\n"
+             "items, `rows` one of ntables*n items.\n"
              "Disjoint table ranges may be built by several threads at once (the GIL is released); each call\n"
              "needs 2 bytes per row of temporary memory.");
 
 static PyObject *py_build_tables(PyObject *self, PyObject *args) {
     PyObject *oh, *oo, *orows;
     Py_ssize_t n;
-    int bits, t0 = 0, t1 = NTABLES;
-    if (!PyArg_ParseTuple(args, "OniOO|ii", &oh, &n, &bits, &oo, &orows, &t0, &t1)) return NULL;
-    if (bits < 1 || bits > MAX_BITS) return PyErr_Format(PyExc_ValueError, "bits must be 1..%d", MAX_BITS);
-    if (t0 < 0 || t1 > NTABLES || t0 > t1) return PyErr_Format(PyExc_ValueError, "table range out of 0..%d", NTABLES);
-    if (n < 0 || (unsigned long long)n >= 0xFFFFFFFFull)
+    int bits, t0 = 0, t1 = -1, lo = 0;
+    layout_t L;
+    if (!PyArg_ParseTuple(args, "OniOO|iii", &oh, &n, &bits, &oo, &orows, &t0, &t1, &lo)) return NULL;
+    if (get_layout(bits, lo, &L)) return PyErr_Format(PyExc_ValueError, "no table layout for bits=%d lo=%d", bits, lo);
+    if (t1 < 0) t1 = L.ntables;
+    if (t0 < 0 || t1 > L.ntables || t0 > t1) return PyErr_Format(PyExc_ValueError, "table range out of 0..%d", L.ntables);
+    if (n < 0 || (unsigned long long)n >= (0xFFFFFFFFull >> lo))
         return PyErr_Format(PyExc_ValueError, "n out of range");
     const size_t nb = (size_t)1 << bits;
     Py_buffer h, o, rw;
     if (get_buffer(oh, &h, n * HASH_BYTES, 0, 0, "hashes")) return NULL;
-    if (get_buffer(oo, &o, (Py_ssize_t)(NTABLES * (nb + 1) * 4), 1, 0, "offsets")) {
+    if (get_buffer(oo, &o, (Py_ssize_t)(L.ntables * (nb + 1) * 4), 1, 0, "offsets")) {
         release(&h);
         return NULL;
     }
-    if (get_buffer(orows, &rw, (Py_ssize_t)(NTABLES * (size_t)n * 4), 1, 0, "rows")) {
+    if (get_buffer(orows, &rw, (Py_ssize_t)(L.ntables * (size_t)n * 4), 1, 0, "rows")) {
         release(&h);
         release(&o);
         return NULL;
     }
     int oom = 0;
     Py_BEGIN_ALLOW_THREADS;
-    oom = build_range((const uint8_t *)h.buf, (size_t)n, bits, (uint32_t *)o.buf, (uint32_t *)rw.buf, t0, t1);
+    oom = build_range((const uint8_t *)h.buf, (size_t)n, &L, (uint32_t *)o.buf, (uint32_t *)rw.buf, t0, t1);
     Py_END_ALLOW_THREADS;
     release(&h);
     release(&o);
@@ -527,16 +608,17 @@ static PyObject *py_build_tables(PyObject *self, PyObject *args) {
 static int parse_segment(PyObject *tup, segment_t *seg, Py_buffer views[5]) {
     PyObject *oh, *oi, *ot, *oo, *orows;
     Py_ssize_t n;
-    int bits;
+    int bits, lo = 0;
     for (int i = 0; i < 5; i++) memset(&views[i], 0, sizeof(Py_buffer));
-    if (!PyArg_ParseTuple(tup, "OOOniOO;segment must be (hashes, ids, tomb, n, bits, offsets, rows)", &oh,
-                          &oi, &ot, &n, &bits, &oo, &orows))
+    if (!PyArg_ParseTuple(tup, "OOOniOO|i;segment must be (hashes, ids, tomb, n, bits, offsets, rows[, lo])", &oh,
+                          &oi, &ot, &n, &bits, &oo, &orows, &lo))
         return -1;
-    if (n < 0 || (unsigned long long)n >= 0xFFFFFFFFull || bits < 0 || bits > MAX_BITS) {
-        PyErr_SetString(PyExc_ValueError, "segment n or bits out of range");
+    memset(seg, 0, sizeof(*seg));
+    if (n < 0 || bits < 0 || (bits > 0 && get_layout(bits, lo, &seg->L)) || (bits == 0 && lo != 0) ||
+        (unsigned long long)n >= (0xFFFFFFFFull >> lo)) {
+        PyErr_SetString(PyExc_ValueError, "segment n, bits or lo out of range");
         return -1;
     }
-    memset(seg, 0, sizeof(*seg));
     seg->n = (size_t)n;
     seg->bits = bits;
     if (get_buffer(oh, &views[0], n * HASH_BYTES, 0, 0, "hashes")) goto fail;
@@ -547,8 +629,8 @@ static int parse_segment(PyObject *tup, segment_t *seg, Py_buffer views[5]) {
     seg->tomb = views[2].obj ? (const uint8_t *)views[2].buf : NULL;
     if (bits > 0) {
         size_t nb = (size_t)1 << bits;
-        if (get_buffer(oo, &views[3], (Py_ssize_t)(NTABLES * (nb + 1) * 4), 0, 0, "offsets")) goto fail;
-        if (get_buffer(orows, &views[4], (Py_ssize_t)(NTABLES * (size_t)n * 4), 0, 0, "rows")) goto fail;
+        if (get_buffer(oo, &views[3], (Py_ssize_t)(seg->L.ntables * (nb + 1) * 4), 0, 0, "offsets")) goto fail;
+        if (get_buffer(orows, &views[4], (Py_ssize_t)(seg->L.ntables * (size_t)n * 4), 0, 0, "rows")) goto fail;
         seg->offsets = (const uint32_t *)views[3].buf;
         seg->rows = (const uint32_t *)views[4].buf;
     }
@@ -694,26 +776,42 @@ done:
 }
 
 PyDoc_STRVAR(plan_doc,
-             "plan(n, bits, max_distance) -> str\n--\n\n"
+             "plan(n, bits, max_distance, lo=0) -> str\n--\n\n"
              "Which kernel mode=0 would use for a segment of n rows: 'mih' or 'linear' (for tests and\n"
              "benchmarks).");
 
 static PyObject *py_plan(PyObject *self, PyObject *args) {
     Py_ssize_t n;
-    int bits, r;
-    if (!PyArg_ParseTuple(args, "nii", &n, &bits, &r)) return NULL;
+    int bits, r, lo = 0;
+    if (!PyArg_ParseTuple(args, "nii|i", &n, &bits, &r, &lo)) return NULL;
     segment_t seg = {0};
     seg.n = (size_t)n;
     seg.bits = bits;
     plan_t plan;
-    if (bits < 0 || bits > MAX_BITS || r < 0 || r > 256) return PyErr_Format(PyExc_ValueError, "bits or radius out of range");
+    if (bits < 0 || r < 0 || r > 256 || (bits > 0 && get_layout(bits, lo, &seg.L)))
+        return PyErr_Format(PyExc_ValueError, "bits, lo or radius out of range");
     return PyUnicode_FromString(choose_mih(&seg, r, 0, &plan) ? "mih" : "linear");
+}
+
+PyDoc_STRVAR(layout_doc,
+             "layout(bits, lo=0) -> (ntables, stride)\n--\n\n"
+             "Tables and chunk stride of a layout: lo = 0 is the narrow one (11 tables of `bits` bits at\n"
+             "a stride of 23); lo = 1..5 the wide one (chunks of bits + lo bits, 256 // (bits + lo) tables,\n"
+             "bucketed on `bits`, the other lo bits kept in each row entry).");
+
+static PyObject *py_layout(PyObject *self, PyObject *args) {
+    int bits, lo = 0;
+    layout_t L;
+    if (!PyArg_ParseTuple(args, "i|i", &bits, &lo)) return NULL;
+    if (get_layout(bits, lo, &L)) return PyErr_Format(PyExc_ValueError, "no table layout for bits=%d lo=%d", bits, lo);
+    return Py_BuildValue("(ii)", L.ntables, L.stride);
 }
 
 static PyMethodDef methods[] = {
     {"build_tables", py_build_tables, METH_VARARGS, build_doc},
     {"search", py_search, METH_VARARGS, search_doc},
     {"plan", py_plan, METH_VARARGS, plan_doc},
+    {"layout", py_layout, METH_VARARGS, layout_doc},
     {"merge_rows", py_merge_rows, METH_VARARGS, merge_doc},
     {NULL, NULL, 0, NULL},
 };
@@ -728,7 +826,8 @@ PyMODINIT_FUNC PyInit__pdqindex(void) {
     PyObject *m = PyModule_Create(&moduledef);
     if (!m) return NULL;
     if (PyModule_AddIntConstant(m, "NTABLES", NTABLES) || PyModule_AddIntConstant(m, "STRIDE", STRIDE) ||
-        PyModule_AddIntConstant(m, "MAX_BITS", MAX_BITS) || PyModule_AddIntConstant(m, "HASH_BYTES", HASH_BYTES)) {
+        PyModule_AddIntConstant(m, "MAX_BITS", MAX_BITS) || PyModule_AddIntConstant(m, "HASH_BYTES", HASH_BYTES) ||
+        PyModule_AddIntConstant(m, "MAX_LO", MAX_LO)) {
         Py_DECREF(m);
         return NULL;
     }

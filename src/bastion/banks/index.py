@@ -40,6 +40,11 @@ from bastion.errors import BastionError, InvalidHash
 HASH_BYTES = 32
 NTABLES: int = _kernel.NTABLES
 MAX_BITS: int = _kernel.MAX_BITS
+MAX_LO: int = _kernel.MAX_LO
+#: from this many rows the wide layout (9 tables of 23 + 5 bits) beats the narrow one (11 tables of 23):
+#: past ~1 row per 23-bit bucket, false candidates (one random read each) dominate a lookup, and the 5
+#: extra key bits kept in each row entry remove ~28 in 29 of them for ~4x more bucket probes
+WIDE_FROM = 1 << 25
 
 #: a PDQ hash as 32 raw bytes or 64 hex characters (numpy uint8 arrays of 32 items are accepted too)
 HashLike = Union[bytes, bytearray, memoryview, str, np.ndarray]
@@ -50,14 +55,15 @@ _FORMAT_VERSION = 1
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
 
-def _tables_are_sound(offsets: np.ndarray, rows: np.ndarray, n: int) -> bool:
+def _tables_are_sound(offsets: np.ndarray, rows: np.ndarray, n: int, lo: int = 0) -> bool:
     """Every table's offsets start at 0, never decrease and end at ``n``; its rows are each row once."""
     if int(offsets[:, 0].max()) != 0:
         return False
     if offsets.shape[1] > 1 and bool((np.diff(offsets.astype(np.int64), axis=1) < 0).any()):
         return False
-    for t in range(rows.shape[0]):
-        if n and not bool((np.bincount(rows[t], minlength=n) == 1).all()):
+    for t in range(rows.shape[0]):  # one table at a time: a 10^8-row index has 3.6 GB of rows
+        table = rows[t] & np.uint32((1 << (32 - lo)) - 1) if lo else rows[t]
+        if n and (int(table.max()) >= n or not bool((np.bincount(table, minlength=n) == 1).all())):
             return False
     return True
 
@@ -162,6 +168,24 @@ def table_bits_for(n: int, min_table_rows: int = 32_768) -> int:
     return max(8, min(MAX_BITS, math.ceil(math.log2(n))))
 
 
+def table_layout_for(n: int, min_table_rows: int = 32_768) -> tuple[int, int]:
+    """(bits, lo) for n rows: the narrow layout (lo = 0, :func:`table_bits_for`) up to :data:`WIDE_FROM`
+    rows, then the wide one: buckets on 23 bits, ``lo`` more key bits in each row entry, as many as the
+    row numbers leave free (5 up to 2^27 rows)."""
+    if n < WIDE_FROM:
+        return table_bits_for(n, min_table_rows), 0
+    lo = MAX_LO
+    while lo and n >= 1 << (32 - lo):
+        lo -= 1
+    return MAX_BITS, lo
+
+
+def table_shape(bits: int, lo: int, n: int) -> tuple[tuple[int, int], tuple[int, int]]:
+    """Shapes of the offsets and rows arrays of a layout."""
+    ntables = _kernel.layout(bits, lo)[0]
+    return (ntables, (1 << bits) + 1), (ntables, n)
+
+
 # --- the fast index -------------------------------------------------------------------------------
 
 
@@ -176,11 +200,12 @@ class _Main:
     hashes: np.ndarray  # (n, 32) uint8
     tomb: np.ndarray  # (n,) uint8, 1 = removed
     bits: int  # chunk width; 0 = no tables (scanned)
-    offsets: np.ndarray | None  # (NTABLES, 2**bits + 1) uint32
-    rows: np.ndarray | None  # (NTABLES, n) uint32
+    offsets: np.ndarray | None  # (ntables, 2**bits + 1) uint32
+    rows: np.ndarray | None  # (ntables, n) uint32: row | lo key bits << (32 - lo)
+    lo: int = 0  # 0: narrow layout; 1..MAX_LO: wide (see _pdqindex.c)
 
     def as_segment(self) -> tuple:
-        return (self.hashes, self.ids, self.tomb, self.ids.shape[0], self.bits, self.offsets, self.rows)
+        return (self.hashes, self.ids, self.tomb, self.ids.shape[0], self.bits, self.offsets, self.rows, self.lo)
 
 
 @dataclass(frozen=True)
@@ -215,7 +240,7 @@ class _Delta:
         return _Delta(grown.ids, grown.hashes, grown.tomb, n)
 
     def as_segment(self) -> tuple:
-        return (self.hashes, self.ids, self.tomb, self.n, 0, None, None)
+        return (self.hashes, self.ids, self.tomb, self.n, 0, None, None, 0)
 
 
 @dataclass(eq=False)
@@ -248,18 +273,24 @@ class PdqIndex:
         bits: int | None = None,
         background_compaction: bool = False,
         build_workers: int = 1,
+        lo_bits: int | None = None,
     ):
         if delta_limit < 1:
             raise ValueError("delta_limit must be >= 1")
         if bits is not None and not 1 <= bits <= MAX_BITS:
             raise ValueError(f"bits must be in 1..{MAX_BITS}")
+        if lo_bits is not None:
+            if bits is None:
+                raise ValueError("lo_bits is forced together with bits")
+            _kernel.layout(bits, lo_bits)  # ValueError for a layout that does not exist
+        self.forced_lo = int(lo_bits or 0)
         self.delta_limit = int(delta_limit)
         self.min_table_rows = int(min_table_rows)
         self.forced_bits = bits
         self.background_compaction = bool(background_compaction)
         if isinstance(build_workers, bool) or not isinstance(build_workers, int) or build_workers < 1:
             raise ValueError("build_workers must be an int >= 1")
-        self.build_workers = min(int(build_workers), NTABLES)
+        self.build_workers = int(build_workers)
         self._pending: _PendingCompaction | None = None
         self._state = (self._make_main(np.empty(0, dtype=np.int64), np.empty((0, HASH_BYTES), dtype=np.uint8)), _Delta.empty())
         self._main_live = 0
@@ -290,30 +321,36 @@ class PdqIndex:
         index._set_main(*_last_wins_sorted(id_arr, hash_arr))
         return index
 
-    def _bits_for(self, n: int) -> int:
+    def _layout_for(self, n: int) -> tuple[int, int]:
+        """(bits, lo) of the tables for n rows; bits 0 = no tables."""
         if n == 0:
-            return 0
+            return 0, 0
         if self.forced_bits is not None:
-            return self.forced_bits
-        return table_bits_for(n, self.min_table_rows)
+            return self.forced_bits, self.forced_lo
+        bits, lo = table_layout_for(n, self.min_table_rows)
+        return (bits, lo) if bits else (0, 0)
 
     def _make_main(self, ids: np.ndarray, hashes: np.ndarray) -> _Main:
         """A main segment of (id-sorted, unique) rows with its tables built in C (GIL released)."""
         n = int(ids.shape[0])
-        bits = self._bits_for(n)
+        bits, lo = self._layout_for(n)
+        if lo and n >= 1 << (32 - lo):
+            raise ValueError(f"{n} rows do not fit the row entries of layout bits={bits} lo={lo}")
         offsets = rows = None
         if bits:
-            offsets = np.empty((NTABLES, (1 << bits) + 1), dtype=np.uint32)
-            rows = np.empty((NTABLES, n), dtype=np.uint32)
-            workers = self.build_workers if n >= 65_536 else 1
+            off_shape, rows_shape = table_shape(bits, lo, n)
+            offsets = np.empty(off_shape, dtype=np.uint32)
+            rows = np.empty(rows_shape, dtype=np.uint32)
+            ntables = off_shape[0]
+            workers = min(self.build_workers, ntables) if n >= 65_536 else 1
             if workers <= 1:
-                _kernel.build_tables(hashes, n, bits, offsets, rows)
+                _kernel.build_tables(hashes, n, bits, offsets, rows, 0, ntables, lo)
             else:  # disjoint table ranges; the C build releases the GIL
-                bounds = np.linspace(0, NTABLES, workers + 1).astype(int).tolist()
+                bounds = np.linspace(0, ntables, workers + 1).astype(int).tolist()
                 with ThreadPoolExecutor(max_workers=workers) as pool:
-                    list(pool.map(lambda ab: _kernel.build_tables(hashes, n, bits, offsets, rows, ab[0], ab[1]),
+                    list(pool.map(lambda ab: _kernel.build_tables(hashes, n, bits, offsets, rows, ab[0], ab[1], lo),
                                   zip(bounds[:-1], bounds[1:])))
-        return _Main(ids, hashes, np.zeros(n, dtype=np.uint8), bits, offsets, rows)
+        return _Main(ids, hashes, np.zeros(n, dtype=np.uint8), bits, offsets, rows, lo)
 
     def _set_main(self, ids: np.ndarray, hashes: np.ndarray) -> None:
         """Replace everything by these (id-sorted, unique) rows, with an empty delta."""
@@ -433,7 +470,7 @@ class PdqIndex:
         """
         self._finish_compaction(wait=True)
         main = self._main
-        if self._delta.n == 0 and self._main_live == main.ids.shape[0] and main.bits == self._bits_for(self._main_live):
+        if self._delta.n == 0 and self._main_live == main.ids.shape[0] and (main.bits, main.lo) == self._layout_for(self._main_live):
             return
         main, delta = self._state
         self._set_main(*self._compacted_rows(main, delta, delta.n))
@@ -518,6 +555,12 @@ class PdqIndex:
         return self._delta.n
 
     @property
+    def table_layout(self) -> tuple[int, int, int]:
+        """(tables, bucket bits, lo bits) of the main segment; (0, 0, 0) when it is scanned."""
+        main = self._main
+        return (main.offsets.shape[0], main.bits, main.lo) if main.bits else (0, 0, 0)
+
+    @property
     def table_bits(self) -> int:
         """Chunk width of the main tables; 0 when the main segment is small enough to scan."""
         return self._main.bits
@@ -566,8 +609,10 @@ class PdqIndex:
             "format": np.array(_FORMAT),
             "version": np.array(_FORMAT_VERSION),
             "bits": np.array(main.bits if tables else -1),
+            "lo_bits": np.array(main.lo if tables else 0),
             "params": np.array(
-                [self.delta_limit, self.min_table_rows, self.forced_bits or 0, int(self.background_compaction)], dtype=np.int64
+                [self.delta_limit, self.min_table_rows, self.forced_bits or 0, int(self.background_compaction),
+                 self.forced_lo], dtype=np.int64
             ),
             "main_ids": main.ids,
             "main_hashes": main.hashes,
@@ -610,34 +655,36 @@ class PdqIndex:
         if str(a["format"]) != _FORMAT or int(a["version"]) != _FORMAT_VERSION:
             raise fail(f"format {a['format']!s} v{a['version']!s}, expected {_FORMAT} v{_FORMAT_VERSION}")
         params = [int(x) for x in a["params"]]
-        if len(params) != 4:
+        if len(params) not in (4, 5):  # 4: written before the wide layout existed
             raise fail("params array has the wrong length")
-        delta_limit, min_table_rows, forced, background = params
-        index = cls(delta_limit=delta_limit, min_table_rows=min_table_rows, bits=forced or None, background_compaction=bool(background))
+        delta_limit, min_table_rows, forced, background, forced_lo = (params + [0])[:5]
+        try:
+            index = cls(delta_limit=delta_limit, min_table_rows=min_table_rows, bits=forced or None,
+                        background_compaction=bool(background), lo_bits=(forced_lo or None) if forced else None)
+        except ValueError as exc:
+            raise fail(f"bad parameters ({exc})") from None
         ids, hashes, tomb = a["main_ids"], a["main_hashes"], a["main_tomb"]
         n = ids.shape[0]
         if ids.dtype != np.int64 or hashes.dtype != np.uint8 or hashes.shape != (n, HASH_BYTES) or tomb.shape != (n,) or tomb.dtype != np.uint8:
             raise fail("main arrays have inconsistent shapes or types")
         if n > 1 and not bool(np.all(ids[1:] > ids[:-1])):
             raise fail("main ids are not sorted and unique")
-        bits = int(a["bits"])
-        if bits >= 0 and bits == index._bits_for(n) and (bits == 0 or ("offsets" in a and "rows" in a)):
+        bits, lo = int(a["bits"]), int(a.get("lo_bits", 0))
+        if bits >= 0 and (bits, lo) == index._layout_for(n) and (bits == 0 or ("offsets" in a and "rows" in a)):
             offsets, rows = (a["offsets"], a["rows"]) if bits else (None, None)
             if bits and (
-                offsets.dtype != np.uint32 or offsets.shape != (NTABLES, (1 << bits) + 1)
-                or rows.dtype != np.uint32 or rows.shape != (NTABLES, n)
+                (offsets.dtype, rows.dtype) != (np.uint32, np.uint32) or (offsets.shape, rows.shape) != table_shape(bits, lo, n)
                 or int(offsets[:, -1].min()) != n or int(offsets[:, -1].max()) != n
-                or (n and int(rows.max()) >= n)
             ):
                 raise fail("tables are inconsistent with the rows")
-            if bits and not _tables_are_sound(offsets, rows, n):
+            if bits and not _tables_are_sound(offsets, rows, n, lo):
                 # The C kernel trusts every offset: a bucket reaching past the rows read out of bounds
                 # (a crash), a row missing from a table hid its hash (no match). Refused; callers rebuild.
                 raise fail("table offsets or rows are corrupt")
-            main = _Main(ids, hashes, np.ascontiguousarray(tomb), bits, offsets, rows)
+            main = _Main(ids, hashes, np.ascontiguousarray(tomb), bits, offsets, rows, lo)
         else:
             built = index._make_main(ids, hashes)
-            main = _Main(ids, hashes, np.ascontiguousarray(tomb), built.bits, built.offsets, built.rows)
+            main = _Main(ids, hashes, np.ascontiguousarray(tomb), built.bits, built.offsets, built.rows, built.lo)
         index._main_live = int(n - np.count_nonzero(tomb))
         d_ids, d_hashes, d_tomb = a["delta_ids"], a["delta_hashes"], a["delta_tomb"]
         m = d_ids.shape[0]
