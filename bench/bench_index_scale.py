@@ -85,11 +85,11 @@ def brute(ids: np.ndarray, hashes: np.ndarray, queries: np.ndarray, r: int) -> l
     return [sorted(h, key=lambda x: (x[1], x[0])) for h in out]
 
 
-def one_size(n: int, queries_n: int, oracle_n: int, build_workers: int, seed: int) -> dict:
+def one_size(n: int, queries_n: int, oracle_n: int, build_workers: int, seed: int, layout: str = "auto") -> dict:
     from bastion.banks import _pdqindex as kernel
     from bastion.banks.index import PdqIndex
 
-    res: dict = {"n": n, "load_before": [round(x, 2) for x in os.getloadavg()]}
+    res: dict = {"n": n, "layout_asked": layout, "load_before": [round(x, 2) for x in os.getloadavg()]}
     rss0 = rss_mb()
     t0 = time.perf_counter()
     ids, hashes = make_data(n, seed)
@@ -107,11 +107,12 @@ def one_size(n: int, queries_n: int, oracle_n: int, build_workers: int, seed: in
     source[np.argsort(order)[:half]] = np.arange(half)  # query position -> near-copy number, or -1
 
     t0, c0 = time.perf_counter(), time.process_time()
-    index = PdqIndex.from_arrays(ids, hashes, build_workers=build_workers)
+    forced = {"bits": 23} if layout == "narrow" else {}  # narrow: the 11 x 23-bit layout at any size
+    index = PdqIndex.from_arrays(ids, hashes, build_workers=build_workers, **forced)
     res["build_s"] = round(time.perf_counter() - t0, 1)
     res["build_cpu_s"] = round(time.process_time() - c0, 1)
     res["build_workers"] = build_workers
-    res["table_bits"] = index.table_bits
+    res["table_layout"] = dict(zip(("tables", "bucket_bits", "lo_bits"), index.table_layout))
     main = index._main
     res["index_arrays_mb"] = round(sum(a.nbytes for a in (main.ids, main.hashes, main.tomb, main.offsets, main.rows)) / 2**20)
     res["rss_mb"] = {"start": round(rss0), "after_data": round(rss_data), "after_build": round(rss_mb()),
@@ -169,17 +170,25 @@ def main() -> None:
     ap.add_argument("--oracle", type=int, default=40)
     ap.add_argument("--build-workers", type=int, default=2)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--narrow-too", action="store_true",
+                    help="at sizes that use the wide layout, also measure the narrow one (same run, own process)")
+    ap.add_argument("--layout", default="auto", help=argparse.SUPPRESS)
     ap.add_argument("--one", type=int, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.one:
-        print(json.dumps(one_size(args.one, args.queries, args.oracle, args.build_workers, args.seed)))
+        print(json.dumps(one_size(args.one, args.queries, args.oracle, args.build_workers, args.seed, args.layout)))
         return
+    from bastion.banks.index import WIDE_FROM
+
     runs = []
-    for n in [int(x) for x in args.sizes.split(",")]:
-        print(f"size {n:,} (load {os.getloadavg()[0]:.2f})", file=sys.stderr, flush=True)
+    plan = [(int(x), "auto") for x in args.sizes.split(",")]
+    if args.narrow_too:
+        plan += [(n, "narrow") for n, _ in plan if n >= WIDE_FROM]
+    for n, layout in plan:
+        print(f"size {n:,} {layout} (load {os.getloadavg()[0]:.2f})", file=sys.stderr, flush=True)
         cp = subprocess.run([sys.executable, __file__, "--one", str(n), "--queries", str(args.queries),
                              "--oracle", str(args.oracle), "--build-workers", str(args.build_workers),
-                             "--seed", str(args.seed)], capture_output=True, text=True)
+                             "--seed", str(args.seed), "--layout", layout], capture_output=True, text=True)
         if cp.returncode:
             runs.append({"n": n, "error": cp.stderr[-2000:]})
             print(cp.stderr[-2000:], file=sys.stderr)
@@ -187,7 +196,7 @@ def main() -> None:
         r = json.loads(cp.stdout.strip().splitlines()[-1])
         print(json.dumps(r), file=sys.stderr, flush=True)
         runs.append(r)
-    ok = [r for r in runs if "error" not in r]
+    ok = [r for r in runs if "error" not in r and r["layout_asked"] == "auto"]
     if ok:
         first = ok[0]
         for r in ok[1:]:
@@ -196,6 +205,17 @@ def main() -> None:
                 "build_s": round(r["build_s"] / first["build_s"], 2),
                 "index_arrays_mb": round(r["index_arrays_mb"] / first["index_arrays_mb"], 2),
                 "batch_1thread_per_s": round(r["lookups"]["batch_1thread_per_s"] / first["lookups"]["batch_1thread_per_s"], 3),
+                "batch_per_cpu_s": round(r["lookups"]["batch_per_cpu_s"] / first["lookups"]["batch_per_cpu_s"], 3),
+            }
+    for r in runs:  # wide vs narrow at the same size, same data, same run
+        other = next((x for x in runs if "error" not in x and "error" not in r and x["n"] == r["n"]
+                      and x["layout_asked"] == "narrow" and r["layout_asked"] == "auto"), None)
+        if other:
+            r["vs_narrow_same_run"] = {
+                "batch_per_cpu_s": round(r["lookups"]["batch_per_cpu_s"] / other["lookups"]["batch_per_cpu_s"], 2),
+                "single_per_cpu_s": round(r["lookups"]["single_per_cpu_s"] / other["lookups"]["single_per_cpu_s"], 2),
+                "index_arrays_mb": round(r["index_arrays_mb"] / other["index_arrays_mb"], 2),
+                "build_cpu_s": round(r["build_cpu_s"] / other["build_cpu_s"], 2),
             }
     print(json.dumps({
         "bench": "index-scale", "radius": RADIUS,

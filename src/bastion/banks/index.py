@@ -41,10 +41,12 @@ HASH_BYTES = 32
 NTABLES: int = _kernel.NTABLES
 MAX_BITS: int = _kernel.MAX_BITS
 MAX_LO: int = _kernel.MAX_LO
-#: from this many rows the wide layout (9 tables of 23 + 5 bits) beats the narrow one (11 tables of 23):
-#: past ~1 row per 23-bit bucket, false candidates (one random read each) dominate a lookup, and the 5
-#: extra key bits kept in each row entry remove ~28 in 29 of them for ~4x more bucket probes
-WIDE_FROM = 1 << 25
+#: from this many rows the wide layout (9 tables of 23 + 5 bits) is used instead of the narrow one (11
+#: tables of 23): past ~8 rows per 23-bit bucket, false candidates (one random read each) dominate a
+#: lookup, and the 5 extra key bits kept in each row entry remove ~9 in 10 of them for ~4x more bucket
+#: probes. Measured per CPU-second (bench/RESULTS.md): narrow 1.2-1.3x faster at 30M, wide 1.13x faster
+#: and 10 % smaller at 100M; they cross near 50-60M.
+WIDE_FROM = 1 << 26
 
 #: a PDQ hash as 32 raw bytes or 64 hex characters (numpy uint8 arrays of 32 items are accepted too)
 HashLike = Union[bytes, bytearray, memoryview, str, np.ndarray]
