@@ -16,7 +16,11 @@ Same-run baselines:
   scaled to M (what a plain vectorised join would cost).
 
     python bench/bench_retro.py --stored 1000000 --new 100000
-    python bench/bench_retro.py --stored 10000000 --new 100000 --store /tmp/retro-10m   # ~3.5 GB of SQLite
+    python bench/bench_retro.py --stored 10000000 --new 100000 --store /tmp/retro-10m   # ~6.7 GB of SQLite
+
+The code before issue 20 item 5 as a same-store baseline (its retro has no stage timings, no build threads):
+    git archive cf36ebe src | tar -x -C /tmp/old && (build its _pdqindex extension in place)
+    PYTHONPATH=/tmp/old/src python bench/bench_retro.py --stored 10000000 --store /tmp/retro-10m --no-floor
 """
 
 from __future__ import annotations
@@ -105,7 +109,7 @@ def main() -> None:
     res = {
         "bench": "retro", "stored": args.stored, "new": args.new, "planted": args.planted,
         "found_planted": len(expected & found), "false_matches": len(found - expected),
-        "retro_s": round(retro_s, 2), "retro_cpu_s": round(retro_cpu, 2), "retro_stages_s": {k: round(v, 2) for k, v in out.timings.items()},
+        "retro_s": round(retro_s, 2), "retro_cpu_s": round(retro_cpu, 2), "retro_stages_s": {k: round(v, 2) for k, v in getattr(out, "timings", {}).items()},
         "import_s": round(import_s, 2), "peak_rss_mb": round(rss_retro), "store_build": built,
         "store_bytes": db.stat().st_size,
     }

@@ -180,7 +180,9 @@ def _video_hits(store: Store, bank: BankRow, videos: dict[int, tuple[str, str | 
 class StoredIndex:
     """The PDQ index of every stored item media hash, built at most once per retro run and only when a
     change has PDQ entries. The new hashes are the queries: at 10M stored and 100k new that is 100k lookups
-    in one big index (thousands per second) instead of 10M lookups in a small one."""
+    in one big index (thousands per second per core) instead of 10M lookups in a small one (each costs
+    ~10-20 us even in a 100k index, so ~3 min). The stored hashes are read one aggregated row per 100k media
+    (no Python object per medium) and the tables are built on every core."""
 
     def __init__(self, store: Store, timings: dict[str, float] | None = None):
         self.store = store
