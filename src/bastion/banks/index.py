@@ -3,7 +3,8 @@
 Two implementations with one interface:
 
 * :class:`PdqIndex` — the fast one. A multi-index hashing table set (11 disjoint chunks of up to 23 bits;
-  by pigeonhole a hash within 31 bits has some chunk within 2 bits of the query's) searched by a small C
+  by pigeonhole a hash within 31 bits has some chunk within 2 bits of the query's; from 2^26 rows 9 chunks
+  of 28 bits, bucketed on 23, see :data:`WIDE_FROM`) searched by a small C
   kernel (``_pdqindex.c``) that overlaps the random memory reads with software prefetch. Beyond the radius
   where probing buckets pays off the kernel falls back to a compiled linear scan, so the answer is exact for
   every ``max_distance`` in 0..256. Incremental: adds go to a small append-only *delta* scanned linearly,
@@ -43,9 +44,10 @@ MAX_BITS: int = _kernel.MAX_BITS
 MAX_LO: int = _kernel.MAX_LO
 #: from this many rows the wide layout (9 tables of 23 + 5 bits) is used instead of the narrow one (11
 #: tables of 23): past ~8 rows per 23-bit bucket, false candidates (one random read each) dominate a
-#: lookup, and the 5 extra key bits kept in each row entry remove ~9 in 10 of them for ~4x more bucket
-#: probes. Measured per CPU-second (bench/RESULTS.md): narrow 1.2-1.3x faster at 30M, wide 1.13x faster
-#: and 10 % smaller at 100M; they cross near 50-60M.
+#: lookup, and the 5 extra key bits kept in each row entry remove ~3 in 4 of them for ~4x more bucket
+#: probes. Measured (bench/RESULTS.md, "Archive size"): at 100M the same lookup speed as narrow
+#: (0.97-1.03x per CPU-second, same run) with 10 % less memory and 25 % less build CPU; at 30M narrow is
+#: 1.2-1.3x faster.
 WIDE_FROM = 1 << 26
 
 #: a PDQ hash as 32 raw bytes or 64 hex characters (numpy uint8 arrays of 32 items are accepted too)
