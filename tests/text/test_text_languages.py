@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from bastion.text import analyze, analyze_item, load_lexicon
+from bastion.text import analyze, analyze_item, default_lexicon, load_lexicon
 from bastion.text.errors import InvalidLexicon
 from bastion.text.lexicon import DEFAULT_LANGUAGES, check_lexicon_file, shipped_lexicon_files
 from bastion.text.normalize import fold, script_split_view
@@ -225,3 +225,31 @@ def test_segment_is_validated(tmp_path: Path) -> None:
     p.write_text("language: zh\ncategories:\n  sexual:\n    terms:\n      - {term: 例子, segment: true}\n", encoding="utf-8")
     _lex, problems, _ = check_lexicon_file(p)
     assert [m for _p, _w, m in problems] == ["segment applies to substring terms only"]
+
+
+@pytest.mark.parametrize(
+    ("text", "term"),
+    [("раздетыми", "раздетый"), ("Раздетые", "раздетый"), ("обнаженные", "обнажённый"), ("обнажённых", "обнажённый"),
+     ("nagości", "nagość"), ("roznegliżowanych", "roznegliżowany")],
+)
+def test_russian_and_polish_inflections_match_by_stem(text: str, term: str) -> None:
+    """Russian and Polish are stemmed from the original letters (folding would turn Cyrillic into Latin
+    look-alikes and drop Polish diacritics): an inflected form finds the listed dictionary form, the
+    span covers the whole original word, and ё and е stem alike."""
+    (s,) = [s for s in analyze(text).signals if s.term == term]
+    assert s.evidence["match"] == "stem"
+    assert s.span == (0, len(text))
+
+
+def test_russian_and_polish_stems_keep_benign_contexts_and_scripts() -> None:
+    polish_art = analyze("nagość w sztuce")
+    assert polish_art.level == "none"
+    assert all("nagość w sztuce" in s.evidence["suppressed"] for s in polish_art.suppressed)
+    assert analyze("детская одежда").level == "none"
+    # A Latin word never goes to the Russian stemmer, nor a Cyrillic one to the Polish stemmer.
+    from bastion.text.stems import StemIndex
+
+    idx = default_lexicon().prepare()._stems
+    assert isinstance(idx, StemIndex)
+    assert idx._script_plan("razdetye") == ()
+    assert [e.language for _st, entries in idx._script_plan("раздетые") for e in entries] == ["ru"]

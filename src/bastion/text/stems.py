@@ -23,6 +23,7 @@ Spans point at the whole original word, so a reviewer sees "Minderjährigen", no
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import TYPE_CHECKING, Iterable, Protocol
@@ -47,7 +48,13 @@ __all__ = ["MIN_STEM", "NOT_INFLECTIONS", "STEM_CATEGORIES", "STEM_LANGUAGES", "
 #: Languages with a Snowball stemmer here, by the lexicon's language codes.
 STEM_LANGUAGES: dict[str, str] = {
     "en": "english", "fr": "french", "es": "spanish", "de": "german", "pt": "portuguese", "it": "italian", "nl": "dutch",
+    "ru": "russian", "pl": "polish",
 }
+#: Languages stemmed from the original letters of a word, lower-cased, not from the folded text: folding
+#: maps Cyrillic letters to their Latin look-alikes and drops Polish diacritics, and their Snowball
+#: stemmers read endings in those letters ("раздетыми", "rozebranych"). One-word terms only.
+SCRIPT_STEM_LANGUAGES = frozenset({"ru", "pl"})
+_CYRILLIC_RE = re.compile("[\u0400-\u04ff]")
 #: Categories whose terms are also matched by stem. Coded terms are exact spellings by nature; trade words
 #: are ordinary vocabulary on an art site ("commissions", "packs") whose common forms are listed, and
 #: stemming them would stem most texts for little gain.
@@ -114,6 +121,11 @@ class StemIndex:
     _dead: set[str] = field(default_factory=set, repr=False, compare=False)  # words whose plan is empty
     # Per language: every proper prefix (two stems or more) of its multi-word keys.
     multi_prefixes: dict[str, frozenset[tuple[str, ...]]] = field(default_factory=dict)
+    # SCRIPT_STEM_LANGUAGES: stem -> entries per language, every such stem, and per-word plans of find_raw.
+    script_table: dict[str, dict[str, list["LexiconEntry"]]] = field(default_factory=dict)
+    script_stems: frozenset[str] = frozenset()
+    _script_plans: dict[str, tuple] = field(default_factory=dict, repr=False, compare=False)
+    _script_dead: set[str] = field(default_factory=set, repr=False, compare=False)
 
     @classmethod
     def build(cls, entries: Iterable["LexiconEntry"]) -> "StemIndex":
@@ -125,6 +137,14 @@ class StemIndex:
             if e.language not in STEM_LANGUAGES or e.category not in STEM_CATEGORIES or e.match != "word" or e.weight == 0:
                 continue
             if getattr(e, "scope", "span") != "span":  # a context of the whole text is a word as written, never its relatives
+                continue
+            if e.language in SCRIPT_STEM_LANGUAGES:
+                word = unicodedata.normalize("NFC", e.term.strip().lower()).replace("ё", "е")
+                if not word.isalpha():
+                    continue  # one word of letters only
+                st = stem(word, e.language)
+                if len(st) >= MIN_STEM:
+                    idx.script_table.setdefault(e.language, {}).setdefault(st, []).append(e)
                 continue
             folded = fold(e.term).text
             if any(not (ch.isalpha() or ch == " ") for ch in folded):
@@ -146,12 +166,13 @@ class StemIndex:
             all_stems.update(s for k in table for s in k)
         idx.multi_any = any(idx.multi_firsts.values())
         idx.all_stems = frozenset(all_stems)
+        idx.script_stems = frozenset(st for table in idx.script_table.values() for st in table)
         return idx
 
     def hint_prefixes(self) -> set[str]:
         """One stem of every key, its longest: a text with no word starting with one of them has no match
         (the first words of multi-word terms are often short, common words: "la", "par", "du")."""
-        return {max(key, key=len) for table in self.table.values() for key in table}
+        return {max(key, key=len) for table in self.table.values() for key in table} | set(self.script_stems)
 
     def find(self, folded: "FoldedText") -> list[StemHit]:
         """Terms whose stems match consecutive words of the folded text, in any stemmed language."""
@@ -182,6 +203,49 @@ class StemIndex:
                 plan.append((lang, table, skip, st, multi, single))
         return tuple(plan)
 
+    def _script_plan(self, w: str) -> tuple[tuple[str, list["LexiconEntry"]], ...]:
+        """(stem, entries) per script language whose one-word key the lower-cased original word ``w`` stems
+        to; empty when it starts with no such stem (most words), is in the wrong script, or is a form the
+        list's own term (as written) already matches exactly."""
+        if len(w) < MIN_STEM or not any(w[:k] in self.script_stems for k in range(MIN_STEM, len(w) + 1)):
+            return ()
+        cyrillic = _CYRILLIC_RE.search(w) is not None
+        plan = []
+        for lang, table in self.script_table.items():
+            if (lang == "ru") != cyrillic or w in NOT_INFLECTIONS.get(lang, _EMPTY):
+                continue
+            st = stem(w, lang)
+            entries = table.get(st)
+            if entries:
+                plan.append((st, entries))
+        return tuple(plan)
+
+    def _find_script(self, folded: "FoldedText", words: list[str] | None, hits: list) -> None:
+        """Hits of :data:`SCRIPT_STEM_LANGUAGES` terms: the original text's words, lower-cased, stemmed.
+        ``words``: the folded text's words when they are the original's (ASCII text folding nothing)."""
+        dead = self._script_dead
+        if words is not None and dead.issuperset(words):
+            return  # the common case: an ASCII text whose words are known to lead nowhere
+        original = folded.original
+        plans = self._script_plans
+        for m in _WORD_RE.finditer(original):
+            w = m.group().lower().replace("ё", "е")  # written either way in Russian text
+            plan = plans.get(w)
+            if plan is None:
+                if w in dead:
+                    continue
+                plan = self._script_plan(w)
+                if len(w) <= _MAX_CACHED_WORD:
+                    if len(plans) + len(dead) >= _MAX_PLANS:
+                        plans.clear()
+                        dead.clear()
+                    if plan:
+                        plans[w] = plan
+                    else:
+                        dead.add(w)
+            for st, entries in plan:
+                hits.extend((e, m.span(), st) for e in entries)
+
     def find_raw(self, folded: "FoldedText") -> list[tuple["LexiconEntry", tuple[int, int], str]]:
         """:meth:`find` as ``(entry, span, normalized)`` tuples, in the same order.
 
@@ -191,8 +255,11 @@ class StemIndex:
         """
         text = folded.text
         hits: list[tuple["LexiconEntry", tuple[int, int], str]] = []
-        word_re = _ASCII_WORD_RE if text.isascii() else _WORD_RE
+        ascii_text = text.isascii()
+        word_re = _ASCII_WORD_RE if ascii_text else _WORD_RE
         words = word_re.findall(text)
+        if self.script_stems:
+            self._find_script(folded, words if ascii_text and folded.starts is None else None, hits)
         dead = self._dead
         if dead.issuperset(words):
             return hits  # every word known to lead nowhere (about half the texts with a stem hint)
