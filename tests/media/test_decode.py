@@ -118,7 +118,7 @@ def test_sniff_tells_avif_from_heic_under_a_generic_mif1_brand() -> None:
     assert sniff_format(ftyp(b"mif1", b"mif1", b"avif")) == "avif"
     assert sniff_format(ftyp(b"mif1", b"mif1", b"heic")) == "heic"
     assert sniff_format(ftyp(b"heic", b"mif1")) == "heic"
-    assert sniff_format(ftyp(b"mp42", b"isom")) == "mp4"  # a movie: the decoder refuses it (tests/media/test_formats.py)
+    assert sniff_format(ftyp(b"mp42", b"isom")) == "mp4"  # a movie: the decoder refuses it (tests/media/test_sniff_format.py)
 
 
 # --- decoding every format ------------------------------------------------------------------------
