@@ -50,7 +50,10 @@ def _rank_at(rev: str):
 
     src = subprocess.run(["git", "show", f"{rev}:src/bastion/terms/candidates.py"], check=True,
                          capture_output=True, text=True, cwd=Path(__file__).resolve().parent.parent).stdout
+    import sys
+
     mod = types.ModuleType("bastion.terms._candidates_at_rev")
+    sys.modules[mod.__name__] = mod  # dataclasses look their module up
     exec(compile(src, f"candidates@{rev}", "exec"), mod.__dict__)
     return mod.rank
 
