@@ -220,3 +220,23 @@ def test_counts_of_items_committed_together_are_exact_even_when_a_group_is_retri
         assert s.scalar(select(func.count()).select_from(ItemTermsRow)) == 24
         assert s.scalar(select(func.count()).select_from(TermItemRow).where(TermItemRow.term == "ink")) == 24
     assert svc.writer.groups >= 1  # some items were committed together
+
+
+def test_a_tag_piece_that_never_occurs_outside_its_tag_is_not_listed_beside_it(api):
+    """Pieces split off a tag ("nimbrel" and "vask" of "nimbrel_vask") hold the same items as the tag: listed
+    once, as the whole tag. A piece also used on its own ("orlin") stays."""
+    r = api.client.post("/v1/terms", headers=api.h("lead"), json={"term": "corvalt", "category": "coded", "weight": 0.9})
+    assert r.status_code == 201
+    api.app.state.service.lexicon.refresh()
+    for a in range(3):
+        for k in range(2):
+            tags = ["corvalt", "nimbrel_vask", "orlin_tesk" if k == 0 else "orlin"]
+            assert api.submit({"id": f"c{a}-{k}", "account": {"id": f"acct-{a}"}, "title": "upload", "tags": tags}).status_code in (200, 201)
+    for i in range(20):
+        assert api.submit({"id": f"b{i}", "account": {"id": f"artist-{i}"}, "title": "study", "tags": ["ink", f"oc{i}"]}).status_code in (200, 201)
+    for cid in _cases(api):
+        _decide(api, cid, "confirm")
+    got = api.client.get("/v1/terms/candidates", headers=api.h("lead"), params={"until": _today(), "min_z": 1}).json()
+    terms = [c["term"] for c in got["candidates"]]
+    assert "nimbrelvask" in terms and "nimbrel" not in terms and "vask" not in terms
+    assert "orlin" in terms  # six items, three of them outside "orlintesk"

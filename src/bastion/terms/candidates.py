@@ -290,4 +290,19 @@ def rank(s: Session, lexicon, *, since: str | date | None = None, until: str | d
             confirmed_cases=len(ids), first_seen=first[t].isoformat() if t in first else None, growth=g,
             trend=trend, cooccurs=co[:5], example_cases=ids[-examples:][::-1]))
     out.sort(key=lambda c: (-c.score, c.term))
+    out = _without_pieces(out)
     return {"window": window, "candidates": [c.to_dict() for c in out[:limit]]}
+
+
+#: a listed term inside another listed term is dropped when the longer one holds at least this share of its items
+PIECE_COVER = 0.9
+
+
+def _without_pieces(found: list[Candidate]) -> list[Candidate]:
+    """Drop a candidate that is part of another candidate and hardly occurs outside it: a tag piece
+    (``zqva`` of ``zqvaset``, split at a known word) or a word of a listed pair is the same evidence twice."""
+    keep = []
+    for c in found:
+        if not any(u.term != c.term and c.term in u.term and u.items >= PIECE_COVER * c.items for u in found):
+            keep.append(c)
+    return keep
