@@ -244,3 +244,10 @@ def test_invalid_statements_are_not_recorded_and_auth_errors_are_typed(store, ds
         service.DsaClient(dsa_server.url, "wrong", sleep=lambda s: None).submit_batch(statements(1))
     with pytest.raises(DsaSubmitError, match="1 to 100"):
         service.DsaClient(dsa_server.url, "t0k").submit_batch(statements(101))
+
+
+def test_likeness_to_confirmed_material_is_automated_detection_of_media_and_says_it_is_no_match():
+    st = build_statement(StatementInput(decision_id=9, actions=("remove",), sources=("similarity",),
+                                        content_date=date(2026, 1, 1), application_date=date(2026, 1, 2)))
+    assert st["automated_detection"] == "Yes" and st["source_type"] == "SOURCE_VOLUNTARY"
+    assert "likeness to material a reviewer had confirmed" in st["decision_facts"] and "not a match" in st["decision_facts"]

@@ -255,7 +255,7 @@ def statement_inputs(s: Session, since: datetime | None = None) -> list[Statemen
     return out
 
 
-MEDIA_SOURCES = ("hash", "provenance")
+MEDIA_SOURCES = ("hash", "provenance", "similarity")
 
 
 def _basis(item: ItemRow, media: list[ItemMediaRow], d: DecisionRow) -> tuple[str, tuple[str, ...]]:

@@ -8,7 +8,8 @@ How the fields are chosen:
   confirmed by the reviewer, or a bank of generated material matched).
 * ``content_type`` follows the media of the item (image, video, text), plus ``CONTENT_TYPE_SYNTHETIC_MEDIA``
   when generated.
-* ``automated_detection`` is ``Yes`` when any automated source (hash, provenance, text, account link) found
+* ``automated_detection`` is ``Yes`` when any automated source (hash, provenance, text, account link,
+  likeness to confirmed material) found
   it, ``No`` when only a person's notice did.
 * ``automated_decision`` is ``AUTOMATED_DECISION_FULLY`` when the policy decided with no person,
   ``..._PARTIALLY`` when a person decided on a case where an automated action had already been applied
@@ -32,12 +33,13 @@ from datetime import date
 
 from bastion.reports.dsa import enums as E
 
-AUTOMATED_SOURCES = ("hash", "provenance", "text", "account")
+AUTOMATED_SOURCES = ("hash", "provenance", "text", "account", "similarity")
 SOURCE_WORDS = {
     "hash": "a match against a hash list of known material",
     "provenance": "AI-generation provenance in the file",
     "text": "text signals in the item",
     "account": "a link to an account with confirmed material",
+    "similarity": "likeness to material a reviewer had confirmed (a perceptual hash near it, not a match)",
     "user_report": "a notice from a user",
     "trusted_flagger": "a notice from a trusted flagger",
 }
