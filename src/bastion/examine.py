@@ -12,8 +12,8 @@ Three callers, one set of parts (docs/decisions/0008-examine-pipeline.md):
   budget: the service's ``POST /v1/items`` and the batch jobs.
 
 ``bastion scan`` streams many files through its own process pool (:class:`bastion.scan.Scanner`: hard
-deadlines, crash isolation, Ctrl-C) with the same examine and match functions; the local archive engine runs
-its batches on a :class:`WorkerPool`.
+deadlines, crash isolation, Ctrl-C) with the same examine and match functions; the archive engines run their
+batches on a :class:`WorkerPool` (the local engine's in the scanning process, on Dask one in each worker).
 """
 
 from __future__ import annotations
