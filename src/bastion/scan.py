@@ -62,8 +62,8 @@ class _Budget:
     """A soft per-file deadline that holds in any thread: it raises :class:`_OverBudget` in whatever Python
     code the examining thread runs (regex matching included, which checks for signals).
 
-    In a process's main thread it is SIGALRM. In any other thread (a Dask worker's task thread, a server's
-    request thread) a timer thread raises the exception in the examining thread with
+    In a process's main thread it is SIGALRM. In any other thread (a server's request thread, a caller
+    examining in its own thread pool) a timer thread raises the exception in the examining thread with
     ``PyThreadState_SetAsyncExc``, which takes effect at the next bytecode. Neither reaches code stuck inside
     a C library: there the caller's hard deadline (a worker process killed) is the bound."""
 
