@@ -26,6 +26,8 @@ opens, including items that never opened one because they carried only new codes
 
     python bench/sim_terms.py                   # ~100k items, a few minutes
     python bench/sim_terms.py --items 20000     # a quick run
+    python bench/sim_terms.py --seed 11 --variants '[{"name": "prior10", "a0": 10}]' --out /tmp/sim11.json
+                                                # every day also ranked with a fixed prior of 10; all lists kept
 """
 
 from __future__ import annotations
