@@ -68,6 +68,14 @@ def test_candidates_rank_a_code_above_a_popular_tag_with_their_evidence(api):
     for c in got["candidates"]:
         if c["term"] == "sunset":
             assert c["score"] < top["score"] / 2
+    # --min-log-odds: a floor on the ratio itself (off by default)
+    lo = top["log_odds"]
+    floor = api.client.get("/v1/terms/candidates", headers=api.h("reviewer"),
+                           params={"until": _today(), "min_log_odds": lo - 0.01}).json()["candidates"]
+    assert floor and floor[0]["term"] == "nimbrel" and all(c["log_odds"] >= lo - 0.01 for c in floor)
+    above = api.client.get("/v1/terms/candidates", headers=api.h("reviewer"),
+                           params={"until": _today(), "min_log_odds": lo + 0.01}).json()["candidates"]
+    assert "nimbrel" not in [c["term"] for c in above]
     # the language filter: these texts have no stopwords, so their language is unknown ("und")
     assert api.client.get("/v1/terms/candidates", headers=api.h("reviewer"),
                           params={"until": _today(), "language": "fr"}).json()["candidates"] == []
