@@ -295,3 +295,32 @@ def test_normalized_is_the_fold_of_the_matched_text() -> None:
         for s in result.signals + result.suppressed:
             if s.evidence.get("rule", "").startswith("lexicon:"):
                 assert s.normalized == fold(text[s.span[0] : s.span[1]]).text, (text, s)
+
+
+def _reference_guess(lexicon, folded) -> str | None:
+    """The loop guess_language replaced: one set intersection per language, in list order."""
+    from bastion.text.lexicon import _KANA_RE, _WORD_RE
+
+    if _KANA_RE.search(folded.text):
+        return "ja"
+    words = set(_WORD_RE.findall(folded.text))
+    best, best_n, tie = None, 0, False
+    for lang, stop in lexicon.stopwords.items():
+        n = len(words & stop)
+        if n > best_n:
+            best, best_n, tie = lang, n, False
+        elif n == best_n and n > 0:
+            tie = True
+    return None if tie or best_n == 0 else best
+
+
+_STOP_TEXT = st.lists(st.sampled_from(["und", "der", "the", "and", "de", "la", "et", "el", "y", "het", "een", "na", "nie",
+                                       "и", "в", "e", "il", "o", "kinder", "buch", "x", "の"]), max_size=8).map(" ".join)
+
+
+@given(_STOP_TEXT)
+@settings(max_examples=300, deadline=None)
+def test_language_guess_agrees_with_the_intersection_loop(text: str) -> None:
+    lex = default_lexicon()
+    folded = fold(text)
+    assert lex.guess_language(folded) == _reference_guess(lex, folded)

@@ -370,3 +370,12 @@ def test_results_built_without_the_generated_init_equal_dataclass_results() -> N
     built, plain = _result(*values), TextResult(*values)
     assert built == plain and vars(built) == vars(plain) and type(built) is TextResult
     assert analyze("a red cube") == TextResult([], 0.0, "none", [])
+
+
+def test_an_empty_score_is_every_callers_own() -> None:
+    """Scoring no signal gives each caller its own strengths too (a shared empty one, changed by one caller,
+    showed up in every later result without a signal)."""
+    config = default_scoring_config()
+    first = score_signals([], config)
+    first.strengths["minor"] = 5.0
+    assert score_signals([], config).strengths == {}

@@ -180,6 +180,7 @@ class Lexicon:
     _memo: dict[Any, Any] = field(default_factory=dict, repr=False, compare=False)
     _glue_words: dict[str, frozenset[str]] = field(default_factory=dict, repr=False, compare=False)
     _segment_keys: frozenset[str] | None = field(default=None, repr=False, compare=False)
+    _stop_index: dict[str, list[str]] | None = field(default=None, repr=False, compare=False)
 
     # -- building --------------------------------------------------------------------------------
 
@@ -548,15 +549,25 @@ class Lexicon:
         t = folded.text
         if _KANA_RE.search(t):
             return "ja"
-        words = set(_WORD_RE.findall(t))
-        best, best_n, tie = None, 0, False
-        for lang, stop in self.stopwords.items():
-            n = len(words & stop)
-            if n > best_n:
-                best, best_n, tie = lang, n, False
-            elif n == best_n and n > 0:
-                tie = True
-        return None if tie or best_n == 0 else best
+        # Each word's languages from one table (built once) instead of a set intersection per language: the
+        # same counts, and the same answer -- the first language in list order with the most stopwords,
+        # None on a tie or when none occurs.
+        index = self._stop_index
+        if index is None:
+            index = {}
+            for lang, stop in self.stopwords.items():
+                for w in stop:
+                    index.setdefault(w, []).append(lang)
+            self._stop_index = index
+        counts: dict[str, int] = {}
+        for w in set(_WORD_RE.findall(t)):
+            for lang in index.get(w, ()):
+                counts[lang] = counts.get(lang, 0) + 1
+        if not counts:
+            return None
+        best_n = max(counts.values())
+        best = [lang for lang in self.stopwords if counts.get(lang, 0) == best_n]
+        return best[0] if len(best) == 1 else None
 
 
 _KANA_RE = re.compile(r"[\u3040-\u30ff]")

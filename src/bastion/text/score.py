@@ -43,7 +43,6 @@ class Score:
     reasons: tuple[str, ...]
 
 
-_EMPTY = Score(0.0, "none", {}, (), ())
 # Built for every item with a signal: see bastion.text._fast.
 _new_score = frozen_builder(Score)
 
@@ -109,7 +108,9 @@ def score_signals(signals: Iterable[Signal], config: ScoringConfig) -> Score:
     if not isinstance(signals, list):
         signals = list(signals)
     if not signals:
-        return _EMPTY
+        # A fresh empty score: every caller gets its own strengths dict, including this one (a caller that
+        # changed the shared one changed every later empty result in the process).
+        return _new_score(0.0, "none", {}, (), ())
     compiled = _compiled(config)
     # A score depends on nothing but each signal's category, weight, field and term, in order (the term
     # and field only for the reasons' wording), and the config: the same indicator words in the same
