@@ -25,3 +25,15 @@ def test_test_module_basenames_are_unique():
 def test_the_check_sees_the_suite():
     names = _basenames()
     assert "test_layers_test_names" in names and len(names) > 50
+
+
+def test_no_test_imports_a_conftest_by_name():
+    """Every folder's conftest is a module named `conftest`: `from conftest import x` gets whichever folder's
+    was imported last (tests/stream's, in a run of tests/service tests/stream). Shared helpers live in a
+    module of their own name (tests/service/svc_helpers.py)."""
+    import re
+
+    pattern = re.compile(r"^\s*(from\s+conftest\s+import|import\s+conftest\b)", re.M)
+    offenders = sorted(str(p.relative_to(TESTS)) for p in TESTS.rglob("*.py")
+                       if p.name != "conftest.py" and pattern.search(p.read_text(encoding="utf-8")))
+    assert not offenders, f"tests importing a conftest by name: {offenders}"

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 
-from conftest import make_api  # noqa: E402  (the service tests' own conftest, bound at collection)
+from svc_helpers import make_api
 
 LIMIT = 4096
 ITEM = {"id": "fp-1", "title": "sketch dump", "body": "placeholder text", "tags": ["art"], "account": {"id": "acc-1"}}

@@ -13,7 +13,7 @@ from bastion.cases.models import ItemRow
 from bastion.cases.schemas import ItemIn
 from bastion.errors import Conflict
 
-from conftest import make_api  # noqa: E402  (the service tests' own conftest, bound at collection)
+from svc_helpers import make_api
 
 
 @pytest.fixture
