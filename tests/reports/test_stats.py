@@ -37,7 +37,8 @@ def test_monthly_figures_equal_hand_computed():
     assert (jan["decisions"], jan["confirmed"], jan["rejected"]) == (4, 3, 1)
     assert jan["by_category"] == {"csam": 3, "csam-generated": 1}
     assert jan["by_action"] == {"remove": 3, "report": 2, "suspend_account": 1}
-    assert jan["by_source"] == {"hash": 2, "provenance": 1, "text": 1, "account": 1, "user_report": 1}
+    assert jan["by_source"] == {"hash": 2, "provenance": 1, "text": 1, "account": 1, "classifier": 0, "similarity": 0,
+                                 "user_report": 1}
     assert (jan["automated"], jan["human"], jan["reported"], jan["generated"]) == (1, 3, 2, 1)
     # detection->decision hours: 2, 4, 1, 0 -> median 1.5; decision->report: 10, 6 -> 8; detection->report: 12, 10 -> 11
     assert jan["median_hours_detection_to_decision"] == 1.5
@@ -94,3 +95,13 @@ def test_empty_data():
     res = compute([])
     assert res["periods"] == [] and res["total"]["decisions"] == 0
     assert res["total"]["median_hours_detection_to_decision"] is None
+
+
+def test_likeness_classifier_and_unlisted_sources_are_counted():
+    recs = [
+        DecisionRecord(7, 7, T, T + H, "confirm", "csam", ("remove",), ("similarity", "classifier"), False),
+        DecisionRecord(8, 8, T, T + H, "reject", "csam", (), ("future_source",), False),
+    ]
+    by = compute(recs, period="month")["total"]["by_source"]
+    assert by["similarity"] == 1 and by["classifier"] == 1
+    assert by["future_source"] == 1 and by["hash"] == 0

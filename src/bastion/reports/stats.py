@@ -20,7 +20,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-SOURCES = ("hash", "provenance", "text", "account", "user_report")
+# Every signal source a case can carry; a source recorded but missing here is still counted (after these).
+SOURCES = ("hash", "provenance", "text", "account", "classifier", "similarity", "user_report")
 PERIODS = ("day", "week", "month", "quarter", "year")
 
 NOT_AVAILABLE = (
@@ -101,7 +102,7 @@ class PeriodStats:
             "rejected": self.rejected,
             "by_category": dict(sorted(self.by_category.items())),
             "by_action": dict(sorted(self.by_action.items())),
-            "by_source": {s: self.by_source.get(s, 0) for s in SOURCES},
+            "by_source": {s: self.by_source.get(s, 0) for s in (*SOURCES, *sorted(set(self.by_source) - set(SOURCES)))},
             "automated": self.automated,
             "human": self.human,
             "reported": self.reported,
