@@ -204,9 +204,9 @@ class StemIndex:
         return tuple(plan)
 
     def _script_plan(self, w: str) -> tuple[tuple[str, list["LexiconEntry"]], ...]:
-        """(stem, entries) per script language whose one-word key the lower-cased original word ``w`` stems
-        to; empty when it starts with no such stem (most words), is in the wrong script, or is a form the
-        list's own term (as written) already matches exactly."""
+        """(stem, entries) per script language whose one-word key the original word ``w`` (lower-cased here)
+        stems to; empty when it starts with no such stem (most words) or is in the other script."""
+        w = w.lower().replace("ё", "е")  # written either way in Russian text
         if len(w) < MIN_STEM or not any(w[:k] in self.script_stems for k in range(MIN_STEM, len(w) + 1)):
             return ()
         cyrillic = _CYRILLIC_RE.search(w) is not None
@@ -222,14 +222,19 @@ class StemIndex:
 
     def _find_script(self, folded: "FoldedText", words: list[str] | None, hits: list) -> None:
         """Hits of :data:`SCRIPT_STEM_LANGUAGES` terms: the original text's words, lower-cased, stemmed.
-        ``words``: the folded text's words when they are the original's (ASCII text folding nothing)."""
+        ``words``: the folded text's words when the original is ASCII (folding only lower-cased it, offsets
+        unchanged); otherwise the original's words are read, as written (a plan lower-cases its word)."""
         dead = self._script_dead
-        if words is not None and dead.issuperset(words):
-            return  # the common case: an ASCII text whose words are known to lead nowhere
-        original = folded.original
+        if words is not None:
+            source, word_re = folded.text, _ASCII_WORD_RE
+        else:
+            source, word_re = folded.original, _WORD_RE
+            words = word_re.findall(source)
+        if dead.issuperset(words):
+            return  # the common case: every word known to lead nowhere
         plans = self._script_plans
-        for m in _WORD_RE.finditer(original):
-            w = m.group().lower().replace("ё", "е")  # written either way in Russian text
+        for m in word_re.finditer(source):
+            w = m.group()
             plan = plans.get(w)
             if plan is None:
                 if w in dead:
@@ -259,7 +264,7 @@ class StemIndex:
         word_re = _ASCII_WORD_RE if ascii_text else _WORD_RE
         words = word_re.findall(text)
         if self.script_stems:
-            self._find_script(folded, words if ascii_text and folded.starts is None else None, hits)
+            self._find_script(folded, words if folded.original.isascii() else None, hits)
         dead = self._dead
         if dead.issuperset(words):
             return hits  # every word known to lead nowhere (about half the texts with a stem hint)
