@@ -22,6 +22,7 @@ import logging
 import multiprocessing
 import os
 import signal
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -89,6 +90,33 @@ _WARM = ("bastion.scan", "bastion.media.decode", "bastion.media.hashing", "basti
          "bastion.media.video", "bastion.text")
 
 
+def _die_with_parent() -> None:
+    """Linux: the kernel kills this worker when its parent (the fork server, which exits with the Bastion
+    process once no worker holds its "alive" pipe) dies. An idle worker already leaves at EOF on its pipe, but a busy one may be stuck inside a
+    decoder for as long as a hostile file keeps it there; after a kill -9 of Bastion it would live on."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:  # a fork server lives while any of its children holds its "alive" pipe: let it go with Bastion
+        from multiprocessing import forkserver
+
+        alive = forkserver._forkserver._forkserver_alive_fd
+        if alive is not None:  # this worker starts no processes; closing its copy never harms the parent
+            os.close(alive)
+            forkserver._forkserver._forkserver_alive_fd = None
+    except Exception:  # pragma: no cover - another start method, or the internals moved
+        pass
+    parent = os.getppid()
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+    except Exception:  # pragma: no cover - no libc prctl: the pipe's EOF remains the only exit
+        return
+    if os.getppid() != parent:  # the parent died before the request took effect
+        os._exit(1)
+
+
 def _worker_main(conn, memory_bytes: int | None) -> None:
     """A worker: read (function, args, kwargs), answer ("ok", value) or ("error", text), until EOF.
 
@@ -98,6 +126,7 @@ def _worker_main(conn, memory_bytes: int | None) -> None:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
     except ValueError:  # pragma: no cover - always the main thread of a fresh process
         pass
+    _die_with_parent()
     if memory_bytes:
         import resource
 
