@@ -188,7 +188,9 @@ def run_archive(
     t0 = time.perf_counter()
     opened: dict[int, _Open] = {}
     tasks = _tasks(sources, shard_size, batch, done, opened)
-    for task, results in engine.run(tasks, provenance=scanner.provenance, watermark=scanner.watermark):
+    # Classifiers only when asked for: an engine written before them still runs unclassified scans.
+    kw = {"classify": scanner.classify} if getattr(scanner, "classify", ()) else {}
+    for task, results in engine.run(tasks, provenance=scanner.provenance, watermark=scanner.watermark, **kw):
         finished = [scanner.finish(r) for r in results]
         state = opened.pop(task.id)
         state.batches_left -= 1

@@ -51,7 +51,7 @@ class Source(Protocol):
 
     def keys(self) -> Iterator[str]: ...
 
-    def examine(self, key: str, *, provenance: bool, watermark: str): ...
+    def examine(self, key: str, *, provenance: bool, watermark: str, classify: tuple[str, ...] = ()): ...
 
 
 @dataclass(frozen=True)
@@ -65,10 +65,11 @@ class FolderSource:
 
         return iter_files([self.spec])
 
-    def examine(self, key: str, *, provenance: bool, watermark: str):
+    def examine(self, key: str, *, provenance: bool, watermark: str, classify: tuple[str, ...] = ()):
         from bastion.scan import DEFAULT_FILE_BUDGET, examine_file
 
-        return examine_file(key, provenance=provenance, watermark=watermark, time_budget=DEFAULT_FILE_BUDGET)
+        return examine_file(key, provenance=provenance, watermark=watermark, time_budget=DEFAULT_FILE_BUDGET,
+                            classify=classify)
 
 
 @dataclass(frozen=True)
@@ -123,7 +124,7 @@ class S3Source:
         except (BotoCoreError, ClientError) as exc:
             raise SourceError(f"cannot list {self.spec}: {exc}") from exc
 
-    def examine(self, key: str, *, provenance: bool, watermark: str):
+    def examine(self, key: str, *, provenance: bool, watermark: str, classify: tuple[str, ...] = ()):
         from botocore.exceptions import BotoCoreError, ClientError
 
         from bastion.scan import DEFAULT_FILE_BUDGET, MAX_DECODE_BYTES, FileResult, examine_bytes
@@ -139,7 +140,8 @@ class S3Source:
             res = FileResult(path=key)
             res.add_error("unreadable", str(exc), "read")
             return res
-        return examine_bytes(key, data, provenance=provenance, watermark=watermark, time_budget=DEFAULT_FILE_BUDGET)
+        return examine_bytes(key, data, provenance=provenance, watermark=watermark, time_budget=DEFAULT_FILE_BUDGET,
+                             classify=classify)
 
 
 def _hash_large(key: str, body, size: int):

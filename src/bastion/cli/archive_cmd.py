@@ -21,7 +21,7 @@ def scan_archive(
     no_banks: bool = False,
     provenance: bool, progress: bool, index_cache: bool, watermark: str, engine: str, scheduler: Optional[str],
     resume: Optional[str], shard_size: int, s3_endpoint: Optional[str], s3_region: Optional[str],
-    s3_profile: Optional[str],
+    s3_profile: Optional[str], classify: tuple[str, ...] = (),
 ) -> None:
     from bastion.archive import run_archive
     from bastion.cli.scan_output import Rate, check_banks, describe_findings, summary_table, warn_no_banks
@@ -46,7 +46,8 @@ def scan_archive(
     console = err if sink is sys.stdout else out
     run = {"id": None}
     media = MediaRecorder(store) if record else None
-    scanner = Scanner(matcher, media, jobs=jobs or None, provenance=provenance, watermark=watermark)
+    # ``classify``: already resolved and checked by scan (exit 2 before any file is read, as a folder scan).
+    scanner = Scanner(matcher, media, jobs=jobs or None, provenance=provenance, watermark=watermark, classify=classify)
     show = progress and err.is_terminal
     eng = make_engine(engine, jobs=jobs or None, scheduler=scheduler)
     try:

@@ -167,13 +167,10 @@ def scan(
     if engine is not None or resume is not None or scheduler is not None or any(p.startswith("s3://") for p in paths):
         from bastion.cli.archive_cmd import scan_archive
 
-        if names:
-            fail("--classify is not available in archive mode (--engine, --resume, s3://) yet; scan folders without it")
-
         scan_archive(ctx, paths, jsonl=jsonl, output=output, bank=bank, no_banks=no_banks, jobs=jobs, record=record, provenance=provenance,
                      progress=progress, index_cache=index_cache, watermark=watermark, engine=engine or "local",
                      scheduler=scheduler, resume=resume, shard_size=shard_size, s3_endpoint=s3_endpoint,
-                     s3_region=s3_region, s3_profile=s3_profile)
+                     s3_region=s3_region, s3_profile=s3_profile, classify=names)
         return
     missing = [shown(p) for p in paths if not os.path.lexists(p)]
     if missing:

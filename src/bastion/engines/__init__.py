@@ -20,8 +20,10 @@ class Engine(Protocol):
     name: str
     workers: int
 
-    def run(self, tasks: Iterator[Task], *, provenance: bool, watermark: str) -> Iterator[tuple[Task, list]]:
-        """Results of every task, in order of completion, at most ``window`` tasks in flight."""
+    def run(self, tasks: Iterator[Task], *, provenance: bool, watermark: str,
+            classify: tuple[str, ...] = ()) -> Iterator[tuple[Task, list]]:
+        """Results of every task, in order of completion, at most ``window`` tasks in flight; ``classify``:
+        the image classifiers every still image is run through (in the worker, on its decode)."""
 
     def close(self) -> None: ...
 

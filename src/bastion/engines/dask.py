@@ -76,7 +76,8 @@ class DaskEngine:
             addr, problem = sorted(problems.items())[0]
             raise ConfigError(f"--engine dask: {problem} ({len(problems)} worker(s), e.g. {addr})")
 
-    def run(self, tasks: Iterator[Task], *, provenance: bool, watermark: str) -> Iterator[tuple[Task, list]]:
+    def run(self, tasks: Iterator[Task], *, provenance: bool, watermark: str,
+            classify: tuple[str, ...] = ()) -> Iterator[tuple[Task, list]]:
         from concurrent.futures import CancelledError
 
         from distributed import as_completed
@@ -87,7 +88,7 @@ class DaskEngine:
 
         def submit(task: Task, keys=None) -> None:
             fut = client.submit(examine_batch_on_dask, task.source, keys or task.keys, provenance, watermark,
-                                self.key_seconds, pure=False)
+                                self.key_seconds, tuple(classify), pure=False)
             pending[fut.key] = (task, keys)
             ac.add(fut)
 

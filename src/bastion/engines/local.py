@@ -23,7 +23,8 @@ class LocalEngine:
         self.key_seconds = key_seconds or hard_seconds()
         self._pool = None
 
-    def run(self, tasks: Iterator[Task], *, provenance: bool, watermark: str) -> Iterator[tuple[Task, list]]:
+    def run(self, tasks: Iterator[Task], *, provenance: bool, watermark: str,
+            classify: tuple[str, ...] = ()) -> Iterator[tuple[Task, list]]:
         from bastion.examine import WorkerPool
 
         # spawned, not forked from the fork server: a run's workers see the environment as it is now (S3
@@ -41,7 +42,7 @@ class LocalEngine:
                         exhausted = True
                         break
                     pending[threads.submit(examine_batch, pool, task.source, task.keys, provenance, watermark,
-                                           self.key_seconds)] = task
+                                           self.key_seconds, tuple(classify))] = task
                 if not pending:
                     return
                 finished, _ = wait(pending, return_when=FIRST_COMPLETED)

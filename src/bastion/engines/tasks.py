@@ -45,15 +45,18 @@ def warm_up() -> None:
     import bastion.scan  # noqa: F401
 
 
-def examine_keys(source, keys: tuple[str, ...], provenance: bool = True, watermark: str = "lossless") -> list:
-    """The task: examine each key of one batch. Never raises for a file; a bug is reported against its file."""
+def examine_keys(source, keys: tuple[str, ...], provenance: bool = True, watermark: str = "lossless",
+                 classify: tuple[str, ...] = ()) -> list:
+    """The task: examine each key of one batch. Never raises for a file; a bug is reported against its file.
+    ``classify``: image classifier names (checked by the client before the run) run on each still image."""
     from bastion.scan import FileResult
 
     _worker_setup()
+    kw = {"classify": tuple(classify)} if classify else {}  # a source written before classifiers still works
     out = []
     for key in keys:
         try:
-            res = source.examine(key, provenance=provenance, watermark=watermark)
+            res = source.examine(key, provenance=provenance, watermark=watermark, **kw)
         except Exception as exc:  # examine returns errors as values; this is a bug, not the file
             res = FileResult(path=key)
             res.add_error("internal-error", f"{type(exc).__name__}: {exc}", "examine")
@@ -81,25 +84,28 @@ def hard_seconds() -> float:
     return DEFAULT_FILE_BUDGET * HARD_FACTOR + HARD_GRACE
 
 
-def examine_batch(pool, source, keys: tuple[str, ...], provenance: bool, watermark: str, key_seconds: float) -> list:
+def examine_batch(pool, source, keys: tuple[str, ...], provenance: bool, watermark: str, key_seconds: float,
+                  classify: tuple[str, ...] = ()) -> list:
     """Every key of one batch examined on ``pool`` (a :class:`~bastion.examine.WorkerPool`) under a hard
     deadline of ``key_seconds`` a key; never raises for a file, and never loses a key."""
     from bastion.examine import WorkerCrashed, WorkerFailed, WorkerTimeout
 
     if len(keys) > 1:
         try:
-            return pool.run(examine_keys, source, keys, provenance, watermark, deadline=key_seconds * len(keys))[0]
+            return pool.run(examine_keys, source, keys, provenance, watermark, classify,
+                            deadline=key_seconds * len(keys))[0]
         except (WorkerTimeout, WorkerCrashed, WorkerFailed):
             pass  # one key at a time: the one that caused it is named, the others are examined
-    return [r for key in keys for r in _alone(pool, source, key, provenance, watermark, key_seconds)]
+    return [r for key in keys for r in _alone(pool, source, key, provenance, watermark, key_seconds, classify)]
 
 
-def _alone(pool, source, key: str, provenance: bool, watermark: str, key_seconds: float) -> list:
+def _alone(pool, source, key: str, provenance: bool, watermark: str, key_seconds: float,
+           classify: tuple[str, ...] = ()) -> list:
     from bastion.examine import WorkerCrashed, WorkerFailed, WorkerTimeout
     from bastion.scan import FileResult
 
     try:
-        return pool.run(examine_keys, source, (key,), provenance, watermark, deadline=key_seconds)[0]
+        return pool.run(examine_keys, source, (key,), provenance, watermark, classify, deadline=key_seconds)[0]
     except WorkerTimeout:
         res = FileResult(path=key)
         res.add_error("time-budget", f"no result after {key_seconds:g} s: the worker was stopped", "examine")
@@ -133,11 +139,12 @@ def _pool_of_this_dask_worker():
         return _dask_pool
 
 
-def examine_batch_on_dask(source, keys: tuple[str, ...], provenance: bool, watermark: str, key_seconds: float) -> list:
+def examine_batch_on_dask(source, keys: tuple[str, ...], provenance: bool, watermark: str, key_seconds: float,
+                          classify: tuple[str, ...] = ()) -> list:
     """The Dask task: :func:`examine_batch` on this Dask worker's own examine pool. The Dask worker thread
     only waits on a pipe, so a file that never finishes is killed with its examine process at the deadline
     and the Dask worker takes its next task."""
-    return examine_batch(_pool_of_this_dask_worker(), source, keys, provenance, watermark, key_seconds)
+    return examine_batch(_pool_of_this_dask_worker(), source, keys, provenance, watermark, key_seconds, classify)
 
 
 def start_dask_pool() -> str | None:
