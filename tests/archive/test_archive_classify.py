@@ -33,6 +33,11 @@ def classified(row: dict) -> dict[str, dict]:
             for s in row.get("signals", []) if s["source"] == "classifier"}
 
 
+def init(db_url):
+    r = cli(db_url, "init")
+    assert r.exit_code == 0, r.output
+
+
 def make_folder(tmp_path):
     d = tmp_path / "archive"
     d.mkdir()
@@ -48,6 +53,7 @@ def make_folder(tmp_path):
 
 def test_archive_scan_carries_classifier_signals_like_a_folder_scan(database_url, tmp_path):
     folder = make_folder(tmp_path)
+    init(database_url)
     plain = runner.invoke(app, ["scan", str(folder), "--classifiers", "photoreal", "--no-banks", "--no-record",
                                 "--jsonl", "--jobs", "1", "--no-progress"], catch_exceptions=False)
     assert plain.exit_code == 0, plain.output
@@ -91,6 +97,7 @@ def test_archive_scan_carries_classifier_signals_like_a_folder_scan(database_url
 def test_dask_engine_classifies_the_same(tmp_path):
     folder = make_folder(tmp_path)
     db = f"sqlite:///{tmp_path / 'bastion.db'}"
+    init(db)
     local = cli(db, "scan", str(folder), "--engine", "local", "--jobs", "1", "--classifiers", "photoreal",
                 "--no-banks", "--jsonl", "--no-progress")
     dask = cli(db, "scan", str(folder), "--engine", "dask", "--jobs", "1", "--classifiers", "photoreal",
@@ -104,6 +111,7 @@ def test_dask_engine_classifies_the_same(tmp_path):
 def test_an_unknown_or_unloadable_classifier_stops_the_run_before_any_file(tmp_path):
     folder = make_folder(tmp_path)
     db = f"sqlite:///{tmp_path / 'bastion.db'}"
+    init(db)
     r = cli(db, "scan", str(folder), "--engine", "local", "--classifiers", "nope", "--no-banks", "--jsonl")
     assert r.exit_code == 2 and "unknown classifier 'nope'" in r.output and not rows_of(r.stdout)
 
@@ -127,13 +135,12 @@ def test_an_unknown_or_unloadable_classifier_stops_the_run_before_any_file(tmp_p
     from bastion.store.db import open_store
     from bastion.store.schema import ScanRunRow
 
-    if (tmp_path / "bastion.db").exists():
-        store = open_store(db)
-        try:
-            with store.session() as s:
-                assert s.scalars(select(ScanRunRow)).all() == []
-        finally:
-            store.close()
+    store = open_store(db)
+    try:
+        with store.session() as s:
+            assert s.scalars(select(ScanRunRow)).all() == []
+    finally:
+        store.close()
 
 
 def test_a_classifier_the_workers_cannot_load_is_never_clean(tmp_path):
@@ -141,6 +148,7 @@ def test_a_classifier_the_workers_cannot_load_is_never_clean(tmp_path):
     without the extra: every image gets an 'unavailable' classifier signal and an error, and the run exits 2."""
     folder = make_folder(tmp_path)
     db = f"sqlite:///{tmp_path / 'bastion.db'}"
+    init(db)
 
     class HereOnly(clf.Classifier):
         name, model, version = "here-only", "test-here-only", "1"
