@@ -110,3 +110,123 @@ def queues():
             for name in (q.items, q.verdicts, q.dead):
                 await ch.queue_delete(name)
     run_async(delete())
+
+
+# --- NATS JetStream (127.0.0.1:4222; CI runs one) -------------------------------------------------------
+# As for RabbitMQ: skipped with a reason starting "NATS unavailable" unless BASTION_TEST_NATS_URL names the
+# server (then an unreachable one fails). Each test gets a stream, subjects and durable of its own (a uuid),
+# and the stream is deleted afterwards.
+
+NATS_EXPECTED = os.environ.get("BASTION_TEST_NATS_URL") or None
+NATS_URL = NATS_EXPECTED or "nats://127.0.0.1:4222"
+_nats_checked: list[str | None] = []
+
+
+def _nats_problem() -> str | None:
+    if not _nats_checked:
+        async def probe():
+            import nats
+
+            nc = await nats.connect(NATS_URL, allow_reconnect=False, connect_timeout=3, max_reconnect_attempts=0)
+            try:
+                await nc.jetstream().account_info()  # JetStream switched on, not only core NATS
+            finally:
+                await nc.close()
+
+        try:
+            run_async(probe())
+            _nats_checked.append(None)
+        except Exception as exc:  # noqa: BLE001 - any failure means "not available"
+            _nats_checked.append(f"{type(exc).__name__}: {exc}".splitlines()[0])
+    return _nats_checked[0]
+
+
+@dataclass
+class Subjects:
+    url: str
+    stream: str
+    durable: str
+    items: str
+    verdicts: str
+    dead: str
+
+    async def _js(self):
+        import nats
+
+        nc = await nats.connect(self.url, allow_reconnect=False, max_reconnect_attempts=0)
+        return nc, nc.jetstream()
+
+    def create(self) -> None:
+        async def go():
+            nc, js = await self._js()
+            try:
+                await js.add_stream(name=self.stream, subjects=[self.items, self.verdicts, self.dead])
+            finally:
+                await nc.close()
+        run_async(go())
+
+    def publish(self, bodies: list[bytes | dict], *, correlation: bool = False) -> None:
+        async def go():
+            nc, js = await self._js()
+            try:
+                for i, b in enumerate(bodies):
+                    body = json.dumps(b).encode() if isinstance(b, dict) else b
+                    headers = {"Bastion-Correlation-Id": f"corr-{i}"} if correlation else None
+                    await js.publish(self.items, body, headers=headers)
+            finally:
+                await nc.close()
+        run_async(go())
+
+    def read(self, subject: str) -> list:
+        """Every message now stored under ``subject``, in order (each has .data and .headers)."""
+        async def go():
+            from nats.js.errors import NotFoundError
+
+            nc, js = await self._js()
+            try:
+                state = (await js.stream_info(self.stream)).state
+                got = []
+                for seq in range(state.first_seq, state.last_seq + 1):
+                    try:
+                        m = await js.get_msg(self.stream, seq)
+                    except NotFoundError:
+                        continue
+                    if m.subject == subject:
+                        got.append(m)
+                return got
+            finally:
+                await nc.close()
+        return run_async(go())
+
+    def outstanding(self) -> int:
+        """Items messages the durable consumer has not acknowledged (waiting, or handed out and unsettled)."""
+        async def go():
+            nc, js = await self._js()
+            try:
+                info = await js.consumer_info(self.stream, self.durable)
+                return info.num_pending + info.num_ack_pending
+            finally:
+                await nc.close()
+        return run_async(go())
+
+
+@pytest.fixture
+def subjects():
+    problem = _nats_problem()
+    if problem and NATS_EXPECTED:
+        pytest.fail(f"NATS expected at {NATS_URL} (BASTION_TEST_NATS_URL) but unreachable: {problem}")
+    if problem:
+        pytest.skip(f"NATS unavailable at {NATS_URL}: {problem}")
+    tag = uuid.uuid4().hex[:12]
+    s = Subjects(NATS_URL, f"TEST_{tag}", f"consume-{tag}", f"test.items.{tag}", f"test.verdicts.{tag}",
+                 f"test.dead.{tag}")
+    s.create()
+    yield s
+
+    async def delete():
+        nc, js = await s._js()
+        try:
+            await js.delete_stream(s.stream)
+        finally:
+            await nc.close()
+    run_async(delete())

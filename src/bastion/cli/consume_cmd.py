@@ -1,4 +1,4 @@
-"""``bastion consume``: stream intake from a message broker (RabbitMQ), verdicts to another queue."""
+"""``bastion consume``: stream intake from a message broker (RabbitMQ, NATS JetStream), verdicts to another queue."""
 
 from __future__ import annotations
 
@@ -27,13 +27,13 @@ def consume(
                                                   help="Processes examining media (default: BASTION_EXAMINE_WORKERS, else the cores, at most 4)."),
     idle_exit: float = typer.Option(0.0, min=0, help="Stop once the queue has been empty this many seconds (0: run until stopped)."),
 ) -> None:
-    """Read items from a message broker (RabbitMQ) and publish their verdicts to another queue, at-least-once."""
+    """Read items from a message broker (RabbitMQ, NATS JetStream) and publish their verdicts to another queue, at-least-once."""
     import asyncio
     import signal
 
     from bastion.api.app import build_service, configure_logging
     from bastion.stream.consumer import Consumer
-    from bastion.stream.rabbitmq import RabbitBroker
+    from bastion.stream.adapters import broker_for
     from bastion.stream.settings import ConsumeSettings
 
     settings = settings_of(ctx, ConsumeSettings)
@@ -41,10 +41,8 @@ def consume(
              "consume_prefetch": prefetch, "policy_path": policy, "examine_workers": examine_workers}
     settings = settings.model_copy(update={k: v for k, v in flags.items() if v is not None})
     configure_logging(settings.json_logs)
+    broker = broker_for(settings)  # before the service: an unknown URL scheme is refused first
     service = build_service(settings)
-    broker = RabbitBroker(settings.broker_url.get_secret_value(), queue=settings.consume_queue,
-                          verdicts=settings.verdict_queue, dead_letter=settings.dead_letter_queue,
-                          prefetch=settings.consume_prefetch)
     consumer = Consumer(service, broker, max_bytes=settings.max_body_bytes, retry_seconds=settings.consume_retry_seconds,
                         refresh_seconds=settings.poll_seconds, threads=min(settings.consume_prefetch, 32))
 
@@ -55,7 +53,7 @@ def consume(
             loop.add_signal_handler(sig, stop.set)
         return await consumer.run(idle_exit=idle_exit or None, stop=stop)
 
-    err.print(f"bastion consume: {settings.consume_queue} -> {settings.verdict_queue} "
+    err.print(f"bastion consume ({broker.name}): {settings.consume_queue} -> {settings.verdict_queue} "
               f"(dead letters: {settings.dead_letter_queue}, prefetch {settings.consume_prefetch})")
     try:
         if service.examiner.pool is not None:

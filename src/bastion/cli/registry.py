@@ -19,7 +19,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "inspect": ("bastion.cli.inspect_cmd", "Show AI-generation provenance: generator, prompts, model and seed, C2PA credentials, invisible watermark."),
     "stats": ("bastion.cli.report_cmd", "Transparency statistics: decisions by category, action, detection source, automated vs human; median hours detection -> decision -> report; DSA art."),
     "serve": ("bastion.cli.serve_cmd", "Run the HTTP service: items in, explained verdicts out (see the README for a curl example)."),
-    "consume": ("bastion.cli.consume_cmd", "Read items from a message broker (RabbitMQ) and publish their verdicts to another queue, at-least-once."),
+    "consume": ("bastion.cli.consume_cmd", "Read items from a message broker (RabbitMQ, NATS JetStream) and publish their verdicts to another queue, at-least-once."),
     "text": ("bastion.cli.text_cmd", "Find text signals (minor, sexual, trade, coded, contact, payment, price) and score them."),
     "audit": ("bastion.cli.audit_cmd", "The append-only, hash-chained audit log."),
     "bank": ("bastion.cli.bank_cmd", "Hash banks: named lists of known hashes to match against."),

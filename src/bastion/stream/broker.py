@@ -1,6 +1,6 @@
 """What the consumer needs of a message broker, and nothing more.
 
-An adapter (RabbitMQ today; Kafka, NATS JetStream the same way) implements :class:`Broker`. The consumer
+An adapter (RabbitMQ and NATS JetStream today; Kafka the same way) implements :class:`Broker`. The consumer
 relies on four promises, which is why the interface is this small:
 
 * :meth:`Broker.receive` yields at most ``prefetch`` deliveries that are not yet settled (back-pressure: the

@@ -1,4 +1,4 @@
-"""RabbitMQ (AMQP 0-9-1) through ``aio-pika``: the broker adapter built today.
+"""RabbitMQ (AMQP 0-9-1) through ``aio-pika``: the first broker adapter.
 
 Queues are durable and messages persistent; publishes wait for the broker's confirm. Items are read with a
 prefetch (``basic.qos``): RabbitMQ sends no more unacknowledged messages than that, which is the consumer's
