@@ -127,7 +127,8 @@ def _nats_problem() -> str | None:
         async def probe():
             import nats
 
-            nc = await nats.connect(NATS_URL, allow_reconnect=False, connect_timeout=3, max_reconnect_attempts=0)
+            nc = await nats.connect(NATS_URL, allow_reconnect=False, connect_timeout=3,
+                                    max_reconnect_attempts=1, reconnect_time_wait=0.5)  # 0 would retry forever
             try:
                 await nc.jetstream().account_info()  # JetStream switched on, not only core NATS
             finally:
@@ -153,7 +154,7 @@ class Subjects:
     async def _js(self):
         import nats
 
-        nc = await nats.connect(self.url, allow_reconnect=False, max_reconnect_attempts=0)
+        nc = await nats.connect(self.url, allow_reconnect=False, max_reconnect_attempts=1)
         return nc, nc.jetstream()
 
     def create(self) -> None:

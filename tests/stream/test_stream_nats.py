@@ -85,7 +85,7 @@ def test_items_in_verdicts_out_and_a_redelivered_item_gets_its_stored_verdict(su
     async def take_and_die():
         import nats
 
-        nc = await nats.connect(subjects.url, allow_reconnect=False, max_reconnect_attempts=0)
+        nc = await nats.connect(subjects.url, allow_reconnect=False, max_reconnect_attempts=1)
         sub = await nc.jetstream().pull_subscribe_bind(subjects.durable, subjects.stream)
         [m] = await sub.fetch(1, timeout=5)
         assert m.metadata.num_delivered == 1
