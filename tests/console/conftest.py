@@ -109,8 +109,11 @@ def live(tmp_path, seeded_home):
     lv.store.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
+    """Module-scoped: Playwright's sync API keeps an event loop running in the main thread while it lives,
+    and a later folder's ``asyncio.run`` refuses to start beside it (the whole-suite failures of the stream
+    and writer tests); stopping it after each module leaves no loop behind."""
     if not os.path.exists(CHROMIUM):
         pytest.skip(f"Chromium unavailable at {CHROMIUM}: apt-get install chromium")
     from playwright.sync_api import sync_playwright

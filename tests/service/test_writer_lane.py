@@ -5,6 +5,7 @@ stored answer, a different body under a known id is a conflict, even when they a
 from __future__ import annotations
 
 import asyncio
+import threading
 
 import pytest
 from sqlalchemy import event, func, select
@@ -24,6 +25,24 @@ def svc(database_url, tmp_path):
     api.app.state.store.close()
 
 
+def _run(coro):
+    """``asyncio.run`` in a thread of its own: it refuses to start where a loop already runs in this thread."""
+    box = {}
+
+    def main():
+        try:
+            box["value"] = asyncio.run(coro)
+        except BaseException as exc:  # noqa: BLE001 - raised in the test's thread
+            box["error"] = exc
+
+    t = threading.Thread(target=main)
+    t.start()
+    t.join()
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
+
+
 def _item(i, body="placeholder text", account="acc-1"):
     return ItemIn.model_validate({"id": f"w-{i}", "body": body, "account": {"id": account}})
 
@@ -34,13 +53,13 @@ def test_same_id_in_one_group_is_stored_once(svc):
                                     svc.submit_async(_item(1, body="other")), svc.submit_async(_item(2)),
                                     return_exceptions=True)
 
-    a, b, c, d = asyncio.run(go())
+    a, b, c, d = _run(go())
     assert isinstance(a, dict) and a == b and a["item_id"] == "w-1"
     assert isinstance(c, Conflict)
     assert isinstance(d, dict) and d["item_id"] == "w-2"
     with svc.store.session() as s:
         assert s.scalar(select(func.count()).select_from(ItemRow).where(ItemRow.external_id == "w-1")) == 1
-    again = asyncio.run(svc.submit_async(_item(1)))  # a later retry: the stored answer
+    again = _run(svc.submit_async(_item(1)))  # a later retry: the stored answer
     assert again == a
 
 
@@ -56,7 +75,7 @@ def test_a_group_reads_once_for_all_its_items(svc):
         async def go():
             return await asyncio.gather(*(svc.submit_async(_item(i, account=f"acc-{i % 3}")) for i in range(40)))
 
-        answers = asyncio.run(go())
+        answers = _run(go())
     finally:
         event.remove(svc.store.engine, "before_cursor_execute", count)
     assert sorted(a["item_id"] for a in answers) == sorted(f"w-{i}" for i in range(40))

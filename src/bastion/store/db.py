@@ -7,11 +7,13 @@ migration step; ``auto_migrate=False`` lets an operator run them deliberately in
 
 from __future__ import annotations
 
+import os
 import re
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Iterator
 
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
@@ -136,6 +138,41 @@ def migrate(engine: Engine, revision: str = "head") -> None:
         command.upgrade(cfg, revision)
 
 
+#: PostgreSQL advisory lock held while a process migrates the store (any fixed 64-bit number of Bastion's own)
+_MIGRATION_LOCK_KEY = 0x62617374696F6E  # "bastion"
+
+
+@contextmanager
+def _migration_lock(engine: Engine) -> Iterator[None]:
+    """One process at a time migrates a store. Two processes opening the same new (or older) store at once —
+    two servers, a server and a consumer, a command beside a running server — would otherwise both create
+    its tables, and the second would fail ("table banks already exists"). PostgreSQL: a session advisory
+    lock; a SQLite file: an exclusive ``flock`` on a lock file beside it (not on the database file itself,
+    whose POSIX locks SQLite's own connections in this process would lose when that descriptor closed)."""
+    name = engine.dialect.name
+    if name == "postgresql":
+        with engine.connect() as conn:
+            conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": _MIGRATION_LOCK_KEY})
+            try:
+                yield
+            finally:
+                conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _MIGRATION_LOCK_KEY})
+                conn.commit()
+        return
+    database = engine.url.database if name == "sqlite" else None
+    if not database or database == ":memory:" or database.startswith("file:"):
+        yield
+        return
+    import fcntl
+
+    fd = os.open(f"{database}-migrate.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
 def current_revision(engine: Engine) -> str | None:
     from alembic.runtime.migration import MigrationContext
 
@@ -253,7 +290,9 @@ def open_store(url: str | None = None, *, settings: Settings | None = None, auto
         engine.dispose()
         raise StoreMissing(_missing_message(engine.url.render_as_string(hide_password=True)))
     if auto_migrate and not _at_head(engine):
-        migrate(engine)
+        with _migration_lock(engine):
+            if not _at_head(engine):  # another process may have migrated while this one waited
+                migrate(engine)
     from bastion.store.wake import attach
 
     sessions = sessionmaker(engine, expire_on_commit=False)
