@@ -79,6 +79,19 @@ _WORD_RE = re.compile(r"[^\W\d_]+")
 _ASCII_WORD_RE = re.compile(r"[a-zA-Z]+")
 # Word plans kept per stem index (see StemIndex.find_raw): at most this many words, each at most this long.
 _MAX_PLANS = 50_000
+
+
+def _remember(word: str, plan, plans: dict, dead: set):
+    """Keep a word's plan (or that it has none) in the per-index tables, which are emptied when full; the plan."""
+    if len(word) <= _MAX_CACHED_WORD:
+        if len(plans) + len(dead) >= _MAX_PLANS:
+            plans.clear()
+            dead.clear()
+        if plan:
+            plans[word] = plan
+        else:
+            dead.add(word)
+    return plan
 _MAX_CACHED_WORD = 40
 _EMPTY: frozenset[str] = frozenset()
 
@@ -239,15 +252,7 @@ class StemIndex:
             if plan is None:
                 if w in dead:
                     continue
-                plan = self._script_plan(w)
-                if len(w) <= _MAX_CACHED_WORD:
-                    if len(plans) + len(dead) >= _MAX_PLANS:
-                        plans.clear()
-                        dead.clear()
-                    if plan:
-                        plans[w] = plan
-                    else:
-                        dead.add(w)
+                plan = _remember(w, self._script_plan(w), plans, dead)
             for st, entries in plan:
                 hits.extend((e, m.span(), st) for e in entries)
 
@@ -275,15 +280,7 @@ class StemIndex:
             if plan is None:
                 if w in dead:
                     continue
-                plan = self._plan(w)
-                if len(w) <= _MAX_CACHED_WORD:
-                    if len(plans) + len(dead) >= _MAX_PLANS:
-                        plans.clear()
-                        dead.clear()
-                    if plan:
-                        plans[w] = plan
-                    else:
-                        dead.add(w)
+                plan = _remember(w, self._plan(w), plans, dead)
             if not plan:
                 continue
             for lang, table, skip, st, multi, single in plan:
