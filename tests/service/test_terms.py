@@ -248,3 +248,19 @@ def test_a_tag_piece_that_never_occurs_outside_its_tag_is_not_listed_beside_it(a
     terms = [c["term"] for c in got["candidates"]]
     assert "nimbrelvask" in terms and "nimbrel" not in terms and "vask" not in terms
     assert "orlin" in terms  # six items, three of them outside "orlintesk"
+
+
+def test_counts_go_to_the_utc_day_of_the_platform_time_whatever_zone_it_was_sent_in(api):
+    """An item posted at 01:00 on 2 March at +05:00 was posted on 1 March (UTC); a naive time is UTC."""
+    from datetime import date
+
+    from bastion.terms.models import TermCountRow
+
+    assert api.submit({"id": "z1", "title": "pond study", "tags": ["zonetag"],
+                       "created_at": "2020-03-02T01:00:00+05:00"}).status_code in (200, 201)
+    assert api.submit({"id": "z2", "title": "pond study", "tags": ["zonetag"],
+                       "created_at": "2020-03-01T23:30:00"}).status_code in (200, 201)
+    with api.store.session() as s:
+        days = s.execute(select(TermCountRow.day, TermCountRow.n).where(
+            TermCountRow.term == "zonetag", TermCountRow.outcome == "all")).all()
+    assert [(d if isinstance(d, date) else date.fromisoformat(str(d)), n) for d, n in days] == [(date(2020, 3, 1), 2)]

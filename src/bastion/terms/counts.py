@@ -18,6 +18,7 @@ from typing import Iterable
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from bastion.clock import as_utc
 from bastion.model import DECISION_OUTCOMES
 from bastion.terms.models import ItemTermsRow, TermCaseRow, TermCountRow, TermItemRow, TermPairRow
 from bastion.terms.tokens import ItemTerms, term_key
@@ -73,13 +74,15 @@ def add_counts(s: Session, deltas: dict[tuple[str, str, date, str], int]) -> Non
 
 
 def day_of(received: datetime, created: datetime | None) -> date:
-    """The day an item counts for: when the platform says it was posted, unless that is after it reached
-    Bastion (a clock in the future is not believed)."""
+    """The UTC day an item counts for: when the platform says it was posted, unless that is after it reached
+    Bastion (a clock in the future is not believed). Both times go through :func:`bastion.clock.as_utc`: a
+    naive time is UTC, never the other timestamp's zone, and an aware one counts on its UTC day."""
+    r = as_utc(received)
     if created is not None:
-        c = created if created.tzinfo is not None else created.replace(tzinfo=received.tzinfo)
-        if c <= received:
+        c = as_utc(created)
+        if c <= r:
             return c.date()
-    return received.date()
+    return r.date()
 
 
 class _Pending:
