@@ -76,3 +76,29 @@ def test_no_module_but_the_clock_reads_naive_times_itself():
     copies = {p.relative_to(root).as_posix() for p in root.rglob("*.py")
               if re.search(r"replace\(tzinfo=", p.read_text(encoding="utf-8"))}
     assert copies == {"clock.py"}
+
+
+def test_one_list_of_video_formats():
+    """Which stored formats are videos is bastion.media.formats' to say: the retro-matcher (vPDQ frames) and
+    the reports (``video`` in a statement) use its set, never a list of their own."""
+    import ast
+    from pathlib import Path
+    from types import SimpleNamespace
+
+    import bastion
+    from bastion.media.formats import VIDEO_FORMATS
+    from bastion.reports.from_cases import _media_kinds
+
+    root = Path(bastion.__file__).parent
+    lists = set()
+    for p in root.rglob("*.py"):
+        for node in ast.walk(ast.parse(p.read_text(encoding="utf-8"))):
+            if isinstance(node, (ast.Assign, ast.AnnAssign)) and node.value is not None:
+                literals = {c.value for c in ast.walk(node.value) if isinstance(c, ast.Constant)}
+                if {"mp4", "webm"} <= literals:
+                    lists.add(p.relative_to(root).as_posix())
+    assert lists == {"media/formats.py"}
+    item = SimpleNamespace(title=None, body=None, tags=[])
+    for fmt in VIDEO_FORMATS:
+        assert _media_kinds(item, [SimpleNamespace(media_format=fmt.upper())]) == ("video",)
+    assert _media_kinds(item, [SimpleNamespace(media_format="png"), SimpleNamespace(media_format="mov")]) == ("video", "image")

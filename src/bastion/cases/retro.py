@@ -26,6 +26,7 @@ from bastion.banks.changes import BankChangeRow
 from bastion.cases.ingest import CASE_ACTIONS, enqueue_event
 from bastion.cases.models import AccountRow, ItemMediaRow, ItemRow
 from bastion.cases.persist import open_or_extend_case
+from bastion.media.formats import VIDEO_FORMATS  # whose stored results hold vPDQ frames
 from bastion.model import Match
 from bastion.store.db import Store
 from bastion.store.schema import BankEntryRow, BankRow, utcnow
@@ -127,10 +128,6 @@ def _hits(store: Store, bank: BankRow, entries: list[tuple], stored_index) -> li
                 continue
             out.append((int(mid), Match(bank.name, bank.category, "pdq", v, label, int(dist), "original", **more)))
     return out
-
-
-#: media formats whose stored result holds vPDQ frames (bastion.media.video.sniff_video)
-VIDEO_FORMATS = ("mp4", "mov", "webm", "mkv")
 
 
 def _video_hits(store: Store, bank: BankRow, videos: dict[int, tuple[str, str | None]]) -> list[tuple[int, Match]]:

@@ -19,6 +19,7 @@ from bastion.cases.holding import MediaHolding
 from bastion.cases.service import suspension_of
 from bastion.cases.models import AccountRow, CaseItemRow, CaseRow, DecisionRow, ItemMediaRow, ItemRow
 from bastion.errors import ConfigError, NotFound, ReportError, ReportStateError
+from bastion.media.formats import VIDEO_FORMATS
 from bastion.reports.dsa.builder import StatementInput
 from bastion.reports.models import DsaStatementRow, NcmecReportRow
 from bastion.reports.ncmec.model import IpCaptureEvent, NcmecFile, NcmecReportInput, Person, Reporter, ReportedPerson
@@ -32,7 +33,6 @@ if TYPE_CHECKING:
     from bastion.config import Settings
 
 GENERATED_CATEGORIES = ("csam-generated",)
-VIDEO_FORMATS = ("mp4", "webm", "mov", "mkv", "avi", "video")
 
 
 @dataclass(frozen=True)
@@ -222,22 +222,15 @@ def statement_inputs(s: Session, since: datetime | None = None) -> list[Statemen
         sources = tuple(x for x in (case.sources or "").split(",") if x)
         languages = [x for x in (case.languages or "").split(",") if x]
         for it in items:
-            basis, reasons = _basis(it, [m for m in media if m.item_id == it.id], d)
-            kinds = []
-            fmts = [m.media_format or "" for m in media if m.item_id == it.id]
-            if any(f.lower() in VIDEO_FORMATS for f in fmts):
-                kinds.append("video")
-            if any(f and f.lower() not in VIDEO_FORMATS for f in fmts):
-                kinds.append("image")
-            if it.title or it.body or it.tags:
-                kinds.append("text")
+            own = [m for m in media if m.item_id == it.id]
+            basis, reasons = _basis(it, own, d)
             out.append(
                 StatementInput(
                     decision_id=d.id,
                     case_id=d.case_id,
                     item_ref=it.external_id,
                     actions=tuple(d.actions or ()),
-                    media=tuple(kinds),
+                    media=_media_kinds(it, own),
                     generated=(d.category or case.category) in GENERATED_CATEGORIES,
                     sources=sources,
                     decided_by_person=d.user_id is not None and not d.automated,
