@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import zlib
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -138,8 +139,15 @@ def migrate(engine: Engine, revision: str = "head") -> None:
         command.upgrade(cfg, revision)
 
 
-#: PostgreSQL advisory lock held while a process migrates the store (any fixed 64-bit number of Bastion's own)
-_MIGRATION_LOCK_KEY = 0x62617374696F6E  # "bastion"
+def advisory_lock_id(name: str) -> int:
+    """The PostgreSQL advisory lock id of Bastion's lock ``name``: every lock Bastion takes — the migration lock
+    below and the writers' locks (:mod:`bastion.store.writers`) — is named and numbered here, one scheme (a
+    signed 32-bit CRC of ``bastion:<name>``), so two of them never meet on one id by accident of two schemes."""
+    return zlib.crc32(f"bastion:{name}".encode()) - (1 << 31)
+
+
+#: the advisory lock held while a process migrates the store
+MIGRATION_LOCK = "schema-migration"
 
 
 @contextmanager
@@ -152,11 +160,11 @@ def _migration_lock(engine: Engine) -> Iterator[None]:
     name = engine.dialect.name
     if name == "postgresql":
         with engine.connect() as conn:
-            conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": _MIGRATION_LOCK_KEY})
+            conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": advisory_lock_id(MIGRATION_LOCK)})
             try:
                 yield
             finally:
-                conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _MIGRATION_LOCK_KEY})
+                conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": advisory_lock_id(MIGRATION_LOCK)})
                 conn.commit()
         return
     database = engine.url.database if name == "sqlite" else None

@@ -20,7 +20,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-import zlib
 from typing import Callable, Iterator
 
 from sqlalchemy import text
@@ -29,7 +28,7 @@ from sqlalchemy.orm import Session
 
 from bastion.config import DEFAULT_LOCK_WAIT
 from bastion.errors import BastionError
-from bastion.store.db import Store
+from bastion.store.db import Store, advisory_lock_id
 
 __all__ = ["StoreBusy", "writing", "is_lock_conflict", "DEFAULT_WAIT"]
 
@@ -57,10 +56,6 @@ def is_lock_conflict(exc: BaseException) -> bool:
     return "database is locked" in msg or "database is busy" in msg or "database table is locked" in msg
 
 
-def _lock_key(key: str) -> int:
-    return zlib.crc32(f"bastion:{key}".encode()) - (1 << 31)  # a signed 32-bit advisory lock id
-
-
 @contextlib.contextmanager
 def writing(store: Store, what: str, *, key: str = "store", wait: float | None = None,
             on_wait: Callable[[str], None] | None = None, sleep: Callable[[float], None] = time.sleep) -> Iterator[Session]:
@@ -75,7 +70,7 @@ def writing(store: Store, what: str, *, key: str = "store", wait: float | None =
         tx = s.begin()
         try:
             if dialect == "postgresql":
-                s.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _lock_key(key)})
+                s.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": advisory_lock_id(key)})
             elif dialect == "sqlite":
                 # Any write takes SQLite's write lock, even one that changes no row. Each attempt waits at
                 # most a second inside SQLite, so the wait is ours to bound and to report.
