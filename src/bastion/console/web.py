@@ -12,16 +12,18 @@ This module imports no page: the route modules (``bastion.console.routes``) impo
 from __future__ import annotations
 
 import logging
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from importlib import resources
-from typing import Annotated, Any, Callable
+from typing import Annotated, Any, Callable, Iterator
 from urllib.parse import urlencode
 
 from fastapi import Depends, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, RedirectResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
+from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
 from bastion.auth.permissions import allowed
@@ -151,6 +153,41 @@ class Console:
         want = expected if expected is not None else (viewer.csrf if viewer else None)
         if not sessions.tokens_equal(sent, want):
             raise Refused(403, "missing or invalid CSRF token: reload the page and try again")
+
+    @contextmanager
+    def acting(self, request: Request, form: FormData, permission: str | None,
+               refuse: tuple[tuple[type[Exception] | tuple[type[Exception], ...], int], ...] = ()
+               ) -> Iterator[tuple[Session, Viewer]]:
+        """What every state-changing form does around its work: who is signed in, the CSRF check, then the
+        permission (``None`` only for a user's own settings and session), then the block's work, committed when
+        the block ends. An exception of one of the ``refuse`` pairs ``(types, status)`` rolls the work back and
+        is refused with that status and its message; anything else propagates (and rolls back)."""
+        with self.session() as db:
+            v = self.viewer(request, db)
+            self.check_csrf(request, v, form)
+            if permission is not None:
+                self.require(v, permission)
+            try:
+                yield db, v
+            except Refused:
+                raise
+            except Exception as exc:
+                for types, status in refuse:
+                    if isinstance(exc, types):
+                        db.rollback()
+                        raise Refused(status, str(exc)) from None
+                raise
+            db.commit()
+
+    def actor(self, request: Request, form: FormData, permission: str | None) -> Viewer:
+        """:meth:`acting` for a form whose work runs outside a session of its own (bank and report services
+        open theirs): the checked viewer."""
+        with self.acting(request, form, permission) as (_db, v):
+            return v
+
+    def redirect(self, path: str) -> RedirectResponse:
+        """See other: ``path`` inside the console (after a form's work)."""
+        return RedirectResponse(f"{self.root}{path}", status_code=303)
 
     def render(self, request: Request, template: str, viewer: Viewer | None, status: int = 200,
                **values: Any) -> HTMLResponse:

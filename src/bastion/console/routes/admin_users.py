@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import HTMLResponse
 
 from bastion.console import backend, sessions
 from bastion.console.web import ConsoleDep, FormDep, Refused
@@ -17,9 +17,9 @@ def admin_home(request: Request, c: ConsoleDep):
     with c.session() as db:
         v = c.viewer(request, db)
     if v.can("users.manage"):
-        return RedirectResponse(f"{c.root}/admin/users", status_code=303)
+        return c.redirect("/admin/users")
     if v.can("audit.read"):
-        return RedirectResponse(f"{c.root}/admin/audit", status_code=303)
+        return c.redirect("/admin/audit")
     raise Refused(403, f"your role ({v.role}) has no admin pages")
 
 
@@ -37,58 +37,34 @@ def users_page(request: Request, c: ConsoleDep, msg: str | None = None):
 
 @router.post("/admin/users")
 def users_create(request: Request, c: ConsoleDep, form: FormDep):
-    with c.session() as db:
-        v = c.viewer(request, db)
-        c.require(v, "users.manage")
-        c.check_csrf(request, v, form)
+    with c.acting(request, form, "users.manage", refuse=((BastionError, 400),)) as (db, v):
         role = str(form.get("role", "") or "")
         if not role:
             # the form has no default role: a new account's rights are always chosen, never inherited
             raise Refused(400, f"choose a role for the new user ({', '.join(backend.roles())})")
-        try:
-            backend.create_user(db, str(form.get("name", "")), role, str(form.get("password", "")) or None, v)
-        except BastionError as exc:
-            db.rollback()
-            raise Refused(400, str(exc)) from None
-        db.commit()
-    return RedirectResponse(f"{c.root}/admin/users?msg=user created", status_code=303)
+        backend.create_user(db, str(form.get("name", "")), role, str(form.get("password", "")) or None, v)
+    return c.redirect("/admin/users?msg=user created")
 
 
 @router.post("/admin/users/{name}")
 def users_change(request: Request, c: ConsoleDep, form: FormDep, name: str):
-    with c.session() as db:
-        v = c.viewer(request, db)
-        c.require(v, "users.manage")
-        c.check_csrf(request, v, form)
-        try:
-            if form.get("role"):
-                backend.set_role(db, name, str(form["role"]), v)
-            if form.get("disabled") in ("0", "1"):
-                disabled = form["disabled"] == "1"
-                if disabled and name == v.name:
-                    raise Refused(400, "you cannot disable yourself")
-                backend.set_disabled(db, name, disabled, v)
-                if disabled:
-                    sessions.end_user_sessions(db, backend.user_id(db, name), c.now())
-        except BastionError as exc:
-            db.rollback()
-            raise Refused(400, str(exc)) from None
-        db.commit()
-    return RedirectResponse(f"{c.root}/admin/users?msg=saved", status_code=303)
+    with c.acting(request, form, "users.manage", refuse=((BastionError, 400),)) as (db, v):
+        if form.get("role"):
+            backend.set_role(db, name, str(form["role"]), v)
+        if form.get("disabled") in ("0", "1"):
+            disabled = form["disabled"] == "1"
+            if disabled and name == v.name:
+                raise Refused(400, "you cannot disable yourself")
+            backend.set_disabled(db, name, disabled, v)
+            if disabled:
+                sessions.end_user_sessions(db, backend.user_id(db, name), c.now())
+    return c.redirect("/admin/users?msg=saved")
 
 
 @router.post("/admin/tokens", response_class=HTMLResponse)
 def tokens_create(request: Request, c: ConsoleDep, form: FormDep):
-    with c.session() as db:
-        v = c.viewer(request, db)
-        c.require(v, "tokens.manage")
-        c.check_csrf(request, v, form)
-        try:
-            _row, plaintext = backend.create_token(db, str(form.get("user", "")), str(form.get("label", "")) or None, v)
-        except BastionError as exc:
-            db.rollback()
-            raise Refused(400, str(exc)) from None
-        db.commit()
+    with c.acting(request, form, "tokens.manage", refuse=((BastionError, 400),)) as (db, v):
+        _row, plaintext = backend.create_token(db, str(form.get("user", "")), str(form.get("label", "")) or None, v)
     # Shown once, on a page that is not cached; never put in a URL.
     return c.render(request, "admin_token.html", v, token=plaintext, user=str(form.get("user", "")),
                     title="New token")
@@ -96,14 +72,6 @@ def tokens_create(request: Request, c: ConsoleDep, form: FormDep):
 
 @router.post("/admin/tokens/{token_id}/revoke")
 def tokens_revoke(request: Request, c: ConsoleDep, form: FormDep, token_id: int):
-    with c.session() as db:
-        v = c.viewer(request, db)
-        c.require(v, "tokens.manage")
-        c.check_csrf(request, v, form)
-        try:
-            backend.revoke_token(db, token_id, v)
-        except BastionError as exc:
-            db.rollback()
-            raise Refused(400, str(exc)) from None
-        db.commit()
-    return RedirectResponse(f"{c.root}/admin/users?msg=token revoked", status_code=303)
+    with c.acting(request, form, "tokens.manage", refuse=((BastionError, 400),)) as (db, v):
+        backend.revoke_token(db, token_id, v)
+    return c.redirect("/admin/users?msg=token revoked")

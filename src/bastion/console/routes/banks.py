@@ -5,7 +5,7 @@ from __future__ import annotations
 from urllib.parse import quote
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, Response
 
 from bastion.console import backend
 from bastion.console.web import ConsoleDep, FormDep, Refused
@@ -28,23 +28,17 @@ def banks_page(request: Request, c: ConsoleDep, msg: str | None = None):
 
 @router.post("/banks/{name}/enabled")
 def bank_enable(request: Request, c: ConsoleDep, form: FormDep, name: str):
-    with c.session() as db:
-        v = c.viewer(request, db)
-    c.check_csrf(request, v, form)
-    c.require(v, "banks.write")
+    v = c.actor(request, form, "banks.write")
     try:
         backend.set_bank_enabled(c.store, name, form.get("enabled") == "1", v)
     except BastionError as exc:
         raise Refused(400, str(exc)) from None
-    return RedirectResponse(f"{c.root}/banks", status_code=303)
+    return c.redirect("/banks")
 
 
 @router.post("/banks/{name}/import")
 def bank_import(request: Request, c: ConsoleDep, form: FormDep, name: str):
-    with c.session() as db:
-        v = c.viewer(request, db)
-    c.check_csrf(request, v, form)
-    c.require(v, "banks.write")
+    v = c.actor(request, form, "banks.write")
     upload = form.get("file")
     fmt = str(form.get("format", "") or "") or None
     if upload is None or isinstance(upload, str):
@@ -61,7 +55,7 @@ def bank_import(request: Request, c: ConsoleDep, form: FormDep, name: str):
     except BastionError as exc:
         raise Refused(400, str(exc)) from None
     msg = f"{name}: {result['added']} added, {result['merged']} already present"
-    return RedirectResponse(f"{c.root}/banks?msg=" + quote(msg), status_code=303)
+    return c.redirect("/banks?msg=" + quote(msg))
 
 
 @router.get("/banks/{name}/export")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 
 from bastion.console import backend, exposure
 from bastion.console.caseview import case_view
@@ -46,40 +46,23 @@ def case_page(request: Request, c: ConsoleDep, case_id: int, acknowledge: int = 
 
 @router.post("/cases/{case_id}/claim")
 def claim(request: Request, c: ConsoleDep, form: FormDep, case_id: int):
-    with c.session() as db:
-        v = c.viewer(request, db)
-        c.check_csrf(request, v, form)
-        c.require(v, "cases.claim")
-        try:
-            backend.claim(db, case_id, v)
-        except (Conflict, NotFound) as exc:
-            raise Refused(409, str(exc)) from None
-        db.commit()
-    return RedirectResponse(f"{c.root}/cases/{case_id}", status_code=303)
+    with c.acting(request, form, "cases.claim", refuse=(((Conflict, NotFound), 409),)) as (db, v):
+        backend.claim(db, case_id, v)
+    return c.redirect(f"/cases/{case_id}")
 
 
 @router.post("/cases/{case_id}/release")
 def release(request: Request, c: ConsoleDep, form: FormDep, case_id: int):
-    with c.session() as db:
-        v = c.viewer(request, db)
-        c.check_csrf(request, v, form)
-        c.require(v, "cases.claim")
-        try:
-            backend.release(db, case_id, v)
-        except (Conflict, Forbidden) as exc:
-            raise Refused(409, str(exc)) from None
-        db.commit()
-    return RedirectResponse(f"{c.root}/queue", status_code=303)
+    with c.acting(request, form, "cases.claim", refuse=(((Conflict, Forbidden), 409),)) as (db, v):
+        backend.release(db, case_id, v)
+    return c.redirect("/queue")
 
 
 @router.post("/cases/{case_id}/decide")
 def decide(request: Request, c: ConsoleDep, form: FormDep, case_id: int):
     """Record a decision; answers JSON with the message and the case's (and account's) state after it, which
     the page shows without a reload."""
-    with c.session() as db:
-        v = c.viewer(request, db)
-        c.check_csrf(request, v, form)
-        c.require(v, "cases.decide")
+    with c.acting(request, form, "cases.decide") as (db, v):
         outcome = str(form.get("outcome", ""))
         if outcome not in backend.DECISION_OUTCOMES:
             raise Refused(400, "choose confirm or reject")
@@ -114,7 +97,6 @@ def decide(request: Request, c: ConsoleDep, form: FormDep, case_id: int):
             raise Refused(400, str(exc)) from None
         db.commit()
         after = backend.get_case(db, case_id)
-        db.commit()
     state = {"second_look": second, "status": after.get("status"), "category": after.get("category"),
              "account": (after.get("account") or {}).get("status"), "next": f"{c.root}/queue"}
     added = None

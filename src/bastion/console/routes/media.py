@@ -51,10 +51,7 @@ def safe_media(request: Request, c: ConsoleDep, case_id: int, sha256: str):
 @router.post("/media/{case_id}/{sha256}/reveal")
 def reveal(request: Request, c: ConsoleDep, form: FormDep, case_id: int, sha256: str):
     """The revealed view, only by POST with the CSRF token: no URL shows an original on its own."""
-    with c.session() as db:
-        v = c.viewer(request, db)
-        c.check_csrf(request, v, form)
-        c.require(v, "media.reveal")
+    with c.acting(request, form, "media.reveal") as (db, v):
         _media_of(db, case_id, sha256)
         try:
             body = revealed_view(_held(c, sha256))
@@ -69,6 +66,5 @@ def reveal(request: Request, c: ConsoleDep, form: FormDep, case_id: int, sha256:
         # in the reveal's own transaction: an original is never shown without its audit row
         backend.audit(db, v.name, "media.reveal", "case", str(case_id),
                       {"sha256": sha256, "shift": state.shift_id, "used": state.used, "budget": state.budget})
-        db.commit()
     return Response(body, media_type="image/jpeg", headers={
         "Cache-Control": NO_STORE, "X-Reveals-Used": str(state.used), "X-Reveals-Budget": str(state.budget)})

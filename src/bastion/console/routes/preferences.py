@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import HTMLResponse
 
 from bastion.console import backend, exposure
 from bastion.console.web import ConsoleDep, FormDep, Refused
@@ -23,10 +23,7 @@ def prefs_page(request: Request, c: ConsoleDep, saved: int = 0):
 
 @router.post("/preferences")
 def prefs_save(request: Request, c: ConsoleDep, form: FormDep):
-    with c.session() as db:
-        v = c.viewer(request, db)
-        c.check_csrf(request, v, form)
-
+    with c.acting(request, form, None) as (db, v):  # a user's own preferences: no permission
         def tri(name: str) -> bool | None:
             val = form.get(name, "")
             return None if val in ("", "default") else val == "on"
@@ -38,16 +35,12 @@ def prefs_save(request: Request, c: ConsoleDep, form: FormDep):
                                      mute_video=tri("mute_video"))
         except (ValueError, exposure.InvalidSetting) as exc:
             raise Refused(400, f"invalid preference: {exc}") from None
-        db.commit()
-    return RedirectResponse(f"{c.root}/preferences?saved=1", status_code=303)
+    return c.redirect("/preferences?saved=1")
 
 
 @router.post("/break")
 def take_break(request: Request, c: ConsoleDep, form: FormDep):
-    with c.session() as db:
-        v = c.viewer(request, db)
-        c.check_csrf(request, v, form)
+    with c.acting(request, form, None) as (db, v):  # a user's own break: no permission
         exposure.start_break(db, v.user_id, c.now())
         backend.audit(db, v.name, "console.break", "user", v.name, {})
-        db.commit()
-    return RedirectResponse(f"{c.root}/preferences", status_code=303)
+    return c.redirect("/preferences")

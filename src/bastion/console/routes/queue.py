@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import HTMLResponse
 
 from bastion.console import backend
 from bastion.console.web import ConsoleDep, FormDep, Refused
@@ -40,10 +40,7 @@ def queue(request: Request, c: ConsoleDep, cursor: str | None = None):
 @router.post("/next")
 def next_case(request: Request, c: ConsoleDep, form: FormDep):
     """Claim the most urgent case nobody else holds (within the queue's filters) and open it."""
-    with c.session() as db:
-        v = c.viewer(request, db)
-        c.check_csrf(request, v, form)
-        c.require(v, "cases.claim")
+    with c.acting(request, form, "cases.claim") as (db, v):
         f = {k: str(form.get(k, "") or "") for k in FILTERS if k != "status"}
         cursor = None
         for _page in range(20):
@@ -57,7 +54,7 @@ def next_case(request: Request, c: ConsoleDep, form: FormDep):
                 except Conflict:
                     db.rollback()
                     continue
-                return RedirectResponse(f"{c.root}/cases/{r['id']}", status_code=303)
+                return c.redirect(f"/cases/{r['id']}")
             if not cursor:
                 break
-    return RedirectResponse(f"{c.root}/queue?empty=1", status_code=303)
+    return c.redirect("/queue?empty=1")

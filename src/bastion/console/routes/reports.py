@@ -7,7 +7,6 @@ from __future__ import annotations
 from urllib.parse import quote
 
 from fastapi import APIRouter, Request
-from fastapi.responses import RedirectResponse
 
 from bastion.api.routes_reports import ncmec_context
 from bastion.console.web import ConsoleDep, FormDep, Refused
@@ -19,10 +18,7 @@ router = APIRouter()
 
 @router.post("/cases/{case_id}/report-ncmec")
 def report_ncmec(request: Request, c: ConsoleDep, form: FormDep, case_id: int):
-    with c.session() as db:
-        v = c.viewer(request, db)
-    c.check_csrf(request, v, form)
-    c.require(v, "reports.submit")
+    v = c.actor(request, form, "reports.submit")
     try:
         flows.require_case(c.store, case_id)
         state = flows.report_case_ncmec(c.store, ncmec_context(c.ctx), case_id, v)
@@ -34,5 +30,5 @@ def report_ncmec(request: Request, c: ConsoleDep, form: FormDep, case_id: int):
         raise Refused(503, f"reporting to NCMEC is not set up on this server: {exc}") from None
     except BastionError as exc:
         raise Refused(409, f"the report was not sent: {exc}") from None
-    return RedirectResponse(f"{c.root}/cases/{case_id}?reported=" + quote(str(state.get("state"))), status_code=303)
+    return c.redirect(f"/cases/{case_id}?reported=" + quote(str(state.get("state"))))
 

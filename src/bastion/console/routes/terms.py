@@ -6,7 +6,7 @@ from __future__ import annotations
 from urllib.parse import quote
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import HTMLResponse
 
 from bastion.console import backend
 from bastion.console.web import ConsoleDep, FormDep, Refused
@@ -35,15 +35,6 @@ def terms_page(request: Request, c: ConsoleDep, since: str | None = None, until:
 def terms_change(request: Request, c: ConsoleDep, form: FormDep, action: str):
     if action not in ("add", "reject", "remove"):
         raise Refused(404, "no such action")
-    with c.session() as db:
-        v = c.viewer(request, db)
-        c.check_csrf(request, v, form)
-        c.require(v, "terms.write")
-        term = str(form.get("term", "") or "")
-        try:
-            msg = backend.change_term(db, action, term, form, v)
-        except BastionError as exc:
-            db.rollback()
-            raise Refused(400, str(exc)) from None
-        db.commit()
-    return RedirectResponse(f"{c.root}/terms?msg=" + quote(msg), status_code=303)
+    with c.acting(request, form, "terms.write", refuse=((BastionError, 400),)) as (db, v):
+        msg = backend.change_term(db, action, str(form.get("term", "") or ""), form, v)
+    return c.redirect("/terms?msg=" + quote(msg))

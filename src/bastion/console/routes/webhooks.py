@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import HTMLResponse
 
 from bastion.console import backend
 from bastion.console.web import ConsoleDep, FormDep
@@ -23,11 +23,7 @@ def webhooks_page(request: Request, c: ConsoleDep, msg: str | None = None):
 
 @router.post("/admin/webhooks/replay")
 def webhooks_replay(request: Request, c: ConsoleDep, form: FormDep):
-    with c.session() as db:
-        v = c.viewer(request, db)
-        c.require(v, "webhooks.manage")
-        c.check_csrf(request, v, form)
+    with c.acting(request, form, "webhooks.manage") as (db, v):
         ids = [int(x) for x in form.getlist("id") if str(x).isdigit()] or None
         n = backend.replay_dead_letters(db, ids, v)
-        db.commit()
-    return RedirectResponse(f"{c.root}/admin/webhooks?msg={n} delivery(ies) queued again", status_code=303)
+    return c.redirect(f"/admin/webhooks?msg={n} delivery(ies) queued again")

@@ -6,7 +6,7 @@ from __future__ import annotations
 from urllib.parse import quote
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import HTMLResponse
 
 from bastion.console import backend, exposure
 from bastion.console.web import ConsoleDep, FormDep, Refused
@@ -31,10 +31,7 @@ def wellness_page(request: Request, c: ConsoleDep, msg: str | None = None):
 @router.post("/admin/wellness")
 def wellness_save(request: Request, c: ConsoleDep, form: FormDep):
     """The organisation's defaults and floors: only an admin sets them (audit-logged)."""
-    with c.session() as db:
-        v = c.viewer(request, db)
-        c.require(v, "users.manage")
-        c.check_csrf(request, v, form)
+    with c.acting(request, form, "users.manage") as (db, v):
         values: dict = {}
         try:
             for k in exposure.INT_KEYS:
@@ -47,17 +44,13 @@ def wellness_save(request: Request, c: ConsoleDep, form: FormDep):
             db.rollback()
             raise Refused(400, f"invalid setting: {exc}") from None
         backend.audit(db, v.name, "console.org_defaults", "console", "defaults", dict(values))
-        db.commit()
-    return RedirectResponse(f"{c.root}/admin/wellness?msg=saved", status_code=303)
+    return c.redirect("/admin/wellness?msg=saved")
 
 
 @router.post("/admin/wellness/{name}/extend")
 def wellness_extend(request: Request, c: ConsoleDep, form: FormDep, name: str):
     """A lead extends another reviewer's reveal budget for the current shift (audit-logged)."""
-    with c.session() as db:
-        v = c.viewer(request, db)
-        c.require(v, "cases.second_look")
-        c.check_csrf(request, v, form)
+    with c.acting(request, form, "cases.second_look") as (db, v):
         try:
             extra = int(str(form.get("extra", "5")))
             uid = backend.user_id(db, name)
@@ -70,6 +63,4 @@ def wellness_extend(request: Request, c: ConsoleDep, form: FormDep, name: str):
             raise Refused(400, str(exc)) from None
         backend.audit(db, v.name, "console.budget_extend", "user", name,
                       {"extra": extra, "budget": state.budget, "used": state.used})
-        db.commit()
-    return RedirectResponse(f"{c.root}/admin/wellness?msg=" + quote(f"budget of {name} extended by {extra}"),
-                            status_code=303)
+    return c.redirect("/admin/wellness?msg=" + quote(f"budget of {name} extended by {extra}"))
