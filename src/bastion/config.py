@@ -70,6 +70,7 @@ ENVIRONMENT: dict[str, str] = {
     "url_media_max_bytes": "BASTION_URL_MEDIA_MAX_BYTES",
     "url_media_timeout": "BASTION_URL_MEDIA_TIMEOUT",
     "webhook_allow_networks": "BASTION_WEBHOOK_ALLOW_NETWORKS",
+    "trusted_proxies": "BASTION_TRUSTED_PROXIES",
     "vault_dir": "BASTION_VAULT_DIR",
     "vault_retention_days": "BASTION_VAULT_RETENTION_DAYS",
     "vault_keys": "BASTION_VAULT_KEYS",
@@ -141,6 +142,10 @@ class Settings(BaseModel):
     #: networks (CIDR) webhook targets may resolve into although not public (a receiver on your own network);
     #: empty = loopback, private, link-local and metadata targets are refused (metadata whatever this says)
     webhook_allow_networks: tuple[str, ...] = ()
+    #: addresses or networks (CIDR) of reverse proxies in front of the server: from a peer in them (only),
+    #: ``X-Forwarded-For`` names the client (the sign-in throttle's address) and ``X-Forwarded-Proto`` the
+    #: scheme. Empty = no proxy is trusted: those headers are ignored, so a client cannot choose its address
+    trusted_proxies: tuple[str, ...] = ()
 
     # --- the evidence vault -----------------------------------------------------------------------------
     #: None = ``home/vault``
@@ -212,6 +217,17 @@ class Settings(BaseModel):
         if isinstance(value, (tuple, list)):
             for net in value:
                 ipaddress.ip_network(net, strict=False)  # a ValueError names the bad network
+        return value
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _proxies(cls, value: Any) -> Any:
+        import ipaddress
+
+        value = _words(value)
+        if isinstance(value, (tuple, list)):
+            # a ValueError names the bad one; host bits go (10.1.2.3/8 is 10.0.0.0/8), an address is a /32 or /128
+            value = tuple(str(ipaddress.ip_network(str(net).strip(), strict=False)) for net in value)
         return value
 
     @field_validator("background", mode="before")

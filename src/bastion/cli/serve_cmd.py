@@ -61,8 +61,10 @@ def serve(
     open_store(settings=settings, create=False).close()
     _check_port(host, port)
     err.print(f"bastion serve on http://{host}:{port}  store: {_masked(settings)}")
+    # proxy_headers=False: uvicorn would otherwise believe X-Forwarded-For from any loopback peer; which proxies
+    # are believed is BASTION_TRUSTED_PROXIES' to say (none by default), applied by the app itself.
     uvicorn.run("bastion.api.app:app_from_env", factory=True, host=host, port=port, workers=workers,
-                access_log=False, log_level="warning", timeout_graceful_shutdown=10)
+                access_log=False, log_level="warning", timeout_graceful_shutdown=10, proxy_headers=False)
 
 
 def _check_port(host: str, port: int) -> None:

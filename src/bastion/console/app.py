@@ -40,6 +40,14 @@ def build_console(ctx: Any, root_path: str = "/console") -> FastAPI:
     for router in routes.ROUTERS:
         app.include_router(router)
     app.add_middleware(_SecurityHeaders, static=f"{c.root}/static/")
+    trusted = tuple(getattr(getattr(ctx, "settings", None), "trusted_proxies", None) or ())
+    if trusted:
+        # Only from these peers: the client's address (the sign-in throttle keys on it) and the scheme (Secure
+        # cookies) from X-Forwarded-For / -Proto, the rightmost address not itself a trusted proxy. From any
+        # other peer the headers are ignored: a client cannot choose the address it is throttled as.
+        from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
+
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=list(trusted))
     return app
 
 

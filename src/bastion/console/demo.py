@@ -191,4 +191,4 @@ def serve_demo(home, host: str = "127.0.0.1", port: int = 8080, say=print) -> No
     if host not in ("127.0.0.1", "localhost", "::1"):
         say(f"warning: listening on {host}: the demo passwords above are public; use it on a trusted network only")
     say("Ctrl-C stops it.")
-    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False, proxy_headers=False)  # as serve
