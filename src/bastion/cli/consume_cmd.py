@@ -67,6 +67,6 @@ def consume(
         service.store.close()
     typer.echo(json_line({"received": stats.received, "verdicts": stats.verdicts, "dead_lettered": stats.dead_lettered,
                "retried": stats.retried, "redelivered": stats.redelivered, "dead_letter_reasons": stats.by_reason,
-               "error": stats.error}))
+               "acknowledgements": getattr(broker, "ack_frames", None), "error": stats.error}))
     if stats.error:
         fail(stats.error, EXIT_ERROR)

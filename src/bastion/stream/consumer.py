@@ -8,10 +8,13 @@ For each delivery (up to the broker's prefetch at once, each item in a thread as
 2. Hand it to the service's own intake, :meth:`bastion.cases.ingest.Service.submit`: the item id is the
    idempotency key, so a redelivered message gets the stored verdict and stores nothing twice. Errors the
    HTTP API answers with 4xx (invalid media, a different body under a known id) are dead-lettered too.
-3. Publish the verdict (the body ``POST /v1/items`` answers with) and wait for the broker's confirm.
-4. Only then acknowledge. A crash anywhere before this point leaves the message unacknowledged: the broker
-   delivers it again and step 2 answers it from the store (at-least-once delivery of verdicts, exactly-once
-   storage of items).
+3. Publish the verdict (the body ``POST /v1/items`` answers with) and wait for the broker's confirm. The
+   items in flight publish concurrently: their confirms are outstanding together.
+4. Only then is the delivery finished, and finished deliveries are acknowledged in groups by one task (all
+   that finished since its last round, :meth:`Broker.ack`; RabbitMQ covers a run of them with one
+   ``multiple`` ack, never a delivery still in flight). A crash anywhere before the acknowledgement leaves
+   the message unacknowledged: the broker delivers it again and step 2 answers it from the store
+   (at-least-once delivery of verdicts, exactly-once storage of items).
 
 A failure that may pass (store busy, database down) hands the message back after a wait that doubles with
 each failure in a row; a configuration error or a lost broker connection stops the consumer with an error.
@@ -65,6 +68,10 @@ class Consumer:
         self._tasks: set[asyncio.Task] = set()
         self._last_activity = time.monotonic()
         self._stopping = False
+        #: deliveries finished (verdict or dead letter confirmed) and not yet acknowledged, and the acker's bell
+        self._finished: list[Delivery] = []
+        self._ack_bell = asyncio.Event()
+        self._acks_closed = False
 
     async def run(self, *, idle_exit: float | None = None, stop: asyncio.Event | None = None) -> ConsumeStats:
         """Consume until ``stop`` is set, the queue has been idle ``idle_exit`` seconds with nothing in flight,
@@ -73,6 +80,8 @@ class Consumer:
         executor = ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="bastion-consume")
         self._executor = executor
         watchers = [asyncio.create_task(self._refresh_loop())]
+        self._finished, self._acks_closed = [], False
+        acker = asyncio.create_task(self._ack_loop())
         if stop is not None:
             watchers.append(asyncio.create_task(self._stop_on(stop)))
         if idle_exit:
@@ -94,6 +103,11 @@ class Consumer:
             if self._tasks:
                 await asyncio.gather(*self._tasks, return_exceptions=True)
         finally:
+            # what finished is acknowledged before the connection closes (on a lost one it cannot be, and
+            # comes back: answered from the store)
+            self._acks_closed = True
+            self._ack_bell.set()
+            await asyncio.gather(acker, return_exceptions=True)
             for w in watchers:
                 w.cancel()
             await self.broker.close()
@@ -137,7 +151,7 @@ class Consumer:
             await self.broker.publish(orjson.dumps(answer),  # the body POST /v1/items answers with, byte for byte
                                       item_id=item.id, correlation_id=d.correlation_id or d.message_id)
             self.stats.verdicts += 1
-            await self.broker.ack(d)
+            self._finish(d)
         except Exception as exc:  # the broker failed us (publish refused, connection lost): stop, it requeues
             log.exception("broker error; stopping (unacknowledged messages return to the queue)")
             await self.stop(f"broker error: {type(exc).__name__}: {exc}")
@@ -170,7 +184,32 @@ class Consumer:
         await self.broker.dead_letter(d, reason, detail)
         self.stats.dead_lettered += 1
         self.stats.by_reason[reason] = self.stats.by_reason.get(reason, 0) + 1
-        await self.broker.ack(d)
+        self._finish(d)
+
+    # --- acknowledgements, in groups --------------------------------------------------------------------
+
+    def _finish(self, d: Delivery) -> None:
+        """``d``'s item is committed and its verdict (or dead letter) confirmed: acknowledge it soon."""
+        self._finished.append(d)
+        self._ack_bell.set()
+
+    async def _ack_loop(self) -> None:
+        """One task acknowledges everything that finished since its last round, in one call: the items
+        of a group commit finish together, and so do their publisher confirms."""
+        while True:
+            await self._ack_bell.wait()
+            self._ack_bell.clear()
+            await asyncio.sleep(0)  # the rest of this round's finishers
+            group, self._finished = self._finished, []
+            if group:
+                try:
+                    await self.broker.ack(group)
+                except Exception as exc:  # the connection is going: these come back, answered from the store
+                    if not self._acks_closed:
+                        log.error("acknowledging %d deliveries failed: %s; stopping", len(group), exc)
+                        await self.stop(f"broker error: {type(exc).__name__}: {exc}")
+            if self._acks_closed and not self._finished:
+                return
 
     async def _retry_later(self, d: Delivery, exc: Exception) -> None:
         self._failures += 1
@@ -196,7 +235,7 @@ class Consumer:
     async def _idle_watch(self, seconds: float) -> None:
         while True:
             await asyncio.sleep(min(0.2, seconds))
-            if not self._tasks and time.monotonic() - self._last_activity >= seconds:
+            if not self._tasks and not self._finished and time.monotonic() - self._last_activity >= seconds:
                 await self.stop()
                 return
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, Sequence
 
 from bastion.stream.broker import BrokerLost, Delivery
 
@@ -48,6 +48,8 @@ class NatsBroker:
         self._lost: str | None = None
         self._unsettled = 0
         self._slots: asyncio.Condition | None = None
+        #: acknowledgements sent and the flushes (round trips) that confirmed them
+        self.ack_frames = {"flushes": 0, "deliveries": 0}
 
     async def open(self) -> None:
         import nats
@@ -120,17 +122,25 @@ class NatsBroker:
             async with self._slots:
                 self._slots.notify_all()
 
-    async def _settled(self) -> None:
+    async def _settled(self, n: int = 1) -> None:
         assert self._slots is not None
         async with self._slots:
-            self._unsettled -= 1
+            self._unsettled -= n
             self._slots.notify_all()
 
-    async def ack(self, delivery: Delivery) -> None:
-        # ack_sync: returns once the server took the acknowledgement (a lost ack would only mean a redelivery,
-        # which the item id answers from the store; this makes "acknowledged" mean it)
-        await delivery.native.ack_sync(timeout=10)
-        await self._settled()
+    async def ack(self, deliveries: Sequence[Delivery]) -> None:
+        # JetStream's explicit acks are per message (its AckAll policy would settle a message still being
+        # worked on below an acknowledged one): each goes out as a plain ack, then one PING/PONG round trip
+        # (flush) for the group says the server has read them all. (An ack lost with the server would only
+        # mean a redelivery, which the item id answers from the store.)
+        try:
+            for d in deliveries:
+                await d.native.ack()
+            await self._nc.flush(timeout=10)
+            self.ack_frames["flushes"] += 1
+            self.ack_frames["deliveries"] += len(deliveries)
+        finally:
+            await self._settled(len(deliveries))
 
     async def nack(self, delivery: Delivery) -> None:
         try:
