@@ -80,7 +80,7 @@ class Consumer:
         executor = ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="bastion-consume")
         self._executor = executor
         watchers = [asyncio.create_task(self._refresh_loop())]
-        self._finished, self._acks_closed = [], False
+        self._finished, self._acks_closed, self._ack_bell = [], False, asyncio.Event()
         acker = asyncio.create_task(self._ack_loop())
         if stop is not None:
             watchers.append(asyncio.create_task(self._stop_on(stop)))
