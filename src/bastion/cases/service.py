@@ -230,7 +230,7 @@ def check_suspension(actions, suspension: str | None, days: int | None) -> tuple
     kind = suspension or "permanent"
     if kind not in ("temporary", "permanent"):
         raise InvalidInput("suspension must be temporary or permanent")
-    if kind == "temporary" and not days:
+    if kind == "temporary" and days is None:
         raise InvalidInput("a temporary suspension needs its length (suspension_days)")
     if kind == "permanent" and days is not None:
         raise InvalidInput("a permanent suspension has no length; say temporary to give one")
@@ -356,6 +356,25 @@ def account_summary(s: Session, a: AccountRow) -> dict[str, Any]:
             "age_days": acc.age_days(a)}
 
 
+def account_suspension(s: Session, a: AccountRow) -> dict[str, Any] | None:
+    """The suspension in force on ``a``: the latest standing confirm with ``suspend_account`` of any of its
+    cases — its kind, length and end (a temporary one), and which case and decision imposed it."""
+    rows = s.scalars(select(DecisionRow).join(CaseRow, CaseRow.id == DecisionRow.case_id)
+                     .where(CaseRow.account_id == a.id, DecisionRow.outcome == "confirm",
+                            DecisionRow.needs_second_look.is_(False))
+                     .order_by(DecisionRow.id.desc()).limit(50))
+    for d in rows:
+        kind = suspension_of(d)
+        if kind is None:
+            continue
+        at = as_utc(d.created_at)
+        until = at + timedelta(days=d.suspension_days) if kind == "temporary" and d.suspension_days else None
+        return {"kind": kind, "days": d.suspension_days if kind == "temporary" else None,
+                "until": until.isoformat() if until else None, "case_id": d.case_id, "decision_id": d.id,
+                "decided_at": at.isoformat()}
+    return None
+
+
 def account_view(s: Session, external_id: str) -> dict[str, Any]:
     a = s.scalar(select(AccountRow).where(AccountRow.external_id == external_id))
     if a is None:
@@ -373,6 +392,7 @@ def account_view(s: Session, external_id: str) -> dict[str, Any]:
                        .order_by(ItemRow.id.desc()).limit(50)).all()
     return {
         **account_summary(s, a),
+        "suspension": account_suspension(s, a) if a.status == "suspended" else None,
         "linked_flagged": acc.linked_flagged(s, a.id),
         "links": list(links.values()),
         "cases": [case_summary(c, a.external_id) for c in cases],

@@ -129,9 +129,20 @@ def release(db: Session, case_id: int, viewer):
     return cases.release_case(db, case_id, _user_row(db, viewer))
 
 
-def decide(db: Session, case_id: int, viewer, outcome: str, *, category, actions, note):
+def decide(db: Session, case_id: int, viewer, outcome: str, *, category, actions, note, suspension=None,
+           suspension_days=None):
     return cases.decide(db, case_id, _user_row(db, viewer), outcome, category=category, actions=tuple(actions),
-                        note=note)
+                        note=note, suspension=suspension, suspension_days=suspension_days)
+
+
+def suspension_text(suspension: dict | None) -> str:
+    """How the console words an account's suspension (``account_view``'s ``suspension``)."""
+    if not suspension:
+        return ""
+    if suspension.get("kind") != "temporary":
+        return "permanent"
+    text = f"temporary, {suspension.get('days')} day(s)"
+    return text + (f", until {suspension['until'][:10]} (UTC)" if suspension.get("until") else "")
 
 
 def categories() -> tuple[str, ...]:

@@ -38,6 +38,7 @@ def case_page(request: Request, c: ConsoleDep, case_id: int, acknowledge: int = 
     decisions = case.get("decisions") or []
     confirmed = bool(decisions and decisions[-1].get("outcome") == "confirm" and not case.get("needs_second_look"))
     return c.render(request, "case.html", v, case=case, view=case_view(case), account=account, prefs=prefs,
+                    suspension=backend.suspension_text((account or {}).get("suspension")),
                     report=report, confirmed=confirmed, msg=msg,
                     held_by_other=held_by_other, holder=holder, until=until,
                     mine=bool(holder and holder == v.name), banks=banks,
@@ -58,6 +59,21 @@ def release(request: Request, c: ConsoleDep, form: FormDep, case_id: int):
     return c.redirect("/queue")
 
 
+def _suspension(form, actions: list[str]) -> tuple[str | None, int | None]:
+    """The suspension fields of the decision form: a kind (``permanent`` unless ``temporary`` is chosen) and a
+    length in days. Without ``suspend_account`` the form's default kind means nothing; a temporary kind or a
+    length sent without it is passed on, and refused by the service with its reason."""
+    kind = str(form.get("suspension", "") or "") or None
+    raw = str(form.get("suspension_days", "") or "").strip()
+    try:
+        days = int(raw) if raw else None
+    except ValueError:
+        raise Refused(400, f"the suspension length must be a whole number of days, not {raw!r}") from None
+    if "suspend_account" not in actions and kind in (None, "permanent") and days is None:
+        return None, None
+    return kind, days
+
+
 @router.post("/cases/{case_id}/decide")
 def decide(request: Request, c: ConsoleDep, form: FormDep, case_id: int):
     """Record a decision; answers JSON with the message and the case's (and account's) state after it, which
@@ -74,6 +90,7 @@ def decide(request: Request, c: ConsoleDep, form: FormDep, case_id: int):
         if outcome == "confirm" and not actions:
             # A confirm that does nothing leaves the content up and the account as it was: say what to do.
             raise Refused(400, "a confirm needs at least one action (remove, suspend account, report, ...)")
+        suspension, days = _suspension(form, actions)
         category = str(form.get("category", "") or "") or None
         note = (str(form.get("note", "") or "").strip() or None)
         bank = str(form.get("bank", "") or "") or None
@@ -87,7 +104,8 @@ def decide(request: Request, c: ConsoleDep, form: FormDep, case_id: int):
         if holder and holder != v.name:
             raise Refused(409, f"{holder} holds this case; it cannot be decided by you now")
         try:
-            decision = backend.decide(db, case_id, v, outcome, category=category, actions=actions, note=note)
+            decision = backend.decide(db, case_id, v, outcome, category=category, actions=actions, note=note,
+                                      suspension=suspension, suspension_days=days)
             second = bool(decision.needs_second_look)
         except (Conflict, Forbidden) as exc:
             db.rollback()
@@ -97,8 +115,10 @@ def decide(request: Request, c: ConsoleDep, form: FormDep, case_id: int):
             raise Refused(400, str(exc)) from None
         db.commit()
         after = backend.get_case(db, case_id)
+        account = backend.account_view(db, after) if v.can("accounts.read") else None
     state = {"second_look": second, "status": after.get("status"), "category": after.get("category"),
-             "account": (after.get("account") or {}).get("status"), "next": f"{c.root}/queue"}
+             "account": (after.get("account") or {}).get("status"),
+             "suspension": backend.suspension_text((account or {}).get("suspension")), "next": f"{c.root}/queue"}
     added = None
     if bank and outcome == "confirm" and not second:
         # After the decision committed: the bank repository writes in its own transaction.

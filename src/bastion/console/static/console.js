@@ -73,6 +73,8 @@
     if (st && j.status) { st.textContent = j.status; st.className = "status s-" + j.status; }
     const acct = document.getElementById("account-status");
     if (acct && j.account) acct.textContent = j.account;
+    const susp = document.getElementById("account-suspension");
+    if (susp) susp.textContent = j.suspension ? "(" + j.suspension + ")" : "";
     toast(j.message);
   }
 
