@@ -207,6 +207,29 @@ def test_retro_matching_skips_malformed_stored_hashes_without_shifting_the_other
     assert out.timings["read"] > 0 and out.timings["search"] > 0
 
 
+def test_retro_reads_the_stored_hashes_in_id_ranges_on_several_connections_losing_and_repeating_none(api, monkeypatch):
+    from bastion.cases.models import ItemMediaRow, ItemRow
+
+    for i in range(7):
+        api.submit({"id": f"p-{i}", "media": [{"data": b64(png_bytes(40 + i))}]})
+    monkeypatch.setattr(retro, "CHUNK", 2)  # 7 rows: two ranges of several chunks each, on two threads
+    monkeypatch.setattr(retro, "READ_WORKERS", 2)
+    monkeypatch.setattr(retro.os, "cpu_count", lambda: 2)
+    with api.store.session() as s:
+        want = s.execute(select(ItemMediaRow.id, ItemMediaRow.pdq).order_by(ItemMediaRow.id)).all()
+    index, ids, _quals = retro.StoredIndex(api.store)()
+    assert ids.tolist() == [mid for mid, _ in want] and len(index) == len(want) == 7
+    for mid, pdq in want:  # every stored hash is in the index under its own id, at distance 0
+        assert (mid, 0) in index.search(pdq, 0)
+    repo = BankRepository(api.store)
+    repo.create(Bank(name="ranges", category="csam"))
+    repo.add_entries("ranges", [HashEntry("pdq", _pdq(png_bytes(40 + i)), f"r{i}") for i in (0, 3, 6)])
+    out = retro.run(api.store, api.app.state.service.policy)
+    assert sorted(m["item_id"] for m in out.matches) == ["p-0", "p-3", "p-6"]
+    with api.store.session() as s:
+        assert s.scalar(select(func.count()).select_from(ItemRow).where(ItemRow.case_id.is_not(None))) == 3
+
+
 def test_accounts_sharing_a_generation_seed_and_model_are_linked(api):
     import sys
     from pathlib import Path

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +33,8 @@ from bastion.store.db import Store
 from bastion.store.schema import BankEntryRow, BankRow, utcnow
 
 CHUNK = 100_000
+#: threads (each with its own connection) reading the stored hashes, at most one per core
+READ_WORKERS = 2
 TIMINGS = ("read", "read_cpu", "build", "build_cpu", "search", "search_cpu", "apply")
 
 
@@ -195,20 +198,55 @@ class StoredIndex:
 
     def _build(self):
         t0, c0 = time.perf_counter(), time.process_time()
+        pg = self.store.engine.dialect.name == "postgresql"
+        with self.store.engine.connect() as conn:
+            lo, hi = conn.exec_driver_sql(_BOUNDS).one()
+        parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        if lo is not None:
+            # Disjoint id ranges read at once, one connection each: the database steps its rows without
+            # the GIL while another thread parses the previous chunk, so the read uses every core.
+            workers = max(1, min(READ_WORKERS, os.cpu_count() or 1, (hi - lo + 1) // CHUNK))
+            cuts = [lo - 1 + (hi - lo + 1) * k // workers for k in range(workers + 1)]
+            ranges = list(zip(cuts[:-1], cuts[1:]))
+            if workers == 1:
+                parts = [self._read_range(pg, *ranges[0])]
+            else:
+                with ThreadPoolExecutor(max_workers=workers) as pool:
+                    parts = list(pool.map(lambda ab: self._read_range(pg, *ab), ranges))
+            parts = [p for p in parts if p[0].shape[0]]
+        self.timings["read"] += time.perf_counter() - t0
+        self.timings["read_cpu"] += time.process_time() - c0
+        if not parts:
+            return None
+        t0, c0 = time.perf_counter(), time.process_time()
+        ids = np.concatenate([p[0] for p in parts])
+        hashes = np.concatenate([p[1] for p in parts])
+        quals = np.concatenate([p[2] for p in parts])
+        del parts
+        if ids.shape[0] > 1 and not bool(np.all(ids[1:] > ids[:-1])):  # qualities are looked up by sorted id
+            order = np.argsort(ids, kind="stable")
+            ids, hashes, quals = ids[order], hashes[order], quals[order]
+        # Both cores: nothing else waits on a retro run's build (the search uses them too).
+        index = PdqIndex.from_arrays(ids, hashes, build_workers=os.cpu_count() or 1)
+        self.timings["build"] += time.perf_counter() - t0
+        self.timings["build_cpu"] += time.process_time() - c0
+        return index, ids, quals
+
+    def _read_range(self, pg: bool, after: int, upto: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(ids, hashes, qualities) of the well-formed stored PDQ hashes with after < id <= upto, in id order."""
         ids_parts, hash_parts, q_parts = [], [], []
         with self.store.engine.connect() as conn:
             raw = conn.connection.driver_connection
-            pg = self.store.engine.dialect.name == "postgresql"
             agg = _PG_CHUNK if pg else _SQLITE_CHUNK
-            last = None
+            last = after
             cur = raw.cursor()
             try:
                 # One row per chunk of CHUNK stored media: their ids, hashes and qualities each aggregated into
                 # one string by the database, parsed in C (np.fromstring, bytes.fromhex) — no Python object
                 # per stored medium. Only 64-character values are read, so a malformed one cannot shift the
                 # rows after it; a chunk holding a 64-character value that is not hex is read row by row.
-                while True:
-                    cur.execute(agg, (-(2**63) if last is None else last, CHUNK))
+                while last < upto:
+                    cur.execute(agg, (last, upto, CHUNK))
                     count, ids_text, hex_text, q_text = cur.fetchone()
                     if not count:
                         break
@@ -227,23 +265,9 @@ class StoredIndex:
                     hash_parts.append(np.frombuffer(raw_hashes, dtype=np.uint8).reshape(-1, 32))
             finally:
                 cur.close()
-        self.timings["read"] += time.perf_counter() - t0
-        self.timings["read_cpu"] += time.process_time() - c0
         if not ids_parts:
-            return None
-        t0, c0 = time.perf_counter(), time.process_time()
-        ids = np.concatenate(ids_parts)
-        hashes = np.concatenate(hash_parts)
-        quals = np.concatenate(q_parts)
-        del hash_parts
-        if ids.shape[0] > 1 and not bool(np.all(ids[1:] > ids[:-1])):  # qualities are looked up by sorted id
-            order = np.argsort(ids, kind="stable")
-            ids, hashes, quals = ids[order], hashes[order], quals[order]
-        # Both cores: nothing else waits on a retro run's build (the search uses them too).
-        index = PdqIndex.from_arrays(ids, hashes, build_workers=os.cpu_count() or 1)
-        self.timings["build"] += time.perf_counter() - t0
-        self.timings["build_cpu"] += time.process_time() - c0
-        return index, ids, quals
+            return np.empty(0, np.int64), np.empty((0, 32), np.uint8), np.empty(0, np.int16)
+        return np.concatenate(ids_parts), np.concatenate(hash_parts), np.concatenate(q_parts)
 
     @staticmethod
     def _chunk_by_rows(cur, ids: np.ndarray, pg: bool):
@@ -256,11 +280,12 @@ class StoredIndex:
 
 
 _WHERE = "pdq IS NOT NULL AND length(pdq) = 64"
+_BOUNDS = "SELECT min(id), max(id) FROM item_media"
 _SQLITE_CHUNK = ("SELECT count(*), group_concat(id), group_concat(pdq, ''), group_concat(coalesce(quality, -1)) "
-                 f"FROM (SELECT id, pdq, quality FROM item_media WHERE id > ? AND {_WHERE} ORDER BY id LIMIT ?)")
+                 f"FROM (SELECT id, pdq, quality FROM item_media WHERE id > ? AND id <= ? AND {_WHERE} ORDER BY id LIMIT ?)")
 _PG_CHUNK = ("SELECT count(*), string_agg(id::text, ',' ORDER BY id), string_agg(pdq, '' ORDER BY id), "
              "string_agg(coalesce(quality, -1)::text, ',' ORDER BY id) "
-             f"FROM (SELECT id, pdq, quality FROM item_media WHERE id > %s AND {_WHERE} ORDER BY id LIMIT %s) AS c")
+             f"FROM (SELECT id, pdq, quality FROM item_media WHERE id > %s AND id <= %s AND {_WHERE} ORDER BY id LIMIT %s) AS c")
 _SQLITE_ROWS = f"SELECT id, pdq, quality FROM item_media WHERE id >= ? AND id <= ? AND {_WHERE} ORDER BY id"
 _PG_ROWS = f"SELECT id, pdq, quality FROM item_media WHERE id >= %s AND id <= %s AND {_WHERE} ORDER BY id"
 
