@@ -85,7 +85,8 @@ def brute(ids: np.ndarray, hashes: np.ndarray, queries: np.ndarray, r: int) -> l
     return [sorted(h, key=lambda x: (x[1], x[0])) for h in out]
 
 
-def one_size(n: int, queries_n: int, oracle_n: int, build_workers: int, seed: int, layout: str = "auto") -> dict:
+def one_size(n: int, queries_n: int, oracle_n: int, build_workers: int, seed: int, layout: str = "auto",
+             baseline_kernel: str | None = None, ab_rounds: int = 3) -> dict:
     from bastion.banks import _pdqindex as kernel
     from bastion.banks.index import PdqIndex
 
@@ -141,6 +142,30 @@ def one_size(n: int, queries_n: int, oracle_n: int, build_workers: int, seed: in
         "single_per_cpu_s": round(queries_n / single_cpu), "batch_per_cpu_s": round(queries_n / batch_cpu),
         "same_results": single == batch == batch2, "load": [round(x, 2) for x in os.getloadavg()],
     }
+    if baseline_kernel:  # same index, same queries: other compiled kernels against this one, rounds interleaved
+        import importlib.machinery
+        import importlib.util
+
+        kernels = {"this": kernel}
+        for i, path in enumerate(baseline_kernel.split(",")):
+            loader = importlib.machinery.ExtensionFileLoader("_pdqindex", path)
+            spec = importlib.util.spec_from_file_location("_pdqindex", path, loader=loader)
+            mod = importlib.util.module_from_spec(spec)
+            loader.exec_module(mod)
+            kernels[path] = mod
+        segs = index._segments()
+        cpu = dict.fromkeys(kernels, 0.0)
+        same = True
+        for _ in range(ab_rounds):
+            for name, k in kernels.items():
+                c0 = time.thread_time()
+                got = k.search(segs, queries, queries_n, RADIUS, 0)
+                cpu[name] += time.thread_time() - c0
+                same = same and got == batch
+        res["kernel_ab"] = {"rounds": ab_rounds, "same_results": same,
+                            "per_cpu_s": {name: round(ab_rounds * queries_n / c) for name, c in cpu.items()},
+                            "this_vs": {name: round(c / cpu["this"], 3) for name, c in cpu.items() if name != "this"},
+                            "load": [round(x, 2) for x in os.getloadavg()]}
     lin_q = queries[:5]
     t0 = time.perf_counter()
     lin = kernel.search(index._segments(), lin_q, len(lin_q), RADIUS, 2)
@@ -172,11 +197,15 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--narrow-too", action="store_true",
                     help="at sizes that use the wide layout, also measure the narrow one (same run, own process)")
+    ap.add_argument("--baseline-kernel", help="paths (comma-separated) of other compiled _pdqindex builds (e.g. main's) to "
+                    "compare in the same process: same index, same queries, rounds interleaved, CPU time of the searching thread")
+    ap.add_argument("--ab-rounds", type=int, default=3)
     ap.add_argument("--layout", default="auto", help=argparse.SUPPRESS)
     ap.add_argument("--one", type=int, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.one:
-        print(json.dumps(one_size(args.one, args.queries, args.oracle, args.build_workers, args.seed, args.layout)))
+        print(json.dumps(one_size(args.one, args.queries, args.oracle, args.build_workers, args.seed, args.layout,
+                                  args.baseline_kernel, args.ab_rounds)))
         return
     from bastion.banks.index import WIDE_FROM
 
@@ -188,7 +217,9 @@ def main() -> None:
         print(f"size {n:,} {layout} (load {os.getloadavg()[0]:.2f})", file=sys.stderr, flush=True)
         cp = subprocess.run([sys.executable, __file__, "--one", str(n), "--queries", str(args.queries),
                              "--oracle", str(args.oracle), "--build-workers", str(args.build_workers),
-                             "--seed", str(args.seed), "--layout", layout], capture_output=True, text=True)
+                             "--seed", str(args.seed), "--layout", layout, "--ab-rounds", str(args.ab_rounds)]
+                            + (["--baseline-kernel", args.baseline_kernel] if args.baseline_kernel else []),
+                            capture_output=True, text=True)
         if cp.returncode:
             runs.append({"n": n, "error": cp.stderr[-2000:]})
             print(cp.stderr[-2000:], file=sys.stderr)

@@ -325,8 +325,12 @@ HOT static int search_mih_one(const segment_t *seg, const uint8_t *query, int r,
     size_t nc = 0;
     for (size_t k = 0; k < nr; k++) {
         if (k + PF_DIST2 < nr) {
+            /* both ends of the bucket's run of entries: at 10^8 rows a bucket holds ~12 entries (48
+             * bytes), which straddle two cache lines more often than not */
             size_t kk = k + PF_DIST2;
-            PREFETCH(seg->rows + (size_t)sc->rtab[kk] * seg->n + (sc->ranges[kk] >> 32));
+            const uint32_t *base = seg->rows + (size_t)sc->rtab[kk] * seg->n;
+            PREFETCH(base + (sc->ranges[kk] >> 32));
+            PREFETCH(base + (uint32_t)sc->ranges[kk] - 1);
         }
         uint32_t s0 = (uint32_t)(sc->ranges[k] >> 32), s1 = (uint32_t)sc->ranges[k];
         const int t = sc->rtab[k];
