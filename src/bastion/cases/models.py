@@ -18,6 +18,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -135,6 +136,9 @@ class ItemMediaRow(Base):
     """Hashes and what the scan found of one file of an item — never its pixels (see cases/holding.py)."""
 
     __tablename__ = "item_media"
+    #: retro-matching reads every stored PDQ hash from this covering index, not from the rows (cases/retro.py)
+    __table_args__ = (Index("ix_item_media_pdq_scan", "id", "pdq", "quality", sqlite_where=text("pdq IS NOT NULL"),
+                            postgresql_where=text("pdq IS NOT NULL")),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"), index=True)
