@@ -1,5 +1,6 @@
 """Acknowledgements in groups, against the real local brokers: a delivery still being worked on is never
-covered by a neighbour's acknowledgement (RabbitMQ's ``multiple``), finished ones are acknowledged in few
+covered by a neighbour's acknowledgement (RabbitMQ's ``multiple``) — neither one held in flight when the
+connection ends nor one handed back after a failure that may pass —, finished ones are acknowledged in few
 frames, a verdict RabbitMQ cannot route stops the consumer without acknowledging its item, and SIGTERM on
 NATS finishes what is in flight and leaves the rest with the stream."""
 
@@ -229,3 +230,61 @@ def test_nats_sigterm_finishes_what_is_in_flight_and_leaves_the_rest_with_the_st
     # acknowledged before the connection closed: the rest (handed back, or never fetched) are all that is left,
     # at once, not after the 30 s ack wait
     assert subjects.outstanding() == n - len(stored)
+
+
+class BusyOnceFor:
+    """The service, except that one item's first examination fails with a failure that may pass."""
+
+    def __init__(self, svc, failing_id: str):
+        self.svc, self.matcher, self.lexicon, self.failing_id, self.failed = svc, svc.matcher, svc.lexicon, failing_id, 0
+
+    def submit(self, item, *a, **kw):
+        from bastion.store.writers import StoreBusy
+
+        if item.id == self.failing_id and not self.failed:
+            self.failed += 1
+            raise StoreBusy("another writer held the store")
+        return self.svc.submit(item, *a, **kw)
+
+
+def _hand_back_in_the_middle(broker, tmp_path, database_url):
+    from bastion.stream.consumer import Consumer
+
+    settings, service = _service(tmp_path, database_url)
+    busy = BusyOnceFor(service, "item-3")
+    try:
+        stats = run_async(Consumer(busy, broker, max_bytes=settings.max_body_bytes, retry_seconds=0.3).run(idle_exit=1.5))
+    finally:
+        service.examiner.close()
+        service.store.close()
+    # handed back while the others finished around it, then delivered again and answered; no acknowledgement
+    # covered it before its hand-back (RabbitMQ would have closed the channel on the nack of an acknowledged tag)
+    assert busy.failed == 1 and stats.retried == 1 and stats.redelivered == 1 and stats.error is None
+    assert stats.verdicts == 8 and broker.ack_frames["deliveries"] == 8
+    assert sorted(_stored(database_url)) == sorted(f"item-{i}" for i in range(8))
+
+
+def test_rabbitmq_a_delivery_handed_back_in_the_middle_of_a_group_comes_back_and_is_answered(queues, tmp_path):
+    from bastion.stream.rabbitmq import RabbitBroker
+
+    database_url = f"sqlite:///{tmp_path / 'b.db'}"
+    queues.publish([_item(i) for i in range(8)])
+    broker = RabbitBroker(queues.url, queue=queues.items, verdicts=queues.verdicts, dead_letter=queues.dead,
+                          prefetch=16)
+    _hand_back_in_the_middle(broker, tmp_path, database_url)
+    assert queues.count(queues.items) == 0
+    assert sorted(json.loads(m.body)["item_id"] for m in queues.drain(queues.verdicts)) == sorted(
+        f"item-{i}" for i in range(8))
+
+
+def test_nats_a_delivery_handed_back_in_the_middle_of_a_group_comes_back_and_is_answered(subjects, tmp_path):
+    from bastion.stream.nats_jetstream import NatsBroker
+
+    database_url = f"sqlite:///{tmp_path / 'b.db'}"
+    subjects.publish([_item(i) for i in range(8)])
+    broker = NatsBroker(subjects.url, queue=subjects.items, verdicts=subjects.verdicts, dead_letter=subjects.dead,
+                        prefetch=16, stream=subjects.stream, durable=subjects.durable, ack_wait=30)
+    _hand_back_in_the_middle(broker, tmp_path, database_url)
+    assert subjects.outstanding() == 0
+    assert sorted(m.headers["Bastion-Item-Id"] for m in subjects.read(subjects.verdicts)) == sorted(
+        f"item-{i}" for i in range(8))
