@@ -127,6 +127,40 @@ def test_same_bytes_same_case_are_kept_once(store, vault):
         assert [r.actor for r in vault.custody(s, a.id)] == ["alice", "bob"]
 
 
+def _stored(vault) -> tuple[list[str], int]:
+    files = sorted(vault.storage.folder.glob("*.blob")) if vault.storage.folder.is_dir() else []
+    return [p.name[: -len(".blob")] for p in files], sum(p.stat().st_size for p in files)
+
+
+def test_a_transaction_that_does_not_commit_leaves_no_copy_so_its_retry_is_the_only_one(store, vault):
+    """The group committer retries each item of a failed group alone, and intake seals kept files into the
+    vault in the item's transaction: each retried file used to be stored twice (the rolled-back copy, which no
+    row refers to, beside the retry's). Counted in files and bytes."""
+    data = png_bytes(8)
+    one_copy = len(seal(vault.keyring, "x" * 32, data)[1])
+    with pytest.raises(RuntimeError):
+        with store.session() as s, s.begin():
+            vault.preserve(s, data, actor="system", reason="kept at intake", case_id=3, reference=False)
+            assert len(_stored(vault)[0]) == 1  # written before the row commits (never a row without its file)
+            raise RuntimeError("the group's commit failed")
+    assert _stored(vault) == ([], 0)
+    with store.session() as s:  # closed without a commit: the same
+        vault.preserve(s, data, actor="system", reason="kept at intake", case_id=3, reference=False)
+    assert _stored(vault) == ([], 0)
+    with store.session() as s, s.begin():  # the retry
+        row = vault.preserve(s, data, actor="system", reason="kept at intake", case_id=3, reference=False)
+    assert _stored(vault) == ([row.id], one_copy)
+    with store.session() as s:
+        assert vault.orphans(s) == [] and len(vault.blobs(s)) == 1
+        # a committed file stays when the same session later rolls back other work
+        again = vault.preserve(s, data, actor="system", reason="kept at intake", case_id=4, reference=False)
+        s.commit()
+        vault.preserve(s, png_bytes(9), actor="system", reason="not kept", case_id=5, reference=False)
+        s.rollback()
+        assert vault.read(s, again.id, actor="lee", role="lead", reason="check") == data
+    assert _stored(vault) == (sorted([row.id, again.id]), 2 * one_copy)
+
+
 def test_preserve_needs_a_reason(store, vault):
     with store.session() as s, s.begin():
         with pytest.raises(VaultError, match="reason"):

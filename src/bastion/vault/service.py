@@ -18,13 +18,14 @@ Rules it keeps:
 from __future__ import annotations
 
 import hashlib
+import logging
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Callable, Iterable
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import event, select
+from sqlalchemy.orm import Session, SessionTransaction
 
 from bastion.config import Settings
 from bastion.effects import audit
@@ -35,6 +36,7 @@ from bastion.vault.storage import LocalFolderStorage, Storage
 from bastion.clock import as_utc
 
 DEFAULT_RETENTION_DAYS: int = Settings.model_fields["vault_retention_days"].default
+log = logging.getLogger("bastion.vault")
 
 
 def _utcnow() -> datetime:
@@ -175,9 +177,11 @@ class Vault:
             retain_until=now + self.retention,
             legal_hold=False,
         )
-        # Storage first: if the transaction then fails, an unreferenced ciphertext is left (swept by purge),
-        # never a row pointing at nothing.
+        # Storage first: if the transaction then fails, no row points at nothing; the file it leaves goes when
+        # the transaction ends without its row (_drop_unrecorded), else the retry of a failed group commit would
+        # store every kept file twice.
         self.storage.put(blob_id, sealed)
+        _written(session, self.storage, blob_id)
         session.add(row)
         session.flush()
         self._custody(session, row, actor, "preserve", reason)
@@ -312,6 +316,40 @@ class Vault:
     def _custody(self, session: Session, row: VaultBlobRow, actor: str, action: str, reason: str) -> None:
         session.add(VaultCustodyRow(blob_id=row.id, at=self.clock(), actor=actor, action=action, reason=reason, case_id=row.case_id))
         _audit(session, actor, f"vault.{action}", "vault_blob", row.id, {"case_id": row.case_id, "reason": reason, "sha256": row.sha256})
+
+
+#: ``session.info`` key: the blob files this session's transaction wrote, with their storage
+_WRITTEN = "bastion_vault_written"
+_hooked = False
+
+
+def _written(session: Session, storage: Storage, blob_id: str) -> None:
+    global _hooked
+    if not _hooked:
+        event.listen(Session, "after_transaction_end", _drop_unrecorded)
+        _hooked = True
+    session.info.setdefault(_WRITTEN, []).append((storage, blob_id))
+
+
+def _drop_unrecorded(session: Session, transaction: SessionTransaction) -> None:
+    """When a session's outermost transaction ends (committed, rolled back or closed): the files it wrote
+    whose rows are not in the store go. A rolled-back intake is retried (the group committer retries each
+    item alone) and seals its files again under new ids, so without this the vault kept a second, unreferenced
+    copy of every such file. Whether a row exists is read afresh, so a file whose row did commit (a commit
+    whose answer was lost) is never removed; if the store cannot be asked, every file stays."""
+    if transaction.parent is not None or not session.info.get(_WRITTEN):
+        return
+    written = session.info.pop(_WRITTEN)
+    ids = sorted({blob_id for _, blob_id in written})
+    try:
+        with session.bind.connect() as conn:
+            recorded = set(conn.execute(select(VaultBlobRow.id).where(VaultBlobRow.id.in_(ids))).scalars())
+    except Exception as exc:  # noqa: BLE001 - keep the files; `vault purge` lists them as orphans
+        log.warning("vault: could not check %d file(s) of an ended transaction (%s); they stay", len(ids), exc)
+        return
+    for storage, blob_id in written:
+        if blob_id not in recorded and storage.delete(blob_id):
+            log.info("vault: removed blob file %s: its transaction did not record it", blob_id)
 
 
 def _readers() -> frozenset[str]:
