@@ -22,12 +22,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from bastion.cases import accounts as acc
 from bastion.cases.models import AccountRow, CaseItemRow, CaseRow, ItemMediaRow, ItemRow
 from bastion.cases.schemas import ItemIn
+from bastion.clock import as_utc
 from bastion.store.schema import utcnow
 
 _ITEMS = ItemRow.__table__
@@ -110,6 +111,22 @@ _SET_ACCOUNT = (update(_ACCOUNTS).where(_ACCOUNTS.c.id == bindparam("_id")).valu
     item_count=bindparam("_items"), flagged_count=bindparam("_flagged"), risk_score=bindparam("_risk")))
 
 
+#: PostgreSQL: a group's account and case updates as one statement over arrays (``unnest``): psycopg ran the
+#: ``executemany`` above once per row (1.3 executions per text item), and this text is the same for every
+#: group (kept prepared). Timestamps go as UTC (a naive one is UTC, as everywhere in Bastion).
+_PG_SET_ACCOUNTS = text(
+    "UPDATE accounts SET handle = v.handle, platform_created_at = v.created, last_seen = :seen, item_count = v.items, "
+    "flagged_count = v.flagged, risk_score = v.risk FROM unnest(CAST(:id AS BIGINT[]), CAST(:handle AS VARCHAR[]), "
+    "CAST(:created AS TIMESTAMPTZ[]), CAST(:items AS INTEGER[]), CAST(:flagged AS INTEGER[]), "
+    "CAST(:risk AS DOUBLE PRECISION[])) AS v(id, handle, created, items, flagged, risk) WHERE accounts.id = v.id")
+_PG_SET_CASES = text(
+    "UPDATE cases SET priority = v.priority, updated_at = :now, sources = v.sources, banks = v.banks, "
+    "languages = v.languages, automated_action = v.automated, summary = v.summary FROM unnest(CAST(:id AS BIGINT[]), "
+    "CAST(:priority AS INTEGER[]), CAST(:sources AS VARCHAR[]), CAST(:banks AS TEXT[]), CAST(:languages AS VARCHAR[]), "
+    "CAST(:automated AS VARCHAR[]), CAST(:summary AS TEXT[])) "
+    "AS v(id, priority, sources, banks, languages, automated, summary) WHERE cases.id = v.id")
+
+
 @dataclass
 class _Case:
     """The columns of an open case that a new item changes (fold_into_case works on this and on CaseRow)."""
@@ -134,6 +151,7 @@ def persist_group(s: Session, batch: list[Intake], *, on_removed=None, on_kept=N
     from bastion.terms.counts import day_of, record_item
 
     now = utcnow()
+    pg = s.get_bind().dialect.name == "postgresql"
     accounts = _accounts(s, batch, now)
     # Cases first (their ids go into the item rows): one read of the open cases of every account concerned.
     need = [b for b in batch if b.opens_case]
@@ -183,9 +201,17 @@ def persist_group(s: Session, batch: list[Intake], *, on_removed=None, on_kept=N
         s.execute(_INSERT_CASE_ITEMS, [{"case_id": case.id, "item_id": item_id, "added_at": now,
                                         "reason": link_reason(b.verdict)[:2000]}
                                        for b, item_id, case in zip(batch, item_ids, case_of) if case is not None])
-        s.execute(_SET_CASE.execution_options(synchronize_session=False), [{
-            "_id": c.id, "_priority": c.priority, "_now": now, "_sources": c.sources, "_banks": c.banks,
-            "_languages": c.languages, "_automated": c.automated_action, "_summary": c.summary} for c in touched.values()])
+        cases = sorted(touched.values(), key=lambda c: c.id)
+        if pg:
+            s.execute(_PG_SET_CASES, {
+                "now": now, "id": [c.id for c in cases], "priority": [c.priority for c in cases],
+                "sources": [c.sources for c in cases], "banks": [c.banks for c in cases],
+                "languages": [c.languages for c in cases], "automated": [c.automated_action for c in cases],
+                "summary": [c.summary for c in cases]})
+        else:
+            s.execute(_SET_CASE.execution_options(synchronize_session=False), [{
+                "_id": c.id, "_priority": c.priority, "_now": now, "_sources": c.sources, "_banks": c.banks,
+                "_languages": c.languages, "_automated": c.automated_action, "_summary": c.summary} for c in cases])
     answers: list[dict[str, Any]] = []
     first_item = {id(b): b for _, b in opened}
     for b, case in zip(batch, case_of):
@@ -213,9 +239,16 @@ def persist_group(s: Session, batch: list[Intake], *, on_removed=None, on_kept=N
         if on_kept is not None and b.held and b.kept:
             on_kept(s, s.get(ItemRow, item_id), s.get(CaseRow, case.id), b.kept)
     if accounts:
-        s.execute(_SET_ACCOUNT.execution_options(synchronize_session=False), [
-            {"_id": a.id, "_handle": a.handle, "_created": a.platform_created_at, "_seen": now, "_items": a.item_count,
-             "_flagged": a.flagged_count, "_risk": a.risk_score} for a in accounts.values()])
+        rows = sorted(accounts.values(), key=lambda a: a.id)
+        if pg:
+            s.execute(_PG_SET_ACCOUNTS, {
+                "seen": now, "id": [a.id for a in rows], "handle": [a.handle for a in rows],
+                "created": [as_utc(a.platform_created_at) for a in rows], "items": [a.item_count for a in rows],
+                "flagged": [a.flagged_count for a in rows], "risk": [float(a.risk_score) for a in rows]})
+        else:
+            s.execute(_SET_ACCOUNT.execution_options(synchronize_session=False), [
+                {"_id": a.id, "_handle": a.handle, "_created": a.platform_created_at, "_seen": now, "_items": a.item_count,
+                 "_flagged": a.flagged_count, "_risk": a.risk_score} for a in rows])
     return answers
 
 

@@ -121,13 +121,19 @@ def make_engine(url: str, *, create: bool = True) -> Engine:
         url = parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
     try:
         # hide_parameters: a database error never prints the statement's values (hash values, paths).
-        return create_engine(url, pool_pre_ping=True, hide_parameters=True)
+        engine = create_engine(url, pool_pre_ping=True, hide_parameters=True)
     except ImportError as exc:
         if (exc.name or "").split(".")[0].startswith("psycopg"):
             raise ConfigError("PostgreSQL support is not installed: pip install 'bastion[postgres]'") from exc
         raise ConfigError(f"the driver for {parsed.drivername} is not installed ({exc.name or exc})") from exc
     except Exception as exc:  # unknown dialect or driver: NoSuchModuleError, ArgumentError
         raise ConfigError(f"unsupported database URL {url!r}: {exc}") from exc
+    if engine.dialect.name == "postgresql":
+        # A many-row INSERT without RETURNING (a group's term rows, case links) is one multi-row statement, as
+        # SQLAlchemy already sends those with RETURNING: psycopg's executemany runs it once per row (measured
+        # on the item path: 9.8 executions per text item, 8.1 of them such rows, against 0.76 statements).
+        engine.dialect.use_insertmanyvalues_wo_returning = True
+    return engine
 
 
 def migrate(engine: Engine, revision: str = "head") -> None:
