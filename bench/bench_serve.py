@@ -19,6 +19,7 @@ items are requests answered after wrk hung up, at most one per connection).
 
     python bench/bench_serve.py                                  # SQLite, workers 1 (the README's command)
     python bench/bench_serve.py --database-url postgresql+psycopg://postgres@127.0.0.1/test --workers 2
+    python bench/bench_serve.py --rows default --kinds text --sweep 8,16,32,64   # p99 against throughput
 
 Needs `wrk` (Debian package). Goals (issue 20, 2 cores): text >= 1,000 items/s with p99 <= 50 ms (>= 0.6 of
 /healthz); 1 MP JPEG >= 150 items/s. Results append to bench/out/serve.jsonl.
@@ -168,7 +169,7 @@ def _pg_backends(dsn: str, app_name: str) -> list[int]:
 class Row:
     """One server (one store) of the run."""
 
-    def __init__(self, name: str, args, extra_flags: list[str]):
+    def __init__(self, name: str, args, extra_flags: list[str], bastion: str | None = None):
         self.name, self.args, self.flags = name, args, extra_flags
         self.home = Path(tempfile.mkdtemp(prefix="bastion-bench-"))
         self.env = {**os.environ, "BASTION_HOME": str(self.home)}
@@ -185,7 +186,7 @@ class Row:
             sep = "&" if "?" in args.database_url else "?"
             self.url = f"{args.database_url}{sep}options=-csearch_path%3D{self.schema}&application_name={self.app_name}"
             self.env["BASTION_DATABASE_URL"] = self.url
-        self.bastion = str(Path(sys.executable).with_name("bastion"))
+        self.bastion = bastion or str(Path(sys.executable).with_name("bastion"))
         subprocess.run([self.bastion, "user", "create", "bench", "--role", "integration", "--no-password"],
                        env=self.env, check=True, capture_output=True)
         self.token = subprocess.run([self.bastion, "token", "create", "--user", "bench"], env=self.env, check=True,
@@ -314,9 +315,13 @@ class Row:
 def run(args) -> list[dict]:
     """Both servers are started up front; the loads then alternate between them round by round, so a machine
     whose load changes by the minute (shared cores) weighs on both rows alike. Medians over the rounds."""
-    flags = {"default": [], "no-background": ["--no-background"]}
-    rows = [Row(r, args, flags[r]) for r in args.rows.split(",") if r]
+    flags = {"default": [], "no-background": ["--no-background"], "other": []}
+    names = [r for r in args.rows.split(",") if r]
+    if "other" in names and not args.other_bastion:
+        sys.exit("the row 'other' needs --other-bastion")
+    rows = [Row(r, args, flags[r], args.other_bastion if r == "other" else None) for r in names]
     kinds = [k for k in args.kinds.split(",") if k]
+    sweep = [int(c) for c in args.sweep.split(",") if c] if args.sweep else []
     out = {r.name: {"row": r.name, "command": r.command, "rounds": []} for r in rows}
     try:
         for r in rows:
@@ -328,6 +333,12 @@ def run(args) -> list[dict]:
             for r in rows:
                 loads: dict = {"healthz": r.wrk("healthz", min(args.seconds, 5), args.connections)}
                 for k in kinds:
+                    if k == "text" and sweep:
+                        # p99 against throughput: the same text load at each connection count
+                        for c in sweep:
+                            loads[f"text@{c}"] = r.wrk(k, args.seconds, c)
+                            loads[f"text@{c}"]["ratio_to_healthz"] = round(loads[f"text@{c}"]["per_s"] / loads["healthz"]["per_s"], 3)
+                        continue
                     loads[k] = r.wrk(k, args.seconds, args.connections if k == "text" else args.image_connections)
                     loads[k]["ratio_to_healthz"] = round(loads[k]["per_s"] / loads["healthz"]["per_s"], 3)
                 out[r.name]["rounds"].append(loads)
@@ -374,10 +385,17 @@ def main() -> None:
     ap.add_argument("--idle-seconds", type=float, default=30)
     ap.add_argument("--connections", type=int, default=32)
     ap.add_argument("--image-connections", type=int, default=8)
+    ap.add_argument("--sweep", default="", metavar="C1,C2,...",
+                    help="text items at each of these wrk connection counts (e.g. 8,16,32,64) instead of --connections "
+                         "alone: p99 against throughput, rows text@C")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--workers", type=int, default=1, help="--workers of bastion serve (the README: 1)")
     ap.add_argument("--database-url", default=None, help="PostgreSQL base URL (a fresh schema per row)")
-    ap.add_argument("--rows", default="default,no-background")
+    ap.add_argument("--rows", default="default,no-background",
+                    help="default, no-background, other (the default server of --other-bastion)")
+    ap.add_argument("--other-bastion", default=None, metavar="PATH",
+                    help="another install's `bastion` (e.g. main's .venv/bin/bastion) for the row 'other': two "
+                         "versions of the code in the same run, alternating round by round")
     ap.add_argument("--rounds", type=int, default=3)
     args = ap.parse_args()
     if not shutil.which("wrk"):
@@ -386,7 +404,7 @@ def main() -> None:
     if len(rows) >= 2:
         for k in rows[0]["loads"]:
             if k in rows[1]["loads"]:
-                rows[0]["loads"][k]["paired_ratio_to_no_background"] = paired(rows, k)
+                rows[0]["loads"][k][f"paired_ratio_to_{rows[1]['row']}".replace("-", "_")] = paired(rows, k)
     meta = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "machine": f"{platform.machine()} {os.cpu_count()} cores (shared with other sessions)",
             "database": "postgresql" if args.database_url else "sqlite", "workers": args.workers}
@@ -405,24 +423,28 @@ def main() -> None:
 
 
 def _table(rows: list[dict]) -> None:
-    print(f"\n{'row':14} {'load':8} {'per s':>8} {'p50 ms':>8} {'p99 ms':>8} {'/healthz':>8} {'non2xx':>6} "
+    print(f"\n{'row':14} {'load':9} {'per s':>8} {'p50 ms':>8} {'p99 ms':>8} {'/healthz':>8} {'non2xx':>6} "
           f"{'acked':>7} {'stored':>7} {'missing':>7} {'cpu ms':>7} {'pg ms':>6} loadavg")
     for r in rows:
         for k, v in r["loads"].items():
-            print(f"{r['row']:14} {k:8} {v['per_s']:8.1f} {v.get('p50_ms', 0):8.1f} {v.get('p99_ms', 0):8.1f} "
+            print(f"{r['row']:14} {k:9} {v['per_s']:8.1f} {v.get('p50_ms', 0):8.1f} {v.get('p99_ms', 0):8.1f} "
                   f"{v.get('ratio_to_healthz') or 1:8.3f} {v['non_2xx']:6d} {v.get('acknowledged', '-'):>7} "
                   f"{v.get('stored', '-'):>7} {v.get('acknowledged_missing', '-'):>7} "
                   f"{v.get('server_cpu_ms_per_request', '-'):>7} {v.get('postgres_cpu_ms_per_request', '-'):>6} {v['loadavg']}")
         if "idle" in r:
             print(f"{r['row']:14} idle     {r['idle']}")
-    if len(rows) >= 2 and "text" in rows[0]["loads"] and "text" in rows[1]["loads"]:
-        a, b = rows[0]["loads"]["text"]["per_s"], rows[1]["loads"]["text"]["per_s"]
-        print(f"text items/s, default / --no-background: {a / b:.3f} (medians)")
-        print(f"text items/s, default / --no-background, median of the rounds' pairs: {paired(rows, 'text'):.3f}")
+    if len(rows) >= 2:
+        for k in rows[0]["loads"]:
+            if not k.startswith("text") or k not in rows[1]["loads"]:
+                continue
+            a, b = rows[0]["loads"][k]["per_s"], rows[1]["loads"][k]["per_s"]
+            pa, pb = rows[0]["loads"][k].get("p99_ms"), rows[1]["loads"][k].get("p99_ms")
+            print(f"{k} items/s, {rows[0]['row']} / {rows[1]['row']}: {a / b:.3f} (medians), {paired(rows, k):.3f} "
+                  f"(median of the rounds' pairs); p99 {pa} / {pb} ms")
 
 
 def paired(rows: list[dict], kind: str) -> float:
-    """Median over rounds of (default / --no-background) measured back to back: the machine's drift between
+    """Median over rounds of (row 1 / row 2, e.g. default / --no-background) measured back to back: the machine's drift between
     rounds cancels out."""
     import statistics
 

@@ -2,8 +2,8 @@
 
 Runs the bench's item mix (text items of the serve benchmark: 97 accounts, a third of the items reviewed and
 so opening or joining a case) through the service object, one at a time and as concurrent groups, and counts
-the statements the database saw (SQLAlchemy's before_cursor_execute; an executemany counts once), split into
-the read before the scan and the group transaction.
+the statements the database saw (SQLAlchemy's before_cursor_execute; an executemany counts once) and the
+executions they cost it (an executemany that the driver runs row by row counts once per row).
 
     python bench/bench_statements.py                       # SQLite in a temporary folder
     python bench/bench_statements.py --database-url postgresql+psycopg://postgres@127.0.0.1/test
@@ -61,6 +61,8 @@ def main() -> None:
     @event.listens_for(svc.store.engine, "before_cursor_execute")
     def _count(conn, cursor, statement, parameters, context, executemany):
         counts["statements"] += 1
+        # what the database executes: an executemany without multi-row VALUES runs once per row
+        counts["executions"] += len(parameters) if executemany and context.execute_style.name == "EXECUTEMANY" else 1
         kinds[statement.split(None, 1)[0].upper()] += 1
 
     @event.listens_for(svc.store.engine, "commit")
@@ -99,6 +101,7 @@ def main() -> None:
         groups = svc.writer.groups - groups0
         results[mode] = {
             "items": args.items, "statements_per_item": round(counts["statements"] / args.items, 2),
+            "executions_per_item": round(counts["executions"] / args.items, 2),
             "commits_per_item": round(counts["commits"] / args.items, 3),
             "items_per_group": round((svc.writer.writes - writes0) / max(1, groups), 2),
             "by_kind_per_item": {k: round(v / args.items, 2) for k, v in kinds.most_common()},
@@ -121,13 +124,20 @@ def main() -> None:
 
         await asyncio.gather(*(one(i) for i in range(base, base + args.items)))
 
+    import time
+
+    cpu0 = time.process_time()
     asyncio.run(lane())
+    cpu = time.process_time() - cpu0
     groups = svc.writer.groups - groups0
     results[f"{args.threads} in flight, submit_async (the server's path)"] = {
         "items": args.items, "statements_per_item": round(counts["statements"] / args.items, 2),
+            "executions_per_item": round(counts["executions"] / args.items, 2),
         "commits_per_item": round(counts["commits"] / args.items, 3),
         "items_per_group": round((svc.writer.writes - writes0) / max(1, groups), 2),
         "by_kind_per_item": {k: round(v / args.items, 2) for k, v in kinds.most_common()},
+        # this process's CPU (all its threads: reads, scan, policy, the driver's work), not the database's
+        "process_cpu_ms_per_item": round(1000 * cpu / args.items, 3),
     }
     svc.writer.close()
     svc.store.close()
