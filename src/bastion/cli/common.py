@@ -8,10 +8,12 @@ reported before their ``finally`` blocks run, and is safe to stack with it.
 from __future__ import annotations
 
 import functools
+import getpass
 import json
 import os
 import sys
-from typing import TYPE_CHECKING, Callable, NoReturn, TypeVar
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Callable, Iterator, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
@@ -21,6 +23,8 @@ from bastion.cli.toplevel import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_MATCH, EXIT_
 from bastion.errors import BastionError
 
 if TYPE_CHECKING:  # imported where used: a command without a store does not pay for SQLAlchemy
+    from sqlalchemy.orm import Session
+
     from bastion.config import Settings
     from bastion.store.db import Store
 
@@ -29,8 +33,9 @@ if TYPE_CHECKING:  # imported where used: a command without a store does not pay
 out = unwrapped(Console(highlight=False, soft_wrap=True))
 
 __all__ = [
-    "EXIT_ERROR", "EXIT_INTERRUPTED", "EXIT_MATCH", "EXIT_OK", "err", "fail", "handle_errors", "out",
+    "EXIT_ERROR", "EXIT_INTERRUPTED", "EXIT_MATCH", "EXIT_OK", "cli_actor", "err", "fail", "handle_errors", "out",
     "json_line", "print_error", "print_warning", "settings_of", "shown", "stdout_is_terminal", "store_of",
+    "store_session",
 ]
 
 F = TypeVar("F", bound=Callable)
@@ -68,6 +73,30 @@ def store_of(ctx: typer.Context, *, create: bool = False) -> Store:
     from bastion.store.db import open_store
 
     return open_store(settings=settings_of(ctx), create=create)
+
+
+@contextmanager
+def store_session(ctx: typer.Context, write: bool = False) -> Iterator[Session]:
+    """A session on the invocation's store, closed (with the store) afterwards; ``write``: in a transaction
+    that commits when the block ends."""
+    store = store_of(ctx)
+    try:
+        with store.session() as s:
+            if write:
+                with s.begin():
+                    yield s
+            else:
+                yield s
+    finally:
+        store.close()
+
+
+def cli_actor() -> str:
+    """Who the audit log names for a change made from the command line."""
+    try:
+        return f"cli:{getpass.getuser()}"
+    except Exception:  # noqa: BLE001 - no user name in some containers
+        return "cli"
 
 
 def stdout_is_terminal() -> bool:

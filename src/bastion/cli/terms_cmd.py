@@ -4,9 +4,8 @@ discovery of emerging coded terms (bastion.terms)."""
 from __future__ import annotations
 
 import json
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Optional
 
 import typer
 from rich.markup import escape
@@ -14,7 +13,7 @@ from rich.table import Table
 from rich.text import Text
 
 from bastion.cli.app import app
-from bastion.cli.common import handle_errors, out, store_of
+from bastion.cli.common import cli_actor, handle_errors, out, store_of, store_session
 
 terms_app = typer.Typer(help="Emerging coded terms: ranked candidates, and the platform's own lexicon (add, remove, reject).",
                         no_args_is_help=True)
@@ -28,26 +27,6 @@ def sparkline(values: list[int]) -> str:
     if top <= 0:
         return _SPARK[0] * len(values)
     return "".join(_SPARK[min(len(_SPARK) - 1, (v * (len(_SPARK) - 1) + top - 1) // top)] for v in values)
-
-
-def _actor() -> str:
-    from bastion.cli.webhook_cmd import cli_actor
-
-    return cli_actor()
-
-
-@contextmanager
-def _session(ctx: typer.Context, write: bool = False) -> Iterator:
-    store = store_of(ctx)
-    try:
-        with store.session() as s:
-            if write:
-                with s.begin():
-                    yield s
-            else:
-                yield s
-    finally:
-        store.close()
 
 
 @terms_app.command("candidates")
@@ -67,7 +46,7 @@ def candidates(
     from bastion.terms.candidates import rank
     from bastion.text.lexicon import default_lexicon
 
-    with _session(ctx) as s:
+    with store_session(ctx) as s:
         got = rank(s, default_lexicon(), since=since, until=until, language=language, limit=limit, min_cases=min_cases,
                    min_z=min_z, min_log_odds=min_log_odds)
     if as_json:
@@ -104,9 +83,9 @@ def add(
     """Add a term to the platform's lexicon: every server applies it within a second; stored items holding it are re-scored."""
     from bastion.terms import service
 
-    with _session(ctx, write=True) as s:
+    with store_session(ctx, write=True) as s:
         row = service.add_term(s, term, category=category, language=language, weight=weight, match=match,
-                               actor=_actor(), note=note)
+                               actor=cli_actor(), note=note)
     if as_json:
         print(json.dumps(row, ensure_ascii=False))
         return
@@ -120,8 +99,8 @@ def remove(ctx: typer.Context, term: str, note: str = typer.Option("", "--note")
     """Remove a term from the platform's lexicon."""
     from bastion.terms import service
 
-    with _session(ctx, write=True) as s:
-        row = service.remove_term(s, term, actor=_actor(), note=note)
+    with store_session(ctx, write=True) as s:
+        row = service.remove_term(s, term, actor=cli_actor(), note=note)
     out.print(f"removed {escape(repr(row['term']))}")
 
 
@@ -131,8 +110,8 @@ def reject(ctx: typer.Context, term: str, note: str = typer.Option("", "--note",
     """Reject a candidate: it is not proposed again."""
     from bastion.terms import service
 
-    with _session(ctx, write=True) as s:
-        row = service.reject_candidate(s, term, actor=_actor(), note=note)
+    with store_session(ctx, write=True) as s:
+        row = service.reject_candidate(s, term, actor=cli_actor(), note=note)
     out.print(f"rejected {escape(repr(row['term']))}: it will not be proposed again")
 
 
@@ -146,7 +125,7 @@ def list_(
     """The platform's terms and rejected candidates."""
     from bastion.terms import service
 
-    with _session(ctx) as s:
+    with store_session(ctx) as s:
         rows = service.list_terms(s, status)
     if as_json:
         for r in rows:

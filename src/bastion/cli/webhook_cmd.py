@@ -2,44 +2,20 @@
 
 from __future__ import annotations
 
-import getpass
 import json
 import sys
-from contextlib import contextmanager
-from typing import Iterator, List, Optional
+from typing import List, Optional
 
 import typer
 from rich.table import Table
 
 from bastion.cli.app import app
-from bastion.cli.common import fail, handle_errors, out, settings_of, store_of
+from bastion.cli.common import cli_actor, fail, handle_errors, out, settings_of, store_of, store_session
 from bastion.effects import webhooks
 from bastion.effects.webhooks import EVENTS
 
 webhook_app = typer.Typer(help="Webhook subscriptions, their dead letters and delivery.", no_args_is_help=True)
 app.add_typer(webhook_app, name="webhook")
-
-
-def cli_actor() -> str:
-    """Who the audit log names for a change made from the command line."""
-    try:
-        return f"cli:{getpass.getuser()}"
-    except Exception:  # noqa: BLE001 - no user name in some containers
-        return "cli"
-
-
-@contextmanager
-def _session(ctx: typer.Context, write: bool = False) -> Iterator:
-    store = store_of(ctx)
-    try:
-        with store.session() as s:
-            if write:
-                with s.begin():
-                    yield s
-            else:
-                yield s
-    finally:
-        store.close()
 
 
 @webhook_app.command("add")
@@ -59,7 +35,7 @@ def add(
         secret = sys.stdin.read().strip("\r\n")
         if not secret:
             fail("--secret-stdin: standard input is empty")
-    with _session(ctx, write=True) as s:
+    with store_session(ctx, write=True) as s:
         sub, used = webhooks.create_subscription(s, url, event, secret=secret, description=description,
                                                  actor=cli_actor(),
                                                  allow_networks=settings_of(ctx).webhook_allow_networks)
@@ -75,7 +51,7 @@ def add(
 @handle_errors
 def list_(ctx: typer.Context, as_json: bool = typer.Option(False, "--json", help="One JSON object per line.")) -> None:
     """List subscriptions (never their secrets)."""
-    with _session(ctx) as s:
+    with store_session(ctx) as s:
         subs = webhooks.list_subscriptions(s)
     if as_json:
         for sub in subs:
@@ -95,7 +71,7 @@ def list_(ctx: typer.Context, as_json: bool = typer.Option(False, "--json", help
 
 
 def _set_active(ctx: typer.Context, subscription_id: int, active: bool) -> None:
-    with _session(ctx, write=True) as s:
+    with store_session(ctx, write=True) as s:
         sub = webhooks.set_active(s, subscription_id, active, actor=cli_actor())
     out.print(f"webhook {sub.id} {'enabled' if sub.active else 'disabled'}")
 
@@ -118,7 +94,7 @@ def disable(ctx: typer.Context, subscription_id: int = typer.Argument(..., metav
 @handle_errors
 def remove(ctx: typer.Context, subscription_id: int = typer.Argument(..., metavar="ID")) -> None:
     """Delete a subscription with its undelivered and dead deliveries."""
-    with _session(ctx, write=True) as s:
+    with store_session(ctx, write=True) as s:
         webhooks.delete_subscription(s, subscription_id, actor=cli_actor())
     out.print(f"removed webhook {subscription_id}")
 
@@ -132,7 +108,7 @@ def dead(
     as_json: bool = typer.Option(False, "--json", help="One JSON object per line."),
 ) -> None:
     """Dead letters: deliveries that failed every attempt."""
-    with _session(ctx) as s:
+    with store_session(ctx) as s:
         rows, nxt = webhooks.list_dead_letters(s, limit=limit, cursor=cursor)
     if as_json:
         for r in rows:
@@ -162,7 +138,7 @@ def replay(
     """Queue dead letters again (attempts reset, same delivery ids)."""
     if bool(ids) == all_:
         fail("give dead-letter ids or --all (not both)")
-    with _session(ctx, write=True) as s:
+    with store_session(ctx, write=True) as s:
         n = webhooks.replay_dead_letters(s, None if all_ else ids, actor=cli_actor())
     out.print(f"queued {n} dead letter{'s' if n != 1 else ''} again")
 
