@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import os
 import re
+import socket
+import subprocess
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -158,7 +161,80 @@ class Helpers:
     def start_server(app):
         return start_server(app)
 
+    @staticmethod
+    def case(live, case_id: int) -> dict:
+        """The case as the service reports it (``bastion.cases.service.get_case``)."""
+        from bastion.cases import service as cases
+
+        with live.store.session() as s:
+            return cases.get_case(s, case_id)
+
+    @staticmethod
+    def audit(live, action: str) -> list[dict]:
+        """The audit log's entries of ``action``."""
+        from bastion.effects import audit
+
+        with live.store.session() as s:
+            rows, _ = audit.list_entries(s, limit=1000, action=action)
+        return rows
+
+    @staticmethod
+    def serve_process(home, env=None):
+        return serve_process(home, env)
+
+    @staticmethod
+    def stop_process(proc):
+        return stop_process(proc)
+
     Live = Live
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _bastion() -> list[str]:
+    exe = Path(sys.executable).with_name("bastion")
+    return [str(exe)] if exe.exists() else [sys.executable, "-m", "bastion"]
+
+
+def serve_process(home: Path, env: dict[str, str | None] | None = None):
+    """`bastion serve --no-background` on ``home``'s SQLite store, as the README starts it, in a process of its
+    own on a free loopback port; ``env`` adds variables (None: unset). Returns (process, url)."""
+    import httpx
+
+    environ = {**os.environ, "BASTION_HOME": str(home), "BASTION_DATABASE_URL": f"sqlite:///{home / 'bastion.db'}"}
+    for k, v in (env or {}).items():
+        if v is None:
+            environ.pop(k, None)
+        else:
+            environ[k] = v
+    for _attempt in range(3):
+        port = _free_port()
+        proc = subprocess.Popen([*_bastion(), "serve", "--host", "127.0.0.1", "--port", str(port), "--no-background"],
+                                env=environ, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                if httpx.get(url + "/healthz", timeout=2).status_code == 200:
+                    return proc, url
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        proc.kill()
+        proc.wait(10)
+    pytest.fail("bastion serve did not start: " + proc.stderr.read().decode(errors="replace")[-2000:])
+
+
+def stop_process(proc) -> None:
+    proc.terminate()
+    try:
+        proc.wait(30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(10)
 
 
 def sign_in(page, live: Live, name: str, password: str | None = None, *, next_path: str = "/console/queue"):

@@ -15,28 +15,13 @@ from sqlalchemy import func, select
 
 @pytest.fixture(autouse=True)
 def _helpers(helpers):
-    global sign_in, csrf_of
-    sign_in, csrf_of = helpers.sign_in, helpers.csrf_of
+    global sign_in, csrf_of, _case, _audit
+    sign_in, csrf_of, _case, _audit = helpers.sign_in, helpers.csrf_of, helpers.case, helpers.audit
 
 
 def _detail(data: bytes) -> float:
     a = np.asarray(Image.open(io.BytesIO(data)).convert("L"), dtype=np.float32)
     return float(np.abs(np.diff(a, axis=1)).mean())
-
-
-def _audit(live, action: str) -> list[dict]:
-    from bastion.effects import audit
-
-    with live.store.session() as s:
-        rows, _ = audit.list_entries(s, limit=1000, action=action)
-    return rows
-
-
-def _case(live, case_id: int) -> dict:
-    from bastion.cases import service as cases
-
-    with live.store.session() as s:
-        return cases.get_case(s, case_id)
 
 
 def test_sign_in_and_work_the_queue_by_priority_with_filters(live, page, shots):

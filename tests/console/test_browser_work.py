@@ -13,23 +13,8 @@ from sqlalchemy import select
 
 @pytest.fixture(autouse=True)
 def _helpers(helpers):
-    global sign_in, csrf_of
-    sign_in, csrf_of = helpers.sign_in, helpers.csrf_of
-
-
-def _audit(live, action: str) -> list[dict]:
-    from bastion.effects import audit
-
-    with live.store.session() as s:
-        rows, _ = audit.list_entries(s, limit=1000, action=action)
-    return rows
-
-
-def _case(live, case_id: int) -> dict:
-    from bastion.cases import service as cases
-
-    with live.store.session() as s:
-        return cases.get_case(s, case_id)
+    global sign_in, csrf_of, _case, _audit
+    sign_in, csrf_of, _case, _audit = helpers.sign_in, helpers.csrf_of, helpers.case, helpers.audit
 
 
 def _subscribe(live) -> None:

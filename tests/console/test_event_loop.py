@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -101,47 +100,8 @@ print(json.dumps(done))
 '''
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _bastion() -> list[str]:
-    exe = Path(sys.executable).with_name("bastion")
-    return [str(exe)] if exe.exists() else [sys.executable, "-m", "bastion"]
-
-
-def _serve(home: Path):
-    env = {**os.environ, "BASTION_HOME": str(home), "BASTION_DATABASE_URL": f"sqlite:///{home / 'bastion.db'}"}
-    for _attempt in range(3):
-        port = _free_port()
-        proc = subprocess.Popen([*_bastion(), "serve", "--host", "127.0.0.1", "--port", str(port), "--no-background"],
-                                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline and proc.poll() is None:
-            try:
-                if httpx.get(url + "/healthz", timeout=2).status_code == 200:
-                    return proc, url
-            except httpx.HTTPError:
-                time.sleep(0.2)
-        proc.kill()
-        proc.wait(10)
-    pytest.fail("bastion serve did not start: " + proc.stderr.read().decode(errors="replace")[-2000:])
-
-
-def _stop(proc) -> None:
-    proc.terminate()
-    try:
-        proc.wait(30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(10)
-
-
 @pytest.fixture
-def served(tmp_path, seeded_home):
+def served(tmp_path, seeded_home, helpers):
     """Two identical `bastion serve --no-background` processes, each on its own copy of the demo data: the
     one measured, and a twin that takes the same console load while the measured one is quiet — so the
     quiet figure is taken on a machine exactly as busy, and the comparison shows the server's own doing."""
@@ -161,11 +121,11 @@ def served(tmp_path, seeded_home):
                     exposure.set_org_defaults(s, {"reveal_budget": 10_000})
             finally:
                 store.close()
-            servers.append(_serve(home))
+            servers.append(helpers.serve_process(home))
         yield servers[0][1], servers[1][1], seeded
     finally:
         for proc, _ in servers:
-            _stop(proc)
+            helpers.stop_process(proc)
 
 
 def _p99(samples: list[float]) -> float:

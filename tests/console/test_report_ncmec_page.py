@@ -20,8 +20,8 @@ KEY = base64.b64encode(bytes(range(7, 39))).decode()
 
 @pytest.fixture(autouse=True)
 def _helpers(helpers):
-    global sign_in, csrf_of
-    sign_in, csrf_of = helpers.sign_in, helpers.csrf_of
+    global sign_in, csrf_of, _case
+    sign_in, csrf_of, _case = helpers.sign_in, helpers.csrf_of, helpers.case
 
 
 @pytest.fixture
@@ -47,13 +47,6 @@ def reporting(tmp_path, seeded_home, helpers):
             server.should_exit = True
             thread.join(30)
             app.state.store.close()
-
-
-def _case(live, case_id: int) -> dict:
-    from bastion.cases import service as cases
-
-    with live.store.session() as s:
-        return cases.get_case(s, case_id)
 
 
 def test_a_lead_reports_a_confirmed_case_to_ncmec_from_its_page_and_a_reviewer_cannot(needs_effects, reporting, browser, page):

@@ -9,15 +9,8 @@ import pytest
 
 @pytest.fixture(autouse=True)
 def _helpers(helpers):
-    global sign_in, csrf_of
-    sign_in, csrf_of = helpers.sign_in, helpers.csrf_of
-
-
-def _case(live, case_id: int) -> dict:
-    from bastion.cases import service as cases
-
-    with live.store.session() as s:
-        return cases.get_case(s, case_id)
+    global sign_in, csrf_of, _case
+    sign_in, csrf_of, _case = helpers.sign_in, helpers.csrf_of, helpers.case
 
 
 def _active_account_cases(live) -> list[int]:

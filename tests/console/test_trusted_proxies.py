@@ -5,14 +5,8 @@ otherwise trust on its own (checked against a real ``bastion serve``)."""
 
 from __future__ import annotations
 
-import os
 import re
-import socket
-import subprocess
-import sys
-import time
 import warnings
-from pathlib import Path
 
 import httpx
 import pytest
@@ -98,45 +92,19 @@ def test_a_peer_outside_the_trusted_networks_is_not_believed(console_with):
     assert _throttled_addresses(app.state.store) == {PEER[0]}
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def test_bastion_serve_does_not_believe_a_loopback_client_by_default(tmp_path):
+def test_bastion_serve_does_not_believe_a_loopback_client_by_default(tmp_path, helpers):
     """uvicorn trusts X-Forwarded-For from 127.0.0.1 unless told otherwise: `bastion serve` tells it."""
     from bastion.store.db import open_store
 
     home = tmp_path / "home"
-    settings = Settings(home=home)
+    settings = Settings(home=home, database_url=f"sqlite:///{home / 'bastion.db'}")
     open_store(settings=settings).close()  # an empty store: an unknown name counts against the address only
-    exe = Path(sys.executable).with_name("bastion")
-    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "bastion"]
-    env = {k: v for k, v in os.environ.items() if k not in ("BASTION_TRUSTED_PROXIES", "FORWARDED_ALLOW_IPS")}
-    env.update(BASTION_HOME=str(home), BASTION_DATABASE_URL=settings.resolved_database_url())
-    port = _free_port()
-    proc = subprocess.Popen([*cmd, "serve", "--host", "127.0.0.1", "--port", str(port), "--no-background"],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc, url = helpers.serve_process(home, {"BASTION_TRUSTED_PROXIES": None, "FORWARDED_ALLOW_IPS": None})
     try:
-        url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 120
-        while True:
-            assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read().decode()[-2000:] if proc.poll() is not None else "no start"
-            try:
-                if httpx.get(url + "/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.3)
         with httpx.Client(base_url=url, timeout=60) as client:
             _wrong_sign_in(client, {"X-Forwarded-For": "203.0.113.7"})
     finally:
-        proc.terminate()
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
+        helpers.stop_process(proc)
     store = open_store(settings=settings)
     try:
         assert _throttled_addresses(store) == {"127.0.0.1"}

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import base64
 import io
+import os
+import socket
+import subprocess
+import sys
+import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from PIL import Image
@@ -107,3 +113,33 @@ def allocate(n: int) -> int:
     """Touch ``n`` bytes of memory in the worker (a stand-in for a decoder's buffers)."""
     buf = bytearray(n)
     return len(buf)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def serve_process(home: Path, url: str, port: int, *, background: bool = True, wait: float = 90) -> subprocess.Popen:
+    """`bastion serve` on ``port`` (its own session, so the tests can signal the whole group), once ``/readyz``
+    answers; RuntimeError with its last output when it exits or is not ready within ``wait`` seconds."""
+    import httpx
+
+    env = {**os.environ, "BASTION_HOME": str(home), "BASTION_DATABASE_URL": url}
+    bastion = Path(sys.executable).with_name("bastion")
+    flags = [] if background else ["--no-background"]
+    proc = subprocess.Popen([str(bastion), "serve", "--port", str(port), *flags], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"bastion serve exited: {proc.stderr.read().decode()[-2000:]}")
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    proc.kill()
+    raise RuntimeError(f"bastion serve did not become ready in {wait:g} s")

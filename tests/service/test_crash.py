@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -19,31 +17,11 @@ from sqlalchemy import func, select
 from bastion.auth import service as auth
 from bastion.cases.models import ItemRow
 from bastion.store.db import open_store
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from svc_helpers import free_port, serve_process
 
 
 def _start(home: Path, url: str, port: int) -> subprocess.Popen:
-    env = {**os.environ, "BASTION_HOME": str(home), "BASTION_DATABASE_URL": url}
-    bastion = Path(sys.executable).with_name("bastion")
-    proc = subprocess.Popen([str(bastion), "serve", "--port", str(port), "--no-background"], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"bastion serve exited: {proc.stderr.read().decode()[-2000:]}")
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    proc.kill()
-    raise RuntimeError("bastion serve did not become ready in 60 s")
+    return serve_process(home, url, port, background=False, wait=60)
 
 
 @pytest.mark.slow
@@ -53,7 +31,7 @@ def test_sigkill_loses_no_acknowledged_item_and_stores_none_twice(database_url, 
         auth.create_user(s, "platform", "integration")
         _, token = auth.create_token(s, "platform")
     store.close()
-    port = _free_port()
+    port = free_port()
     proc = _start(tmp_path / "home", database_url, port)
     acked: list[str] = []
     sent: list[str] = []

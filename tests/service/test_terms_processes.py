@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -15,27 +14,11 @@ import httpx
 
 from bastion.auth import service as auth
 from bastion.store.db import open_store
-
-from test_crash import _free_port  # noqa: E402  (a sibling test module of the service tests)
+from svc_helpers import free_port, serve_process
 
 
 def _serve(home: Path, url: str, port: int) -> subprocess.Popen:
-    env = {**os.environ, "BASTION_HOME": str(home), "BASTION_DATABASE_URL": url}
-    bastion = Path(sys.executable).with_name("bastion")
-    proc = subprocess.Popen([str(bastion), "serve", "--port", str(port)], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"bastion serve exited: {proc.stderr.read().decode()[-2000:]}")
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    proc.kill()
-    raise RuntimeError("bastion serve did not become ready in 90 s")
+    return serve_process(home, url, port)
 
 
 def _stop(proc: subprocess.Popen) -> None:
@@ -61,7 +44,7 @@ def test_a_term_added_through_one_server_process_is_applied_by_another(database_
         lead = auth.create_token(s, "lead")[1]
         platform = auth.create_token(s, "platform")[1]
     store.close()
-    pa, pb = _free_port(), _free_port()
+    pa, pb = free_port(), free_port()
     a = _serve(tmp_path / "a", database_url, pa)
     try:
         b = _serve(tmp_path / "b", database_url, pb)
