@@ -17,7 +17,7 @@ counts as found only when its own base is among those.
 Hashes are Bastion's intake PDQ (``bastion.media.hashing.pdq_hash``, the fast path the service uses) of JPEG
 bytes; the search is :class:`bastion.cases.similar.ConfirmedIndex`'s (the bank index's kernel).
 
-    .venv/bin/python bench/bench_similar.py [--series 60] [--members 8] [--unrelated 1200] [--size 640x480]
+    .venv/bin/python bench/bench_similar.py [--set tuning|heldout] [--series 60] [--members 8] [--unrelated 1200]
 
 Ends with one JSON line of figures (bench/RESULTS.md, "Likeness to confirmed material").
 """
@@ -193,22 +193,18 @@ def jpeg(img: Image.Image) -> bytes:
     return buf.getvalue()
 
 
-FLOORS = (50, 35)
-
-
 def hashes(img: Image.Image) -> dict:
-    """What intake computes for an upload (and confirmation for a confirmed image): the fast-path PDQ of the
-    JPEG's decode and its window hashes, at each quality floor measured."""
+    """What intake computes for an upload when the likeness check is on (and confirmation for a confirmed
+    image): the PDQ of the JPEG's colour decode (possibly reduced), its window hashes and its colour layout."""
     from bastion.media.decode import DEFAULT_LIMITS, decode_rgb
     from bastion.media.hashing import PDQ_QUERY_MIN_SIDE, pdq_dihedral_fast
-    from bastion.media.windows import windows_of
+    from bastion.media.windows import MIN_QUALITY, layout_of, windows_of
 
-    d = decode_rgb(jpeg(img), limits=DEFAULT_LIMITS, min_side=PDQ_QUERY_MIN_SIDE, luma_when_reduced=True)
+    d = decode_rgb(jpeg(img), limits=DEFAULT_LIMITS, min_side=PDQ_QUERY_MIN_SIDE, luma_when_reduced=False)
     full = (d.width, d.height)
     variants, q = pdq_dihedral_fast(d.image, full)
-    out = {"h": variants["original"], "q": q}
-    for floor in FLOORS:
-        out[f"w{floor}"] = windows_of(d.image, full, min_quality=floor, whole=out["h"])
+    out = {"h": variants["original"], "q": q, "layout": layout_of(d.image)}
+    out["w"] = windows_of(d.image, full, min_quality=MIN_QUALITY, whole=out["h"])
     return out
 
 
@@ -223,18 +219,101 @@ def pdq_of(img: Image.Image) -> tuple[str, int]:
 
 
 class _Index:
-    """ConfirmedIndex's search over a prepared list (no database in a benchmark)."""
+    """ConfirmedIndex's search over a prepared list (no database in a benchmark). ``layout_radius`` 0: PDQ
+    alone, quality ≥ ``floor``; else the shipped two looks (bastion.cases.similar.ConfirmedIndex)."""
 
-    def __init__(self, hashes: list[list[str]], radius: int, floor: int = 50):
-        from bastion.cases.similar import ConfirmedIndex, ConfirmedRef, build_index
+    def __init__(self, bases: list[dict], radius: int, *, windows: bool, floor: int = 50, layout_radius: int = 0,
+                 layout_max: float | None = None):
+        from bastion.cases.similar import LAYOUT_MAX_DISTANCE, ConfirmedIndex, ConfirmedRef, build_index
 
-        self.ix = ConfirmedIndex(store=None, radius=radius, min_quality=floor)
-        refs = [(ConfirmedRef(i + 1, i + 1, None, i + 1, f"base-{i}", 0), hs) for i, hs in enumerate(hashes)]
+        self.ix = ConfirmedIndex(store=None, radius=radius, min_quality=floor, layout_radius=layout_radius,
+                                 layout_max=LAYOUT_MAX_DISTANCE if layout_max is None else layout_max)
+        refs = [(ConfirmedRef(i + 1, i + 1, None, i + 1, f"base-{i}", 0, b["q"], b["layout"]),
+                 [b["h"], *(b["w"] if windows else [])])
+                for i, b in enumerate(bases) if b["q"] >= floor]
         self.ix._built = build_index(refs)
         self.ix._state = ("bench",)
+        self.windows = windows
 
-    def nearest(self, h: str, q: int, windows=()) -> list[tuple[int, int]]:
-        return [(n.ref.case_id - 1, n.distance) for n in self.ix.search(h, q, windows=windows)]
+    def nearest(self, hq: dict) -> list[tuple[int, int]]:
+        return [(n.ref.case_id - 1, n.distance) for n in
+                self.ix.search(hq["h"], hq["q"], windows=hq["w"] if self.windows else (), layout=hq["layout"])]
+
+
+def make_set(args, size, which: str):
+    """(bases, queries, unrelated) hashed. ``which``: ``tuning`` (the set the radii and the layout threshold
+    were chosen on) or ``heldout`` (other seeds for every generator, the two halves of the sample photos
+    swapped: not looked at while tuning)."""
+    if which == "tuning":
+        key_s, seed_m, key_x, key_u, rseed, photos_a, photos_b = 10_000, 0, 700_000, 500_000, 99, PHOTOS_A, PHOTOS_B
+    else:
+        key_s, seed_m, key_x, key_u, rseed, photos_a, photos_b = 110_000, 1000, 800_000, 600_000, 199, PHOTOS_B, PHOTOS_A
+    # series bases: scenes, flat art, drawings, photos (half of the sample photos)
+    kinds = []
+    for i in range(args.series):
+        r = i % 6
+        if r in (0, 1, 2):
+            kinds.append(("scene", key_s + i))
+        elif r == 3:
+            kinds.append(("flat", key_s + 10_000 + i))
+        elif r == 4:
+            kinds.append(("photo", photos_a[(i // 6) % len(photos_a)]) if (i // 6) < len(photos_a)
+                         else ("drawing", key_s + 20_000 + i))
+        else:
+            kinds.append(("drawing", key_s + 20_000 + i))
+    bases, queries = [], []  # bases: hashes(); queries: (series index, change, kind, hashes())
+    for si, (kind, key) in enumerate(kinds):
+        base, ms = members(kind, key, size, args.members, seed=seed_m + si)
+        bases.append(hashes(base))
+        for change, img in ms:
+            queries.append((si, change, kind, hashes(img)))
+
+    # more confirmed images without queries: a fuller index, as a platform's confirmed set grows
+    gens_x = ("scene", "scene", "flat", "drawing", "photo")
+    for j in range(args.extra_confirmed):
+        kind = gens_x[j % len(gens_x)]
+        img = base_image(kind, photos_a[(j // len(gens_x)) % len(photos_a)] if kind == "photo" else key_x + j, size)
+        if kind == "photo":
+            img = jitter(recrop(img, np.random.default_rng(seed_m + j), 0.6), np.random.default_rng(seed_m + j))
+        bases.append(hashes(img))
+
+    # unrelated: other seeds of the same generators, the other half of the photos, and their variants
+    unrelated = []
+    rng = np.random.default_rng(rseed)
+    gens = ("scene", "scene", "flat", "drawing", "screenshot", "photo")
+    for j in range(args.unrelated):
+        kind = gens[j % len(gens)]
+        key = photos_b[(j // len(gens)) % len(photos_b)] if kind == "photo" else key_u + j
+        img = base_image(kind, key, size)
+        if kind == "photo" or j % 3 == 0:  # photos repeat: vary them (they are distinct images of one photo)
+            img = jitter(recrop(img, rng, 0.6), rng)
+        unrelated.append((kind, hashes(img)))
+    return kinds, bases, queries, unrelated
+
+
+def evaluate(ix: _Index, queries, unrelated) -> dict:
+    found = 0
+    by_kind: dict[str, list[int]] = {}
+    by_change: dict[str, list[int]] = {}
+    for si, change, kind, hq in queries:
+        own = any(c == si for c, _ in ix.nearest(hq))
+        found += own
+        for key, table in ((kind, by_kind), (change, by_change)):
+            table.setdefault(key, [0, 0])
+            table[key][0] += own
+            table[key][1] += 1
+    fp = 0
+    fp_kind: dict[str, list[int]] = {}
+    for kind, hq in unrelated:
+        hit = bool(ix.nearest(hq))
+        fp += hit
+        fp_kind.setdefault(kind, [0, 0])
+        fp_kind[kind][0] += hit
+        fp_kind[kind][1] += 1
+    return {"series_found": round(found / len(queries), 4), "unrelated_surfaced": round(fp / len(unrelated), 4),
+            "unrelated_hits": fp, "found_by_kind": {k: round(a / b, 3) for k, (a, b) in by_kind.items()},
+            "found_by_change": {k: round(a / b, 3) for k, (a, b) in by_change.items()},
+            "fp_by_kind": {k: round(a / b, 4) for k, (a, b) in fp_kind.items()}}
 
 
 def main() -> None:
@@ -245,146 +324,103 @@ def main() -> None:
     ap.add_argument("--size", default="640x480")
     ap.add_argument("--extra-confirmed", type=int, default=240,
                     help="more confirmed images (other seeds, no queries): false positives grow with the index")
+    ap.add_argument("--set", dest="which", choices=("tuning", "heldout"), default="tuning",
+                    help="tuning: the set the settings were chosen on; heldout: other seeds and photos")
+    ap.add_argument("--no-cost", action="store_true", help="skip the intake-cost and lookup timings")
     args = ap.parse_args()
     w, h = (int(x) for x in args.size.split("x"))
     size = (w, h)
     t0 = time.perf_counter()
-
-    # series bases: scenes, flat art, drawings, photos (half of the sample photos)
-    kinds = []
-    for i in range(args.series):
-        r = i % 6
-        if r in (0, 1, 2):
-            kinds.append(("scene", 10_000 + i))
-        elif r == 3:
-            kinds.append(("flat", 20_000 + i))
-        elif r == 4:
-            kinds.append(("photo", PHOTOS_A[(i // 6) % len(PHOTOS_A)]) if (i // 6) < len(PHOTOS_A) else ("drawing", 30_000 + i))
-        else:
-            kinds.append(("drawing", 30_000 + i))
-    bases, queries = [], []  # bases: hashes(); queries: (series index, change, kind, hashes())
-    for si, (kind, key) in enumerate(kinds):
-        base, ms = members(kind, key, size, args.members, seed=si)
-        bases.append(hashes(base))
-        for change, img in ms:
-            queries.append((si, change, kind, hashes(img)))
-
-    # more confirmed images without queries: a fuller index, as a platform's confirmed set grows
-    gens_x = ("scene", "scene", "flat", "drawing", "photo")
-    for j in range(args.extra_confirmed):
-        kind = gens_x[j % len(gens_x)]
-        img = base_image(kind, PHOTOS_A[(j // len(gens_x)) % len(PHOTOS_A)] if kind == "photo" else 700_000 + j, size)
-        if kind == "photo":
-            img = jitter(recrop(img, np.random.default_rng(j), 0.6), np.random.default_rng(j))
-        bases.append(hashes(img))
-
-    # unrelated: other seeds of the same generators, the other half of the photos, and their variants
-    unrelated = []
-    rng = np.random.default_rng(99)
-    gens = ("scene", "scene", "flat", "drawing", "screenshot", "photo")
-    for j in range(args.unrelated):
-        kind = gens[j % len(gens)]
-        key = PHOTOS_B[(j // len(gens)) % len(PHOTOS_B)] if kind == "photo" else 500_000 + j
-        img = base_image(kind, key, size)
-        if kind == "photo" or j % 3 == 0:  # photos repeat: vary them (they are distinct images of one photo)
-            img = jitter(recrop(img, rng, 0.6), rng)
-        unrelated.append((kind, hashes(img)))
+    kinds, bases, queries, unrelated = make_set(args, size, args.which)
     hashed = time.perf_counter() - t0
 
-    base_hashes = [b["h"] for b in bases]
+    from bastion.cases.similar import DEFAULT_RADIUS, LAYOUT_MAX_DISTANCE, LAYOUT_MIN_QUALITY, LAYOUT_RADIUS
+
     rows = []
-    modes = (("whole", False, False), ("confirmed-windows", True, False), ("both-windows", True, True))
-    for floor in FLOORS:
-        for mode, cw, qw in modes:
-            for r in RADII:
-                entries = [[b["h"], *(b[f"w{floor}"] if cw else [])] if b["q"] >= floor else [] for b in bases]
-                ix = _Index(entries, r, floor)
-                found = 0
-                by_kind: dict[str, list[int]] = {}
-                by_change: dict[str, list[int]] = {}
-                for si, change, kind, hq in queries:
-                    hits = ix.nearest(hq["h"], hq["q"], hq[f"w{floor}"] if qw else ())
-                    own = any(c == si for c, _ in hits)
-                    found += own
-                    by_kind.setdefault(kind, [0, 0])
-                    by_kind[kind][0] += own
-                    by_kind[kind][1] += 1
-                    by_change.setdefault(change, [0, 0])
-                    by_change[change][0] += own
-                    by_change[change][1] += 1
-                fp = 0
-                fp_kind: dict[str, list[int]] = {}
-                for kind, hq in unrelated:
-                    hit = bool(ix.nearest(hq["h"], hq["q"], hq[f"w{floor}"] if qw else ()))
-                    fp += hit
-                    fp_kind.setdefault(kind, [0, 0])
-                    fp_kind[kind][0] += hit
-                    fp_kind[kind][1] += 1
-                rows.append({
-                    "quality_floor": floor, "mode": mode, "radius": r,
-                    "series_found": round(found / len(queries), 4),
-                    "unrelated_surfaced": round(fp / len(unrelated), 4), "unrelated_hits": fp,
-                    "found_by_kind": {k: round(a / b, 3) for k, (a, b) in by_kind.items()},
-                    "found_by_change": {k: round(a / b, 3) for k, (a, b) in by_change.items()},
-                    "fp_by_kind": {k: round(a / b, 4) for k, (a, b) in fp_kind.items()},
-                    "queries_below_floor": sum(1 for *_, hq in queries if hq["q"] < floor),
-                })
+    for mode, windows in (("whole", False), ("both-windows", True)):
+        for r in RADII:
+            rows.append({"mode": mode, "radius": r, "quality_floor": 50,
+                         **evaluate(_Index(bases, r, windows=windows), queries, unrelated)})
+    # the second look: PDQ alone within the radius, colour layouts beyond it up to the layout radius
+    grid = [(r, lr, LAYOUT_MAX_DISTANCE) for r in (64, 70, 76, 80) for lr in (84, 90, 96)]
+    grid += [(DEFAULT_RADIUS, LAYOUT_RADIUS, t) for t in (30.0, 35.0, 45.0, 50.0)]
+    for r, lr, t in grid:
+        ix = _Index(bases, r, windows=True, floor=LAYOUT_MIN_QUALITY, layout_radius=lr, layout_max=t)
+        rows.append({"mode": "both-windows+layout", "radius": r, "layout_radius": lr, "layout_max": t,
+                     "quality_floor": LAYOUT_MIN_QUALITY, **evaluate(ix, queries, unrelated)})
     # nearest-distance distributions (any confirmed image), for the table
     from bastion.media.hashing import hamming
 
+    base_hashes = [b["h"] for b in bases]
     member_d = [hamming(hq["h"], base_hashes[si]) for si, _, _, hq in queries]
     unrel_d = [min(hamming(hq["h"], b) for b in base_hashes) for _, hq in unrelated]
     pct = lambda xs, p: int(np.percentile(xs, p))  # noqa: E731
-
-    # cost of one intake lookup at the chosen radius against a baseline radius-31 lookup, same run
-    from bastion.cases.similar import DEFAULT_RADIUS
-
-    big = np.random.default_rng(5).integers(0, 256, (20_000, 32), dtype=np.uint8)
-    big_hex = [[bytes(x).hex()] for x in big] + [[b] for b in base_hashes]
-    timing = {}
-    for r in (31, DEFAULT_RADIUS):
-        ix = _Index(big_hex, r)
-        qs = [hq for _, _, _, hq in queries[:200]]
-        t = time.perf_counter()
-        for _ in range(3):
-            for hq in qs:
-                ix.nearest(hq["h"], 100, hq["w50"])
-        timing[r] = (time.perf_counter() - t) / (3 * len(qs)) * 1e6
-    # intake cost of the windows: the decode + whole PDQ an upload gets anyway, against the 9 window hashes
-    # added on that decode, on 1280x960 JPEGs (same run, interleaved)
-    from bastion.media.decode import DEFAULT_LIMITS, decode_rgb
-    from bastion.media.hashing import PDQ_QUERY_MIN_SIDE, pdq_dihedral_fast
-    from bastion.media.windows import windows_of
-
-    big_imgs = [jpeg(base_image(k, key, (1280, 960))) for k, key in kinds[:12]]
-    t_whole = t_win = 0.0
-    for _ in range(3):
-        for data in big_imgs:
-            t = time.process_time()
-            d = decode_rgb(data, limits=DEFAULT_LIMITS, min_side=PDQ_QUERY_MIN_SIDE, luma_when_reduced=True)
-            pdq_dihedral_fast(d.image, (d.width, d.height))
-            t_whole += time.process_time() - t
-            t = time.process_time()
-            windows_of(d.image, (d.width, d.height), min_quality=50)
-            t_win += time.process_time() - t
-    n_big = 3 * len(big_imgs)
     out = {
-        "bench": "similar",
-        "intake_ms_decode_and_pdq_1mp": round(t_whole / n_big * 1000, 2),
-        "intake_ms_windows_1mp": round(t_win / n_big * 1000, 2), "series": args.series, "extra_confirmed": args.extra_confirmed, "members": args.members, "queries": len(queries),
-        "unrelated": len(unrelated), "size": args.size, "default_radius": DEFAULT_RADIUS,
+        "bench": "similar", "set": args.which, "series": args.series, "extra_confirmed": args.extra_confirmed,
+        "members": args.members, "queries": len(queries), "unrelated": len(unrelated), "size": args.size,
+        "default_radius": DEFAULT_RADIUS, "layout_radius": LAYOUT_RADIUS, "layout_max": LAYOUT_MAX_DISTANCE,
         "member_distance_p50_p90_p95": [pct(member_d, 50), pct(member_d, 90), pct(member_d, 95)],
         "unrelated_nearest_p1_p5_p50": [pct(unrel_d, 1), pct(unrel_d, 5), pct(unrel_d, 50)],
-        "entries_with_windows": len(base_hashes) + sum(len(b["w50"]) for b in bases),
+        "queries_below_50": sum(1 for *_, hq in queries if hq["q"] < 50),
+        "queries_below_35": sum(1 for *_, hq in queries if hq["q"] < LAYOUT_MIN_QUALITY),
+        "entries_with_windows": len(base_hashes) + sum(len(b["w"]) for b in bases),
         "rows": rows, "hash_seconds": round(hashed, 1),
-        "lookup_us_20k_confirmed": {str(k): round(v, 1) for k, v in timing.items()},
-        "lookup_ratio_vs_r31": round(timing[DEFAULT_RADIUS] / timing[31], 2),
-        "loadavg": [round(x, 2) for x in os.getloadavg()],
     }
+    if not args.no_cost:
+        out.update(cost(kinds))
+    out["loadavg"] = [round(x, 2) for x in os.getloadavg()]
     for row in rows:
-        print(f"q>={row['quality_floor']} {row['mode']:18s} r={row['radius']:3d}  series found {row['series_found']:.3f}  "
-              f"unrelated surfaced {row['unrelated_surfaced']:.4f} ({row['unrelated_hits']})  by kind {row['found_by_kind']}")
+        extra = f" layout<= {row['layout_max']:.0f} within {row['layout_radius']}" if "layout_radius" in row else ""
+        print(f"{row['mode']:20s} r={row['radius']:3d}{extra}  series found {row['series_found']:.3f}  "
+              f"unrelated surfaced {row['unrelated_surfaced']:.4f} ({row['unrelated_hits']})  by change {row['found_by_change']}")
     print(json.dumps(out))
+
+
+def cost(kinds) -> dict:
+    """Same run, interleaved, ``process_time``, 1280x960 JPEGs: the decode and whole PDQ an upload gets
+    without the likeness check (luma-only reduced decode), the same with a colour decode (what the check
+    needs for the layout), the nine windows and the layout on that decode; and one lookup against 20,000
+    random confirmed hashes at radius 31 and at the shipped two looks."""
+    from bastion.cases.similar import DEFAULT_RADIUS, LAYOUT_RADIUS
+    from bastion.media.decode import DEFAULT_LIMITS, decode_rgb
+    from bastion.media.hashing import PDQ_QUERY_MIN_SIDE, pdq_dihedral_fast
+    from bastion.media.windows import layout_of, windows_of
+
+    big_imgs = [jpeg(base_image(k, key, (1280, 960))) for k, key in kinds[:12]]
+    t = {"luma": 0.0, "colour": 0.0, "windows": 0.0, "layout": 0.0}
+    for _ in range(3):
+        for data in big_imgs:
+            c = time.process_time()
+            d = decode_rgb(data, limits=DEFAULT_LIMITS, min_side=PDQ_QUERY_MIN_SIDE, luma_when_reduced=True)
+            pdq_dihedral_fast(d.image, (d.width, d.height))
+            t["luma"] += time.process_time() - c
+            c = time.process_time()
+            d = decode_rgb(data, limits=DEFAULT_LIMITS, min_side=PDQ_QUERY_MIN_SIDE, luma_when_reduced=False)
+            pdq_dihedral_fast(d.image, (d.width, d.height))
+            t["colour"] += time.process_time() - c
+            c = time.process_time()
+            windows_of(d.image, (d.width, d.height), min_quality=50)
+            t["windows"] += time.process_time() - c
+            c = time.process_time()
+            layout_of(d.image)
+            t["layout"] += time.process_time() - c
+    n = 3 * len(big_imgs)
+    out = {f"intake_ms_{k}_1mp": round(v / n * 1000, 2) for k, v in t.items()}
+
+    big = np.random.default_rng(5).integers(0, 256, (20_000, 32), dtype=np.uint8)
+    rand = [{"h": bytes(x).hex(), "q": 100, "w": [], "layout": "80" * 144} for x in big]
+    qs = [hashes(base_image(k, key, (640, 480))) for k, key in kinds[:50]]
+    timing = {}
+    for name, r, lr in (("r31", 31, 0), ("shipped", DEFAULT_RADIUS, LAYOUT_RADIUS)):
+        ix = _Index(rand, r, windows=True, layout_radius=lr)
+        c = time.process_time()
+        for _ in range(3):
+            for hq in qs:
+                ix.nearest(hq)
+        timing[name] = (time.process_time() - c) / (3 * len(qs)) * 1e6
+    out["lookup_us_20k_confirmed"] = {k: round(v, 1) for k, v in timing.items()}
+    out["lookup_ratio_shipped_vs_r31"] = round(timing["shipped"] / timing["r31"], 2)
+    return out
 
 
 if __name__ == "__main__":

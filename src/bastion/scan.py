@@ -171,6 +171,9 @@ class FileResult:
     #: PDQ of sub-windows of the picture (bastion.media.windows), when asked for (``windows=True``): compared
     #: with confirmed cases' images (bastion.cases.similar), never with banks
     windows: list[str] = field(default_factory=list)
+    #: the picture's coarse colour layout (bastion.media.windows.layout_of), asked for with ``windows``: the second
+    #: look at a candidate beyond the PDQ radius of likeness to confirmed material; never written out
+    layout: str | None = None
     media_format: str | None = None
     width: int | None = None
     height: int | None = None
@@ -216,6 +219,7 @@ class FileResult:
         d.pop("pdq_variants")
         d.pop("trimmed_variants")
         d.pop("windows")  # internal to the service's likeness check (bastion.cases.similar), never written out
+        d.pop("layout")
         d["format"] = d.pop("media_format")
         if not d["trimmed"]:
             d.pop("trimmed")
@@ -404,8 +408,10 @@ def _examine_data(res: FileResult, data: bytes, *, provenance: bool, watermark: 
     reusable = None
     picture = None  # our decode, when provenance's pixel checks may use it instead of decoding again
     try:
-        # Classifiers need colour: the luma-only fast decode is for hashing alone.
-        decoded = decode_rgb(data, limits=DEFAULT_LIMITS, min_side=PDQ_QUERY_MIN_SIDE, luma_when_reduced=not classify)
+        # Classifiers and the likeness check's colour layout need colour: the luma-only fast decode is for
+        # hashing alone.
+        decoded = decode_rgb(data, limits=DEFAULT_LIMITS, min_side=PDQ_QUERY_MIN_SIDE,
+                             luma_when_reduced=not (classify or windows))
         image = decoded.image
         if classify:
             picture = decoded
@@ -428,9 +434,10 @@ def _examine_data(res: FileResult, data: bytes, *, provenance: bool, watermark: 
             res.trimmed_variants = t_variants
             res.trimmed = {"pdq": t_variants["original"], "quality": t_quality, "cut": cut.fractions()}
         if windows:
-            from bastion.media.windows import MIN_QUALITY, windows_of
+            from bastion.media.windows import MIN_QUALITY, layout_of, windows_of
 
             res.windows = windows_of(image, full_size, min_quality=MIN_QUALITY, whole=res.pdq)
+            res.layout = layout_of(image)
     except MediaError as exc:
         res.add_error(_error_code(exc), str(exc), "decode")
     except Exception as exc:  # a decoder bug must not stop the scan; say what happened

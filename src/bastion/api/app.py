@@ -172,7 +172,7 @@ def build_service(settings: ServeSettings):
     if settings.similar_radius:
         from bastion.cases.similar import ConfirmedIndex
 
-        similar = ConfirmedIndex(store, radius=settings.similar_radius)
+        similar = ConfirmedIndex(store, radius=settings.similar_radius, layout_radius=settings.similar_layout_radius)
     return Service(store, matcher, policy, MediaHolding(settings.holding, keyring=keyring), fetch_url=fetch, examiner=examiner,
                    on_removed=automated_removal_statement(), on_kept=on_kept,
                    lexicon=LiveLexicon(store), similar=similar)

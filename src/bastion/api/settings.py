@@ -25,6 +25,7 @@ class ServeSettings(Settings):
         "classifiers": "BASTION_CLASSIFIERS",
         "similar_radius": "BASTION_SIMILAR_RADIUS",
         "similar_retro_days": "BASTION_SIMILAR_RETRO_DAYS",
+        "similar_layout_radius": "BASTION_SIMILAR_LAYOUT_RADIUS",
     }
 
     max_batch: int = 1000
@@ -51,6 +52,9 @@ class ServeSettings(Settings):
     #: bits: an image within this PDQ distance of a confirmed case's media gets a ``similar_to_confirmed``
     #: signal (bastion.cases.similar; never a match). 0: not looked for
     similar_radius: int = Field(default=76, ge=0, le=256)
+    #: bits: beyond ``similar_radius`` and up to this, a candidate counts only when the two pictures' coarse
+    #: colour layouts agree (the second look, docs/similar.md); 0 (or not above the radius): PDQ alone
+    similar_layout_radius: int = Field(default=90, ge=0, le=256)
     #: when a case is confirmed, items stored in the last this many days are compared with its media
     similar_retro_days: float = Field(default=30.0, ge=0)
     #: a JSON POST /v1/items takes bastion.api.fastpath (same answers, fewer layers); off only to compare

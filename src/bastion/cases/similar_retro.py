@@ -89,10 +89,11 @@ def run(store: Store, policy, *, radius: int = sim.DEFAULT_RADIUS, days: float =
 
 
 def hash_windows(store: Store, case_id: int, holding) -> int:
-    """Hash the :data:`~bastion.cases.similar.WINDOWS` of the case's images whose bytes are held, once (kept in
-    ``item_media.result["similar_windows"]``; an image hashed already, or whose bytes are gone, is left as it
-    is). The bytes were examined at intake; they are decoded here under the decoders' own caps. Returns how
-    many images were hashed."""
+    """Hash the :data:`~bastion.cases.similar.WINDOWS` and the colour layout of the case's images whose bytes
+    are held, once (kept in ``item_media.result["similar_windows"]`` and ``["similar_layout"]``; an image
+    hashed already, or whose bytes are gone, is left as it is — one confirmed before layouts were kept gets
+    both now: migration 0015 queued its decision again). The bytes were examined at intake; they are decoded
+    here under the decoders' own caps. Returns how many images were hashed."""
     from bastion.errors import BastionError
 
     with store.session() as s:
@@ -101,15 +102,15 @@ def hash_windows(store: Store, case_id: int, holding) -> int:
                          .where(CaseItemRow.case_id == case_id, ItemMediaRow.pdq.is_not(None))).all()
     done = 0
     for mid, sha, pdq, result in rows:
-        if "similar_windows" in (result or {}) or not sha or not holding.exists(sha):
+        if "similar_layout" in (result or {}) or not sha or not holding.exists(sha):
             continue
         try:
-            windows = sim.window_hashes(holding.get(sha), pdq)
+            windows, layout = sim.descriptors(holding.get(sha), pdq)
         except (BastionError, OSError, ValueError):
-            windows = []  # unreadable now: the whole-image PDQ still serves
+            windows, layout = [], ""  # unreadable now: the whole-image PDQ still serves
         with store.session() as s, s.begin():
             row = s.get(ItemMediaRow, mid)
-            row.result = {**(row.result or {}), "similar_windows": windows}
+            row.result = {**(row.result or {}), "similar_windows": windows, "similar_layout": layout}
         done += 1
     return done
 
@@ -119,7 +120,7 @@ def _one(store: Store, policy, case_id: int, radius: int, days: float, out: Simi
         # the case must still be confirmed (a second look may have turned it since the claim)
         if case_id not in set(sim.confirmed_case_ids(s)):
             return
-        refs = sim.confirmed_media(s, [case_id])
+        refs = sim.confirmed_media(s, [case_id], sim.MIN_QUALITY)  # stored items have no layout: PDQ alone
         in_case = set(s.scalars(select(CaseItemRow.item_id).where(CaseItemRow.case_id == case_id)))
     if not refs:
         return

@@ -13,9 +13,10 @@ only: never exported, never compared with bank entries.
 
 from __future__ import annotations
 
+import numpy as np
 from PIL import Image
 
-__all__ = ["MIN_QUALITY", "WINDOWS", "windows_of"]
+__all__ = ["LAYOUT_GRID", "MIN_QUALITY", "WINDOWS", "layout_distance", "layout_of", "windows_of"]
 
 #: PDQ quality below which a hash (whole image or window) is neither indexed nor compared: its bits say more
 #: about noise than about the picture (bench/RESULTS.md chose it).
@@ -46,3 +47,27 @@ def windows_of(image: Image.Image, full_size: tuple[int, int] | None = None, *, 
         if quality >= min_quality and variants["original"] != whole:
             out.append(variants["original"])
     return out
+
+
+#: (columns, rows) of :func:`layout_of`: the picture's coarse colour layout, 48 cells.
+LAYOUT_GRID = (8, 6)
+
+
+def layout_of(image: Image.Image) -> str:
+    """The picture's coarse colour layout: the mean RGB of each cell of a :data:`LAYOUT_GRID` grid over the
+    whole frame, as hex (3 bytes a cell, row by row). A second look at a candidate beyond the PDQ radius of
+    likeness to confirmed material (``bastion.cases.similar``): a generator's series keeps its palette and
+    where its colours sit, an unrelated picture that PDQ happens to put near rarely does. Never exported."""
+    if image.mode != "RGB":
+        image = image.convert("RGB")
+    return image.resize(LAYOUT_GRID, Image.Resampling.BOX).tobytes().hex()
+
+
+def layout_distance(a: str, b: str) -> float:
+    """Mean over the cells of the Euclidean distance of two :func:`layout_of` layouts' colours (0–441, in
+    8-bit RGB units). Raises ValueError for layouts of different grids."""
+    x = np.frombuffer(bytes.fromhex(a), dtype=np.uint8).astype(np.float32)
+    y = np.frombuffer(bytes.fromhex(b), dtype=np.uint8).astype(np.float32)
+    if x.shape != y.shape or x.size == 0 or x.size % 3:
+        raise ValueError(f"layouts of different grids ({x.size} and {y.size} bytes)")
+    return float(np.sqrt(((x - y).reshape(-1, 3) ** 2).sum(axis=1)).mean())

@@ -1,0 +1,31 @@
+"""confirmed cases get their images' colour layouts (similar-to-confirmed's second look)
+
+The likeness check keeps, for each confirmed image, a coarse colour layout beside its window hashes
+(``item_media.result["similar_layout"]``, hashed from the held bytes by bastion.cases.similar_retro). Images
+confirmed before this revision have windows but no layout: their confirming decisions are queued again
+(``similar_retro = 'pending'``), so the background task hashes the layouts and compares the case with recent
+items once more (a signal already present is not added twice). The downgrade leaves the layouts in place:
+the code before this revision ignores them.
+
+Revision ID: 0015
+Revises: 0014
+"""
+from alembic import op
+import sqlalchemy as sa
+
+revision = "0015"
+down_revision = "0014"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    decisions = sa.table("decisions", sa.column("outcome", sa.String), sa.column("similar_retro", sa.String),
+                         sa.column("similar_claimed_until", sa.DateTime(timezone=True)))
+    op.execute(decisions.update()
+               .where(decisions.c.similar_retro == "done", decisions.c.outcome == "confirm")
+               .values(similar_retro="pending", similar_claimed_until=None))
+
+
+def downgrade() -> None:
+    pass
