@@ -240,7 +240,7 @@ class _Index:
                 self.ix.search(hq["h"], hq["q"], windows=hq["w"] if self.windows else (), layout=hq["layout"])]
 
 
-def make_set(args, size, which: str):
+def make_set(args, size, which: str, kinds_only: bool = False):
     """(bases, queries, unrelated) hashed. ``which``: ``tuning`` (the set the radii and the layout threshold
     were chosen on) or ``heldout`` (other seeds for every generator, the two halves of the sample photos
     swapped: not looked at while tuning)."""
@@ -261,6 +261,8 @@ def make_set(args, size, which: str):
                          else ("drawing", key_s + 20_000 + i))
         else:
             kinds.append(("drawing", key_s + 20_000 + i))
+    if kinds_only:
+        return kinds, [], [], []
     bases, queries = [], []  # bases: hashes(); queries: (series index, change, kind, hashes())
     for si, (kind, key) in enumerate(kinds):
         base, ms = members(kind, key, size, args.members, seed=seed_m + si)
@@ -327,9 +329,14 @@ def main() -> None:
     ap.add_argument("--set", dest="which", choices=("tuning", "heldout"), default="tuning",
                     help="tuning: the set the settings were chosen on; heldout: other seeds and photos")
     ap.add_argument("--no-cost", action="store_true", help="skip the intake-cost and lookup timings")
+    ap.add_argument("--only-cost", action="store_true", help="the intake-cost and lookup timings alone")
     args = ap.parse_args()
     w, h = (int(x) for x in args.size.split("x"))
     size = (w, h)
+    if args.only_cost:
+        out = {"bench": "similar-cost", **cost(make_set(args, size, args.which, kinds_only=True)[0])}
+        print(json.dumps({**out, "loadavg": [round(x, 2) for x in os.getloadavg()]}))
+        return
     t0 = time.perf_counter()
     kinds, bases, queries, unrelated = make_set(args, size, args.which)
     hashed = time.perf_counter() - t0
@@ -376,10 +383,28 @@ def main() -> None:
     print(json.dumps(out))
 
 
+ROUNDS = 8  # of the 12 intake-cost images
+
+
+def _windows_before(image: Image.Image, full: tuple[int, int]) -> list[str]:
+    """The nine windows as the previous version hashed them (a cropped image per window, on the luma decode):
+    the same-run baseline of the intake cost."""
+    from bastion.media.hashing import pdq_dihedral_fast
+    from bastion.media.windows import WINDOWS
+
+    w, h = image.size
+    out = []
+    for _, (left, top, right, bottom) in WINDOWS:
+        crop = image.crop((round(w * left), round(h * top), round(w * (1 - right)), round(h * (1 - bottom))))
+        kept = (max(crop.width, round(crop.width * full[0] / w)), max(crop.height, round(crop.height * full[1] / h)))
+        out.append(pdq_dihedral_fast(crop, kept)[0]["original"])
+    return out
+
+
 def cost(kinds) -> dict:
-    """Same run, interleaved, ``process_time``, 1280x960 JPEGs: the decode and whole PDQ an upload gets
-    without the likeness check (luma-only reduced decode), the same with a colour decode (what the check
-    needs for the layout), the nine windows and the layout on that decode; and one lookup against 20,000
+    """Same run, interleaved, ``process_time``, 1280x960 JPEGs: the decode and whole PDQ an upload got before
+    (luma-only reduced decode) and the nine windows as they were hashed on it then; the same decode in colour
+    (what the layout needs), the nine windows and the layout on that decode; and one lookup against 20,000
     random confirmed hashes at radius 31 and at the shipped two looks."""
     from bastion.cases.similar import DEFAULT_RADIUS, LAYOUT_RADIUS
     from bastion.media.decode import DEFAULT_LIMITS, decode_rgb
@@ -387,13 +412,16 @@ def cost(kinds) -> dict:
     from bastion.media.windows import layout_of, windows_of
 
     big_imgs = [jpeg(base_image(k, key, (1280, 960))) for k, key in kinds[:12]]
-    t = {"luma": 0.0, "colour": 0.0, "windows": 0.0, "layout": 0.0}
-    for _ in range(3):
+    t = {"luma": 0.0, "windows_before": 0.0, "colour": 0.0, "windows": 0.0, "layout": 0.0}
+    for _ in range(ROUNDS):
         for data in big_imgs:
             c = time.process_time()
             d = decode_rgb(data, limits=DEFAULT_LIMITS, min_side=PDQ_QUERY_MIN_SIDE, luma_when_reduced=True)
             pdq_dihedral_fast(d.image, (d.width, d.height))
             t["luma"] += time.process_time() - c
+            c = time.process_time()
+            _windows_before(d.image, (d.width, d.height))
+            t["windows_before"] += time.process_time() - c
             c = time.process_time()
             d = decode_rgb(data, limits=DEFAULT_LIMITS, min_side=PDQ_QUERY_MIN_SIDE, luma_when_reduced=False)
             pdq_dihedral_fast(d.image, (d.width, d.height))
@@ -404,7 +432,7 @@ def cost(kinds) -> dict:
             c = time.process_time()
             layout_of(d.image)
             t["layout"] += time.process_time() - c
-    n = 3 * len(big_imgs)
+    n = ROUNDS * len(big_imgs)
     out = {f"intake_ms_{k}_1mp": round(v / n * 1000, 2) for k, v in t.items()}
 
     big = np.random.default_rng(5).integers(0, 256, (20_000, 32), dtype=np.uint8)
