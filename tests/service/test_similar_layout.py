@@ -185,3 +185,23 @@ def test_a_member_beyond_the_radius_is_found_through_the_layouts_and_an_old_case
     svc.similar.refresh(force=True)
     third = api.submit({"id": "l-4", "media": [{"data": b64(pictures["member_jpeg"])}], "account": {"id": "maker"}}).json()
     assert len(_similar(third)) == 1
+
+
+def test_windows_from_one_luma_plane_equal_the_hashes_of_each_cropped_window(pictures):
+    """windows_of slices one luma plane; each window's hash is the fast PDQ of that window cropped out (in
+    colour or in luma, full size or a reduced decode of a larger original)."""
+    from bastion.media.hashing import pdq_dihedral_fast
+    from bastion.media.windows import WINDOWS, windows_of
+
+    for image, full in ((pictures["member"], None), (pictures["member"].convert("L"), None),
+                        (pictures["base"], (800, 534))):
+        w, h = image.size
+        fw, fh = full or (w, h)
+        expected = []
+        for _, (left, top, right, bottom) in WINDOWS:
+            crop = image.crop((round(w * left), round(h * top), round(w * (1 - right)), round(h * (1 - bottom))))
+            kept = (max(crop.width, round(crop.width * fw / w)), max(crop.height, round(crop.height * fh / h)))
+            expected.append(pdq_dihedral_fast(crop, kept)[0]["original"])
+        assert windows_of(image, full) == expected and len(set(expected)) > 1
+    with pytest.raises(ValueError):
+        windows_of(pictures["base"].convert("CMYK"))

@@ -4,7 +4,9 @@ A generator run from one prompt and seed makes a *series*: the same scene with s
 changed, the frame re-cropped. A bank match needs ≤ 31 bits; the rest of the series lies further out, and no
 bank holds it. This module keeps an index of the PDQ hashes of every case whose latest decision confirms it
 (the same reading as the confirmed-hash export, ``bastion.reports.from_cases.confirmed_media``) and says,
-for an image, which confirmed cases' media lie within a wider radius (default :data:`DEFAULT_RADIUS` bits).
+for an image, which confirmed cases' media lie within a wider radius (default :data:`DEFAULT_RADIUS` bits),
+or within :data:`LAYOUT_RADIUS` bits with a coarse colour layout near theirs (the second look: a series keeps
+its palette and where it sits; docs/similar.md says what was measured).
 
 What it gives is a ``similar-to-confirmed`` signal (``source: similarity``, category
 ``similar_to_confirmed``) with its evidence — the distance, the confirmed case, and whether the item's
