@@ -136,7 +136,7 @@ def _similar(answer: dict) -> list[dict]:
 
 def test_a_member_beyond_the_radius_is_found_through_the_layouts_and_an_old_case_gets_its_layout(api, pictures):
     """The service end to end: the radius set just under the member's distance, so only the second look can
-    find it. A case confirmed before layouts were kept has none: PDQ alone, until migration 0015 queues it
+    find it. A case confirmed before layouts were kept has none: PDQ alone, until migration 0016 queues it
     again and the background task hashes its layout."""
     from alembic import command
 
@@ -171,7 +171,7 @@ def test_a_member_beyond_the_radius_is_found_through_the_layouts_and_an_old_case
     cfg = _alembic_config()
     with api.store.engine.begin() as conn:
         cfg.attributes["connection"] = conn
-        command.downgrade(cfg, "0014")
+        command.downgrade(cfg, "0015")
         command.upgrade(cfg, "head")
     with api.store.session() as s:
         assert s.scalars(select(DecisionRow.similar_retro).where(DecisionRow.case_id == first["case_id"])).all() == ["pending"]

@@ -92,7 +92,7 @@ def hash_windows(store: Store, case_id: int, holding) -> int:
     """Hash the :data:`~bastion.cases.similar.WINDOWS` and the colour layout of the case's images whose bytes
     are held, once (kept in ``item_media.result["similar_windows"]`` and ``["similar_layout"]``; an image
     hashed already, or whose bytes are gone, is left as it is — one confirmed before layouts were kept gets
-    both now: migration 0015 queued its decision again). The bytes were examined at intake; they are decoded
+    both now: migration 0016 queued its decision again). The bytes were examined at intake; they are decoded
     here under the decoders' own caps. Returns how many images were hashed."""
     from bastion.errors import BastionError
 

@@ -7,14 +7,14 @@ confirmed before this revision have windows but no layout: their confirming deci
 items once more (a signal already present is not added twice). The downgrade leaves the layouts in place:
 the code before this revision ignores them.
 
-Revision ID: 0015
-Revises: 0014
+Revision ID: 0016
+Revises: 0015
 """
 from alembic import op
 import sqlalchemy as sa
 
-revision = "0015"
-down_revision = "0014"
+revision = "0016"
+down_revision = "0015"
 branch_labels = None
 depends_on = None
 
