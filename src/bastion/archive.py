@@ -111,11 +111,22 @@ class ResultRecorder:
                                        finished_at=utcnow()))
 
 
-def start_run(store: Store, sources: list, shard_size: int) -> str:
+def start_run(store: Store, sources: list, shard_size: int, classify: tuple[str, ...] = ()) -> str:
     run_id = uuid.uuid4().hex[:16]
     with store.session() as s, s.begin():
-        s.add(ScanRunRow(id=run_id, sources=specs_json(sources), shard_size=shard_size, status="running"))
+        s.add(ScanRunRow(id=run_id, sources=specs_json(sources), shard_size=shard_size, status="running",
+                         classify=json.dumps(list(classify))))
     return run_id
+
+
+def run_classifiers(store: Store, run_id: str) -> tuple[str, ...] | None:
+    """The image classifiers run ``run_id`` was started with (empty: none; None: not recorded, a run started
+    before migration 0017); raises :class:`UnknownRun` for a run this store does not have."""
+    with store.session() as s:
+        row = s.get(ScanRunRow, run_id)
+        if row is None:
+            raise UnknownRun(f"no scan run {run_id!r} in this store")
+        return None if row.classify is None else tuple(json.loads(row.classify))
 
 
 def load_run(store: Store, run_id: str, sources: list) -> tuple[int, dict]:
@@ -177,7 +188,7 @@ def run_archive(
     if batch < 1:
         raise ConfigError("batch size must be at least 1")
     if run_id is None:
-        run_id = start_run(store, sources, shard_size)
+        run_id = start_run(store, sources, shard_size, tuple(getattr(scanner, "classify", ()) or ()))
         done: dict = {}
     else:
         shard_size, done = load_run(store, run_id, sources)

@@ -167,3 +167,75 @@ def test_a_classifier_the_workers_cannot_load_is_never_clean(tmp_path):
     row = rows_of(r.stdout)["drawing0.png"]
     assert classified(row)["here-only"]["status"] == "unavailable"
     assert [e["code"] for e in row["errors"]] == ["classifier-unavailable"]
+
+
+def test_resume_runs_the_classifiers_the_run_was_started_with(database_url, tmp_path):
+    """--resume without --classify goes on with the run's own classifiers (recorded when it started), and
+    naming other ones is refused (exit 2) rather than mixing two kinds of results in one run."""
+    folder = make_folder(tmp_path)
+    init(database_url)
+    first = cli(database_url, "scan", str(folder), "--engine", "local", "--jobs", "1", "--shard-size", "2",
+                "--classifiers", "photoreal", "--no-banks", "--no-progress")
+    assert first.exit_code == 0, first.output
+    run_id = first.output.split("scan run ", 1)[1].split()[0]
+    plain = cli(database_url, "scan", str(folder), "--engine", "local", "--jobs", "1", "--shard-size", "2",
+                "--no-banks", "--no-progress")
+    assert plain.exit_code == 0, plain.output
+    plain_id = plain.output.split("scan run ", 1)[1].split()[0]
+
+    from sqlalchemy import delete
+
+    from bastion.store.db import open_store
+    from bastion.store.schema import ScanResultRow, ScanShardRow
+
+    store = open_store(database_url)
+    try:
+        with store.session() as s, s.begin():  # as if both runs had stopped before any shard was done
+            for rid in (run_id, plain_id):
+                s.execute(delete(ScanShardRow).where(ScanShardRow.run_id == rid))
+                s.execute(delete(ScanResultRow).where(ScanResultRow.run_id == rid))
+    finally:
+        store.engine.dispose()
+
+    resumed = cli(database_url, "scan", str(folder), "--engine", "local", "--jobs", "1", "--resume", run_id,
+                  "--no-banks", "--jsonl", "--no-progress")
+    assert resumed.exit_code == 0, resumed.output
+    assert "resuming with the run's classifiers: photoreal" in resumed.output
+    got = rows_of(resumed.stdout)
+    assert set(got) == {"coffee.png", "drawing0.png", "drawing1.png", "drawing2.png"}
+    assert all(set(classified(row)) == {"photoreal"} for row in got.values())
+
+    # a run started without classifiers is not resumed with some
+    other = cli(database_url, "scan", str(folder), "--engine", "local", "--jobs", "1", "--resume", plain_id,
+                "--classifiers", "photoreal", "--no-banks", "--no-progress")
+    assert other.exit_code == 2 and "started with classifiers none" in other.output
+    unclassified = cli(database_url, "scan", str(folder), "--engine", "local", "--jobs", "1", "--resume", plain_id,
+                       "--no-banks", "--jsonl", "--no-progress")
+    assert unclassified.exit_code == 0, unclassified.output
+    assert all(classified(row) == {} for row in rows_of(unclassified.stdout).values())
+
+
+def test_a_run_that_recorded_no_choice_resumes_with_the_flags_given(database_url, tmp_path):
+    """A run started before runs recorded their classifiers (scan_runs.classify NULL): --resume takes the flags."""
+    folder = make_folder(tmp_path)
+    init(database_url)
+    first = cli(database_url, "scan", str(folder), "--engine", "local", "--jobs", "1", "--no-banks", "--no-progress")
+    assert first.exit_code == 0, first.output
+    run_id = first.output.split("scan run ", 1)[1].split()[0]
+    from sqlalchemy import delete, update
+
+    from bastion.store.db import open_store
+    from bastion.store.schema import ScanResultRow, ScanRunRow, ScanShardRow
+
+    store = open_store(database_url)
+    try:
+        with store.session() as s, s.begin():
+            s.execute(update(ScanRunRow).where(ScanRunRow.id == run_id).values(classify=None))
+            s.execute(delete(ScanShardRow).where(ScanShardRow.run_id == run_id))
+            s.execute(delete(ScanResultRow).where(ScanResultRow.run_id == run_id))
+    finally:
+        store.engine.dispose()
+    resumed = cli(database_url, "scan", str(folder), "--engine", "local", "--jobs", "1", "--resume", run_id,
+                  "--classifiers", "photoreal", "--no-banks", "--jsonl", "--no-progress")
+    assert resumed.exit_code == 0, resumed.output
+    assert all(set(classified(row)) == {"photoreal"} for row in rows_of(resumed.stdout).values())

@@ -16,6 +16,28 @@ from bastion.scan import FileResult, Scanner
 from bastion.store.media import MediaRecorder
 
 
+def _resumed_classifiers(store, run_id: str, asked: tuple[str, ...]) -> tuple[str, ...]:
+    """The classifiers a resumed run goes on with: the ones it was started with (loaded and checked here, exit
+    2 when one cannot load), so its remaining files are examined as its first ones were. Naming others is an
+    error; an unknown run is left to run_archive's own error."""
+    from bastion.archive import UnknownRun, run_classifiers
+    from bastion.cli.scan_cmd import classifier_names
+
+    try:
+        started = run_classifiers(store, run_id)
+    except UnknownRun:
+        return asked
+    if started is None:  # a run older than the record: the flags given decide, as before
+        return asked
+    if asked and asked != started:
+        fail(f"run {run_id} was started with classifiers {', '.join(started) or 'none'}; resume it without "
+             f"--classify/--classifiers (the run's own are used) or with the same ones")
+    if started and not asked:
+        err.print(f"resuming with the run's classifiers: {', '.join(started)}", highlight=False)
+        return classifier_names(False, ",".join(started))
+    return asked
+
+
 def scan_archive(
     ctx: typer.Context, paths: list[str], *, jsonl: bool, output: Optional[Path], bank, jobs: int, record: bool,
     no_banks: bool = False,
@@ -47,6 +69,8 @@ def scan_archive(
     run = {"id": None}
     media = MediaRecorder(store) if record else None
     # ``classify``: already resolved and checked by scan (exit 2 before any file is read, as a folder scan).
+    if resume:
+        classify = _resumed_classifiers(store, resume, classify)
     scanner = Scanner(matcher, media, jobs=jobs or None, provenance=provenance, watermark=watermark, classify=classify)
     show = progress and err.is_terminal
     eng = make_engine(engine, jobs=jobs or None, scheduler=scheduler)

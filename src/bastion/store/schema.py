@@ -118,6 +118,9 @@ class ScanRunRow(Base):
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     sources: Mapped[str] = mapped_column(Text)  # JSON list of source specs
     shard_size: Mapped[int] = mapped_column(Integer)
+    #: JSON list of the image classifiers the run asked for (--classify/--classifiers; [] for none), so
+    #: --resume runs them too; NULL for runs started before migration 0017, whose choice is unknown
+    classify: Mapped[str | None] = mapped_column(Text, nullable=True)
     status: Mapped[str] = mapped_column(String(16), default="running")  # running | finished
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
