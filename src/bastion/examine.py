@@ -117,11 +117,13 @@ def _die_with_parent() -> None:
         os._exit(1)
 
 
-def _worker_main(conn, memory_bytes: int | None) -> None:
+def _worker_main(conn, memory_bytes: int | None, classifiers: tuple[str, ...] = ()) -> None:
     """A worker: read (function, args, kwargs), answer ("ok", value) or ("error", text), until EOF.
 
-    Ctrl-C belongs to the parent. The allocator is tuned as in scan workers; the decoders are imported
-    before the worker says it is ready, so the first file's deadline measures the file, not the imports."""
+    Ctrl-C belongs to the parent. The allocator is tuned as in scan workers; the decoders are imported, and
+    the image ``classifiers`` loaded (bastion.classifiers.get: one that cannot load is remembered and reported
+    on each picture as before), before the worker says it is ready, so the first file's deadline measures the
+    file, not the imports or a model's load."""
     try:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
     except ValueError:  # pragma: no cover - always the main thread of a fresh process
@@ -138,6 +140,10 @@ def _worker_main(conn, memory_bytes: int | None) -> None:
     from bastion.scan import tune_process
 
     tune_process()
+    if classifiers:
+        from bastion.classifiers import check
+
+        check(classifiers)
     conn.send(("ready", os.getpid()))
     while True:
         try:
@@ -155,9 +161,9 @@ def _worker_main(conn, memory_bytes: int | None) -> None:
 
 
 class _Worker:
-    def __init__(self, ctx, memory_bytes: int | None):
+    def __init__(self, ctx, memory_bytes: int | None, classifiers: tuple[str, ...] = ()):
         parent, child = ctx.Pipe(duplex=True)
-        self.proc = ctx.Process(target=_worker_main, args=(child, memory_bytes), daemon=True,
+        self.proc = ctx.Process(target=_worker_main, args=(child, memory_bytes, classifiers), daemon=True,
                                 name="bastion-examine")
         self.proc.start()
         child.close()
@@ -198,9 +204,13 @@ class WorkerPool:
     own pipe. Workers start lazily (or all at once with :meth:`start`), from a fork server that has the
     decoders imported, so a replacement is ready within about a tenth of a second."""
 
-    def __init__(self, size: int | None = None, *, memory_bytes: int | None = None, start_method: str | None = None):
+    def __init__(self, size: int | None = None, *, memory_bytes: int | None = None, start_method: str | None = None,
+                 classifiers: tuple[str, ...] = ()):
+        """``classifiers``: image classifier names each worker loads when it starts (its first picture then
+        waits for no model)."""
         self.size = max(1, size or default_workers())
         self.memory_bytes = memory_bytes
+        self.classifiers = tuple(classifiers)
         method = start_method or ("forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn")
         self._ctx = multiprocessing.get_context(method)
         if method == "forkserver":
@@ -223,7 +233,7 @@ class WorkerPool:
 
     def _new(self) -> _Worker | None:
         try:
-            return _Worker(self._ctx, self.memory_bytes)
+            return _Worker(self._ctx, self.memory_bytes, self.classifiers)
         except Exception:
             log.exception("could not start an examine worker")
             with self._cond:

@@ -160,8 +160,9 @@ def build_service(settings: ServeSettings):
 
     limits = Limits(file_seconds=settings.examine_file_seconds, item_seconds=settings.examine_item_seconds,
                     memory_bytes=settings.examine_memory_bytes)
-    examiner = Examiner(matcher, limits=limits, pool=WorkerPool(settings.examine_workers, memory_bytes=limits.memory_bytes),
-                        classify=classify, windows=bool(settings.similar_radius))
+    # the workers load the classifiers when they start (pool.start() in the lifespan), not on the first picture
+    pool = WorkerPool(settings.examine_workers, memory_bytes=limits.memory_bytes, classifiers=classify)
+    examiner = Examiner(matcher, limits=limits, pool=pool, classify=classify, windows=bool(settings.similar_radius))
     from bastion.vault import Keyring, Vault
 
     keyring = Keyring.from_settings(settings)

@@ -38,7 +38,7 @@ from bastion.classifiers.base import (
 
 __all__ = ["ENTRY_POINT_GROUP", "LOCAL", "SOURCE", "Classifier", "ClassifierResult", "ClassifierUnavailable",
            "ImageClassifier", "Outcome", "Picture", "UnknownClassifier", "available", "check", "classify",
-           "describe", "forget", "get", "known", "register", "resolve", "results_of", "unregister"]
+           "describe", "forget", "get", "known", "loaded", "register", "resolve", "results_of", "unregister"]
 
 log = logging.getLogger("bastion.classifiers")
 
@@ -177,6 +177,12 @@ def get(name: str) -> Any:
     if isinstance(got, ClassifierUnavailable):
         raise got
     return got
+
+
+def loaded() -> tuple[str, ...]:
+    """Names of the classifiers loaded in this process (ready to run), in load order."""
+    with _lock:
+        return tuple(n for n, got in _loaded.items() if not isinstance(got, ClassifierUnavailable))
 
 
 def check(names: Iterable[str]) -> dict[str, str]:
