@@ -21,7 +21,6 @@ def _resumed_classifiers(store, run_id: str, asked: tuple[str, ...]) -> tuple[st
     2 when one cannot load), so its remaining files are examined as its first ones were. Naming others is an
     error; an unknown run is left to run_archive's own error."""
     from bastion.archive import UnknownRun, run_classifiers
-    from bastion.cli.scan_cmd import classifier_names
 
     try:
         started = run_classifiers(store, run_id)
@@ -33,8 +32,13 @@ def _resumed_classifiers(store, run_id: str, asked: tuple[str, ...]) -> tuple[st
         fail(f"run {run_id} was started with classifiers {', '.join(started) or 'none'}; resume it without "
              f"--classify/--classifiers (the run's own are used) or with the same ones")
     if started and not asked:
+        from bastion.classifiers import check
+
         err.print(f"resuming with the run's classifiers: {', '.join(started)}", highlight=False)
-        return classifier_names(False, ",".join(started))
+        problems = check(started)  # as scan checks --classifiers: exit 2 before any file is read
+        if problems:
+            fail("image classification is unavailable: " + "; ".join(problems.values()))
+        return started
     return asked
 
 
