@@ -324,3 +324,71 @@ def test_language_guess_agrees_with_the_intersection_loop(text: str) -> None:
     lex = default_lexicon()
     folded = fold(text)
     assert lex.guess_language(folded) == _reference_guess(lex, folded)
+
+
+# --- detector pre-checks written as substring tests (issue 22, third pass) -------------------------------
+
+_DETECTORISH = st.lists(
+    st.sampled_from(["per", "set", "pack", "/", "1", "一", "セット", "枚", "each", "pic", " ", "$", "5", "12", "a", "tier", "ans",
+                     "anos", "yo", "year", "jahr", "grade", "klasse", "歳", "才", "さい", "年生", "tg", "@", ".", "com", "me", "dot",
+                     "line", "x", "b", "0", "f", "paypal", "cash", "ko-fi", "dix", "-sept", "seven", "teen", "un", "e", "s", "ein",
+                     "old", "y/o", "٣", "é", "_", "pro", "pour", "je", "par", "!", "\n", "abc0123456789def" * 4]),
+    max_size=14,
+).map("".join)
+
+
+@settings(max_examples=600, deadline=None)
+@given(_DETECTORISH)
+def test_detector_hint_tests_are_the_hint_patterns(text: str) -> None:
+    from bastion.text.detectors import ages, commerce
+
+    t = fold(text).text
+    assert ages._hinted(t) == (ages._HINT_RE.search(t) is not None)
+    assert contacts._hinted(t) == (contacts._HINT_RE.search(t) is not None)
+    assert (commerce.has_digit(t) or commerce.contains_any(t, commerce._HINT_WORDS)) == (commerce._HINT_RE.search(t) is not None)
+    assert commerce.has_digit(t) == (re.search(r"\d", t) is not None)
+
+
+@settings(max_examples=600, deadline=None)
+@given(_DETECTORISH)
+def test_detector_pre_checks_never_hide_a_match(text: str) -> None:
+    from bastion.text.detectors import commerce
+
+    t = fold(text).text
+    if commerce._UNIT_RE.search(t):
+        assert commerce.contains_any(t, commerce._UNIT_NEEDS)
+    if commerce._PRICE_RE.search(t):
+        assert commerce.has_digit(t)
+    if contacts._PATTERNS[contacts._EMAIL][3].search(t):
+        assert t.find(".", t.find("@") + 1) >= 0
+
+
+def _flat_number_patterns() -> list[re.Pattern[str]]:
+    from bastion.text.detectors import ages
+
+    flat = r"(?P<n>\d{1,2}|" + "|".join(sorted((re.escape(w) for w in ages._NUMBER_WORDS), key=len, reverse=True)) + r")"
+    out = []
+    for _lang, _w, p in ages._PATTERNS:
+        src = p.pattern.replace(ages._NUM, flat).replace(ages._NUM.replace("<n>", "<m>"), flat.replace("<n>", "<m>"))
+        out.append(re.compile(src))
+    return out
+
+
+@settings(max_examples=600, deadline=None)
+@given(_DETECTORISH)
+def test_age_patterns_with_the_number_word_tree_match_as_the_flat_alternation(text: str) -> None:
+    from bastion.text.detectors import ages
+
+    t = fold(text).text
+    for (_lang, _w, tree), flat in zip(ages._PATTERNS, _flat_number_patterns()):
+        assert [(m.span(), m.groupdict()) for m in tree.finditer(t)] == [(m.span(), m.groupdict()) for m in flat.finditer(t)]
+
+
+def test_number_word_tree_is_in_use_and_prefers_the_longer_word() -> None:
+    from bastion.text.detectors import ages
+
+    flat = _flat_number_patterns()
+    assert sum(f.pattern != p.pattern for f, (_l, _w, p) in zip(flat, ages._PATTERNS)) >= 8  # the tree replaced it
+    got = {(h.age, h.value) for h in ages.find_ages(fold("dix-sept ans, sixteen years old, eins Jahre alt"))}
+    # The longer word wherever two start at one place: "dix-sept" not "dix", "sixteen" not "six", "eins" not "ein".
+    assert got == {(17, "dix-sept ans"), (16, "sixteen years old"), (1, "eins jahre alt")}

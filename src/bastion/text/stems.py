@@ -269,7 +269,10 @@ class StemIndex:
         word_re = _ASCII_WORD_RE if ascii_text else _WORD_RE
         words = word_re.findall(text)
         if self.script_stems:
-            self._find_script(folded, words if folded.original.isascii() else None, hits)
+            if not folded.original.isascii():
+                self._find_script(folded, None, hits)
+            elif not self._script_dead.issuperset(words):  # _find_script's own first test, without the call
+                self._find_script(folded, words, hits)
         dead = self._dead
         if dead.issuperset(words):
             return hits  # every word known to lead nowhere (about half the texts with a stem hint)

@@ -8,11 +8,12 @@ belong to. The answer is exactly ``any(n in text for n in needs[i])`` for every 
 
 from __future__ import annotations
 
+import re
 from typing import Sequence
 
 import ahocorasick
 
-__all__ = ["NeedsIndex"]
+__all__ = ["NeedsIndex", "contains_any", "has_digit"]
 
 
 class NeedsIndex:
@@ -37,3 +38,25 @@ class NeedsIndex:
         for _end, patterns in self._automaton.iter(text):
             out |= patterns
         return out
+
+
+_DIGIT_RE = re.compile(r"\d")
+_ASCII_DIGITS = b"0123456789"
+
+
+def has_digit(text: str) -> bool:
+    r"""Whether ``text`` holds a digit (``\d``, any script); on ASCII text by deleting the digits at C speed,
+    which is cheaper than a regex search."""
+    if text.isascii():
+        return len(text.encode("ascii").translate(None, _ASCII_DIGITS)) != len(text)
+    return _DIGIT_RE.search(text) is not None
+
+
+def contains_any(text: str, needles: tuple[str, ...]) -> bool:
+    """Whether any of ``needles`` occurs in ``text``: one substring test each, at C speed. A regex
+    alternation of the same words that starts with no common literal is tried at every position of the
+    text instead (``re`` has no multi-string search)."""
+    for n in needles:
+        if n in text:
+            return True
+    return False

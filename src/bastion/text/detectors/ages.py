@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from bastion.text.detectors._needs import NeedsIndex
+from bastion.text.detectors._needs import NeedsIndex, contains_any, has_digit
 from bastion.text.detectors._spans import SpanSet
 from bastion.text._fast import frozen_builder
 from bastion.text.normalize import FoldedText
@@ -34,7 +34,35 @@ for _lang, _words in _WORDS.items():
 _NUMBER_WORDS.update({"ein": 1, "une": 1, "una": 1, "un": 1})
 _KANJI = {"一": 1, "二": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9, "十": 10}
 
-_NUM = r"(?P<n>\d{1,2}|" + "|".join(sorted((re.escape(w) for w in _NUMBER_WORDS), key=len, reverse=True)) + r")"
+
+
+def _trie_alternation(words: list[str]) -> str:
+    """A regex alternation of ``words`` written as a tree of their common prefixes ("s(?:e(?:ven|...)|ix)"),
+    matching what the flat alternation of the words, longest first, matches, with the same choice: words
+    that can match at one position are prefixes of one another, and at every node the longer continuations
+    come before the word that ends there. The flat form costs a comparison per word at every word boundary
+    of a text; the tree one per letter."""
+    tree: dict[str, dict] = {}
+    for w in words:
+        node = tree
+        for c in w:
+            node = node.setdefault(c, {})
+        node[""] = {}
+
+    def emit(node: dict[str, dict]) -> str:
+        branches = [re.escape(c) + emit(child) for c, child in node.items() if c]
+        if "" in node:
+            branches.append("")
+        if len(branches) == 1:
+            return branches[0]
+        return "(?:" + "|".join(branches) + ")"
+
+    return emit(tree)
+
+
+# Digits, or a number word: "(?:d(?:ix(?:\-sept|)|...)|...)" (see _trie_alternation), which matches what
+# "dix\-sept|dix|..." (longest first) matches.
+_NUM = r"(?P<n>\d{1,2}|" + _trie_alternation(sorted(_NUMBER_WORDS)) + r")"
 _KNUM = r"(?P<n>\d{1,2}|[一二三四五六七八九十]{1,3})"
 
 # (language, weight, pattern). Folded text: lower case, diacritics removed ("años" -> "anos").
@@ -67,6 +95,20 @@ _DURATION_BEFORE = re.compile(
 )
 _DURATION_AFTER = re.compile(r"^\s?(?:d'|de |experience|experiencia|erfahrung|lang|plus tard|despues|spater|ago)")
 _HINT_RE = re.compile(r"\d|歳|才|さい|年生|years?|yo\b|ans\b|anos\b|jahr|grade|klasse")
+# _HINT_RE as a digit test, substring tests and, for the words that must end a word, one small search
+# (see _hinted): the alternation starts with no common literal, so searching it costs an attempt per position.
+_HINT_WORDS = ("歳", "才", "さい", "年生", "year", "jahr", "grade", "klasse")
+_HINT_ENDS = ("yo", "ans", "anos")
+_HINT_ENDS_RE = re.compile(r"yo\b|ans\b|anos\b")
+
+
+def _hinted(text: str) -> bool:
+    """``_HINT_RE.search(text) is not None``, cheaper (tests/text/test_text_fast_paths.py)."""
+    return (
+        has_digit(text)
+        or contains_any(text, _HINT_WORDS)
+        or (contains_any(text, _HINT_ENDS) and _HINT_ENDS_RE.search(text) is not None)
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,7 +148,7 @@ def _grade_age(lang: str, grade: int, junior: bool = False) -> int:
 def find_ages(folded: FoldedText) -> list[AgeHit]:
     """Every age under 18 and every school grade mentioned, with spans in the original."""
     text = folded.text
-    if not _HINT_RE.search(text):
+    if not _hinted(text):
         return []
     out: list[AgeHit] = []
     taken = SpanSet()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from bastion.text.detectors._needs import contains_any, has_digit
 from bastion.text.detectors._spans import SpanSet
 from bastion.text._fast import frozen_builder
 from bastion.text.detectors.crypto import eth_checksum_status, valid_btc_base58, valid_btc_bech32, valid_xmr
@@ -69,6 +70,13 @@ _PAYMENT_PATTERNS: list[tuple[str, float, re.Pattern[str], str]] = [
     ("cashtag", 0.4, re.compile(r"(?<![\w$])\$[a-z][a-z0-9_-]{2,19}\b"), "$"),
 ]
 _HINT_RE = re.compile(r"\d|\$|paypal|cash|venmo|ko-fi|coffee|patreon|gumroad|fanbox|boosty|subscribestar")
+# The same test as substring tests and a digit test (``_HINT_RE`` starts with no common literal, so a
+# search tries its alternatives at every position of the text): see ``_hinted``.
+_HINT_WORDS = ("$", "paypal", "cash", "venmo", "ko-fi", "coffee", "patreon", "gumroad", "fanbox", "boosty", "subscribestar")
+# Every match of _UNIT_RE holds one of these: a word before the unit (first branch), a slash after a number
+# (second) or a one before a Japanese counter (third). A cheap pre-check for a pattern whose lookbehind
+# branch is tried at every position.
+_UNIT_NEEDS = ("/", "1", "一", "per", "each", "pro", "por", "par", "je", "für", "pour")
 
 _WALLET_RE = re.compile(
     r"(?<![0-9A-Za-z])(?:"
@@ -82,7 +90,7 @@ _LONG_TOKEN_RE = re.compile(r"[0-9A-Za-z]{26,}")
 
 
 def _wallets(original: str) -> list[CommerceHit]:
-    if not _LONG_TOKEN_RE.search(original):
+    if len(original) < 26 or not _LONG_TOKEN_RE.search(original):
         return []
     out: list[CommerceHit] = []
     for m in _WALLET_RE.finditer(original):
@@ -113,7 +121,11 @@ def find_commerce(folded: FoldedText) -> list[CommerceHit]:
     out = _wallets(folded.original)
     text = folded.text
     units = _UNIT_WORD_RE.search(text) is not None
-    if not _HINT_RE.search(text) and not (units and _UNIT_RE.search(text)):
+    # A unit phrase is possible (see _UNIT_NEEDS); a price needs a digit (every price holds a number).
+    unit_phrase = units and contains_any(text, _UNIT_NEEDS)
+    digit = has_digit(text)
+    # `digit or contains_any(...)` is `_HINT_RE.search(text)` (tests/text/test_text_fast_paths.py).
+    if not (digit or contains_any(text, _HINT_WORDS)) and not (unit_phrase and _UNIT_RE.search(text)):
         return out
     taken = SpanSet([h.span for h in out])
 
@@ -124,12 +136,13 @@ def find_commerce(folded: FoldedText) -> list[CommerceHit]:
             span = folded.span(*m.span())
             if taken.add(*span):
                 out.append(_new_commercehit(kind, "payment", m.group(), span, weight, {}))
-    for m in _PRICE_RE.finditer(text):
+    for m in _PRICE_RE.finditer(text) if digit else ():
         span = folded.span(*m.span())
         if taken.add(*span):
             out.append(_new_commercehit("price", "price", m.group().strip(), span, 0.6, {}))
-    has_price = any(h.kind == "price" for h in out)
-    for pattern in ((_UNIT_RE, _WEAK_UNIT_RE) if has_price else (_UNIT_RE,)) if units else ():
+    has_price = digit and any(h.kind == "price" for h in out)
+    # Unit phrasing: _UNIT_RE where possible at all, the weak forms ("a pack") only beside a price.
+    for pattern in ((_UNIT_RE,) if unit_phrase else ()) + ((_WEAK_UNIT_RE,) if has_price else ()) if units else ():
         for m in pattern.finditer(text):
             span = folded.span(*m.span())
             if taken.add(*span):
