@@ -392,3 +392,16 @@ def test_number_word_tree_is_in_use_and_prefers_the_longer_word() -> None:
     got = {(h.age, h.value) for h in ages.find_ages(fold("dix-sept ans, sixteen years old, eins Jahre alt"))}
     # The longer word wherever two start at one place: "dix-sept" not "dix", "sixteen" not "six", "eins" not "ein".
     assert got == {(17, "dix-sept ans"), (16, "sixteen years old"), (1, "eins jahre alt")}
+
+
+@settings(max_examples=600, deadline=None)
+@given(_TEXT)
+def test_join_tests_with_pre_checks_agree_with_the_patterns(text: str) -> None:
+    from bastion.text.normalize import _alnum_only, has_spaced_run, joined_source, needs_join
+
+    f = fold(text)
+    t = f.text
+    assert needs_join(f) == bool(_SPACED_LETTERS_RE.search(t) or _INNER_SEPARATOR_RE.search(t))
+    assert has_spaced_run(f) == (_SPACED_LETTERS_RE.search(t) is not None)
+    joined = _INNER_SEPARATOR_RE.sub("", _SPACED_LETTERS_RE.sub(_alnum_only, t))
+    assert joined_source(f) == (None if joined == t else joined)

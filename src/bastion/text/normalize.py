@@ -479,9 +479,22 @@ def normalize(text: str, *, join: bool = False) -> MatchView:
     return _match_view(fold(text), join)
 
 
+# Pre-checks of the two patterns above, which start with a lookbehind and so are tried at every position of
+# a text: letters written apart hold a separator, one letter or digit and a separator again (the middle
+# letter and the characters around it: "n.s.f.w", "n. s. f"), and a separator inside a word is one of these.
+_SPACED_LETTERS_PRE_RE = re.compile(r"[ ._\-*·•/|~,][^\W_][ ._\-*·•/|~,]")
+_INNER_SEPARATORS = (".", "_", "*", "-", "·", "•", "~")
+
+
 def needs_join(folded: FoldedText) -> bool:
     """Whether the joined view can differ from the plain one (saves a second pass on most texts)."""
-    return bool(_SPACED_LETTERS_RE.search(folded.text) or _INNER_SEPARATOR_RE.search(folded.text))
+    t = folded.text
+    if _SPACED_LETTERS_PRE_RE.search(t) is not None and _SPACED_LETTERS_RE.search(t) is not None:
+        return True
+    for c in _INNER_SEPARATORS:
+        if c in t:
+            return _INNER_SEPARATOR_RE.search(t) is not None
+    return False
 
 
 def match_views(text: str) -> tuple[FoldedText, list[MatchView | PlainView]]:
@@ -568,7 +581,8 @@ def script_split_view(folded: FoldedText) -> MatchView:
 
 def has_spaced_run(folded: FoldedText) -> bool:
     """Whether the folded text has a run of letters written apart (what :func:`spaced_runs` lists)."""
-    return _SPACED_LETTERS_RE.search(folded.text) is not None
+    t = folded.text
+    return _SPACED_LETTERS_PRE_RE.search(t) is not None and _SPACED_LETTERS_RE.search(t) is not None
 
 
 def spaced_runs(folded: FoldedText) -> list[tuple[int, int]]:
@@ -586,7 +600,12 @@ def joined_source(folded: FoldedText) -> str | None:
     single letters, separators inside words), or ``None`` when it deletes nothing -- exactly when
     :func:`needs_join` is False, since every match of its patterns deletes at least one character."""
     t = folded.text
-    text = _INNER_SEPARATOR_RE.sub("", _SPACED_LETTERS_RE.sub(_alnum_only, t))
+    # Each substitution only where its pre-check says it can match (see needs_join): the same text.
+    text = _SPACED_LETTERS_RE.sub(_alnum_only, t) if _SPACED_LETTERS_PRE_RE.search(t) is not None else t
+    for c in _INNER_SEPARATORS:
+        if c in text:
+            text = _INNER_SEPARATOR_RE.sub("", text)
+            break
     return None if text == t else text
 
 
