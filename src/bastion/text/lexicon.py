@@ -547,7 +547,8 @@ class Lexicon:
         Only needed for ``strict`` terms, so it runs only when one of them matched.
         """
         t = folded.text
-        if _KANA_RE.search(t):
+        ascii_text = t.isascii()
+        if not ascii_text and _KANA_RE.search(t):
             return "ja"
         # Each word's languages from one table (built once) instead of a set intersection per language: the
         # same counts, and the same answer -- the first language in list order with the most stopwords,
@@ -560,7 +561,7 @@ class Lexicon:
                     index.setdefault(w, []).append(lang)
             self._stop_index = index
         counts: dict[str, int] = {}
-        for w in set(_WORD_RE.findall(t)):
+        for w in set((_ASCII_WORD_RE if ascii_text else _WORD_RE).findall(t)):
             for lang in index.get(w, ()):
                 counts[lang] = counts.get(lang, 0) + 1
         if not counts:
@@ -575,6 +576,7 @@ _KANA_RE = re.compile(r"[\u3040-\u30ff]")
 _LONG_WORD_RE = re.compile(r"[^\W_]{6,}")
 _ASCII_LONG_WORD_RE = re.compile(r"[a-zA-Z0-9]{6,}")  # the same on ASCII text
 _WORD_RE = re.compile(r"[^\W\d_]+")
+_ASCII_WORD_RE = re.compile(r"[a-zA-Z]+")  # the same on ASCII text, without the per-character category tests
 
 
 # Per entry, what :func:`_shape_fits` must check: key positions with a run above one (with that run),
