@@ -28,8 +28,9 @@ class LocalEngine:
         from bastion.examine import WorkerPool
 
         # spawned, not forked from the fork server: a run's workers see the environment as it is now (S3
-        # credentials), and sources defined by the caller are imported by name.
-        pool = self._pool = WorkerPool(self.workers, start_method="spawn")
+        # credentials), and sources defined by the caller are imported by name. Each loads the run's classifiers
+        # as it starts (a key's deadline then measures the key, not a model's load).
+        pool = self._pool = WorkerPool(self.workers, start_method="spawn", classifiers=tuple(classify))
         # One thread per worker process hands it batches and waits for them (the waiting is the deadline).
         threads = ThreadPoolExecutor(self.workers, thread_name_prefix="bastion-local")
         pending: dict[Future, Task] = {}
