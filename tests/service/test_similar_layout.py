@@ -167,16 +167,18 @@ def test_a_member_beyond_the_radius_is_found_through_the_layouts_and_an_old_case
     svc.similar.refresh(force=True)
     again = api.submit({"id": "l-3", "media": [{"data": b64(pictures["member_jpeg"])}], "account": {"id": "maker"}}).json()
     assert _similar(again) == []
-    # the migration queues the confirming decision again (downgrade is a no-op; upgrade runs it)
+    # the migration queues the confirming decision again, for its layouts only (downgrade to 0015, upgrade)
     cfg = _alembic_config()
     with api.store.engine.begin() as conn:
         cfg.attributes["connection"] = conn
         command.downgrade(cfg, "0015")
         command.upgrade(cfg, "head")
     with api.store.session() as s:
-        assert s.scalars(select(DecisionRow.similar_retro).where(DecisionRow.case_id == first["case_id"])).all() == ["pending"]
+        assert s.scalars(select(DecisionRow.similar_retro).where(DecisionRow.case_id == first["case_id"])).all() == ["layout"]
+    assert similar_retro.pending(api.store) == 1
     out = similar_retro.run(api.store, svc.policy, holding=svc.holding)
-    assert out.decisions == 1 and out.windows == 1
+    assert out.decisions == 1 and out.windows == 1 and out.compared == 0  # hashed, not compared again
+    assert similar_retro.pending(api.store) == 0
     with api.store.session() as s:
         assert len(s.scalars(select(ItemMediaRow.result).join(ItemRow, ItemRow.id == ItemMediaRow.item_id)
                              .where(ItemRow.external_id == "l-1")).one()["similar_layout"]) == 288

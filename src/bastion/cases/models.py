@@ -186,7 +186,8 @@ class DecisionRow(Base):
     suspension: Mapped[str | None] = mapped_column(String(16), nullable=True)
     suspension_days: Mapped[int | None] = mapped_column(Integer, nullable=True)
     #: a confirming decision: ``pending`` until its case's images were compared with recently stored items
-    #: (bastion.cases.similar_retro), then ``done``; NULL for the rest (and for decisions before migration 0014)
+    #: (bastion.cases.similar_retro), then ``done``; ``layout`` when only its images' layouts are to be hashed
+    #: (migration 0016); NULL for the rest (and for decisions before migration 0014)
     similar_retro: Mapped[str | None] = mapped_column(String(8), nullable=True)
     similar_claimed_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 

@@ -46,25 +46,34 @@ class SimilarRetroResult:
                 "cases": sorted(self.cases)}
 
 
+#: ``decisions.similar_retro`` of a confirming decision whose images only need their windows and layout hashed
+#: (queued by migration 0016 for cases confirmed before layouts were kept): no comparison with stored items
+LAYOUT_ONLY = "layout"
+_TODO = ("pending", LAYOUT_ONLY)
+
+
 def pending(store: Store) -> int:
+    """Confirming decisions waiting for this task (a comparison, or only their layouts hashed)."""
     with store.session() as s:
-        return len(s.scalars(select(DecisionRow.id).where(DecisionRow.similar_retro == "pending")).all())
+        return len(s.scalars(select(DecisionRow.id).where(DecisionRow.similar_retro.in_(_TODO))).all())
 
 
-def _claim(store: Store, lease: float) -> tuple[int, int] | None:
-    """(decision id, case id) of one pending confirming decision, claimed for ``lease`` seconds."""
+def _claim(store: Store, lease: float) -> tuple[int, int, str] | None:
+    """(decision id, case id, state) of one waiting confirming decision, claimed for ``lease`` seconds."""
     now = utcnow()
     free = or_(DecisionRow.similar_claimed_until.is_(None), DecisionRow.similar_claimed_until < now)
     with store.session() as s, s.begin():
-        row = s.execute(select(DecisionRow.id, DecisionRow.case_id).where(DecisionRow.similar_retro == "pending", free)
+        row = s.execute(select(DecisionRow.id, DecisionRow.case_id, DecisionRow.similar_retro)
+                        .where(DecisionRow.similar_retro.in_(_TODO), free)
                         .order_by(DecisionRow.id).limit(1)).first()
         if row is None:
             return None
-        got = s.execute(update(DecisionRow).where(DecisionRow.id == row.id, DecisionRow.similar_retro == "pending", free)
+        got = s.execute(update(DecisionRow).where(DecisionRow.id == row.id, DecisionRow.similar_retro == row.similar_retro,
+                                                  free)
                         .values(similar_claimed_until=now + timedelta(seconds=lease)))
         if got.rowcount != 1:
             return None
-        return int(row.id), int(row.case_id)
+        return int(row.id), int(row.case_id), str(row.similar_retro)
 
 
 def run(store: Store, policy, *, radius: int = sim.DEFAULT_RADIUS, days: float = 30.0, holding=None,
@@ -77,10 +86,11 @@ def run(store: Store, policy, *, radius: int = sim.DEFAULT_RADIUS, days: float =
         claimed = _claim(store, lease)
         if claimed is None:
             break
-        decision_id, case_id = claimed
+        decision_id, case_id, state = claimed
         if holding is not None:
             out.windows += hash_windows(store, case_id, holding)
-        _one(store, policy, case_id, radius, days, out)
+        if state != LAYOUT_ONLY:  # compared once already: the comparison (PDQ alone) would find the same items
+            _one(store, policy, case_id, radius, days, out)
         with store.session() as s, s.begin():
             s.execute(update(DecisionRow).where(DecisionRow.id == decision_id)
                       .values(similar_retro="done", similar_claimed_until=None))
