@@ -31,7 +31,8 @@ def consume(
     import asyncio
     import signal
 
-    from bastion.api.app import build_service, configure_logging
+    from bastion.api.app import build_service, configure_logging, settle_heap
+    from bastion.store.checkpoint import start_checkpointer
     from bastion.stream.consumer import Consumer
     from bastion.stream.adapters import broker_for
     from bastion.stream.settings import ConsumeSettings
@@ -55,9 +56,14 @@ def consume(
 
     err.print(f"bastion consume ({broker.name}): {settings.consume_queue} -> {settings.verdict_queue} "
               f"(dead letters: {settings.dead_letter_queue}, prefetch {settings.consume_prefetch})")
+    checkpointer = None
     try:
         if service.examiner.pool is not None:
             service.examiner.pool.start()
+        # as each `bastion serve` process does: SQLite's WAL checkpoints in a thread of their own, not in the
+        # writer's commits, and start-up's objects out of the garbage collector's way (api/app.py)
+        checkpointer = start_checkpointer(service.store)
+        settle_heap(service)
         try:
             with asyncio.Runner(loop_factory=_loop_factory()) as runner:
                 stats = runner.run(main())
@@ -65,6 +71,8 @@ def consume(
             fail(f"cannot reach the broker: {exc}")
     finally:
         service.examiner.close()
+        if checkpointer is not None:
+            checkpointer.close()
         service.store.close()
     typer.echo(json_line({"received": stats.received, "verdicts": stats.verdicts, "dead_lettered": stats.dead_lettered,
                "retried": stats.retried, "redelivered": stats.redelivered, "dead_letter_reasons": stats.by_reason,
