@@ -9,31 +9,18 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import signal
 import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
 
-from sqlalchemy import select
 from stream_loop import run_async
-
-from bastion.cases.models import ItemRow
-from bastion.store.db import open_store
+from stream_store import sigterm_once_stored, stored_ids
 
 
 def _item(i) -> dict:
     return {"id": f"item-{i}", "kind": "post", "title": "new watercolour", "body": "commissions open", "tags": ["art"]}
-
-
-def _stored(database_url) -> list[str]:
-    store = open_store(database_url)
-    try:
-        with store.session() as s:
-            return list(s.scalars(select(ItemRow.external_id)))
-    finally:
-        store.close()
 
 
 def _service(tmp_path, database_url):
@@ -109,7 +96,7 @@ def test_rabbitmq_never_acknowledges_past_a_delivery_in_flight(queues, tmp_path)
     assert [json.loads(m.body)["id"] for m in back] == ["item-2"]
     assert sorted(json.loads(m.body)["item_id"] for m in queues.drain(queues.verdicts)) == [
         "item-0", "item-1", "item-3", "item-4", "item-5"]
-    assert sorted(_stored(database_url)) == [f"item-{i}" for i in range(6)]  # committed before the publish failed
+    assert sorted(stored_ids(database_url)) == [f"item-{i}" for i in range(6)]  # committed before the publish failed
 
 
 def test_nats_never_acknowledges_a_delivery_in_flight(subjects, tmp_path):
@@ -156,7 +143,7 @@ def test_finished_deliveries_are_acknowledged_in_few_frames_and_none_is_left(que
     assert frames["deliveries"] == n + 1
     assert frames["multiple"] + frames["single"] <= (n + 1) // 2, frames  # several deliveries per frame
     assert queues.count(queues.items) == 0  # every one acknowledged
-    assert len(queues.drain(queues.verdicts)) == n and len(_stored(database_url)) == n
+    assert len(queues.drain(queues.verdicts)) == n and len(stored_ids(database_url)) == n
 
 
 def test_a_verdict_rabbitmq_cannot_route_stops_the_consumer_and_its_item_stays_queued(queues, tmp_path):
@@ -204,26 +191,10 @@ def test_nats_sigterm_finishes_what_is_in_flight_and_leaves_the_rest_with_the_st
     proc = subprocess.Popen([str(bastion), "consume", "--queue", subjects.items, "--verdicts", subjects.verdicts,
                              "--dead-letter", subjects.dead, "--prefetch", "16", "--examine-workers", "1"],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
-    try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                raise AssertionError(f"bastion consume exited early: {proc.stderr.read().decode()[-2000:]}")
-            try:
-                if len(_stored(database_url)) >= 20:
-                    break
-            except Exception:  # noqa: BLE001 - the consumer has not created the tables yet
-                pass
-            time.sleep(0.05)
-        proc.send_signal(signal.SIGTERM)
-        stdout, stderr = proc.communicate(timeout=120)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(10)
+    stdout, stderr = sigterm_once_stored(proc, database_url)
     assert proc.returncode == 0, stderr.decode()[-2000:]
     summary = json.loads(stdout.decode().strip().splitlines()[-1])
-    stored = _stored(database_url)
+    stored = stored_ids(database_url)
     assert summary["error"] is None and summary["verdicts"] == len(stored) < n  # every item started was finished
     assert summary["acknowledgements"]["deliveries"] == len(stored)
     assert len(subjects.read(subjects.verdicts)) == len(stored)
@@ -261,7 +232,7 @@ def _hand_back_in_the_middle(broker, tmp_path, database_url):
     # covered it before its hand-back (RabbitMQ would have closed the channel on the nack of an acknowledged tag)
     assert busy.failed == 1 and stats.retried == 1 and stats.redelivered == 1 and stats.error is None
     assert stats.verdicts == 8 and broker.ack_frames["deliveries"] == 8
-    assert sorted(_stored(database_url)) == sorted(f"item-{i}" for i in range(8))
+    assert sorted(stored_ids(database_url)) == sorted(f"item-{i}" for i in range(8))
 
 
 def test_rabbitmq_a_delivery_handed_back_in_the_middle_of_a_group_comes_back_and_is_answered(queues, tmp_path):

@@ -5,7 +5,6 @@ prefetch bounds what is in flight, and a consumer killed with SIGKILL loses noth
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 import os
 import signal
@@ -17,11 +16,8 @@ import time
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
 from stream_loop import run_async
-
-from bastion.cases.models import ItemRow
-from bastion.store.db import open_store
+from stream_store import sigterm_once_stored, stored_ids
 
 
 def _item(i, title="new watercolour", body="commissions open, prices in bio", tags=("art",)) -> dict:
@@ -51,15 +47,6 @@ def _run(queues, database_url, home, *, prefetch=16, wrap=None, idle=1.5):
         service.store.close()
 
 
-def _stored(database_url) -> list[str]:
-    store = open_store(database_url)
-    try:
-        with store.session() as s:
-            return list(s.scalars(select(ItemRow.external_id)))
-    finally:
-        store.close()
-
-
 def test_items_in_verdicts_out_each_stored_once(queues, database_url, tmp_path):
     queues.publish([_item(1), {**_item(2), **REVIEWED}, _item(3)], correlation=True)
     stats = _run(queues, database_url, tmp_path / "home")
@@ -71,7 +58,7 @@ def test_items_in_verdicts_out_each_stored_once(queues, database_url, tmp_path):
     assert by_id["item-1"][1]["verdict"]["action"] == "allow"
     assert by_id["item-2"][1]["verdict"]["action"] != "allow"  # the same policy as POST /v1/items
     assert by_id["item-2"][1]["case_id"] is not None
-    assert sorted(_stored(database_url)) == ["item-1", "item-2", "item-3"]
+    assert sorted(stored_ids(database_url)) == ["item-1", "item-2", "item-3"]
     assert queues.count(queues.items) == 0  # every message acknowledged
 
 
@@ -101,7 +88,7 @@ def test_a_redelivered_item_gets_its_stored_verdict_and_is_stored_once(queues, d
     assert stats.redelivered == 1 and stats.verdicts == 1
     again = json.loads(queues.drain(queues.verdicts)[0].body)
     assert again == first  # the stored verdict, case and all
-    assert _stored(database_url) == ["item-7"]
+    assert stored_ids(database_url) == ["item-7"]
 
 
 def test_what_is_not_an_item_goes_to_the_dead_letter_with_its_reason(queues, database_url, tmp_path):
@@ -131,7 +118,7 @@ def test_what_is_not_an_item_goes_to_the_dead_letter_with_its_reason(queues, dat
     assert "id" in details[1] and "kind" in details[2] and "media[0]" in details[3] and "item-1" in details[4]
     assert all(m.headers["x-bastion-source-queue"] == queues.items for m in dead)
     assert [json.loads(m.body)["item_id"] for m in queues.drain(queues.verdicts)] == ["item-2"]
-    assert sorted(_stored(database_url)) == ["item-1", "item-2"]  # nothing from the dead letters
+    assert sorted(stored_ids(database_url)) == ["item-1", "item-2"]  # nothing from the dead letters
     assert queues.count(queues.items) == 0
 
 
@@ -175,7 +162,7 @@ def test_the_prefetch_bounds_what_is_in_flight(queues, tmp_path):
     t.join()
     assert max(seen) == 3  # never more in flight than the prefetch, and it reached it
     assert waiting == [7]  # the broker kept the rest
-    assert stats.verdicts == 10 and len(_stored(database_url)) == 10
+    assert stats.verdicts == 10 and len(stored_ids(database_url)) == 10
 
 
 def _free_port() -> int:
@@ -206,7 +193,7 @@ def test_sigkill_loses_nothing_acknowledged_and_stores_each_item_once(queues, da
             if proc.poll() is not None:
                 pytest.fail(f"bastion consume exited early: {proc.stderr.read().decode()[-2000:]}")
             try:
-                at_kill = len(_stored(database_url))
+                at_kill = len(stored_ids(database_url))
             except Exception:  # noqa: BLE001 - the consumer has not created the tables yet
                 at_kill = 0
             if at_kill >= 40:
@@ -233,7 +220,7 @@ def test_sigkill_loses_nothing_acknowledged_and_stores_each_item_once(queues, da
     assert summary["redelivered"] >= 1  # what the killed consumer held came back
     assert summary["dead_lettered"] == 0 and summary["error"] is None
 
-    stored = _stored(database_url)
+    stored = stored_ids(database_url)
     assert len(stored) == n and set(stored) == {f"item-{i}" for i in range(n)}  # each exactly once
     verdicts = queues.drain(queues.verdicts)
     ids = [json.loads(m.body)["item_id"] for m in verdicts]
@@ -288,7 +275,7 @@ def test_a_failure_that_may_pass_hands_the_message_back_and_it_is_stored_once(qu
     assert calls["n"] == 2 and stats.retried == 1 and stats.redelivered == 1  # handed back, delivered again
     assert stats.verdicts == 1 and stats.dead_lettered == 0
     assert [json.loads(m.body)["item_id"] for m in queues.drain(queues.verdicts)] == ["item-1"]
-    assert _stored(database_url) == ["item-1"]
+    assert stored_ids(database_url) == ["item-1"]
     assert queues.count(queues.items) == 0
 
 
@@ -297,26 +284,10 @@ def test_sigterm_finishes_what_is_in_flight_and_leaves_the_rest_queued(queues, t
     database_url = f"sqlite:///{tmp_path / 'b.db'}"
     queues.publish([_item(i) for i in range(n)])
     proc = _consume(queues, tmp_path / "home", database_url)
-    try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                pytest.fail(f"bastion consume exited early: {proc.stderr.read().decode()[-2000:]}")
-            try:
-                if len(_stored(database_url)) >= 20:
-                    break
-            except Exception:  # noqa: BLE001 - the consumer has not created the tables yet
-                pass
-            time.sleep(0.05)
-        proc.send_signal(signal.SIGTERM)
-        stdout, stderr = proc.communicate(timeout=120)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(10)
+    stdout, stderr = sigterm_once_stored(proc, database_url)
     assert proc.returncode == 0, stderr.decode()[-2000:]
     summary = json.loads(stdout.decode().strip().splitlines()[-1])
-    stored = _stored(database_url)
+    stored = stored_ids(database_url)
     assert summary["error"] is None and summary["verdicts"] == len(stored) < n  # every item started was finished
     assert len(queues.drain(queues.verdicts)) == len(stored)
     assert queues.count(queues.items) == n - len(stored)  # the rest wait in the queue, none lost

@@ -16,11 +16,8 @@ import time
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
 from stream_loop import run_async
-
-from bastion.cases.models import ItemRow
-from bastion.store.db import open_store
+from stream_store import stored_ids
 
 
 def _item(i, title="new watercolour", body="commissions open, prices in bio", tags=("art",)) -> dict:
@@ -52,15 +49,6 @@ def _run(subjects, database_url, home, *, prefetch=16, wrap=None, idle=1.5):
     finally:
         service.examiner.close()
         service.store.close()
-
-
-def _stored(database_url) -> list[str]:
-    store = open_store(database_url)
-    try:
-        with store.session() as s:
-            return list(s.scalars(select(ItemRow.external_id)))
-    finally:
-        store.close()
 
 
 def test_items_in_verdicts_out_and_a_redelivered_item_gets_its_stored_verdict(subjects, database_url, tmp_path):
@@ -97,7 +85,7 @@ def test_items_in_verdicts_out_and_a_redelivered_item_gets_its_stored_verdict(su
     assert stats.redelivered == 1 and stats.verdicts == 1 and stats.error is None
     again = subjects.read(subjects.verdicts)[2:]
     assert [json.loads(m.data) for m in again] == [first]  # the stored verdict, case and all
-    assert sorted(_stored(database_url)) == ["item-1", "item-2"]  # stored once
+    assert sorted(stored_ids(database_url)) == ["item-1", "item-2"]  # stored once
     assert subjects.outstanding() == 0
 
 
@@ -126,7 +114,7 @@ def test_what_is_not_an_item_goes_to_the_dead_letter_subject_and_is_acknowledged
     assert all(m.headers["x-bastion-source-queue"] == subjects.items for m in dead)
     verdict_ids = [m.headers["Bastion-Item-Id"] for m in subjects.read(subjects.verdicts)]
     assert verdict_ids == ["item-1", "item-2"]
-    assert sorted(_stored(database_url)) == ["item-1", "item-2"]  # nothing from the dead letters
+    assert sorted(stored_ids(database_url)) == ["item-1", "item-2"]  # nothing from the dead letters
     assert subjects.outstanding() == 0  # the originals were acknowledged, not left to come back
 
 
@@ -178,7 +166,7 @@ def test_max_ack_pending_bounds_what_is_in_flight(subjects, tmp_path):
     t.join()
     assert max(seen) == 3  # never more in flight than the prefetch, and it reached it
     assert waiting == [(7, 3)]  # the server kept the rest
-    assert stats.verdicts == 10 and len(_stored(database_url)) == 10
+    assert stats.verdicts == 10 and len(stored_ids(database_url)) == 10
 
 
 def _free_port() -> int:
@@ -210,7 +198,7 @@ def test_sigkill_loses_nothing_acknowledged_and_stores_each_item_once(subjects, 
             if proc.poll() is not None:
                 pytest.fail(f"bastion consume exited early: {proc.stderr.read().decode()[-2000:]}")
             try:
-                at_kill = len(_stored(database_url))
+                at_kill = len(stored_ids(database_url))
             except Exception:  # noqa: BLE001 - the consumer has not created the tables yet
                 at_kill = 0
             if at_kill >= 20:
@@ -238,7 +226,7 @@ def test_sigkill_loses_nothing_acknowledged_and_stores_each_item_once(subjects, 
     # unacknowledged; what matters is below: every item stored once, every verdict out, nothing outstanding)
     assert summary["dead_lettered"] == 0 and summary["error"] is None
 
-    stored = _stored(database_url)
+    stored = stored_ids(database_url)
     assert len(stored) == n and set(stored) == {f"item-{i}" for i in range(n)}  # each exactly once
     ids = [m.headers["Bastion-Item-Id"] for m in subjects.read(subjects.verdicts)]
     assert set(ids) == set(stored) and len(ids) >= n >= verdicts_before  # every verdict published at least once
