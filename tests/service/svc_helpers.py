@@ -143,3 +143,32 @@ def serve_process(home: Path, url: str, port: int, *, background: bool = True, w
         time.sleep(0.2)
     proc.kill()
     raise RuntimeError(f"bastion serve did not become ready in {wait:g} s")
+
+
+def jpeg_bytes(img: Image.Image, quality: int = 85) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, "JPEG", quality=quality)
+    return buf.getvalue()
+
+
+def coffee_series() -> tuple[Image.Image, Image.Image]:
+    """A benign photo (scikit-image's coffee cup) and a series member of it: colours changed, frame re-cropped."""
+    from PIL import ImageEnhance
+    from skimage import data
+
+    base = Image.fromarray(data.coffee()).resize((400, 267))
+    w, h = base.size
+    member = ImageEnhance.Color(base.crop((8, 6, w - 10, h - 5)).resize((w, h))).enhance(1.3)
+    member = Image.fromarray((np.asarray(member).astype(np.float32) * [1.08, 0.95, 1.0]).clip(0, 255).astype(np.uint8))
+    return base, member
+
+
+def confirm_case(api: Api, case_id: int) -> None:
+    """A reviewer confirms a case (generated material, removed)."""
+    r = api.client.post(f"/v1/cases/{case_id}/decisions", headers=api.h("reviewer"),
+                        json={"outcome": "confirm", "category": "csam-generated", "actions": ["remove"]})
+    assert r.status_code == 201, r.text
+
+
+def similarity_signals(answer: dict) -> list[dict]:
+    return [s for s in answer["signals"] if s["source"] == "similarity"]

@@ -9,21 +9,15 @@ import io
 
 import numpy as np
 import pytest
-from PIL import Image, ImageEnhance
+from PIL import Image
 from sqlalchemy import select
 
 from bastion.cases import similar, similar_retro
 from bastion.cases.models import ItemMediaRow, ItemRow
 from bastion.media.hashing import hamming, pdq_hash
-from svc_helpers import b64
+from svc_helpers import b64, coffee_series, confirm_case, jpeg_bytes, similarity_signals
 
 HIGH = "teen nsfw"  # the service tests' text that opens a case (text-high)
-
-
-def _jpeg(img: Image.Image) -> bytes:
-    buf = io.BytesIO()
-    img.save(buf, "JPEG", quality=85)
-    return buf.getvalue()
 
 
 @pytest.fixture(scope="module")
@@ -31,28 +25,16 @@ def photos():
     """A benign photo, a series member of it (colours changed, frame re-cropped), and an unrelated photo."""
     from skimage import data
 
-    base = Image.fromarray(data.coffee()).resize((400, 267))
+    base, member = coffee_series()
     w, h = base.size
-    member = ImageEnhance.Color(base.crop((8, 6, w - 10, h - 5)).resize((w, h))).enhance(1.3)
-    member = Image.fromarray((np.asarray(member).astype(np.float32) * [1.08, 0.95, 1.0]).clip(0, 255).astype(np.uint8))
     other = Image.fromarray(data.rocket()).resize((400, 267))
     a = np.asarray(base)
     moved = Image.fromarray(a[:, np.clip(np.arange(w) + 20, 0, w - 1)])  # the frame moved by 5 %
-    out = {"base": _jpeg(base), "member": _jpeg(member), "other": _jpeg(other), "moved": _jpeg(moved)}
+    out = {"base": jpeg_bytes(base), "member": jpeg_bytes(member), "other": jpeg_bytes(other), "moved": jpeg_bytes(moved)}
     d_member = hamming(pdq_hash(out["base"]).hash, pdq_hash(out["member"]).hash)
     d_other = hamming(pdq_hash(out["base"]).hash, pdq_hash(out["other"]).hash)
     assert 0 < d_member <= similar.DEFAULT_RADIUS < d_other, (d_member, d_other)  # the premise of every test here
     return out
-
-
-def _confirm(api, case_id: int) -> None:
-    r = api.client.post(f"/v1/cases/{case_id}/decisions", headers=api.h("reviewer"),
-                        json={"outcome": "confirm", "category": "csam-generated", "actions": ["remove"]})
-    assert r.status_code == 201, r.text
-
-
-def _similar(answer: dict) -> list[dict]:
-    return [s for s in answer["signals"] if s["source"] == "similarity"]
 
 
 def test_an_image_near_a_confirmed_case_gets_a_signal_that_is_never_a_match(api, photos):
@@ -60,8 +42,8 @@ def test_an_image_near_a_confirmed_case_gets_a_signal_that_is_never_a_match(api,
                         "account": {"id": "maker"}}).json()
     # before any confirmation nothing is similar to "confirmed material"
     early = api.submit({"id": "s-0", "media": [{"data": b64(photos["member"])}], "account": {"id": "bystander"}}).json()
-    assert _similar(early) == []
-    _confirm(api, first["case_id"])
+    assert similarity_signals(early) == []
+    confirm_case(api, first["case_id"])
     # a payment handle shared with the confirmed case's account links "helper" to it (links are recorded when
     # an item is stored, so the link exists from helper's next item on)
     api.submit({"id": "s-link", "body": "tips: cashapp $series1", "account": {"id": "maker"}})
@@ -72,14 +54,14 @@ def test_an_image_near_a_confirmed_case_gets_a_signal_that_is_never_a_match(api,
     stranger = api.submit({"id": "s-4", "media": [{"data": b64(photos["member"])}], "account": {"id": "stranger"}}).json()
     unrelated = api.submit({"id": "s-5", "media": [{"data": b64(photos["other"])}], "account": {"id": "maker2"}}).json()
 
-    sig = _similar(same)
+    sig = similarity_signals(same)
     assert len(sig) == 1 and sig[0]["category"] == "similar_to_confirmed"
     ev = sig[0]["evidence"]
     assert ev["case_id"] == first["case_id"] and ev["confirmed_item"] == "s-1" and ev["media"] == 0
     assert ev["account"] == "same" and 0 < ev["distance"] <= ev["radius"] == similar.DEFAULT_RADIUS
-    assert _similar(linked)[0]["evidence"]["account"] == "linked"
-    assert _similar(stranger)[0]["evidence"]["account"] == "other"
-    assert _similar(unrelated) == []
+    assert similarity_signals(linked)[0]["evidence"]["account"] == "linked"
+    assert similarity_signals(stranger)[0]["evidence"]["account"] == "other"
+    assert similarity_signals(unrelated) == []
     # never a match: no hash signal, no bank match on the media, no confirmed file's hash in the evidence
     confirmed_pdq = pdq_hash(photos["base"]).hash
     for answer in (same, linked, stranger):
@@ -109,11 +91,11 @@ def test_confirming_a_case_finds_recent_items_near_it_and_nothing_is_exported(ap
     # posted before anyone reviewed the series: nothing to compare with yet
     early = api.submit({"id": "r-2", "media": [{"data": b64(photos["member"])}], "account": {"id": "maker"}}).json()
     api.submit({"id": "r-3", "media": [{"data": b64(photos["other"])}], "account": {"id": "maker"}})
-    assert _similar(early) == [] and early["case_id"] is None
+    assert similarity_signals(early) == [] and early["case_id"] is None
     first = api.submit({"id": "r-1", "body": HIGH, "media": [{"data": b64(photos["base"])}],
                         "account": {"id": "maker"}}).json()
     assert similar_retro.pending(api.store) == 0
-    _confirm(api, first["case_id"])
+    confirm_case(api, first["case_id"])
     assert similar_retro.pending(api.store) == 1
 
     out = similar_retro.run(api.store, svc.policy, holding=svc.holding)
@@ -121,7 +103,7 @@ def test_confirming_a_case_finds_recent_items_near_it_and_nothing_is_exported(ap
     assert similar_retro.pending(api.store) == 0
     assert similar_retro.run(api.store, svc.policy, holding=svc.holding).decisions == 0  # done once
     item = api.client.get("/v1/items/r-2", headers=api.h("reviewer")).json()
-    sig = _similar(item)
+    sig = similarity_signals(item)
     assert len(sig) == 1 and sig[0]["evidence"]["retro"] is True and sig[0]["evidence"]["account"] == "same"
     assert item["verdict"]["action"] == "review" and item["case_id"] is not None
     with api.store.session() as s:
@@ -156,7 +138,7 @@ def test_the_index_follows_decisions_and_a_radius_of_zero_switches_the_signal_of
     assert len(svc.similar) == 0  # an open case is not confirmed material
     builds = svc.similar.builds
     assert svc.similar.refresh() == 0 and svc.similar.builds == builds  # nothing changed: no rebuild
-    _confirm(api, first["case_id"])
+    confirm_case(api, first["case_id"])
     assert svc.similar.refresh() == 1 and len(svc.similar) == 1
 
     from bastion.api.app import build_service
@@ -181,10 +163,10 @@ def test_a_reframed_member_beyond_the_radius_is_found_through_both_images_window
     assert hamming(pdq_hash(photos["base"]).hash, pdq_hash(photos["moved"]).hash) > similar.DEFAULT_RADIUS
     first = api.submit({"id": "m-1", "body": HIGH, "media": [{"data": b64(photos["base"])}],
                         "account": {"id": "maker"}}).json()
-    _confirm(api, first["case_id"])
+    confirm_case(api, first["case_id"])
     assert similar_retro.run(api.store, svc.policy, holding=svc.holding).windows == 1
     moved = api.submit({"id": "m-2", "media": [{"data": b64(photos["moved"])}], "account": {"id": "maker"}}).json()
-    sig = _similar(moved)
+    sig = similarity_signals(moved)
     assert len(sig) == 1 and sig[0]["evidence"]["case_id"] == first["case_id"]
     assert sig[0]["evidence"]["distance"] < 31  # window to window
     assert moved["verdict"]["action"] == "review"

@@ -5,39 +5,28 @@ colour-jittered re-crop of it, its colours turned around, and synthetic hashes."
 
 from __future__ import annotations
 
-import io
 
 import numpy as np
 import pytest
-from PIL import Image, ImageEnhance
+from PIL import Image
 from sqlalchemy import select
 
 from bastion.cases import similar, similar_retro
 from bastion.cases.models import DecisionRow, ItemMediaRow, ItemRow
 from bastion.media.hashing import hamming
 from bastion.media.windows import LAYOUT_GRID, layout_distance, layout_of
-from svc_helpers import b64
+from svc_helpers import b64, coffee_series, confirm_case, jpeg_bytes, similarity_signals
 
 HIGH = "teen nsfw"  # the service tests' text that opens a case (text-high)
 
 
-def _jpeg(img: Image.Image) -> bytes:
-    buf = io.BytesIO()
-    img.save(buf, "JPEG", quality=85)
-    return buf.getvalue()
-
-
 @pytest.fixture(scope="module")
 def pictures():
-    from skimage import data
-
-    base = Image.fromarray(data.coffee()).resize((400, 267))
+    base, member = coffee_series()
     w, h = base.size
-    member = ImageEnhance.Color(base.crop((8, 6, w - 10, h - 5)).resize((w, h))).enhance(1.3)
-    member = Image.fromarray((np.asarray(member).astype(np.float32) * [1.08, 0.95, 1.0]).clip(0, 255).astype(np.uint8))
     swapped = Image.fromarray(np.asarray(base)[:, :, ::-1].copy())  # red and blue exchanged: same shapes
     return {"base": base, "member": member, "swapped": swapped,
-            "base_jpeg": _jpeg(base), "member_jpeg": _jpeg(member)}
+            "base_jpeg": jpeg_bytes(base), "member_jpeg": jpeg_bytes(member)}
 
 
 def test_a_layout_is_the_mean_colour_of_each_cell(pictures):
@@ -124,16 +113,6 @@ def test_the_examine_step_gives_the_layout_confirmation_stores(pictures):
     assert (asked.windows, asked.layout) == similar.descriptors(pictures["base_jpeg"], asked.pdq)
 
 
-def _confirm(api, case_id: int) -> None:
-    r = api.client.post(f"/v1/cases/{case_id}/decisions", headers=api.h("reviewer"),
-                        json={"outcome": "confirm", "category": "csam-generated", "actions": ["remove"]})
-    assert r.status_code == 201, r.text
-
-
-def _similar(answer: dict) -> list[dict]:
-    return [s for s in answer["signals"] if s["source"] == "similarity"]
-
-
 def test_a_member_beyond_the_radius_is_found_through_the_layouts_and_an_old_case_gets_its_layout(api, pictures):
     """The service end to end: the radius set just under the member's distance, so only the second look can
     find it. A case confirmed before layouts were kept has none: PDQ alone, until migration 0016 queues it
@@ -151,10 +130,10 @@ def test_a_member_beyond_the_radius_is_found_through_the_layouts_and_an_old_case
     assert svc.similar.layout_radius == similar.LAYOUT_RADIUS > d
     first = api.submit({"id": "l-1", "body": HIGH, "media": [{"data": b64(pictures["base_jpeg"])}],
                         "account": {"id": "maker"}}).json()
-    _confirm(api, first["case_id"])
+    confirm_case(api, first["case_id"])
     assert similar_retro.run(api.store, svc.policy, holding=svc.holding).windows == 1
     member = api.submit({"id": "l-2", "media": [{"data": b64(pictures["member_jpeg"])}], "account": {"id": "maker"}}).json()
-    sig = _similar(member)
+    sig = similarity_signals(member)
     assert len(sig) == 1 and sig[0]["evidence"]["case_id"] == first["case_id"]
     assert sig[0]["evidence"]["layout"] < similar.LAYOUT_MAX_DISTANCE
     assert member["verdict"]["action"] == "review"
@@ -166,7 +145,7 @@ def test_a_member_beyond_the_radius_is_found_through_the_layouts_and_an_old_case
         row.result = {k: v for k, v in row.result.items() if k != "similar_layout"}
     svc.similar.refresh(force=True)
     again = api.submit({"id": "l-3", "media": [{"data": b64(pictures["member_jpeg"])}], "account": {"id": "maker"}}).json()
-    assert _similar(again) == []
+    assert similarity_signals(again) == []
     # the migration queues the confirming decision again, for its layouts only (downgrade to 0015, upgrade)
     cfg = _alembic_config()
     with api.store.engine.begin() as conn:
@@ -186,7 +165,7 @@ def test_a_member_beyond_the_radius_is_found_through_the_layouts_and_an_old_case
     # done; this one saw "done" before the test took the layout away, so it is told to rebuild)
     svc.similar.refresh(force=True)
     third = api.submit({"id": "l-4", "media": [{"data": b64(pictures["member_jpeg"])}], "account": {"id": "maker"}}).json()
-    assert len(_similar(third)) == 1
+    assert len(similarity_signals(third)) == 1
 
 
 def test_windows_from_one_luma_plane_equal_the_hashes_of_each_cropped_window(pictures):
