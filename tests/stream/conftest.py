@@ -151,6 +151,11 @@ class Subjects:
     verdicts: str
     dead: str
 
+    def consume_env(self, ack_wait_seconds: int) -> dict[str, str]:
+        """The settings `bastion consume` needs for this stream beside its broker URL and subjects."""
+        return {"BASTION_NATS_STREAM": self.stream, "BASTION_NATS_DURABLE": self.durable,
+                "BASTION_NATS_ACK_WAIT_SECONDS": str(ack_wait_seconds)}
+
     async def _js(self):
         import nats
 

@@ -8,15 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import subprocess
-import sys
 import threading
 import time
-from pathlib import Path
 
 from stream_loop import run_async
-from stream_store import sigterm_once_stored, stored_ids
+from stream_store import signal_once_stored, start_consume, stored_ids
 
 
 def _item(i) -> dict:
@@ -184,14 +180,8 @@ def test_nats_sigterm_finishes_what_is_in_flight_and_leaves_the_rest_with_the_st
     n = 300
     database_url = f"sqlite:///{tmp_path / 'b.db'}"
     subjects.publish([_item(i) for i in range(n)])
-    env = {**os.environ, "BASTION_HOME": str(tmp_path / "home"), "BASTION_DATABASE_URL": database_url,
-           "BASTION_BROKER_URL": subjects.url, "BASTION_NATS_STREAM": subjects.stream,
-           "BASTION_NATS_DURABLE": subjects.durable, "BASTION_NATS_ACK_WAIT_SECONDS": "30"}
-    bastion = Path(sys.executable).with_name("bastion")
-    proc = subprocess.Popen([str(bastion), "consume", "--queue", subjects.items, "--verdicts", subjects.verdicts,
-                             "--dead-letter", subjects.dead, "--prefetch", "16", "--examine-workers", "1"],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
-    stdout, stderr = sigterm_once_stored(proc, database_url)
+    proc = start_consume(subjects, tmp_path / "home", database_url, env=subjects.consume_env(ack_wait_seconds=30))
+    _, stdout, stderr = signal_once_stored(proc, database_url)
     assert proc.returncode == 0, stderr.decode()[-2000:]
     summary = json.loads(stdout.decode().strip().splitlines()[-1])
     stored = stored_ids(database_url)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 from stream_loop import run_async
-from stream_store import sigterm_once_stored, stored_ids
+from stream_store import finish, signal_once_stored, start_consume, stored_ids
 
 
 def _item(i, title="new watercolour", body="commissions open, prices in bio", tags=("art",)) -> dict:
@@ -171,50 +171,19 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _consume(queues, home: Path, database_url: str, *extra: str, broker_url: str | None = None) -> subprocess.Popen:
-    env = {**os.environ, "BASTION_HOME": str(home), "BASTION_DATABASE_URL": database_url,
-           "BASTION_BROKER_URL": broker_url or queues.url}
-    bastion = Path(sys.executable).with_name("bastion")
-    return subprocess.Popen([str(bastion), "consume", "--queue", queues.items, "--verdicts", queues.verdicts,
-                             "--dead-letter", queues.dead, "--prefetch", "16", "--examine-workers", "1", *extra],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
-
-
 @pytest.mark.slow
 def test_sigkill_loses_nothing_acknowledged_and_stores_each_item_once(queues, database_url, tmp_path):
     n = 400
     home = tmp_path / "home"
     queues.publish([{**_item(i), **(REVIEWED if i % 5 == 0 else {})} for i in range(n)])
-    proc = _consume(queues, home, database_url)
-    deadline = time.monotonic() + 120
-    at_kill = 0
-    try:
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                pytest.fail(f"bastion consume exited early: {proc.stderr.read().decode()[-2000:]}")
-            try:
-                at_kill = len(stored_ids(database_url))
-            except Exception:  # noqa: BLE001 - the consumer has not created the tables yet
-                at_kill = 0
-            if at_kill >= 40:
-                break
-            time.sleep(0.05)
-        os.killpg(proc.pid, signal.SIGKILL)  # the consumer and its examine workers, mid-stream
-        proc.wait(10)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(10)
+    proc = start_consume(queues, home, database_url)
+    # the consumer and its examine workers, mid-stream
+    at_kill, _, _ = signal_once_stored(proc, database_url, signal.SIGKILL, at_least=40)
     assert 40 <= at_kill < n, f"the kill was not mid-way ({at_kill} of {n} stored)"
     verdicts_before = queues.count(queues.verdicts)
 
-    again = _consume(queues, home, database_url, "--idle-exit", "3")
-    try:
-        stdout, stderr = again.communicate(timeout=240)
-    finally:
-        if again.poll() is None:
-            os.killpg(again.pid, signal.SIGKILL)
-            again.wait(10)
+    again = start_consume(queues, home, database_url, "--idle-exit", "3")
+    stdout, stderr = finish(again)
     assert again.returncode == 0, stderr.decode()[-2000:]
     summary = json.loads(stdout.decode().strip().splitlines()[-1])
     assert summary["redelivered"] >= 1  # what the killed consumer held came back
@@ -283,8 +252,8 @@ def test_sigterm_finishes_what_is_in_flight_and_leaves_the_rest_queued(queues, t
     n = 300
     database_url = f"sqlite:///{tmp_path / 'b.db'}"
     queues.publish([_item(i) for i in range(n)])
-    proc = _consume(queues, tmp_path / "home", database_url)
-    stdout, stderr = sigterm_once_stored(proc, database_url)
+    proc = start_consume(queues, tmp_path / "home", database_url)
+    _, stdout, stderr = signal_once_stored(proc, database_url)
     assert proc.returncode == 0, stderr.decode()[-2000:]
     summary = json.loads(stdout.decode().strip().splitlines()[-1])
     stored = stored_ids(database_url)
