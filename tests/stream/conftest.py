@@ -9,6 +9,7 @@ run leaves an event loop running in the main thread, where asyncio.run refuses t
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import uuid
@@ -19,23 +20,26 @@ from stream_loop import run_async
 
 EXPECTED = os.environ.get("BASTION_TEST_RABBITMQ_URL") or None
 AMQP_URL = EXPECTED or "amqp://guest:guest@127.0.0.1:5672/"
-_checked: list[str | None] = []
 
 
+def _probe(probe) -> str | None:
+    """None when the coroutine function ``probe`` runs to its end, else the first line of what it raised."""
+    try:
+        run_async(probe())
+    except Exception as exc:  # noqa: BLE001 - any failure means "not available"
+        return f"{type(exc).__name__}: {exc}".splitlines()[0]
+    return None
+
+
+@functools.cache
 def _problem() -> str | None:
-    if not _checked:
-        async def probe():
-            import aio_pika
+    async def probe():
+        import aio_pika
 
-            conn = await aio_pika.connect(AMQP_URL, timeout=3)
-            await conn.close()
+        conn = await aio_pika.connect(AMQP_URL, timeout=3)
+        await conn.close()
 
-        try:
-            run_async(probe())
-            _checked.append(None)
-        except Exception as exc:  # noqa: BLE001 - any failure means "not available"
-            _checked.append(f"{type(exc).__name__}: {exc}".splitlines()[0])
-    return _checked[0]
+    return _probe(probe)
 
 
 @dataclass
@@ -119,27 +123,21 @@ def queues():
 
 NATS_EXPECTED = os.environ.get("BASTION_TEST_NATS_URL") or None
 NATS_URL = NATS_EXPECTED or "nats://127.0.0.1:4222"
-_nats_checked: list[str | None] = []
 
 
+@functools.cache
 def _nats_problem() -> str | None:
-    if not _nats_checked:
-        async def probe():
-            import nats
+    async def probe():
+        import nats
 
-            nc = await nats.connect(NATS_URL, allow_reconnect=False, connect_timeout=3,
-                                    max_reconnect_attempts=1, reconnect_time_wait=0.5)  # 0 would retry forever
-            try:
-                await nc.jetstream().account_info()  # JetStream switched on, not only core NATS
-            finally:
-                await nc.close()
-
+        nc = await nats.connect(NATS_URL, allow_reconnect=False, connect_timeout=3,
+                                max_reconnect_attempts=1, reconnect_time_wait=0.5)  # 0 would retry forever
         try:
-            run_async(probe())
-            _nats_checked.append(None)
-        except Exception as exc:  # noqa: BLE001 - any failure means "not available"
-            _nats_checked.append(f"{type(exc).__name__}: {exc}".splitlines()[0])
-    return _nats_checked[0]
+            await nc.jetstream().account_info()  # JetStream switched on, not only core NATS
+        finally:
+            await nc.close()
+
+    return _probe(probe)
 
 
 @dataclass
