@@ -79,3 +79,27 @@ def store(database_url):
     s = open_store(database_url)
     yield s
     s.close()
+
+
+@pytest.fixture
+def unavailable_classifier():
+    """``register(name, reason)``: a classifier ``name`` whose model cannot load (it raises
+    ClassifierUnavailable(reason)), registered in this process until the test ends."""
+    from bastion import classifiers as clf
+
+    names: list[str] = []
+
+    def register(name: str, reason: str) -> None:
+        class Unavailable(clf.Classifier):
+            model, version = "m", "1"
+
+            def load(self):
+                raise clf.ClassifierUnavailable(reason)
+
+        Unavailable.name = name
+        clf.register(name, Unavailable)
+        names.append(name)
+
+    yield register
+    for name in names:
+        clf.unregister(name)

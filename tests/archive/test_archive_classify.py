@@ -108,29 +108,20 @@ def test_dask_engine_classifies_the_same(tmp_path):
     assert {k: classified(v) for k, v in lr.items()} == {k: classified(v) for k, v in dr.items()}
 
 
-def test_an_unknown_or_unloadable_classifier_stops_the_run_before_any_file(tmp_path):
+def test_an_unknown_or_unloadable_classifier_stops_the_run_before_any_file(tmp_path, unavailable_classifier):
     folder = make_folder(tmp_path)
     db = f"sqlite:///{tmp_path / 'bastion.db'}"
     init(db)
     r = cli(db, "scan", str(folder), "--engine", "local", "--classifiers", "nope", "--no-banks", "--jsonl")
     assert r.exit_code == 2 and "unknown classifier 'nope'" in r.output and not rows_of(r.stdout)
 
-    class Missing(clf.Classifier):
-        name, model, version = "missing", "m", "1"
-
-        def load(self):
-            raise clf.ClassifierUnavailable("missing: its model is not installed")
-
-    clf.register("missing", Missing)
-    try:
-        for source in (str(folder), "s3://no-such-bucket/prefix"):  # the bucket is never listed
-            r = cli(db, "scan", source, "--engine", "local", "--classifiers", "photoreal,missing", "--no-banks",
-                    "--jsonl", "--no-progress")
-            assert r.exit_code == 2, r.output
-            assert "classification is unavailable" in r.output and "not installed" in r.output
-            assert not rows_of(r.stdout)
-    finally:
-        clf.unregister("missing")
+    unavailable_classifier("missing", "missing: its model is not installed")
+    for source in (str(folder), "s3://no-such-bucket/prefix"):  # the bucket is never listed
+        r = cli(db, "scan", source, "--engine", "local", "--classifiers", "photoreal,missing", "--no-banks",
+                "--jsonl", "--no-progress")
+        assert r.exit_code == 2, r.output
+        assert "classification is unavailable" in r.output and "not installed" in r.output
+        assert not rows_of(r.stdout)
     # no run was started: nothing was listed, read or recorded
     from bastion.store.db import open_store
     from bastion.store.schema import ScanRunRow

@@ -12,7 +12,6 @@ import skimage
 from PIL import Image, ImageDraw
 from typer.testing import CliRunner
 
-import bastion.classifiers as clf
 from bastion.cli import app
 
 runner = CliRunner()
@@ -76,26 +75,17 @@ def test_scan_classify_prints_scores_for_people(folder):
     assert not any("faces" in ln for ln in lines)  # only the classifiers asked for
 
 
-def test_an_unknown_or_unavailable_classifier_stops_before_any_file(folder):
+def test_an_unknown_or_unavailable_classifier_stops_before_any_file(folder, unavailable_classifier):
     r = runner.invoke(app, ["scan", str(folder), "--classifiers", "nope", "--no-banks", "--no-record"])
     assert r.exit_code == 2 and "unknown classifier 'nope'" in r.output
 
-    class Missing(clf.Classifier):
-        name, model, version = "missing", "m", "1"
-
-        def load(self):
-            raise clf.ClassifierUnavailable("missing: pip install 'bastion[classifiers]'")
-
-    clf.register("missing", Missing)
-    try:
-        r = runner.invoke(app, ["scan", str(folder), "--classifiers", "local,missing", "--no-banks", "--no-record",
-                                "--jsonl", "--jobs", "1"])
-        assert r.exit_code == 2
-        assert "classification is unavailable" in r.output and not rows(r.stdout)  # no file reported as clean
-        r = runner.invoke(app, ["inspect", "--classifiers", "missing", str(folder / "coffee.png")])
-        assert r.exit_code == 2 and "unavailable" in r.output
-    finally:
-        clf.unregister("missing")
+    unavailable_classifier("missing", "missing: pip install 'bastion[classifiers]'")
+    r = runner.invoke(app, ["scan", str(folder), "--classifiers", "local,missing", "--no-banks", "--no-record",
+                            "--jsonl", "--jobs", "1"])
+    assert r.exit_code == 2
+    assert "classification is unavailable" in r.output and not rows(r.stdout)  # no file reported as clean
+    r = runner.invoke(app, ["inspect", "--classifiers", "missing", str(folder / "coffee.png")])
+    assert r.exit_code == 2 and "unavailable" in r.output
 
 
 def test_inspect_classify_prints_and_writes_json(folder):

@@ -205,7 +205,7 @@ def test_reserved_names_are_refused():
             clf.register(name, clf.Classifier)
 
 
-def test_the_service_refuses_to_start_with_an_unknown_or_unavailable_classifier(tmp_path):
+def test_the_service_refuses_to_start_with_an_unknown_or_unavailable_classifier(tmp_path, unavailable_classifier):
     from bastion.api.app import create_app
     from bastion.api.settings import ServeSettings
     from bastion.errors import ConfigError
@@ -215,15 +215,6 @@ def test_the_service_refuses_to_start_with_an_unknown_or_unavailable_classifier(
     with pytest.raises(ConfigError, match="unknown classifier 'nope'"):
         create_app(ServeSettings(**base, classifiers=("nope",)))
 
-    class Missing(clf.Classifier):
-        name, model, version = "missing-svc", "m", "1"
-
-        def load(self):
-            raise clf.ClassifierUnavailable("missing-svc: its model is not installed")
-
-    clf.register("missing-svc", Missing)
-    try:
-        with pytest.raises(ConfigError, match="cannot run missing-svc: its model is not installed"):
-            create_app(ServeSettings(**base, classifiers=("local", "missing-svc")))
-    finally:
-        clf.unregister("missing-svc")
+    unavailable_classifier("missing-svc", "missing-svc: its model is not installed")
+    with pytest.raises(ConfigError, match="cannot run missing-svc: its model is not installed"):
+        create_app(ServeSettings(**base, classifiers=("local", "missing-svc")))
